@@ -35,6 +35,15 @@
 #define VTB_WINDOW_LO         0x0000000000010000ULL
 #define VTB_WINDOW_HI         0x0000100000000000ULL /* 16 TiB */
 #define VTB_PAGE_SIZE         4096ULL
+#define VTB_USER_MMAP_BASE    0x0000000100000000ULL /* 4 GiB: anonymous mmap area */
+#define VTB_USER_STACK_TOP    VTB_USER_TOP          /* user stacks grow down from here */
+/* Host-reserved ranges: the guest kernel never maps anything here. The bt
+ * engine puts its translation caches there (within +-2 GiB of the guest code
+ * they translate); the pv engine its hypercall page and shared info page. */
+#define VTB_HOST_RESERVED_USER_LO   0x0000000040000000ULL /* [1 GiB, 2 GiB) */
+#define VTB_HOST_RESERVED_USER_HI   0x0000000080000000ULL
+#define VTB_HOST_RESERVED_KERNEL_LO (VTB_KERNEL_VBASE - 0x0000000040000000ULL) /* 1 GiB below */
+#define VTB_HOST_RESERVED_KERNEL_HI VTB_KERNEL_VBASE
 
 /* Guest-physical layout of what the host loader writes (our engines). QEMU's
  * PVH path uses its own start-info block; the kernel accepts both. */
