@@ -68,6 +68,10 @@ class Engine {
   // MANDATORY. Architectural state of the vCPU (valid between run() calls).
   virtual Regs regs() const = 0;
   virtual void set_regs(const Regs& r) = 0;
+  // Optional: called after the Vm served a PortIo, Mmio or Hypercall exit,
+  // before the next run(). Read data already sits in the engine's buffer;
+  // an engine that needs the Vm's hypercall answer reads `served.ret` here.
+  virtual void complete(const Exit& /*served*/) {}
   // Optional: add the engine's own counters (taxonomy in common/counters.h).
   virtual void stats(Counters& /*out*/) const {}
 };

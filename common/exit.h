@@ -35,7 +35,7 @@ struct Exit {
   // Hypercall
   uint64_t nr = 0;
   uint64_t args[4] = {0, 0, 0, 0};
-  int64_t ret = 0;          // the Vm's answer, read by the engine on the next run()
+  int64_t ret = 0;          // the Vm's answer, handed back through Engine::complete()
   // GuestFault
   uint8_t vector = 0;
   uint64_t error_code = 0;

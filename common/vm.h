@@ -11,6 +11,7 @@
 #include "common/engine.h"
 #include "common/guest_memory.h"
 #include "common/loader.h"
+#include "common/phase.h"
 
 namespace vtb {
 
@@ -18,12 +19,6 @@ struct VmConfig {
   size_t mem_mib = 64;
   RunLimits limits{0, std::chrono::seconds(60)};
   bool echo_console = false;  // copy guest console bytes to stdout as they come
-};
-
-struct PhaseTiming {
-  int phase = 0;
-  uint64_t begin_ns = 0, end_ns = 0;  // host CLOCK_MONOTONIC at the marker's '\n'
-  double seconds() const { return double(end_ns - begin_ns) * 1e-9; }
 };
 
 // How a run ended. The CLI maps this to its exit codes.

@@ -1,0 +1,21 @@
+// tags: common|counters — desc: named 64-bit counters.
+#include "common/counters.h"
+
+namespace vtb {
+
+uint64_t& Counters::slot(std::string_view name) {
+  auto it = map_.find(name);
+  if (it == map_.end()) it = map_.emplace(std::string(name), 0).first;
+  return it->second;
+}
+
+uint64_t Counters::get(std::string_view name) const {
+  auto it = map_.find(name);
+  return it == map_.end() ? 0 : it->second;
+}
+
+void Counters::merge(const Counters& other) {
+  for (const auto& [k, v] : other.map_) slot(k) += v;
+}
+
+}  // namespace vtb

@@ -1,0 +1,212 @@
+// tags: common|vm — desc: the VM run loop: run the engine, dispatch exits, count them.
+#include "common/vm.h"
+
+#include <time.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "common/abi/vtb_abi.h"
+#include "common/clock.h"
+#include "common/devices/control.h"
+#include "common/devices/pic.h"
+#include "common/devices/pit.h"
+#include "common/devices/post_port.h"
+#include "common/devices/uart.h"
+#include "common/interrupt_source.h"
+
+namespace vtb {
+
+struct Vm::Impl {
+  VmConfig cfg;
+  std::unique_ptr<GuestMemory> mem;
+  std::unique_ptr<Engine> engine;
+  Bus pio{"port-io"};
+  Bus mmio{"mmio"};
+  Counters counters;
+  Uart uart;
+  ControlDevice control;
+  PostPort post;
+  Pic pic;
+  Pit pit{[this](int irq) { pic.raise_irq(irq); }};
+  bool loaded = false;
+
+  Status add_devices() {
+    pic.set_timer(&pit);
+    uart.set_echo(cfg.echo_console);
+    struct { uint64_t base, len; Device* dev; } table[] = {
+        {VTB_PORT_UART, 8, &uart},
+        {VTB_PORT_PIC1, 2, pic.master()},
+        {VTB_PORT_PIC2, 2, pic.slave()},
+        {VTB_PORT_PIT, 4, &pit},
+        {VTB_PORT_NULL, 1, &post},
+        {VTB_PORT_CTRL, 1, control.ctrl_port()},
+        {VTB_PORT_EXIT, 4, control.exit_port()},
+    };
+    for (const auto& t : table)
+      if (Status s = pio.add(t.base, t.len, t.dev); !s) return s;
+    return Status::ok();
+  }
+
+  void do_port_io(Exit& e) {
+    ++counters.slot("exit.port_io");
+    for (uint32_t i = 0; i < e.count; ++i) {
+      uint8_t* d = e.data + size_t(i) * e.size;
+      const bool claimed = e.is_write ? pio.write(e.port, d, e.size) : pio.read(e.port, d, e.size);
+      if (!claimed) ++counters.slot("exit.port_io.unclaimed");
+    }
+  }
+
+  void do_mmio(Exit& e) {
+    ++counters.slot("exit.mmio");
+    const bool claimed = e.is_write ? mmio.write(e.gpa, e.data, e.size) : mmio.read(e.gpa, e.data, e.size);
+    if (!claimed) ++counters.slot("exit.mmio.unclaimed");
+  }
+
+  // hlt with nothing pending: sleep to the next timer event. False when the
+  // guest can never wake up.
+  bool wait_for_event(uint64_t deadline_ns) {
+    pic.update(monotonic_ns());
+    if (pic.pending()) return true;
+    const uint64_t next = pic.next_event_ns();
+    if (next == 0) return false;
+    const uint64_t until = next < deadline_ns ? next : deadline_ns;
+    const uint64_t now = monotonic_ns();
+    if (until > now) {
+      timespec ts{time_t((until - now) / 1000000000ULL), long((until - now) % 1000000000ULL)};
+      nanosleep(&ts, nullptr);
+    }
+    pic.update(monotonic_ns());
+    return true;
+  }
+};
+
+Vm::Vm() : impl_(new Impl) {}
+Vm::~Vm() = default;
+
+std::unique_ptr<Vm> Vm::create(const VmConfig& cfg, std::unique_ptr<Engine> engine, Status* err) {
+  std::unique_ptr<Vm> vm(new Vm());
+  Impl& m = *vm->impl_;
+  m.cfg = cfg;
+  if (!engine) {
+    *err = Status::bad_input("no engine");
+    return nullptr;
+  }
+  m.engine = std::move(engine);
+  m.mem = GuestMemory::create(cfg.mem_mib << 20, err);
+  if (!m.mem) return nullptr;
+  if (Status s = m.add_devices(); !s) {
+    *err = s;
+    return nullptr;
+  }
+  *err = Status::ok();
+  return vm;
+}
+
+Status Vm::load(const GuestImage& img) {
+  Impl& m = *impl_;
+  const Caps caps = m.engine->caps();
+  if (!caps.available) return caps.available;
+  if (caps.flavor != img.flavor)
+    return Status::bad_input(std::string("engine ") + std::string(m.engine->name()) + " runs the " +
+                             flavor_name(caps.flavor) + " kernel flavor, the image is " + flavor_name(img.flavor));
+  BootImage boot;
+  if (Status s = place_image(img, *m.mem, &boot); !s) return s;
+  if (Status s = m.engine->load(boot, *m.mem, m.pic); !s) return s;
+  m.loaded = true;
+  return Status::ok();
+}
+
+RunResult Vm::run() {
+  Impl& m = *impl_;
+  RunResult r;
+  if (!m.loaded) {
+    r.outcome = Outcome::EngineError;
+    r.message = "Vm::run called before a successful load";
+    return r;
+  }
+  const uint64_t start = monotonic_ns();
+  const uint64_t wall = uint64_t(m.cfg.limits.wall.count());
+  const uint64_t deadline = wall ? start + wall : ~0ULL;
+  bool done = false;
+  while (!done) {
+    const uint64_t now = monotonic_ns();
+    if (now >= deadline) {
+      r.outcome = Outcome::LimitReached;
+      r.message = "wall-clock limit reached (" + std::to_string(wall / 1000000) + " ms)";
+      break;
+    }
+    RunLimits lim{m.cfg.limits.max_guest_insns, std::chrono::nanoseconds(deadline - now)};
+    Exit e = m.engine->run(lim);
+    switch (e.kind) {
+      case ExitKind::PortIo:
+        m.do_port_io(e);
+        if (m.control.exited()) {
+          r.outcome = Outcome::Exited;
+          r.exit_code = m.control.exit_code();
+          done = true;
+        }
+        break;
+      case ExitKind::Mmio:
+        m.do_mmio(e);
+        break;
+      case ExitKind::Hypercall:
+        // Engines serve their own hypercalls; one that reaches the Vm has no handler.
+        ++m.counters.slot("exit.hypercall.unhandled");
+        e.ret = -VTB_ENOSYS;
+        break;
+      case ExitKind::Halt:
+        ++m.counters.slot("exit.halt");
+        if (!m.wait_for_event(deadline)) {
+          r.outcome = Outcome::Shutdown;
+          r.message = "guest halted with no interrupt pending or programmed";
+          done = true;
+        }
+        break;
+      case ExitKind::Shutdown:
+        ++m.counters.slot("exit.shutdown");
+        r.outcome = Outcome::Shutdown;
+        r.message = e.message.empty() ? "guest shut down (triple fault)" : e.message;
+        done = true;
+        break;
+      case ExitKind::GuestFault:
+        ++m.counters.slot("exit.guest_fault");
+        r.outcome = Outcome::GuestFault;
+        r.message = e.message;
+        done = true;
+        break;
+      case ExitKind::LimitReached:
+        r.outcome = Outcome::LimitReached;
+        r.message = e.message.empty() ? "run limit reached" : e.message;
+        done = true;
+        break;
+      case ExitKind::EngineError:
+        r.outcome = Outcome::EngineError;
+        r.message = e.message;
+        done = true;
+        break;
+    }
+    // The engine keeps `e` (its data buffer, e.ret) for the next run().
+    if (!done && (e.kind == ExitKind::PortIo || e.kind == ExitKind::Mmio || e.kind == ExitKind::Hypercall))
+      m.engine->complete(e);
+  }
+  r.wall_seconds = double(monotonic_ns() - start) * 1e-9;
+  r.console = m.uart.output();
+  r.phases = m.control.phases();
+  r.records = m.control.records();
+  r.counters = m.counters;
+  r.counters.set("timer.ticks", m.pit.ticks_fired());
+  r.counters.set("timer.ticks_coalesced", m.pit.ticks_coalesced());
+  r.counters.set("irq.delivered", m.pic.delivered());
+  if (m.control.malformed_lines()) r.counters.set("control.malformed_lines", m.control.malformed_lines());
+  m.engine->stats(r.counters);
+  return r;
+}
+
+GuestMemory& Vm::memory() { return *impl_->mem; }
+Bus& Vm::pio() { return impl_->pio; }
+Bus& Vm::mmio() { return impl_->mmio; }
+Engine& Vm::engine() { return *impl_->engine; }
+Counters& Vm::counters() { return impl_->counters; }
+
+}  // namespace vtb
