@@ -5,6 +5,7 @@
 #ifndef VTB_ABI_H
 #define VTB_ABI_H
 
+#ifndef __ASSEMBLER__ /* assembly (the guest kernel's boot code) sees the #defines only */
 #ifdef __cplusplus
 #include <cstdint>
 #define VTB_ABI_U64 std::uint64_t
@@ -17,6 +18,7 @@
 #define VTB_ABI_U32 uint32_t
 #define VTB_ABI_U16 uint16_t
 #define VTB_ABI_U8 uint8_t
+#endif
 #endif
 
 /* ------------------------------------------------------------------------
@@ -99,8 +101,11 @@
 #define VTB_PVH_MAGIC         0x336ec578u
 #define VTB_CMDLINE_MAX       512
 
+#ifndef __ASSEMBLER__
 enum vtb_flavor { VTB_FLAVOR_NATIVE = 0, VTB_FLAVOR_PV = 1 };
+#endif
 
+#ifndef __ASSEMBLER__
 struct vtb_boot_info {
   VTB_ABI_U32 magic;          /* VTB_BOOT_MAGIC */
   VTB_ABI_U32 flavor;         /* enum vtb_flavor */
@@ -111,8 +116,13 @@ struct vtb_boot_info {
   VTB_ABI_U64 shared_gpa;     /* pv: the shared info page (0 on native) */
   VTB_ABI_U64 hypercall_va;   /* pv: the hypercall page (0 on native) */
   VTB_ABI_U64 reserved[4];
-  char cmdline[VTB_CMDLINE_MAX]; /* NUL-terminated, e.g. "run=forkwait 1000" */
+  /* NUL-terminated kernel command line: optional "key=value" kernel options
+   * first, then the program name and its arguments, e.g. "forkwait 1000".
+   * The option run=NAME names the program explicitly ("run=forkwait 1000").
+   * No program named: "hello". Same format in QEMU's -append (PVH). */
+  char cmdline[VTB_CMDLINE_MAX];
 };
+#endif
 
 /* ------------------------------------------------------------------------
  * Program archive: what the kernel `exec`s from. Little-endian:
@@ -121,20 +131,25 @@ struct vtb_boot_info {
 #define VTB_ARCHIVE_MAGIC     0x41425456u /* "VTBA" */
 #define VTB_ARCHIVE_NAME_MAX  32
 
+#ifndef __ASSEMBLER__
 struct vtb_archive_header {
   VTB_ABI_U32 magic;
   VTB_ABI_U32 count;
 };
+#endif
+#ifndef __ASSEMBLER__
 struct vtb_archive_entry {
   char name[VTB_ARCHIVE_NAME_MAX]; /* NUL-terminated */
   VTB_ABI_U64 offset;              /* from the start of the archive */
   VTB_ABI_U64 size;
 };
+#endif
 
 /* ------------------------------------------------------------------------
  * Guest system calls (user -> tbk), Linux-like register convention:
  * rax = number, rdi rsi rdx r10 r8 r9 = arguments, rax = result (<0: -errno).
  * ---------------------------------------------------------------------- */
+#ifndef __ASSEMBLER__
 enum vtb_sys {
   VTB_SYS_EXIT = 0,    /* (code) */
   VTB_SYS_WRITE = 1,   /* (fd, buf, len) fd 1/2 = console */
@@ -151,6 +166,7 @@ enum vtb_sys {
   VTB_SYS_KTEST = 12,  /* (name, n): run a kernel-mode micro loop (workloads) */
   VTB_SYS_COUNT
 };
+#endif
 
 /* ------------------------------------------------------------------------
  * Hypercalls (pv flavor -> pv engine). KVM convention:
@@ -162,6 +178,7 @@ enum vtb_sys {
  * ---------------------------------------------------------------------- */
 #define VTB_HYPERCALL_STUB_SIZE 32
 
+#ifndef __ASSEMBLER__
 enum vtb_hypercall {
   VTB_HC_SET_TRAP_TABLE = 0, /* (table va, entries) struct vtb_trap_info[] */
   VTB_HC_MMU_UPDATE = 1,     /* (reqs va, count, &done) struct vtb_mmu_update[] */
@@ -179,8 +196,11 @@ enum vtb_hypercall {
   VTB_HC_NULL = 13,          /* () -> 0: the micro-benchmark's null hypercall */
   VTB_HC_COUNT
 };
+#endif
 
+#ifndef __ASSEMBLER__
 enum vtb_sched_op { VTB_SCHED_YIELD = 0, VTB_SCHED_BLOCK = 1, VTB_SCHED_SHUTDOWN = 2 };
+#endif
 
 /* Errors returned in rax (negated). */
 #define VTB_EPERM   1
@@ -188,7 +208,16 @@ enum vtb_sched_op { VTB_SCHED_YIELD = 0, VTB_SCHED_BLOCK = 1, VTB_SCHED_SHUTDOWN
 #define VTB_EFAULT  14
 #define VTB_ENOSYS  38
 #define VTB_ENOMEM  12
+#define VTB_ECHILD  10 /* wait: no such child */
 
+/* wait() status: exit code (0..255), or VTB_WSTATUS_KILLED | vector when the
+ * kernel killed the process for an exception (e.g. | 14 for a page fault). */
+#define VTB_WSTATUS_KILLED 0x100
+/* mmap prot bits */
+#define VTB_PROT_READ  1
+#define VTB_PROT_WRITE 2
+
+#ifndef __ASSEMBLER__
 struct vtb_trap_info {     /* one entry of the pv trap table */
   VTB_ABI_U8 vector;
   VTB_ABI_U8 flags;        /* bit0: callable from user (int n) */
@@ -196,19 +225,25 @@ struct vtb_trap_info {     /* one entry of the pv trap table */
   VTB_ABI_U32 pad2;
   VTB_ABI_U64 handler;     /* guest kernel va */
 };
+#endif
 
+#ifndef __ASSEMBLER__
 struct vtb_mmu_update {    /* one validated page-table write */
   VTB_ABI_U64 ptr;         /* gpa of the 8-byte entry to write */
   VTB_ABI_U64 val;         /* new entry */
 };
+#endif
 
+#ifndef __ASSEMBLER__
 struct vtb_multicall {
   VTB_ABI_U64 op;
   VTB_ABI_U64 args[4];
   VTB_ABI_U64 result;
 };
+#endif
 
 /* pv shared info page: written by both sides. */
+#ifndef __ASSEMBLER__
 struct vtb_shared_info {
   volatile VTB_ABI_U8 vif;            /* virtual IF: 1 = events allowed */
   volatile VTB_ABI_U8 pending;        /* an event waits for vif */
@@ -217,5 +252,6 @@ struct vtb_shared_info {
   volatile VTB_ABI_U64 ticks;         /* timer events delivered */
   volatile VTB_ABI_U64 tsc_hz;
 };
+#endif
 
 #endif /* VTB_ABI_H */

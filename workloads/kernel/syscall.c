@@ -1,0 +1,92 @@
+/* tags: kernel|syscall — desc: system call dispatch (enum vtb_sys) with user-pointer validation. */
+#include "kern.h"
+
+#define ARG_BYTES 512
+
+/* Copy a NUL-terminated user string; returns its length or <0. */
+static long copy_str(char *dst, uint64_t uva, uint64_t max) {
+  for (uint64_t i = 0; i < max; i++) {
+    if ((i == 0 || ((uva + i) & (PAGE - 1)) == 0) && !user_range_ok(uva + i, 1, 0)) return -VTB_EFAULT;
+    dst[i] = *(const volatile char *)(uva + i);
+    if (!dst[i]) return (long)i;
+  }
+  return -VTB_EINVAL;
+}
+
+static long sys_exec(uint64_t name_uva, uint64_t argv_uva, struct trapframe *tf) {
+  static char name[VTB_ARCHIVE_NAME_MAX], strs[ARG_BYTES];
+  static char *argv[33];
+  if (copy_str(name, name_uva, sizeof name) < 0) return -VTB_EFAULT;
+  int argc = 0;
+  uint64_t used = 0;
+  if (!argv_uva) argv[argc++] = name;
+  for (; argv_uva && argc < 32; argc++) {
+    if (!user_range_ok(argv_uva + 8 * (uint64_t)argc, 8, 0)) return -VTB_EFAULT;
+    uint64_t s = *(const volatile uint64_t *)(argv_uva + 8 * (uint64_t)argc);
+    if (!s) break;
+    long n = copy_str(strs + used, s, ARG_BYTES - used);
+    if (n < 0) return n;
+    argv[argc] = strs + used;
+    used += (uint64_t)n + 1;
+  }
+  if (!argc) argv[argc++] = name;
+  argv[argc] = 0;
+  long r = proc_exec_image(cur, name, argc, argv);
+  (void)tf; /* on success the frame was rewritten for the new image */
+  return r;
+}
+
+/* Kernel-mode micro loops so workloads can time single privileged operations. */
+static long sys_ktest(uint64_t name_uva, uint64_t n) {
+  char name[16];
+  if (copy_str(name, name_uva, sizeof name) < 0) return -VTB_EFAULT;
+  uint32_t regs[4];
+  if (!strcmp(name, "null")) {
+    for (volatile uint64_t i = 0; i < n; i++) {}
+  } else if (!strcmp(name, "pio")) {
+    for (uint64_t i = 0; i < n; i++) plat_outb(VTB_PORT_NULL, 0);
+  } else if (!strcmp(name, "irq")) {
+    for (uint64_t i = 0; i < n; i++) plat_irq_restore(plat_irq_save());
+  } else if (!strcmp(name, "cr3")) {
+    for (uint64_t i = 0; i < n; i++) plat_flush_tlb();
+  } else if (!strcmp(name, "invlpg")) {
+    for (uint64_t i = 0; i < n; i++) plat_invlpg(VTB_USER_BASE);
+  } else if (!strcmp(name, "cpuid")) {
+    for (uint64_t i = 0; i < n; i++) plat_cpuid(0, 0, regs);
+  } else {
+    return -VTB_EINVAL;
+  }
+  return (long)n;
+}
+
+void syscall_dispatch(struct trapframe *tf) {
+  uint64_t a0 = tf->rdi, a1 = tf->rsi, a2 = tf->rdx;
+  long r;
+  kstats.syscalls++;
+  switch (tf->rax) {
+    case VTB_SYS_EXIT: proc_exit((int)(a0 & 0xff));
+    case VTB_SYS_WRITE:
+      if (a0 != 1 && a0 != 2) { r = -VTB_EINVAL; break; }
+      if (!user_range_ok(a1, a2, 0)) { r = -VTB_EFAULT; break; }
+      for (uint64_t i = 0; i < a2; i++) kputc(*(const volatile char *)(a1 + i));
+      r = (long)a2;
+      break;
+    case VTB_SYS_GETPID: r = cur->pid; break;
+    case VTB_SYS_FORK: r = proc_fork(tf); break;
+    case VTB_SYS_EXEC: r = sys_exec(a0, a1, tf); break;
+    case VTB_SYS_WAIT: r = proc_wait((int)a0, a1); break;
+    case VTB_SYS_MMAP: r = proc_mmap(a0, a1, a2); break;
+    case VTB_SYS_MUNMAP: r = proc_munmap(a0, a1); break;
+    case VTB_SYS_YIELD: sched(); r = 0; break;
+    case VTB_SYS_SLEEP: r = proc_sleep(a0); break;
+    case VTB_SYS_CTRL:
+      if (!user_range_ok(a0, a1, 0)) { r = -VTB_EFAULT; break; }
+      for (uint64_t i = 0; i < a1; i++) plat_outb(VTB_PORT_CTRL, *(const volatile uint8_t *)(a0 + i));
+      r = (long)a1;
+      break;
+    case VTB_SYS_TICKS: r = (long)ticks; break;
+    case VTB_SYS_KTEST: r = sys_ktest(a0, a1); break;
+    default: r = -VTB_ENOSYS; break;
+  }
+  tf->rax = (uint64_t)r;
+}
