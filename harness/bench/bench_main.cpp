@@ -1,0 +1,393 @@
+// tags: harness|bench — desc: `vtb bench`: registers the matrix with Google Benchmark, runs each cell in a child `vtb run`, writes results/.
+#include "harness/bench/bench_main.h"
+
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "harness/bench/child_process.h"
+#include "harness/bench/environment.h"
+#include "harness/bench/json_value.h"
+#include "harness/bench/matrix.h"
+#include "harness/bench/results_dir.h"
+#include "harness/bench/run_report.h"
+#include "harness/bench/summary.h"
+#include "harness/manifest.h"
+#include "harness/runner.h"
+
+#ifndef VTB_SOURCE_DIR
+#define VTB_SOURCE_DIR "."
+#endif
+
+namespace vtb {
+namespace bench {
+namespace {
+
+constexpr int kMeasuredPhase = 1;  // the workload's measured loop (docs/benchmarks.md)
+
+const char* kUsage =
+    "usage: vtb bench [--engines a,b] [--workloads x,y] [--groups micro,macro,census] [--quick]\n"
+    "                 [--repetitions N] [--scale F] [--out DIR] [--vtb PATH] [--list] [--benchmark_* ...]\n"
+    "  Runs every (engine, workload) cell in a child `vtb run --json`, keeps every repetition,\n"
+    "  writes DIR/<date>_<host>_<commit>/{bench.json,environment.json,summary.txt[,census.json]}\n"
+    "  (default DIR: the source tree's results/) and prints a summary table.\n";
+
+struct Options {
+  MatrixOptions m;
+  std::string out_root = std::string(VTB_SOURCE_DIR) + "/results";
+  std::string vtb_path;
+  bool list_only = false;
+  bool scale_set = false, reps_set = false;
+  std::vector<std::string> gb_flags;
+};
+
+// Returns "" or a one-line usage error.
+std::string parse_options(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string* v) -> bool {
+      auto eq = a.find('=');
+      if (eq != std::string::npos) { *v = a.substr(eq + 1); a = a.substr(0, eq); return true; }
+      if (i + 1 >= argc) return false;
+      *v = argv[++i];
+      return true;
+    };
+    if (a.rfind("--benchmark_out", 0) == 0) return "--benchmark_out is set by vtb bench (use --out DIR)";
+    if (a.rfind("--benchmark_", 0) == 0) { o->gb_flags.push_back(a); continue; }
+    if (a == "--quick") { o->m.quick = true; continue; }
+    if (a == "--list") { o->list_only = true; continue; }
+    if (a == "-h" || a == "--help") return "help";
+    std::string key = a.substr(0, a.find('='));
+    std::string v;
+    if (key != "--engines" && key != "--workloads" && key != "--groups" && key != "--repetitions" &&
+        key != "--scale" && key != "--out" && key != "--vtb")
+      return "unknown option '" + a + "'";
+    if (!value(&v)) return "option " + a + " needs a value";
+    if (a == "--engines") o->m.engines = split_list(v);
+    else if (a == "--workloads") o->m.workloads = split_list(v);
+    else if (a == "--groups") o->m.groups = split_list(v);
+    else if (a == "--out") o->out_root = v;
+    else if (a == "--vtb") o->vtb_path = v;
+    else if (a == "--repetitions") {
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 1 || n > 1000) return "--repetitions needs an integer in 1..1000";
+      o->m.repetitions = int(n);
+      o->reps_set = true;
+    } else if (a == "--scale") {
+      char* end = nullptr;
+      double f = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(f > 0) || f > 1000) return "--scale needs a positive number";
+      o->m.scale = f;
+      o->scale_set = true;
+    }
+  }
+  if (o->m.quick) {
+    if (!o->reps_set) o->m.repetitions = 2;
+    if (!o->scale_set) o->m.scale = 0.1;
+  }
+  return "";
+}
+
+// The number of operations the measured phase performed.
+uint64_t op_count(const RunReport& r, const Cell& c) {
+  if (const std::string* v = r.record("ops")) {
+    uint64_t n = std::strtoull(v->c_str(), nullptr, 10);
+    if (n) return n;
+  }
+  for (const char* k : {"n", "iters", "iterations", "count", "pages"}) {
+    auto it = c.params.find(k);
+    if (it != c.params.end()) {
+      uint64_t n = std::strtoull(it->second.c_str(), nullptr, 10);
+      if (n) return n;
+    }
+  }
+  for (const auto& [k, v] : c.params) {
+    char* end = nullptr;
+    unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    if (!v.empty() && !*end && n) return n;
+  }
+  return 1;
+}
+
+std::string last_line(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  auto p = t.find_last_of('\n');
+  t = p == std::string::npos ? t : t.substr(p + 1);
+  return t.size() > 200 ? t.substr(0, 200) : t;
+}
+
+struct CellState {
+  std::vector<RunReport> reports;  // one per finished repetition (cold cells)
+  std::vector<bool> rep_ok;
+  std::string first_error;
+  CellOutcome outcome;
+  int calls = 0;
+};
+
+struct Suite {
+  std::vector<Cell> cells;
+  std::vector<CellState> state;
+  std::string vtb;
+  std::unique_ptr<Progress> progress;
+  Json census = Json::make_object();
+
+  // Index of the cold cell of the same engine/workload (for warm cells).
+  int cold_of(size_t i) const {
+    for (size_t j = 0; j < cells.size(); ++j)
+      if (cells[j].mode == "cold" && cells[j].engine == cells[i].engine && cells[j].workload == cells[i].workload) return int(j);
+    return -1;
+  }
+
+  // Runs one repetition of cold cell i in a child process. Returns "" or the error.
+  std::string run_child_rep(size_t i, RunReport* rep) {
+    const Cell& c = cells[i];
+    std::vector<std::string> argv = {vtb, "run", "--engine", c.engine, "--workload", c.workload, "--json"};
+    for (const auto& [k, v] : c.params) { argv.push_back("--param"); argv.push_back(k + "=" + v); }
+    // The child enforces the manifest timeout itself; ours is the backstop for a hung child.
+    ChildResult r = run_child(argv, c.timeout_s * 2 + 30);
+    if (!r.started) return "could not start vtb: " + r.error;
+    if (!r.exited) {
+      std::string tail = last_line(r.err);
+      return "vtb run " + r.describe() + (tail.empty() ? "" : ": " + tail);
+    }
+    std::string perr;
+    if (!parse_run_report(r.out, rep, &perr)) {
+      std::string tail = last_line(r.err);
+      return "vtb run exit code " + std::to_string(r.exit_code) + ", " + perr + (tail.empty() ? "" : ": " + tail);
+    }
+    if (rep->wall_seconds == 0) rep->wall_seconds = r.wall_seconds;
+    if (r.exit_code == kExitUnavailable) return "unavailable: " + (rep->message.empty() ? last_line(r.err) : rep->message);
+    return "";
+  }
+
+  void run(benchmark::State& st, size_t i) {
+    const Cell& c = cells[i];
+    CellState& cs = state[i];
+    int rep_index = cs.calls++;
+    std::string err;
+    RunReport rep;
+    uint64_t phase_ns = 0;
+    bool have_report = false;
+    for (auto _ : st) {
+      if (!c.skip.empty()) {
+        err = c.skip;
+      } else if (!cs.first_error.empty()) {
+        err = "not run: an earlier repetition failed (" + cs.first_error + ")";
+      } else if (c.mode == "warm") {
+        int ci = cold_of(i);
+        const CellState* cold = ci >= 0 ? &state[size_t(ci)] : nullptr;
+        if (!cold || rep_index >= int(cold->reports.size()) || !cold->rep_ok[size_t(rep_index)]) {
+          err = "not measured: the cold run of this repetition failed";
+        } else {
+          rep = cold->reports[size_t(rep_index)];
+          have_report = true;
+          int n = phase_count(rep, kMeasuredPhase);
+          if (n < 2 || !phase_interval(rep, kMeasuredPhase, n - 1, &phase_ns))
+            err = "not measured: the run reported phase 1 once (the workload does not repeat its loop in one VM), cold only";
+        }
+      } else {
+        err = run_child_rep(i, &rep);
+        have_report = err.empty();
+        bool census = c.group == "census";
+        if (err.empty() && !rep.ok() && !(census && !rep.records.empty())) {
+          err = "guest " + rep.outcome + " (exit code " + std::to_string(rep.exit_code) + ")" +
+                (rep.message.empty() ? "" : ": " + rep.message);
+        }
+        if (err.empty() && !phase_interval(rep, kMeasuredPhase, 0, &phase_ns)) {
+          if (census) phase_ns = uint64_t(rep.wall_seconds * 1e9);
+          else err = "the run reported no complete phase 1 (no B 1 / E 1 markers)";
+        }
+        cs.reports.push_back(rep);
+        cs.rep_ok.push_back(err.empty());
+        if (census && have_report && !census_has(c.engine)) add_census(c, rep);
+      }
+      if (!err.empty()) {
+        st.SkipWithError(err.c_str());
+        break;
+      }
+      st.SetIterationTime(std::max(1e-9, double(phase_ns) * 1e-9));
+    }
+    st.SetLabel(c.label() + (have_report && !rep.backend.empty() && rep.backend != c.backend ? ";run_backend=" + rep.backend : ""));
+    if (err.empty()) {
+      uint64_t ops = op_count(rep, c);
+      double ns_per_op = double(phase_ns) / double(ops);
+      st.counters["ns_per_op"] = ns_per_op;
+      st.counters["ops"] = double(ops);
+      st.counters["phase_ns"] = double(phase_ns);
+      st.counters["wall_s"] = rep.wall_seconds;
+      for (const auto& [name, v] : rep.counters) st.counters[name + "/op"] = v / double(ops);
+      cs.outcome.ns_per_op.push_back(ns_per_op);
+    } else if (cs.first_error.empty() && c.mode == "cold") {
+      cs.first_error = err;
+    }
+    if (!err.empty() && cs.outcome.error.empty()) cs.outcome.error = err;
+    progress->step(c.name() + (err.empty() ? "" : " (lost)"));
+  }
+
+  bool census_has(const std::string& engine) const {
+    const Json& e = census[engine];
+    return e.is_object() && e.find("records") != nullptr && !e["records"].members().empty();
+  }
+
+  void add_census(const Cell& c, const RunReport& rep) {
+    Json e = census.find(c.engine) ? census[c.engine] : Json::make_object();
+    e.set("backend", Json::make_string(rep.backend.empty() ? c.backend : rep.backend));
+    Json recs = e.find("records") ? e["records"] : Json::make_object();
+    for (const auto& [k, v] : rep.records) recs.set(c.workload == "census" ? k : c.workload + "." + k, Json::make_string(v));
+    e.set("records", recs);
+    census.set(c.engine, e);
+  }
+};
+
+// Google Benchmark's display reporter: silent (the progress line and the
+// summary table are ours; the JSON file reporter keeps every row).
+class QuietReporter : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>&) override {}
+};
+
+}  // namespace
+}  // namespace bench
+
+int bench_main(int argc, char** argv) {
+  using namespace bench;
+  Options opt;
+  std::string perr = parse_options(argc, argv, &opt);
+  if (perr == "help") { std::fputs(kUsage, stdout); return 0; }
+  if (!perr.empty()) { std::fprintf(stderr, "vtb bench: %s\n%s", perr.c_str(), kUsage); return kExitBadInput; }
+
+  Manifest manifest;
+  Status ms = load_manifest(default_manifest_path(), &manifest);
+  if (!ms) { std::fprintf(stderr, "vtb bench: %s\n", ms.message().c_str()); return kExitBadInput; }
+  std::vector<RunnerInfo> runners = list_runners();
+
+  Suite suite;
+  std::vector<std::string> na;
+  std::string merr = build_matrix(manifest.workloads, runners, opt.m, &suite.cells, &na);
+  if (!merr.empty()) { std::fprintf(stderr, "vtb bench: %s\n", merr.c_str()); return kExitBadInput; }
+  if (suite.cells.empty()) { std::fprintf(stderr, "vtb bench: no cell matches the filters\n"); return kExitBadInput; }
+
+  if (opt.list_only) {
+    for (const auto& c : suite.cells)
+      std::printf("%-28s reps=%d params=%s%s\n", c.name().c_str(), c.repetitions, c.params_str().c_str(),
+                  c.skip.empty() ? "" : ("  SKIP: " + c.skip).c_str());
+    for (const auto& n : na) std::printf("n/a  %s\n", n.c_str());
+    return 0;
+  }
+
+  suite.vtb = opt.vtb_path.empty() ? self_exe_path() : opt.vtb_path;
+  if (suite.vtb.empty() || access(suite.vtb.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "vtb bench: cannot execute the vtb binary '%s' (use --vtb PATH)\n", suite.vtb.c_str());
+    return kExitBadInput;
+  }
+
+  bool dirty = false;
+  std::string commit = source_commit(VTB_SOURCE_DIR, &dirty);
+  std::string host = safe_host_name();
+  ResultsDir out;
+  std::string err;
+  if (!out.create(opt.out_root, results_folder_name(long(time(nullptr)), host, commit + (dirty ? "+dirty" : "")), &err)) {
+    std::fprintf(stderr, "vtb bench: %s\n", err.c_str());
+    return kExitHostError;
+  }
+
+  int total = 0;
+  for (const auto& c : suite.cells) total += c.repetitions;
+  suite.state.resize(suite.cells.size());
+  suite.progress = std::make_unique<Progress>(total);
+
+  benchmark::ClearRegisteredBenchmarks();
+  std::vector<std::string> gb_args = {"vtb-bench", "--benchmark_out=" + out.temp_path() + "/bench.json",
+                                      "--benchmark_out_format=json"};
+  for (const auto& f : opt.gb_flags) gb_args.push_back(f);
+  std::vector<char*> gb_argv;
+  for (auto& s : gb_args) gb_argv.push_back(s.data());
+  int gb_argc = int(gb_argv.size());
+  gb_argv.push_back(nullptr);
+  benchmark::Initialize(&gb_argc, gb_argv.data());
+  if (benchmark::ReportUnrecognizedArguments(gb_argc, gb_argv.data())) return kExitBadInput;
+
+  benchmark::AddCustomContext("vtb.commit", commit + (dirty ? "+dirty" : ""));
+  benchmark::AddCustomContext("vtb.host", host);
+  benchmark::AddCustomContext("vtb.kvm_backend", detect_kvm_backend());
+  benchmark::AddCustomContext("vtb.suite", opt.m.quick ? "quick" : "default");
+  benchmark::AddCustomContext("vtb.manifest", manifest.path);
+
+  for (size_t i = 0; i < suite.cells.size(); ++i) {
+    const Cell& c = suite.cells[i];
+    Suite* s = &suite;
+    benchmark::RegisterBenchmark(c.name().c_str(), [s, i](benchmark::State& st) { s->run(st, i); })
+        ->Iterations(1)
+        ->Repetitions(c.repetitions)
+        ->ReportAggregatesOnly(false)
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+  }
+
+  std::string load_start = load_average();
+  uint64_t t0 = monotonic_ns();
+  QuietReporter quiet;
+  benchmark::RunSpecifiedBenchmarks(&quiet);
+  benchmark::Shutdown();
+  suite.progress->finish();
+  double secs = double(monotonic_ns() - t0) * 1e-9;
+
+  std::vector<CellOutcome> outcomes;
+  int lost = 0;
+  for (size_t i = 0; i < suite.cells.size(); ++i) {
+    const Cell& c = suite.cells[i];
+    CellOutcome o = suite.state[i].outcome;
+    o.engine = c.engine;
+    o.backend = c.backend;
+    o.workload = c.workload;
+    o.group = c.group;
+    o.mode = c.mode;
+    o.params = c.params_str();
+    if (suite.state[i].calls == 0) o.error = "not run (filtered out by --benchmark_filter)";
+    if (o.ns_per_op.empty()) ++lost;
+    outcomes.push_back(o);
+  }
+  std::string summary = format_summary(outcomes);
+  for (const auto& n : na) summary += "n/a  " + n + "\n";
+
+  Json extra = Json::make_object();
+  extra.set("suite", Json::make_string(opt.m.quick ? "quick" : "default"));
+  extra.set("quick", Json::make_bool(opt.m.quick));
+  extra.set("repetitions", Json::make_number(opt.m.repetitions));
+  extra.set("scale", Json::make_number(opt.m.scale));
+  extra.set("bench_seconds", Json::make_number(std::round(secs * 10) / 10));
+  extra.set("cells", Json::make_number(double(suite.cells.size())));
+  extra.set("cells_lost_or_skipped", Json::make_number(lost));
+  extra.set("load_average_start", Json::make_string(load_start));
+  extra.set("load_average_end", Json::make_string(load_average()));
+  extra.set("manifest", Json::make_string(manifest.path));
+  Json args = Json::make_array();
+  for (int i = 0; i < argc; ++i) args.push(Json::make_string(argv[i]));
+  extra.set("arguments", args);
+  Json env = collect_environment(VTB_SOURCE_DIR, extra);
+  bool ok = out.write_file("environment.json", to_json(env, 2) + "\n", &err) &&
+            out.write_file("summary.txt", summary, &err) &&
+            (suite.census.members().empty() || out.write_file("census.json", to_json(suite.census, 2) + "\n", &err));
+  std::string final_path = ok ? out.commit(&err) : "";
+  std::fputs(summary.c_str(), stdout);
+  if (final_path.empty()) {
+    std::fprintf(stderr, "vtb bench: results not written: %s\n", err.c_str());
+    return kExitHostError;
+  }
+  std::printf("\nresults: %s (%d cells, %d skipped or lost, %.0f s)\n", final_path.c_str(), int(suite.cells.size()),
+              lost, secs);
+  return 0;
+}
+
+}  // namespace vtb

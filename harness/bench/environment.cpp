@@ -1,0 +1,139 @@
+// tags: harness|bench — desc: collects environment.json (reads /proc, /sys, uname, git).
+#include "harness/bench/environment.h"
+
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "harness/bench/child_process.h"
+
+#ifndef VTB_BENCH_COMPILER
+#define VTB_BENCH_COMPILER "unknown"
+#endif
+#ifndef VTB_BENCH_CXX_FLAGS
+#define VTB_BENCH_CXX_FLAGS "unknown"
+#endif
+#ifndef VTB_BENCH_BUILD_TYPE
+#define VTB_BENCH_BUILD_TYPE "unknown"
+#endif
+
+namespace vtb::bench {
+
+namespace {
+bool exists(const char* p) {
+  struct stat st;
+  return stat(p, &st) == 0;
+}
+
+std::string read_first_line(const char* path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+std::string cpuinfo_field(const std::string& key) {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.compare(0, key.size(), key) == 0) {
+      auto c = line.find(':');
+      if (c != std::string::npos) {
+        std::string v = line.substr(c + 1);
+        while (!v.empty() && v.front() == ' ') v.erase(v.begin());
+        return v;
+      }
+    }
+  }
+  return "";
+}
+
+std::string git(const std::string& dir, std::vector<std::string> args) {
+  const char* candidates[] = {"/usr/bin/git", "/usr/local/bin/git", "/bin/git"};
+  std::string gitbin;
+  for (auto* c : candidates) if (exists(c)) { gitbin = c; break; }
+  if (gitbin.empty()) return "";
+  std::vector<std::string> argv = {gitbin, "-C", dir};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ChildResult r = run_child(argv, 20);
+  if (!r.exited || r.exit_code != 0) return "";
+  std::string s = r.out;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+}  // namespace
+
+std::string detect_kvm_backend() {
+  if (!exists("/dev/kvm")) return "none";
+  if (exists("/sys/module/kvm_pvm")) return "pvm";
+  if (exists("/sys/module/kvm_intel") || exists("/sys/module/kvm_amd")) return "hardware";
+  return "unknown";
+}
+
+std::string source_commit(const std::string& source_dir, bool* dirty) {
+  std::string c = git(source_dir, {"rev-parse", "--short=12", "HEAD"});
+  if (dirty) {
+    std::string st = git(source_dir, {"status", "--porcelain", "--untracked-files=no"});
+    *dirty = !st.empty();
+  }
+  return c.empty() ? "unknown" : c;
+}
+
+std::string safe_host_name() {
+  char h[256] = {0};
+  gethostname(h, sizeof h - 1);
+  std::string s = h[0] ? h : "host";
+  for (char& c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) c = '-';
+  return s;
+}
+
+std::string load_average() {
+  std::istringstream in(read_first_line("/proc/loadavg"));
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a.empty() ? "" : a + " " + b + " " + c;
+}
+
+Json collect_environment(const std::string& source_dir, const Json& extra) {
+  Json e = Json::make_object();
+  utsname u{};
+  uname(&u);
+  char date[64];
+  time_t now = time(nullptr);
+  tm g{};
+  gmtime_r(&now, &g);
+  strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &g);
+  bool dirty = false;
+  std::string commit = source_commit(source_dir, &dirty);
+
+  e.set("date", Json::make_string(date));
+  e.set("host", Json::make_string(safe_host_name()));
+  e.set("cpu_model", Json::make_string(cpuinfo_field("model name")));
+  e.set("cpu_count", Json::make_number(double(std::thread::hardware_concurrency())));
+  std::string flags = " " + cpuinfo_field("flags") + " ";
+  e.set("cpu_has_vmx_or_svm", Json::make_bool(flags.find(" vmx ") != std::string::npos || flags.find(" svm ") != std::string::npos));
+  std::string hyp = "none";
+  if (flags.find(" hypervisor ") != std::string::npos) hyp = "present";
+  e.set("running_under_hypervisor", Json::make_string(hyp));
+  e.set("kernel", Json::make_string(std::string(u.sysname) + " " + u.release + " " + u.version));
+  e.set("machine", Json::make_string(u.machine));
+  e.set("kvm_backend", Json::make_string(detect_kvm_backend()));
+  e.set("compiler", Json::make_string(VTB_BENCH_COMPILER));
+  e.set("cxx_flags", Json::make_string(VTB_BENCH_CXX_FLAGS));
+  e.set("build_type", Json::make_string(VTB_BENCH_BUILD_TYPE));
+  e.set("commit", Json::make_string(commit));
+  e.set("commit_dirty", Json::make_bool(dirty));
+  e.set("load_average_start", Json::make_string(load_average()));
+  e.set("clocksource", Json::make_string(read_first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource")));
+  e.set("governor", Json::make_string(read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")));
+  for (const auto& [k, v] : extra.members()) e.set(k, v);
+  return e;
+}
+
+}  // namespace vtb::bench

@@ -1,0 +1,27 @@
+// tags: harness|bench — desc: the environment record of a results folder (CPU, kernel, KVM backend, compiler, commit, load).
+#pragma once
+#include <string>
+
+#include "harness/bench/json_value.h"
+
+namespace vtb::bench {
+
+// What /dev/kvm is on this host: "hardware" (kvm_intel/kvm_amd), "pvm"
+// (the kvm_pvm software hypervisor), "none" (no usable /dev/kvm). The nested
+// runner's results are labelled "nested-tcg" by the run itself.
+std::string detect_kvm_backend();
+
+// Short commit id of the source tree ("unknown" outside git), "+dirty" when
+// tracked files differ from HEAD.
+std::string source_commit(const std::string& source_dir, bool* dirty);
+
+// Host name with characters outside [A-Za-z0-9._-] replaced by '-'.
+std::string safe_host_name();
+
+// "/proc/loadavg" first three fields, "" if unreadable.
+std::string load_average();
+
+// The whole record written to environment.json. `extra` members are appended.
+Json collect_environment(const std::string& source_dir, const Json& extra);
+
+}  // namespace vtb::bench

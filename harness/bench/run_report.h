@@ -1,0 +1,41 @@
+// tags: harness|bench — desc: the parsed `vtb run --json` report of one child run, and what a cell takes from it.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vtb::bench {
+
+struct ReportPhase {
+  int phase = 0;
+  uint64_t begin_ns = 0, end_ns = 0;  // end 0: never ended
+};
+
+struct RunReport {
+  std::string outcome;  // "exited", "shutdown", "guest_fault", "limit_reached", "engine_error", ...
+  int exit_code = -1;
+  std::string message;
+  std::string engine, backend;
+  std::vector<ReportPhase> phases;
+  std::vector<std::pair<std::string, std::string>> records;
+  std::map<std::string, double> counters;
+  double wall_seconds = 0;
+
+  bool ok() const;  // clean guest exit with code 0
+  const std::string* record(const std::string& key) const;
+};
+
+// Parses the JSON a `vtb run --json` prints (the whole stdout; a report may be
+// preceded by console text, the last top-level JSON object is used).
+bool parse_run_report(const std::string& text, RunReport* out, std::string* err);
+
+// The measured interval: occurrence `occurrence` (0 = first) of phase
+// `phase`. Returns false when absent or unterminated.
+bool phase_interval(const RunReport& r, int phase, int occurrence, uint64_t* ns);
+
+// How many times phase `phase` completed in the run.
+int phase_count(const RunReport& r, int phase);
+
+}  // namespace vtb::bench

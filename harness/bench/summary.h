@@ -1,0 +1,40 @@
+// tags: harness|bench — desc: the bench's summary table (median per-op time, ratios vs native and qemu-tcg) and TTY progress line.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vtb::bench {
+
+// What one cell (engine x workload x mode) produced over its repetitions.
+struct CellOutcome {
+  std::string engine, backend, workload, group, mode, params;
+  std::vector<double> ns_per_op;  // one per successful repetition
+  std::string error;              // set when the cell was skipped or lost
+};
+
+double median(std::vector<double> v);  // NaN when empty
+
+// The table printed at the end of `vtb bench`: one line per measured cell
+// with the median per-op time and its ratio to the native and qemu-tcg
+// cells of the same workload, then every skipped/lost cell with its reason.
+std::string format_summary(const std::vector<CellOutcome>& cells);
+
+// "1.23 us", "456 ns", "7.8 ms", "2.01 s".
+std::string format_ns(double ns);
+
+// Progress line on stderr, only when stderr is a TTY.
+class Progress {
+ public:
+  explicit Progress(int total);
+  void step(const std::string& what);  // one repetition finished
+  void finish();
+  int done() const { return done_; }
+
+ private:
+  int total_, done_ = 0;
+  uint64_t start_ns_;
+  bool tty_;
+};
+
+}  // namespace vtb::bench
