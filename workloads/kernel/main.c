@@ -2,7 +2,7 @@
 #include "kern.h"
 
 void kmain(uint64_t boot_pa) {
-  plat_cpu_init();
+  plat_cpu_init(boot_pa);
   boot_parse(boot_pa);
   mm_init();
   plat_timer_start(VTB_TIMER_HZ);

@@ -44,12 +44,14 @@ void syscall_dispatch(struct trapframe *tf);
 void kmain(uint64_t boot_pa) __attribute__((noreturn));
 
 /* ---- CPU setup ---- */
-/* Called once from kmain before anything else that traps: install the
+/* Called once, first thing in kmain, with the raw boot-info physical
+ * address kmain got (a flavor may need fields of it, e.g. the pv shared
+ * page). Install the
  * descriptor tables / trap table (every vector ends in trap_dispatch, the
  * syscall entry in syscall_dispatch), enable the syscall instruction and
  * write protection for supervisor writes (CR0.WP: the kernel relies on
  * faults on read-only user pages for copy-on-write). */
-void plat_cpu_init(void);
+void plat_cpu_init(uint64_t boot_pa);
 /* The kernel stack top used for the next trap or syscall from user mode. */
 void plat_set_kernel_stack(uint64_t rsp0);
 /* Fill the selector and flag fields of a user-mode frame (IF set). */

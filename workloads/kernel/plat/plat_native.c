@@ -57,7 +57,8 @@ void plat_wrmsr(uint32_t msr, uint64_t v) {
   __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
-void plat_cpu_init(void) {
+void plat_cpu_init(uint64_t boot_pa) {
+  (void)boot_pa;
   uint64_t t = (uint64_t)&tss;
   gdt[6] = (sizeof tss - 1) | ((t & 0xffffff) << 16) | (0x89ULL << 40) | (((t >> 24) & 0xff) << 56);
   gdt[7] = t >> 32;
