@@ -1,0 +1,100 @@
+// tags: harness|cli — desc: `vtb list`: engines with technique, backend and availability; peers; workloads.
+#include <cstdio>
+#include <string>
+
+#include "harness/commands.h"
+#include "harness/json_writer.h"
+#include "harness/manifest.h"
+#include "harness/runner.h"
+
+namespace vtb::cli {
+
+int cmd_list(int argc, char** argv) {
+  bool json = false;
+  std::string manifest_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--manifest" && i + 1 < argc) {
+      manifest_path = argv[++i];
+    } else if (a == "--help" || a == "-h") {
+      printf("usage: vtb list [--json] [--manifest PATH]\n");
+      return 0;
+    } else {
+      error_line("list: unknown option '" + a + "' (vtb list [--json] [--manifest PATH])");
+      return kExitBadInput;
+    }
+  }
+  std::vector<RunnerInfo> runners = list_runners();
+  Manifest m;
+  if (manifest_path.empty()) manifest_path = default_manifest_path();
+  Status ms = load_manifest(manifest_path, &m);
+
+  if (json) {
+    JsonWriter j;
+    j.begin_object().key("engines").begin_array();
+    for (const auto& r : runners) {
+      j.begin_object();
+      j.key("name").value(r.name).key("technique").value(r.technique).key("backend").value(r.backend);
+      j.key("flavor").value(r.flavor).key("peer").value(r.is_peer).key("available").value(r.available.is_ok());
+      j.key("reason").value(r.available.message());
+      j.end_object();
+    }
+    j.end_array();
+    j.key("manifest").value(manifest_path);
+    if (!ms) j.key("manifest_error").value(ms.message());
+    j.key("workloads").begin_array();
+    for (const auto& w : m.workloads) {
+      j.begin_object().key("name").value(w.name).key("program").value(w.program).key("args").value(w.args);
+      j.key("params").begin_object();
+      for (const auto& [k, v] : w.params) j.key(k).value(v);
+      j.end_object();
+      j.key("flavors").begin_array();
+      for (const auto& f : w.flavors) j.value(f);
+      j.end_array().key("groups").begin_array();
+      for (const auto& g : w.groups) j.value(g);
+      j.end_array().key("peers").begin_array();
+      for (const auto& g : w.peers) j.value(g);
+      j.end_array().key("timeout_s").value(w.timeout_s).key("exit_code").value(w.exit_code);
+      j.end_object();
+    }
+    j.end_array().end_object();
+    printf("%s\n", j.str().c_str());
+    return ms ? 0 : kExitBadInput;
+  }
+
+  printf("engines:\n");
+  printf("  %-10s %-32s %-14s %-7s %s\n", "NAME", "TECHNIQUE", "BACKEND", "FLAVOR", "AVAILABLE");
+  bool any_engine = false;
+  for (const auto& r : runners) {
+    if (r.is_peer) continue;
+    any_engine = true;
+    printf("  %-10s %-32s %-14s %-7s %s\n", r.name.c_str(), r.technique.c_str(), r.backend.c_str(), r.flavor.c_str(),
+           r.available ? "yes" : ("no: " + r.available.message()).c_str());
+  }
+  if (!any_engine) printf("  (no engine built into this binary)\n");
+  printf("peers:\n");
+  for (const auto& r : runners) {
+    if (!r.is_peer) continue;
+    printf("  %-10s %-32s %-14s %-7s %s\n", r.name.c_str(), r.technique.c_str(), r.backend.c_str(), r.flavor.c_str(),
+           r.available ? "yes" : ("no: " + r.available.message()).c_str());
+  }
+  printf("workloads (%s):\n", manifest_path.c_str());
+  if (!ms) {
+    printf("  (manifest unreadable)\n");
+    error_line(ms.message());
+    return kExitBadInput;
+  }
+  printf("  %-14s %-24s %-12s %s\n", "NAME", "COMMAND", "FLAVORS", "GROUPS");
+  for (const auto& w : m.workloads) {
+    std::string cl, fl, gr;
+    if (!render_command_line(w, w.params, &cl)) cl = w.program + " " + w.args;
+    for (const auto& f : w.flavors) fl += (fl.empty() ? "" : ",") + f;
+    for (const auto& g : w.groups) gr += (gr.empty() ? "" : ",") + g;
+    printf("  %-14s %-24s %-12s %s\n", w.name.c_str(), cl.c_str(), fl.c_str(), gr.c_str());
+  }
+  return 0;
+}
+
+}  // namespace vtb::cli

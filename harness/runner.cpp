@@ -1,0 +1,288 @@
+// tags: harness|runner — desc: run_one: resolve workload, params and paths from the manifest, dispatch, check expectations.
+#include "harness/runner.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "common/abi/vtb_abi.h"
+#include "engines/registry.h"
+#include "harness/runner_internal.h"
+
+#ifndef VTB_DEFAULT_KERNEL_ELF
+#define VTB_DEFAULT_KERNEL_ELF ""
+#endif
+#ifndef VTB_DEFAULT_KERNEL_PV_ELF
+#define VTB_DEFAULT_KERNEL_PV_ELF ""
+#endif
+#ifndef VTB_DEFAULT_ARCHIVE
+#define VTB_DEFAULT_ARCHIVE ""
+#endif
+#ifndef VTB_DEFAULT_NATIVE_DIR
+#define VTB_DEFAULT_NATIVE_DIR ""
+#endif
+#ifndef VTB_DEFAULT_MANIFEST
+#define VTB_DEFAULT_MANIFEST ""
+#endif
+
+namespace vtb {
+namespace {
+
+std::string env_or(const char* name, const char* dflt) {
+  const char* v = getenv(name);
+  return v && *v ? std::string(v) : std::string(dflt);
+}
+
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+bool scope_matches(const std::string& scope, const RunReport& r) {
+  if (scope == "*") return r.engine != "qemu-tcg" && r.engine != "native";  // peers: only when named
+  return scope == r.engine || scope == r.engine_label || scope == r.technique;
+}
+
+bool compare(uint64_t a, const std::string& op, uint64_t b) {
+  if (op == "==") return a == b;
+  if (op == "!=") return a != b;
+  if (op == ">=") return a >= b;
+  if (op == "<=") return a <= b;
+  if (op == ">") return a > b;
+  return a < b;
+}
+
+void check_expectations(const Manifest& m, const Workload& w, RunReport* r) {
+  const RunResult& res = r->result;
+  if (res.outcome != Outcome::Exited) {
+    r->check_failures.push_back(std::string("outcome ") + outcome_name(res.outcome) + ", expected exited");
+    return;
+  }
+  if (res.exit_code != w.exit_code)
+    r->check_failures.push_back("exit code " + std::to_string(res.exit_code) + ", expected " + std::to_string(w.exit_code));
+  std::string console = res.console;
+  for (size_t p; (p = console.find("\r\n")) != std::string::npos;) console.erase(p, 1);
+  for (const auto& c : w.console_contains) {
+    std::string want;
+    if (!expand_template(c, r->params, &want)) want = c;
+    if (console.find(want) == std::string::npos) r->check_failures.push_back("console lacks '" + want + "'");
+  }
+  if (!w.golden.empty()) {
+    std::string path = w.golden[0] == '/' ? w.golden : m.dir + "/" + w.golden;
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+      r->check_failures.push_back("golden file " + path + " missing");
+    } else {
+      std::stringstream ss;
+      ss << f.rdbuf();
+      if (console.find(ss.str()) == std::string::npos)
+        r->check_failures.push_back("console does not contain the golden text of " + path);
+    }
+  }
+  for (const auto& b : w.bounds) {
+    if (!scope_matches(b.scope, *r)) continue;
+    std::string v;
+    if (!expand_template(b.value, r->params, &v)) continue;
+    uint64_t want = strtoull(v.c_str(), nullptr, 0);
+    uint64_t got = res.counters.get(b.counter);
+    if (!compare(got, b.op, want))
+      r->check_failures.push_back("counter " + b.counter + " = " + std::to_string(got) + ", expected " + b.op + " " + v);
+  }
+}
+
+bool is_peer(const std::string& e) { return e == "qemu-tcg" || e == "native"; }
+
+std::string known_runners() {
+  std::string s;
+  for (const auto& i : registered_engines()) s += (s.empty() ? "" : ", ") + std::string(i.name);
+  s += (s.empty() ? "" : ", ") + std::string("qemu-tcg, native");
+  return s;
+}
+
+}  // namespace
+
+const char* error_kind_name(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::None: return "none";
+    case ErrorKind::BadInput: return "bad_input";
+    case ErrorKind::Unavailable: return "unavailable";
+    case ErrorKind::HostError: return "host_error";
+    case ErrorKind::GuestFailure: return "guest_failure";
+  }
+  return "unknown";
+}
+
+std::string default_manifest_path() { return env_or("VTB_MANIFEST", VTB_DEFAULT_MANIFEST); }
+std::string default_kernel_path(bool pv) {
+  return pv ? env_or("VTB_KERNEL_PV", VTB_DEFAULT_KERNEL_PV_ELF) : env_or("VTB_KERNEL", VTB_DEFAULT_KERNEL_ELF);
+}
+std::string default_archive_path() { return env_or("VTB_ARCHIVE", VTB_DEFAULT_ARCHIVE); }
+std::string default_native_dir() { return env_or("VTB_NATIVE_DIR", VTB_DEFAULT_NATIVE_DIR); }
+
+std::vector<RunnerInfo> list_runners() {
+  std::vector<RunnerInfo> out;
+  for (const auto& info : registered_engines()) {
+    RunnerInfo ri;
+    ri.name = std::string(info.name);
+    ri.technique = std::string(info.technique);
+    auto eng = info.make ? info.make() : nullptr;
+    if (!eng) {
+      ri.backend = ri.name;
+      ri.available = Status::error(ErrorKind::HostError, "engine could not be created");
+    } else {
+      Caps c = eng->caps();
+      ri.backend = c.backend.empty() ? ri.name : c.backend;
+      ri.flavor = flavor_name(c.flavor);
+      ri.available = c.available;
+    }
+    out.push_back(std::move(ri));
+  }
+  RunnerInfo q{"qemu-tcg", "reference machine (QEMU TCG)", "qemu-tcg", "native", true, Status::ok()};
+  std::string qpath;
+  q.available = harness::qemu_available(&qpath);
+  out.push_back(q);
+  RunnerInfo n{"native", "host native (no virtualization)", "native", "native", true, Status::ok()};
+  n.available = harness::native_available(default_native_dir());
+  out.push_back(n);
+  return out;
+}
+
+namespace harness {
+
+void fail(RunReport* r, const Status& s) {
+  r->error = s.kind() == ErrorKind::None ? ErrorKind::HostError : s.kind();
+  r->error_message = s.message();
+  r->result.outcome = Outcome::EngineError;
+  r->result.message = s.message();
+}
+
+}  // namespace harness
+
+RunReport run_one(const RunRequest& req) {
+  RunReport r;
+  r.engine = req.engine;
+  r.workload = req.workload;
+  harness::Prepared p;
+
+  // The engine first: an unknown engine is the most common typo.
+  const EngineInfo* info = nullptr;
+  std::unique_ptr<Engine> probe;
+  bool pv_flavor = false;
+  if (is_peer(req.engine)) {
+    r.engine_label = req.engine;
+    r.technique = req.engine == "native" ? "host native (no virtualization)" : "reference machine (QEMU TCG)";
+  } else {
+    info = find_engine(req.engine);
+    if (!info) {
+      harness::fail(&r, Status::bad_input("unknown engine '" + req.engine + "' (known: " + known_runners() + ")"));
+      return r;
+    }
+    r.technique = std::string(info->technique);
+    probe = info->make ? info->make() : nullptr;
+    if (!probe) {
+      harness::fail(&r, Status::host_error("engine '" + req.engine + "' could not be created"));
+      return r;
+    }
+    Caps c = probe->caps();
+    r.engine_label = c.backend.empty() ? req.engine : c.backend;
+    pv_flavor = c.flavor == Flavor::Pv;
+  }
+
+  Manifest m;
+  std::string mpath = req.manifest_path.empty() ? default_manifest_path() : req.manifest_path;
+  if (mpath.empty()) {
+    harness::fail(&r, Status::bad_input("no workload manifest (set VTB_MANIFEST)"));
+    return r;
+  }
+  if (Status s = load_manifest(mpath, &m); !s) {
+    harness::fail(&r, s);
+    return r;
+  }
+  const Workload* w = m.find(req.workload);
+  if (!w) {
+    harness::fail(&r, Status::bad_input("unknown workload '" + req.workload + "' (known: " + m.names() + ")"));
+    return r;
+  }
+  p.workload = w;
+  if (Status s = resolve_params(*w, req.params, &r.params); !s) {
+    harness::fail(&r, s);
+    return r;
+  }
+  if (Status s = render_command_line(*w, r.params, &p.command_line); !s) {
+    harness::fail(&r, s);
+    return r;
+  }
+  if (p.command_line.size() >= VTB_CMDLINE_MAX) {
+    harness::fail(&r, Status::bad_input("command line too long (" + std::to_string(p.command_line.size()) + " bytes, max " +
+                                        std::to_string(VTB_CMDLINE_MAX - 1) + ")"));
+    return r;
+  }
+  r.command_line = p.command_line;
+  p.argv = split_words(p.command_line);
+  const char* want_flavor = pv_flavor ? "pv" : "native";
+  if (!w->has_flavor(want_flavor)) {
+    harness::fail(&r, Status::bad_input("workload '" + w->name + "' has no " + want_flavor + " flavor (engine '" +
+                                        req.engine + "' needs it)"));
+    return r;
+  }
+  if (is_peer(req.engine) && !w->runs_on_peer(req.engine)) {
+    harness::fail(&r, Status::unavailable("workload '" + w->name + "' does not run on the " + req.engine + " peer (manifest)"));
+    return r;
+  }
+  p.timeout = req.timeout.count() > 0 ? req.timeout
+                                      : std::chrono::milliseconds(int64_t(w->timeout_s * 1000.0));
+  p.mem_mib = req.mem_mib ? req.mem_mib : (w->mem_mib ? w->mem_mib : VTB_DEFAULT_MEM_MIB);
+  p.echo_console = req.echo_console;
+  p.kernel_path = req.kernel_path.empty() ? default_kernel_path(pv_flavor) : req.kernel_path;
+  p.archive_path = req.archive_path.empty() ? default_archive_path() : req.archive_path;
+  p.native_dir = req.native_dir.empty() ? default_native_dir() : req.native_dir;
+  if (req.engine != "native") {
+    // Inputs first: a bad kernel or archive is bad input on every host.
+    r.kernel_path = p.kernel_path;
+    r.archive_path = p.archive_path;
+    if (Status s = harness::check_kernel(p.kernel_path, want_flavor, &p.kernel); !s) {
+      harness::fail(&r, s);
+      return r;
+    }
+    if (Status s = harness::check_archive(p.archive_path, w->program, &p.archive); !s) {
+      harness::fail(&r, s);
+      return r;
+    }
+  }
+
+  if (req.engine == "qemu-tcg")
+    harness::run_on_qemu(p, &r);
+  else if (req.engine == "native")
+    harness::run_on_native(p, &r);
+  else
+    harness::run_on_engine(p, &r);
+  if (r.error == ErrorKind::None) check_expectations(m, *w, &r);
+  return r;
+}
+
+int cli_exit_code(const RunReport& r) {
+  switch (r.error) {
+    case ErrorKind::BadInput: return kExitBadInput;
+    case ErrorKind::Unavailable: return kExitUnavailable;
+    case ErrorKind::HostError: return kExitHostError;
+    case ErrorKind::GuestFailure: return kExitGuestCrash;
+    case ErrorKind::None: break;
+  }
+  switch (r.result.outcome) {
+    case Outcome::Exited:
+      if (r.result.exit_code == 0) return kExitOk;
+      if (r.result.exit_code == VTB_EXIT_PANIC) return kExitGuestCrash;  // the kernel panicked
+      return kExitGuestNonZero;
+    case Outcome::Shutdown:
+    case Outcome::GuestFault: return kExitGuestCrash;
+    case Outcome::LimitReached: return kExitLimit;
+    case Outcome::EngineError: return kExitEngineError;
+  }
+  return kExitHostError;
+}
+
+}  // namespace vtb

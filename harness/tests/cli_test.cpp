@@ -1,0 +1,185 @@
+// tags: harness|tests — desc: the vtb CLI on bad input: documented exit codes, one clear line on stderr, no crash.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "harness/tests/run_vtb.h"
+
+namespace vtb::test {
+namespace {
+
+// One line on stderr, "vtb: ...", containing `needle`.
+void expect_one_line(const VtbRun& r, const std::string& needle) {
+  EXPECT_EQ(r.signal, 0) << "vtb crashed with signal " << r.signal;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.rfind("vtb: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err << "want: " << needle;
+}
+
+std::string temp_file(const std::string& name, const std::string& data) {
+  std::string p = ::testing::TempDir() + "/vtb_cli_" + std::to_string(getpid()) + "_" + name;
+  std::ofstream(p, std::ios::binary) << data;
+  return p;
+}
+
+std::string read_prefix(const std::string& path, size_t n) {
+  std::ifstream f(path, std::ios::binary);
+  std::string s(n, '\0');
+  f.read(s.data(), std::streamsize(n));
+  s.resize(size_t(f.gcount()));
+  return s;
+}
+
+TEST(Cli, NoArgumentsIsUsage) {
+  VtbRun r = run_vtb({});
+  EXPECT_EQ(r.code, kExitBadInput);
+  EXPECT_NE(r.err.find("usage: vtb"), std::string::npos);
+}
+
+TEST(Cli, HelpExitsZero) {
+  VtbRun r = run_vtb({"--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("exit codes"), std::string::npos);
+}
+
+TEST(Cli, UnknownCommand) {
+  VtbRun r = run_vtb({"frob"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "unknown command 'frob'");
+}
+
+TEST(Cli, UnknownEngine) {
+  VtbRun r = run_vtb({"run", "--engine", "foo", "--workload", "hello"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "unknown engine 'foo' (known: ");
+  EXPECT_NE(r.err.find("qemu-tcg, native"), std::string::npos) << r.err;
+}
+
+TEST(Cli, UnknownWorkload) {
+  VtbRun r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "nosuch"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "unknown workload 'nosuch' (known: hello");
+}
+
+TEST(Cli, MissingRequiredOptions) {
+  VtbRun r = run_vtb({"run", "--engine", "qemu-tcg"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "--engine and --workload are required");
+  r = run_vtb({"run", "--engine"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "needs a value");
+  r = run_vtb({"run", "--bogus"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "unknown option '--bogus'");
+}
+
+TEST(Cli, BadParam) {
+  VtbRun r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "forkwait", "--param", "nokv"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "bad --param 'nokv'");
+  r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "forkwait", "--param", "zz=1"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "has no parameter 'zz' (known: n)");
+  r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "forkwait", "--param", "n=lots"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "wants a non-negative integer");
+}
+
+TEST(Cli, BadTimeoutAndMem) {
+  VtbRun r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "hello", "--timeout", "-1"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "bad --timeout");
+  r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "hello", "--mem", "1x"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "bad --mem");
+}
+
+TEST(Cli, MissingKernelFile) {
+  for (const char* engine : {"qemu-tcg"}) {
+    VtbRun r = run_vtb({"run", "--engine", engine, "--workload", "hello", "--kernel", "/nonexistent/tbk.elf"});
+    EXPECT_EQ(r.code, kExitBadInput) << engine;
+    expect_one_line(r, "/nonexistent/tbk.elf");
+  }
+}
+
+TEST(Cli, CorruptElf) {
+  std::string p = temp_file("corrupt.elf", std::string(4096, '\x5a'));
+  VtbRun r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "hello", "--kernel", p});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, p);
+  unlink(p.c_str());
+}
+
+TEST(Cli, TruncatedElf) {
+  // A real ELF64 x86-64 executable (this test binary), cut after its header.
+  std::string head = read_prefix("/proc/self/exe", 100);
+  ASSERT_EQ(head.size(), 100u);
+  std::string p = temp_file("truncated.elf", head);
+  VtbRun r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "hello", "--kernel", p});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "truncated");
+  unlink(p.c_str());
+}
+
+TEST(Cli, BadArchive) {
+  VTB_REQUIRE_IMAGES();
+  std::string p = temp_file("bad.vtba", "not an archive at all");
+  VtbRun r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "hello", "--archive", p});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "not a program archive");
+  unlink(p.c_str());
+  r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "hello", "--archive", "/nonexistent/p.vtba"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "/nonexistent/p.vtba");
+}
+
+TEST(Cli, MissingQemuIsUnavailable) {
+  VTB_REQUIRE_IMAGES();
+  VtbRun r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "hello"}, {"VTB_QEMU=/nonexistent/qemu"});
+  EXPECT_EQ(r.code, kExitUnavailable);
+  expect_one_line(r, "VTB_QEMU=/nonexistent/qemu is not an executable file");
+  r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "hello"}, {"PATH=/nonexistent"});
+  EXPECT_EQ(r.code, kExitUnavailable);
+  expect_one_line(r, "qemu-system-x86_64 not found in PATH");
+}
+
+TEST(Cli, BadManifest) {
+  std::string p = temp_file("manifest", "[a]\nwhat = 1\n");
+  VtbRun r = run_vtb({"run", "--engine", "native", "--workload", "a", "--manifest", p});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, ":2: unknown key 'what'");
+  unlink(p.c_str());
+}
+
+TEST(Cli, ErrorAsJson) {
+  VtbRun r = run_vtb({"run", "--engine", "foo", "--workload", "hello", "--json"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  EXPECT_NE(r.out.find(R"("error":"bad_input")"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"("cli_exit":2)"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ListShowsEnginesPeersAndWorkloads) {
+  VtbRun r = run_vtb({"list"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  for (const char* want : {"engines:", "peers:", "qemu-tcg", "native", "workloads", "forkwait", "forkwait 1000", "badptr"})
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;
+  // Every registered engine appears, available or with its reason.
+  for (const auto& ri : list_runners()) {
+    EXPECT_NE(r.out.find(ri.name), std::string::npos) << ri.name;
+    if (!ri.available) EXPECT_NE(r.out.find(ri.available.message()), std::string::npos) << ri.name;
+  }
+  r = run_vtb({"list", "--json"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.rfind("{\"engines\":[", 0), 0u) << r.out;
+}
+
+TEST(Cli, BenchSubcommandAnswers) {
+  VtbRun r = run_vtb({"bench", "--help"});
+  EXPECT_EQ(r.signal, 0);
+  EXPECT_TRUE(r.code == 0 || r.code == kExitUnavailable) << r.code << " " << r.err;
+}
+
+}  // namespace
+}  // namespace vtb::test

@@ -1,0 +1,98 @@
+// tags: harness|cli — desc: vtb entry point: dispatch to list | run | bench, --help, shared helpers.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <new>
+
+#include "harness/commands.h"
+#include "harness/runner.h"
+
+namespace vtb::cli {
+
+void print_usage(FILE* f) {
+  fprintf(f,
+          "usage: vtb <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  list                      engines (technique, backend, availability), peers, workloads\n"
+          "  run --engine E --workload W [--param k=v]... [--json] [--kernel PATH]\n"
+          "      [--archive PATH] [--manifest PATH] [--timeout S] [--mem MIB] [--quiet] [--out FILE]\n"
+          "                            run one workload on one engine or peer (qemu-tcg, native)\n"
+          "  bench [...]               the benchmark matrix (vtb bench --help)\n"
+          "  help                      this text\n"
+          "\n"
+          "exit codes: 0 guest exited 0; 10 guest exited non-zero; 11 guest crashed;\n"
+          "12 limit reached; 2 bad input; 3 engine unavailable; 4 engine error; 5 host error\n"
+          "(docs/cli.md)\n");
+}
+
+void error_line(const std::string& msg) {
+  std::string m = msg;
+  for (char& c : m)
+    if (c == '\n' || c == '\r') c = ' ';
+  fprintf(stderr, "vtb: %s\n", m.c_str());
+}
+
+bool write_file_atomic(const std::string& path, const std::string& data, std::string* err) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *err = tmp + ": " + strerror(errno);
+    return false;
+  }
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *err = tmp + ": " + strerror(errno);
+      close(fd);
+      unlink(tmp.c_str());
+      return false;
+    }
+    off += size_t(n);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    *err = tmp + ": " + strerror(errno);
+    unlink(tmp.c_str());
+    return false;
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    *err = path + ": " + strerror(errno);
+    unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace vtb::cli
+
+int main(int argc, char** argv) {
+  using namespace vtb::cli;
+  try {
+    if (argc < 2) {
+      print_usage(stderr);
+      return vtb::kExitBadInput;
+    }
+    std::string cmd = argv[1];
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      print_usage(stdout);
+      return 0;
+    }
+    if (cmd == "list") return cmd_list(argc - 1, argv + 1);
+    if (cmd == "run") return cmd_run(argc - 1, argv + 1);
+    if (cmd == "bench") return cmd_bench(argc - 1, argv + 1);
+    error_line("unknown command '" + cmd + "' (known: list, run, bench, help)");
+    return vtb::kExitBadInput;
+  } catch (const std::bad_alloc&) {
+    error_line("out of host memory");
+    return vtb::kExitHostError;
+  } catch (const std::exception& e) {
+    error_line(std::string("internal error: ") + e.what());
+    return vtb::kExitHostError;
+  }
+}
