@@ -41,12 +41,18 @@ class TbkQemu : public ::testing::Test {
   void TearDown() override {
     if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
   }
-  Boot boot(const std::string& cmdline) {
+  // via_loader: enter tbk through its 64-bit e_entry with a vtb_boot_info
+  // (kernel/tests/loader_shim.S), as our engines do, instead of through PVH.
+  Boot boot(const std::string& cmdline, bool via_loader = false) {
+    const std::string image = via_loader ? std::string("-kernel " TBK_LOADER_SHIM
+                                                       " -device loader,file=" TBK_KERNEL_ELF
+                                                       ",addr=0x2000000,force-raw=on")
+                                         : std::string("-kernel " TBK_KERNEL_ELF);
     // The documented command line (docs/kernel.md), bounded by a timeout.
     std::string cmd = "timeout 120 qemu-system-x86_64 -M pc -accel tcg -cpu max -m 64M -nodefaults -nographic "
                       "-no-reboot -serial stdio -monitor none -device isa-debug-exit,iobase=0xf4,iosize=4 "
                       "-debugcon file:" + dir_ + "/ctrl.txt -fw_cfg name=etc/sercon-port,file=" + dir_ +
-                      "/sercon0 -kernel " TBK_KERNEL_ELF " -initrd " TBK_ARCHIVE " -append '" + cmdline +
+                      "/sercon0 " + image + " -initrd " TBK_ARCHIVE " -append '" + cmdline +
                       "' </dev/null >" + dir_ + "/console.txt 2>" + dir_ + "/stderr.txt";
     Boot r;
     int st = std::system(cmd.c_str());
@@ -131,6 +137,16 @@ TEST_F(TbkQemu, UnknownProgramPanicsWithOneLine) {
   EXPECT_EQ(r.console, "tbk: no program 'no_such_program' in the archive\n"
                        "tbk: panic: cannot start program 'no_such_program' (error 22)\n");
   EXPECT_EQ(r.guest_code(), VTB_EXIT_PANIC);
+}
+
+TEST_F(TbkQemu, LoaderEntryBootsWithVtbBootInfo) {
+  Boot r = boot("forkwait 200", /*via_loader=*/true);
+  EXPECT_EQ(r.console, "forkwait: 200 forks, 0 failures\n");
+  EXPECT_EQ(r.guest_code(), 0);
+  EXPECT_EQ(r.ctrl, "B 1\nE 1\nR iterations 200\n");
+  Boot b = boot("badptr", true);
+  EXPECT_NE(b.console.find("badptr: child was killed by the kernel\n"), std::string::npos) << b.console;
+  EXPECT_EQ(b.guest_code(), 0);
 }
 
 }  // namespace
