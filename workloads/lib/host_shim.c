@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <errno.h>
+#include <string.h>
 #include "vtb.h"
 
 long vtb_write(int fd, const void *buf, size_t len) {
@@ -25,8 +26,17 @@ long vtb_fork(void) {
   long r = fork();
   return r < 0 ? -errno : r;
 }
+/* Programs are looked up next to this executable (the native/ folder), as
+ * the kernel looks them up in its archive. */
 long vtb_exec(const char *name, char *const argv[]) {
-  execv(name, argv);
+  char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0 || strchr(name, '/')) return -VTB_EINVAL;
+  path[n] = 0;
+  char *slash = strrchr(path, '/');
+  if (!slash || (size_t)(slash - path) + 2 + strlen(name) > sizeof path) return -VTB_EINVAL;
+  strcpy(slash + 1, name);
+  execv(path, argv);
   return -errno;
 }
 long vtb_wait(long pid, int *status) {

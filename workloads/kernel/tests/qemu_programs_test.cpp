@@ -139,6 +139,17 @@ TEST_F(TbkQemu, UnknownProgramPanicsWithOneLine) {
   EXPECT_EQ(r.guest_code(), VTB_EXIT_PANIC);
 }
 
+TEST_F(TbkQemu, ExecReplacesTheImageAndPassesArgv) {
+  Boot r = boot("spawn spawn hello x");
+  EXPECT_EQ(r.console, "hello from tbk: 1 argument(s)\n  argv[1] = x\n"
+                       "spawn: hello exited with status 0\nspawn: spawn exited with status 0\n");
+  EXPECT_EQ(r.guest_code(), 0);
+  Boot bad = boot("spawn nope");
+  EXPECT_EQ(bad.console, "tbk: no program 'nope' in the archive\nspawn: exec nope failed (-22)\n"
+                         "spawn: nope exited with status 127\n");
+  EXPECT_EQ(bad.guest_code(), 1);
+}
+
 TEST_F(TbkQemu, LoaderEntryBootsWithVtbBootInfo) {
   Boot r = boot("forkwait 200", /*via_loader=*/true);
   EXPECT_EQ(r.console, "forkwait: 200 forks, 0 failures\n");
