@@ -1,0 +1,46 @@
+// tags: engines|bt — desc: how the bt runtime reaches guest memory: code fetch, emulator accesses, host-fault triage.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace vtb::bt {
+
+struct GuestFaultInfo {
+  uint8_t vector = 14;
+  uint32_t error = 0;
+  uint64_t addr = 0;  // CR2 for #PF
+};
+
+enum class HostFaultAction {
+  Retry,   // fixed (page mirrored, write-protection lifted...): re-run the faulting instruction
+  Guest,   // a true guest fault: deliver `GuestFaultInfo`
+  Unknown, // not a guest address: an engine error
+};
+
+// Implemented by the flat test memory and by the shadow MMU (bt engine).
+class GuestAccess {
+ public:
+  virtual ~GuestAccess() = default;
+  // Guest code bytes at `va` (fetch with the current CPL). Returns the number
+  // of bytes copied; fewer than `n` when a page boundary is not executable.
+  virtual size_t fetch(uint64_t va, uint8_t* out, size_t n, bool user) = 0;
+  // Emulator accesses on behalf of the guest (supervisor unless `user`).
+  virtual bool read(uint64_t va, void* out, size_t n, bool user, GuestFaultInfo* f) = 0;
+  virtual bool write(uint64_t va, const void* in, size_t n, bool user, GuestFaultInfo* f) = 0;
+  // Why code at `va` could not be fetched (the #PF to deliver).
+  virtual GuestFaultInfo fetch_fault(uint64_t va, bool user) {
+    GuestFaultInfo f;
+    f.vector = 14;
+    f.error = 0x10 | (user ? 4 : 0);
+    f.addr = va;
+    return f;
+  }
+  // A host SIGSEGV at `va` from translated guest code.
+  virtual HostFaultAction host_fault(uint64_t va, bool write, bool user, GuestFaultInfo* f) = 0;
+  // Address-space events.
+  virtual void set_cr3(uint64_t /*cr3*/) {}
+  virtual void invlpg(uint64_t /*va*/) {}
+  virtual void set_user_mode(bool /*user*/) {}
+};
+
+}  // namespace vtb::bt

@@ -1,0 +1,99 @@
+// tags: engines|bt — desc: fixed host addresses and the asm-visible vCPU block layout shared by C++ and bt_entry.S.
+//
+// The bt engine owns the address window (one VM per process), so its runtime
+// data lives at fixed addresses inside the host-reserved ranges of the ABI:
+//   VTB_HOST_RESERVED_USER_LO + 0        the asm-visible vCPU block (one page)
+//   VTB_HOST_RESERVED_USER_LO + 1 MiB    indirect-branch table: negated guest pcs
+//   VTB_HOST_RESERVED_USER_LO + 1.5 MiB  indirect-branch table: TC entry addresses
+//   VTB_HOST_RESERVED_USER_LO + 16 MiB   translation cache for guest code < 2 GiB
+//   VTB_HOST_RESERVED_KERNEL_LO          translation cache for the kernel (8 TiB)
+// Everything below 2 GiB is reachable with absolute disp32 addressing from
+// both caches, so translated code addresses the vCPU block and the tables
+// without a base register and without touching guest flags or the guest stack.
+#pragma once
+
+#define BT_GLOBAL_BASE 0x40000000
+#define BT_GLOBAL_SIZE 0x200000
+/* asm-visible vCPU block offsets (struct AsmVcpu below) */
+#define BT_OFF_GPR 0x00 /* 16 x u64, x86 encoding order rax rcx rdx rbx rsp rbp rsi rdi r8..r15 */
+#define BT_OFF_RFLAGS 0x80
+#define BT_OFF_HOST_SP 0x88
+#define BT_OFF_EXIT_FN 0x90
+#define BT_OFF_BUDGET 0x98
+#define BT_OFF_S0 0xa0 /* rax save in the budget prologue */
+#define BT_OFF_S1 0xa8 /* rcx save (indirect lookup) */
+#define BT_OFF_S2 0xb0 /* rdx save (indirect lookup) */
+#define BT_OFF_S3 0xb8 /* indirect jump target */
+#define BT_OFF_S4 0xc0 /* scratch register save for segment/far-operand rewrites */
+#define BT_OFF_EA 0xc8 /* effective address computed for a callout */
+#define BT_OFF_FAULT_REC 0xd0 /* address of the static fault exit record */
+#define BT_OFF_S5 0xd8
+#define BT_OFF_FS_BASE 0xe0 /* virtual FS base used by rewritten %fs: accesses */
+#define BT_OFF_GS_BASE 0xe8 /* virtual GS base used by rewritten %gs: accesses */
+#define BT_OFF_XMM 0x100 /* guest xmm0..15 while the host runs */
+#define BT_OFF_MXCSR 0x200
+#define BT_OFF_HOST_MXCSR 0x204
+
+#define BT_NEGTAG_OFF 0x100000
+#define BT_TCADDR_OFF 0x180000
+#define BT_IBTC_BITS 16
+#define BT_USER_TC_OFF 0x1000000
+#define BT_TC_SIZE 0x10000000 /* 256 MiB per cache (sparse) */
+
+#ifdef __cplusplus
+#include <cstddef>
+#include <cstdint>
+
+#include "common/abi/vtb_abi.h"
+
+namespace vtb::bt {
+
+static_assert(BT_GLOBAL_BASE == VTB_HOST_RESERVED_USER_LO, "global block sits at the reserved user range");
+
+constexpr uint64_t kGlobalBase = BT_GLOBAL_BASE;
+constexpr uint64_t kNegTagTable = kGlobalBase + BT_NEGTAG_OFF;
+constexpr uint64_t kTcAddrTable = kGlobalBase + BT_TCADDR_OFF;
+constexpr uint64_t kIbtcEntries = 1ULL << BT_IBTC_BITS;
+constexpr uint64_t kUserTcBase = kGlobalBase + BT_USER_TC_OFF;
+constexpr uint64_t kKernelTcBase = VTB_HOST_RESERVED_KERNEL_LO;
+constexpr uint64_t kTcSize = BT_TC_SIZE;
+static_assert(kUserTcBase + kTcSize <= VTB_HOST_RESERVED_USER_HI);
+static_assert(kKernelTcBase + kTcSize <= VTB_HOST_RESERVED_KERNEL_HI);
+
+enum Gpr : uint8_t { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+
+// The part of the vCPU that translated code and bt_entry.S touch.
+struct AsmVcpu {
+  uint64_t gpr[16];
+  uint64_t rflags;   // arithmetic flags + DF as the hardware holds them for the guest
+  uint64_t host_sp;  // host stack pointer while guest code runs
+  uint64_t exit_fn;  // &bt_exit_stub
+  int64_t budget;    // guest instructions left before a checked block entry exits
+  uint64_t s0, s1, s2, s3, s4, ea, fault_rec, s5;
+  uint64_t fs_base, gs_base;
+  uint64_t pad[2];
+  alignas(16) uint8_t xmm[256];
+  uint32_t mxcsr, host_mxcsr;
+};
+static_assert(offsetof(AsmVcpu, rflags) == BT_OFF_RFLAGS);
+static_assert(offsetof(AsmVcpu, host_sp) == BT_OFF_HOST_SP);
+static_assert(offsetof(AsmVcpu, exit_fn) == BT_OFF_EXIT_FN);
+static_assert(offsetof(AsmVcpu, budget) == BT_OFF_BUDGET);
+static_assert(offsetof(AsmVcpu, s4) == BT_OFF_S4);
+static_assert(offsetof(AsmVcpu, ea) == BT_OFF_EA);
+static_assert(offsetof(AsmVcpu, fault_rec) == BT_OFF_FAULT_REC);
+static_assert(offsetof(AsmVcpu, s5) == BT_OFF_S5);
+static_assert(offsetof(AsmVcpu, fs_base) == BT_OFF_FS_BASE);
+static_assert(offsetof(AsmVcpu, gs_base) == BT_OFF_GS_BASE);
+static_assert(offsetof(AsmVcpu, xmm) == BT_OFF_XMM);
+static_assert(offsetof(AsmVcpu, mxcsr) == BT_OFF_MXCSR);
+static_assert(offsetof(AsmVcpu, host_mxcsr) == BT_OFF_HOST_MXCSR);
+
+inline AsmVcpu* asm_vcpu() { return reinterpret_cast<AsmVcpu*>(kGlobalBase); }
+
+// Hardware flags the guest owns directly (CF PF AF ZF SF DF OF); IF, IOPL,
+// TF, AC, NT, ID... are virtual and live in the C++ vCPU state.
+constexpr uint64_t kLiveFlags = 0x0cd5;
+
+}  // namespace vtb::bt
+#endif

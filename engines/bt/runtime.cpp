@@ -1,0 +1,448 @@
+// tags: engines|bt — desc: runtime setup and the dispatcher: block lookup/translation, chaining, indirect table, run loop.
+#include "engines/bt/runtime.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+#include "common/abi/vtb_abi.h"
+#include "common/clock.h"
+#include "common/interrupt_source.h"
+#include "engines/bt/layout.h"
+
+extern "C" uint8_t* bt_enter(uint64_t tc);
+extern "C" void bt_exit_stub();
+
+namespace vtb::bt {
+
+namespace {
+Runtime* g_live = nullptr;
+constexpr int64_t kSlice = 1 << 20;  // guest instructions (back edges) between dispatcher visits
+constexpr uint64_t kNoTag = 0x8000000000000000ULL;  // non-canonical: never a guest pc
+}  // namespace
+
+void install_signal_handlers(Runtime* rt);  // faults.cpp
+void remove_signal_handlers();
+
+Runtime::Runtime(GuestAccess* mem, const RuntimeOptions& opt) : mem_(mem), opt_(opt) {}
+
+std::unique_ptr<Runtime> Runtime::create(GuestAccess* mem, const RuntimeOptions& opt, Status* err) {
+  if (g_live) {
+    *err = Status::unavailable("bt: one bt VM per process (the engine owns the address window)");
+    return nullptr;
+  }
+  std::unique_ptr<Runtime> rt(new Runtime(mem, opt));
+  *err = rt->init();
+  if (!*err) return nullptr;
+  g_live = rt.get();
+  install_signal_handlers(rt.get());
+  return rt;
+}
+
+Runtime::~Runtime() {
+  if (g_live == this) {
+    remove_signal_handlers();
+    g_live = nullptr;
+  }
+  blocks_.clear();
+  if (window_reserved_) {
+    // The caches' destructors re-reserve their ranges; the window goes last.
+    user_tc_.~CodeCache();
+    new (&user_tc_) CodeCache();
+    kernel_tc_.~CodeCache();
+    new (&kernel_tc_) CodeCache();
+    munmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO);
+  } else if (global_mapped_) {
+    munmap(reinterpret_cast<void*>(kGlobalBase), BT_GLOBAL_SIZE);
+  }
+}
+
+Status Runtime::init() {
+  if (!dec_.ok()) return Status::host_error("bt: capstone initialisation failed");
+  if (opt_.reserve_window) {
+    void* w = mmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (w == MAP_FAILED)
+      return Status::host_error(std::string("bt: cannot reserve the guest window [0x10000, 16 TiB): ") +
+                                strerror(errno));
+    window_reserved_ = true;
+  }
+  void* g = mmap(reinterpret_cast<void*>(kGlobalBase), BT_GLOBAL_SIZE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | (window_reserved_ ? MAP_FIXED : MAP_FIXED_NOREPLACE), -1, 0);
+  if (g == MAP_FAILED) return Status::host_error(std::string("bt: cannot map the vCPU block: ") + strerror(errno));
+  global_mapped_ = true;
+  AsmVcpu* a = asm_vcpu();
+  memset(a, 0, sizeof *a);
+  a->exit_fn = reinterpret_cast<uint64_t>(&bt_exit_stub);
+  a->fault_rec = reinterpret_cast<uint64_t>(&fault_rec_);
+  a->rflags = 0x2;
+  a->mxcsr = 0x1f80;
+  fault_rec_.reason = ExitReason::Fault;
+  if (Status s = user_tc_.init(kUserTcBase, kTcSize); !s) return s;
+  if (Status s = kernel_tc_.init(kKernelTcBase, kTcSize); !s) return s;
+  scratch_.resize(1 << 16);
+  for (CodeCache* cc : {&user_tc_, &kernel_tc_}) {
+    Emitter e(scratch_.data(), scratch_.size(), cc->top());
+    const size_t entry = Translator::emit_lookup_routine(e);
+    const uint64_t at = cc->alloc(e.size());
+    memcpy(cc->writable(at), scratch_.data(), e.size());
+    (cc == &user_tc_ ? user_lookup_ : kernel_lookup_) = at + entry;
+    (cc == &user_tc_ ? user_keep_ : kernel_keep_) = e.size();
+  }
+  ibtc_reset();
+  return Status::ok();
+}
+
+uint64_t& Runtime::gpr(int i) { return asm_vcpu()->gpr[i]; }
+
+void Runtime::ibtc_reset() {
+  uint64_t* neg = reinterpret_cast<uint64_t*>(kNegTagTable);
+  uint64_t* tca = reinterpret_cast<uint64_t*>(kTcAddrTable);
+  const uint64_t ghost = user_lookup_ ? user_tc_.exec_base() : 0;  // ghost stub sits at the cache start
+  for (uint64_t i = 0; i < kIbtcEntries; ++i) {
+    neg[i] = uint64_t(0) - kNoTag;
+    tca[i] = ghost;
+  }
+  ibtc_user_slots_.clear();
+}
+
+void Runtime::ibtc_insert(Block* b) {
+  const uint32_t slot = uint32_t(b->pc & (kIbtcEntries - 1));
+  reinterpret_cast<uint64_t*>(kNegTagTable)[slot] = uint64_t(0) - b->pc;
+  reinterpret_cast<uint64_t*>(kTcAddrTable)[slot] = b->tc;
+  if (b->space) ibtc_user_slots_.push_back(slot);
+}
+
+uint64_t Runtime::space_of(uint64_t pc) const {
+  return (pc < VTB_USER_TOP && opt_.reflect_exceptions) ? (cpu_.cr3 & ~0xfffULL) | 1 : 0;
+}
+
+CodeCache& Runtime::cache_for(uint64_t pc) {
+  // Code below 2 GiB (user programs) goes to the low cache; everything else
+  // (the kernel at 8 TiB) to the cache just below the kernel.
+  return pc < (1ULL << 31) ? user_tc_ : kernel_tc_;
+}
+
+Block* Runtime::find_block(uint64_t pc) {
+  auto s = by_pc_.find(space_of(pc));
+  if (s == by_pc_.end()) return nullptr;
+  auto it = s->second.find(pc);
+  return it == s->second.end() ? nullptr : it->second;
+}
+
+Block* Runtime::block_at_tc(uint64_t tc) {
+  auto it = by_tc_.upper_bound(tc);
+  if (it == by_tc_.begin()) return nullptr;
+  --it;
+  Block* b = it->second;
+  return (tc >= b->tc && tc < b->tc + b->tc_size) ? b : nullptr;
+}
+
+Block* Runtime::translate(uint64_t pc, std::string* err) {
+  const uint64_t t0 = monotonic_ns();
+  CodeCache& cc = cache_for(pc);
+  const uint64_t lookup = &cc == &user_tc_ ? user_lookup_ : kernel_lookup_;
+  TranslateEnv env;
+  const bool user = cpu_.cpl == 3;
+  env.fetch = [this, user](uint64_t va, uint8_t* out, size_t n) { return mem_->fetch(va, out, n, user); };
+  env.lookup_entry = lookup;
+  auto blk = std::make_unique<Block>();
+  blk->space = space_of(pc);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const uint64_t at = cc.top();
+    const size_t cap = std::min<uint64_t>(scratch_.size(), cc.free_bytes());
+    TranslateResult r = tr_.translate(pc, at, env, scratch_.data(), cap, blk.get());
+    if (!r.ok && attempt == 0) {
+      flush_all();
+      *blk = Block{};
+      blk->space = space_of(pc);
+      continue;
+    }
+    if (!r.ok) {
+      *err = "bt: translation failed at 0x" + std::to_string(pc) + ": " + r.error;
+      return nullptr;
+    }
+    const uint64_t got = cc.alloc(r.size);
+    if (got != at) {
+      *err = "bt: code cache allocation mismatch";
+      return nullptr;
+    }
+    memcpy(cc.writable(at), scratch_.data(), r.size);
+    ++st_.blocks;
+    st_.insns += r.guest_insns;
+    break;
+  }
+  Block* b = blk.get();
+  blocks_.push_back(std::move(blk));
+  by_pc_[b->space][pc] = b;
+  by_tc_[b->tc] = b;
+  const uint64_t dt = monotonic_ns() - t0;
+  st_.translate_ns += dt;
+  return b;
+}
+
+void Runtime::chain(Block* src, uint64_t site, Block* dst) {
+  const bool checked = dst->pc <= src->pc;  // a back edge keeps the budget check
+  const uint64_t target = entry_of(dst, checked || counting_);
+  const int64_t rel = int64_t(target) - int64_t(site + 4);
+  if (!fits_rel32(rel) || src->space != dst->space || !src->valid || !dst->valid) return;
+  CodeCache& cc = user_tc_.contains(site) ? user_tc_ : kernel_tc_;
+  const int32_t r32 = int32_t(rel);
+  memcpy(cc.writable(site), &r32, 4);
+  // Remember the original stub so the link can be undone.
+  for (size_t i = 0; i < src->outgoing_sites.size(); ++i)
+    if (src->outgoing_sites[i] == site) dst->incoming.push_back({site, src->outgoing_stub[i]});
+  ++st_.chain;
+}
+
+void Runtime::unlink(Block* b) {
+  for (auto& [site, stub] : b->incoming) {
+    Block* src = block_at_tc(site);
+    if (!src || !src->valid) continue;
+    CodeCache& cc = user_tc_.contains(site) ? user_tc_ : kernel_tc_;
+    const int32_t r32 = int32_t(int64_t(stub) - int64_t(site + 4));
+    memcpy(cc.writable(site), &r32, 4);
+  }
+  b->incoming.clear();
+  const uint32_t slot = uint32_t(b->pc & (kIbtcEntries - 1));
+  if (reinterpret_cast<uint64_t*>(kTcAddrTable)[slot] == b->tc) {
+    reinterpret_cast<uint64_t*>(kNegTagTable)[slot] = uint64_t(0) - kNoTag;
+    reinterpret_cast<uint64_t*>(kTcAddrTable)[slot] = user_tc_.exec_base();
+  }
+}
+
+void Runtime::invalidate_range(uint64_t va, uint64_t len) {
+  std::vector<Block*> dead;
+  for (auto& [space, m] : by_pc_)
+    for (auto& [pc, b] : m)
+      if (b->pc < va + len && va < b->end) dead.push_back(b);
+  for (Block* b : dead) {
+    unlink(b);
+    b->valid = false;
+    by_pc_[b->space].erase(b->pc);
+    ++st_.tc_invalidate;
+  }
+  if (!dead.empty()) resume_tc_ = 0;
+}
+
+void Runtime::flush_all() {
+  blocks_.clear();
+  by_pc_.clear();
+  by_tc_.clear();
+  user_tc_.reset(user_keep_);
+  kernel_tc_.reset(kernel_keep_);
+  ibtc_reset();
+  resume_tc_ = 0;
+  ++st_.tc_flush;
+}
+
+void Runtime::on_cr3_change() {
+  uint64_t* neg = reinterpret_cast<uint64_t*>(kNegTagTable);
+  uint64_t* tca = reinterpret_cast<uint64_t*>(kTcAddrTable);
+  for (uint32_t s : ibtc_user_slots_) {
+    neg[s] = uint64_t(0) - kNoTag;
+    tca[s] = user_tc_.exec_base();
+  }
+  ibtc_user_slots_.clear();
+}
+
+Exit Runtime::run(const RunLimits& lim) {
+  Exit out;
+  AsmVcpu* a = asm_vcpu();
+  const uint64_t start = monotonic_ns();
+  const uint64_t deadline = lim.wall.count() > 0 ? start + uint64_t(lim.wall.count()) : 0;
+  const bool counting = lim.max_guest_insns != 0;
+  counting_ = counting;
+  in_run_ = true;
+  if (sigsetjmp(engine_fault_jmp_, 0)) {
+    in_run_ = in_guest_ = false;
+    out.kind = ExitKind::EngineError;
+    out.message = error_;
+    out.rip = cpu_.rip;
+    return out;
+  }
+  auto finish = [&](ExitKind k, std::string msg) {
+    out.kind = k;
+    out.message = std::move(msg);
+    out.rip = cpu_.rip;
+    in_run_ = false;
+    return out;
+  };
+  if (pending_in_.valid) {
+    pending_in_.valid = false;
+    if (!pending_in_.string) {
+      uint64_t v = 0;
+      memcpy(&v, io_buf_, size_t(pending_in_.size));
+      uint64_t& rax = a->gpr[RAX];
+      if (pending_in_.size == 4) rax = v;  // 32-bit results zero-extend
+      else rax = (rax & ~((1ULL << (8 * pending_in_.size)) - 1)) | v;
+    } else {
+      // ins: store the data at rdi, advance rdi (and rcx for rep).
+      const size_t n = size_t(pending_in_.size) * pending_in_.count;
+      GuestFaultInfo f;
+      const bool df = a->rflags & kFlagDF;
+      uint64_t rdi = a->gpr[RDI];
+      const uint64_t at = df ? rdi - n + size_t(pending_in_.size) : rdi;
+      if (!mem_->write(at, io_buf_, n, cpu_.cpl == 3, &f)) {
+        raise(f.vector, f.error, true, f.addr);
+      } else {
+        a->gpr[RDI] = df ? rdi - n : rdi + n;
+        if (pending_in_.rep) a->gpr[RCX] -= pending_in_.count;
+      }
+    }
+  }
+  for (;;) {
+    if (deadline && monotonic_ns() >= deadline) return finish(ExitKind::LimitReached, "wall-clock limit reached");
+    if (counting && executed_ >= lim.max_guest_insns)
+      return finish(ExitKind::LimitReached, "guest instruction limit reached (" + std::to_string(executed_) + ")");
+    if (deliver_pending(&out)) {
+      in_run_ = false;
+      return out;
+    }
+    uint64_t tc = resume_tc_;
+    resume_tc_ = 0;
+    if (!tc) {
+      Block* b = find_block(cpu_.rip);
+      if (!b) {
+        std::string err;
+        b = translate(cpu_.rip, &err);
+        if (!b) return finish(ExitKind::EngineError, err);
+      }
+      tc = entry_of(b, counting);
+    }
+    const int64_t slice = counting ? std::min<int64_t>(kSlice, int64_t(lim.max_guest_insns - executed_)) : kSlice;
+    a->budget = slice;
+    in_guest_ = true;
+    const ExitRecord* r = reinterpret_cast<const ExitRecord*>(bt_enter(tc));
+    in_guest_ = false;
+    ++st_.exits;
+    int64_t used = slice - a->budget;
+    switch (r->reason) {
+      case ExitReason::Branch: {
+        cpu_.rip = r->target;
+        Block* src = block_at_tc(r->aux);
+        const uint64_t src_pc = src ? src->pc : 0;
+        const size_t nblocks_before = st_.tc_flush;
+        Block* dst = find_block(r->target);
+        if (!dst) {
+          std::string err;
+          dst = translate(r->target, &err);
+          if (!dst) return finish(ExitKind::EngineError, err);
+        }
+        if (src && st_.tc_flush == nblocks_before) chain(src, r->aux, dst);
+        resume_tc_ = entry_of(dst, counting || dst->pc <= src_pc);
+        break;
+      }
+      case ExitReason::IndirectMiss: {
+        cpu_.rip = a->s5;
+        ++st_.ind_miss;
+        Block* dst = find_block(cpu_.rip);
+        if (!dst) {
+          std::string err;
+          dst = translate(cpu_.rip, &err);
+          if (!dst) return finish(ExitKind::EngineError, err);
+        }
+        ibtc_insert(dst);
+        resume_tc_ = entry_of(dst, counting);
+        break;
+      }
+      case ExitReason::Budget: {
+        cpu_.rip = r->target;
+        break;  // dispatcher checks limits/interrupts, then re-enters at the checked entry
+      }
+      case ExitReason::Callout: {
+        used -= r->unexec;
+        cpu_.rip = r->guest_pc;
+        const uint64_t inval = st_.tc_invalidate + st_.tc_flush;
+        const Step s = callout(*r, &out);
+        if (s == Step::Fault) --used;
+        if (counting) executed_ += uint64_t(std::max<int64_t>(used, 0));
+        used = 0;
+        const bool resumable = inval == st_.tc_invalidate + st_.tc_flush && cpu_.rip == r->guest_pc + r->len;
+        switch (s) {
+          case Step::Resume:
+            if (resumable) resume_tc_ = reinterpret_cast<uint64_t>(r) + sizeof(ExitRecord);
+            break;
+          case Step::Jump:
+          case Step::Fault:
+            break;
+          case Step::ExitVm:
+            if (resumable) resume_tc_ = reinterpret_cast<uint64_t>(r) + sizeof(ExitRecord);
+            in_run_ = false;
+            out.rip = cpu_.rip;
+            return out;
+          case Step::Error:
+            return finish(ExitKind::EngineError, error_);
+        }
+        break;
+      }
+      case ExitReason::Undefined:
+        used -= r->unexec;
+        cpu_.rip = r->guest_pc;
+        raise(6);
+        break;
+      case ExitReason::FetchFault: {
+        used -= r->unexec;
+        cpu_.rip = r->guest_pc;
+        const GuestFaultInfo f = mem_->fetch_fault(r->target, cpu_.cpl == 3);
+        raise(f.vector, f.error, true, f.addr);
+        break;
+      }
+      case ExitReason::Unsupported: {
+        cpu_.rip = r->guest_pc;
+        Block* b = block_at_tc(reinterpret_cast<uint64_t>(r));
+        return finish(ExitKind::EngineError, "bt: unsupported instruction at 0x" + [&] {
+          char buf[32];
+          snprintf(buf, sizeof buf, "%llx", (unsigned long long)r->guest_pc);
+          return std::string(buf);
+        }() + (b ? ": " + b->error : std::string()));
+      }
+      case ExitReason::Fault: {
+        // The signal handler saved the guest registers; find the guest instruction.
+        Block* b = block_at_tc(hf_.tc_rip);
+        const InsnMapEntry* m = b ? b->lookup(hf_.tc_rip) : nullptr;
+        if (!m) return finish(ExitKind::EngineError, "bt: host fault in translated code outside any block");
+        const uint64_t pc = b->pc + m->guest_off;
+        if (hf_.sig == SIGSEGV && hf_.trapno == 14) {
+          GuestFaultInfo f;
+          const HostFaultAction act = mem_->host_fault(hf_.addr, hf_.err & 2, cpu_.cpl == 3, &f);
+          if (act == HostFaultAction::Retry) {
+            ++st_.hidden_fault;
+            resume_tc_ = hf_.tc_rip;  // registers are exactly as at the fault
+            break;
+          }
+          if (act == HostFaultAction::Unknown) {
+            char buf[128];
+            snprintf(buf, sizeof buf, "bt: host fault at 0x%llx from guest pc 0x%llx is not a guest address",
+                     (unsigned long long)hf_.addr, (unsigned long long)pc);
+            return finish(ExitKind::EngineError, buf);
+          }
+          if (m->fixup == Fixup::RestoreS4) a->gpr[m->reg] = a->s4;
+          if (m->fixup == Fixup::RestoreS1S2) { a->gpr[RCX] = a->s1; a->gpr[RDX] = a->s2; }
+          cpu_.rip = pc;
+          raise(f.vector, f.error, true, f.addr);
+        } else {
+          if (m->fixup == Fixup::RestoreS4) a->gpr[m->reg] = a->s4;
+          if (m->fixup == Fixup::RestoreS1S2) { a->gpr[RCX] = a->s1; a->gpr[RDX] = a->s2; }
+          cpu_.rip = pc;
+          switch (hf_.sig) {
+            case SIGFPE: raise(0); break;
+            case SIGILL: raise(6); break;
+            case SIGTRAP: raise(hf_.trapno == 3 ? 3 : 1); break;
+            case SIGBUS: raise(hf_.trapno == 17 ? 17 : 13, 0, true); break;
+            default: raise(13, 0, true); break;  // #GP (privileged insn, non-canonical address)
+          }
+        }
+        if (counting) used -= (b->ninsns - m->index);
+        break;
+      }
+    }
+    if (counting && used > 0) executed_ += uint64_t(used);
+  }
+}
+
+}  // namespace vtb::bt

@@ -1,0 +1,150 @@
+// tags: engines|bt — desc: the bt runtime: block map, chaining, indirect-branch table, dispatcher loop, callouts, faults.
+#pragma once
+#include <csetjmp>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/counters.h"
+#include "common/engine.h"
+#include "common/exit.h"
+#include "common/regs.h"
+#include "common/status.h"
+#include "engines/bt/block.h"
+#include "engines/bt/code_cache.h"
+#include "engines/bt/decoder.h"
+#include "engines/bt/exit_record.h"
+#include "engines/bt/guest_access.h"
+#include "engines/bt/translator.h"
+#include "engines/bt/vcpu.h"
+
+namespace vtb {
+class InterruptSource;
+}
+
+namespace vtb::bt {
+
+struct RuntimeOptions {
+  // Deliver guest exceptions through the guest IDT (the engine); when false
+  // (snippet tests) every guest exception is returned as ExitKind::GuestFault.
+  bool reflect_exceptions = false;
+  // Reserve the whole guest window PROT_NONE first (always true outside unit tests of the cache).
+  bool reserve_window = true;
+};
+
+class Runtime {
+ public:
+  // One per process: the runtime owns fixed host addresses.
+  static std::unique_ptr<Runtime> create(GuestAccess* mem, const RuntimeOptions& opt, Status* err);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  Exit run(const RunLimits& limits);
+  Regs regs() const;
+  void set_regs(const Regs& r);
+  void set_interrupt_source(InterruptSource* irq) { irq_ = irq; }
+  void stats(Counters& out) const;
+  VirtCpu& cpu() { return cpu_; }
+  uint64_t& gpr(int i);
+  uint64_t guest_insns_executed() const { return executed_; }
+
+  // Self-modifying code: drop every translation overlapping [va, va+len).
+  void invalidate_range(uint64_t va, uint64_t len);
+  // Drop every translation (counted as bt.tc_flush).
+  void flush_all();
+  // Address space switch: user translations are keyed by cr3.
+  void on_cr3_change();
+
+  // Signal handler entry (faults.cpp).
+  bool handle_host_signal(int sig, void* info, void* uctx);
+
+ private:
+  explicit Runtime(GuestAccess* mem, const RuntimeOptions& opt);
+  Status init();
+
+  // Dispatcher (runtime.cpp).
+  Block* find_block(uint64_t pc);
+  Block* translate(uint64_t pc, std::string* err);
+  Block* block_at_tc(uint64_t tc);
+  void chain(Block* src, uint64_t site, Block* dst);
+  void ibtc_insert(Block* b);
+  void ibtc_reset();
+  uint64_t entry_of(const Block* b, bool checked) const { return checked ? b->tc : b->tc_fast; }
+  uint64_t space_of(uint64_t pc) const;
+  CodeCache& cache_for(uint64_t pc);
+  void unlink(Block* b);
+
+  // Callouts (privileged.cpp). Return value drives the dispatcher.
+  enum class Step { Resume, Jump, ExitVm, Fault, Error };
+  Step callout(const ExitRecord& r, Exit* out);
+  Step port_io(const ExitRecord& r, Exit* out);
+  bool read_operand_mem(const ExitRecord& r, void* out, size_t n);
+  bool write_operand_mem(const ExitRecord& r, const void* in, size_t n);
+  uint64_t operand_address(const ExitRecord& r) const;
+  uint64_t full_rflags() const;
+  void set_full_rflags(uint64_t f, bool allow_if_iopl);
+  bool load_segment_descriptor(uint16_t sel, uint64_t desc[2], bool* present);
+
+  // Exceptions and interrupts (exceptions.cpp).
+  void raise(uint8_t vector, uint32_t error = 0, bool has_error = false, uint64_t cr2 = 0, bool soft = false);
+  bool read_tss_rsp(int which, uint64_t* out);  // 0 = rsp0, 1..7 = ist
+  bool deliver_pending(Exit* out);  // true: an Exit for the Vm is in *out
+  bool deliver_event(uint8_t vector, bool has_error, uint32_t error, bool soft_int, Exit* out);
+  Step do_iret(int opsize);
+  Step do_syscall();
+  Step do_sysret(int opsize);
+
+  GuestAccess* mem_;
+  RuntimeOptions opt_;
+  InterruptSource* irq_ = nullptr;
+  Decoder dec_;
+  Translator tr_{dec_};
+  CodeCache user_tc_, kernel_tc_;
+  uint64_t user_lookup_ = 0, kernel_lookup_ = 0, user_keep_ = 0, kernel_keep_ = 0;
+  std::vector<uint8_t> scratch_;
+  std::deque<std::unique_ptr<Block>> blocks_;
+  std::unordered_map<uint64_t, std::unordered_map<uint64_t, Block*>> by_pc_;  // space -> pc -> block
+  std::map<uint64_t, Block*> by_tc_;
+  std::vector<uint32_t> ibtc_user_slots_;
+  bool window_reserved_ = false;
+  bool global_mapped_ = false;
+
+  VirtCpu cpu_;
+  // Pending exception raised by a callout or a fault.
+  struct Pending { bool valid = false; uint8_t vector = 0; bool has_error = false; uint32_t error = 0; uint64_t cr2 = 0; bool soft = false; };
+  Pending exc_;
+  uint64_t resume_tc_ = 0;   // where to re-enter translated code (0: look up cpu_.rip)
+  bool resume_checked_ = false;
+  // Port I/O in flight: data buffer handed to the Vm.
+  alignas(8) uint8_t io_buf_[16384];
+  struct PendingIn { bool valid = false; int size = 0; uint32_t count = 0; bool string = false; bool rep = false; } pending_in_;
+  uint64_t executed_ = 0;
+  std::string error_;
+
+  // Fault captured by the signal handler.
+  struct HostFault { int sig = 0; int code = 0; uint64_t addr = 0; uint64_t trapno = 0; uint64_t err = 0; uint64_t tc_rip = 0; };
+  HostFault hf_;
+  ExitRecord fault_rec_{};
+  bool in_guest_ = false;
+  bool counting_ = false;
+  bool in_run_ = false;
+  sigjmp_buf engine_fault_jmp_;
+
+  // Counters (hot ones kept as plain fields).
+  struct Stats {
+    uint64_t blocks = 0, insns = 0, chain = 0, ind_miss = 0, tc_flush = 0, tc_invalidate = 0, translate_ns = 0;
+    uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0;
+    uint64_t priv[uint8_t(CalloutOp::Count)] = {};
+    uint64_t cr_write[16] = {}, cr_read[16] = {};
+    std::map<int, uint64_t> reflected;
+  } st_;
+  friend class RuntimeTestPeer;
+  friend struct SignalGlue;
+};
+
+}  // namespace vtb::bt

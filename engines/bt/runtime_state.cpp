@@ -1,0 +1,106 @@
+// tags: engines|bt — desc: architectural register exchange (Regs) and the counters the runtime reports.
+#include <cstdio>
+#include <string>
+
+#include "engines/bt/layout.h"
+#include "engines/bt/runtime.h"
+
+namespace vtb::bt {
+
+Regs Runtime::regs() const {
+  const AsmVcpu* a = asm_vcpu();
+  Regs r;
+  uint64_t* g[16] = {&r.rax, &r.rcx, &r.rdx, &r.rbx, &r.rsp, &r.rbp, &r.rsi, &r.rdi,
+                     &r.r8,  &r.r9,  &r.r10, &r.r11, &r.r12, &r.r13, &r.r14, &r.r15};
+  for (int i = 0; i < 16; ++i) *g[i] = a->gpr[i];
+  r.rip = cpu_.rip;
+  r.rflags = full_rflags();
+  r.cr0 = cpu_.cr0;
+  r.cr2 = cpu_.cr2;
+  r.cr3 = cpu_.cr3;
+  r.cr4 = cpu_.cr4;
+  r.cr8 = cpu_.cr8;
+  r.efer = cpu_.efer;
+  r.cs = cpu_.cs;
+  r.ds = cpu_.ds;
+  r.es = cpu_.es;
+  r.ss = cpu_.ss;
+  r.fs = cpu_.fs;
+  r.gs = cpu_.gs;
+  r.fs.base = a->fs_base;
+  r.gs.base = a->gs_base;
+  r.tr = cpu_.tr;
+  r.ldtr = cpu_.ldtr;
+  r.gdt_base = cpu_.gdt_base;
+  r.gdt_limit = cpu_.gdt_limit;
+  r.idt_base = cpu_.idt_base;
+  r.idt_limit = cpu_.idt_limit;
+  r.kernel_gs_base = cpu_.kernel_gs_base;
+  return r;
+}
+
+void Runtime::set_regs(const Regs& r) {
+  AsmVcpu* a = asm_vcpu();
+  const uint64_t g[16] = {r.rax, r.rcx, r.rdx, r.rbx, r.rsp, r.rbp, r.rsi, r.rdi,
+                          r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15};
+  for (int i = 0; i < 16; ++i) a->gpr[i] = g[i];
+  const bool new_space = cpu_.cr3 != r.cr3;
+  cpu_.rip = r.rip;
+  a->rflags = (r.rflags & kLiveFlags) | 2;
+  cpu_.vflags = (r.rflags & ~kLiveFlags) | 2;
+  cpu_.cr0 = r.cr0;
+  cpu_.cr2 = r.cr2;
+  cpu_.cr3 = r.cr3;
+  cpu_.cr4 = r.cr4;
+  cpu_.cr8 = r.cr8;
+  cpu_.efer = r.efer;
+  cpu_.cs = r.cs;
+  cpu_.ds = r.ds;
+  cpu_.es = r.es;
+  cpu_.ss = r.ss;
+  cpu_.fs = r.fs;
+  cpu_.gs = r.gs;
+  a->fs_base = r.fs.base;
+  a->gs_base = r.gs.base;
+  cpu_.tr = r.tr;
+  cpu_.ldtr = r.ldtr;
+  cpu_.gdt_base = r.gdt_base;
+  cpu_.gdt_limit = r.gdt_limit;
+  cpu_.idt_base = r.idt_base;
+  cpu_.idt_limit = r.idt_limit;
+  cpu_.kernel_gs_base = r.kernel_gs_base;
+  cpu_.cpl = r.cs.selector & 3;
+  resume_tc_ = 0;
+  pending_in_.valid = false;
+  if (new_space) {
+    mem_->set_cr3(r.cr3);
+    on_cr3_change();
+  }
+  mem_->set_user_mode(cpu_.cpl == 3);
+}
+
+void Runtime::stats(Counters& out) const {
+  out.add("bt.blocks_translated", st_.blocks);
+  out.add("bt.guest_insns_translated", st_.insns);
+  out.add("bt.chain_patch", st_.chain);
+  out.add("bt.indirect_lookup_miss", st_.ind_miss);
+  out.add("bt.tc_flush", st_.tc_flush);
+  out.add("bt.tc_invalidate", st_.tc_invalidate);
+  out.add("bt.translate_ns", st_.translate_ns);
+  out.add("bt.tc_exits", st_.exits);
+  out.add("bt.tc_bytes", user_tc_.used() + kernel_tc_.used());
+  if (executed_) out.add("bt.guest_insns_executed", executed_);
+  if (st_.hidden_fault) out.add("mmu.hidden_fault", st_.hidden_fault);
+  for (unsigned i = 1; i < unsigned(CalloutOp::Count); ++i) {
+    const CalloutOp op = CalloutOp(i);
+    if (!st_.priv[i] || op == CalloutOp::MovToCr || op == CalloutOp::MovFromCr) continue;
+    out.add(std::string("priv.") + callout_name(op), st_.priv[i]);
+  }
+  for (int c = 0; c < 16; ++c) {
+    if (st_.cr_write[c]) out.add("priv.mov_cr" + std::to_string(c), st_.cr_write[c]);
+    if (st_.cr_read[c]) out.add("priv.mov_from_cr" + std::to_string(c), st_.cr_read[c]);
+  }
+  for (auto& [v, n] : st_.reflected) out.add("fault.reflected." + std::to_string(v), n);
+}
+
+}  // namespace vtb::bt

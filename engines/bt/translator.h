@@ -1,0 +1,60 @@
+// tags: engines|bt — desc: guest basic block → translation cache code (IDENT copy, rip re-basing, branches, callouts).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engines/bt/block.h"
+#include "engines/bt/decoder.h"
+#include "engines/bt/emitter.h"
+
+namespace vtb::bt {
+
+constexpr int kMaxBlockInsns = 32;
+
+struct TranslateEnv {
+  // Copies guest code bytes at `va` into `out`; returns how many are
+  // accessible (stops at the first byte whose page is not executable).
+  std::function<size_t(uint64_t va, uint8_t* out, size_t n)> fetch;
+  uint64_t lookup_entry = 0;  // the indirect-branch lookup routine of the target cache
+};
+
+struct TranslateResult {
+  bool ok = false;
+  std::string error;       // when !ok: why (engine error)
+  size_t size = 0;         // bytes emitted
+  uint32_t guest_insns = 0;
+};
+
+class Translator {
+ public:
+  explicit Translator(Decoder& dec) : dec_(dec) {}
+  // Translates the block at guest `pc` into `buf` (cap bytes) as if placed
+  // at executable address `tc`. Fills `blk` (map, entries, exit sites).
+  TranslateResult translate(uint64_t pc, uint64_t tc, const TranslateEnv& env, uint8_t* buf, size_t cap, Block* blk);
+
+  // The shared indirect-branch lookup routine (one per cache). Expects the
+  // guest target in %rdx with guest rcx/rdx saved in s1/s2.
+  static size_t emit_lookup_routine(Emitter& e);
+
+ private:
+  struct Ctx;
+  bool translate_insn(Ctx& c, const Insn& in, bool* end);
+  void emit_callout(Ctx& c, const Insn& in, CalloutOp op, uint8_t a, uint8_t b, uint8_t cc, uint64_t target,
+                    uint64_t aux, bool ends);
+  bool emit_ea(Ctx& c, const Insn& in, uint64_t* aux, uint64_t* target);
+  bool emit_ident(Ctx& c, const Insn& in);
+  bool emit_seg_rewrite(Ctx& c, const Insn& in);
+  bool emit_load_operand_rdx(Ctx& c, const Insn& in);
+  void emit_branch_stub_site(Ctx& c, size_t rel_off, uint64_t target);
+  Decoder& dec_;
+};
+
+// Encodes `opcode` with a ModRM memory operand (always disp32 form).
+// `m.rip` means m.disp is an absolute target to be reached rip-relatively.
+// Returns false when it cannot be encoded (rip target out of range).
+bool emit_modrm_mem(Emitter& e, const uint8_t* pfx, int npfx, bool rex_w, bool force_rex, const uint8_t* opc, int nopc,
+                    int regfield, const MemRef& m, const uint8_t* tail, int ntail);
+
+}  // namespace vtb::bt

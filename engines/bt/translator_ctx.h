@@ -1,0 +1,22 @@
+// tags: engines|bt — desc: translator-internal state shared by translator.cpp and translate_insn.cpp.
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engines/bt/translator.h"
+
+namespace vtb::bt {
+
+struct Translator::Ctx {
+  Emitter e;
+  Block* blk;
+  const TranslateEnv& env;
+  int index = 0;
+  struct Rec { size_t off; int index; bool executes; };
+  std::vector<Rec> records;
+  std::vector<std::pair<size_t, uint64_t>> stubs;  // rel32 offset -> guest target
+  std::string error;
+};
+
+}  // namespace vtb::bt
