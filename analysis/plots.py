@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+# tags: analysis|plots — desc: the paper's figures from one results folder (matplotlib, Agg, PDF/PNG).
+"""Figures from one vtb results run (default: the newest under results/).
+
+  micro_per_op    per-op cost per engine, log scale, the micro group
+  counters_per_op counters per op per engine (heat map), the micro group
+  macro_slowdown  slowdown vs the host-native build, the macro group
+
+One series = one (engine, backend, mode): backends are never mixed in a
+series. Bars are medians over repetitions; whiskers are 95 % bootstrap
+confidence intervals of the median (analysis/stats.py).
+
+Usage: /usr/bin/python3 analysis/plots.py [--run DIR] [--out DIR] [--format pdf|png]
+"""
+import argparse
+import os
+import sys
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stats  # noqa: E402
+import tidy  # noqa: E402
+
+TIME_METRIC = "ns_per_op"
+PEERS = ("native", "qemu-tcg")
+
+
+def series_label(engine, backend, mode):
+    """'bt', 'kvm@pvm', 'qemu-tcg warm': the backend label names the series (never mixed)."""
+    if not backend or backend == engine:
+        lab = engine
+    elif backend.startswith(engine):
+        lab = backend
+    else:
+        lab = "%s (%s)" % (engine, backend)
+    return lab + (" warm" if mode == "warm" else "")
+
+
+def cell_medians(table, metric=TIME_METRIC, group=None):
+    """{(engine, backend, mode, workload): (median, lo, hi, n)} for `metric`."""
+    samples = {}
+    for r in table.rows:
+        if r["metric"] != metric or (group and r["group"] != group):
+            continue
+        samples.setdefault((r["engine"], r["backend"], r["mode"], r["workload"]), []).append(r["value"])
+    return {k: stats.median_ci(v) + (len(v),) for k, v in samples.items()}
+
+
+def cell_samples(table, metric=TIME_METRIC, group=None):
+    out = {}
+    for r in table.rows:
+        if r["metric"] == metric and (not group or r["group"] == group):
+            out.setdefault((r["engine"], r["backend"], r["mode"], r["workload"]), []).append(r["value"])
+    return out
+
+
+def _series_order(keys):
+    """Peers first (native, qemu-tcg), then engines by name; cold before warm."""
+    def k(s):
+        engine, backend, mode = s
+        return (0 if engine == "native" else 1 if engine == "qemu-tcg" else 2, engine, backend, mode != "cold")
+    return sorted(set(keys), key=k)
+
+
+def _bars(ax, workloads, series, med, log):
+    n = max(1, len(series))
+    width = 0.8 / n
+    x = np.arange(len(workloads))
+    for i, s in enumerate(series):
+        ys, lo, hi = [], [], []
+        for w in workloads:
+            m = med.get(s + (w,))
+            if m is None or not (m[0] == m[0]):
+                ys.append(np.nan); lo.append(0); hi.append(0)
+            else:
+                ys.append(m[0]); lo.append(max(0.0, m[0] - m[1])); hi.append(max(0.0, m[2] - m[0]))
+        ax.bar(x + (i - (n - 1) / 2) * width, ys, width, yerr=[lo, hi], capsize=2,
+               label=series_label(*s))
+    ax.set_xticks(x)
+    ax.set_xticklabels(workloads, rotation=30, ha="right")
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize=7, ncol=2)
+
+
+def plot_micro_per_op(table, out_path, group="micro"):
+    """Per-op time per series, log scale. Returns {'series': [...labels], 'workloads': [...]}."""
+    med = cell_medians(table, TIME_METRIC, group)
+    workloads = sorted({k[3] for k in med})
+    series = _series_order(k[:3] for k in med)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    if workloads:
+        _bars(ax, workloads, series, med, log=True)
+        ax.set_ylabel("time per operation (ns, log)")
+    else:
+        ax.text(0.5, 0.5, "no %s results in this run" % group, ha="center", va="center")
+    ax.set_title("Per-operation cost, %s workloads" % group, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_path)
+    plt.close(fig)
+    return {"series": [series_label(*s) for s in series], "workloads": workloads}
+
+
+def counter_matrix(table, group="micro", max_counters=12, min_per_op=0.01):
+    """Rows (series label, workload), columns counter names, values = median count per op."""
+    per = {}
+    for r in table.rows:
+        if r["group"] != group or not r["metric"].endswith("/op"):
+            continue
+        key = (series_label(r["engine"], r["backend"], r["mode"]), r["workload"])
+        per.setdefault(key, {}).setdefault(r["metric"][:-3], []).append(r["value"])
+    rows = sorted(per)
+    peak = {}
+    for key in rows:
+        for c, vs in per[key].items():
+            peak[c] = max(peak.get(c, 0.0), float(np.median(vs)))
+    cols = [c for c, v in sorted(peak.items(), key=lambda kv: (-kv[1], kv[0])) if v >= min_per_op][:max_counters]
+    cols.sort()
+    data = np.full((len(rows), len(cols)), np.nan)
+    for i, key in enumerate(rows):
+        for j, c in enumerate(cols):
+            if c in per[key]:
+                data[i, j] = float(np.median(per[key][c]))
+    return rows, cols, data
+
+
+def plot_counters_per_op(table, out_path, group="micro"):
+    """Heat map of counts per op. Returns {'rows': [...], 'counters': [...]}."""
+    rows, cols, data = counter_matrix(table, group)
+    fig, ax = plt.subplots(figsize=(7, 0.25 * max(4, len(rows)) + 1.5))
+    if rows and cols:
+        shown = np.log10(np.where(data > 0, data, np.nan))
+        im = ax.imshow(shown, aspect="auto", cmap="viridis")
+        ax.set_xticks(range(len(cols)))
+        ax.set_xticklabels(cols, rotation=45, ha="right", fontsize=6)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels(["%s / %s" % r for r in rows], fontsize=6)
+        for i in range(len(rows)):
+            for j in range(len(cols)):
+                v = data[i, j]
+                if v == v and v > 0:
+                    ax.text(j, i, ("%.3g" % v), ha="center", va="center", fontsize=5, color="w")
+        fig.colorbar(im, ax=ax, label="log10(count per op)")
+    else:
+        ax.text(0.5, 0.5, "no counters for %s workloads in this run" % group, ha="center", va="center")
+        ax.set_axis_off()
+    ax.set_title("Counters per operation (series / workload)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_path)
+    plt.close(fig)
+    return {"rows": ["%s / %s" % r for r in rows], "counters": cols}
+
+
+def slowdowns(table, group="macro", baseline="native"):
+    """{(engine, backend, mode, workload): (ratio, lo, hi)} of per-op time vs the baseline engine."""
+    samp = cell_samples(table, TIME_METRIC, group)
+    base = {k[3]: v for k, v in samp.items() if k[0] == baseline and k[2] == "cold"}
+    out = {}
+    for k, v in samp.items():
+        if k[0] == baseline or k[3] not in base:
+            continue
+        out[k] = stats.ratio_ci(v, base[k[3]])
+    return out
+
+
+def plot_macro_slowdown(table, out_path, group="macro"):
+    """Slowdown vs host-native per series. Returns {'series': [...], 'workloads': [...], 'missing_baseline': [...]}."""
+    sl = slowdowns(table, group)
+    all_workloads = sorted({r["workload"] for r in table.rows if r["group"] == group})
+    workloads = sorted({k[3] for k in sl})
+    series = _series_order(k[:3] for k in sl)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    if workloads:
+        _bars(ax, workloads, series, sl, log=True)
+        ax.axhline(1.0, color="k", linewidth=0.6)
+        ax.set_ylabel("slowdown vs host-native (x, log)")
+    else:
+        ax.text(0.5, 0.5, "no %s results with a host-native baseline" % group, ha="center", va="center")
+    ax.set_title("Slowdown vs host-native, %s workloads" % group, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_path)
+    plt.close(fig)
+    return {"series": [series_label(*s) for s in series], "workloads": workloads,
+            "missing_baseline": [w for w in all_workloads if w not in workloads]}
+
+
+def make_all(table, out_dir, fmt="pdf"):
+    os.makedirs(out_dir, exist_ok=True)
+    info = {}
+    info["micro_per_op"] = plot_micro_per_op(table, os.path.join(out_dir, "micro_per_op." + fmt))
+    info["counters_per_op"] = plot_counters_per_op(table, os.path.join(out_dir, "counters_per_op." + fmt))
+    info["macro_slowdown"] = plot_macro_slowdown(table, os.path.join(out_dir, "macro_slowdown." + fmt))
+    return info
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Plot one vtb results run.")
+    ap.add_argument("--run", help="results folder (default: newest under results/)")
+    ap.add_argument("--out", default="plots", help="output folder (default: ./plots)")
+    ap.add_argument("--format", default="pdf", choices=["pdf", "png", "svg"])
+    args = ap.parse_args(argv)
+    run = args.run or tidy.latest_run([tidy.default_results_dir()])
+    if not run or not tidy.is_run_dir(run):
+        print("plots: no results folder (with bench.json): %s" % (run or "results/ is empty"), file=sys.stderr)
+        return 2
+    try:
+        table = tidy.load([run])
+    except ValueError as e:
+        print("plots: %s" % e, file=sys.stderr)
+        return 2
+    info = make_all(table, args.out, args.format)
+    for name, d in info.items():
+        print("plots: %s.%s %s" % (name, args.format, ", ".join("%s=%d" % (k, len(v)) for k, v in d.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+# tags: analysis|tests — desc: the plots on a small recorded result: files exist, are non-empty, have the expected series.
+import os
+import shutil
+import tempfile
+import unittest
+
+import matplotlib
+matplotlib.use("Agg")
+
+from common import recorded_run
+import paper_tex
+import plots
+import tidy
+
+
+class PlotsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.run = recorded_run()
+        cls.table = tidy.load([cls.run])
+        cls.out = tempfile.mkdtemp()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.out)
+
+    def expected_series(self, group, exclude=()):
+        keys = {(r["engine"], r["backend"], r["mode"]) for r in self.table.rows
+                if r["group"] == group and r["metric"] == "ns_per_op" and r["engine"] not in exclude}
+        return sorted(plots.series_label(*k) for k in keys)
+
+    def test_micro_per_op(self):
+        path = os.path.join(self.out, "micro.pdf")
+        info = plots.plot_micro_per_op(self.table, path)
+        self.assertTrue(os.path.isfile(path))
+        self.assertGreater(os.path.getsize(path), 1000)
+        self.assertEqual(sorted(info["series"]), self.expected_series("micro"))
+        self.assertTrue(info["series"], "the recorded run has micro results")
+        self.assertEqual(info["workloads"], sorted({r["workload"] for r in self.table.rows if r["group"] == "micro"}))
+
+    def test_macro_slowdown(self):
+        path = os.path.join(self.out, "macro.png")
+        info = plots.plot_macro_slowdown(self.table, path)
+        self.assertGreater(os.path.getsize(path), 1000)
+        # every non-native macro series that has a native baseline, and never native itself
+        self.assertNotIn("native", info["series"])
+        self.assertEqual(sorted(info["series"]), self.expected_series("macro", exclude=("native",)))
+        sl = plots.slowdowns(self.table)
+        for (engine, backend, mode, w), (r, lo, hi) in sl.items():
+            self.assertLessEqual(lo, r)
+            self.assertGreaterEqual(hi, r)
+            self.assertGreater(r, 0)
+
+    def test_counters_per_op(self):
+        path = os.path.join(self.out, "counters.pdf")
+        info = plots.plot_counters_per_op(self.table, path)
+        self.assertGreater(os.path.getsize(path), 1000)
+        self.assertTrue(info["rows"])
+        self.assertTrue(info["counters"])
+
+    def test_paper_includes(self):
+        run, info = paper_tex.generate(self.run, self.out)
+        gen = os.path.join(self.out, "generated")
+        for name in ("env.tex", "numbers.tex", "micro_table.tex", "macro_table.tex", "repro_table.tex",
+                     "counters_table.tex", "findings.tex", "lost_cells.tex", "census_table.tex",
+                     "micro_per_op.pdf", "macro_slowdown.pdf", "counters_per_op.pdf"):
+            p = os.path.join(gen, name)
+            self.assertTrue(os.path.isfile(p), name)
+            self.assertGreater(os.path.getsize(p), 0, name)
+        with open(os.path.join(gen, "env.tex")) as f:
+            env = f.read()
+        self.assertIn(paper_tex.tex(run.env["commit"]), env)
+        with open(os.path.join(gen, "lost_cells.tex")) as f:
+            lost = f.read()
+        for e in run.table.errors:
+            self.assertIn(paper_tex.tex(e["engine"]), lost)
+
+    def test_number_formatting(self):
+        self.assertEqual(paper_tex.num(None), "---")
+        self.assertEqual(paper_tex.num(float("nan")), "---")
+        self.assertEqual(paper_tex.num(12345.0), "12\\,345")
+        self.assertEqual(paper_tex.num(3.14159), "3.14")
+        self.assertEqual(paper_tex.fmt_time_ns(1500.0), "1.50\\,\\textmu s")
+        self.assertEqual(paper_tex.tex("exit.port_io"), "exit.port\\_io")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+# tags: analysis|tidy — desc: load every results/<run>/ folder (Google Benchmark JSON + environment.json) into one tidy table.
+"""One tidy table of every vtb bench result.
+
+A results folder (``results/<date>_<host>_<commit>/``) holds ``bench.json``
+(the Google Benchmark JSON reporter's output, written by ``vtb bench``),
+``environment.json`` and, when census workloads ran, ``census.json``.
+
+Each benchmark row of ``bench.json`` is one repetition of one cell. Its
+``label`` carries the dimensions as ``key=value`` pairs separated by ``;``
+(engine, backend, workload, group, mode, params, ops) and its user counters
+carry the numbers: ``ns_per_op``, ``phase_ns``, ``wall_s`` and, for every
+counter the run reported, ``<counter>/op`` (the run's count divided by the
+workload's op count).
+
+The tidy table has one row per (run, cell, repetition, metric):
+``run, date, host, commit, kvm_backend, engine, backend, workload, group,
+mode, params, ops, repetition, metric, value``; failed or skipped cells are
+kept apart in ``Table.errors``.
+
+Usage: /usr/bin/python3 analysis/tidy.py [RESULTS_DIR_OR_RUN ...] [--csv OUT]
+"""
+import argparse
+import csv
+import json
+import os
+import sys
+
+COLUMNS = ["run", "date", "host", "commit", "kvm_backend", "engine", "backend",
+           "workload", "group", "mode", "params", "ops", "repetition", "metric", "value"]
+
+# Keys of a Google Benchmark run row that are not user counters.
+_GB_KEYS = {"name", "family_index", "per_family_instance_index", "run_name", "run_type",
+            "repetitions", "repetition_index", "threads", "iterations", "real_time",
+            "cpu_time", "time_unit", "label", "error_occurred", "error_message",
+            "aggregate_name", "aggregate_unit", "big_o", "rms", "complexity"}
+
+_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+class Table:
+    """Rows are dicts with the COLUMNS keys; errors are dicts describing lost cells."""
+
+    def __init__(self):
+        self.rows = []
+        self.errors = []
+        self.runs = {}    # run name -> environment dict
+        self.census = {}  # run name -> census dict (engine -> {...})
+
+    def select(self, **where):
+        """Rows whose columns equal every given value (a list/tuple/set means 'any of')."""
+        out = []
+        for r in self.rows:
+            ok = True
+            for k, v in where.items():
+                if isinstance(v, (list, tuple, set)):
+                    if r[k] not in v:
+                        ok = False
+                        break
+                elif r[k] != v:
+                    ok = False
+                    break
+            if ok:
+                out.append(r)
+        return out
+
+    def values(self, **where):
+        return [r["value"] for r in self.select(**where)]
+
+    def series(self):
+        """Distinct (engine, backend) pairs: one plotted series each (backends never mix)."""
+        return sorted({(r["engine"], r["backend"]) for r in self.rows})
+
+    def write_csv(self, path_or_file):
+        close = False
+        f = path_or_file
+        if isinstance(path_or_file, str):
+            f = open(path_or_file, "w", newline="")
+            close = True
+        try:
+            w = csv.DictWriter(f, fieldnames=COLUMNS)
+            w.writeheader()
+            for r in self.rows:
+                w.writerow(r)
+        finally:
+            if close:
+                f.close()
+
+
+def parse_label(label):
+    """'engine=bt;workload=syscall;params=n=100' -> dict (split on ';', then the first '=')."""
+    out = {}
+    for part in (label or "").split(";"):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def parse_name(name):
+    """Fallback when a row has no label: '<engine>/<workload>/<mode>[/k:v...]/...'."""
+    parts = name.split("/")
+    d = {"engine": parts[0] if parts else "", "workload": parts[1] if len(parts) > 1 else "",
+         "mode": parts[2] if len(parts) > 2 else "cold"}
+    params = [p for p in parts[3:] if ":" in p and not p.startswith(("iterations:", "repeats:", "min_time:", "threads:"))]
+    d["params"] = ",".join(p.replace(":", "=", 1) for p in params)
+    return d
+
+
+def is_run_dir(path):
+    return os.path.isfile(os.path.join(path, "bench.json"))
+
+
+def find_runs(paths):
+    """Expand each path: a run folder itself, or a folder holding run folders."""
+    runs = []
+    for p in paths:
+        if is_run_dir(p):
+            runs.append(p)
+        elif os.path.isdir(p):
+            for name in sorted(os.listdir(p)):
+                sub = os.path.join(p, name)
+                if not name.startswith(".") and is_run_dir(sub):
+                    runs.append(sub)
+    return runs
+
+
+def latest_run(paths):
+    """The run folder with the newest environment date (name order breaks ties)."""
+    runs = find_runs(paths)
+    if not runs:
+        return None
+
+    def key(r):
+        env = _load_json(os.path.join(r, "environment.json")) or {}
+        return (env.get("date", ""), os.path.basename(r))
+    return max(runs, key=key)
+
+
+def _load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def load_run(path, table):
+    """Append one results folder to `table`. Raises ValueError on a corrupt bench.json."""
+    run = os.path.basename(os.path.normpath(path))
+    bench = _load_json(os.path.join(path, "bench.json"))
+    if not isinstance(bench, dict) or "benchmarks" not in bench:
+        raise ValueError("%s: bench.json is not Google Benchmark JSON" % path)
+    env = _load_json(os.path.join(path, "environment.json")) or {}
+    table.runs[run] = env
+    census = _load_json(os.path.join(path, "census.json"))
+    if census:
+        table.census[run] = census
+    base = {"run": run, "date": env.get("date", ""), "host": env.get("host", ""),
+            "commit": env.get("commit", ""), "kvm_backend": env.get("kvm_backend", "")}
+    for b in bench["benchmarks"]:
+        if b.get("run_type", "iteration") != "iteration":
+            continue  # aggregates are recomputed here from the repetitions
+        dims = parse_name(b.get("run_name", b.get("name", "")))
+        dims.update(parse_label(b.get("label", "")))
+        cell = dict(base)
+        cell.update({"engine": dims.get("engine", ""),
+                     "backend": dims.get("backend", dims.get("engine", "")),
+                     "workload": dims.get("workload", ""),
+                     "group": dims.get("group", ""),
+                     "mode": dims.get("mode", "cold"),
+                     "params": dims.get("params", ""),
+                     "ops": int(float(dims.get("ops", "0") or 0)),
+                     "repetition": int(b.get("repetition_index", 0))})
+        if b.get("error_occurred"):
+            err = dict(cell)
+            err["message"] = b.get("error_message", "")
+            table.errors.append(err)
+            continue
+        unit = _UNIT_NS.get(b.get("time_unit", "ns"), 1.0)
+        metrics = {"phase_ns": float(b.get("real_time", 0.0)) * unit}
+        for k, v in b.items():
+            if k in _GB_KEYS or not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            metrics[k] = float(v)
+        if "phase_ns" in b:
+            metrics["phase_ns"] = float(b["phase_ns"])
+        for metric, value in metrics.items():
+            row = dict(cell)
+            row["metric"] = metric
+            row["value"] = value
+            table.rows.append(row)
+    return table
+
+
+def load(paths):
+    table = Table()
+    for r in find_runs(paths):
+        load_run(r, table)
+    return table
+
+
+def default_results_dir():
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Load vtb results into one tidy table.")
+    ap.add_argument("paths", nargs="*", help="results folders (default: the repository's results/)")
+    ap.add_argument("--csv", help="write the tidy table as CSV to this file ('-' = stdout)")
+    args = ap.parse_args(argv)
+    paths = args.paths or [default_results_dir()]
+    runs = find_runs(paths)
+    if not runs:
+        print("tidy: no results folder (with bench.json) under %s" % ", ".join(paths), file=sys.stderr)
+        return 2
+    try:
+        table = load(runs)
+    except ValueError as e:
+        print("tidy: %s" % e, file=sys.stderr)
+        return 2
+    if args.csv:
+        table.write_csv(sys.stdout if args.csv == "-" else args.csv)
+    print("tidy: %d runs, %d rows, %d series, %d lost cells" %
+          (len(table.runs), len(table.rows), len(table.series()), len(table.errors)), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+#!/bin/sh
+# tags: scripts|reproduce — desc: one command: build, run the benchmark suite, regenerate the analysis and rebuild paper/paper.pdf.
+# usage: scripts/reproduce.sh [--quick] [--no-build] [--build-dir DIR] [-- VTB_BENCH_OPTIONS...]
+#   --quick       small parameters, 2 repetitions (the CI variant)
+#   --no-build    use an existing build (default: configure + build, -j2)
+#   --build-dir   build folder (default: $VTB_BUILD_DIR or ./build, the release preset's folder)
+#   anything after -- goes to `vtb bench` (e.g. -- --engines bt,qemu-tcg,native)
+# Writes results/<date>_<host>_<commit>/ (new, immutable), build/paper/ (figures, tables,
+# tidy.csv) and paper/paper.pdf; prints the summary table and the time of each stage.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD="${VTB_BUILD_DIR:-$ROOT/build}"
+QUICK=""
+DO_BUILD=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK="--quick"; shift ;;
+    --no-build) DO_BUILD=0; shift ;;
+    --build-dir) BUILD="$2"; shift 2 ;;
+    --) shift; break ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "reproduce.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+PY="${VTB_PYTHON:-/usr/bin/python3}"
+t0=$(date +%s)
+stage() { echo "== $1 ($(( $(date +%s) - t0 )) s elapsed)"; }
+
+if [ "$DO_BUILD" = 1 ]; then
+  stage "build ($BUILD)"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD" -j2
+fi
+VTB="$BUILD/harness/vtb"
+[ -x "$VTB" ] || { echo "reproduce.sh: $VTB not built (drop --no-build)" >&2; exit 2; }
+
+stage "benchmark suite (vtb bench $QUICK $*)"
+tb=$(date +%s)
+LOG="$BUILD/reproduce-bench.log"
+"$VTB" bench $QUICK --out "$ROOT/results" "$@" | tee "$LOG"
+RUN=$(sed -n 's/^results: \([^ ]*\) .*/\1/p' "$LOG" | tail -1)
+[ -n "$RUN" ] && [ -f "$RUN/bench.json" ] || { echo "reproduce.sh: the bench wrote no results folder" >&2; exit 1; }
+bench_s=$(( $(date +%s) - tb ))
+
+stage "analysis + paper ($RUN)"
+mkdir -p "$BUILD/paper"
+"$PY" "$ROOT/analysis/tidy.py" "$RUN" --csv "$BUILD/paper/tidy.csv"
+"$ROOT/paper/build.sh" --run "$RUN" --out "$BUILD/paper" --pdf "$ROOT/paper/paper.pdf"
+
+total=$(( $(date +%s) - t0 ))
+echo "== done in ${total} s (bench ${bench_s} s): results $RUN, figures $BUILD/paper/generated, paper $ROOT/paper/paper.pdf"
