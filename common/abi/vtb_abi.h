@@ -254,4 +254,47 @@ struct vtb_shared_info {
 };
 #endif
 
+/* ------------------------------------------------------------------------
+ * Sensitive-instruction census (workloads/kernel/ktest, programs/census.c,
+ * docs/census.md). The native kernel's GDT carries distinctive descriptors
+ * so a guest can tell its own (virtual) state from the host's:
+ *   VTB_CENSUS_SEL_DATA   data, DPL 3, byte-granular limit VTB_CENSUS_DATA_LIMIT
+ *   VTB_CENSUS_SEL_LDT    an LDT (one descriptor), loaded by the census only
+ *   VTB_CENSUS_SEL_KCODE2 a second 64-bit kernel code segment (far transfers)
+ *   VTB_CENSUS_SEL_UCODE2 a second 64-bit user code segment, DPL 3
+ * `ktest census <ptr>` fills struct vtb_census_report at the user pointer.
+ * ---------------------------------------------------------------------- */
+#define VTB_CENSUS_SEL_DATA    0x40
+#define VTB_CENSUS_SEL_LDT     0x48 /* 16-byte system descriptor: GDT slots 9 and 10 */
+#define VTB_CENSUS_SEL_KCODE2  0x58
+#define VTB_CENSUS_SEL_UCODE2  0x60
+#define VTB_CENSUS_GDT_ENTRIES 13
+#define VTB_CENSUS_DATA_LIMIT  0x12345
+#define VTB_CENSUS_DATA_AR     0x0040f300u /* LAR of VTB_CENSUS_SEL_DATA: P DPL3 S type 3 (accessed), D/B */
+#define VTB_CENSUS_INT_VECTOR  0x81
+#define VTB_CENSUS_TRAMP_VA    0x0000000000200000ULL /* kernel-only page below VTB_USER_BASE */
+
+#ifndef __ASSEMBLER__
+enum vtb_census_insn {
+  VTB_CI_SGDT, VTB_CI_SIDT, VTB_CI_SLDT, VTB_CI_SMSW, VTB_CI_PUSHF, VTB_CI_POPF,
+  VTB_CI_LAR, VTB_CI_LSL, VTB_CI_VERR, VTB_CI_VERW, VTB_CI_POP_SEG, VTB_CI_PUSH_SEG,
+  VTB_CI_CALL_FAR, VTB_CI_JMP_FAR, VTB_CI_INT_N, VTB_CI_RET_FAR, VTB_CI_STR, VTB_CI_MOV_SEG,
+  VTB_CI_COUNT
+};
+enum vtb_census_status { VTB_CS_NOTRUN = 0, VTB_CS_OK = 1, VTB_CS_WRONG = 2, VTB_CS_TRAP = 3 };
+struct vtb_census_result {
+  VTB_ABI_U32 status;   /* enum vtb_census_status */
+  VTB_ABI_U32 vector;   /* VTB_CS_TRAP: the exception vector */
+  VTB_ABI_U64 seen;     /* VTB_CS_WRONG: what the guest saw */
+};
+struct vtb_census_report {
+  struct vtb_census_result r[VTB_CI_COUNT]; /* the kernel-mode half */
+  /* The kernel's own state, for the user-mode half (0 / ~0 where the
+   * flavor has none: the pv kernel has no GDT, IDT or CR0 of its own). */
+  VTB_ABI_U64 gdt_base, idt_base, cr0;
+  VTB_ABI_U16 gdt_limit, idt_limit, ldt_sel, tr_sel;
+  VTB_ABI_U32 flavor;
+};
+#endif
+
 #endif /* VTB_ABI_H */

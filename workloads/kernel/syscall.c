@@ -1,5 +1,6 @@
 /* tags: kernel|syscall — desc: system call dispatch (enum vtb_sys) with user-pointer validation. */
 #include "kern.h"
+#include "ktest/ktest.h"
 
 #define ARG_BYTES 512
 
@@ -36,27 +37,11 @@ static long sys_exec(uint64_t name_uva, uint64_t argv_uva, struct trapframe *tf)
   return r;
 }
 
-/* Kernel-mode micro loops so workloads can time single privileged operations. */
+/* Kernel-mode micro loops and the census: workloads/kernel/ktest. */
 static long sys_ktest(uint64_t name_uva, uint64_t n) {
   char name[16];
   if (copy_str(name, name_uva, sizeof name) < 0) return -VTB_EFAULT;
-  uint32_t regs[4];
-  if (!strcmp(name, "null")) {
-    for (volatile uint64_t i = 0; i < n; i++) {}
-  } else if (!strcmp(name, "pio")) {
-    for (uint64_t i = 0; i < n; i++) plat_outb(VTB_PORT_NULL, 0);
-  } else if (!strcmp(name, "irq")) {
-    for (uint64_t i = 0; i < n; i++) plat_irq_restore(plat_irq_save());
-  } else if (!strcmp(name, "cr3")) {
-    for (uint64_t i = 0; i < n; i++) plat_flush_tlb();
-  } else if (!strcmp(name, "invlpg")) {
-    for (uint64_t i = 0; i < n; i++) plat_invlpg(VTB_USER_BASE);
-  } else if (!strcmp(name, "cpuid")) {
-    for (uint64_t i = 0; i < n; i++) plat_cpuid(0, 0, regs);
-  } else {
-    return -VTB_EINVAL;
-  }
-  return (long)n;
+  return ktest_run(name, n);
 }
 
 void syscall_dispatch(struct trapframe *tf) {

@@ -1,5 +1,6 @@
 /* tags: kernel|trap — desc: exception and interrupt policy: timer, page faults (demand/COW), kill or panic, kvm_pvm syscall compat. */
 #include "kern.h"
+#include "ktest/ktest.h"
 
 struct kstats kstats;
 
@@ -43,6 +44,7 @@ void trap_dispatch(struct trapframe *tf) {
     if (addr < VTB_USER_TOP && cur && user_fault(addr, tf->error)) return;
   }
   if (v == 13 && user && gp_syscall_compat(tf)) return;
+  if (!user && ktest_trap(tf)) return; /* a guarded ktest/census instruction */
   const char *what = v < 32 && exc_name[v] ? exc_name[v] : "unexpected interrupt";
   if (!user) {
     if (v == 14) panic("kernel page fault at 0x%lx (rip 0x%lx, error 0x%lx)", addr, tf->rip, tf->error);

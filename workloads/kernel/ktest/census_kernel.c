@@ -2,15 +2,15 @@
 #include "kern.h"
 #include "ktest/ktest.h"
 
-/* Defined by the native plat (its GDT/IDT); absent (0) in the pv flavor,
- * which has no descriptor tables of its own. */
-extern uint64_t *const tbk_census_gdt __attribute__((weak));
-extern const uint16_t tbk_census_gdt_limit __attribute__((weak));
-extern const void *const tbk_census_idt __attribute__((weak));
-extern const uint16_t tbk_census_idt_limit __attribute__((weak));
+/* The native plat defines these (its GDT/IDT); the pv flavor has no
+ * descriptor tables of its own and keeps these weak defaults (0). */
+__attribute__((weak)) uint64_t *tbk_census_gdt;
+__attribute__((weak)) uint16_t tbk_census_gdt_limit;
+__attribute__((weak)) const void *tbk_census_idt;
+__attribute__((weak)) uint16_t tbk_census_idt_limit;
 
 extern char census_tramp_start[], census_tramp_end[], census_tramp_fc[], census_tramp_fj[], census_tramp_back[];
-extern char census_tramp_call_target[], census_tramp_jmp_target[], census_tramp_jmp_back[];
+extern char census_tramp_call_target[], census_tramp_jmp_target[], census_tramp_jmp_back[], census_tramp_jmp[];
 
 #define KCS 0x08 /* the kernel's code selector (both flavors: VTB_PV_CS_KERNEL) */
 #define IF_FLAG 0x200ULL
@@ -49,7 +49,7 @@ static void check_tables(void) {
 
 static void check_smsw(void) {
   uint64_t v = 0xdead;
-  if (plat_flavor() == VTB_FLAVOR_NATIVE) {
+  if (plat_flavor() == VTB_FLAVOR_NATIVE && rep->cr0 != ~0ULL) {
     /* Set CR0.TS for the duration: a host value cannot match by accident. */
     uint64_t want = (rep->cr0 | 8) & 0xffff;
     __asm__ volatile(KT_ARM "mov %1, %%cr0\n\tsmsw %0\n\tclts" KT_DISARM
@@ -208,20 +208,13 @@ static void check_far(void) {
   *(struct fptr *)(page + OFF(census_tramp_fj)) = (struct fptr){(uint32_t)(va + OFF(census_tramp_jmp_target)), VTB_CENSUS_SEL_KCODE2};
   *(struct fptr *)(page + OFF(census_tramp_back)) = (struct fptr){(uint32_t)(va + OFF(census_tramp_jmp_back)), (uint16_t)cs};
   uint64_t ax = 0xdead, cx = 0xdead, dx = 0xdead, entry = va;
-  __asm__ volatile(KT_ARM "call *%3" KT_DISARM : "+a"(ax), "+c"(cx), "+d"(dx) : "r"(entry) : "r11", "memory");
-  ax &= 0xffff, cx &= 0xffff, dx &= 0xffff;
-  int64_t vec = ktest_vector;
-  if (vec >= 0 && ax == 0xdead) {
-    put(VTB_CI_CALL_FAR, 0, 0); /* trapped in or before the far call */
-  } else {
-    ktest_vector = -1;
-    put(VTB_CI_CALL_FAR, ax == VTB_CENSUS_SEL_KCODE2 && cx == (cs & 0xffff), ax == VTB_CENSUS_SEL_KCODE2 ? cx : ax);
-    ktest_vector = vec;
-    put(VTB_CI_JMP_FAR, dx == VTB_CENSUS_SEL_KCODE2, dx);
-  }
-  if (vec >= 0 && ax == 0xdead) {
-    rep->r[VTB_CI_JMP_FAR].status = VTB_CS_NOTRUN;
-  }
+  __asm__ volatile(KT_ARM "call *%2" KT_DISARM : "+a"(ax), "+c"(cx) : "r"(entry) : "rdx", "r11", "memory");
+  ax &= 0xffff, cx &= 0xffff;
+  put(VTB_CI_CALL_FAR, ax == VTB_CENSUS_SEL_KCODE2 && cx == (cs & 0xffff), ax == VTB_CENSUS_SEL_KCODE2 ? cx : ax);
+  entry = va + OFF(census_tramp_jmp);
+  __asm__ volatile(KT_ARM "call *%1" KT_DISARM : "+d"(dx) : "r"(entry) : "rax", "rcx", "r11", "memory");
+  dx &= 0xffff;
+  put(VTB_CI_JMP_FAR, dx == VTB_CENSUS_SEL_KCODE2, dx);
   vm_unmap_range(pml4, va, va + PAGE);
 }
 
@@ -229,7 +222,7 @@ void census_kernel_run(struct vtb_census_report *out) {
   rep = out;
   rep->flavor = (uint32_t)plat_flavor();
   rep->cr0 = ~0ULL;
-  if (&tbk_census_gdt && &tbk_census_idt) {
+  if (tbk_census_gdt && tbk_census_idt) {
     rep->gdt_base = (uint64_t)tbk_census_gdt;
     rep->gdt_limit = tbk_census_gdt_limit;
     rep->idt_base = (uint64_t)tbk_census_idt;

@@ -39,7 +39,7 @@ static uint64_t gdt[VTB_CENSUS_GDT_ENTRIES] __attribute__((aligned(16))) = {
     0x00affa000000ffffULL, /* 0x28 user code 64 */
     0, 0,                  /* 0x30 TSS (16 bytes) */
     /* census only (vtb_abi.h, workloads/kernel/ktest): distinctive descriptors */
-    0x0041f20000002345ULL, /* 0x40 data DPL3, limit 0x12345 */
+    0x0041f30000002345ULL, /* 0x40 data DPL3 (accessed), limit 0x12345 */
     0, 0,                  /* 0x48 LDT (filled and loaded by the census) */
     0x00af9a000000ffffULL, /* 0x58 second kernel code 64 */
     0x00affa000000ffffULL, /* 0x60 second user code 64 */
@@ -47,10 +47,10 @@ static uint64_t gdt[VTB_CENSUS_GDT_ENTRIES] __attribute__((aligned(16))) = {
 static struct tss tss __attribute__((aligned(16)));
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 /* The census (ktest/census_kernel.c) compares SGDT/SIDT with these. */
-uint64_t *const tbk_census_gdt = gdt;
-const uint16_t tbk_census_gdt_limit = sizeof gdt - 1;
-const void *const tbk_census_idt = idt;
-const uint16_t tbk_census_idt_limit = sizeof idt - 1;
+uint64_t *tbk_census_gdt = gdt;
+uint16_t tbk_census_gdt_limit = sizeof gdt - 1;
+const void *tbk_census_idt = idt;
+uint16_t tbk_census_idt_limit = sizeof idt - 1;
 static struct { uint64_t kstack, scratch; } percpu; /* %gs while in the kernel */
 
 extern char trap_stubs_start[];
