@@ -17,6 +17,7 @@
 #include "engines/kvm/kvm_kick.h"
 #include "engines/kvm/kvm_regs.h"
 #include "engines/kvm/kvm_stats.h"
+#include "engines/kvm/kvm_uapi.h"
 #include "engines/kvm/kvm_vm.h"
 
 namespace vtb {
@@ -300,24 +301,21 @@ class KvmEngine final : public Engine {
     }
   }
 
-  // One-entry kvm_msrs (a flexible array member cannot sit inside a struct).
+  // One-entry struct kvm_msrs (see kvm_uapi.h for why not the uapi struct).
   struct OneMsr {
-    alignas(kvm_msrs) uint8_t buf[sizeof(kvm_msrs) + sizeof(kvm_msr_entry)] = {};
-    kvm_msrs* hdr() { return reinterpret_cast<kvm_msrs*>(buf); }
-    kvm_msr_entry* entry() { return reinterpret_cast<kvm_msr_entry*>(buf + sizeof(kvm_msrs)); }
+    uapi::MsrsHeader hdr{1, 0};
+    kvm_msr_entry e{};
   };
   uint64_t read_msr(uint32_t index) const {
     OneMsr m;
-    m.hdr()->nmsrs = 1;
-    m.entry()->index = index;
-    return ioctl(vm_->vcpu_fd(), KVM_GET_MSRS, m.buf) == 1 ? m.entry()->data : 0;
+    m.e.index = index;
+    return ioctl(vm_->vcpu_fd(), uapi::kGetMsrs, &m) == 1 ? m.e.data : 0;
   }
   void write_msr(uint32_t index, uint64_t v) {
     OneMsr m;
-    m.hdr()->nmsrs = 1;
-    m.entry()->index = index;
-    m.entry()->data = v;
-    ioctl(vm_->vcpu_fd(), KVM_SET_MSRS, m.buf);
+    m.e.index = index;
+    m.e.data = v;
+    ioctl(vm_->vcpu_fd(), uapi::kSetMsrs, &m);
   }
 
   std::unique_ptr<KvmVm> vm_;

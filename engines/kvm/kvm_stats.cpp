@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "engines/kvm/kvm_uapi.h"
+
 namespace vtb::kvm {
 
 StatsReader::~StatsReader() {
@@ -22,7 +24,7 @@ Status StatsReader::open(int kvm_fd) {
     close(fd);
     return Status::host_error("KVM stats: short read of the header");
   }
-  const size_t desc_size = sizeof(kvm_stats_desc) + hdr.name_size;
+  const size_t desc_size = sizeof(uapi::StatsDesc) + hdr.name_size;
   std::vector<uint8_t> descs(desc_size * hdr.num_desc);
   if (!descs.empty() &&
       pread(fd, descs.data(), descs.size(), hdr.desc_offset) != static_cast<ssize_t>(descs.size())) {
@@ -33,9 +35,9 @@ Status StatsReader::open(int kvm_fd) {
   offsets_.clear();
   uint64_t end = 0;
   for (uint32_t i = 0; i < hdr.num_desc; ++i) {
-    kvm_stats_desc d;
+    uapi::StatsDesc d;
     std::memcpy(&d, descs.data() + i * desc_size, sizeof d);
-    const char* name = reinterpret_cast<const char*>(descs.data() + i * desc_size + sizeof(kvm_stats_desc));
+    const char* name = reinterpret_cast<const char*>(descs.data() + i * desc_size + sizeof(uapi::StatsDesc));
     end = std::max<uint64_t>(end, d.offset + uint64_t(d.size) * 8);
     if ((d.flags & KVM_STATS_TYPE_MASK) != KVM_STATS_TYPE_CUMULATIVE || d.size != 1) continue;
     names_.emplace_back(name, strnlen(name, hdr.name_size));

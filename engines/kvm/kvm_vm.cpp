@@ -10,6 +10,8 @@
 #include <cstring>
 #include <vector>
 
+#include "engines/kvm/kvm_uapi.h"
+
 namespace vtb::kvm {
 
 namespace {
@@ -64,15 +66,15 @@ Status KvmVm::create(const std::string& dev, GuestMemory& mem, const VmOptions& 
 // The guest sees what this KVM supports (long mode, NX, SSE...). Without it a
 // guest wrmsr to EFER.LME/NXE would #GP.
 Status KvmVm::set_cpuid() {
-  for (int n = 64; n <= 4096; n *= 2) {
-    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
-    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
-    c->nent = n;
-    if (ioctl(kvm_fd_, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+  for (uint32_t n = 64; n <= 4096; n *= 2) {
+    std::vector<uint8_t> buf(sizeof(uapi::CpuidHeader) + n * sizeof(kvm_cpuid_entry2));
+    uapi::CpuidHeader h{n, 0};
+    std::memcpy(buf.data(), &h, sizeof h);
+    if (ioctl(kvm_fd_, uapi::kGetSupportedCpuid, buf.data()) < 0) {
       if (errno == E2BIG) continue;
       return sys_fail("KVM_GET_SUPPORTED_CPUID");
     }
-    if (ioctl(vcpu_fd_, KVM_SET_CPUID2, c) < 0) return sys_fail("KVM_SET_CPUID2");
+    if (ioctl(vcpu_fd_, uapi::kSetCpuid2, buf.data()) < 0) return sys_fail("KVM_SET_CPUID2");
     return Status::ok();
   }
   return Status::host_error("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");

