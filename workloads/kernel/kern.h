@@ -107,6 +107,9 @@ int user_fault(uint64_t va, uint64_t err);     /* demand/COW; 1 = resolved */
 /* exec.c */
 const void *archive_find(const char *name, uint64_t *size);
 
+/* trap.c */
+void syscall_insn_off(void); /* kernel option sce=0 */
+
 /* swtch.S */
 void swtch(uint64_t *save_sp, uint64_t new_sp);
 

@@ -14,6 +14,16 @@ static const char *const exc_name[32] = {
  * #GP(0) at a user `syscall` instruction instead of entering LSTAR. If the
  * faulting user instruction is `0f 05`, perform that system call here with
  * the architectural side effects (rcx = next rip, r11 = rflags). */
+int syscall_ud_compat;
+
+/* Kernel option sce=0 (tests only): clear EFER.SCE so that every user
+ * `syscall` raises #UD, and take #UD at `0f 05` through the same compat
+ * path. This exercises on any machine what kvm_pvm forces. */
+void syscall_insn_off(void) {
+  plat_wrmsr(0xc0000080, plat_rdmsr(0xc0000080) & ~1ULL);
+  syscall_ud_compat = 1;
+}
+
 static int gp_syscall_compat(struct trapframe *tf) {
   if (tf->error != 0 || tf->rip + 2 > VTB_USER_TOP || !user_range_ok(tf->rip, 2, 0)) return 0;
   const volatile uint8_t *ip = (const uint8_t *)tf->rip;
@@ -43,7 +53,7 @@ void trap_dispatch(struct trapframe *tf) {
     /* user pages, also when the kernel touches them on a process' behalf */
     if (addr < VTB_USER_TOP && cur && user_fault(addr, tf->error)) return;
   }
-  if (v == 13 && user && gp_syscall_compat(tf)) return;
+  if (user && (v == 13 || (v == 6 && syscall_ud_compat)) && gp_syscall_compat(tf)) return;
   if (!user && ktest_trap(tf)) return; /* a guarded ktest/census instruction */
   const char *what = v < 32 && exc_name[v] ? exc_name[v] : "unexpected interrupt";
   if (!user) {

@@ -150,6 +150,18 @@ TEST_F(TbkQemu, ExecReplacesTheImageAndPassesArgv) {
   EXPECT_EQ(bad.guest_code(), 1);
 }
 
+// The kvm_pvm compatibility path (a user `syscall` that faults is performed
+// by the fault handler). sce=0 makes every syscall fault (#UD) on any machine.
+TEST_F(TbkQemu, FaultingSyscallInstructionCompatPath) {
+  Boot r = boot("sce=0 forkwait 20");
+  EXPECT_EQ(r.console, "forkwait: 20 forks, 0 failures\n");
+  EXPECT_EQ(r.guest_code(), 0);
+  // ctrl B + 20 x (fork, child exit, wait) + ctrl E + ctrl R + write + exit = 65 syscalls
+  EXPECT_EQ(r.ctrl, "B 1\nE 1\nR iterations 20\nR tbk.syscall_gp_compat 65\n");
+  Boot plain = boot("forkwait 20");
+  EXPECT_EQ(plain.ctrl, "B 1\nE 1\nR iterations 20\n");  // counter absent when unused
+}
+
 TEST_F(TbkQemu, LoaderEntryBootsWithVtbBootInfo) {
   Boot r = boot("forkwait 200", /*via_loader=*/true);
   EXPECT_EQ(r.console, "forkwait: 200 forks, 0 failures\n");
