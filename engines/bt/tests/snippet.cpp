@@ -72,6 +72,15 @@ Exit Machine::run_bt(const std::vector<uint8_t>& code, Regs* regs, uint64_t at, 
   return e;
 }
 
+Exit Machine::cont(Regs* regs, uint64_t max_insns, double wall_s) {
+  RunLimits lim;
+  lim.max_guest_insns = max_insns;
+  lim.wall = std::chrono::nanoseconds(int64_t(wall_s * 1e9));
+  Exit e = rt->run(lim);
+  *regs = rt->regs();
+  return e;
+}
+
 void Machine::run_native(const std::vector<uint8_t>& code, Regs* regs, uint64_t at) {
   memcpy(reinterpret_cast<void*>(at), code.data(), code.size());
   memcpy(reinterpret_cast<void*>(at + code.size()), kTerminator, sizeof kTerminator);

@@ -32,6 +32,8 @@ struct Machine {
   // Places `code` (+ terminator) at `at` and runs it from there under bt.
   Exit run_bt(const std::vector<uint8_t>& code, Regs* regs, uint64_t at = kCode, uint64_t max_insns = 0,
               double wall_s = 5.0);
+  // Continue after an exit (port I/O, halt...).
+  Exit cont(Regs* regs, uint64_t max_insns = 0, double wall_s = 5.0);
   // Same bytes executed natively on the host at the same address.
   void run_native(const std::vector<uint8_t>& code, Regs* regs, uint64_t at = kCode);
   uint8_t* data() { return reinterpret_cast<uint8_t*>(kData); }

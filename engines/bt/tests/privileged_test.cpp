@@ -1,0 +1,319 @@
+// tags: engines|bt|tests — desc: sensitive/privileged instructions: architectural effect on the virtual CPU, and counters.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "common/counters.h"
+#include "engines/bt/tests/snippet.h"
+
+namespace vtb::bt::test {
+namespace {
+
+class Priv : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { m_ = new Machine(); }
+  static void TearDownTestSuite() { delete m_; m_ = nullptr; }
+  void SetUp() override {
+    ASSERT_TRUE(m_->ok()) << m_->error;
+    memset(m_->data(), 0, 0x10000);
+  }
+  uint64_t counter(const char* name) {
+    Counters c;
+    m_->rt->stats(c);
+    return c.get(name);
+  }
+  static Machine* m_;
+};
+Machine* Priv::m_ = nullptr;
+
+#define EXPECT_DONE(e) ASSERT_TRUE((e).kind == ExitKind::PortIo && (e).port == 0xf4) << (e).message << " kind " << int((e).kind)
+
+TEST_F(Priv, CliStiPushfShowVirtualIf) {
+  Regs r = initial_regs();
+  r.rflags = 0x202;  // virtual IF=1
+  const uint64_t cli0 = counter("priv.cli");
+  Exit e = m_->run_bt({0xfa, 0x9c, 0x58, 0xfb, 0x9c, 0x5b}, &r);  // cli; pushf; pop %rax; sti; pushf; pop %rbx
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rax & 0x200, 0u) << "pushf after cli must show IF=0";
+  EXPECT_EQ(r.rbx & 0x200, 0x200u) << "pushf after sti must show IF=1";
+  EXPECT_EQ(r.rflags & 0x200, 0x200u);
+  EXPECT_EQ(counter("priv.cli") - cli0, 1u);
+  EXPECT_GE(counter("priv.pushf"), 2u);
+}
+
+TEST_F(Priv, PopfClearsVirtualIf) {
+  Regs r = initial_regs();
+  r.rflags = 0x202;
+  Exit e = m_->run_bt({0x6a, 0x02, 0x9d}, &r);  // push $2; popf
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rflags & 0x200, 0u);
+}
+
+TEST_F(Priv, ControlRegisters) {
+  Regs r = initial_regs();
+  r.rax = 0x123000;
+  r.rcx = 5;
+  // mov %rax,%cr3; mov %cr3,%rbx; mov %rcx,%cr8; mov %cr8,%rdx; mov %cr0,%rsi
+  Exit e = m_->run_bt({0x0f, 0x22, 0xd8, 0x0f, 0x20, 0xdb, 0x44, 0x0f, 0x22, 0xc1, 0x44, 0x0f, 0x20, 0xc2, 0x0f, 0x20,
+                       0xc6}, &r);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.cr3, 0x123000u);
+  EXPECT_EQ(r.rbx, 0x123000u);
+  EXPECT_EQ(r.cr8, 5u);
+  EXPECT_EQ(r.rdx, 5u);
+  EXPECT_EQ(r.rsi, r.cr0);
+  EXPECT_GE(counter("priv.mov_cr3"), 1u);
+  EXPECT_GE(counter("priv.mov_cr8"), 1u);
+}
+
+TEST_F(Priv, DescriptorTables) {
+  Regs r = initial_regs();
+  r.r15 = kData;
+  const uint8_t gdtr[10] = {0x27, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00};  // limit 0x27, base 8T+0x1000
+  memcpy(m_->data(), gdtr, 10);
+  const uint8_t idtr[10] = {0xff, 0x0f, 0x00, 0x20, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00};
+  memcpy(m_->data() + 32, idtr, 10);
+  // lgdt (%r15); sgdt 16(%r15); lidt 32(%r15); sidt 48(%r15)
+  Exit e = m_->run_bt({0x41, 0x0f, 0x01, 0x17, 0x41, 0x0f, 0x01, 0x47, 0x10, 0x41, 0x0f, 0x01, 0x5f, 0x20, 0x41, 0x0f,
+                       0x01, 0x4f, 0x30}, &r);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.gdt_base, 0x80000001000ULL);
+  EXPECT_EQ(r.gdt_limit, 0x27);
+  EXPECT_EQ(r.idt_base, 0x80000002000ULL);
+  EXPECT_EQ(r.idt_limit, 0xfff);
+  EXPECT_EQ(memcmp(m_->data() + 16, gdtr, 10), 0) << "sgdt must store the virtual GDTR, not the host's";
+  EXPECT_EQ(memcmp(m_->data() + 48, idtr, 10), 0) << "sidt must store the virtual IDTR";
+}
+
+TEST_F(Priv, PortIoExitsAndCompletes) {
+  Regs r = initial_regs();
+  const uint64_t out0 = counter("priv.out"), in0 = counter("priv.in");
+  // mov $0x3f8,%dx; mov $0x41,%al; out %al,(%dx); in $0x80,%al
+  Exit e = m_->run_bt({0x66, 0xba, 0xf8, 0x03, 0xb0, 0x41, 0xee, 0xe4, 0x80}, &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo);
+  EXPECT_EQ(e.port, 0x3f8);
+  EXPECT_TRUE(e.is_write);
+  EXPECT_EQ(e.size, 1);
+  EXPECT_EQ(e.data[0], 0x41);
+  e = m_->cont(&r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo);
+  EXPECT_EQ(e.port, 0x80);
+  EXPECT_FALSE(e.is_write);
+  e.data[0] = 0x5a;
+  e = m_->cont(&r);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rax & 0xff, 0x5au);
+  EXPECT_EQ(counter("priv.out") - out0, 2u);  // the uart write and the terminator
+  EXPECT_EQ(counter("priv.in") - in0, 1u);
+}
+
+TEST_F(Priv, CpuidIsVirtualized) {
+  Regs r = initial_regs();
+  Exit e = m_->run_bt({0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0xa2}, &r);  // mov $1,%eax; cpuid
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rcx & (1u << 5), 0u) << "no VMX for the guest";
+  EXPECT_NE(r.rcx & (1u << 31), 0u) << "hypervisor bit";
+  EXPECT_GE(counter("priv.cpuid"), 1u);
+}
+
+TEST_F(Priv, RdtscCounted) {
+  Regs r = initial_regs();
+  const uint64_t n0 = counter("priv.rdtsc");
+  Exit e = m_->run_bt({0x0f, 0x31}, &r);
+  EXPECT_DONE(e);
+  EXPECT_NE((r.rdx << 32) | (r.rax & 0xffffffff), 0u);
+  EXPECT_EQ(counter("priv.rdtsc") - n0, 1u);
+}
+
+TEST_F(Priv, WrmsrGsBaseThenGsAccess) {
+  Regs r = initial_regs();
+  uint64_t v = 0x7777;
+  memcpy(m_->data() + 8, &v, 8);
+  // mov $0xc0000101,%ecx; mov $0x600000,%eax; xor %edx,%edx; wrmsr; mov %gs:8,%rbx
+  Exit e = m_->run_bt({0xb9, 0x01, 0x01, 0x00, 0xc0, 0xb8, 0x00, 0x00, 0x60, 0x00, 0x31, 0xd2, 0x0f, 0x30, 0x65, 0x48,
+                       0x8b, 0x1c, 0x25, 0x08, 0x00, 0x00, 0x00}, &r);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rbx, 0x7777u);
+  EXPECT_EQ(r.gs.base, kData);
+}
+
+TEST_F(Priv, SwapgsUsesVirtualKernelGsBase) {
+  Regs r = initial_regs();
+  r.kernel_gs_base = kData;
+  r.gs.base = 0;
+  uint64_t v = 0x4545;
+  memcpy(m_->data(), &v, 8);
+  // swapgs; mov %gs:0,%rax; swapgs
+  Exit e = m_->run_bt({0x0f, 0x01, 0xf8, 0x65, 0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x00, 0x0f, 0x01, 0xf8}, &r);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rax, 0x4545u);
+  EXPECT_EQ(r.gs.base, 0u);
+  EXPECT_EQ(r.kernel_gs_base, kData);
+  EXPECT_EQ(counter("priv.swapgs") % 2, 0u);
+}
+
+TEST_F(Priv, StoreSystemRegistersShowVirtualState) {
+  Regs r = initial_regs();
+  r.tr.selector = 0x28;
+  r.ldtr.selector = 0;
+  r.cr0 = 0x80050033;
+  // smsw %eax; str %ebx; sldt %ecx; mov %cs,%edx (8c ca); mov %ss,%esi (8c d6)
+  Exit e = m_->run_bt({0x0f, 0x01, 0xe0, 0x0f, 0x00, 0xcb, 0x0f, 0x00, 0xc1, 0x8c, 0xca, 0x8c, 0xd6}, &r);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rax & 0xffff, 0x0033u);
+  EXPECT_EQ(r.rbx, 0x28u);
+  EXPECT_EQ(r.rcx, 0u);
+  EXPECT_EQ(r.rdx, 0x08u) << "mov %cs must show the virtual CS (CPL 0), not the host's 0x33";
+  EXPECT_EQ(r.rsi, 0x10u);
+}
+
+TEST_F(Priv, PrivilegedAtCpl3IsGp) {
+  Regs r = initial_regs();
+  r.cs.selector = 0x33;
+  r.rflags = 0x3002;  // IOPL 3 so the terminator's out works; cli still needs CPL <= IOPL
+  r.rflags = 0x0002;
+  Exit e = m_->run_bt({0xfa}, &r);  // cli
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 13);
+  EXPECT_EQ(e.rip, kCode);
+}
+
+TEST_F(Priv, SyscallSysretRoundTrip) {
+  Regs r = initial_regs();
+  r.cs.selector = 0x33;  // CPL 3
+  r.ss.selector = 0x2b;
+  r.rflags = 0x3202;     // IOPL 3: the terminator's out is allowed in user mode
+  r.efer = 0xd01;
+  // The kernel handler: mov $7,%eax; sysretq
+  const uint8_t handler[] = {0xb8, 0x07, 0x00, 0x00, 0x00, 0x48, 0x0f, 0x07};
+  memcpy(reinterpret_cast<void*>(kCode + 0x800), handler, sizeof handler);
+  m_->rt->invalidate_range(kCode + 0x800, sizeof handler);
+  Regs k = r;
+  (void)k;
+  m_->rt->cpu().lstar = 0;
+  r.rip = kCode;
+  // star/lstar are MSRs: set them through the runtime's virtual CPU.
+  m_->rt->set_regs(r);
+  m_->rt->cpu().star = (0x10ULL << 48) | (0x08ULL << 32);
+  m_->rt->cpu().lstar = kCode + 0x800;
+  m_->rt->cpu().sfmask = 0x200;
+  Exit e = m_->run_bt({0x0f, 0x05, 0x48, 0x89, 0xc3}, &r);  // syscall; mov %rax,%rbx
+  m_->rt->cpu().star = (0x10ULL << 48) | (0x08ULL << 32);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rbx, 7u);
+  EXPECT_EQ(r.rcx, kCode + 2) << "syscall saves the return rip in rcx";
+  EXPECT_EQ(r.cs.selector, 0x23) << "sysret returns to STAR[63:48]+16 | 3";
+  EXPECT_EQ(r.r11 & 0x200, 0x200u) << "r11 holds the user rflags with IF";
+  EXPECT_GE(counter("priv.syscall"), 1u);
+  EXPECT_GE(counter("priv.sysret"), 1u);
+}
+
+TEST_F(Priv, Int3AndGarbageAreGuestFaults) {
+  Regs r = initial_regs();
+  Exit e = m_->run_bt({0xcc}, &r);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 3);
+  r = initial_regs();
+  e = m_->run_bt({0x90, 0x06}, &r);  // nop; (push %es: invalid in 64-bit mode)
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 6);
+  EXPECT_EQ(e.rip, kCode + 1);
+}
+
+TEST_F(Priv, HltWithInterruptsOffStops) {
+  Regs r = initial_regs();
+  Exit e = m_->run_bt({0xf4}, &r);
+  EXPECT_EQ(e.kind, ExitKind::Shutdown) << e.message;
+}
+
+TEST_F(Priv, SegmentLoadAndStore) {
+  Regs r = initial_regs();
+  r.rax = 0;  // null selector into %ds is legal in 64-bit mode
+  Exit e = m_->run_bt({0x8e, 0xd8, 0x8c, 0xdb}, &r);  // mov %rax,%ds; mov %ds,%ebx
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.ds.selector, 0);
+  EXPECT_EQ(r.rbx, 0u);
+}
+
+// ---- precise faults and robustness ----
+
+TEST_F(Priv, PageFaultIsPrecise) {
+  Regs r = initial_regs();
+  r.rdx = 0x900000;
+  r.rsi = 0x55;
+  // mov $1,%ebx; mov $2,%ecx; mov (%rdx),%rax; mov $3,%esi
+  Exit e = m_->run_bt({0xbb, 0x01, 0x00, 0x00, 0x00, 0xb9, 0x02, 0x00, 0x00, 0x00, 0x48, 0x8b, 0x02, 0xbe, 0x03, 0x00,
+                       0x00, 0x00}, &r);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.fault_addr, 0x900000u);
+  EXPECT_EQ(e.rip, kCode + 10);
+  EXPECT_EQ(r.rbx, 1u);
+  EXPECT_EQ(r.rcx, 2u);
+  EXPECT_EQ(r.rsi, 0x55u) << "instructions after the fault must not have run";
+}
+
+TEST_F(Priv, FaultInsideSegmentRewriteRestoresScratch) {
+  Regs r = initial_regs();
+  r.gs.base = 0x900000;  // unmapped
+  r.rbx = 0;
+  r.r11 = 0x1111;
+  Exit e = m_->run_bt({0x65, 0x48, 0x8b, 0x03}, &r);  // mov %gs:(%rbx),%rax
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.fault_addr, 0x900000u);
+  EXPECT_EQ(r.r11, 0x1111u) << "the scratch register must be restored";
+  EXPECT_EQ(r.rip, kCode);
+}
+
+TEST_F(Priv, RunawayLoopHitsWallLimit) {
+  Regs r = initial_regs();
+  Exit e = m_->run_bt({0xeb, 0xfe}, &r, kCode, 0, 0.2);  // 1: jmp 1b
+  EXPECT_EQ(e.kind, ExitKind::LimitReached) << e.message;
+}
+
+TEST_F(Priv, InstructionBudgetIsExactUpperBound) {
+  Regs r = initial_regs();
+  const uint64_t before = m_->rt->guest_insns_executed();
+  Exit e = m_->run_bt({0xeb, 0xfe}, &r, kCode, before + 1000, 5.0);
+  ASSERT_EQ(e.kind, ExitKind::LimitReached) << e.message;
+  const uint64_t ran = m_->rt->guest_insns_executed() - before;
+  EXPECT_LE(ran, 1000u);
+  EXPECT_GE(ran, 1000u - 32u);
+}
+
+TEST_F(Priv, CountsLoopInstructions) {
+  Regs r = initial_regs();
+  const uint64_t before = m_->rt->guest_insns_executed();
+  // mov $100,%ecx; 1: dec %ecx; jnz 1b   (+ jmp *exit, out)
+  Exit e = m_->run_bt({0xb9, 0x64, 0x00, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc}, &r, kCode, before + 1000000);
+  EXPECT_DONE(e);
+  EXPECT_EQ(m_->rt->guest_insns_executed() - before, 1u + 200u + 2u);
+}
+
+TEST_F(Priv, WildJumpIsFetchPageFault) {
+  Regs r = initial_regs();
+  r.rax = 0x900000;
+  Exit e = m_->run_bt({0xff, 0xe0}, &r);  // jmp *%rax
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.fault_addr, 0x900000u);
+  EXPECT_NE(e.error_code & 0x10, 0u) << "instruction-fetch bit";
+  r = initial_regs();
+  r.rax = 0x8000000000000000ULL;  // non-canonical
+  e = m_->run_bt({0xff, 0xe0}, &r);
+  EXPECT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+}
+
+TEST_F(Priv, CodeAtKernelAddressUsesKernelCache) {
+  Regs r = initial_regs();
+  r.rax = 1;
+  // call 1f; jmp 2f; 1: add $1,%rax; ret; 2:  — at 8 TiB + 1 MiB, return addresses above 4 GiB
+  const std::vector<uint8_t> code = {0xe8, 0x02, 0x00, 0x00, 0x00, 0xeb, 0x05, 0x48, 0x83, 0xc0, 0x01, 0xc3};
+  Exit e = m_->run_bt(code, &r, kKernelCode);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rax, 2u);
+}
+
+}  // namespace
+}  // namespace vtb::bt::test
