@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "common/abi/vtb_abi.h"
@@ -62,14 +64,28 @@ void run_on_qemu(const Prepared& p, RunReport* r) {
   std::string qemu;
   if (Status s = qemu_available(&qemu); !s) return fail(r, s);
 
+  // SeaBIOS stays off the serial port when fw_cfg etc/sercon-port holds 0.
+  char sercon[] = "/tmp/vtb-sercon-XXXXXX";
+  int sfd = mkstemp(sercon);
+  if (sfd < 0) return fail(r, Status::host_error(std::string("mkstemp: ") + strerror(errno)));
+  const char zeros[2] = {0, 0};
+  bool wrote = write(sfd, zeros, 2) == 2;
+  close(sfd);
+  struct Unlink {
+    const char* p;
+    ~Unlink() { unlink(p); }
+  } cleanup{sercon};
+  if (!wrote) return fail(r, Status::host_error(std::string("cannot write ") + sercon));
+
   PeerSpawn spec;
-  // The reference-machine command line (docs/kernel.md): a PC without
-  // firmware noise on the serial port, the kernel through its PVH note, the
-  // archive as the first PVH module (-initrd).
+  // The reference-machine command line of docs/kernel.md: a PC (-M pc: the
+  // PIT's IRQ 0 reaches the CPU through the 8259), the kernel through its PVH
+  // note, the archive as PVH module 0 (-initrd), the control channel from
+  // isa-debugcon into our pipe (fd 3), the exit code through isa-debug-exit.
   spec.argv = {qemu,
+               "-M", "pc",
                "-accel", "tcg",
                "-cpu", "max",
-               "-M", "microvm",
                "-m", std::to_string(p.mem_mib) + "M",
                "-smp", "1",
                "-nodefaults", "-nographic", "-no-reboot",
@@ -78,6 +94,7 @@ void run_on_qemu(const Prepared& p, RunReport* r) {
                "-device", "isa-debug-exit,iobase=" + hex(VTB_PORT_EXIT) + ",iosize=4",
                "-chardev", "file,id=vtbctl,path=/proc/self/fd/3",
                "-device", "isa-debugcon,iobase=" + hex(VTB_PORT_CTRL) + ",chardev=vtbctl",
+               "-fw_cfg", std::string("name=etc/sercon-port,file=") + sercon,
                "-kernel", p.kernel_path,
                "-initrd", p.archive_path,
                "-append", p.command_line};
