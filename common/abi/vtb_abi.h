@@ -194,6 +194,8 @@ enum vtb_hypercall {
   VTB_HC_CPUID = 11,         /* (leaf, subleaf, out va[4]) */
   VTB_HC_RDTSC = 12,         /* () -> tsc */
   VTB_HC_NULL = 13,          /* () -> 0: the micro-benchmark's null hypercall */
+  VTB_HC_UNPIN_TABLE = 14,   /* (table gpa, level): release a pinned table (pv) */
+  VTB_HC_PIN_TABLE = 15,     /* (table gpa, level): pin a PML4 as a root (levels 1-3: validated when linked) */
   VTB_HC_COUNT
 };
 #endif
@@ -251,6 +253,42 @@ struct vtb_shared_info {
   volatile VTB_ABI_U64 cr2;           /* fault address of the last #PF upcall */
   volatile VTB_ABI_U64 ticks;         /* timer events delivered */
   volatile VTB_ABI_U64 tsc_hz;
+};
+#endif
+
+/* ------------------------------------------------------------------------
+ * pv engine specifics (engines/pv, workloads/kernel/plat/{plat,entry}_pv).
+ * The hypercall page sits in the page just below the kernel direct map (in
+ * the host-reserved kernel range); boot info hypercall_va holds the same
+ * value. Stub n is at VTB_HYPERCALL_VA + n*VTB_HYPERCALL_STUB_SIZE: `call`
+ * it (all registers but rax preserved, flags clobbered) -- except
+ * VTB_HC_IRET, which is entered with `jmp` and rsp -> struct vtb_pv_iret_frame.
+ * ---------------------------------------------------------------------- */
+#define VTB_HYPERCALL_VA      (VTB_KERNEL_VBASE - VTB_PAGE_SIZE)
+#define VTB_PV_VECTOR_SYSCALL 0xff   /* trap-table slot for bounced user `syscall`s */
+#define VTB_PV_CS_KERNEL      0x08   /* selectors in upcall/iret frames: (cs & 3) = mode */
+#define VTB_PV_SS_KERNEL      0x10
+#define VTB_PV_CS_USER        0x2b
+#define VTB_PV_SS_USER        0x23
+#define VTB_PV_BOOT_STACK_TOP (VTB_KERNEL_VBASE + VTB_BOOTINFO_GPA) /* initial rsp (direct map) */
+#define VTB_TRAP_FLAG_USER    0x01   /* vtb_trap_info.flags: `int n` allowed from user */
+
+/* Upcall frame the pv engine pushes on the guest kernel stack (16-byte
+ * aligned; the kernel-mode rsp, or the stack_switch rsp when the guest was
+ * in user mode) before entering a trap-table handler with events masked
+ * (vif = 0). All other registers hold the interrupted values. For a bounced
+ * syscall rcx = rip and r11 = rflags, as the `syscall` instruction leaves them. */
+#ifndef __ASSEMBLER__
+struct vtb_pv_trap_frame {
+  VTB_ABI_U64 error_code; /* 0 for vectors without one */
+  VTB_ABI_U64 rip, cs, rflags, rsp, ss;
+};
+#endif
+/* What VTB_HC_IRET pops: the guest pushes its rax on top of a trap frame's
+ * rip..ss (error code removed) and jumps to the stub. rflags.IF -> vif. */
+#ifndef __ASSEMBLER__
+struct vtb_pv_iret_frame {
+  VTB_ABI_U64 rax, rip, cs, rflags, rsp, ss;
 };
 #endif
 

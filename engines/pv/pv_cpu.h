@@ -1,0 +1,98 @@
+// tags: engines|pv — desc: the per-process pv vCPU block shared by the entry assembly and C++.
+//
+// One pv VM per host process (the engine owns the address window), so the
+// vCPU block is a single hidden global that pv_entry.S reaches RIP-relative.
+// The first fields have fixed offsets used by the assembly (PV_OFF_*).
+#pragma once
+#ifndef __ASSEMBLER__
+#include <cstddef>
+#include <cstdint>
+
+#include "common/abi/vtb_abi.h"
+#endif
+
+// Offsets used by pv_entry.S (keep in step with the static_asserts below).
+#define PV_OFF_GPR 0x00       /* rax rcx rdx rbx rsp rbp rsi rdi r8..r15 */
+#define PV_OFF_RIP 0x80
+#define PV_OFF_RFLAGS 0x88
+#define PV_OFF_HOST_RSP 0x90
+#define PV_OFF_SCRATCH 0x98
+#define PV_OFF_FPU_VALID 0xa0
+#define PV_OFF_FPU 0x100      /* 64-byte aligned xsave area */
+#define PV_FPU_AREA 0x3000
+
+// vtb_pv_enter / vtb_pv_hc_slow return codes.
+#define PV_RESUME_FAST 0   /* hypercall: rax = result, other registers as saved */
+#define PV_RESUME_FULL 1   /* restore everything from the block (upcall, iret) */
+#define PV_EXIT 2          /* back to PvEngine::run with exit_code set */
+#define PV_SLOW 3          /* fast path: take the slow path */
+
+#ifndef __ASSEMBLER__
+namespace vtb::pv {
+
+enum Gpr { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+
+// Why vtb_pv_enter returned (PvCpu::exit_reason).
+enum class ExitReason : uint32_t {
+  None,
+  Hypercall,   // a hypercall needs the Vm (io, console) or ended the run (shutdown, block)
+  Signal,      // a host signal interrupted guest code: fault, syscall bounce, timer tick
+  BadStack,    // the hypercall entry could not read the guest stack
+};
+
+enum class Mode : uint8_t { Kernel = 0, User = 1 };
+
+struct alignas(64) PvCpu {
+  uint64_t gpr[16];
+  uint64_t rip;
+  uint64_t rflags;
+  uint64_t host_rsp;
+  uint64_t scratch;
+  uint64_t fpu_valid;
+  uint64_t pad_[11];
+  alignas(64) uint8_t fpu[PV_FPU_AREA];
+  // ---- C++ only below ----
+  ExitReason exit_reason = ExitReason::None;
+  Mode mode = Mode::Kernel;
+  // Signal details (written by the handler, read after the exit).
+  int sig = 0;
+  int si_code = 0;
+  uint64_t trapno = 0, err = 0, addr = 0;
+  // Events.
+  volatile uint64_t deadline_ns = ~0ULL;  // wall limit of the current run()
+  volatile uint32_t timer_fired = 0;      // a host tick arrived
+  volatile uint32_t limit_hit = 0;
+  uint64_t timer_period_ns = 0;           // set_timer
+  uint64_t timer_next_ns = 0;
+  vtb_shared_info* shared = nullptr;      // host view of the shared info frame
+  uint64_t kernel_sp = 0;                 // stack_switch
+  // Hypercall counts by number (index VTB_HC_COUNT: out of range).
+  uint64_t hc_count[VTB_HC_COUNT + 1];
+  bool active = false;                    // an engine is loaded
+};
+
+static_assert(offsetof(PvCpu, gpr) == PV_OFF_GPR);
+static_assert(offsetof(PvCpu, rip) == PV_OFF_RIP);
+static_assert(offsetof(PvCpu, rflags) == PV_OFF_RFLAGS);
+static_assert(offsetof(PvCpu, host_rsp) == PV_OFF_HOST_RSP);
+static_assert(offsetof(PvCpu, scratch) == PV_OFF_SCRATCH);
+static_assert(offsetof(PvCpu, fpu_valid) == PV_OFF_FPU_VALID);
+static_assert(offsetof(PvCpu, fpu) == PV_OFF_FPU);
+
+}  // namespace vtb::pv
+
+extern "C" {
+extern vtb::pv::PvCpu vtb_pv_cpu __attribute__((visibility("hidden")));
+// Enter the guest with the state in vtb_pv_cpu; returns PV_EXIT when the
+// guest left (exit_reason says why).
+int vtb_pv_enter();
+// Labels inside pv_entry.S.
+extern const char vtb_pv_hc_entry[], vtb_pv_iret_entry[], vtb_pv_signal_exit[];
+extern const char vtb_pv_touch_begin[], vtb_pv_touch_end[];
+// C++ side of the hypercall entry.
+int vtb_pv_hc_fast();  // pv_fastpath.cpp (no FP/SIMD registers)
+int vtb_pv_hc_slow();  // pv_hypercalls.cpp (guest FP state saved around it)
+// Host calls for the benchmark: an empty function called indirectly.
+void vtb_pv_empty_function();
+}
+#endif

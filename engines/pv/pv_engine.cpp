@@ -1,0 +1,341 @@
+// tags: engines|pv — desc: PvEngine: window + hypercall page set-up, load, the run loop, registers, counters.
+#include "engines/pv/pv_engine.h"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "common/abi/vtb_abi.h"
+#include "common/clock.h"
+#include "common/counters.h"
+#include "common/page_walk.h"
+#include "engines/pv/pv_engine_impl.h"
+#include "engines/pv/pv_host.h"
+
+extern "C" {
+__attribute__((visibility("hidden"))) vtb::pv::PvCpu vtb_pv_cpu;
+}
+
+namespace vtb {
+
+std::unique_ptr<Engine> make_pv_engine() { return make_pv_engine(PvOptions{}); }
+std::unique_ptr<Engine> make_pv_engine(const PvOptions& opts) { return std::make_unique<pv::PvEngine>(opts); }
+
+namespace pv {
+
+PvEngine* g_engine = nullptr;
+
+namespace {
+
+const char* const kHcNames[VTB_HC_COUNT] = {
+    "set_trap_table", "mmu_update", "new_baseptr", "stack_switch", "iret", "sched_op", "set_timer", "console_io",
+    "multicall", "invlpg", "io", "cpuid", "rdtsc", "null", "unpin_table", "pin_table"};
+
+uint64_t calibrate_tsc_hz() {
+  const uint64_t t0 = monotonic_ns(), c0 = __rdtsc();
+  while (monotonic_ns() - t0 < 2000000) {
+  }
+  const uint64_t t1 = monotonic_ns(), c1 = __rdtsc();
+  return (c1 - c0) * 1000000000ULL / (t1 - t0);
+}
+
+std::string hex(uint64_t x) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", (unsigned long long)x);
+  return b;
+}
+
+}  // namespace
+
+PvEngine::PvEngine(const PvOptions& opts) : opts_(opts) {
+  if (!win_.reserve()) reserve_error_ = win_.error();
+}
+
+PvEngine::~PvEngine() {
+  timer_stop(&timer_);
+  if (g_engine == this) {
+    vtb_pv_cpu.active = false;
+    g_engine = nullptr;
+    win_.reset();
+    restore_signal_handlers();
+  }
+}
+
+Caps PvEngine::caps() const {
+  Caps c;
+  c.flavor = Flavor::Pv;
+  c.owns_address_window = true;
+  c.backend = opts_.protect_kernel ? "pv" : "pv-unprotected";
+  std::string why;
+  if (!reserve_error_.empty())
+    c.available = Status::unavailable("pv: cannot reserve the guest address window: " + reserve_error_);
+  else if (!sud_inclusive_available(&why))
+    c.available = Status::unavailable("pv: " + why);
+  else
+    c.available = Status::ok();
+  return c;
+}
+
+Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& irq) {
+  if (!reserve_error_.empty()) return Status::unavailable("pv: cannot reserve the guest address window: " + reserve_error_);
+  if (g_engine && g_engine != this) return Status::unavailable("pv: another pv engine is active in this process");
+  if (boot.flavor != Flavor::Pv) return Status::bad_input("pv: the engine runs the pv kernel flavor only");
+  if (mem.size() < (2u << 20) || mem.size() % VTB_PAGE_SIZE)
+    return Status::bad_input("pv: guest memory must be a whole number of pages, at least 2 MiB");
+  PvCpu& v = vtb_pv_cpu;
+  v.active = false;
+  win_.clear_error();
+  if (!win_.reset()) return Status::host_error("pv: " + win_.error());
+  PvWindow::ensure_max_map_count(262144);
+
+  // The last RAM page becomes the shared info page; the kernel sees less RAM.
+  const uint64_t usable = mem.size() - VTB_PAGE_SIZE, shared_gpa = usable;
+  vtb_boot_info bi{};
+  if (!mem.read_obj(boot.boot_info_gpa, &bi) || bi.magic != VTB_BOOT_MAGIC)
+    return Status::bad_input("pv: no boot info at " + hex(boot.boot_info_gpa));
+  if (bi.kernel_end_gpa > usable) return Status::bad_input("pv: kernel and archive fill guest memory");
+  if (bi.mem_bytes > usable) bi.mem_bytes = usable;
+  bi.shared_gpa = shared_gpa;
+  bi.hypercall_va = VTB_HYPERCALL_VA;
+  mem.write_obj(boot.boot_info_gpa, bi);
+  std::memset(mem.ptr(shared_gpa, VTB_PAGE_SIZE), 0, VTB_PAGE_SIZE);
+  auto* shared = reinterpret_cast<vtb_shared_info*>(mem.ptr(shared_gpa, VTB_PAGE_SIZE));
+  shared->tsc_hz = calibrate_tsc_hz();
+
+  // Hypercall page: stub n = mov $n,%eax; jmp *slot(%rip).
+  if (!win_.map_anon(VTB_HYPERCALL_VA, VTB_PAGE_SIZE, PROT_READ | PROT_WRITE)) return Status::host_error("pv: " + win_.error());
+  auto* page = reinterpret_cast<uint8_t*>(VTB_HYPERCALL_VA);
+  std::memset(page, 0xcc, VTB_PAGE_SIZE);
+  constexpr uint32_t kSlotCall = 0xf00, kSlotIret = 0xf08;
+  const uint64_t call_entry = uint64_t(vtb_pv_hc_entry), iret_entry = uint64_t(vtb_pv_iret_entry);
+  std::memcpy(page + kSlotCall, &call_entry, 8);
+  std::memcpy(page + kSlotIret, &iret_entry, 8);
+  for (uint32_t n = 0; n < VTB_HC_COUNT; ++n) {
+    uint8_t* s = page + n * VTB_HYPERCALL_STUB_SIZE;
+    s[0] = 0xb8;
+    std::memcpy(s + 1, &n, 4);
+    s[5] = 0xff;
+    s[6] = 0x25;
+    const int32_t rel = int32_t((n == VTB_HC_IRET ? kSlotIret : kSlotCall) - (n * VTB_HYPERCALL_STUB_SIZE + 11));
+    std::memcpy(s + 7, &rel, 4);
+  }
+  if (!win_.protect(VTB_HYPERCALL_VA, VTB_PAGE_SIZE, PROT_READ | PROT_EXEC)) return Status::host_error("pv: " + win_.error());
+
+  mmu_ = std::make_unique<PvMmu>(mem, win_, usable);
+  if (!mmu_->boot(boot.loader_cr3)) return Status::host_error("pv: " + win_.error());
+
+  std::string err;
+  if (!install_signal_handlers(&err)) return Status::host_error("pv: " + err);
+
+  std::memset(v.gpr, 0, sizeof v.gpr);
+  v.gpr[RDI] = boot.boot_info_gpa;
+  v.gpr[RSP] = VTB_PV_BOOT_STACK_TOP;
+  v.rip = boot.entry;
+  v.rflags = 0x202;
+  v.fpu_valid = 0;
+  v.mode = Mode::Kernel;
+  v.shared = shared;
+  v.kernel_sp = 0;
+  v.timer_period_ns = v.timer_next_ns = 0;
+  v.timer_fired = 0;
+  v.limit_hit = 0;
+  v.deadline_ns = ~0ULL;
+  std::memset(v.hc_count, 0, sizeof v.hc_count);
+  std::memset(trap_, 0, sizeof trap_);
+  std::memset(trap_flags_, 0, sizeof trap_flags_);
+  mem_ = &mem;
+  irq_ = &irq;
+  g_engine = this;
+  v.active = true;
+  loaded_ = true;
+  return Status::ok();
+}
+
+bool PvEngine::setup_thread(std::string* err) {
+  const long tid = syscall(SYS_gettid);
+  if (tid == thread_tid_ && timer_.valid) return true;
+  if (!setup_vcpu_thread(err)) return false;
+  thread_tid_ = tid;
+  host_tick_ns_ = 0;
+  arm_host_timer();
+  if (!timer_.valid) {
+    *err = "pv: cannot start the vCPU timer: " + timer_error_;
+    return false;
+  }
+  return true;
+}
+
+void PvEngine::arm_host_timer() {
+  // The host tick serves the guest timer and the wall limit: 10 ms, or the
+  // guest's period when shorter (not below 1 ms: each tick costs ~40 us here).
+  uint64_t tick = 10000000;
+  const uint64_t p = vtb_pv_cpu.timer_period_ns;
+  if (p && p < tick) tick = p < 1000000 ? 1000000 : p;
+  if (!thread_tid_ || (tick == host_tick_ns_ && timer_.valid)) return;
+  if (timer_start(&timer_, thread_tid_, tick, &timer_error_)) host_tick_ns_ = tick;
+}
+
+Exit PvEngine::fault_exit(const std::string& msg, unsigned vector, uint64_t err, uint64_t addr) {
+  Exit e;
+  e.kind = ExitKind::GuestFault;
+  e.vector = uint8_t(vector);
+  e.error_code = err;
+  e.fault_addr = addr;
+  e.rip = vtb_pv_cpu.rip;
+  e.message = msg;
+  return e;
+}
+
+Exit PvEngine::run(const RunLimits& limits) {
+  PvCpu& v = vtb_pv_cpu;
+  Exit e;
+  if (!loaded_ || g_engine != this) {
+    e.kind = ExitKind::EngineError;
+    e.message = "pv: run() before a successful load()";
+    return e;
+  }
+  std::string err;
+  if (!setup_thread(&err)) {
+    e.kind = ExitKind::EngineError;
+    e.message = err;
+    return e;
+  }
+  v.deadline_ns = limits.wall.count() > 0 ? monotonic_ns() + uint64_t(limits.wall.count()) : ~0ULL;
+  v.limit_hit = 0;
+  if (pending_read_size_) {
+    uint64_t val = 0;
+    std::memcpy(&val, io_buf_, size_t(pending_read_size_));
+    v.gpr[RAX] = val;
+    pending_read_size_ = 0;
+  }
+  for (;;) {
+    pending_exit_.reset();
+    if (monotonic_ns() >= v.deadline_ns) {
+      e.kind = ExitKind::LimitReached;
+      e.rip = v.rip;
+      e.message = "pv: wall-clock limit reached (guest rip " + hex(v.rip) + ")";
+      return e;
+    }
+    bool delivered = false;
+    if (!deliver_events(&delivered)) return *pending_exit_;
+    if (!win_.error().empty()) break;
+    v.exit_reason = ExitReason::None;
+    vtb_pv_enter();
+    if (!win_.error().empty()) break;
+    switch (v.exit_reason) {
+      case ExitReason::Hypercall:
+        if (pending_exit_) return *pending_exit_;
+        e.kind = ExitKind::EngineError;
+        e.message = "pv: hypercall exit without a reason";
+        return e;
+      case ExitReason::Signal:
+        if (!handle_signal()) return *pending_exit_;
+        if (!win_.error().empty()) break;
+        continue;
+      case ExitReason::BadStack:
+        return fault_exit("pv: hypercall entered with an unreadable guest stack (rsp " + hex(v.gpr[RSP]) +
+                              "); the stubs must be called, not jumped to", 14, 0, v.addr);
+      case ExitReason::None:
+        e.kind = ExitKind::EngineError;
+        e.message = "pv: guest left without a reason";
+        return e;
+    }
+  }
+  e.kind = ExitKind::EngineError;
+  e.rip = v.rip;
+  e.message = "pv: host mapping failure: " + win_.error();
+  return e;
+}
+
+Regs PvEngine::regs() const {
+  const PvCpu& v = vtb_pv_cpu;
+  Regs r;
+  const uint64_t* g = v.gpr;
+  r.rax = g[RAX]; r.rbx = g[RBX]; r.rcx = g[RCX]; r.rdx = g[RDX]; r.rsi = g[RSI]; r.rdi = g[RDI];
+  r.rbp = g[RBP]; r.rsp = g[RSP]; r.r8 = g[R8]; r.r9 = g[R9]; r.r10 = g[R10]; r.r11 = g[R11];
+  r.r12 = g[R12]; r.r13 = g[R13]; r.r14 = g[R14]; r.r15 = g[R15];
+  r.rip = v.rip;
+  r.rflags = (v.rflags & ~0x200ULL) | ((v.mode == Mode::User || (v.shared && v.shared->vif)) ? 0x200 : 0);
+  r.cr3 = mmu_ ? mmu_->cr3() : 0;
+  r.cr2 = v.shared ? v.shared->cr2 : 0;
+  r.cs.selector = v.mode == Mode::User ? VTB_PV_CS_USER : VTB_PV_CS_KERNEL;
+  r.ss.selector = v.mode == Mode::User ? VTB_PV_SS_USER : VTB_PV_SS_KERNEL;
+  return r;
+}
+
+void PvEngine::set_regs(const Regs& r) {
+  PvCpu& v = vtb_pv_cpu;
+  uint64_t* g = v.gpr;
+  g[RAX] = r.rax; g[RBX] = r.rbx; g[RCX] = r.rcx; g[RDX] = r.rdx; g[RSI] = r.rsi; g[RDI] = r.rdi;
+  g[RBP] = r.rbp; g[RSP] = r.rsp; g[R8] = r.r8; g[R9] = r.r9; g[R10] = r.r10; g[R11] = r.r11;
+  g[R12] = r.r12; g[R13] = r.r13; g[R14] = r.r14; g[R15] = r.r15;
+  v.rip = r.rip;
+  v.rflags = (r.rflags & 0xcd5) | 0x202;
+  if (v.shared) v.shared->vif = (r.rflags & 0x200) ? 1 : 0;
+}
+
+void PvEngine::stats(Counters& out) const {
+  const PvCpu& v = vtb_pv_cpu;
+  for (unsigned n = 0; n < VTB_HC_COUNT; ++n)
+    if (v.hc_count[n]) out.add(std::string("exit.hypercall.") + kHcNames[n], v.hc_count[n]);
+  if (v.hc_count[VTB_HC_COUNT]) out.add("exit.hypercall.unknown", v.hc_count[VTB_HC_COUNT]);
+  if (mmu_) {
+    out.add("mmu.validated_update", mmu_->validated_updates());
+    if (mmu_->unvalidated_writes()) out.add("mmu.unvalidated_write", mmu_->unvalidated_writes());
+    out.set("pv.pt_frames", mmu_->pt_frames());
+  }
+  static const char* const kBuckets[4] = {"1", "2_8", "9_64", "65_up"};
+  for (int i = 0; i < 4; ++i)
+    if (batch_[i]) out.add(std::string("mmu.update_batch.") + kBuckets[i], batch_[i]);
+  for (unsigned i = 0; i < 256; ++i)
+    if (reflected_[i]) out.add("fault.reflected." + std::to_string(i), reflected_[i]);
+  out.add("pv.syscall_bounce", syscall_bounce_);
+  out.add("pv.map_ops", win_.map_ops());
+  out.add("pv.kernel_protect_ops", win_.protect_ops());
+  out.add("pv.events_delivered", events_delivered_);
+  out.add("pv.host_ticks", host_ticks_);
+  if (hidden_faults_) out.add("mmu.hidden_fault", hidden_faults_);
+  if (int80_refused_) out.add("pv.int80_refused", int80_refused_);
+  if (sysenter_refused_) out.add("pv.sysenter_refused", sysenter_refused_);
+  if (blocks_) out.add("pv.block", blocks_);
+}
+
+bool PvEngine::copy_from_guest(uint64_t va, void* out, size_t len) {
+  auto* o = static_cast<uint8_t*>(out);
+  while (len) {
+    WalkRequest req;
+    req.set_ad = false;
+    const WalkResult w = walk_page_tables(*mem_, mmu_->cr3(), va, req);
+    const size_t chunk = std::min<size_t>(len, VTB_PAGE_SIZE - (va & (VTB_PAGE_SIZE - 1)));
+    if (w.status != WalkStatus::Ok) return false;
+    const uint8_t* p = mem_->ptr(w.gpa, chunk);
+    if (!p) return false;
+    std::memcpy(o, p, chunk);
+    o += chunk, va += chunk, len -= chunk;
+  }
+  return true;
+}
+
+bool PvEngine::copy_to_guest(uint64_t va, const void* in, size_t len) {
+  auto* i = static_cast<const uint8_t*>(in);
+  while (len) {
+    WalkRequest req;
+    req.write = true;
+    req.set_ad = false;
+    const WalkResult w = walk_page_tables(*mem_, mmu_->cr3(), va, req);
+    const size_t chunk = std::min<size_t>(len, VTB_PAGE_SIZE - (va & (VTB_PAGE_SIZE - 1)));
+    if (w.status != WalkStatus::Ok || mmu_->is_page_table(w.gpa)) return false;
+    uint8_t* p = mem_->ptr(w.gpa, chunk);
+    if (!p) return false;
+    std::memcpy(p, i, chunk);
+    i += chunk, va += chunk, len -= chunk;
+  }
+  return true;
+}
+
+}  // namespace pv
+}  // namespace vtb

@@ -1,0 +1,86 @@
+// tags: engines|pv — desc: the PvEngine class (internal to engines/pv).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "common/engine.h"
+#include "common/guest_memory.h"
+#include "common/interrupt_source.h"
+#include "engines/pv/pv_cpu.h"
+#include "engines/pv/pv_engine.h"
+#include "engines/pv/pv_host.h"
+#include "engines/pv/pv_mmu.h"
+#include "engines/pv/pv_window.h"
+
+namespace vtb::pv {
+
+class PvEngine final : public Engine {
+ public:
+  explicit PvEngine(const PvOptions& opts);
+  ~PvEngine() override;
+
+  std::string_view name() const override { return "pv"; }
+  Caps caps() const override;
+  Status load(const BootImage& boot, GuestMemory& mem, InterruptSource& irq) override;
+  Exit run(const RunLimits& limits) override;
+  Regs regs() const override;
+  void set_regs(const Regs& r) override;
+  void stats(Counters& out) const override;
+
+  // Slow hypercall path (pv_hypercalls.cpp), called from the entry assembly.
+  int hypercall_slow();
+
+ private:
+  // pv_hypercalls.cpp
+  int64_t do_simple(uint64_t nr, const uint64_t a[4], bool* handled);
+  int64_t hc_mmu_update(uint64_t reqs, uint64_t count, uint64_t done_va);
+  int64_t hc_set_trap_table(uint64_t va, uint64_t n);
+  int64_t hc_multicall(uint64_t va, uint64_t n);
+  int hc_iret();
+  int hc_sched_op(uint64_t op, uint64_t arg);
+  int exit_with(Exit e);
+  // pv_events.cpp: upcalls, faults, timers
+  bool events_due(uint64_t now);
+  // Deliver a pending event if vif allows; false only when an exit was set.
+  bool deliver_events(bool* delivered);
+  bool upcall(unsigned vector, bool has_err, uint64_t err, const char* what);
+  bool handle_signal();      // after ExitReason::Signal; false: pending_exit_ set
+  bool reflect(unsigned vector, uint64_t err, bool has_err, uint64_t cr2);
+  void set_mode(Mode m);
+  void arm_host_timer();
+  Exit fault_exit(const std::string& msg, unsigned vector = 0, uint64_t err = 0, uint64_t addr = 0);
+  // Guest virtual memory through the current page tables (never faults the host).
+  bool copy_from_guest(uint64_t va, void* out, size_t len);
+  bool copy_to_guest(uint64_t va, const void* in, size_t len);
+  bool setup_thread(std::string* err);
+
+  PvOptions opts_;
+  PvWindow win_;
+  std::string reserve_error_;
+  GuestMemory* mem_ = nullptr;
+  InterruptSource* irq_ = nullptr;
+  std::unique_ptr<PvMmu> mmu_;
+  bool loaded_ = false;
+  uint64_t trap_[256] = {};
+  uint8_t trap_flags_[256] = {};
+  std::optional<Exit> pending_exit_;
+  uint8_t io_buf_[8] = {};
+  std::vector<uint8_t> console_buf_;
+  int pending_read_size_ = 0;
+  // host thread state
+  long thread_tid_ = 0;
+  HostTimer timer_;
+  uint64_t host_tick_ns_ = 0;
+  std::string timer_error_;
+  // counters
+  uint64_t reflected_[256] = {};
+  uint64_t syscall_bounce_ = 0, hidden_faults_ = 0, events_delivered_ = 0, batch_[4] = {};
+  uint64_t int80_refused_ = 0, sysenter_refused_ = 0, host_ticks_ = 0, blocks_ = 0;
+  uint64_t last_hidden_va_ = ~0ULL, last_hidden_rip_ = ~0ULL;
+};
+
+extern PvEngine* g_engine;
+
+}  // namespace vtb::pv

@@ -1,0 +1,203 @@
+/* tags: engines|pv — desc: guest entry/exit: enter the guest, the hypercall callout, signal exit. */
+#include "engines/pv/pv_cpu.h"
+
+#define V(off) vtb_pv_cpu+(off)(%rip)
+#define G(r) V(PV_OFF_GPR + 8 * (r))
+#define RAX_ 0
+#define RCX_ 1
+#define RDX_ 2
+#define RBX_ 3
+#define RSP_ 4
+#define RBP_ 5
+#define RSI_ 6
+#define RDI_ 7
+#define R8_ 8
+#define R9_ 9
+#define R10_ 10
+#define R11_ 11
+#define R12_ 12
+#define R13_ 13
+#define R14_ 14
+#define R15_ 15
+
+	.section .rodata
+	.balign 4
+mxcsr_default:
+	.long 0x1f80
+
+	.text
+
+/* int vtb_pv_enter(void): save the host's callee-saved registers, remember
+ * the host stack, load the whole guest state from vtb_pv_cpu and jump. The
+ * host comes back here (do_exit) with eax = PV_EXIT. */
+	.globl vtb_pv_enter
+	.type vtb_pv_enter, @function
+vtb_pv_enter:
+	push %rbp
+	push %rbx
+	push %r12
+	push %r13
+	push %r14
+	push %r15
+	sub $8, %rsp
+	mov %rsp, V(PV_OFF_HOST_RSP)
+resume_full:
+	cmpq $0, V(PV_OFF_FPU_VALID)
+	je 1f
+	movq $0, V(PV_OFF_FPU_VALID)
+	mov $-1, %eax
+	mov $-1, %edx
+	xrstor64 V(PV_OFF_FPU)
+1:	mov V(PV_OFF_RFLAGS), %rax
+	mov %rax, V(PV_OFF_SCRATCH)
+	lea V(PV_OFF_SCRATCH), %rsp
+	popfq
+	mov G(RSP_), %rsp
+	mov G(RAX_), %rax
+	mov G(RCX_), %rcx
+	mov G(RDX_), %rdx
+	mov G(RBX_), %rbx
+	mov G(RBP_), %rbp
+	mov G(RSI_), %rsi
+	mov G(RDI_), %rdi
+	mov G(R8_), %r8
+	mov G(R9_), %r9
+	mov G(R10_), %r10
+	mov G(R11_), %r11
+	mov G(R12_), %r12
+	mov G(R13_), %r13
+	mov G(R14_), %r14
+	mov G(R15_), %r15
+	jmp *V(PV_OFF_RIP)
+	.size vtb_pv_enter, .-vtb_pv_enter
+
+/* Hypercall entry, reached from stub n of the hypercall page with eax = n
+ * and [rsp] = the guest's return address. */
+	.globl vtb_pv_hc_entry
+	.type vtb_pv_hc_entry, @function
+vtb_pv_hc_entry:
+	mov %rax, G(RAX_)
+	mov %rcx, G(RCX_)
+	mov %rdx, G(RDX_)
+	mov %rbx, G(RBX_)
+	mov %rsi, G(RSI_)
+	mov %rdi, G(RDI_)
+	mov %r8, G(R8_)
+	mov %r9, G(R9_)
+	mov %r10, G(R10_)
+	mov %r11, G(R11_)
+	.globl vtb_pv_touch_begin
+vtb_pv_touch_begin:
+	mov (%rsp), %rcx
+	.globl vtb_pv_touch_end
+vtb_pv_touch_end:
+	mov %rcx, V(PV_OFF_RIP)
+	lea 8(%rsp), %rcx
+	mov %rcx, G(RSP_)
+	mov V(PV_OFF_HOST_RSP), %rsp
+	cld
+	call vtb_pv_hc_fast@PLT
+	test %eax, %eax
+	jnz slow_common
+fast_resume:
+	mov G(RCX_), %rcx
+	mov G(RDX_), %rdx
+	mov G(RSI_), %rsi
+	mov G(RDI_), %rdi
+	mov G(R8_), %r8
+	mov G(R9_), %r9
+	mov G(R10_), %r10
+	mov G(R11_), %r11
+	mov G(RSP_), %rsp
+	mov G(RAX_), %rax
+	jmp *V(PV_OFF_RIP)
+
+/* Slow path: the callee-saved guest registers are still live; the guest's
+ * FP/SIMD state is saved around the C++ handler. */
+slow_common:
+	mov %rbp, G(RBP_)
+	mov %r12, G(R12_)
+	mov %r13, G(R13_)
+	mov %r14, G(R14_)
+	mov %r15, G(R15_)
+	pushfq
+	popq V(PV_OFF_RFLAGS)
+	mov $-1, %eax
+	mov $-1, %edx
+	xsave64 V(PV_OFF_FPU)
+	movq $1, V(PV_OFF_FPU_VALID)
+	fninit
+	ldmxcsr mxcsr_default(%rip)
+	call vtb_pv_hc_slow@PLT
+	cmp $PV_EXIT, %eax
+	je do_exit
+	cmp $PV_RESUME_FULL, %eax
+	je resume_full
+	movq $0, V(PV_OFF_FPU_VALID)
+	mov $-1, %eax
+	mov $-1, %edx
+	xrstor64 V(PV_OFF_FPU)
+	mov G(RBP_), %rbp
+	mov G(R12_), %r12
+	mov G(R13_), %r13
+	mov G(R14_), %r14
+	mov G(R15_), %r15
+	mov G(RBX_), %rbx
+	jmp fast_resume
+
+do_exit:
+	mov V(PV_OFF_HOST_RSP), %rsp
+	add $8, %rsp
+	pop %r15
+	pop %r14
+	pop %r13
+	pop %r12
+	pop %rbx
+	pop %rbp
+	mov $PV_EXIT, %eax
+	ret
+	.size vtb_pv_hc_entry, .-vtb_pv_hc_entry
+
+/* iret entry: the guest jumped to the iret stub with rsp -> vtb_pv_iret_frame. */
+	.globl vtb_pv_iret_entry
+	.type vtb_pv_iret_entry, @function
+vtb_pv_iret_entry:
+	mov %rax, G(RAX_)
+	mov %rcx, G(RCX_)
+	mov %rdx, G(RDX_)
+	mov %rbx, G(RBX_)
+	mov %rsi, G(RSI_)
+	mov %rdi, G(RDI_)
+	mov %r8, G(R8_)
+	mov %r9, G(R9_)
+	mov %r10, G(R10_)
+	mov %r11, G(R11_)
+	mov %rsp, G(RSP_)
+	movq $0, V(PV_OFF_RIP)
+	mov V(PV_OFF_HOST_RSP), %rsp
+	cld
+	jmp slow_common
+	.size vtb_pv_iret_entry, .-vtb_pv_iret_entry
+
+/* A signal handler that interrupted guest code copied the guest registers
+ * into vtb_pv_cpu and returned here, on the host stack. */
+	.globl vtb_pv_signal_exit
+	.type vtb_pv_signal_exit, @function
+vtb_pv_signal_exit:
+	mov $-1, %eax
+	mov $-1, %edx
+	xsave64 V(PV_OFF_FPU)
+	movq $1, V(PV_OFF_FPU_VALID)
+	fninit
+	ldmxcsr mxcsr_default(%rip)
+	jmp do_exit
+	.size vtb_pv_signal_exit, .-vtb_pv_signal_exit
+
+/* The benchmark's baseline: an empty host function (called indirectly). */
+	.globl vtb_pv_empty_function
+	.type vtb_pv_empty_function, @function
+vtb_pv_empty_function:
+	ret
+	.size vtb_pv_empty_function, .-vtb_pv_empty_function
+
+	.section .note.GNU-stack,"",@progbits

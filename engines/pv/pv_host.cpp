@@ -1,0 +1,202 @@
+// tags: engines|pv — desc: signal handlers (guest faults, SUD bounces, ticks), sigaltstack, SUD, timers.
+#include "engines/pv/pv_host.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "common/abi/vtb_abi.h"
+#include "common/clock.h"
+#include "engines/pv/pv_cpu.h"
+
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#endif
+#ifndef PR_SYS_DISPATCH_OFF
+#define PR_SYS_DISPATCH_OFF 0
+#endif
+#define VTB_PR_SYS_DISPATCH_INCLUSIVE_ON 2
+
+namespace vtb::pv {
+namespace {
+
+const int kSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+struct sigaction g_old[NSIG];
+bool g_installed = false;
+thread_local bool t_setup = false;
+
+bool in_window(uint64_t a) { return a >= VTB_WINDOW_LO && a < VTB_WINDOW_HI; }
+
+// Copy the interrupted guest state into the vCPU block and make the signal
+// return to vtb_pv_signal_exit on the host stack.
+void exit_guest(ucontext_t* uc, int sig, siginfo_t* si, ExitReason why) {
+  PvCpu& v = vtb_pv_cpu;
+  greg_t* g = uc->uc_mcontext.gregs;
+  v.gpr[RAX] = g[REG_RAX]; v.gpr[RCX] = g[REG_RCX]; v.gpr[RDX] = g[REG_RDX]; v.gpr[RBX] = g[REG_RBX];
+  v.gpr[RSP] = g[REG_RSP]; v.gpr[RBP] = g[REG_RBP]; v.gpr[RSI] = g[REG_RSI]; v.gpr[RDI] = g[REG_RDI];
+  v.gpr[R8] = g[REG_R8];   v.gpr[R9] = g[REG_R9];   v.gpr[R10] = g[REG_R10]; v.gpr[R11] = g[REG_R11];
+  v.gpr[R12] = g[REG_R12]; v.gpr[R13] = g[REG_R13]; v.gpr[R14] = g[REG_R14]; v.gpr[R15] = g[REG_R15];
+  v.rip = uint64_t(g[REG_RIP]);
+  v.rflags = uint64_t(g[REG_EFL]);
+  v.sig = sig;
+  v.si_code = si->si_code;
+  v.trapno = uint64_t(g[REG_TRAPNO]);
+  v.err = uint64_t(g[REG_ERR]);
+  v.addr = sig == SIGSYS ? uint64_t(si->si_call_addr) : uint64_t(si->si_addr);
+  v.exit_reason = why;
+  g[REG_RIP] = greg_t(vtb_pv_signal_exit);
+  g[REG_RSP] = greg_t(v.host_rsp);
+  g[REG_EFL] = 0x202;
+}
+
+void on_signal(int sig, siginfo_t* si, void* ucv) {
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  PvCpu& v = vtb_pv_cpu;
+  const uint64_t rip = uint64_t(uc->uc_mcontext.gregs[REG_RIP]);
+  const bool guest = v.active && in_window(rip);
+  if (sig == timer_signal()) {
+    if (!v.active) return;
+    v.timer_fired = 1;
+    if (!guest) return;  // host code: the flag is checked at the next hypercall or exit
+    const uint64_t now = monotonic_ns();
+    if (now >= v.deadline_ns) {
+      v.limit_hit = 1;
+      exit_guest(uc, sig, si, ExitReason::Signal);
+    } else if (v.mode == Mode::User || (v.shared && v.shared->vif)) {
+      exit_guest(uc, sig, si, ExitReason::Signal);
+    } else if (v.shared && v.timer_period_ns && now >= v.timer_next_ns) {
+      v.shared->pending = 1;  // delivered when the guest re-enables events
+    }
+    return;
+  }
+  if (guest) {
+    exit_guest(uc, sig, si, ExitReason::Signal);
+    return;
+  }
+  if (v.active && rip >= uint64_t(vtb_pv_touch_begin) && rip < uint64_t(vtb_pv_touch_end)) {
+    v.exit_reason = ExitReason::BadStack;
+    v.addr = uint64_t(si->si_addr);
+    uc->uc_mcontext.gregs[REG_RIP] = greg_t(vtb_pv_signal_exit);
+    uc->uc_mcontext.gregs[REG_RSP] = greg_t(v.host_rsp);
+    return;
+  }
+  // Not the guest's: restore the previous disposition; the fault recurs there.
+  sigaction(sig, &g_old[sig], nullptr);
+}
+
+}  // namespace
+
+int timer_signal() { return SIGRTMIN + 2; }
+
+bool install_signal_handlers(std::string* err) {
+  if (g_installed) return true;
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_signal;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaddset(&sa.sa_mask, timer_signal());
+  for (int s : kSignals)
+    if (sigaction(s, &sa, &g_old[s]) != 0) {
+      *err = std::string("sigaction: ") + std::strerror(errno);
+      return false;
+    }
+  if (sigaction(timer_signal(), &sa, &g_old[timer_signal()]) != 0) {
+    *err = std::string("sigaction(timer): ") + std::strerror(errno);
+    return false;
+  }
+  g_installed = true;
+  return true;
+}
+
+void restore_signal_handlers() {
+  if (!g_installed) return;
+  for (int s : kSignals) sigaction(s, &g_old[s], nullptr);
+  sigaction(timer_signal(), &g_old[timer_signal()], nullptr);
+  g_installed = false;
+}
+
+bool setup_vcpu_thread(std::string* err) {
+  if (t_setup) return true;
+  constexpr size_t kAlt = 256 * 1024;
+  void* p = mmap(nullptr, kAlt, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    *err = std::string("sigaltstack mmap: ") + std::strerror(errno);
+    return false;
+  }
+  stack_t ss{};
+  ss.ss_sp = p;
+  ss.ss_size = kAlt;
+  if (sigaltstack(&ss, nullptr) != 0) {
+    *err = std::string("sigaltstack: ") + std::strerror(errno);
+    return false;
+  }
+  if (prctl(PR_SET_SYSCALL_USER_DISPATCH, VTB_PR_SYS_DISPATCH_INCLUSIVE_ON, VTB_WINDOW_LO,
+            VTB_WINDOW_HI - VTB_WINDOW_LO, 0) != 0) {
+    *err = std::string("Syscall User Dispatch (inclusive mode, Linux >= 6.17): ") + std::strerror(errno);
+    return false;
+  }
+  t_setup = true;
+  return true;
+}
+
+bool sud_inclusive_available(std::string* why) {
+  static int state = -1;
+  static std::string reason;
+  if (state < 0) {
+    int ok = 0;
+    std::thread t([&] {
+      ok = prctl(PR_SET_SYSCALL_USER_DISPATCH, VTB_PR_SYS_DISPATCH_INCLUSIVE_ON, VTB_WINDOW_LO,
+                 VTB_WINDOW_HI - VTB_WINDOW_LO, 0) == 0;
+      if (!ok) reason = std::string("Syscall User Dispatch inclusive mode unavailable (needs Linux >= 6.17): ") +
+                        std::strerror(errno);
+      else prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+    });
+    t.join();
+    state = ok;
+  }
+  if (why) *why = reason;
+  return state == 1;
+}
+
+bool timer_start(HostTimer* timer, long tid, uint64_t period_ns, std::string* err) {
+  timer_stop(timer);
+  sigevent sev{};
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = timer_signal();
+  sev._sigev_un._tid = int(tid);
+  timer_t t;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &t) != 0) {
+    *err = std::string("timer_create: ") + std::strerror(errno);
+    return false;
+  }
+  itimerspec its{};
+  its.it_interval.tv_sec = time_t(period_ns / 1000000000ULL);
+  its.it_interval.tv_nsec = long(period_ns % 1000000000ULL);
+  its.it_value = its.it_interval;
+  if (timer_settime(t, 0, &its, nullptr) != 0) {
+    *err = std::string("timer_settime: ") + std::strerror(errno);
+    timer_delete(t);
+    return false;
+  }
+  timer->id = static_cast<void*>(t);
+  timer->valid = true;
+  return true;
+}
+
+void timer_stop(HostTimer* timer) {
+  if (timer->valid) {
+    timer_delete(static_cast<timer_t>(timer->id));
+    timer->valid = false;
+  }
+}
+
+}  // namespace vtb::pv

@@ -1,0 +1,27 @@
+// tags: engines|pv — desc: host plumbing: signal handlers, sigaltstack, Syscall User Dispatch, vCPU timer.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace vtb::pv {
+
+// Process-wide handlers for SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP/SIGSYS and
+// the timer signal. A signal that did not interrupt guest code (or the
+// hypercall entry) falls back to the previous disposition.
+bool install_signal_handlers(std::string* err);
+void restore_signal_handlers();
+int timer_signal();
+// Per vCPU thread: a 256 KiB sigaltstack, and Syscall User Dispatch in
+// INCLUSIVE mode over the window (only guest code's `syscall`s dispatch).
+bool setup_vcpu_thread(std::string* err);
+// True when this kernel offers inclusive SUD (probed once on a helper thread).
+bool sud_inclusive_available(std::string* why);
+// A periodic CLOCK_MONOTONIC timer that signals thread `tid`.
+struct HostTimer {
+  void* id = nullptr;  // timer_t; 0 is a valid id
+  bool valid = false;
+};
+bool timer_start(HostTimer* timer, long tid, uint64_t period_ns, std::string* err);
+void timer_stop(HostTimer* timer);
+
+}  // namespace vtb::pv

@@ -1,0 +1,96 @@
+// tags: engines|pv — desc: validated guest page tables (Xen-style frame types) and their reflection into the window.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/guest_memory.h"
+#include "engines/pv/pv_window.h"
+
+namespace vtb::pv {
+
+// Frame bookkeeping, as Xen's page types: a frame is either ordinary memory
+// or a page table of one level (1..4) covering one virtual range. A frame
+// becomes a page table when a validated entry (or new_baseptr) first points
+// at it; it must then have no writable user mapping, and every entry in it
+// is validated. It stops being one when the last reference goes.
+//
+// Rules enforced on every entry:
+//  * a leaf may map only frames of this guest (below usable RAM);
+//  * a writable user-half leaf may not map a page-table frame;
+//  * kernel-half leaves (VTB_KERNEL_VBASE...) must be the direct map
+//    (virtual = VTB_KERNEL_VBASE + physical);
+//  * no leaf may map the host-reserved ranges or outside the window;
+//  * a table may sit at one level and one virtual position only.
+// Refusals: -VTB_EPERM (not yours / page table writable), -VTB_EINVAL.
+class PvMmu {
+ public:
+  PvMmu(GuestMemory& mem, PvWindow& win, uint64_t usable_bytes);
+
+  // Map the kernel direct map and the loader's initial tables (trusted).
+  bool boot(uint64_t loader_cr3);
+  // One validated page-table write; reflection of the change is deferred
+  // to flush().
+  int64_t update(uint64_t ptr, uint64_t val);
+  bool flush();  // apply deferred reflection; false on a host mapping failure
+  int64_t new_baseptr(uint64_t pml4_gpa);
+  // Pin: a PML4 becomes a validated root now; lower levels are validated
+  // when they are linked. Unpin: a root is released (not the current one);
+  // a lower-level table still linked from its (single) parent is detached:
+  // the parent entry is dead to the engine and its root can no longer be
+  // loaded (the kernel tears whole address spaces down bottom-up).
+  int64_t pin(uint64_t gpa, int level);
+  int64_t unpin(uint64_t gpa, int level);
+  uint64_t cr3() const { return root_; }
+
+  // User/kernel transitions: the kernel range (hypercall page + direct map)
+  // is PROT_NONE while guest user code runs.
+  bool protect_kernel();
+  bool unprotect_kernel();
+  bool kernel_protected() const { return protected_; }
+  // Re-derive one page of the user half from the guest tables (hidden fault).
+  bool resync_page(uint64_t va);
+
+  bool is_page_table(uint64_t gpa) const;
+  uint64_t validated_updates() const { return validated_; }
+  uint64_t unvalidated_writes() const { return unvalidated_; }
+  uint64_t pt_frames() const;
+  const std::string& error() const { return win_.error(); }
+
+ private:
+  struct Frame {
+    uint8_t level = 0;   // 0: not a page table
+    uint8_t pinned = 0;  // a root pinned by new_baseptr
+    uint32_t pt_refs = 0;
+    uint32_t wr_refs = 0;  // writable user-half leaves mapping it
+    uint8_t tainted = 0;  // a root with detached tables below it
+    uint64_t va_base = 0;
+    uint64_t parent = 0;  // gpa of the entry that linked it (pt_refs == 1)
+  };
+  int64_t take(int level, uint64_t va, uint64_t e, uint64_t egpa);
+  void drop(int level, uint64_t va, uint64_t e, uint64_t egpa);
+  int64_t promote(uint64_t frame, int level, uint64_t va_base);
+  void demote(uint64_t frame);
+  uint64_t entry(uint64_t table_gpa, unsigned i) const;
+  void set_direct_prot(uint64_t frame, bool table);
+  bool in_current(uint64_t table_frame, int level, uint64_t va) const;
+  void collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi,
+               std::map<uint64_t, uint64_t>& out) const;
+  bool sync(uint64_t lo, uint64_t hi);
+
+  GuestMemory& mem_;
+  PvWindow& win_;
+  uint64_t usable_;
+  std::vector<Frame> frames_;
+  uint64_t root_ = 0;
+  bool boot_mode_ = true;
+  bool protected_ = false;
+  std::map<uint64_t, uint64_t> mapped_;  // user-half page va -> gpa | prot bits
+  std::vector<std::pair<uint64_t, uint64_t>> dirty_;
+  std::set<uint64_t> dead_;  // entry gpas whose link was detached by unpin
+  uint64_t validated_ = 0, unvalidated_ = 0;
+};
+
+}  // namespace vtb::pv

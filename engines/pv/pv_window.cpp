@@ -1,0 +1,86 @@
+// tags: engines|pv — desc: reserve the window, map memfd runs into it, protect ranges.
+#include "engines/pv/pv_window.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "common/abi/vtb_abi.h"
+
+namespace vtb::pv {
+namespace {
+bool g_reserved = false;  // the reservation outlives engines: never unmapped
+constexpr int kNoReserve = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+}  // namespace
+
+bool PvWindow::fail(const char* what, uint64_t va, uint64_t len) {
+  if (!error_.empty()) return false;
+  char buf[256];
+  const int e = errno;
+  if (e == ENOMEM)
+    std::snprintf(buf, sizeof buf, "%s [0x%llx, +0x%llx): ENOMEM (mapping limit: vm.max_map_count=%llu reached?)", what,
+                  (unsigned long long)va, (unsigned long long)len, (unsigned long long)ensure_max_map_count(0));
+  else
+    std::snprintf(buf, sizeof buf, "%s [0x%llx, +0x%llx): %s", what, (unsigned long long)va, (unsigned long long)len,
+                  std::strerror(e));
+  error_ = buf;
+  return false;
+}
+
+bool PvWindow::reserve() {
+  if (g_reserved) return true;
+  void* p = mmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO, PROT_NONE,
+                 kNoReserve | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p == MAP_FAILED) return fail("reserve address window", VTB_WINDOW_LO, VTB_WINDOW_HI - VTB_WINDOW_LO);
+  if (p != reinterpret_cast<void*>(VTB_WINDOW_LO)) {  // old kernels ignore NOREPLACE
+    munmap(p, VTB_WINDOW_HI - VTB_WINDOW_LO);
+    errno = EEXIST;
+    return fail("reserve address window", VTB_WINDOW_LO, VTB_WINDOW_HI - VTB_WINDOW_LO);
+  }
+  g_reserved = true;
+  return true;
+}
+
+bool PvWindow::reset() { return unmap(VTB_WINDOW_LO, VTB_WINDOW_HI - VTB_WINDOW_LO); }
+
+bool PvWindow::map_frames(uint64_t va, int fd, uint64_t gpa, uint64_t len, int prot) {
+  ++map_ops_;
+  void* p = mmap(reinterpret_cast<void*>(va), len, prot, MAP_SHARED | MAP_FIXED, fd, off_t(gpa));
+  return p != MAP_FAILED || fail("map guest frames", va, len);
+}
+
+bool PvWindow::map_anon(uint64_t va, uint64_t len, int prot) {
+  ++map_ops_;
+  void* p = mmap(reinterpret_cast<void*>(va), len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  return p != MAP_FAILED || fail("map anonymous page", va, len);
+}
+
+bool PvWindow::unmap(uint64_t va, uint64_t len) {
+  ++map_ops_;
+  void* p = mmap(reinterpret_cast<void*>(va), len, PROT_NONE, kNoReserve | MAP_FIXED, -1, 0);
+  return p != MAP_FAILED || fail("unmap window range", va, len);
+}
+
+bool PvWindow::protect(uint64_t va, uint64_t len, int prot) {
+  ++protect_ops_;
+  return mprotect(reinterpret_cast<void*>(va), len, prot) == 0 || fail("mprotect window range", va, len);
+}
+
+uint64_t PvWindow::ensure_max_map_count(uint64_t want) {
+  unsigned long long cur = 0;
+  if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+    if (std::fscanf(f, "%llu", &cur) != 1) cur = 0;
+    std::fclose(f);
+  }
+  if (want && cur && cur < want) {
+    if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "w")) {
+      std::fprintf(f, "%llu\n", (unsigned long long)want);
+      if (std::fclose(f) == 0) cur = want;
+    }
+  }
+  return cur;
+}
+
+}  // namespace vtb::pv

@@ -1,0 +1,38 @@
+// tags: engines|pv — desc: the host address window where guest virtual = host virtual.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace vtb::pv {
+
+// The window [VTB_WINDOW_LO, VTB_WINDOW_HI) is reserved PROT_NONE once per
+// process (the first engine reserves it; later engines reuse it and reset
+// it). All mapping calls check their result; the first failure is kept in
+// error() (ENOMEM names vm.max_map_count).
+class PvWindow {
+ public:
+  // Reserve the window. False (with error()) when something already lives there.
+  bool reserve();
+  // Drop every mapping inside the window (PROT_NONE again).
+  bool reset();
+  bool map_frames(uint64_t va, int fd, uint64_t gpa, uint64_t len, int prot);
+  bool map_anon(uint64_t va, uint64_t len, int prot);
+  bool unmap(uint64_t va, uint64_t len);  // back to reserved PROT_NONE
+  bool protect(uint64_t va, uint64_t len, int prot);
+
+  uint64_t map_ops() const { return map_ops_; }
+  uint64_t protect_ops() const { return protect_ops_; }
+  const std::string& error() const { return error_; }
+  void clear_error() { error_.clear(); }
+
+  // vm.max_map_count: raise it to `want` if lower (we may be root). Returns
+  // the value in force afterwards; 0 when unreadable.
+  static uint64_t ensure_max_map_count(uint64_t want);
+
+ private:
+  bool fail(const char* what, uint64_t va, uint64_t len);
+  uint64_t map_ops_ = 0, protect_ops_ = 0;
+  std::string error_;
+};
+
+}  // namespace vtb::pv

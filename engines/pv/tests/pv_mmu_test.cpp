@@ -1,0 +1,88 @@
+// tags: engines|pv|tests — desc: PvMmu directly: promotion, refcounts, pin/unpin and bottom-up teardown.
+#include <gtest/gtest.h>
+
+#include <sys/mman.h>
+
+#include "common/abi/vtb_abi.h"
+#include "engines/pv/pv_mmu.h"
+
+namespace vtb::pv {
+namespace {
+
+constexpr uint64_t P = 1, W = 2, U = 4, PS = 0x80;
+
+struct MmuFixture : ::testing::Test {
+  void SetUp() override {
+    if (!win.reserve()) GTEST_SKIP() << "cannot reserve the window: " << win.error();
+    Status st;
+    mem = GuestMemory::create(16 << 20, &st);
+    ASSERT_TRUE(mem) << st.message();
+    mmu = std::make_unique<PvMmu>(*mem, win, (16 << 20) - 4096);
+    ASSERT_TRUE(win.reset());
+    // A loader-like boot root at 0x10000 (identity 2 MiB page 0 only).
+    mem->write_obj<uint64_t>(0x10000, 0x11000 | P | W);
+    mem->write_obj<uint64_t>(0x11000, 0x12000 | P | W);
+    mem->write_obj<uint64_t>(0x12000, 0 | P | W | PS);
+    ASSERT_TRUE(mmu->boot(0x10000)) << win.error();
+  }
+  void TearDown() override { win.reset(); }
+  // The tbk kernel's order: pin the root, fill tables, link bottom-up.
+  void build(uint64_t pml4, uint64_t pdpt, uint64_t pd, uint64_t pt, uint64_t frame) {
+    ASSERT_EQ(mmu->pin(pml4, 4), 0);
+    ASSERT_EQ(mmu->update(pt, frame | P | W | U), 0);
+    ASSERT_EQ(mmu->update(pd + 2 * 8, pt | P | W | U), 0);
+    ASSERT_EQ(mmu->update(pdpt, pd | P | W | U), 0);
+    ASSERT_EQ(mmu->update(pml4, pdpt | P | W | U), 0);
+    ASSERT_TRUE(mmu->flush());
+  }
+  PvWindow win;
+  std::unique_ptr<GuestMemory> mem;
+  std::unique_ptr<PvMmu> mmu;
+};
+
+TEST_F(MmuFixture, LinkingPromotesAndUnlinkingDemotes) {
+  build(0x100000, 0x101000, 0x102000, 0x103000, 0x200000);
+  EXPECT_TRUE(mmu->is_page_table(0x103000));
+  EXPECT_TRUE(mmu->is_page_table(0x100000));
+  EXPECT_FALSE(mmu->is_page_table(0x200000));
+  EXPECT_EQ(mmu->update(0x103000 + 8, 0x103000 | P | W | U), -VTB_EPERM);  // PT writable
+  EXPECT_EQ(mmu->update(0x100000 + 8, 0x103000 | P | W), -VTB_EINVAL);     // PT at the wrong level
+  EXPECT_EQ(mmu->update(0x101000, 0), 0);                                   // unlink the PD
+  EXPECT_FALSE(mmu->is_page_table(0x102000));
+  EXPECT_FALSE(mmu->is_page_table(0x103000));
+  EXPECT_EQ(mmu->update(0x103000 + 8, 0x103000 | P | W | U), 0);  // ordinary memory again
+}
+
+TEST_F(MmuFixture, FrameWithWritableUserMappingCannotBecomeATable) {
+  build(0x100000, 0x101000, 0x102000, 0x103000, 0x104000);  // 0x104000 mapped writable
+  EXPECT_EQ(mmu->update(0x102000 + 3 * 8, 0x104000 | P | W | U), -VTB_EPERM);
+  EXPECT_FALSE(mmu->is_page_table(0x104000));
+}
+
+TEST_F(MmuFixture, NewBaseptrReflectsAndBottomUpTeardownReleasesEverything) {
+  build(0x100000, 0x101000, 0x102000, 0x103000, 0x200000);
+  ASSERT_EQ(mmu->new_baseptr(0x100000), 0);
+  mem->write_obj<uint64_t>(0x200000, 0xfeed);
+  EXPECT_EQ(*reinterpret_cast<volatile uint64_t*>(0x400000), 0xfeedu);  // reflected at the guest va
+  build(0x300000, 0x301000, 0x302000, 0x303000, 0x200000);
+  EXPECT_EQ(mmu->unpin(0x300000, 4), 0) << "not current: may be released";
+  EXPECT_FALSE(mmu->is_page_table(0x303000));
+  ASSERT_EQ(mmu->new_baseptr(0x100000), 0);
+  EXPECT_EQ(mmu->unpin(0x100000, 4), -VTB_EINVAL) << "the current root stays";
+  // Switch to another space, then tear the first down bottom-up, as tbk does.
+  build(0x300000, 0x301000, 0x302000, 0x303000, 0x210000);
+  ASSERT_EQ(mmu->new_baseptr(0x300000), 0);
+  EXPECT_EQ(mmu->unpin(0x103000, 1), 0);
+  EXPECT_FALSE(mmu->is_page_table(0x103000));
+  EXPECT_EQ(mmu->new_baseptr(0x100000), -VTB_EINVAL) << "a torn root cannot be loaded";
+  EXPECT_EQ(mmu->unpin(0x102000, 2), 0);
+  EXPECT_EQ(mmu->unpin(0x101000, 3), 0);
+  EXPECT_EQ(mmu->unpin(0x100000, 4), 0);
+  EXPECT_FALSE(mmu->is_page_table(0x100000));
+  EXPECT_FALSE(mmu->is_page_table(0x101000));
+  // The parent entry still names the freed table, but nothing follows it.
+  EXPECT_EQ(mmu->update(0x102000 + 2 * 8, 0), 0);
+}
+
+}  // namespace
+}  // namespace vtb::pv

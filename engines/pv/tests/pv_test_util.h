@@ -1,0 +1,47 @@
+// tags: engines|pv|tests — desc: helpers to boot a pv guest ELF in a Vm and collect the result.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "common/loader.h"
+#include "common/vm.h"
+#include "engines/pv/pv_engine.h"
+
+namespace vtb::pv::test {
+
+// Fills *out and returns true, or returns false with a skip reason.
+inline bool run_pv(const std::string& elf, const std::string& cmdline, const std::vector<uint8_t>& archive,
+                   std::chrono::milliseconds wall, RunResult* out, std::string* skip, PvOptions opts = {},
+                   size_t mem_mib = 16) {
+  auto eng = make_pv_engine(opts);
+  const Caps caps = eng->caps();
+  if (!caps.available) {
+    *skip = caps.available.message();
+    return false;
+  }
+  VmConfig cfg;
+  cfg.mem_mib = mem_mib;
+  cfg.limits.wall = wall;
+  Status st;
+  auto vm = Vm::create(cfg, std::move(eng), &st);
+  EXPECT_TRUE(vm) << st.message();
+  if (!vm) return false;
+  std::vector<uint8_t> bytes;
+  st = read_file(elf, &bytes);
+  EXPECT_TRUE(st) << st.message();
+  GuestImage img;
+  st = parse_elf(std::move(bytes), elf, &img.kernel);
+  EXPECT_TRUE(st) << st.message();
+  img.archive = archive;
+  img.cmdline = cmdline;
+  img.flavor = Flavor::Pv;
+  st = vm->load(img);
+  EXPECT_TRUE(st) << st.message();
+  if (!st) return false;
+  *out = vm->run();
+  return true;
+}
+
+}  // namespace vtb::pv::test
