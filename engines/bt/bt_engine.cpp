@@ -1,11 +1,42 @@
-// tags: engines|bt — desc: the bt Engine: Runtime + shadow MMU over GuestMemory, loader state, Vm glue.
+// tags: engines|bt — desc: the bt Engine: Runtime + shadow MMU over GuestMemory, boot state from the loader, Vm glue.
 #include "engines/bt/bt_engine.h"
+
+#include <cstdio>
+#include <memory>
+
+#include "common/abi/vtb_abi.h"
+#include "common/counters.h"
+#include "engines/bt/runtime.h"
+#include "engines/bt/shadow_mmu.h"
 
 namespace vtb {
 
 namespace {
+
+// Raise vm.max_map_count when we may (root): every isolated mirrored page costs two VMAs.
+void raise_map_count() {
+  FILE* f = fopen("/proc/sys/vm/max_map_count", "r");
+  long cur = 0;
+  if (f) {
+    if (fscanf(f, "%ld", &cur) != 1) cur = 0;
+    fclose(f);
+  }
+  if (cur >= 1048576) return;
+  f = fopen("/proc/sys/vm/max_map_count", "w");
+  if (f) {
+    fprintf(f, "1048576\n");
+    fclose(f);
+  }
+}
+
 class BtEngine : public Engine {
  public:
+  BtEngine() {
+    raise_map_count();
+    bt::RuntimeOptions opt;
+    opt.reflect_exceptions = true;
+    rt_ = bt::Runtime::create(&mmu_, opt, &init_);  // reserves the window now, before anything maps there
+  }
   std::string_view name() const override { return "bt"; }
   Caps caps() const override {
     Caps c;
@@ -13,19 +44,61 @@ class BtEngine : public Engine {
     c.owns_address_window = true;
     c.counts_instructions = true;
     c.backend = "bt";
-    c.available = Status::unavailable("bt engine: shadow MMU not built yet");
+    c.available = init_;
     return c;
   }
-  Status load(const BootImage&, GuestMemory&, InterruptSource&) override { return caps().available; }
-  Exit run(const RunLimits&) override {
-    Exit e;
-    e.kind = ExitKind::EngineError;
-    e.message = "bt engine not loaded";
-    return e;
+  Status load(const BootImage& boot, GuestMemory& mem, InterruptSource& irq) override {
+    if (!rt_) return init_;
+    if (boot.flavor != Flavor::Native) return Status::bad_input("bt runs the native kernel flavor");
+    mmu_.attach(&mem, rt_.get());
+    rt_->set_interrupt_source(&irq);
+    Regs r;
+    r.rip = boot.entry;
+    r.rdi = boot.boot_info_gpa;
+    r.rflags = 0x2;
+    r.cr0 = 0x80050033;  // PG WP NE ET MP PE
+    r.cr3 = boot.loader_cr3;
+    r.cr4 = 0x20;        // PAE
+    r.efer = 0xd00;      // NXE LMA LME
+    r.cs.selector = 0x08;
+    r.ds.selector = r.es.selector = r.ss.selector = 0x10;
+    r.gdt_base = boot.loader_gdt_gpa;
+    r.gdt_limit = 23;
+    rt_->set_regs(r);
+    loaded_ = true;
+    return Status::ok();
   }
-  Regs regs() const override { return {}; }
-  void set_regs(const Regs&) override {}
+  Exit run(const RunLimits& limits) override {
+    if (!loaded_) {
+      Exit e;
+      e.kind = ExitKind::EngineError;
+      e.message = rt_ ? "bt: run() before load()" : init_.message();
+      return e;
+    }
+    return rt_->run(limits);
+  }
+  Regs regs() const override { return rt_ ? rt_->regs() : Regs{}; }
+  void set_regs(const Regs& r) override {
+    if (rt_) rt_->set_regs(r);
+  }
+  void stats(Counters& out) const override {
+    if (!rt_) return;
+    rt_->stats(out);
+    const auto& s = mmu_.stats();
+    out.add("mmu.mirror_map", s.maps);
+    out.add("mmu.mirror_unmap", s.unmaps);
+    out.add("mmu.shadow_flush", s.flushes);
+    out.add("mmu.code_write", s.code_write);
+    out.add("mmu.code_protect", s.protect_code);
+  }
+
+ private:
+  bt::ShadowMmu mmu_;
+  Status init_;
+  std::unique_ptr<bt::Runtime> rt_;
+  bool loaded_ = false;
 };
+
 }  // namespace
 
 std::unique_ptr<Engine> make_bt_engine() { return std::make_unique<BtEngine>(); }

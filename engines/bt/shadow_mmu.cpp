@@ -1,0 +1,205 @@
+// tags: engines|bt — desc: shadow MMU: lazy mirror of guest mappings into the window, code-page write protection, emulator accesses.
+#include "engines/bt/shadow_mmu.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/abi/vtb_abi.h"
+#include "engines/bt/layout.h"
+#include "engines/bt/runtime.h"
+
+namespace vtb::bt {
+
+namespace {
+constexpr uint64_t kPage = 4096;
+bool in_window(uint64_t va) {
+  if (va < VTB_WINDOW_LO || va >= VTB_WINDOW_HI) return false;
+  if (va >= VTB_HOST_RESERVED_USER_LO && va < VTB_HOST_RESERVED_USER_HI) return false;
+  if (va >= VTB_HOST_RESERVED_KERNEL_LO && va < VTB_HOST_RESERVED_KERNEL_HI) return false;
+  return true;
+}
+}  // namespace
+
+ShadowMmu::~ShadowMmu() = default;  // the runtime unmaps the whole window
+
+bool ShadowMmu::translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f) {
+  WalkRequest req;
+  req.write = write;
+  req.user = user;
+  req.fetch = fetch;
+  const WalkResult w = walk_page_tables(*mem_, cr3_, va, req);
+  if (w.status == WalkStatus::Ok && w.gpa < mem_->size()) {
+    *gpa = w.gpa;
+    return true;
+  }
+  f->addr = va;
+  if (w.status == WalkStatus::NonCanonical) {
+    f->vector = 13;
+    f->error = 0;
+    return false;
+  }
+  f->vector = 14;
+  f->error = w.status == WalkStatus::PageFault ? w.error_code : (kPfPresent | (write ? kPfWrite : 0u) | (user ? kPfUser : 0u));
+  ++st_.guest_pf;
+  return false;
+}
+
+size_t ShadowMmu::fetch(uint64_t va, uint8_t* out, size_t n, bool user) {
+  size_t k = 0;
+  while (k < n) {
+    const uint64_t a = va + k;
+    uint64_t gpa;
+    GuestFaultInfo f;
+    if (!in_window(a) || !translate(a, false, user, true, &gpa, &f)) break;
+    const size_t chunk = std::min<uint64_t>(n - k, kPage - (a & (kPage - 1)));
+    memcpy(out + k, mem_->host() + gpa, chunk);
+    mark_code(gpa & ~(kPage - 1), a & ~(kPage - 1));
+    k += chunk;
+  }
+  return k;
+}
+
+GuestFaultInfo ShadowMmu::fetch_fault(uint64_t va, bool user) {
+  GuestFaultInfo f;
+  uint64_t gpa;
+  if (!in_window(va)) {
+    f.vector = 14;
+    f.addr = va;
+    f.error = kPfFetch | (user ? kPfUser : 0u);
+    if (!is_canonical(va)) { f.vector = 13; f.error = 0; }
+    return f;
+  }
+  if (translate(va, false, user, true, &gpa, &f)) {  // should not happen: report a plain fetch fault
+    f.vector = 14;
+    f.addr = va;
+    f.error = kPfFetch | kPfPresent | (user ? kPfUser : 0u);
+  }
+  return f;
+}
+
+bool ShadowMmu::read(uint64_t va, void* out, size_t n, bool user, GuestFaultInfo* f) {
+  uint8_t* o = static_cast<uint8_t*>(out);
+  size_t k = 0;
+  while (k < n) {
+    const uint64_t a = va + k;
+    uint64_t gpa;
+    if (!translate(a, false, user, false, &gpa, f)) return false;
+    const size_t chunk = std::min<uint64_t>(n - k, kPage - (a & (kPage - 1)));
+    memcpy(o + k, mem_->host() + gpa, chunk);
+    k += chunk;
+  }
+  return true;
+}
+
+bool ShadowMmu::write(uint64_t va, const void* in, size_t n, bool user, GuestFaultInfo* f) {
+  const uint8_t* p = static_cast<const uint8_t*>(in);
+  // Check every page first so a faulting write changes nothing.
+  for (uint64_t a = va & ~(kPage - 1); a < va + n; a += kPage) {
+    uint64_t gpa;
+    if (!translate(std::max(a, va), true, user, false, &gpa, f)) return false;
+  }
+  size_t k = 0;
+  while (k < n) {
+    const uint64_t a = va + k;
+    uint64_t gpa;
+    translate(a, true, user, false, &gpa, f);
+    const size_t chunk = std::min<uint64_t>(n - k, kPage - (a & (kPage - 1)));
+    if (code_.count(gpa & ~(kPage - 1))) code_written(gpa & ~(kPage - 1));
+    memcpy(mem_->host() + gpa, p + k, chunk);
+    k += chunk;
+  }
+  return true;
+}
+
+bool ShadowMmu::map_page(uint64_t va_page, uint64_t gpa_page, bool writable) {
+  void* r = mmap(reinterpret_cast<void*>(va_page), kPage, PROT_READ | (writable ? PROT_WRITE : 0),
+                 MAP_SHARED | MAP_FIXED, mem_->fd(), off_t(gpa_page));
+  if (r == MAP_FAILED) return false;
+  auto it = mapped_.find(va_page);
+  if (it == mapped_.end() || it->second.gpa != gpa_page) {
+    if (it != mapped_.end()) {
+      auto& v = aliases_[it->second.gpa];
+      v.erase(std::remove(v.begin(), v.end(), va_page), v.end());
+    }
+    aliases_[gpa_page].push_back(va_page);
+  }
+  mapped_[va_page] = {gpa_page, writable};
+  ++st_.maps;
+  return true;
+}
+
+void ShadowMmu::unmap_page(uint64_t va_page) {
+  auto it = mapped_.find(va_page);
+  if (it == mapped_.end()) return;
+  mmap(reinterpret_cast<void*>(va_page), kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+       0);
+  auto& v = aliases_[it->second.gpa];
+  v.erase(std::remove(v.begin(), v.end(), va_page), v.end());
+  mapped_.erase(it);
+  ++st_.unmaps;
+}
+
+void ShadowMmu::mark_code(uint64_t gpa_page, uint64_t va_page) {
+  auto& s = code_[gpa_page];
+  if (s.insert(va_page).second && s.size() == 1) {
+    // First translation from this frame: every writable alias becomes read-only.
+    for (uint64_t a : aliases_[gpa_page]) {
+      auto it = mapped_.find(a);
+      if (it != mapped_.end() && it->second.writable) {
+        mprotect(reinterpret_cast<void*>(a), kPage, PROT_READ);
+        it->second.writable = false;
+        ++st_.protect_code;
+      }
+    }
+  }
+}
+
+void ShadowMmu::code_written(uint64_t gpa_page) {
+  auto it = code_.find(gpa_page);
+  if (it == code_.end()) return;
+  ++st_.code_write;
+  std::vector<uint64_t> vas(it->second.begin(), it->second.end());
+  code_.erase(it);
+  for (uint64_t va : vas) rt_->invalidate_range(va, kPage);
+}
+
+HostFaultAction ShadowMmu::host_fault(uint64_t va, bool write, bool user, GuestFaultInfo* f) {
+  if (!in_window(va)) {
+    if (va >= VTB_WINDOW_HI || va < VTB_WINDOW_LO) {
+      f->vector = 14;
+      f->addr = va;
+      f->error = (write ? kPfWrite : 0u) | (user ? kPfUser : 0u);
+      return HostFaultAction::Guest;
+    }
+    return HostFaultAction::Unknown;
+  }
+  uint64_t gpa;
+  if (!translate(va, write, user, false, &gpa, f)) return HostFaultAction::Guest;
+  const uint64_t vp = va & ~(kPage - 1), gp = gpa & ~(kPage - 1);
+  if (write && code_.count(gp)) code_written(gp);  // self-modifying / cross-modifying code
+  // Map writable only on a write (so the guest's dirty bit is set when it is written).
+  const bool writable = write && !code_.count(gp);
+  if (!map_page(vp, gp, writable)) return HostFaultAction::Unknown;
+  return HostFaultAction::Retry;
+}
+
+void ShadowMmu::set_cr3(uint64_t cr3) {
+  // The kernel half is kept when the new PML4 points at the same kernel
+  // page-directory-pointer table (tbk shares it between processes).
+  uint64_t kslot = 0;
+  if (mem_) mem_->read_obj((cr3 & 0x000ffffffffff000ULL) + 8 * VTB_KERNEL_PML4_SLOT, &kslot);
+  const bool keep_kernel = kslot == kernel_slot_ && kslot != 0;
+  kernel_slot_ = kslot;
+  cr3_ = cr3;
+  std::vector<uint64_t> user;
+  for (auto& [va, m] : mapped_)
+    if (va < VTB_USER_TOP || !keep_kernel) user.push_back(va);
+  for (uint64_t va : user) unmap_page(va);
+  ++st_.flushes;
+}
+
+void ShadowMmu::invlpg(uint64_t va) { unmap_page(va & ~(kPage - 1)); }
+
+}  // namespace vtb::bt

@@ -1,0 +1,86 @@
+// tags: engines|bt|tests — desc: the unmodified native tbk kernel + program archive under bt through vtb::Vm (hello, forkwait).
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "common/loader.h"
+#include "common/vm.h"
+#include "engines/bt/bt_engine.h"
+
+#ifndef VTB_BT_TEST_KERNEL
+#define VTB_BT_TEST_KERNEL ""
+#endif
+#ifndef VTB_BT_TEST_ARCHIVE
+#define VTB_BT_TEST_ARCHIVE ""
+#endif
+
+namespace vtb {
+namespace {
+
+std::string env_or(const char* name, const char* dflt) {
+  const char* v = std::getenv(name);
+  return (v && *v) ? v : dflt;
+}
+
+class BtKernel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kernel_ = env_or("VTB_KERNEL_ELF", VTB_BT_TEST_KERNEL);
+    archive_ = env_or("VTB_ARCHIVE", VTB_BT_TEST_ARCHIVE);
+    if (access(kernel_.c_str(), R_OK) != 0 || access(archive_.c_str(), R_OK) != 0)
+      GTEST_SKIP() << "guest kernel/archive not built (" << kernel_ << ", " << archive_ << ")";
+  }
+  RunResult run(const std::string& cmdline, int wall_s = 120) {
+    GuestImage img;
+    std::vector<uint8_t> bytes;
+    Status s = read_file(kernel_, &bytes);
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    s = parse_elf(std::move(bytes), kernel_, &img.kernel);
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    s = read_file(archive_, &img.archive);
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    img.cmdline = cmdline;
+    img.flavor = Flavor::Native;
+    VmConfig cfg;
+    cfg.limits.wall = std::chrono::seconds(std::strtoul(env_or("VTB_BT_KERNEL_WALL_S", "").c_str(), nullptr, 10)
+                                               ?: wall_s);
+    Status err;
+    auto vm = Vm::create(cfg, make_bt_engine(), &err);
+    EXPECT_TRUE(vm) << err.message();
+    if (!vm) return {};
+    s = vm->load(img);
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    if (!s) return {};
+    RunResult r = vm->run();
+    std::printf("[ bt ] %s: outcome %s exit %d wall %.3f s (%s)\n", cmdline.c_str(), outcome_name(r.outcome),
+                r.exit_code, r.wall_seconds, r.message.c_str());
+    for (const auto& [k, v] : r.counters.all())
+      std::printf("[ bt ]   %s = %llu\n", k.c_str(), static_cast<unsigned long long>(v));
+    return r;
+  }
+  std::string kernel_, archive_;
+};
+
+TEST_F(BtKernel, HelloExitsZero) {
+  const RunResult r = run("hello");
+  EXPECT_EQ(r.outcome, Outcome::Exited) << r.message << "\nconsole:\n" << r.console;
+  EXPECT_EQ(r.exit_code, 0) << r.console;
+  EXPECT_NE(r.console.find("hello from tbk"), std::string::npos) << r.console;
+  EXPECT_GT(r.counters.get("bt.blocks_translated"), 0u);
+  EXPECT_GT(r.counters.get("priv.out"), 0u);
+}
+
+TEST_F(BtKernel, Forkwait1000ExitsZero) {
+  const RunResult r = run("forkwait 1000");
+  EXPECT_EQ(r.outcome, Outcome::Exited) << r.message << "\nconsole:\n" << r.console;
+  EXPECT_EQ(r.exit_code, 0) << r.console;
+  EXPECT_NE(r.console.find("forkwait: 1000 forks, 0 failures"), std::string::npos) << r.console;
+  EXPECT_GE(r.counters.get("priv.syscall"), 2000u);
+}
+
+}  // namespace
+}  // namespace vtb
