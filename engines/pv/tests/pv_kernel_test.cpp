@@ -75,7 +75,7 @@ TEST(PvKernelCounters, ForkwaitCountsBouncesBatchesAndProtection) {
   ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
   for (const auto& [k, v] : r.counters.all()) std::printf("  %-32s %llu\n", k.c_str(), (unsigned long long)v);
   EXPECT_GE(r.counters.get("pv.syscall_bounce"), 3000u);  // fork + wait + exit per iteration
-  EXPECT_GT(r.counters.get("mmu.update_batch.2_8"), 1000u);  // fork marks the parent COW in batches
+  EXPECT_GE(r.counters.get("mmu.update_batch.2_8"), 1000u);  // fork marks the parent COW in batches
   EXPECT_GT(r.counters.get("pv.kernel_protect_ops"), 0u);
   EXPECT_GT(r.counters.get("exit.hypercall.iret"), 3000u);
   EXPECT_GT(r.counters.get("exit.hypercall.unpin_table"), 1000u);
