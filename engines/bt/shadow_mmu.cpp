@@ -190,6 +190,7 @@ void ShadowMmu::set_cr3(uint64_t cr3) {
   // page-directory-pointer table (tbk shares it between processes).
   uint64_t kslot = 0;
   if (mem_) mem_->read_obj((cr3 & 0x000ffffffffff000ULL) + 8 * VTB_KERNEL_PML4_SLOT, &kslot);
+  kslot &= ~0x60ULL;  // ignore the accessed/dirty bits the walker sets
   const bool keep_kernel = kslot == kernel_slot_ && kslot != 0;
   kernel_slot_ = kslot;
   cr3_ = cr3;
