@@ -1,6 +1,7 @@
 // tags: engines|kvm — desc: the kick timer and its signal handler (immediate_exit).
 #include "engines/kvm/kvm_kick.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@ namespace vtb::kvm {
 namespace {
 
 thread_local kvm_run* volatile t_run = nullptr;
+thread_local pid_t t_tid = 0;  // cached: run() is on the per-exit path, gettid is a syscall
 
 void on_kick(int) {
   kvm_run* r = t_run;
@@ -29,6 +31,7 @@ void install_handler() {
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
     sigaction(Kicker::signal_number(), &sa, nullptr);
+    pthread_atfork(nullptr, nullptr, [] { t_tid = 0; });  // a forked child has a new tid
   });
 }
 
@@ -42,7 +45,8 @@ Kicker::~Kicker() {
 
 Status Kicker::enter(kvm_run* run) {
   install_handler();
-  const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+  if (t_tid == 0) t_tid = static_cast<pid_t>(syscall(SYS_gettid));
+  const pid_t tid = t_tid;
   if (!have_timer_ || tid != tid_) {
     if (have_timer_) timer_delete(timer_);
     have_timer_ = false;

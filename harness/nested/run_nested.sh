@@ -15,6 +15,7 @@
 #   VTB_NESTED_PREBUILT a dir holding already-built kvm_engine_tests [kvm_exit_bench vtb]: skip the build
 #   VTB_KERNEL_ELF VTB_ARCHIVE  tbk.elf / programs archive (default: found in the static build)
 #   NPT_MODES=1[,0]  IRQCHIP_MODES=user[,kernel]  ITERS=200  BENCH=0|1  BENCH_EXITS=2000
+#   NESTED_VTB=0|1     also build the vtb CLI and run `vtb list` / `vtb run --engine kvm` inside
 #   GTEST_FILTER=*  TMO=600 (whole QEMU run, s)  TMO_TEST=240 (each binary inside, s)  MEM=512M  CPU=max
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -74,8 +75,9 @@ else
     { grep -E "error|Error" "$BUILD/nested-build.log" | head -20; die "build of kvm_engine_tests failed (log: $BUILD/nested-build.log)"; }
   # Optional: the guest kernel + archive (kernel tests), the benchmark, the vtb CLI.
   avail="$(cmake --build "$BUILD" --target help 2>/dev/null)"
-  optional=(tbk programs_archive vtb)
+  optional=(tbk programs_archive)
   [ "$BENCH" = 1 ] && optional+=(kvm_exit_bench)
+  [ "${NESTED_VTB:-0}" = 1 ] && optional+=(vtb)
   for t in "${optional[@]}"; do
     echo "$avail" | grep -qE "^\.\.\. $t( |\$)" || continue
     cmake --build "$BUILD" -j"$JOBS" --target "$t" >>"$BUILD/nested-build.log" 2>&1 ||
