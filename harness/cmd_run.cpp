@@ -13,7 +13,8 @@ namespace {
 
 const char* kRunUsage =
     "usage: vtb run --engine E --workload W [--param k=v]... [--json] [--kernel PATH] [--archive PATH]\n"
-    "               [--manifest PATH] [--native-dir DIR] [--timeout S] [--mem MIB] [--quiet] [--out FILE]\n";
+    "               [--manifest PATH] [--native-dir DIR] [--timeout S] [--mem MIB] [--quiet] [--out FILE]\n"
+    "               [--vms N]   (N VMs at once, one host process each: per-VM and total throughput)\n";
 
 void print_human(const RunReport& r) {
   const RunResult& res = r.result;
@@ -51,6 +52,7 @@ void print_human(const RunReport& r) {
 int cmd_run(int argc, char** argv) {
   RunRequest req;
   bool json = false, quiet = false;
+  int vms = 1;
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -68,6 +70,15 @@ int cmd_run(int argc, char** argv) {
       return 0;
     } else if (a == "--json") {
       json = true;
+    } else if (a == "--vms") {
+      if (!need(&v)) return kExitBadInput;
+      char* end = nullptr;
+      long n = strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 1 || n > 64) {
+        error_line("run: bad --vms '" + v + "' (1..64)");
+        return kExitBadInput;
+      }
+      vms = int(n);
     } else if (a == "--quiet") {
       quiet = true;
     } else if (a == "--engine") {
@@ -120,6 +131,7 @@ int cmd_run(int argc, char** argv) {
     error_line("run: --engine and --workload are required (vtb run --help)");
     return kExitBadInput;
   }
+  if (vms > 1) return run_multi_vm(req, vms, json);
   req.echo_console = !json && !quiet;
   fflush(stdout);
   RunReport r = run_one(req);

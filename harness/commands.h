@@ -3,11 +3,18 @@
 #include <cstdio>
 #include <string>
 
+namespace vtb {
+struct RunRequest;
+}
+
 namespace vtb::cli {
 
 int cmd_list(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_census(int argc, char** argv);  // cmd_census.cpp (workload suite)
+// multi_vm.cpp: `vtb run --vms N`: N VMs at once, one host process each.
+int run_multi_vm(const vtb::RunRequest& req, int n, bool json);
 void print_usage(FILE* f);
 
 // "vtb: <msg>" on stderr, one line (newlines in msg become spaces).

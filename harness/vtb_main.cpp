@@ -20,9 +20,11 @@ void print_usage(FILE* f) {
           "commands:\n"
           "  list                      engines (technique, backend, availability), peers, workloads\n"
           "  run --engine E --workload W [--param k=v]... [--json] [--kernel PATH]\n"
-          "      [--archive PATH] [--manifest PATH] [--timeout S] [--mem MIB] [--quiet] [--out FILE]\n"
+          "      [--archive PATH] [--manifest PATH] [--timeout S] [--mem MIB] [--quiet] [--out FILE] [--vms N]\n"
           "                            run one workload on one engine or peer (qemu-tcg, native)\n"
           "  bench [...]               the benchmark matrix (vtb bench --help)\n"
+          "  census [--engines E,...] [--json]\n"
+          "                            the sensitive-instruction census table (docs/census.md)\n"
           "  help                      this text\n"
           "\n"
           "exit codes: 0 guest exited 0; 10 guest exited non-zero; 11 guest crashed;\n"
@@ -86,7 +88,8 @@ int main(int argc, char** argv) {
     if (cmd == "list") return cmd_list(argc - 1, argv + 1);
     if (cmd == "run") return cmd_run(argc - 1, argv + 1);
     if (cmd == "bench") return cmd_bench(argc - 1, argv + 1);
-    error_line("unknown command '" + cmd + "' (known: list, run, bench, help)");
+    if (cmd == "census") return cmd_census(argc - 1, argv + 1);
+    error_line("unknown command '" + cmd + "' (known: list, run, bench, census, help)");
     return vtb::kExitBadInput;
   } catch (const std::bad_alloc&) {
     error_line("out of host memory");
