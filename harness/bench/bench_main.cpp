@@ -99,9 +99,12 @@ std::string parse_options(int argc, char** argv, Options* o) {
 
 // The number of operations the measured phase performed.
 uint64_t op_count(const RunReport& r, const Cell& c) {
-  if (const std::string* v = r.record("ops")) {
-    uint64_t n = std::strtoull(v->c_str(), nullptr, 10);
-    if (n) return n;
+  // The workload says it with a record ("R ops N", or its loop count).
+  for (const char* k : {"ops", "iterations", "pages"}) {
+    if (const std::string* v = r.record(k)) {
+      uint64_t n = std::strtoull(v->c_str(), nullptr, 10);
+      if (n) return n;
+    }
   }
   for (const char* k : {"n", "iters", "iterations", "count", "pages"}) {
     auto it = c.params.find(k);
@@ -124,6 +127,16 @@ std::string last_line(const std::string& s) {
   auto p = t.find_last_of('\n');
   t = p == std::string::npos ? t : t.substr(p + 1);
   return t.size() > 200 ? t.substr(0, 200) : t;
+}
+
+// One printable line for Google Benchmark's JSON (no quotes, backslashes or control characters).
+std::string one_line(const std::string& s) {
+  std::string o;
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    o += c == '"' ? '\'' : c == '\\' ? '/' : c < 0x20 ? ' ' : ch;
+  }
+  return o.size() > 400 ? o.substr(0, 400) : o;
 }
 
 struct CellState {
@@ -194,6 +207,8 @@ struct Suite {
           int n = phase_count(rep, kMeasuredPhase);
           if (n < 2 || !phase_interval(rep, kMeasuredPhase, n - 1, &phase_ns))
             err = "not measured: the run reported phase 1 once (the workload does not repeat its loop in one VM), cold only";
+          else if (phase_ns == 0)
+            err = "not measured: the warm phase 1 has zero length";
         }
       } else {
         err = run_child_rep(i, &rep);
@@ -207,17 +222,24 @@ struct Suite {
           if (census) phase_ns = uint64_t(rep.wall_seconds * 1e9);
           else err = "the run reported no complete phase 1 (no B 1 / E 1 markers)";
         }
+        if (err.empty() && phase_ns == 0 && !census)
+          err = "phase 1 has zero length: both markers got one host timestamp (loop too short for the runner's timing; raise the op count)";
         cs.reports.push_back(rep);
         cs.rep_ok.push_back(err.empty());
         if (census && have_report && !census_has(c.engine)) add_census(c, rep);
       }
       if (!err.empty()) {
+        err = one_line(err);
         st.SkipWithError(err.c_str());
         break;
       }
       st.SetIterationTime(std::max(1e-9, double(phase_ns) * 1e-9));
     }
-    st.SetLabel(c.label() + (have_report && !rep.backend.empty() && rep.backend != c.backend ? ";run_backend=" + rep.backend : ""));
+    // The backend the run itself reports wins (e.g. kvm@nested-tcg): series never mix backends.
+    Cell labelled = c;
+    if (have_report && !rep.backend.empty()) labelled.backend = rep.backend;
+    st.SetLabel(one_line(labelled.label()));
+    if (have_report && !rep.backend.empty()) cs.outcome.backend = rep.backend;
     if (err.empty()) {
       uint64_t ops = op_count(rep, c);
       double ns_per_op = double(phase_ns) / double(ops);
@@ -349,7 +371,7 @@ int bench_main(int argc, char** argv) {
     const Cell& c = suite.cells[i];
     CellOutcome o = suite.state[i].outcome;
     o.engine = c.engine;
-    o.backend = c.backend;
+    if (o.backend.empty()) o.backend = c.backend;
     o.workload = c.workload;
     o.group = c.group;
     o.mode = c.mode;
