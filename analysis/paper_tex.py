@@ -64,16 +64,26 @@ def ratio(x):
     return "---" if x is None or x != x else num(x) + r"$\times$"
 
 
+def _time_unit(ns):
+    for div, unit in ((1e9, "\\,s"), (1e6, "\\,ms"), (1e3, "\\,\\textmu s")):
+        if ns >= div:
+            return div, unit
+    return 1.0, "\\,ns"
+
+
 def fmt_time_ns(ns):
     if ns is None or ns != ns:
         return "---"
-    if ns >= 1e9:
-        return num(ns / 1e9) + "\\,s"
-    if ns >= 1e6:
-        return num(ns / 1e6) + "\\,ms"
-    if ns >= 1e3:
-        return num(ns / 1e3) + "\\,\\textmu s"
-    return num(ns) + "\\,ns"
+    div, unit = _time_unit(ns)
+    return num(ns / div) + unit
+
+
+def fmt_time_ci(m, lo, hi):
+    """'1.53 us [1.50, 1.56]': the interval in the median's unit."""
+    if m is None or m != m:
+        return "---"
+    div, unit = _time_unit(m)
+    return "%s%s {\\tiny[%s, %s]}" % (num(m / div), unit, num(lo / div), num(hi / div))
 
 
 class Run:
@@ -112,7 +122,7 @@ class Run:
     def workloads(self, group):
         ws = sorted({k[3] for k in self.med if self.groups.get(k[3]) == group})
         order = {w: i for i, w in enumerate(MICRO_ORDER)}
-        return sorted(ws, key=lambda w: (order.get(w, 99), w))
+        return sorted(ws, key=lambda w: (order.get(w[6:] if w.startswith("micro_") else w, 99), w))
 
     def counters_per_op(self, key):
         """{counter: median per op} for one cell key."""
@@ -187,7 +197,7 @@ def gen_micro_table(run, out, group="micro"):
             if not m:
                 cells.append("---")
             else:
-                cells.append("%s {\\tiny[%s, %s]}" % (fmt_time_ns(m[0]), num(m[1]), num(m[2])) if m[3] > 1 else fmt_time_ns(m[0]))
+                cells.append(fmt_time_ci(m[0], m[1], m[2]) if m[3] > 1 else fmt_time_ns(m[0]))
         lines.append(tex(w) + " & " + " & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     write(out, "%s_table.tex" % group, "\n".join(lines) + "\n")
@@ -216,9 +226,10 @@ def gen_macro_table(run, out):
 
 
 # Published row -> the manifest workloads that measure the same operation (first present wins).
-REPRO_ROWS = [("syscall", ["syscall", "syscall_loop"]), ("in", ["in"]), ("cr8wr", ["cr8wr"]),
-              ("callret", ["callret"]), ("pgfault", ["pgfault"]), ("divzero", ["divzero"]),
-              ("ptemod", ["ptemod"]), ("forkwait", ["forkwait"]), ("ctxswitch", ["ctxswitch"])]
+REPRO_ROWS = [("syscall", ["micro_syscall", "syscall", "syscall_loop"]), ("in", ["micro_in", "in"]),
+              ("cr8wr", ["micro_cr8wr", "cr8wr"]), ("callret", ["micro_callret", "callret"]),
+              ("pgfault", ["micro_pgfault", "pgfault"]), ("divzero", ["micro_divzero", "divzero"]),
+              ("ptemod", ["micro_ptemod", "ptemod"]), ("forkwait", ["forkwait"]), ("ctxswitch", ["ctxswitch"])]
 
 
 def ours_workload(run, candidates):
@@ -314,17 +325,43 @@ def gen_lost(run, out):
     write(out, "lost_cells.tex", "\n".join(lines) + "\n")
 
 
+def census_matrix(census):
+    """({instruction: {(engine label, mode): verdict}}, [column keys]) from census.json.
+
+    Record keys are 'census.<insn>.<where>' (where: kernel/user); other keys keep their name."""
+    rows, cols = {}, []
+    for engine in sorted(census):
+        label = census[engine].get("backend", engine)
+        for key, verdict in census[engine].get("records", {}).items():
+            parts = key.split(".")
+            if len(parts) == 3 and parts[0] == "census":
+                insn, where = parts[1], parts[2]
+            else:
+                insn, where = key, ""
+            col = (label, where)
+            if col not in cols:
+                cols.append(col)
+            rows.setdefault(insn, {})[col] = verdict
+    return rows, cols
+
+
 def gen_census(run, out):
     census = run.table.census.get(run.name)
     if not census:
-        write(out, "census_table.tex", "\\emph{This run has no census results (the census group did not run).}\n")
+        write(out, "census_text.tex", "This run has no census results (the census group did not run).\n")
+        write(out, "census_table.tex", "\\emph{no census results in this run}\n")
         return
-    engines = sorted(census)
-    insns = sorted({i for e in engines for i in census[e].get("records", {})})
-    lines = ["\\begin{tabular}{l" + "c" * len(engines) + "}", "\\toprule",
-             "instruction & " + " & ".join(tex(census[e].get("backend", e)) for e in engines) + " \\\\", "\\midrule"]
-    for i in insns:
-        lines.append(tex(i) + " & " + " & ".join(tex(census[e].get("records", {}).get(i, "---")) for e in engines) + " \\\\")
+    rows, cols = census_matrix(census)
+    ok = sum(1 for r in rows.values() for v in r.values() if v == "ok")
+    total = sum(len(r) for r in rows.values())
+    write(out, "census_text.tex",
+          "Table~\\ref{tab:census} runs each sensitive instruction of Robin and Irvine in the guest kernel and in "
+          "guest user mode on every engine that ran the census; ``ok'' means the guest saw its own (virtual) state, "
+          "``trap:$n$'' that it took exception $n$ instead. %d of %d checks were ok in this run.\n" % (ok, total))
+    lines = ["\\begin{tabular}{l" + "c" * len(cols) + "}", "\\toprule",
+             "instruction & " + " & ".join("%s %s" % (tex(e), tex(w)) for e, w in cols) + " \\\\", "\\midrule"]
+    for insn in sorted(rows):
+        lines.append(tex(insn) + " & " + " & ".join(tex(rows[insn].get(c, "---")) for c in cols) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     write(out, "census_table.tex", "\n".join(lines) + "\n")
 

@@ -185,6 +185,8 @@ def load_run(path, table):
             metrics[k] = float(v)
         if "phase_ns" in b:
             metrics["phase_ns"] = float(b["phase_ns"])
+        if not cell["ops"] and "ops" in b:
+            cell["ops"] = int(b["ops"])
         for metric, value in metrics.items():
             row = dict(cell)
             row["metric"] = metric

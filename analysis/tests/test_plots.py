@@ -62,7 +62,7 @@ class PlotsTest(unittest.TestCase):
         run, info = paper_tex.generate(self.run, self.out)
         gen = os.path.join(self.out, "generated")
         for name in ("env.tex", "numbers.tex", "micro_table.tex", "macro_table.tex", "repro_table.tex",
-                     "counters_table.tex", "findings.tex", "lost_cells.tex", "census_table.tex",
+                     "counters_table.tex", "findings.tex", "lost_cells.tex", "census_table.tex", "census_text.tex",
                      "micro_per_op.pdf", "macro_slowdown.pdf", "counters_per_op.pdf"):
             p = os.path.join(gen, name)
             self.assertTrue(os.path.isfile(p), name)

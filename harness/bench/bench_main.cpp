@@ -92,7 +92,7 @@ std::string parse_options(int argc, char** argv, Options* o) {
   }
   if (o->m.quick) {
     if (!o->reps_set) o->m.repetitions = 2;
-    if (!o->scale_set) o->m.scale = 0.1;
+    if (!o->scale_set) o->m.scale = 0.5;
   }
   return "";
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <tuple>
 
 #include "common/clock.h"
 
@@ -51,15 +52,15 @@ std::string format_summary(const std::vector<CellOutcome>& cells) {
   });
   std::string o;
   char line[512];
-  std::snprintf(line, sizeof line, "%-7s %-14s %-16s %-5s %4s %12s %10s %10s\n", "group", "workload", "backend", "mode",
+  std::snprintf(line, sizeof line, "%-7s %-20s %-16s %-5s %4s %12s %10s %10s\n", "group", "workload", "backend", "mode",
                 "reps", "median/op", "vs native", "vs tcg");
   o += line;
-  o += std::string(84, '-') + "\n";
+  o += std::string(90, '-') + "\n";
   for (auto* c : ok) {
     double m = median(c->ns_per_op);
     auto n = nat.find(c->workload);
     auto t = tcg.find(c->workload);
-    std::snprintf(line, sizeof line, "%-7s %-14s %-16s %-5s %4zu %12s %10s %10s\n", c->group.c_str(), c->workload.c_str(),
+    std::snprintf(line, sizeof line, "%-7s %-20s %-16s %-5s %4zu %12s %10s %10s\n", c->group.c_str(), c->workload.c_str(),
                   (c->backend.empty() ? c->engine : c->backend).c_str(), c->mode.c_str(), c->ns_per_op.size(),
                   format_ns(m).c_str(), n == nat.end() ? "-" : ratio_str(m, n->second).c_str(),
                   t == tcg.end() ? "-" : ratio_str(m, t->second).c_str());
@@ -67,12 +68,16 @@ std::string format_summary(const std::vector<CellOutcome>& cells) {
   }
   if (ok.empty()) o += "(no cell produced a measurement)\n";
   if (!bad.empty()) {
+    // Grouped by (engine, mode, reason) so one cause reads as one line; every cell is named.
+    std::map<std::tuple<std::string, std::string, std::string>, std::vector<std::string>> groups;
+    for (auto* c : bad)
+      groups[{c->engine, c->mode, c->error.empty() ? "no successful repetition" : c->error}].push_back(c->workload);
     o += "\nskipped or lost cells (" + std::to_string(bad.size()) + "):\n";
-    for (auto* c : bad) {
-      std::snprintf(line, sizeof line, "  %-10s %-14s %-5s ", c->engine.c_str(), c->workload.c_str(), c->mode.c_str());
-      o += line;
-      o += c->error.empty() ? "no successful repetition" : c->error;
-      o += "\n";
+    for (const auto& [key, ws] : groups) {
+      const auto& [engine, mode, reason] = key;
+      std::string names;
+      for (const auto& w : ws) names += (names.empty() ? "" : ",") + w;
+      o += "  " + engine + " " + mode + " (" + std::to_string(ws.size()) + "): " + reason + "\n      " + names + "\n";
     }
   }
   return o;
