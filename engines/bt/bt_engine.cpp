@@ -1,7 +1,11 @@
 // tags: engines|bt — desc: the bt Engine: Runtime + shadow MMU over GuestMemory, boot state from the loader, Vm glue.
 #include "engines/bt/bt_engine.h"
 
+#include <sys/mman.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "common/abi/vtb_abi.h"
@@ -29,13 +33,34 @@ void raise_map_count() {
   }
 }
 
+// The guest window is reserved when the first bt engine is created (before
+// anything else can map there) and released with the last one.
+int g_window_refs = 0;
+Status reserve_window() {
+  if (g_window_refs++ > 0) return Status::ok();
+  void* w = mmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (w == MAP_FAILED) {
+    --g_window_refs;
+    return Status::host_error(std::string("bt: cannot reserve the guest window [0x10000, 16 TiB): ") +
+                              strerror(errno));
+  }
+  return Status::ok();
+}
+void release_window() {
+  if (--g_window_refs == 0) munmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO);
+}
+
 class BtEngine : public Engine {
  public:
   BtEngine() {
     raise_map_count();
-    bt::RuntimeOptions opt;
-    opt.reflect_exceptions = true;
-    rt_ = bt::Runtime::create(&mmu_, opt, &init_);  // reserves the window now, before anything maps there
+    init_ = reserve_window();
+    have_window_ = init_.is_ok();
+  }
+  ~BtEngine() override {
+    rt_.reset();
+    if (have_window_) release_window();
   }
   std::string_view name() const override { return "bt"; }
   Caps caps() const override {
@@ -48,7 +73,15 @@ class BtEngine : public Engine {
     return c;
   }
   Status load(const BootImage& boot, GuestMemory& mem, InterruptSource& irq) override {
-    if (!rt_) return init_;
+    if (!have_window_) return init_;
+    if (!rt_) {
+      bt::RuntimeOptions opt;
+      opt.reflect_exceptions = true;
+      opt.reserve_window = false;
+      Status st;
+      rt_ = bt::Runtime::create(&mmu_, opt, &st);
+      if (!rt_) return st;
+    }
     if (boot.flavor != Flavor::Native) return Status::bad_input("bt runs the native kernel flavor");
     mmu_.attach(&mem, rt_.get());
     rt_->set_interrupt_source(&irq);
@@ -72,7 +105,7 @@ class BtEngine : public Engine {
     if (!loaded_) {
       Exit e;
       e.kind = ExitKind::EngineError;
-      e.message = rt_ ? "bt: run() before load()" : init_.message();
+      e.message = "bt: run() before a successful load()";
       return e;
     }
     return rt_->run(limits);
@@ -97,6 +130,7 @@ class BtEngine : public Engine {
   Status init_;
   std::unique_ptr<bt::Runtime> rt_;
   bool loaded_ = false;
+  bool have_window_ = false;
 };
 
 }  // namespace

@@ -57,7 +57,13 @@ Runtime::~Runtime() {
     new (&kernel_tc_) CodeCache();
     munmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO);
   } else if (global_mapped_) {
-    munmap(reinterpret_cast<void*>(kGlobalBase), BT_GLOBAL_SIZE);
+    // The caller holds the window reservation: put every page back to PROT_NONE.
+    user_tc_.~CodeCache();
+    new (&user_tc_) CodeCache();
+    kernel_tc_.~CodeCache();
+    new (&kernel_tc_) CodeCache();
+    mmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO, PROT_NONE,
+         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   }
 }
 
@@ -72,7 +78,7 @@ Status Runtime::init() {
     window_reserved_ = true;
   }
   void* g = mmap(reinterpret_cast<void*>(kGlobalBase), BT_GLOBAL_SIZE, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | (window_reserved_ ? MAP_FIXED : MAP_FIXED_NOREPLACE), -1, 0);
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   if (g == MAP_FAILED) return Status::host_error(std::string("bt: cannot map the vCPU block: ") + strerror(errno));
   global_mapped_ = true;
   AsmVcpu* a = asm_vcpu();

@@ -32,7 +32,8 @@ struct RuntimeOptions {
   // Deliver guest exceptions through the guest IDT (the engine); when false
   // (snippet tests) every guest exception is returned as ExitKind::GuestFault.
   bool reflect_exceptions = false;
-  // Reserve the whole guest window PROT_NONE first (always true outside unit tests of the cache).
+  // Reserve the whole guest window PROT_NONE here (tests). When false the
+  // caller already holds the reservation (the engine, from its construction).
   bool reserve_window = true;
 };
 
