@@ -84,6 +84,19 @@ TEST_F(KvmGuest, MmioExitCarriesAddressSizeAndData) {
   EXPECT_EQ(v, 0x5a5a5a5au);
 }
 
+TEST_F(KvmGuest, StringPortIoCarriesCountAndData) {
+  load(string_io(), no_irq_);
+  RunLog log;
+  ASSERT_TRUE(drive(*engine_, &log, milliseconds(60000), 0, 0xa5)) << log.last.message;
+  EXPECT_EQ(log.port_writes[kLoopPort], 16u);  // total of the exits' counts
+  EXPECT_EQ(log.loop_port_bytes, "0123456789abcdef");
+  EXPECT_EQ(log.port_reads[kLoopPort], 8u);
+  uint8_t in[9] = {};
+  guest_.mem->read(string_dst_gpa(), in, sizeof in);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(in[i], 0xa5) << i;
+  EXPECT_EQ(in[8], 0);  // rep insb stopped after 8
+}
+
 TEST_F(KvmGuest, HaltLoopWithTimerGivesExpectedHalts) {
   const char* chip = std::getenv("VTB_KVM_IRQCHIP");
   if (chip && std::strcmp(chip, "kernel") == 0)

@@ -57,6 +57,24 @@ std::vector<uint8_t> mmio_loop(uint32_t n) {
   return c;
 }
 
+std::vector<uint8_t> string_io() {
+  std::vector<uint8_t> c = {
+      0xbe, 0, 0, 0, 0,        // mov esi, src
+      0xb9, 16, 0, 0, 0,       // mov ecx, 16
+      0x66, 0xba, 0x80, 0x00,  // mov dx, 0x80
+      0xf3, 0x6e,              // rep outsb
+      0xbf, 0, 0, 0, 0,        // mov edi, dst
+      0xb9, 8, 0, 0, 0,        // mov ecx, 8
+      0xf3, 0x6c,              // rep insb
+      0x31, 0xc0,              // xor eax, eax
+      0xe7, 0xf4,              // out 0xf4, eax
+      0xfa, 0xf4,              // cli; hlt
+  };
+  patch32(c, 1, static_cast<uint32_t>(string_src_gpa()));
+  patch32(c, 17, static_cast<uint32_t>(string_dst_gpa()));
+  return c;
+}
+
 std::vector<uint8_t> triple_fault() { return {0x0f, 0x0b}; }
 std::vector<uint8_t> spin() { return {0xeb, 0xfe}; }
 std::vector<uint8_t> unmapped_gva() {
@@ -118,6 +136,7 @@ Status TinyGuest::build(const std::vector<uint8_t>& code, size_t mem_mib) {
     uint64_t base;
   } idtr{256 * 16 - 1, kDataGpa};
   mem->write(kDataGpa + 0x400, &idtr, sizeof idtr);
+  mem->write(string_src_gpa(), "0123456789abcdef", 16);
   return Status::ok();
 }
 
@@ -136,7 +155,8 @@ int PeriodicIrq::acknowledge() {
   return 0x20;
 }
 
-bool drive(Engine& e, RunLog* log, std::chrono::milliseconds wall, uint64_t mmio_read_value) {
+bool drive(Engine& e, RunLog* log, std::chrono::milliseconds wall, uint64_t mmio_read_value,
+           uint8_t port_read_byte) {
   const uint64_t deadline = monotonic_ns() + uint64_t(std::chrono::nanoseconds(wall).count());
   for (;;) {
     const uint64_t now = monotonic_ns();
@@ -147,6 +167,7 @@ bool drive(Engine& e, RunLog* log, std::chrono::milliseconds wall, uint64_t mmio
       case ExitKind::PortIo:
         if (x.is_write) {
           log->port_writes[x.port] += x.count;
+          if (x.port == kLoopPort && x.size == 1) log->loop_port_bytes.append(reinterpret_cast<char*>(x.data), x.count);
           if (x.port == kDonePort) {
             uint32_t v = 0;
             std::memcpy(&v, x.data, x.size < 4 ? x.size : 4);
@@ -156,7 +177,7 @@ bool drive(Engine& e, RunLog* log, std::chrono::milliseconds wall, uint64_t mmio
           }
         } else {
           log->port_reads[x.port] += x.count;
-          std::memset(x.data, 0, size_t(x.size) * x.count);
+          std::memset(x.data, port_read_byte, size_t(x.size) * x.count);
         }
         e.complete(x);
         break;

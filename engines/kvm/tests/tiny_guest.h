@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/engine.h"
@@ -25,7 +26,12 @@ std::vector<uint8_t> out_loop(uint32_t n);    // n x `out 0x80, al`, then `out 0
 // "B 1\n" on the control port (VTB_PORT_CTRL), n x `out 0x80, al`, "E 1\n", then
 // `out 0xf4, eax` (eax=0): the Vm times phase 1 at its markers.
 std::vector<uint8_t> phased_out_loop(uint32_t n);
-std::vector<uint8_t> mmio_loop(uint32_t n);   // n x `mov [kMmioGpa], eax`, then eax=[kMmioGpa]; out 0xf4, eax
+std::vector<uint8_t> mmio_loop(uint32_t n);
+// rep outsb of the 16 bytes at string_src_gpa() to port 0x80, then rep insb
+// of 8 bytes from port 0x80 to string_dst_gpa(), then `out 0xf4, eax` (eax=0).
+std::vector<uint8_t> string_io();
+constexpr uint64_t string_src_gpa() { return kDataGpa + 0x900; }
+constexpr uint64_t string_dst_gpa() { return kDataGpa + 0xa00; }   // n x `mov [kMmioGpa], eax`, then eax=[kMmioGpa]; out 0xf4, eax
 std::vector<uint8_t> triple_fault();          // ud2 with an empty IDT
 std::vector<uint8_t> spin();                  // jmp $
 std::vector<uint8_t> unmapped_gva();          // load from 2 GiB (not mapped by the loader tables)
@@ -74,12 +80,14 @@ struct RunLog {
   std::map<uint16_t, uint64_t> port_writes, port_reads;
   uint64_t mmio_writes = 0, mmio_reads = 0, halts = 0;
   uint32_t done_value = 0;  // value written to kDonePort
+  std::string loop_port_bytes;  // bytes written to kLoopPort with size 1
   Exit last;                // the exit that ended the run
 };
 
 // Runs until a write to kDonePort (returns true) or any exit other than
 // PortIo/Mmio/Halt (returns false, log->last holds it). MMIO reads return
-// `mmio_read_value`; port reads return 0.
-bool drive(Engine& e, RunLog* log, std::chrono::milliseconds wall, uint64_t mmio_read_value = 0);
+// `mmio_read_value`; port reads return `port_read_byte` in every byte.
+bool drive(Engine& e, RunLog* log, std::chrono::milliseconds wall, uint64_t mmio_read_value = 0,
+           uint8_t port_read_byte = 0);
 
 }  // namespace vtb::kvm::testing
