@@ -1,27 +1,22 @@
 /* tags: kernel — desc: freestanding memory and string helpers for tbk. */
 #include "kern.h"
 
+/* String instructions: one instruction per call however long the buffer,
+ * which matters where every kernel instruction is emulated (kvm_pvm). */
 void *memset(void *d, int c, size_t n) {
-  unsigned char *p = d;
-  if (((uint64_t)p & 7) == 0 && (n & 7) == 0) {
-    uint64_t v = (uint8_t)c * 0x0101010101010101ULL;
-    for (uint64_t *q = d; n; n -= 8) *q++ = v;
-    return d;
-  }
-  while (n--) *p++ = (unsigned char)c;
+  void *p = d;
+  uint64_t v = (uint8_t)c * 0x0101010101010101ULL;
+  size_t q = n / 8, r = n % 8;
+  __asm__ volatile("rep stosq" : "+D"(p), "+c"(q) : "a"(v) : "memory");
+  __asm__ volatile("rep stosb" : "+D"(p), "+c"(r) : "a"(v) : "memory");
   return d;
 }
 
 void *memcpy(void *d, const void *s, size_t n) {
-  if ((((uint64_t)d | (uint64_t)s | n) & 7) == 0) {
-    uint64_t *q = d;
-    const uint64_t *r = s;
-    for (; n; n -= 8) *q++ = *r++;
-    return d;
-  }
-  unsigned char *p = d;
-  const unsigned char *r = s;
-  while (n--) *p++ = *r++;
+  void *p = d;
+  size_t q = n / 8, r = n % 8;
+  __asm__ volatile("rep movsq" : "+D"(p), "+S"(s), "+c"(q) : : "memory");
+  __asm__ volatile("rep movsb" : "+D"(p), "+S"(s), "+c"(r) : : "memory");
   return d;
 }
 

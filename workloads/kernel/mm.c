@@ -8,31 +8,53 @@ static uint64_t kernel_pdpt_pa;
  * archive), then a free list threaded through freed frames. RAM arrives
  * zeroed, so never-used frames need no clearing. */
 static struct { uint64_t next, end; } range[2];
-static uint64_t free_list; /* pa of the first free frame, 0 = empty */
+static uint64_t free_dirty, free_zero; /* free lists (pa, 0 = empty): dirty / known-zero frames */
 static uint64_t free_count, bump_left;
 static uint16_t refcnt[MAX_RAM / PAGE];
 
 uint64_t mm_free_frames(void) { return free_count + bump_left; }
 
+static uint64_t pop(uint64_t *list) {
+  uint64_t pa = *list;
+  *list = *(uint64_t *)P2V(pa);
+  *(uint64_t *)P2V(pa) = 0; /* the link was the only non-zero word of a zero frame */
+  free_count--;
+  return pa;
+}
+
+/* A frame with refcount 1. zero: its contents must read as zero. Known-zero
+ * frames (never used, or page-table pages cleared when freed) are preferred
+ * for zero requests so that clearing a whole page is rare. */
 uint64_t frame_alloc(int zero) {
   uint64_t pa = 0;
-  if (free_list) {
-    pa = free_list;
-    free_list = *(uint64_t *)P2V(pa);
-    free_count--;
+  if (!zero && free_dirty) pa = pop(&free_dirty);
+  else if (free_zero) pa = pop(&free_zero);
+  for (int i = 0; i < 2 && !pa; i++)
+    if (range[i].next < range[i].end) {
+      pa = range[i].next;
+      range[i].next += PAGE;
+      bump_left--;
+    }
+  if (!pa && free_dirty) {
+    pa = pop(&free_dirty);
     if (zero) memset(P2V(pa), 0, PAGE);
-    else *(uint64_t *)P2V(pa) = 0;
-  } else {
-    for (int i = 0; i < 2 && !pa; i++)
-      if (range[i].next < range[i].end) {
-        pa = range[i].next;
-        range[i].next += PAGE;
-        bump_left--;
-      }
-    if (!pa) return 0;
   }
+  if (!pa) return 0;
   refcnt[pa / PAGE] = 1;
   return pa;
+}
+
+static void push(uint64_t *list, uint64_t pa) {
+  *(uint64_t *)P2V(pa) = *list;
+  *list = pa;
+  free_count++;
+}
+
+/* Free a frame of refcount 1 whose contents are all zero. */
+static void frame_free_zeroed(uint64_t pa) {
+  if (refcnt[pa / PAGE] != 1) panic("zeroed frame 0x%lx freed with refcount %u", pa, refcnt[pa / PAGE]);
+  refcnt[pa / PAGE] = 0;
+  push(&free_zero, pa);
 }
 
 void frame_ref(uint64_t pa) { refcnt[pa / PAGE]++; }
@@ -41,9 +63,7 @@ unsigned frame_refcount(uint64_t pa) { return refcnt[pa / PAGE]; }
 void frame_unref(uint64_t pa) {
   if (refcnt[pa / PAGE] == 0) panic("frame 0x%lx freed twice", pa);
   if (--refcnt[pa / PAGE]) return;
-  *(uint64_t *)P2V(pa) = free_list;
-  free_list = pa;
-  free_count++;
+  push(&free_dirty, pa);
 }
 
 static void add_range(int i, uint64_t lo, uint64_t hi) {
@@ -131,20 +151,29 @@ void vm_unmap_range(uint64_t pml4, uint64_t lo, uint64_t hi) {
   plat_pte_flush();
 }
 
+/* Index of the first non-zero entry in t[from, 512), or 512: one `repe
+ * scasq` instead of a loop (tables hold only zero or present entries). */
+static int next_used(const uint64_t *t, int from) {
+  if (from >= 512) return 512;
+  const uint64_t *p = t + from;
+  uint64_t n = 512 - (uint64_t)from;
+  __asm__ volatile("repe scasq" : "+D"(p), "+c"(n) : "a"(0ULL) : "cc", "memory");
+  int i = (int)(p - t) - 1;
+  return t[i] ? i : 512;
+}
+#define FOR_USED(i, t) for (int i = next_used(t, 0); i < 512; i = next_used(t, i + 1))
+
 /* Walk the user half (PML4 slot 0) and call fn on every present leaf. */
 typedef int (*leaf_fn)(uint64_t va, uint64_t *pte, void *arg);
 static int walk_user(uint64_t pml4, leaf_fn fn, void *arg) {
   uint64_t *l4 = P2V(pml4);
   if (!(l4[0] & PTE_P)) return 0;
   uint64_t *l3 = P2V(l4[0] & PTE_ADDR);
-  for (int i = 0; i < 512; i++) {
-    if (!(l3[i] & PTE_P)) continue;
+  FOR_USED(i, l3) {
     uint64_t *l2 = P2V(l3[i] & PTE_ADDR);
-    for (int j = 0; j < 512; j++) {
-      if (!(l2[j] & PTE_P)) continue;
+    FOR_USED(j, l2) {
       uint64_t *l1 = P2V(l2[j] & PTE_ADDR);
-      for (int k = 0; k < 512; k++) {
-        if (!(l1[k] & PTE_P)) continue;
+      FOR_USED(k, l1) {
         uint64_t va = ((uint64_t)i << 30) | ((uint64_t)j << 21) | ((uint64_t)k << 12);
         int r = fn(va, &l1[k], arg);
         if (r) return r;
@@ -175,29 +204,32 @@ int vm_fork_copy(uint64_t parent, uint64_t child) {
   return r;
 }
 
+/* A table page leaves use: unpin it (it becomes ordinary memory), clear
+ * the few entries that were in use, and free it as a known-zero frame. */
+static void table_free(uint64_t pa, int level) {
+  plat_pt_unpin(pa, level);
+  uint64_t *t = P2V(pa);
+  FOR_USED(i, t) t[i] = 0;
+  frame_free_zeroed(pa);
+}
+
+/* Free a whole address space (not the loaded one: the caller switched away). */
 void vm_free_space(uint64_t pml4) {
   uint64_t *l4 = P2V(pml4);
   if (l4[0] & PTE_P) {
     uint64_t *l3 = P2V(l4[0] & PTE_ADDR);
-    for (int i = 0; i < 512; i++) {
-      if (!(l3[i] & PTE_P)) continue;
+    FOR_USED(i, l3) {
       uint64_t *l2 = P2V(l3[i] & PTE_ADDR);
-      for (int j = 0; j < 512; j++) {
-        if (!(l2[j] & PTE_P)) continue;
+      FOR_USED(j, l2) {
         uint64_t *l1 = P2V(l2[j] & PTE_ADDR);
-        for (int k = 0; k < 512; k++)
-          if (l1[k] & PTE_P) frame_unref(l1[k] & PTE_ADDR);
-        plat_pt_unpin(l2[j] & PTE_ADDR, 1);
-        frame_unref(l2[j] & PTE_ADDR);
+        FOR_USED(k, l1) frame_unref(l1[k] & PTE_ADDR);
+        table_free(l2[j] & PTE_ADDR, 1);
       }
-      plat_pt_unpin(l3[i] & PTE_ADDR, 2);
-      frame_unref(l3[i] & PTE_ADDR);
+      table_free(l3[i] & PTE_ADDR, 2);
     }
-    plat_pt_unpin(l4[0] & PTE_ADDR, 3);
-    frame_unref(l4[0] & PTE_ADDR);
+    table_free(l4[0] & PTE_ADDR, 3);
   }
-  plat_pt_unpin(pml4, 4);
-  frame_unref(pml4);
+  table_free(pml4, 4);
 }
 
 int vm_cow_fault(uint64_t pml4, uint64_t va) {

@@ -7,6 +7,8 @@ struct proc *cur;
 volatile uint64_t ticks;
 static int next_pid = 1;
 static uint64_t cur_cr3;
+static int nslots;    /* 1 + highest slot ever used: bounds every scan */
+static int nsleeping; /* processes in P_SLEEPING */
 
 struct trapframe *proc_tf(struct proc *p) {
   return (struct trapframe *)(p->kstack_top - TBK_TF_SIZE);
@@ -25,6 +27,7 @@ struct proc *proc_alloc(void) {
       struct proc *p = &procs[i];
       memset(p, 0, sizeof *p);
       p->pid = next_pid++;
+      if (i + 1 > nslots) nslots = i + 1;
       p->kstack_top = (uint64_t)&kstacks[i][KSTACK_SIZE];
       p->wait_for = -1;
       p->mmap_next = VTB_USER_MMAP_BASE;
@@ -54,7 +57,7 @@ static void switch_to(struct proc *p) {
 }
 
 static int any_alive(void) {
-  for (int i = 0; i < NPROC; i++)
+  for (int i = 0; i < nslots; i++)
     if (procs[i].state == P_RUNNABLE || procs[i].state == P_SLEEPING) return 1;
   return 0;
 }
@@ -62,8 +65,10 @@ static int any_alive(void) {
 void sched(void) {
   for (;;) {
     int base = (int)(cur - procs);
-    for (int k = 1; k <= NPROC; k++) {
-      struct proc *p = &procs[(base + k) % NPROC];
+    for (int k = 1; k <= nslots; k++) {
+      int i = base + k;
+      if (i >= nslots) i -= nslots;
+      struct proc *p = &procs[i];
       if (p->state != P_RUNNABLE) continue;
       if (p != cur) switch_to(p);
       return;
@@ -75,8 +80,8 @@ void sched(void) {
 
 void proc_tick(int from_user) {
   ticks++;
-  for (int i = 0; i < NPROC; i++)
-    if (procs[i].state == P_SLEEPING && ticks >= procs[i].wake_tick) procs[i].state = P_RUNNABLE;
+  for (int i = 0; nsleeping && i < nslots; i++)
+    if (procs[i].state == P_SLEEPING && ticks >= procs[i].wake_tick) procs[i].state = P_RUNNABLE, nsleeping--;
   if (from_user) sched(); /* preempt: round-robin among runnable processes */
 }
 
@@ -152,7 +157,7 @@ void proc_exit(int status) {
   cur->pml4 = kernel_pml4_pa;
   cur->status = status;
   cur->state = P_ZOMBIE;
-  for (int i = 0; i < NPROC; i++) {
+  for (int i = 0; i < nslots; i++) {
     struct proc *p = &procs[i];
     if (p->state != P_FREE && p->ppid == cur->pid) p->ppid = 1; /* orphans go to init */
     if (p->state == P_WAITING && p->pid == cur->ppid && (p->wait_for < 0 || p->wait_for == cur->pid))
@@ -166,7 +171,7 @@ long proc_wait(int pid, uint64_t status_uva) {
   if (status_uva && !user_range_ok(status_uva, 4, 1)) return -VTB_EFAULT;
   for (;;) {
     int have = 0;
-    for (int i = 0; i < NPROC; i++) {
+    for (int i = 0; i < nslots; i++) {
       struct proc *p = &procs[i];
       if (p->state == P_FREE || p->ppid != cur->pid || (pid > 0 && p->pid != pid)) continue;
       have = 1;
@@ -187,6 +192,7 @@ long proc_sleep(uint64_t n) {
   if (n) {
     cur->wake_tick = ticks + n;
     cur->state = P_SLEEPING;
+    nsleeping++;
   }
   sched();
   return 0;

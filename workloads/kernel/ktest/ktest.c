@@ -90,6 +90,9 @@ long ktest_run(const char *name, uint64_t n) {
     else
       for (uint64_t i = 0; i < n; i++) plat_irq_restore(plat_irq_save());
   } else if (!strcmp(name, "cr3")) {
+    /* a CR3 reload (pv: new_baseptr; its plat_flush_tlb only flushes the queue) */
+    for (uint64_t i = 0; i < n; i++) plat_new_baseptr(plat_read_baseptr());
+  } else if (!strcmp(name, "flushtlb")) {
     for (uint64_t i = 0; i < n; i++) plat_flush_tlb();
   } else if (!strcmp(name, "cr8wr")) {
     if (plat_flavor() != VTB_FLAVOR_NATIVE) return -VTB_ENOSYS; /* pv has no TPR */
