@@ -7,6 +7,7 @@
 #include <x86intrin.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/abi/vtb_abi.h"
@@ -22,7 +23,12 @@ __attribute__((visibility("hidden"))) vtb::pv::PvCpu vtb_pv_cpu;
 
 namespace vtb {
 
-std::unique_ptr<Engine> make_pv_engine() { return make_pv_engine(PvOptions{}); }
+std::unique_ptr<Engine> make_pv_engine() {
+  PvOptions o;
+  // The unsafe fast mode for measurements; results carry backend "pv-unprotected".
+  if (const char* e = std::getenv("VTB_PV_UNPROTECTED"); e && *e && std::strcmp(e, "0") != 0) o.protect_kernel = false;
+  return make_pv_engine(o);
+}
 std::unique_ptr<Engine> make_pv_engine(const PvOptions& opts) { return std::make_unique<pv::PvEngine>(opts); }
 
 namespace pv {

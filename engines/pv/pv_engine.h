@@ -10,9 +10,10 @@ namespace vtb {
 // host virtual = guest virtual in the reserved window. One per process.
 std::unique_ptr<Engine> make_pv_engine();
 
-// Engine options (environment-free, for tests and the bench): when
-// `protect_kernel` is false the kernel range stays readable from guest user
-// mode (faster, unsafe; results must be labelled "pv-unprotected").
+// Engine options: when `protect_kernel` is false the kernel range stays
+// readable from guest user mode (faster, unsafe; caps().backend becomes
+// "pv-unprotected" so results are labelled). make_pv_engine() without
+// options reads VTB_PV_UNPROTECTED=1 from the environment for the CLI.
 struct PvOptions {
   bool protect_kernel = true;
 };

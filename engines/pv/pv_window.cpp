@@ -11,7 +11,8 @@
 
 namespace vtb::pv {
 namespace {
-bool g_reserved = false;  // the reservation outlives engines: never unmapped
+bool g_reserved = false;
+int g_holders = 0;  // live PvWindow objects that reserved
 constexpr int kNoReserve = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 }  // namespace
 
@@ -29,8 +30,20 @@ bool PvWindow::fail(const char* what, uint64_t va, uint64_t len) {
   return false;
 }
 
+PvWindow::~PvWindow() {
+  if (holds_ && --g_holders == 0 && g_reserved) {
+    munmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO);  // let another engine have it
+    g_reserved = false;
+  }
+}
+
 bool PvWindow::reserve() {
-  if (g_reserved) return true;
+  if (holds_) return true;
+  if (g_reserved) {
+    holds_ = true;
+    ++g_holders;
+    return true;
+  }
   void* p = mmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO, PROT_NONE,
                  kNoReserve | MAP_FIXED_NOREPLACE, -1, 0);
   if (p == MAP_FAILED) return fail("reserve address window", VTB_WINDOW_LO, VTB_WINDOW_HI - VTB_WINDOW_LO);
@@ -40,6 +53,8 @@ bool PvWindow::reserve() {
     return fail("reserve address window", VTB_WINDOW_LO, VTB_WINDOW_HI - VTB_WINDOW_LO);
   }
   g_reserved = true;
+  holds_ = true;
+  ++g_holders;
   return true;
 }
 

@@ -5,12 +5,15 @@
 
 namespace vtb::pv {
 
-// The window [VTB_WINDOW_LO, VTB_WINDOW_HI) is reserved PROT_NONE once per
-// process (the first engine reserves it; later engines reuse it and reset
-// it). All mapping calls check their result; the first failure is kept in
+// The window [VTB_WINDOW_LO, VTB_WINDOW_HI) is reserved PROT_NONE by the
+// first PvWindow and released when the last one goes. All mapping calls check their result; the first failure is kept in
 // error() (ENOMEM names vm.max_map_count).
 class PvWindow {
  public:
+  PvWindow() = default;
+  ~PvWindow();  // the last holder gives the window back (another engine may take it)
+  PvWindow(const PvWindow&) = delete;
+  PvWindow& operator=(const PvWindow&) = delete;
   // Reserve the window. False (with error()) when something already lives there.
   bool reserve();
   // Drop every mapping inside the window (PROT_NONE again).
@@ -31,6 +34,7 @@ class PvWindow {
 
  private:
   bool fail(const char* what, uint64_t va, uint64_t len);
+  bool holds_ = false;
   uint64_t map_ops_ = 0, protect_ops_ = 0;
   std::string error_;
 };
