@@ -63,8 +63,9 @@ std::vector<Cell> all_cells() {
   return out;
 }
 
-// engines/<name>/known_failures.txt: "<workload> <reason>" per line, '#' comments,
-// workload "*" = every workload. Returns the reason or "".
+// engines/<name>/known_failures.txt: "<workload>[@full] <reason>" per line, '#'
+// comments, workload "*" = every workload, "@full" = only in full mode.
+// Returns the reason or "".
 std::string known_failure(const std::string& engine, const std::string& workload) {
   std::ifstream f(std::string(VTB_SOURCE_DIR) + "/engines/" + engine + "/known_failures.txt");
   std::string line;
@@ -74,6 +75,11 @@ std::string known_failure(const std::string& engine, const std::string& workload
     std::string w, reason;
     ss >> w;
     std::getline(ss >> std::ws, reason);
+    // "<workload>@full": a failure of the full-mode parameters only (smoke still runs)
+    if (w.size() > 5 && w.compare(w.size() - 5, 5, "@full") == 0) {
+      if (!full_mode()) continue;
+      w.resize(w.size() - 5);
+    }
     if (w == workload || w == "*") return reason.empty() ? "(no reason given)" : reason;
   }
   return "";
