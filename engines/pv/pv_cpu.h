@@ -18,6 +18,11 @@
 #define PV_OFF_HOST_RSP 0x90
 #define PV_OFF_SCRATCH 0x98
 #define PV_OFF_FPU_VALID 0xa0
+#define PV_OFF_SHARED 0xa8      /* struct vtb_shared_info* */
+#define PV_OFF_TIMER_FIRED 0xb0 /* u32 */
+#define PV_OFF_MODE 0xb4        /* u8: 0 kernel, 1 user */
+#define PV_OFF_NULL_FAST 0xb8   /* u64: null hypercalls served by the assembly */
+#define PV_HC_NULL 13           /* = VTB_HC_NULL (an enum: the assembler cannot see it) */
 #define PV_OFF_FPU 0x100      /* 64-byte aligned xsave area */
 #define PV_FPU_AREA 0x3000
 
@@ -49,22 +54,24 @@ struct alignas(64) PvCpu {
   uint64_t host_rsp;
   uint64_t scratch;
   uint64_t fpu_valid;
-  uint64_t pad_[11];
+  vtb_shared_info* shared = nullptr;      // host view of the shared info frame
+  volatile uint32_t timer_fired = 0;      // a host tick arrived
+  Mode mode = Mode::Kernel;
+  uint8_t pad0_[3];
+  uint64_t null_fast = 0;
+  uint64_t pad_[8];
   alignas(64) uint8_t fpu[PV_FPU_AREA];
   // ---- C++ only below ----
   ExitReason exit_reason = ExitReason::None;
-  Mode mode = Mode::Kernel;
   // Signal details (written by the handler, read after the exit).
   int sig = 0;
   int si_code = 0;
   uint64_t trapno = 0, err = 0, addr = 0;
   // Events.
   volatile uint64_t deadline_ns = ~0ULL;  // wall limit of the current run()
-  volatile uint32_t timer_fired = 0;      // a host tick arrived
   volatile uint32_t limit_hit = 0;
   uint64_t timer_period_ns = 0;           // set_timer
   uint64_t timer_next_ns = 0;
-  vtb_shared_info* shared = nullptr;      // host view of the shared info frame
   uint64_t kernel_sp = 0;                 // stack_switch
   // Hypercall counts by number (index VTB_HC_COUNT: out of range).
   uint64_t hc_count[VTB_HC_COUNT + 1];
@@ -77,7 +84,13 @@ static_assert(offsetof(PvCpu, rflags) == PV_OFF_RFLAGS);
 static_assert(offsetof(PvCpu, host_rsp) == PV_OFF_HOST_RSP);
 static_assert(offsetof(PvCpu, scratch) == PV_OFF_SCRATCH);
 static_assert(offsetof(PvCpu, fpu_valid) == PV_OFF_FPU_VALID);
+static_assert(offsetof(PvCpu, shared) == PV_OFF_SHARED);
+static_assert(offsetof(PvCpu, timer_fired) == PV_OFF_TIMER_FIRED);
+static_assert(offsetof(PvCpu, mode) == PV_OFF_MODE);
+static_assert(offsetof(PvCpu, null_fast) == PV_OFF_NULL_FAST);
 static_assert(offsetof(PvCpu, fpu) == PV_OFF_FPU);
+static_assert(PV_HC_NULL == VTB_HC_NULL);
+static_assert(sizeof(Mode) == 1 && offsetof(vtb_shared_info, pending) == 1);
 
 }  // namespace vtb::pv
 

@@ -151,6 +151,7 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
   v.limit_hit = 0;
   v.deadline_ns = ~0ULL;
   std::memset(v.hc_count, 0, sizeof v.hc_count);
+  v.null_fast = 0;
   std::memset(trap_, 0, sizeof trap_);
   std::memset(trap_flags_, 0, sizeof trap_flags_);
   mem_ = &mem;
@@ -286,8 +287,10 @@ void PvEngine::set_regs(const Regs& r) {
 
 void PvEngine::stats(Counters& out) const {
   const PvCpu& v = vtb_pv_cpu;
-  for (unsigned n = 0; n < VTB_HC_COUNT; ++n)
-    if (v.hc_count[n]) out.add(std::string("exit.hypercall.") + kHcNames[n], v.hc_count[n]);
+  for (unsigned n = 0; n < VTB_HC_COUNT; ++n) {
+    const uint64_t c = v.hc_count[n] + (n == VTB_HC_NULL ? v.null_fast : 0);
+    if (c) out.add(std::string("exit.hypercall.") + kHcNames[n], c);
+  }
   if (v.hc_count[VTB_HC_COUNT]) out.add("exit.hypercall.unknown", v.hc_count[VTB_HC_COUNT]);
   if (mmu_) {
     out.add("mmu.validated_update", mmu_->validated_updates());

@@ -76,7 +76,23 @@ resume_full:
 	.globl vtb_pv_hc_entry
 	.type vtb_pv_hc_entry, @function
 vtb_pv_hc_entry:
-	mov %rax, G(RAX_)
+	.globl vtb_pv_touch_begin
+vtb_pv_touch_begin:
+	/* The null hypercall, served here: nothing saved, only rax and flags change. */
+	cmp $PV_HC_NULL, %eax
+	jne 2f
+	cmpb $0, V(PV_OFF_MODE)
+	jne 2f
+	cmpl $0, V(PV_OFF_TIMER_FIRED)
+	jne 2f
+	mov V(PV_OFF_SHARED), %rax
+	cmpb $0, 1(%rax)                 /* shared->pending: let the slow path deliver */
+	jne 1f
+	incq V(PV_OFF_NULL_FAST)
+	xor %eax, %eax
+	ret
+1:	mov $PV_HC_NULL, %eax
+2:	mov %rax, G(RAX_)
 	mov %rcx, G(RCX_)
 	mov %rdx, G(RDX_)
 	mov %rbx, G(RBX_)
@@ -86,8 +102,6 @@ vtb_pv_hc_entry:
 	mov %r9, G(R9_)
 	mov %r10, G(R10_)
 	mov %r11, G(R11_)
-	.globl vtb_pv_touch_begin
-vtb_pv_touch_begin:
 	mov (%rsp), %rcx
 	.globl vtb_pv_touch_end
 vtb_pv_touch_end:
