@@ -1,4 +1,4 @@
-/* tags: workloads|census — desc: census: the 18 Popek-Goldberg-breaking x86 instructions (Robin & Irvine 2000), raw, in guest kernel mode (ktest census) and user mode; one record per instruction and mode. */
+/* tags: workloads|census — desc: census [T]: the 18 Popek-Goldberg-breaking x86 instructions (Robin & Irvine 2000), raw, in guest kernel mode (ktest census) and user mode; one record per instruction and mode. */
 #include "vtb.h"
 
 static const char *const insn_name[VTB_CI_COUNT] = {
@@ -9,6 +9,7 @@ static const char *const what_name[] = {"value", "if-still-set", "ticks-moved", 
                                         "no-timer", "frame-cs", "not-delivered", "no-fault"};
 
 static struct vtb_census_report rep;
+static uint64_t popf_ticks = 2; /* argv[1]: ticks that must arrive after a user-mode popf clearing IF */
 static int counts[4];
 
 static void emit(int insn, const char *mode, const struct vtb_census_result *r) {
@@ -102,8 +103,8 @@ static struct vtb_census_result user_check(int insn) {
       __asm__ volatile("pushfq\n\tandq $~0x200, (%%rsp)\n\tpopfq\n\tpushfq\n\tpopq %0" : "=r"(v)::"cc", "memory");
       if (!(v & IF_FLAG)) return W(1, v);
       uint64_t t0 = vtb_ticks();
-      for (uint64_t i = 0; i < 2000000000ULL && vtb_ticks() == t0; i++) {}
-      return vtb_ticks() != t0 ? R(1, 0) : W(3, 0);
+      for (uint64_t i = 0; i < 2000000000ULL && vtb_ticks() < t0 + popf_ticks; i++) {}
+      return vtb_ticks() >= t0 + popf_ticks ? R(1, 0) : W(3, vtb_ticks() - t0);
     }
     case VTB_CI_LAR:
       __asm__ volatile("xorl %k0, %k0\n\tlar %k2, %k0\n\tsetz %1" : "=&r"(v), "=&q"(zf) : "r"(sel) : "cc");
@@ -181,6 +182,8 @@ static void run_user(int insn) {
 }
 
 int main(int argc, char **argv) {
+  popf_ticks = vtb_atou(argc > 1 ? argv[1] : 0, 2);
+  if (!popf_ticks) popf_ticks = 1;
   long k = vtb_ktest("census", (uint64_t)&rep);
   if (k < 0) printf("census: kernel half unavailable (ktest census: %ld)\n", k);
   for (int i = 0; i < VTB_CI_COUNT; i++) emit(i, "kernel", &rep.r[i]);
