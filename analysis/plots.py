@@ -81,7 +81,8 @@ def _bars(ax, workloads, series, med, log):
         ax.bar(x + (i - (n - 1) / 2) * width, ys, width, yerr=[lo, hi], capsize=2,
                label=series_label(*s))
     ax.set_xticks(x)
-    ax.set_xticklabels(workloads, rotation=30, ha="right")
+    ax.set_xticklabels([w[6:] if w.startswith("micro_") else w for w in workloads], rotation=40, ha="right",
+                       fontsize=7)
     if log:
         ax.set_yscale("log")
     ax.legend(fontsize=7, ncol=2)
@@ -92,7 +93,7 @@ def plot_micro_per_op(table, out_path, group="micro"):
     med = cell_medians(table, TIME_METRIC, group)
     workloads = sorted({k[3] for k in med})
     series = _series_order(k[:3] for k in med)
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(10, 3.4))
     if workloads:
         _bars(ax, workloads, series, med, log=True)
         ax.set_ylabel("time per operation (ns, log)")

@@ -16,8 +16,8 @@ import tidy
 class PlotsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.run = recorded_run()
-        cls.table = tidy.load([cls.run])
+        cls.run_dir = recorded_run()
+        cls.table = tidy.load([cls.run_dir])
         cls.out = tempfile.mkdtemp()
 
     @classmethod
@@ -55,11 +55,22 @@ class PlotsTest(unittest.TestCase):
         path = os.path.join(self.out, "counters.pdf")
         info = plots.plot_counters_per_op(self.table, path)
         self.assertGreater(os.path.getsize(path), 1000)
-        self.assertTrue(info["rows"])
-        self.assertTrue(info["counters"])
+        expected = sorted({"%s / %s" % (plots.series_label(r["engine"], r["backend"], r["mode"]), r["workload"])
+                           for r in self.table.rows if r["group"] == "micro" and r["metric"].endswith("/op")})
+        self.assertEqual(sorted(info["rows"]), expected)
+        self.assertEqual(bool(info["counters"]), bool(expected))
+        # The heat map's values are the medians of the per-op counters.
+        rows, cols, data = plots.counter_matrix(self.table)
+        for i, (series, workload) in enumerate(rows):
+            for j, c in enumerate(cols):
+                vals = [r["value"] for r in self.table.rows if r["workload"] == workload and r["metric"] == c + "/op"
+                        and plots.series_label(r["engine"], r["backend"], r["mode"]) == series]
+                if vals:
+                    self.assertAlmostEqual(data[i, j], sorted(vals)[len(vals) // 2] if len(vals) % 2 else
+                                           (sorted(vals)[len(vals) // 2 - 1] + sorted(vals)[len(vals) // 2]) / 2)
 
     def test_paper_includes(self):
-        run, info = paper_tex.generate(self.run, self.out)
+        run, info = paper_tex.generate(self.run_dir, self.out)
         gen = os.path.join(self.out, "generated")
         for name in ("env.tex", "numbers.tex", "micro_table.tex", "macro_table.tex", "repro_table.tex",
                      "counters_table.tex", "findings.tex", "lost_cells.tex", "census_table.tex", "census_text.tex",

@@ -13,9 +13,9 @@ import tidy
 
 class TidyTest(unittest.TestCase):
     def setUp(self):
-        self.run = recorded_run()
-        self.table = tidy.load([self.run])
-        with open(os.path.join(self.run, "bench.json")) as f:
+        self.run_dir = recorded_run()
+        self.table = tidy.load([self.run_dir])
+        with open(os.path.join(self.run_dir, "bench.json")) as f:
             self.raw = json.load(f)
 
     def test_one_row_per_repetition_and_metric(self):
@@ -47,15 +47,25 @@ class TidyTest(unittest.TestCase):
                                                repetition=e["repetition"]))
 
     def test_environment_joined(self):
-        env = self.table.runs[os.path.basename(self.run)]
+        env = self.table.runs[os.path.basename(self.run_dir)]
         self.assertIn(env["kvm_backend"], ("hardware", "pvm", "none", "unknown"))
         for r in self.table.rows:
             self.assertEqual(r["commit"], env["commit"])
             self.assertEqual(r["kvm_backend"], env["kvm_backend"])
 
-    def test_per_op_counters_present(self):
-        counters = {r["metric"] for r in self.table.rows if r["metric"].endswith("/op")}
-        self.assertTrue(counters, "every timing carries counters")
+    def test_every_counter_becomes_a_metric(self):
+        iters = [b for b in self.raw["benchmarks"] if b["run_type"] == "iteration" and not b.get("error_occurred")]
+        for b in iters:
+            dims = tidy.parse_label(b["label"])
+            got = {r["metric"]: r["value"] for r in self.table.select(
+                engine=dims["engine"], workload=dims["workload"], mode=dims["mode"], repetition=b["repetition_index"])}
+            for k, v in b.items():
+                if k in tidy._GB_KEYS or isinstance(v, (str, bool)):
+                    continue
+                self.assertAlmostEqual(got[k], v, msg="%s %s" % (b["name"], k))
+            for k in ("ns_per_op", "ops", "phase_ns", "wall_s"):
+                self.assertIn(k, got, b["name"])
+            self.assertAlmostEqual(got["ns_per_op"] * got["ops"], got["phase_ns"], delta=1e-6 * got["phase_ns"] + 1)
 
     def test_csv(self):
         buf = io.StringIO()
@@ -72,7 +82,7 @@ class TidyTest(unittest.TestCase):
     def test_find_runs_and_corrupt_input(self):
         d = tempfile.mkdtemp()
         try:
-            shutil.copytree(self.run, os.path.join(d, "a"))
+            shutil.copytree(self.run_dir, os.path.join(d, "a"))
             os.makedirs(os.path.join(d, "b"))
             with open(os.path.join(d, "b", "bench.json"), "w") as f:
                 f.write("{not json")
