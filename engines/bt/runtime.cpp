@@ -305,7 +305,9 @@ Exit Runtime::run(const RunLimits& lim) {
     if (deadline && monotonic_ns() >= deadline) return finish(ExitKind::LimitReached, "wall-clock limit reached");
     if (counting && executed_ >= lim.max_guest_insns)
       return finish(ExitKind::LimitReached, "guest instruction limit reached (" + std::to_string(executed_) + ")");
-    if (deliver_pending(&out)) {
+    if (hold_irq_) {
+      hold_irq_ = false;
+    } else if (deliver_pending(&out)) {
       in_run_ = false;
       return out;
     }
@@ -419,6 +421,9 @@ Exit Runtime::run(const RunLimits& lim) {
           if (act == HostFaultAction::Retry) {
             ++st_.hidden_fault;
             resume_tc_ = hf_.tc_rip;  // registers are exactly as at the fault
+            // cpu_.rip is not this instruction's pc and a rewrite sequence may be
+            // half done: no interrupt may be delivered before translated code resumes.
+            hold_irq_ = true;
             break;
           }
           if (act == HostFaultAction::Unknown) {

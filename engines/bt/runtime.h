@@ -133,6 +133,7 @@ class Runtime {
   ExitRecord fault_rec_{};
   bool in_guest_ = false;
   bool counting_ = false;
+  bool hold_irq_ = false;  // resume_tc_ is mid-instruction-sequence: no event delivery now
   bool in_run_ = false;
   sigjmp_buf engine_fault_jmp_;
 
