@@ -72,6 +72,9 @@ int main(int argc, char **argv) {
          fwrite(blob[i], 1, ent[i].size, o) == ent[i].size;
     pos = ent[i].offset + ent[i].size;
   }
+  for (int i = 0; i < count; i++) free(blob[i]);
+  free(blob);
+  free(ent);
   if (fclose(o) || !ok) { fprintf(stderr, "mkarchive: write error on '%s'\n", argv[1]); remove(argv[1]); return 1; }
   return 0;
 }
