@@ -133,6 +133,27 @@ TEST_P(Conformance, RunsAndMeetsManifest) {
   // The runner checks the manifest: golden console, `contains` lines, counter bounds.
   for (const auto& f : r.check_failures) ADD_FAILURE() << f;
   if (!r.check_failures.empty()) ADD_FAILURE() << "console:\n" << r.result.console;
+  // Golden console of the suite (workloads/golden/<workload>.txt, when the
+  // manifest names none): checked when the run used the manifest's defaults.
+  if (w->golden.empty() && r.params == w->params) {
+    std::ifstream g(std::string(VTB_SOURCE_DIR) + "/workloads/golden/" + c.workload + ".txt");
+    if (g) {
+      std::stringstream text;
+      text << g.rdbuf();
+      EXPECT_NE(r.result.console.find(text.str()), std::string::npos)
+          << "console lacks workloads/golden/" << c.workload << ".txt\nconsole:\n" << r.result.console;
+    }
+  }
+  // Optional: the same console as the reference machine (VTB_CONFORMANCE_REFERENCE=1),
+  // for every workload but the census (whose output is per-engine by design).
+  const char* ref = getenv("VTB_CONFORMANCE_REFERENCE");
+  if (ref && std::string(ref) == "1" && c.engine != "qemu-tcg" && !w->has_group("census") &&
+      w->runs_on_peer("qemu-tcg")) {
+    RunRequest qreq = req;
+    qreq.engine = "qemu-tcg";
+    RunReport q = run_one(qreq);
+    if (cli_exit_code(q) == kExitOk) EXPECT_EQ(r.result.console, q.result.console) << "console differs from qemu-tcg";
+  }
   if (!HasFailure()) tally()["passed"]++;
 }
 
