@@ -68,6 +68,7 @@ PvEngine::~PvEngine() {
     g_engine = nullptr;
     win_.reset();
     restore_signal_handlers();
+    if (syscall(SYS_gettid) == thread_tid_) teardown_vcpu_thread();
   }
 }
 

@@ -120,8 +120,15 @@ bool install_signal_handlers(std::string* err) {
 void restore_signal_handlers() {
   if (!g_installed) return;
   for (int s : kSignals) sigaction(s, &g_old[s], nullptr);
-  sigaction(timer_signal(), &g_old[timer_signal()], nullptr);
+  // A tick still queued must not kill the process (an RT signal's default).
+  signal(timer_signal(), SIG_IGN);
   g_installed = false;
+}
+
+void teardown_vcpu_thread() {
+  if (!t_setup) return;
+  prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+  t_setup = false;  // the sigaltstack stays: later signals may still use it
 }
 
 bool setup_vcpu_thread(std::string* err) {

@@ -14,6 +14,8 @@ int timer_signal();
 // Per vCPU thread: a 256 KiB sigaltstack, and Syscall User Dispatch in
 // INCLUSIVE mode over the window (only guest code's `syscall`s dispatch).
 bool setup_vcpu_thread(std::string* err);
+// Syscall User Dispatch off again on this thread (engine destroyed).
+void teardown_vcpu_thread();
 // True when this kernel offers inclusive SUD (probed once on a helper thread).
 bool sud_inclusive_available(std::string* why);
 // A periodic CLOCK_MONOTONIC timer that signals thread `tid`.
