@@ -138,7 +138,7 @@ slow_common:
 	popq V(PV_OFF_RFLAGS)
 	mov $-1, %eax
 	mov $-1, %edx
-	xsave64 V(PV_OFF_FPU)
+	xsaveopt64 V(PV_OFF_FPU)
 	movq $1, V(PV_OFF_FPU_VALID)
 	fninit
 	ldmxcsr mxcsr_default(%rip)
@@ -200,7 +200,7 @@ vtb_pv_iret_entry:
 vtb_pv_signal_exit:
 	mov $-1, %eax
 	mov $-1, %edx
-	xsave64 V(PV_OFF_FPU)
+	xsaveopt64 V(PV_OFF_FPU)
 	movq $1, V(PV_OFF_FPU_VALID)
 	fninit
 	ldmxcsr mxcsr_default(%rip)
