@@ -89,10 +89,15 @@ class KvmEngine final : public Engine {
       ~Leave() { k.leave(); }
     } leave{kick_};
 
-    for (;;) {
-      now = monotonic_ns();
+    // `now` is re-read only after a kick or a halt: the common exit path
+    // reads the clock once per run() (it is on every exit's cost).
+    for (bool first = true;; first = false) {
+      if (!first) now = monotonic_ns();
       if (deadline && now >= deadline) return limit_exit();
-      if (halted_ && !wait_for_interrupt(deadline)) return limit_exit();
+      if (halted_) {
+        if (!wait_for_interrupt(deadline)) return limit_exit();
+        now = monotonic_ns();
+      }
       uint64_t kick_at = deadline;
       if (!vm_->kernel_irqchip()) {
         irq_->update(now);

@@ -3,7 +3,9 @@
 #
 # Environment (kernel command-line words KEY=VALUE): NPT_MODES ("1" or "1,0"),
 # IRQCHIP_MODES ("user" or "user,kernel"), ITERS (VTB_KVM_TEST_ITERS),
-# BENCH (1: run kvm_exit_bench), BENCH_EXITS, GTEST_FILTER, VTB_CMDS (1: run /vtb checks), TMO_TEST (s).
+# BENCH (1: run kvm_exit_bench), BENCH_EXITS, GTEST_FILTER, VTB_CMDS (1: run /vtb checks),
+# MICRO (comma list NAME[:N] of manifest workloads run by `vtb run --engine kvm --param n=N`,
+# default N = MICRO_N), TMO_TEST (s).
 # Console (ttyS0): everything. Result channel (ttyS1): only RESULT lines and JSON blocks.
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -26,6 +28,8 @@ export VTB_KVM_BACKEND=nested-tcg
 [ -n "$ITERS" ] && export VTB_KVM_TEST_ITERS=$ITERS
 [ -f /tbk.elf ] && export VTB_KERNEL_ELF=/tbk.elf
 [ -f /programs.vtba ] && export VTB_ARCHIVE=/programs.vtba
+[ -f /tbk.elf ] && export VTB_KERNEL=/tbk.elf                 # the vtb CLI's names
+[ -f /workloads/manifest ] && export VTB_MANIFEST=/workloads/manifest
 [ -n "$BENCH_EXITS" ] && export VTB_BENCH_EXITS=$BENCH_EXITS
 TMO=${TMO_TEST:-400}
 for npt in $(echo "${NPT_MODES:-1}" | tr ',' ' '); do
@@ -42,7 +46,7 @@ for npt in $(echo "${NPT_MODES:-1}" | tr ',' ' '); do
     block "gtest npt=$npt irqchip=$irqchip" /tmp/gtest.json
     rm -f /tmp/gtest.json
     if [ "$BENCH" = 1 ] && [ -x /kvm_exit_bench ]; then
-      timeout $TMO /kvm_exit_bench --benchmark_out=/tmp/bench.json --benchmark_out_format=json > /tmp/bench.txt 2>&1
+      timeout $TMO /kvm_exit_bench --benchmark_enable_random_interleaving=true --benchmark_out=/tmp/bench.json --benchmark_out_format=json > /tmp/bench.txt 2>&1
       brc=$?
       cat /tmp/bench.txt
       [ $brc -eq 0 ] || { res "bench npt=$npt irqchip=$irqchip rc=$brc"; fails=$((fails+1)); }
@@ -53,12 +57,20 @@ for npt in $(echo "${NPT_MODES:-1}" | tr ',' ' '); do
       timeout $TMO /vtb list > /tmp/list.txt 2>&1; cat /tmp/list.txt
       grep -q 'kvm@nested-tcg' /tmp/list.txt && res "vtb-list names-backend=yes" || { res "vtb-list names-backend=no"; fails=$((fails+1)); }
       if [ -n "$VTB_KERNEL_ELF" ]; then
-        timeout $TMO /vtb run --engine kvm --workload forkwait --param n=1000 --kernel /tbk.elf --archive /programs.vtba --json > /tmp/run.json 2>/tmp/run.err
+        timeout $TMO /vtb run --engine kvm --workload forkwait --param n=1000 --json > /tmp/run.json 2>/tmp/run.err
         vrc=$?
         cat /tmp/run.err
         res "vtb-run forkwait npt=$npt irqchip=$irqchip rc=$vrc"
         [ $vrc -eq 0 ] || fails=$((fails+1))
         block "vtb-run forkwait npt=$npt irqchip=$irqchip" /tmp/run.json
+        for item in $(echo "$MICRO" | tr ',' ' '); do  # NAME or NAME:N
+          w=${item%%:*}; n=${MICRO_N:-2000}; [ "$w" != "$item" ] && n=${item#*:}
+          timeout $TMO /vtb run --engine kvm --workload $w --param n=$n --json > /tmp/m.json 2>/tmp/m.err
+          mrc=$?
+          res "vtb-run $w n=$n npt=$npt irqchip=$irqchip rc=$mrc"
+          [ $mrc -eq 0 ] || { cat /tmp/m.err; fails=$((fails+1)); }
+          block "vtb-run $w npt=$npt irqchip=$irqchip" /tmp/m.json
+        done
       fi
     fi
   done
