@@ -4,8 +4,8 @@
 # Environment (kernel command-line words KEY=VALUE): NPT_MODES ("1" or "1,0"),
 # IRQCHIP_MODES ("user" or "user,kernel"), ITERS (VTB_KVM_TEST_ITERS),
 # BENCH (1: run kvm_exit_bench), BENCH_EXITS, GTEST_FILTER, VTB_CMDS (1: run /vtb checks),
-# MICRO (comma list NAME[:N] of manifest workloads run by `vtb run --engine kvm --param n=N`,
-# default N = MICRO_N), TMO_TEST (s).
+# MICRO (comma list NAME[:N] of manifest workloads run by `vtb run --engine kvm [--param n=N]`),
+# TMO_TEST (s).
 # Console (ttyS0): everything. Result channel (ttyS1): only RESULT lines and JSON blocks.
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -64,10 +64,10 @@ for npt in $(echo "${NPT_MODES:-1}" | tr ',' ' '); do
         [ $vrc -eq 0 ] || fails=$((fails+1))
         block "vtb-run forkwait npt=$npt irqchip=$irqchip" /tmp/run.json
         for item in $(echo "$MICRO" | tr ',' ' '); do  # NAME or NAME:N
-          w=${item%%:*}; n=${MICRO_N:-2000}; [ "$w" != "$item" ] && n=${item#*:}
-          timeout $TMO /vtb run --engine kvm --workload $w --param n=$n --json > /tmp/m.json 2>/tmp/m.err
+          w=${item%%:*}; p=""; [ "$w" != "$item" ] && p="--param n=${item#*:}"
+          timeout $TMO /vtb run --engine kvm --workload $w $p --json > /tmp/m.json 2>/tmp/m.err
           mrc=$?
-          res "vtb-run $w n=$n npt=$npt irqchip=$irqchip rc=$mrc"
+          res "vtb-run $w ${p#--param } npt=$npt irqchip=$irqchip rc=$mrc"
           [ $mrc -eq 0 ] || { cat /tmp/m.err; fails=$((fails+1)); }
           block "vtb-run $w npt=$npt irqchip=$irqchip" /tmp/m.json
         done
