@@ -134,7 +134,7 @@ class Run:
 
     def dominant(self, key, k=3):
         c = self.counters_per_op(key)
-        top = sorted(((v, n) for n, v in c.items() if v > 0 and not n.startswith("exit.total")), reverse=True)[:k]
+        top = sorted(((v, n) for n, v in c.items() if v > 0 and plots.is_event_counter(n)), reverse=True)[:k]
         return ", ".join("%s %s" % (num(v), tex(n)) for v, n in top) or "none recorded"
 
 

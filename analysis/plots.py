@@ -106,11 +106,16 @@ def plot_micro_per_op(table, out_path, group="micro"):
     return {"series": [series_label(*s) for s in series], "workloads": workloads}
 
 
+def is_event_counter(name):
+    """Counts of events; excludes accumulated durations (*_ns) and sizes (*_bytes)."""
+    return not name.endswith(("_ns", "_bytes"))
+
+
 def counter_matrix(table, group="micro", max_counters=12, min_per_op=0.01):
     """Rows (series label, workload), columns counter names, values = median count per op."""
     per = {}
     for r in table.rows:
-        if r["group"] != group or not r["metric"].endswith("/op"):
+        if r["group"] != group or not r["metric"].endswith("/op") or not is_event_counter(r["metric"][:-3]):
             continue
         key = (series_label(r["engine"], r["backend"], r["mode"]), r["workload"])
         per.setdefault(key, {}).setdefault(r["metric"][:-3], []).append(r["value"])

@@ -37,7 +37,10 @@ VTB="$BUILD/harness/vtb"
 stage "benchmark suite (vtb bench $QUICK $*)"
 tb=$(date +%s)
 LOG="$BUILD/reproduce-bench.log"
-"$VTB" bench $QUICK --out "$ROOT/results" "$@" | tee "$LOG"
+rc=0
+"$VTB" bench $QUICK --out "$ROOT/results" "$@" > "$LOG" || rc=$?
+cat "$LOG"
+[ "$rc" = 0 ] || { echo "reproduce.sh: vtb bench failed (exit $rc)" >&2; exit "$rc"; }
 RUN=$(sed -n 's/^results: \([^ ]*\) .*/\1/p' "$LOG" | tail -1)
 [ -n "$RUN" ] && [ -f "$RUN/bench.json" ] || { echo "reproduce.sh: the bench wrote no results folder" >&2; exit 1; }
 bench_s=$(( $(date +%s) - tb ))

@@ -124,6 +124,10 @@ Json collect_environment(const std::string& source_dir, const Json& extra) {
   e.set("kernel", Json::make_string(std::string(u.sysname) + " " + u.release + " " + u.version));
   e.set("machine", Json::make_string(u.machine));
   e.set("kvm_backend", Json::make_string(detect_kvm_backend()));
+  std::string mods;
+  for (const char* m : {"kvm_intel", "kvm_amd", "kvm_pvm"})
+    if (exists((std::string("/sys/module/") + m).c_str())) mods += (mods.empty() ? "" : " ") + std::string(m);
+  e.set("kvm_modules", Json::make_string(mods));
   e.set("compiler", Json::make_string(VTB_BENCH_COMPILER));
   e.set("cxx_flags", Json::make_string(VTB_BENCH_CXX_FLAGS));
   e.set("build_type", Json::make_string(VTB_BENCH_BUILD_TYPE));

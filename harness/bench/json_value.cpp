@@ -253,7 +253,10 @@ static void write(const Json& v, int indent, int level, std::string& o) {
       if (!std::isfinite(d)) { o += "null"; break; }
       char b[40];
       if (d == std::floor(d) && std::fabs(d) < 1e15) std::snprintf(b, sizeof b, "%.0f", d);
-      else std::snprintf(b, sizeof b, "%.17g", d);
+      else {
+        std::snprintf(b, sizeof b, "%.15g", d);  // shortest form that reads back exactly
+        if (std::strtod(b, nullptr) != d) std::snprintf(b, sizeof b, "%.17g", d);
+      }
       o += b;
       break;
     }

@@ -54,4 +54,6 @@ TEST(JsonValue, WriterRoundTrips) {
     EXPECT_EQ(back.members().front().first, "name");
   }
   EXPECT_EQ(to_json(Json::make_number(1.0 / 0.0)), "null");  // JSON has no infinity
+  EXPECT_EQ(to_json(Json::make_number(39.1)), "39.1");       // shortest exact form
+  EXPECT_EQ(to_json(Json::make_number(0.1 + 0.2)), "0.30000000000000004");
 }
