@@ -11,7 +11,7 @@
 #define PAGE_MASK (~(PAGE - 1))
 #define P2V(pa) ((void *)((uint64_t)(pa) + VTB_KERNEL_VBASE))
 #define V2P(va) ((uint64_t)(va) - VTB_KERNEL_VBASE)
-#define MAX_RAM (1ULL << 30) /* the kernel uses at most 1 GiB of RAM */
+#define MAX_RAM (4ULL << 30) /* the kernel uses at most 4 GiB of RAM (QEMU -m 2G puts -initrd near 2 GiB) */
 
 /* x86-64 page-table entry bits */
 #define PTE_P   0x001ULL

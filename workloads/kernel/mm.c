@@ -94,14 +94,17 @@ void mm_init(void) {
   /* The kernel half: PML4[VTB_KERNEL_PML4_SLOT] -> one PDPT whose first
    * entry maps RAM with 2 MiB pages (direct map, VBASE + pa). Shared by
    * every address space. Nothing is identity-mapped. */
-  uint64_t pd = new_table(2);
   kernel_pdpt_pa = new_table(3);
   kernel_pml4_pa = new_table(4);
-  if (!pd || !kernel_pdpt_pa || !kernel_pml4_pa) panic("out of memory building the kernel page tables");
-  uint64_t *pde = P2V(pd);
-  for (uint64_t pa = 0; pa < top; pa += 2ULL << 20)
-    plat_pte_write(&pde[pa >> 21], pa | PTE_P | PTE_W | PTE_PS);
-  plat_pte_write((uint64_t *)P2V(kernel_pdpt_pa), pd | PTE_P | PTE_W);
+  if (!kernel_pdpt_pa || !kernel_pml4_pa) panic("out of memory building the kernel page tables");
+  for (uint64_t gb = 0; gb < top; gb += 1ULL << 30) { /* one PD per GiB of RAM */
+    uint64_t pd = new_table(2);
+    if (!pd) panic("out of memory building the kernel page tables");
+    uint64_t *pde = P2V(pd);
+    for (uint64_t pa = gb; pa < top && pa < gb + (1ULL << 30); pa += 2ULL << 20)
+      plat_pte_write(&pde[(pa >> 21) & 511], pa | PTE_P | PTE_W | PTE_PS);
+    plat_pte_write((uint64_t *)P2V(kernel_pdpt_pa) + (gb >> 30), pd | PTE_P | PTE_W);
+  }
   plat_pte_write((uint64_t *)P2V(kernel_pml4_pa) + VTB_KERNEL_PML4_SLOT, kernel_pdpt_pa | PTE_P | PTE_W);
   plat_new_baseptr(kernel_pml4_pa);
 }
