@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "common/loader.h"
@@ -39,7 +40,7 @@ class KvmKernel : public ::testing::Test {
                    << "); set VTB_KERNEL_ELF and VTB_ARCHIVE";
   }
 
-  RunResult run(const std::string& cmdline) {
+  RunResult run(const std::string& cmdline, bool quiet = false) {
     GuestImage img;
     std::vector<uint8_t> bytes;
     Status s = read_file(kernel_, &bytes);
@@ -60,6 +61,7 @@ class KvmKernel : public ::testing::Test {
     EXPECT_TRUE(s.is_ok()) << s.message();
     if (!s) return {};
     RunResult r = vm->run();
+    if (quiet) return r;
     std::printf("[ kvm ] %s: backend %s outcome %s exit %d wall %.3f s\n", cmdline.c_str(), backend_.c_str(),
                 outcome_name(r.outcome), r.exit_code, r.wall_seconds);
     for (const auto& [k, v] : r.counters.all())
@@ -88,6 +90,40 @@ TEST_F(KvmKernel, Forkwait1000ExitsZero) {
   EXPECT_EQ(r.exit_code, 0) << r.console;
   EXPECT_NE(r.console.find("forkwait: 1000 forks, 0 failures"), std::string::npos) << r.console;
   EXPECT_GT(r.counters.get("kvm.exits"), 0u);
+}
+
+// N `out` in the kernel's micro loop give exactly N more exit.port_io: the
+// rest of the run (console, markers, records) is the same fixed overhead for
+// N = 300 and N = 500 (same digit count). With the in-kernel irqchip, so that
+// the PIC EOIs of a varying number of timer ticks stay out of the count.
+TEST_F(KvmKernel, KernelOutLoopAddsExactlyNPortExits) {
+  const char* prev = std::getenv("VTB_KVM_IRQCHIP");
+  const std::string saved = prev ? prev : "";
+  setenv("VTB_KVM_IRQCHIP", "kernel", 1);
+  const RunResult a = run("micro_kernel out 300", true);
+  const RunResult b = run("micro_kernel out 500", true);
+  if (prev) setenv("VTB_KVM_IRQCHIP", saved.c_str(), 1); else unsetenv("VTB_KVM_IRQCHIP");
+  ASSERT_EQ(a.outcome, Outcome::Exited) << a.message << a.console;
+  ASSERT_EQ(b.outcome, Outcome::Exited) << b.message << b.console;
+  EXPECT_EQ(a.exit_code, 0);
+  EXPECT_EQ(b.exit_code, 0);
+  EXPECT_EQ(b.counters.get("exit.port_io") - a.counters.get("exit.port_io"), 200u)
+      << "n=300: " << a.counters.get("exit.port_io") << ", n=500: " << b.counters.get("exit.port_io");
+  std::printf("[ kvm ] micro_kernel out: fixed overhead %llu port exits (n=300 -> %llu)\n",
+              static_cast<unsigned long long>(a.counters.get("exit.port_io") - 300),
+              static_cast<unsigned long long>(a.counters.get("exit.port_io")));
+}
+
+// The kernel's hlt loop with the common PIT/PIC: one Halt exit per hlt.
+TEST_F(KvmKernel, KernelHaltLoopGivesOneHaltExitPerHlt) {
+  const char* chip = std::getenv("VTB_KVM_IRQCHIP");
+  if (chip && std::strcmp(chip, "kernel") == 0) GTEST_SKIP() << "hlt never exits with the in-kernel irqchip";
+  const RunResult r = run("micro_kernel hlt 5");
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << r.console;
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.counters.get("exit.halt"), 5u);
+  EXPECT_EQ(r.counters.get("kvm.halt_exits"), 5u);
+  EXPECT_GE(r.counters.get("kvm.user.irq_injected"), 5u);
 }
 
 }  // namespace
