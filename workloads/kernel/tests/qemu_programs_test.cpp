@@ -43,13 +43,13 @@ class TbkQemu : public ::testing::Test {
   }
   // via_loader: enter tbk through its 64-bit e_entry with a vtb_boot_info
   // (kernel/tests/loader_shim.S), as our engines do, instead of through PVH.
-  Boot boot(const std::string& cmdline, bool via_loader = false) {
+  Boot boot(const std::string& cmdline, bool via_loader = false, const char* mem = "64M") {
     const std::string image = via_loader ? std::string("-kernel " TBK_LOADER_SHIM
                                                        " -device loader,file=" TBK_KERNEL_ELF
                                                        ",addr=0x2000000,force-raw=on")
                                          : std::string("-kernel " TBK_KERNEL_ELF);
     // The documented command line (docs/kernel.md), bounded by a timeout.
-    std::string cmd = "timeout 120 qemu-system-x86_64 -M pc -accel tcg -cpu max -m 64M -nodefaults -nographic "
+    std::string cmd = "timeout 120 qemu-system-x86_64 -M pc -accel tcg -cpu max -m " + std::string(mem) + " -nodefaults -nographic "
                       "-no-reboot -serial stdio -monitor none -device isa-debug-exit,iobase=0xf4,iosize=4 "
                       "-debugcon file:" + dir_ + "/ctrl.txt -fw_cfg name=etc/sercon-port,file=" + dir_ +
                       "/sercon0 " + image + " -initrd " TBK_ARCHIVE " -append '" + cmdline +
@@ -160,6 +160,13 @@ TEST_F(TbkQemu, FaultingSyscallInstructionCompatPath) {
   EXPECT_EQ(r.ctrl, "B 1\nE 1\nR iterations 20\nR tbk.syscall_gp_compat 65\n");
   Boot plain = boot("forkwait 20");
   EXPECT_EQ(plain.ctrl, "B 1\nE 1\nR iterations 20\n");  // counter absent when unused
+}
+
+// With -m 2G QEMU places the archive (-initrd) just below 2 GiB.
+TEST_F(TbkQemu, ArchiveHighInLargeMemory) {
+  Boot r = boot("forkwait 10", false, "2G");
+  EXPECT_EQ(r.console, "forkwait: 10 forks, 0 failures\n");
+  EXPECT_EQ(r.guest_code(), 0);
 }
 
 TEST_F(TbkQemu, LoaderEntryBootsWithVtbBootInfo) {
