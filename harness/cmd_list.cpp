@@ -86,13 +86,13 @@ int cmd_list(int argc, char** argv) {
     error_line(ms.message());
     return kExitBadInput;
   }
-  printf("  %-14s %-24s %-12s %s\n", "NAME", "COMMAND", "FLAVORS", "GROUPS");
+  printf("  %-22s %-32s %-10s %s\n", "NAME", "COMMAND", "FLAVORS", "GROUPS");
   for (const auto& w : m.workloads) {
     std::string cl, fl, gr;
     if (!render_command_line(w, w.params, &cl)) cl = w.program + " " + w.args;
     for (const auto& f : w.flavors) fl += (fl.empty() ? "" : ",") + f;
     for (const auto& g : w.groups) gr += (gr.empty() ? "" : ",") + g;
-    printf("  %-14s %-24s %-12s %s\n", w.name.c_str(), cl.c_str(), fl.c_str(), gr.c_str());
+    printf("  %-22s %-32s %-10s %s\n", w.name.c_str(), cl.c_str(), fl.c_str(), gr.c_str());
   }
   return 0;
 }

@@ -1,14 +1,12 @@
 // tags: harness|runner — desc: run a workload on a registered engine (kvm, pv, bt) through vtb::Vm.
 #include "common/loader.h"
 #include "common/vm.h"
-#include "engines/registry.h"
 #include "harness/runner_internal.h"
 
 namespace vtb::harness {
 
-void run_on_engine(const Prepared& p, RunReport* r) {
-  const EngineInfo* info = find_engine(r->engine);
-  std::unique_ptr<Engine> eng = info && info->make ? info->make() : nullptr;
+void run_on_engine(Prepared& p, RunReport* r) {
+  std::unique_ptr<Engine> eng = std::move(p.engine);
   if (!eng) return fail(r, Status::host_error("engine '" + r->engine + "' could not be created"));
   const Caps caps = eng->caps();
   if (!caps.available)

@@ -258,8 +258,10 @@ RunReport run_one(const RunRequest& req) {
     harness::run_on_qemu(p, &r);
   else if (req.engine == "native")
     harness::run_on_native(p, &r);
-  else
+  else {
+    p.engine = std::move(probe);
     harness::run_on_engine(p, &r);
+  }
   if (r.error == ErrorKind::None) check_expectations(m, *w, &r);
   return r;
 }

@@ -1,5 +1,6 @@
 // tags: harness|runner — desc: internals shared by the runner's parts (engine path, qemu-tcg and native peers).
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct Prepared {
   // Loaded and validated before dispatch (not for the native peer).
   ElfImage kernel;
   std::vector<uint8_t> archive;
+  // The engine instance probed for caps, handed to the Vm: in-process
+  // engines own the guest address window, so there is never a second one.
+  std::unique_ptr<Engine> engine;
 };
 
 // Validates a program archive (struct vtb_archive_header ...); on success
@@ -31,7 +35,7 @@ Status check_archive(const std::string& path, const std::string& program, std::v
 // Reads and validates the kernel ELF (bad input on any problem).
 Status check_kernel(const std::string& path, const char* flavor, ElfImage* out);
 
-void run_on_engine(const Prepared& p, RunReport* r);   // a registered engine through vtb::Vm
+void run_on_engine(Prepared& p, RunReport* r);   // a registered engine through vtb::Vm
 void run_on_qemu(const Prepared& p, RunReport* r);     // the qemu-tcg peer
 void run_on_native(const Prepared& p, RunReport* r);   // the host-native peer
 

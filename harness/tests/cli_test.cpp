@@ -168,7 +168,9 @@ TEST(Cli, ListShowsEnginesPeersAndWorkloads) {
   // Every registered engine appears, available or with its reason.
   for (const auto& ri : list_runners()) {
     EXPECT_NE(r.out.find(ri.name), std::string::npos) << ri.name;
-    if (!ri.available) EXPECT_NE(r.out.find(ri.available.message()), std::string::npos) << ri.name;
+    if (!ri.available) {
+      EXPECT_NE(r.out.find(ri.available.message()), std::string::npos) << ri.name;
+    }
   }
   r = run_vtb({"list", "--json"});
   EXPECT_EQ(r.code, 0);
