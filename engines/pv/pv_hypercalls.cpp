@@ -2,6 +2,7 @@
 #include <cpuid.h>
 #include <x86intrin.h>
 
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -12,6 +13,13 @@
 extern "C" int vtb_pv_hc_slow() { return vtb::pv::g_engine->hypercall_slow(); }
 
 namespace vtb::pv {
+namespace {
+std::string hex(uint64_t x) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", (unsigned long long)x);
+  return b;
+}
+}  // namespace
 
 int PvEngine::exit_with(Exit e) {
   e.rip = vtb_pv_cpu.rip;
@@ -195,7 +203,7 @@ int PvEngine::hc_iret() {
   PvCpu& v = vtb_pv_cpu;
   vtb_pv_iret_frame f;
   if (!copy_from_guest(v.gpr[RSP], &f, sizeof f)) {
-    pending_exit_ = fault_exit("pv: iret with an unreadable frame at rsp 0x" + std::to_string(v.gpr[RSP]), 13);
+    pending_exit_ = fault_exit("pv: iret with an unreadable frame at rsp " + hex(v.gpr[RSP]), 13);
     return exit_with(*pending_exit_);
   }
   const bool to_user = (f.cs & 3) == 3;

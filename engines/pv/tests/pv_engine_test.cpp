@@ -118,6 +118,20 @@ TEST(PvEngine, UnprotectedModeIsReallyUnprotected) {
   EXPECT_NE(r.console.find("user program: FAILED"), std::string::npos) << r.console;
 }
 
+TEST(PvEngine, HypercallWithUnusableStackIsATypedExit) {
+  RunResult r = guest("badstack");
+  SKIP_IF_UNAVAILABLE(r);
+  EXPECT_EQ(r.outcome, Outcome::GuestFault) << r.message;
+  EXPECT_NE(r.message.find("unreadable guest stack"), std::string::npos) << r.message;
+}
+
+TEST(PvEngine, IretWithUnreadableFrameIsATypedExit) {
+  RunResult r = guest("badiret");
+  SKIP_IF_UNAVAILABLE(r);
+  EXPECT_EQ(r.outcome, Outcome::GuestFault) << r.message;
+  EXPECT_NE(r.message.find("iret with an unreadable frame"), std::string::npos) << r.message;
+}
+
 TEST(PvEngine, RejectsNativeFlavorImage) {
   auto eng = make_pv_engine();
   if (!eng->caps().available) GTEST_SKIP() << eng->caps().available.message();

@@ -294,6 +294,13 @@ void tg_main(uint64_t boot_pa) {
   if (streq(c, "timer")) scenario_timer();
   if (streq(c, "user")) scenario_user(bi->mem_bytes + 4096);
   if (c[0] == 'b' && c[1] == 'e' && c[2] == 'n' && c[3] == 'c' && c[4] == 'h') scenario_bench(c, bi->mem_bytes + 4096);
+  if (streq(c, "badstack")) { /* jump (not call) to a stub with an unusable stack */
+    uint64_t stub = bi->hypercall_va + VTB_HYPERCALL_STUB_SIZE * VTB_HC_NULL;
+    __asm__ volatile("mov $0x1000, %%rsp\n\tjmp *%0" ::"r"(stub));
+  }
+  if (streq(c, "badiret")) { /* iret with rsp beyond RAM */
+    __asm__ volatile("mov $0x20000000, %%rsp\n\tjmp *%0" ::"r"(tg_iret_stub));
+  }
   if (streq(c, "spin")) {
     shared->vif = 0;
     for (;;) __asm__ volatile("" ::: "memory");
