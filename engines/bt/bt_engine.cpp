@@ -123,6 +123,7 @@ class BtEngine : public Engine {
     out.add("mmu.shadow_flush", s.flushes);
     out.add("mmu.code_write", s.code_write);
     out.add("mmu.code_protect", s.protect_code);
+    out.add("mmu.traced_tables", s.traced_tables);
   }
 
  private:

@@ -15,6 +15,7 @@ enum class HostFaultAction {
   Retry,   // fixed (page mirrored, write-protection lifted...): re-run the faulting instruction
   Guest,   // a true guest fault: deliver `GuestFaultInfo`
   Unknown, // not a guest address: an engine error
+  TracedWrite,  // a store to a write-traced frame (a guest page table): emulate it, then continue
 };
 
 // Implemented by the flat test memory and by the shadow MMU (bt engine).
@@ -37,6 +38,10 @@ class GuestAccess {
   }
   // A host SIGSEGV at `va` from translated guest code.
   virtual HostFaultAction host_fault(uint64_t va, bool write, bool user, GuestFaultInfo* f) = 0;
+  // Is the frame behind `va` write-traced (a guest page table)?
+  virtual bool traced(uint64_t /*va*/) { return false; }
+  // Stop tracing writes to the frame behind `va` (the store cannot be emulated).
+  virtual void drop_write_trace(uint64_t /*va*/) {}
   // Address-space events.
   virtual void set_cr3(uint64_t /*cr3*/) {}
   virtual void invlpg(uint64_t /*va*/) {}

@@ -22,7 +22,7 @@ const char* callout_name(CalloutOp op) {
                                 "wrmsr", "swapgs", "syscall", "sysret", "iretq", "int", "int3", "invlpg", "wbinvd",
                                 "clts", "rdpmc", "mov_to_seg", "mov_from_seg", "push_seg", "pop_seg", "load_far_ptr",
                                 "ljmp", "lcall", "lret", "lar", "lsl", "verr", "verw", "rdsegbase", "wrsegbase", "nop",
-                                "xsetbv", "monitor", "mwait", "sysenter"};
+                                "xsetbv", "monitor", "mwait", "sysenter", "traced_store"};
   const unsigned i = unsigned(op);
   return i < sizeof names / sizeof names[0] ? names[i] : "?";
 }
@@ -159,7 +159,7 @@ Runtime::Step Runtime::port_io(const ExitRecord& r, Exit* out) {
 Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
   AsmVcpu* a = asm_vcpu();
   const uint64_t next = r.guest_pc + r.len;
-  ++st_.priv[uint8_t(r.op) < uint8_t(CalloutOp::Count) ? uint8_t(r.op) : 0];
+  if (r.op != CalloutOp::TracedStore) ++st_.priv[uint8_t(r.op) < uint8_t(CalloutOp::Count) ? uint8_t(r.op) : 0];
   auto gp = [&](uint32_t err = 0) {
     raise(13, err, true);
     return Step::Fault;
@@ -634,6 +634,32 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       if (r.op == CalloutOp::RdSegBase) a->gpr[r.a] = r.c == 8 ? base : (base & 0xffffffffULL);
       else base = r.c == 8 ? a->gpr[r.a] : (a->gpr[r.a] & 0xffffffffULL);
       (r.b == 4 ? cpu_.fs : cpu_.gs).base = base;
+      return done();
+    }
+    case CalloutOp::TracedStore: {
+      // Adaptive translation of a store that kept hitting a traced page table:
+      // the write is done here and the mirror updated, with no host fault.
+      uint64_t v = r.a == 0xff ? r.target : a->gpr[r.a];
+      if (r.c) v >>= 8;  // ah/ch/dh/bh
+      const uint64_t va = operand_address(r);
+      GuestFaultInfo f;
+      if (!mem_->write(va, &v, r.b, cpu_.cpl == 3, &f)) {
+        raise(f.vector, f.error, true, f.addr);
+        return Step::Fault;
+      }
+      ++st_.pte_callout;
+      // Re-adapt: a store that no longer hits page tables goes back to native code.
+      if (mem_->traced(va)) {
+        traced_useless_[r.guest_pc] = 0;
+      } else if (++traced_useless_[r.guest_pc] > 64) {
+        // A general-purpose store (memcpy/memset): back to native code for good;
+        // a page table it hits later is untraced instead (see emulate_traced_store).
+        traced_useless_.erase(r.guest_pc);
+        no_adapt_.insert(r.guest_pc);
+        traced_pcs_.erase(r.guest_pc);
+        traced_traps_.erase(r.guest_pc);
+        invalidate_range(r.guest_pc, r.len);
+      }
       return done();
     }
     case CalloutOp::Count:

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/interrupt_source.h"
 #include "engines/bt/layout.h"
+#include "engines/bt/translator.h"
 
 extern "C" uint8_t* bt_enter(uint64_t tc);
 extern "C" void bt_exit_stub();
@@ -156,6 +157,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   const bool user = cpu_.cpl == 3;
   env.fetch = [this, user](uint64_t va, uint8_t* out, size_t n) { return mem_->fetch(va, out, n, user); };
   env.lookup_entry = lookup;
+  if (!traced_pcs_.empty()) env.traced_store = [this](uint64_t pc) { return traced_pcs_.count(pc) != 0; };
   auto blk = std::make_unique<Block>();
   blk->space = space_of(pc);
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -244,6 +246,37 @@ void Runtime::flush_all() {
   ibtc_reset();
   resume_tc_ = 0;
   ++st_.tc_flush;
+}
+
+// A store hit a write-traced page table: do it here (the mirror follows in
+// GuestAccess::write) and continue after it. A store that keeps trapping is
+// retranslated into a TracedStore callout (adaptive translation).
+bool Runtime::emulate_traced_store(uint64_t pc, uint64_t va) {
+  if (no_adapt_.count(pc)) return false;
+  uint8_t code[16];
+  const size_t got = mem_->fetch(pc, code, 15, cpu_.cpl == 3);
+  Insn in;
+  uint8_t reg;
+  int size;
+  uint64_t imm;
+  bool high8;
+  if (!dec_.decode(code, got, pc, &in) || !simple_store(in, &reg, &size, &imm, &high8)) return false;
+  AsmVcpu* a = asm_vcpu();
+  uint64_t v = reg == 0xff ? imm : (high8 ? a->gpr[reg] >> 8 : a->gpr[reg]);
+  GuestFaultInfo f;
+  if (!mem_->write(va, &v, size_t(size), cpu_.cpl == 3, &f)) {
+    cpu_.rip = pc;
+    raise(f.vector, f.error, true, f.addr);
+    return true;
+  }
+  ++st_.pte_trap;
+  cpu_.rip = pc + in.len;
+  resume_tc_ = 0;
+  if (++traced_traps_[pc] == 2 && traced_pcs_.insert(pc).second) {
+    ++st_.adaptive;
+    invalidate_range(pc, in.len);  // retranslated with the callout on the next visit
+  }
+  return true;
 }
 
 void Runtime::on_cr3_change() {
@@ -423,6 +456,17 @@ Exit Runtime::run(const RunLimits& lim) {
             resume_tc_ = hf_.tc_rip;  // registers are exactly as at the fault
             // cpu_.rip is not this instruction's pc and a rewrite sequence may be
             // half done: no interrupt may be delivered before translated code resumes.
+            hold_irq_ = true;
+            break;
+          }
+          if (act == HostFaultAction::TracedWrite) {
+            if (m->fixup == Fixup::None && emulate_traced_store(pc, hf_.addr)) {
+              if (counting) used -= (b->ninsns - m->index - 1);
+              break;
+            }
+            mem_->drop_write_trace(hf_.addr);
+            ++st_.pte_untraced;
+            resume_tc_ = hf_.tc_rip;
             hold_irq_ = true;
             break;
           }

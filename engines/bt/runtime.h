@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/counters.h"
@@ -79,6 +80,7 @@ class Runtime {
   uint64_t space_of(uint64_t pc) const;
   CodeCache& cache_for(uint64_t pc);
   void unlink(Block* b);
+  bool emulate_traced_store(uint64_t pc, uint64_t va);
 
   // Callouts (privileged.cpp). Return value drives the dispatcher.
   enum class Step { Resume, Jump, ExitVm, Fault, Error };
@@ -112,6 +114,10 @@ class Runtime {
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, Block*>> by_pc_;  // space -> pc -> block
   std::map<uint64_t, Block*> by_tc_;
   std::vector<uint32_t> ibtc_user_slots_;
+  std::unordered_map<uint64_t, int> traced_traps_;  // guest pc -> traced-write traps taken
+  std::unordered_set<uint64_t> traced_pcs_;          // stores retranslated as TracedStore callouts
+  std::unordered_set<uint64_t> no_adapt_;            // general stores: never emulated/adapted again
+  std::unordered_map<uint64_t, int> traced_useless_;  // consecutive TracedStore callouts that hit no table
   bool window_reserved_ = false;
   bool global_mapped_ = false;
 
@@ -143,6 +149,7 @@ class Runtime {
     uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0;
     uint64_t priv[uint8_t(CalloutOp::Count)] = {};
     uint64_t cr_write[16] = {}, cr_read[16] = {};
+    uint64_t pte_trap = 0, pte_callout = 0, pte_untraced = 0, adaptive = 0;
     std::map<int, uint64_t> reflected;
   } st_;
   friend class RuntimeTestPeer;

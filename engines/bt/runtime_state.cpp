@@ -91,9 +91,16 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.tc_bytes", user_tc_.used() + kernel_tc_.used());
   if (executed_) out.add("bt.guest_insns_executed", executed_);
   if (st_.hidden_fault) out.add("mmu.hidden_fault", st_.hidden_fault);
+  // Every traced guest page-table store, whether it trapped (host fault,
+  // emulated) or was already retranslated into a callout (adaptive).
+  out.add("mmu.pte_write_trap", st_.pte_trap + st_.pte_callout);
+  out.add("mmu.pte_write_fault", st_.pte_trap);
+  out.add("mmu.pte_write_callout", st_.pte_callout);
+  out.add("mmu.pte_untraced", st_.pte_untraced);
+  out.add("bt.adaptive_retranslate", st_.adaptive);
   for (unsigned i = 1; i < unsigned(CalloutOp::Count); ++i) {
     const CalloutOp op = CalloutOp(i);
-    if (!st_.priv[i] || op == CalloutOp::MovToCr || op == CalloutOp::MovFromCr) continue;
+    if (!st_.priv[i] || op == CalloutOp::MovToCr || op == CalloutOp::MovFromCr || op == CalloutOp::TracedStore) continue;
     out.add(std::string("priv.") + callout_name(op), st_.priv[i]);
   }
   for (int c = 0; c < 16; ++c) {

@@ -24,12 +24,14 @@ bool in_window(uint64_t va) {
 
 ShadowMmu::~ShadowMmu() = default;  // the runtime unmaps the whole window
 
-bool ShadowMmu::translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f) {
+bool ShadowMmu::translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f,
+                          WalkResult* walk) {
   WalkRequest req;
   req.write = write;
   req.user = user;
   req.fetch = fetch;
   const WalkResult w = walk_page_tables(*mem_, cr3_, va, req);
+  if (walk) *walk = w;
   if (w.status == WalkStatus::Ok && w.gpa < mem_->size()) {
     *gpa = w.gpa;
     return true;
@@ -108,6 +110,7 @@ bool ShadowMmu::write(uint64_t va, const void* in, size_t n, bool user, GuestFau
     const size_t chunk = std::min<uint64_t>(n - k, kPage - (a & (kPage - 1)));
     if (code_.count(gpa & ~(kPage - 1))) code_written(gpa & ~(kPage - 1));
     memcpy(mem_->host() + gpa, p + k, chunk);
+    if (tables_.count(gpa & ~(kPage - 1))) table_written(gpa & ~(kPage - 1), gpa & (kPage - 1), chunk);
     k += chunk;
   }
   return true;
@@ -141,19 +144,103 @@ void ShadowMmu::unmap_page(uint64_t va_page) {
   ++st_.unmaps;
 }
 
-void ShadowMmu::mark_code(uint64_t gpa_page, uint64_t va_page) {
-  auto& s = code_[gpa_page];
-  if (s.insert(va_page).second && s.size() == 1) {
-    // First translation from this frame: every writable alias becomes read-only.
-    for (uint64_t a : aliases_[gpa_page]) {
-      auto it = mapped_.find(a);
-      if (it != mapped_.end() && it->second.writable) {
-        mprotect(reinterpret_cast<void*>(a), kPage, PROT_READ);
-        it->second.writable = false;
-        ++st_.protect_code;
-      }
+void ShadowMmu::protect_aliases(uint64_t gpa_page) {
+  for (uint64_t a : aliases_[gpa_page]) {
+    auto it = mapped_.find(a);
+    if (it != mapped_.end() && it->second.writable) {
+      mprotect(reinterpret_cast<void*>(a), kPage, PROT_READ);
+      it->second.writable = false;
+      ++st_.protect_code;
     }
   }
+}
+
+void ShadowMmu::mark_code(uint64_t gpa_page, uint64_t va_page) {
+  auto& s = code_[gpa_page];
+  // First translation from this frame: every writable alias becomes read-only.
+  if (s.insert(va_page).second && s.size() == 1) protect_aliases(gpa_page);
+}
+
+// Every table on the walk that produced a mirror mapping is write-traced, so
+// a guest PTE store reaches the mirror (mmu.pte_write_trap).
+void ShadowMmu::trace_tables(const WalkResult& w, uint64_t va_page) {
+  const int ntables = 5 - w.level;  // a 4 KiB leaf uses 4 tables, a 2 MiB leaf 3, a 1 GiB leaf 2
+  for (int k = 0; k < ntables && k < 4; ++k) {
+    const uint64_t t = w.table_gpa[k];
+    auto [it, fresh] = tables_.try_emplace(t);
+    it->second.level = 4 - k;
+    it->second.users.insert(va_page);
+    if (fresh) {
+      ++st_.traced_tables;
+      protect_aliases(t);
+    }
+  }
+}
+
+// Entries [off, off+len) of a traced table changed: drop the mirror pages mapped through them.
+void ShadowMmu::table_written(uint64_t gpa_page, uint64_t off, uint64_t len) {
+  auto it = tables_.find(gpa_page);
+  if (it == tables_.end()) return;
+  Table& t = it->second;
+  const unsigned shift = 12 + 9 * unsigned(t.level - 1);
+  const uint64_t first = off / 8, last = (off + len - 1) / 8;
+  std::vector<uint64_t> drop;
+  for (uint64_t va : t.users) {
+    const uint64_t idx = (va >> shift) & 511;
+    if (idx >= first && idx <= last) drop.push_back(va);
+  }
+  for (uint64_t va : drop) {
+    unmap_page(va);
+    t.users.erase(va);
+  }
+  const int level = t.level;
+  const uint64_t* e = reinterpret_cast<const uint64_t*>(mem_->host() + gpa_page);
+  // A new lower-level table hooked in: trace it too (no walk has seen it yet).
+  if (level >= 2)
+    for (uint64_t i = first; i <= last && i < 512; ++i)
+      if ((e[i] & 1) && !(level < 4 && (e[i] & 0x80))) trace_tree(e[i] & 0x000ffffffffff000ULL, level - 1);
+  // A table left with no present entry (being freed) has no mirror page
+  // depending on it: stop tracing it, so its reuse as data does not trap.
+  if (t.users.empty()) {
+    bool any = false;
+    for (int i = 0; i < 512 && !any; ++i) any = e[i] & 1;
+    if (!any) tables_.erase(gpa_page);
+  }
+}
+
+bool ShadowMmu::traced(uint64_t va) {
+  uint64_t gpa;
+  GuestFaultInfo f;
+  return translate(va, false, false, false, &gpa, &f) && tables_.count(gpa & ~(kPage - 1));
+}
+
+// Trace every page-table frame of the user half reachable from a new CR3, so
+// that PTE stores are seen even for pages the mirror never mapped.
+void ShadowMmu::trace_tree(uint64_t table, int level) {
+  if (table + kPage > mem_->size()) return;
+  auto [it, fresh] = tables_.try_emplace(table);
+  it->second.level = level;
+  if (fresh) {
+    ++st_.traced_tables;
+    protect_aliases(table);
+  }
+  if (level == 1) return;
+  const uint64_t* e = reinterpret_cast<const uint64_t*>(mem_->host() + table);
+  const int n = level == 4 ? int(VTB_KERNEL_PML4_SLOT) : 512;  // user half only
+  for (int i = 0; i < n; ++i)
+    if ((e[i] & 1) && !(level < 4 && (e[i] & 0x80))) trace_tree(e[i] & 0x000ffffffffff000ULL, level - 1);
+}
+
+void ShadowMmu::drop_write_trace(uint64_t va) {
+  uint64_t gpa;
+  GuestFaultInfo f;
+  if (!translate(va, false, false, false, &gpa, &f)) return;
+  auto it = tables_.find(gpa & ~(kPage - 1));
+  if (it == tables_.end()) return;
+  // No longer traced: forget every mirror page that depended on it.
+  std::vector<uint64_t> users(it->second.users.begin(), it->second.users.end());
+  tables_.erase(it);
+  for (uint64_t u : users) unmap_page(u);
 }
 
 void ShadowMmu::code_written(uint64_t gpa_page) {
@@ -176,12 +263,18 @@ HostFaultAction ShadowMmu::host_fault(uint64_t va, bool write, bool user, GuestF
     return HostFaultAction::Unknown;
   }
   uint64_t gpa;
-  if (!translate(va, write, user, false, &gpa, f)) return HostFaultAction::Guest;
+  WalkResult w;
+  if (!translate(va, write, user, false, &gpa, f, &w)) return HostFaultAction::Guest;
   const uint64_t vp = va & ~(kPage - 1), gp = gpa & ~(kPage - 1);
+  if (write && tables_.count(gp)) {  // a guest page-table write: the runtime emulates it
+    f->addr = va;
+    return HostFaultAction::TracedWrite;
+  }
   if (write && code_.count(gp)) code_written(gp);  // self-modifying / cross-modifying code
   // Map writable only on a write (so the guest's dirty bit is set when it is written).
-  const bool writable = write && !code_.count(gp);
+  const bool writable = write && !code_.count(gp) && !tables_.count(gp);
   if (!map_page(vp, gp, writable)) return HostFaultAction::Unknown;
+  trace_tables(w, vp);
   return HostFaultAction::Retry;
 }
 
@@ -199,6 +292,7 @@ void ShadowMmu::set_cr3(uint64_t cr3) {
     if (va < VTB_USER_TOP || !keep_kernel) user.push_back(va);
   for (uint64_t va : user) unmap_page(va);
   ++st_.flushes;
+
 }
 
 void ShadowMmu::invlpg(uint64_t va) { unmap_page(va & ~(kPage - 1)); }

@@ -32,15 +32,22 @@ class ShadowMmu : public GuestAccess {
   void set_cr3(uint64_t cr3) override;
   void invlpg(uint64_t va) override;
   void set_user_mode(bool user) override { user_ = user; }
+  void drop_write_trace(uint64_t va) override;
+  bool traced(uint64_t va) override;
 
   struct Stats {
-    uint64_t maps = 0, unmaps = 0, flushes = 0, code_write = 0, protect_code = 0, guest_pf = 0;
+    uint64_t maps = 0, unmaps = 0, flushes = 0, code_write = 0, protect_code = 0, guest_pf = 0, traced_tables = 0;
   };
   const Stats& stats() const { return st_; }
   uint64_t cr3() const { return cr3_; }
 
  private:
-  bool translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f);
+  bool translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f,
+                 WalkResult* walk = nullptr);
+  void trace_tables(const WalkResult& w, uint64_t va_page);
+  void table_written(uint64_t gpa_page, uint64_t off, uint64_t len);
+  void protect_aliases(uint64_t gpa_page);
+  void trace_tree(uint64_t table, int level);
   bool map_page(uint64_t va_page, uint64_t gpa_page, bool writable);
   void unmap_page(uint64_t va_page);
   void mark_code(uint64_t gpa_page, uint64_t va_page);
@@ -55,6 +62,8 @@ class ShadowMmu : public GuestAccess {
   std::unordered_map<uint64_t, Mapping> mapped_;                        // va page -> frame
   std::unordered_map<uint64_t, std::vector<uint64_t>> aliases_;         // gpa page -> va pages mapped
   std::unordered_map<uint64_t, std::unordered_set<uint64_t>> code_;     // gpa page -> va pages translated
+  struct Table { int level; std::unordered_set<uint64_t> users; };     // va pages mapped through it
+  std::unordered_map<uint64_t, Table> tables_;                          // write-traced page-table frames
   Stats st_;
 };
 

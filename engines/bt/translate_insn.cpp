@@ -34,6 +34,25 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
     else if (!emit_ea(c, in, &aux, &target)) return false;
     return callout(op, a, b, cc, target, aux, ends);
   };
+  if (c.env.traced_store && c.env.traced_store(in.pc)) {
+    uint8_t reg;
+    int size;
+    uint64_t imm;
+    bool high8;
+    if (simple_store(in, &reg, &size, &imm, &high8)) {
+      uint64_t aux = 0, target = imm;
+      if (!emit_ea(c, in, &aux, &target)) return false;
+      if ((aux & kOpAbs) && reg == 0xff) {
+        c.error = "rip-relative immediate store cannot be traced: " + in.text;
+        return false;
+      }
+      if (aux & kOpAbs) {  // rip-relative: target holds the address; no immediate
+        emit_callout(c, in, CalloutOp::TracedStore, reg, uint8_t(size), high8, target, aux, false);
+        return true;
+      }
+      return callout(CalloutOp::TracedStore, reg, uint8_t(size), high8, imm, aux);
+    }
+  }
   if (in.vex) {
     if (in.seg) {
       c.error = "VEX instruction with a segment override: " + in.text;
@@ -223,6 +242,30 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   }
   if (in.seg && in.has_mem && in.id != X86_INS_LEA && in.id != X86_INS_NOP) return emit_seg_rewrite(c, in);
   return emit_ident(c, in);
+}
+
+bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* high8) {
+  if (in.vex || !in.has_mem || in.lock || in.rep || in.repne || in.addr32) return false;
+  const uint8_t o0 = in.opcode0();
+  const int osz = (in.rex & 8) ? 8 : in.opsize ? 2 : 4;
+  *high8 = false;
+  *imm = 0;
+  switch (o0) {
+    case 0x89: *reg = in.reg; *size = osz; return true;
+    case 0x88:
+      *size = 1;
+      *reg = in.reg;
+      if (!in.rex && in.reg >= 4 && in.reg <= 7) { *reg = uint8_t(in.reg - 4); *high8 = true; }
+      return true;
+    case 0xc7:
+      if ((in.bytes[in.modrm_off] >> 3) & 7) return false;
+      *reg = 0xff; *size = osz; *imm = uint64_t(in.imm); return true;
+    case 0xc6:
+      if ((in.bytes[in.modrm_off] >> 3) & 7) return false;
+      *reg = 0xff; *size = 1; *imm = uint64_t(in.imm) & 0xff; return true;
+    default:
+      return false;
+  }
 }
 
 TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateEnv& env, uint8_t* buf, size_t cap,

@@ -18,7 +18,13 @@ struct TranslateEnv {
   // accessible (stops at the first byte whose page is not executable).
   std::function<size_t(uint64_t va, uint8_t* out, size_t n)> fetch;
   uint64_t lookup_entry = 0;  // the indirect-branch lookup routine of the target cache
+  // Adaptive translation: stores at these guest pcs become TracedStore callouts.
+  std::function<bool(uint64_t pc)> traced_store;
 };
+
+// A plain store the engine can emulate: mov r/imm -> m. Fills source
+// register (0xff: immediate in *imm), size and high-byte flag.
+bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* high8);
 
 struct TranslateResult {
   bool ok = false;
