@@ -1,7 +1,13 @@
 // tags: harness|runner — desc: run_one: resolve workload, params and paths from the manifest, dispatch, check expectations.
 #include "harness/runner.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdlib>
 #include <fstream>
@@ -123,22 +129,83 @@ std::string default_kernel_path(bool pv) {
 std::string default_archive_path() { return env_or("VTB_ARCHIVE", VTB_DEFAULT_ARCHIVE); }
 std::string default_native_dir() { return env_or("VTB_NATIVE_DIR", VTB_DEFAULT_NATIVE_DIR); }
 
+namespace {
+
+// Probes one engine's caps in a child process: in-process engines reserve
+// the guest address window in their constructor, and a probe must neither
+// disturb the next engine's probe nor take the listing process down.
+void probe_engine(const EngineInfo& info, RunnerInfo* ri) {
+  ri->backend = ri->name;
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) {
+    ri->available = Status::host_error(std::string("pipe: ") + strerror(errno));
+    return;
+  }
+  fflush(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(p[0]);
+    close(p[1]);
+    ri->available = Status::host_error(std::string("fork: ") + strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    close(p[0]);
+    const std::string sep(1, '\x1f');
+    std::string msg = "0" + sep + sep + sep + "engine could not be created";
+    if (auto eng = info.make ? info.make() : nullptr) {
+      Caps c = eng->caps();
+      msg = std::string(c.available ? "1" : "0") + sep + c.backend + sep + flavor_name(c.flavor) + sep +
+            c.available.message();
+    }
+    for (size_t off = 0; off < msg.size();) {
+      ssize_t n = write(p[1], msg.data() + off, msg.size() - off);
+      if (n <= 0) break;
+      off += size_t(n);
+    }
+    _exit(0);
+  }
+  close(p[1]);
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = read(p[0], buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    got.append(buf, size_t(n));
+  }
+  close(p[0]);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  std::vector<std::string> f;
+  for (size_t a = 0;;) {
+    size_t b = got.find('\x1f', a);
+    f.push_back(got.substr(a, b == std::string::npos ? std::string::npos : b - a));
+    if (b == std::string::npos) break;
+    a = b + 1;
+  }
+  if (f.size() != 4) {
+    ri->available = Status::error(ErrorKind::HostError, WIFSIGNALED(st) ? "probing the engine crashed (signal " +
+                                                                             std::to_string(WTERMSIG(st)) + ")"
+                                                                       : std::string("probing the engine failed"));
+    return;
+  }
+  if (!f[1].empty()) ri->backend = f[1];
+  ri->flavor = f[2];
+  ri->available = f[0] == "1" ? Status::ok() : Status::unavailable(f[3]);
+}
+
+}  // namespace
+
 std::vector<RunnerInfo> list_runners() {
   std::vector<RunnerInfo> out;
   for (const auto& info : registered_engines()) {
     RunnerInfo ri;
     ri.name = std::string(info.name);
     ri.technique = std::string(info.technique);
-    auto eng = info.make ? info.make() : nullptr;
-    if (!eng) {
-      ri.backend = ri.name;
-      ri.available = Status::error(ErrorKind::HostError, "engine could not be created");
-    } else {
-      Caps c = eng->caps();
-      ri.backend = c.backend.empty() ? ri.name : c.backend;
-      ri.flavor = flavor_name(c.flavor);
-      ri.available = c.available;
-    }
+    probe_engine(info, &ri);
     out.push_back(std::move(ri));
   }
   RunnerInfo q{"qemu-tcg", "reference machine (QEMU TCG)", "qemu-tcg", "native", true, Status::ok()};
