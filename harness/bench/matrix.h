@@ -18,7 +18,7 @@ struct MatrixOptions {
   bool quick = false;
   double scale = 1.0;                  // multiply integer params (quick default 0.5)
   int repetitions = 5;                 // quick default 2
-  std::vector<std::string> warm_engines = {"bt", "qemu-tcg"};  // translating engines get a warm row
+  std::vector<std::string> warm_engines = {"bt"};  // the binary translator gets a warm row
 };
 
 struct Cell {
