@@ -1,7 +1,7 @@
 #!/bin/sh
 # tags: scripts|reproduce — desc: one command: build, run the benchmark suite, regenerate the analysis and rebuild paper/paper.pdf.
 # usage: scripts/reproduce.sh [--quick] [--no-build] [--build-dir DIR] [-- VTB_BENCH_OPTIONS...]
-#   --quick       small parameters, 2 repetitions (the CI variant)
+#   --quick       2 repetitions of the manifest's (CI-sized) parameters (the CI variant)
 #   --no-build    use an existing build (default: configure + build, -j2)
 #   --build-dir   build folder (default: $VTB_BUILD_DIR or ./build, the release preset's folder)
 #   anything after -- goes to `vtb bench` (e.g. -- --engines bt,qemu-tcg,native)

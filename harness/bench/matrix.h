@@ -16,7 +16,7 @@ struct MatrixOptions {
   std::vector<std::string> workloads;  // empty = every workload in `groups`
   std::vector<std::string> groups = {"micro", "macro", "census"};
   bool quick = false;
-  double scale = 1.0;                  // multiply integer params (quick default 0.5)
+  double scale = 1.0;                  // multiply integer params (--scale)
   int repetitions = 5;                 // quick default 2
   std::vector<std::string> warm_engines = {"bt"};  // the binary translator gets a warm row
 };
