@@ -273,12 +273,15 @@ def gen_counters_table(run, out):
     for w in run.workloads("micro") + run.workloads("macro"):
         for s in run.series():
             k = s + (w,)
-            if k in run.med and s[0] != "native":
+            if k in run.med and s[0] != "native" and run.counters_per_op(k):
                 rows.append("%s & %s & %s \\\\" % (tex(w), tex(plots.series_label(*s)), run.dominant(k)))
     if not rows:
         write(out, "counters_table.tex", "\\emph{No counters recorded in this run.}\n")
         return
+    silent = sorted({plots.series_label(*k[:3]) for k in run.med if not run.counters_per_op(k)})
     lines = ["\\begin{tabular}{ll p{0.6\\linewidth}}", "\\toprule", "workload & series & dominant counters per operation \\\\", "\\midrule"]
+    if silent:
+        rows.append("\\midrule\\multicolumn{3}{l}{\\emph{No counters recorded by: %s.}} \\\\" % tex(", ".join(silent)))
     write(out, "counters_table.tex", "\n".join(lines + rows + ["\\bottomrule", "\\end{tabular}"]) + "\n")
 
 
