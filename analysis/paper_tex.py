@@ -332,33 +332,13 @@ def gen_lost(run, out):
     write(out, "lost_cells.tex", "\n".join(lines) + "\n")
 
 
-def census_matrix(census):
-    """({instruction: {(engine label, mode): verdict}}, [column keys]) from census.json.
-
-    Record keys are 'census.<insn>.<where>' (where: kernel/user); other keys keep their name."""
-    rows, cols = {}, []
-    for engine in sorted(census):
-        label = census[engine].get("backend", engine)
-        for key, verdict in census[engine].get("records", {}).items():
-            parts = key.split(".")
-            if len(parts) == 3 and parts[0] == "census":
-                insn, where = parts[1], parts[2]
-            else:
-                insn, where = key, ""
-            col = (label, where)
-            if col not in cols:
-                cols.append(col)
-            rows.setdefault(insn, {})[col] = verdict
-    return rows, cols
-
-
 def gen_census(run, out):
     census = run.table.census.get(run.name)
     if not census:
         write(out, "census_text.tex", "This run has no census results (the census group did not run).\n")
         write(out, "census_table.tex", "\\emph{no census results in this run}\n")
         return
-    rows, cols = census_matrix(census)
+    rows, cols = plots.census_matrix(census)
     ok = sum(1 for r in rows.values() for v in r.values() if v == "ok")
     total = sum(len(r) for r in rows.values())
     write(out, "census_text.tex",

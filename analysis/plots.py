@@ -194,12 +194,56 @@ def plot_macro_slowdown(table, out_path, group="macro"):
             "missing_baseline": [w for w in all_workloads if w not in workloads]}
 
 
+def census_matrix(census):
+    """({instruction: {(engine label, mode): verdict}}, [column keys]) from census.json.
+
+    Record keys are 'census.<insn>.<where>' (where: kernel/user); other keys keep their name."""
+    rows, cols = {}, []
+    for engine in sorted(census):
+        label = census[engine].get("backend", engine)
+        for key, verdict in census[engine].get("records", {}).items():
+            parts = key.split(".")
+            if len(parts) == 3 and parts[0] == "census":
+                insn, where = parts[1], parts[2]
+            else:
+                insn, where = key, ""
+            col = (label, where)
+            if col not in cols:
+                cols.append(col)
+            rows.setdefault(insn, {})[col] = verdict
+    return rows, cols
+
+
+def write_census_table(table, out_path):
+    """The census as a plain-text table (instruction x engine/mode), for every run in `table`
+    that has census results. Returns {'columns': [...], 'instructions': [...]} (empty when none)."""
+    info = {"columns": [], "instructions": []}
+    lines = []
+    for run, census in sorted(table.census.items()):
+        rows, cols = census_matrix(census)
+        info["columns"] += ["%s %s" % c for c in cols]
+        info["instructions"] += sorted(rows)
+        head = ["instruction"] + ["%s/%s" % c for c in cols]
+        width = [max(len(h), 12) for h in head]
+        lines.append("census of %s" % run)
+        lines.append("  ".join(h.ljust(w) for h, w in zip(head, width)))
+        for insn in sorted(rows):
+            cells = [insn] + [rows[insn].get(c, "-") for c in cols]
+            lines.append("  ".join(x.ljust(w) for x, w in zip(cells, width)))
+        lines.append("")
+    if lines:
+        with open(out_path, "w") as f:
+            f.write("\n".join(lines))
+    return info
+
+
 def make_all(table, out_dir, fmt="pdf"):
     os.makedirs(out_dir, exist_ok=True)
     info = {}
     info["micro_per_op"] = plot_micro_per_op(table, os.path.join(out_dir, "micro_per_op." + fmt))
     info["counters_per_op"] = plot_counters_per_op(table, os.path.join(out_dir, "counters_per_op." + fmt))
     info["macro_slowdown"] = plot_macro_slowdown(table, os.path.join(out_dir, "macro_slowdown." + fmt))
+    info["census"] = write_census_table(table, os.path.join(out_dir, "census.txt"))
     return info
 
 
@@ -220,7 +264,8 @@ def main(argv=None):
         return 2
     info = make_all(table, args.out, args.format)
     for name, d in info.items():
-        print("plots: %s.%s %s" % (name, args.format, ", ".join("%s=%d" % (k, len(v)) for k, v in d.items())))
+        fname = "census.txt" if name == "census" else "%s.%s" % (name, args.format)
+        print("plots: %s %s" % (fname, ", ".join("%s=%d" % (k, len(v)) for k, v in d.items())))
     return 0
 
 

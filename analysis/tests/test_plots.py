@@ -87,6 +87,19 @@ class PlotsTest(unittest.TestCase):
         for e in run.table.errors:
             self.assertIn(paper_tex.tex(e["engine"]), lost)
 
+    def test_census_table(self):
+        path = os.path.join(self.out, "census.txt")
+        info = plots.write_census_table(self.table, path)
+        self.assertTrue(self.table.census, "the recorded run includes the census workload")
+        census = next(iter(self.table.census.values()))
+        expected_insns = sorted({k.split(".")[1] for e in census.values() for k in e["records"] if k.startswith("census.")})
+        self.assertEqual(sorted(set(info["instructions"])), expected_insns)
+        with open(path) as f:
+            text = f.read()
+        for e, body in census.items():
+            self.assertIn(body.get("backend", e), text)
+        self.assertIn("sgdt", text)
+
     def test_number_formatting(self):
         self.assertEqual(paper_tex.num(None), "---")
         self.assertEqual(paper_tex.num(float("nan")), "---")
