@@ -49,6 +49,9 @@ uint64_t calibrate_tsc_hz() {
   return (c1 - c0) * 1000000000ULL / (t1 - t0);
 }
 
+// Synchronous guest traps, served inside the signal handler.
+int sync_trap() { return g_engine && g_engine->serve_trap() ? 0 : 1; }
+
 std::string hex(uint64_t x) {
   char b[24];
   std::snprintf(b, sizeof b, "0x%llx", (unsigned long long)x);
@@ -65,6 +68,7 @@ PvEngine::~PvEngine() {
   timer_stop(&timer_);
   if (g_engine == this) {
     vtb_pv_cpu.active = false;
+    set_sync_trap_hook(nullptr);
     g_engine = nullptr;
     win_.reset();
     restore_signal_handlers();
@@ -137,6 +141,7 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
 
   std::string err;
   if (!install_signal_handlers(&err)) return Status::host_error("pv: " + err);
+  set_sync_trap_hook(&sync_trap);
 
   std::memset(v.gpr, 0, sizeof v.gpr);
   v.gpr[RDI] = boot.boot_info_gpa;
@@ -241,6 +246,12 @@ Exit PvEngine::run(const RunLimits& limits) {
         e.message = "pv: hypercall exit without a reason";
         return e;
       case ExitReason::Signal:
+        if (v.sig == 0) {  // served in the handler, which prepared this exit
+          if (pending_exit_) return *pending_exit_;
+          e.kind = ExitKind::EngineError;
+          e.message = "pv: trap exit without a reason";
+          return e;
+        }
         if (!handle_signal()) return *pending_exit_;
         if (!win_.error().empty()) break;
         continue;

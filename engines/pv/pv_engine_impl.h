@@ -31,6 +31,12 @@ class PvEngine final : public Engine {
 
   // Slow hypercall path (pv_hypercalls.cpp), called from the entry assembly.
   int hypercall_slow();
+  // A synchronous guest trap, from the signal handler (state in the vCPU
+  // block): true = resume the guest, false = pending_exit_ is set.
+  bool serve_trap() {
+    pending_exit_.reset();
+    return handle_signal() && win_.error().empty();
+  }
 
  private:
   // pv_hypercalls.cpp

@@ -31,13 +31,13 @@ namespace {
 const int kSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
 struct sigaction g_old[NSIG];
 bool g_installed = false;
+int (*g_sync_hook)() = nullptr;
 thread_local bool t_setup = false;
 
 bool in_window(uint64_t a) { return a >= VTB_WINDOW_LO && a < VTB_WINDOW_HI; }
 
-// Copy the interrupted guest state into the vCPU block and make the signal
-// return to vtb_pv_signal_exit on the host stack.
-void exit_guest(ucontext_t* uc, int sig, siginfo_t* si, ExitReason why) {
+// Copy the interrupted guest state into the vCPU block.
+void copy_in(ucontext_t* uc, int sig, siginfo_t* si) {
   PvCpu& v = vtb_pv_cpu;
   greg_t* g = uc->uc_mcontext.gregs;
   v.gpr[RAX] = g[REG_RAX]; v.gpr[RCX] = g[REG_RCX]; v.gpr[RDX] = g[REG_RDX]; v.gpr[RBX] = g[REG_RBX];
@@ -51,6 +51,27 @@ void exit_guest(ucontext_t* uc, int sig, siginfo_t* si, ExitReason why) {
   v.trapno = uint64_t(g[REG_TRAPNO]);
   v.err = uint64_t(g[REG_ERR]);
   v.addr = sig == SIGSYS ? uint64_t(si->si_call_addr) : uint64_t(si->si_addr);
+}
+
+// Resume the guest state of the vCPU block when the signal returns.
+void copy_out(ucontext_t* uc) {
+  const PvCpu& v = vtb_pv_cpu;
+  greg_t* g = uc->uc_mcontext.gregs;
+  g[REG_RAX] = greg_t(v.gpr[RAX]); g[REG_RCX] = greg_t(v.gpr[RCX]); g[REG_RDX] = greg_t(v.gpr[RDX]);
+  g[REG_RBX] = greg_t(v.gpr[RBX]); g[REG_RSP] = greg_t(v.gpr[RSP]); g[REG_RBP] = greg_t(v.gpr[RBP]);
+  g[REG_RSI] = greg_t(v.gpr[RSI]); g[REG_RDI] = greg_t(v.gpr[RDI]); g[REG_R8] = greg_t(v.gpr[R8]);
+  g[REG_R9] = greg_t(v.gpr[R9]);   g[REG_R10] = greg_t(v.gpr[R10]); g[REG_R11] = greg_t(v.gpr[R11]);
+  g[REG_R12] = greg_t(v.gpr[R12]); g[REG_R13] = greg_t(v.gpr[R13]); g[REG_R14] = greg_t(v.gpr[R14]);
+  g[REG_R15] = greg_t(v.gpr[R15]);
+  g[REG_RIP] = greg_t(v.rip);
+  g[REG_EFL] = greg_t(v.rflags);
+}
+
+// Leave to the run loop: the signal returns to vtb_pv_signal_exit on the host stack.
+void exit_guest(ucontext_t* uc, int sig, siginfo_t* si, ExitReason why) {
+  PvCpu& v = vtb_pv_cpu;
+  greg_t* g = uc->uc_mcontext.gregs;
+  copy_in(uc, sig, si);
   v.exit_reason = why;
   g[REG_RIP] = greg_t(vtb_pv_signal_exit);
   g[REG_RSP] = greg_t(v.host_rsp);
@@ -78,7 +99,23 @@ void on_signal(int sig, siginfo_t* si, void* ucv) {
     return;
   }
   if (guest) {
-    exit_guest(uc, sig, si, ExitReason::Signal);
+    // Synchronous guest traps (faults, bounced syscalls) are served right
+    // here: the interrupted code is guest code, so the engine may run, and
+    // sigreturn restores the guest's FP state. The signal then returns
+    // straight into the guest kernel's handler.
+    if (g_sync_hook) {
+      copy_in(uc, sig, si);
+      const int r = g_sync_hook();
+      if (r == 0) {
+        copy_out(uc);
+        return;
+      }
+      v.sig = 0;  // served: the run loop returns the exit the hook prepared
+    }
+    v.exit_reason = ExitReason::Signal;
+    uc->uc_mcontext.gregs[REG_RIP] = greg_t(vtb_pv_signal_exit);
+    uc->uc_mcontext.gregs[REG_RSP] = greg_t(v.host_rsp);
+    uc->uc_mcontext.gregs[REG_EFL] = 0x202;
     return;
   }
   if (v.active && rip >= uint64_t(vtb_pv_touch_begin) && rip < uint64_t(vtb_pv_touch_end)) {
@@ -95,6 +132,8 @@ void on_signal(int sig, siginfo_t* si, void* ucv) {
 }  // namespace
 
 int timer_signal() { return SIGRTMIN + 2; }
+
+void set_sync_trap_hook(int (*hook)()) { g_sync_hook = hook; }
 
 bool install_signal_handlers(std::string* err) {
   if (g_installed) return true;

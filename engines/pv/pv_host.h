@@ -10,6 +10,10 @@ namespace vtb::pv {
 // hypercall entry) falls back to the previous disposition.
 bool install_signal_handlers(std::string* err);
 void restore_signal_handlers();
+// Serves a synchronous guest trap inside the signal handler (state already
+// in the vCPU block): 0 = resume the (changed) guest state, else leave to
+// the run loop with the exit prepared (vCPU sig = 0).
+void set_sync_trap_hook(int (*hook)());
 int timer_signal();
 // Per vCPU thread: a 256 KiB sigaltstack, and Syscall User Dispatch in
 // INCLUSIVE mode over the window (only guest code's `syscall`s dispatch).
