@@ -175,7 +175,8 @@ def gen_numbers(run, out):
     lines += ["\\makeatother",
               "\\newcommand{\\vtbReps}{%s}" % ("--".join(str(x) for x in (reps[0], reps[-1])) if reps and reps[0] != reps[-1] else (str(reps[0]) if reps else "0")),
               "\\newcommand{\\vtbCells}{%d}" % cells,
-              "\\newcommand{\\vtbLost}{%d}" % len({(e["engine"], e["workload"], e["mode"]) for e in run.table.errors}),
+              "\\newcommand{\\vtbLost}{%d}" % len({(e["engine"], e["backend"], e["mode"], e["workload"]) for e in run.table.errors}
+                                                   - set(run.med)),
               "\\newcommand{\\vtbEngines}{%s}" % tex(", ".join(engines) or "none"),
               "\\newcommand{\\vtbWorkloadCount}{%d}" % len({k[3] for k in run.med})]
     write(out, "numbers.tex", "\n".join(lines) + "\n")
