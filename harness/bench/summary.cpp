@@ -41,12 +41,15 @@ std::string format_summary(const std::vector<CellOutcome>& cells) {
   // Baselines: the cold median of native and qemu-tcg per workload.
   std::map<std::string, double> nat, tcg;
   for (const auto& c : cells) {
-    if (!c.error.empty() || c.mode != "cold") continue;
+    if (c.ns_per_op.empty() || c.mode != "cold") continue;
     if (c.engine == "native") nat[c.workload] = median(c.ns_per_op);
     if (c.engine == "qemu-tcg") tcg[c.workload] = median(c.ns_per_op);
   }
   std::vector<const CellOutcome*> ok, bad;
-  for (const auto& c : cells) (c.error.empty() && !c.ns_per_op.empty() ? ok : bad).push_back(&c);
+  for (const auto& c : cells) {
+    if (!c.ns_per_op.empty()) ok.push_back(&c);
+    if (!c.error.empty() || c.ns_per_op.empty()) bad.push_back(&c);
+  }
   std::stable_sort(ok.begin(), ok.end(), [](auto* a, auto* b) {
     return std::tie(a->group, a->workload, a->engine, a->mode) < std::tie(b->group, b->workload, b->engine, b->mode);
   });
@@ -71,8 +74,11 @@ std::string format_summary(const std::vector<CellOutcome>& cells) {
     // Grouped by (engine, mode, reason) so one cause reads as one line; every cell is named.
     std::map<std::tuple<std::string, std::string, std::string>, std::vector<std::string>> groups;
     for (auto* c : bad)
-      groups[{c->engine, c->mode, c->error.empty() ? "no successful repetition" : c->error}].push_back(c->workload);
-    o += "\nskipped or lost cells (" + std::to_string(bad.size()) + "):\n";
+      groups[{c->engine, c->mode, c->error.empty() ? "no successful repetition" : c->error}].push_back(
+          c->ns_per_op.empty() ? c->workload
+                               : c->workload + "[" + std::to_string(c->failed_reps) + " of " +
+                                     std::to_string(c->failed_reps + int(c->ns_per_op.size())) + " reps]");
+    o += "\nskipped or lost cells, or lost repetitions of measured cells (" + std::to_string(bad.size()) + "):\n";
     for (const auto& [key, ws] : groups) {
       const auto& [engine, mode, reason] = key;
       std::string names;

@@ -10,7 +10,8 @@ namespace vtb::bench {
 struct CellOutcome {
   std::string engine, backend, workload, group, mode, params;
   std::vector<double> ns_per_op;  // one per successful repetition
-  std::string error;              // set when the cell was skipped or lost
+  std::string error;              // the first failure of a skipped, lost or partly lost cell
+  int failed_reps = 0;            // repetitions that produced no measurement
 };
 
 double median(std::vector<double> v);  // NaN when empty

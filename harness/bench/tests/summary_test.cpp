@@ -27,8 +27,16 @@ TEST(Summary, RatiosAgainstBaselines) {
   EXPECT_NE(line.find("500 ns"), std::string::npos) << line;
   EXPECT_NE(line.find("5x"), std::string::npos) << line;
   EXPECT_NE(line.find("0.5x"), std::string::npos) << line;
-  EXPECT_NE(s.find("skipped or lost cells (1)"), std::string::npos) << s;
+  EXPECT_NE(s.find("lost repetitions of measured cells (1)"), std::string::npos) << s;
   EXPECT_NE(s.find("kvm cold (1): unavailable: no /dev/kvm\n      forkwait"), std::string::npos) << s;
+}
+
+TEST(Summary, PartlyLostCellIsMeasuredAndListed) {
+  CellOutcome c{"qemu-tcg", "qemu-tcg", "micro_out", "micro", "cold", "n=1", {100, 120}, "phase 1 has zero length"};
+  c.failed_reps = 1;
+  std::string s = format_summary({c});
+  EXPECT_NE(s.find("micro_out            qemu-tcg         cold     2       110 ns"), std::string::npos) << s;
+  EXPECT_NE(s.find("micro_out[1 of 3 reps]"), std::string::npos) << s;
 }
 
 TEST(Summary, FormatNs) {
