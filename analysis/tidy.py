@@ -223,7 +223,7 @@ def main(argv=None):
         return 2
     if args.csv:
         table.write_csv(sys.stdout if args.csv == "-" else args.csv)
-    print("tidy: %d runs, %d rows, %d series, %d lost cells" %
+    print("tidy: %d runs, %d rows, %d series, %d lost or skipped repetitions" %
           (len(table.runs), len(table.rows), len(table.series()), len(table.errors)), file=sys.stderr)
     return 0
 
