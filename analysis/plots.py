@@ -66,6 +66,16 @@ def _series_order(keys):
     return sorted(set(keys), key=k)
 
 
+_ENGINE_COLOR = {"native": "C0", "qemu-tcg": "C1", "bt": "C2", "pv": "C3", "kvm": "C4"}
+
+
+def series_color(engine, backend, mode):
+    """The same color for a series in every figure (warm rows a lighter hatch of it)."""
+    if engine in _ENGINE_COLOR and backend in ("", engine):
+        return _ENGINE_COLOR[engine]
+    return "C%d" % (5 + sum(map(ord, backend or engine)) % 5)
+
+
 def _bars(ax, workloads, series, med, log):
     n = max(1, len(series))
     width = 0.8 / n
@@ -79,7 +89,7 @@ def _bars(ax, workloads, series, med, log):
             else:
                 ys.append(m[0]); lo.append(max(0.0, m[0] - m[1])); hi.append(max(0.0, m[2] - m[0]))
         ax.bar(x + (i - (n - 1) / 2) * width, ys, width, yerr=[lo, hi], capsize=2,
-               label=series_label(*s))
+               label=series_label(*s), color=series_color(*s), hatch="//" if s[2] == "warm" else None)
     ax.set_xticks(x)
     ax.set_xticklabels([w[6:] if w.startswith("micro_") else w for w in workloads], rotation=40, ha="right",
                        fontsize=7)
