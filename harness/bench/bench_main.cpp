@@ -250,7 +250,10 @@ struct Suite {
       st.counters["ops"] = double(ops);
       st.counters["phase_ns"] = double(phase_ns);
       st.counters["wall_s"] = rep.wall_seconds;
-      for (const auto& [name, v] : rep.counters) st.counters[name + "/op"] = v / double(ops);
+      // Counters cover the whole run: with a repeated loop (reps) it measured
+      // every phase-1 occurrence, so divide by all their operations.
+      const double run_ops = double(ops) * double(std::max(1, phase_count(rep, kMeasuredPhase)));
+      for (const auto& [name, v] : rep.counters) st.counters[name + "/op"] = v / run_ops;
       cs.outcome.ns_per_op.push_back(ns_per_op);
     } else if (cs.first_error.empty() && c.mode == "cold" && !transient) {
       cs.first_error = err;  // deterministic failures (crash, unavailable, guest error): stop repeating

@@ -81,7 +81,7 @@ TEST(Cli, BadParam) {
   expect_one_line(r, "bad --param 'nokv'");
   r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "forkwait", "--param", "zz=1"});
   EXPECT_EQ(r.code, kExitBadInput);
-  expect_one_line(r, "has no parameter 'zz' (known: n)");
+  expect_one_line(r, "has no parameter 'zz' (known: n, reps)");
   r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "forkwait", "--param", "n=lots"});
   EXPECT_EQ(r.code, kExitBadInput);
   expect_one_line(r, "wants a non-negative integer");

@@ -69,7 +69,7 @@ TEST(NativePeer, ControlRecordsArriveThroughTheFd) {
   ASSERT_FALSE(r.result.records.empty());
   EXPECT_EQ(r.result.records[0].first, "iterations");
   EXPECT_EQ(r.result.records[0].second, "50");
-  EXPECT_EQ(r.command_line, "forkwait 50");
+  EXPECT_EQ(r.command_line, "forkwait 50 1");
 }
 
 TEST(NativePeer, ComputePrintsTheSameResultAsQemu) {

@@ -67,7 +67,7 @@ TEST(QemuPeer, Forkwait1000CompletesWithTimedPhase) {
   ASSERT_EQ(r.error, ErrorKind::None) << describe(r);
   ASSERT_EQ(r.result.outcome, Outcome::Exited) << describe(r);
   EXPECT_EQ(r.result.exit_code, 0);
-  EXPECT_EQ(r.command_line, "forkwait 1000");
+  EXPECT_EQ(r.command_line, "forkwait 1000 1");
   EXPECT_NE(r.result.console.find("forkwait: 1000 forks, 0 failures"), std::string::npos) << describe(r);
   ASSERT_EQ(r.result.phases.size(), 1u) << describe(r);
   EXPECT_EQ(r.result.phases[0].phase, 1);

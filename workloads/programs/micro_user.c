@@ -1,4 +1,4 @@
-/* tags: workloads|programs — desc: micro_user OP N: one user-mode micro loop (syscall, callret, pgfault, cowfault, cpuid, rdtsc, pushfpopf) inside phase 1. */
+/* tags: workloads|programs — desc: micro_user OP N [REPS]: one user-mode micro loop (syscall, callret, pgfault, cowfault, cpuid, rdtsc, pushfpopf) inside phase 1. */
 #include "vtb.h"
 
 typedef uint64_t (*fn_t)(uint64_t);
@@ -57,9 +57,16 @@ static long run(const char *op, uint64_t n, uint64_t *check) {
 int main(int argc, char **argv) {
   const char *op = argc > 1 ? argv[1] : "syscall";
   uint64_t n = vtb_atou(argc > 2 ? argv[2] : 0, 1000), check = 0;
-  vtb_phase_begin(1);
-  long r = run(op, n, &check);
-  vtb_phase_end(1);
+  /* reps > 1 repeats the measured loop, each time inside its own phase 1:
+   * the first occurrence is the cold run, the last the warm one (vtb bench). */
+  uint64_t reps = vtb_atou(argc > 3 ? argv[3] : 0, 1);
+  long r = 0;
+  for (uint64_t k = 0; k < reps && r >= 0; k++) {
+    check = 0;
+    vtb_phase_begin(1);
+    r = run(op, n, &check);
+    vtb_phase_end(1);
+  }
   if (r < 0) {
     printf("micro_user: %s: error %ld\n", op, r);
     return 1;

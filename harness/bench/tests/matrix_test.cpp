@@ -12,11 +12,12 @@ using namespace vtb::bench;
 
 namespace {
 Workload wl(const std::string& name, std::vector<std::string> groups, std::vector<std::string> flavors,
-            std::vector<std::string> peers = {"qemu-tcg", "native"}) {
+            std::vector<std::string> peers = {"qemu-tcg", "native"}, bool reps = false) {
   Workload w;
   w.name = name;
   w.program = name;
   w.params = {{"n", "1000"}};
+  if (reps) w.params["reps"] = "1";
   w.groups = std::move(groups);
   w.flavors = std::move(flavors);
   w.peers = std::move(peers);
@@ -40,7 +41,7 @@ const Cell* find(const std::vector<Cell>& cells, const std::string& name) {
 
 TEST(Matrix, BuildsCellsByFlavorPeerAndAvailability) {
   std::vector<Workload> ws = {wl("syscall", {"micro"}, {"native", "pv"}), wl("hypercall", {"micro"}, {"pv"}, {}),
-                              wl("forkwait", {"macro", "smoke"}, {"native", "pv"}), wl("hello", {"smoke"}, {"native"})};
+                              wl("forkwait", {"macro", "smoke"}, {"native", "pv"}, {"qemu-tcg", "native"}, true), wl("hello", {"smoke"}, {"native"})};
   std::vector<RunnerInfo> rs = {runner("kvm", "native", false, Status::unavailable("no /dev/kvm")),
                                 runner("pv", "pv", false), runner("bt", "native", false),
                                 runner("qemu-tcg", "native", true), runner("native", "native", true)};
@@ -60,15 +61,21 @@ TEST(Matrix, BuildsCellsByFlavorPeerAndAvailability) {
   ASSERT_NE(k, nullptr);
   EXPECT_EQ(k->skip, "unavailable: no /dev/kvm");
   EXPECT_EQ(k->backend, "kvm@pvm");
-  // The binary translator gets a warm row; others do not.
-  EXPECT_NE(find(cells, "bt/forkwait/warm"), nullptr);
+  // The binary translator gets a warm row where the workload can repeat its
+  // loop (param reps): its cold cell runs the loop twice. Others do not.
+  const Cell* warm = find(cells, "bt/forkwait/warm");
+  ASSERT_NE(warm, nullptr);
+  EXPECT_EQ(warm->params.at("reps"), "2");
+  EXPECT_EQ(find(cells, "bt/forkwait/cold")->params.at("reps"), "2");
+  EXPECT_EQ(find(cells, "bt/syscall/warm"), nullptr) << "no reps param: cold only";
+  EXPECT_EQ(find(cells, "bt/syscall/cold")->params.count("reps"), 0u);
   EXPECT_EQ(find(cells, "qemu-tcg/forkwait/warm"), nullptr);
   EXPECT_EQ(find(cells, "pv/forkwait/warm"), nullptr);
   const Cell* f = find(cells, "native/forkwait/cold");
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->group, "macro");
   EXPECT_EQ(f->repetitions, 5);
-  EXPECT_EQ(f->label(), "engine=native;backend=native;workload=forkwait;group=macro;mode=cold;params=n=1000;technique=");
+  EXPECT_EQ(f->label(), "engine=native;backend=native;workload=forkwait;group=macro;mode=cold;params=n=1000,reps=1;technique=");
 }
 
 TEST(Matrix, FiltersAndUnknownNames) {
