@@ -34,11 +34,7 @@ void run_on_native(const Prepared& p, RunReport* r) {
   spec.echo_console = p.echo_console;
   PeerOutcome o = run_peer(spec);
   RunResult& res = r->result;
-  res.console = o.console;
-  res.phases = o.phases;
-  res.records = o.records;
-  res.wall_seconds = o.wall_seconds;
-  if (o.malformed_lines) res.counters.set("control.malformed_lines", o.malformed_lines);
+  copy_peer_output(o, &res);
   if (!o.spawned) return fail(r, Status::host_error("cannot start " + exe + ": " + o.error));
   if (!o.error.empty()) return fail(r, Status::host_error(o.error));
   if (o.timed_out) {

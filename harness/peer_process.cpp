@@ -190,4 +190,12 @@ PeerOutcome run_peer(const PeerSpawn& spec) {
   return o;
 }
 
+void copy_peer_output(const PeerOutcome& o, RunResult* res) {
+  res->console = o.console;
+  res->phases = o.phases;
+  res->records = o.records;
+  res->wall_seconds = o.wall_seconds;
+  if (o.malformed_lines) res->counters.set("control.malformed_lines", o.malformed_lines);
+}
+
 }  // namespace vtb

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/phase.h"
+#include "common/vm.h"
 
 namespace vtb {
 
@@ -40,5 +41,9 @@ struct PeerOutcome {
 // Runs the peer in its own process group; on the deadline kills the whole
 // group. Never throws.
 PeerOutcome run_peer(const PeerSpawn& spec);
+
+// Copies what every peer reports the same way (console, phases, records,
+// wall time, malformed control lines) into a run result.
+void copy_peer_output(const PeerOutcome& o, RunResult* res);
 
 }  // namespace vtb
