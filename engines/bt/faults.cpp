@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <sys/ucontext.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -36,7 +37,18 @@ void ensure_altstack() {
   sigaltstack(&ss, nullptr);
   t_altstack = true;
 }
+
+void on_async(int) {
+  const int saved = errno;
+  if (g_rt) g_rt->on_async_signal();
+  errno = saved;
+}
+struct sigaction g_old_async;
 }  // namespace
+
+// Every thread that runs translated code needs the altstack: the guest rsp
+// may be anything when a signal arrives.
+void prepare_thread_signals() { ensure_altstack(); }
 
 void install_signal_handlers(Runtime* rt) {
   g_rt = rt;
@@ -46,10 +58,18 @@ void install_signal_handlers(Runtime* rt) {
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
   sigemptyset(&sa.sa_mask);
   for (int s : kSignals) sigaction(s, &sa, &g_old[s]);
+  struct sigaction as{};
+  as.sa_handler = on_async;
+  as.sa_flags = SA_ONSTACK | SA_RESTART;
+  sigemptyset(&as.sa_mask);
+  sigaction(Runtime::async_signal_number(), &as, &g_old_async);
 }
 
 void remove_signal_handlers() {
   for (int s : kSignals) sigaction(s, &g_old[s], nullptr);
+  // SIG_IGN first: discards an expiry still pending for this thread.
+  signal(Runtime::async_signal_number(), SIG_IGN);
+  sigaction(Runtime::async_signal_number(), &g_old_async, nullptr);
   g_rt = nullptr;
 }
 

@@ -1,6 +1,7 @@
 // tags: engines|bt — desc: the bt runtime: block map, chaining, indirect-branch table, dispatcher loop, callouts, faults.
 #pragma once
 #include <csetjmp>
+#include <csignal>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -15,6 +16,7 @@
 #include "common/exit.h"
 #include "common/regs.h"
 #include "common/status.h"
+#include "common/thread_timer.h"
 #include "engines/bt/block.h"
 #include "engines/bt/code_cache.h"
 #include "engines/bt/decoder.h"
@@ -64,6 +66,10 @@ class Runtime {
 
   // Signal handler entry (faults.cpp).
   bool handle_host_signal(int sig, void* info, void* uctx);
+  // The asynchronous-exit timer fired (faults.cpp): make translated code
+  // come back to the dispatcher soon (unchain back edges, force table misses).
+  void on_async_signal();
+  static int async_signal_number();
 
  private:
   explicit Runtime(GuestAccess* mem, const RuntimeOptions& opt);
@@ -80,6 +86,9 @@ class Runtime {
   uint64_t space_of(uint64_t pc) const;
   CodeCache& cache_for(uint64_t pc);
   void unlink(Block* b);
+  void reset_translations();
+  void arm_async_exit(uint64_t deadline);
+  void clear_async_exit();
   bool emulate_traced_store(uint64_t pc, uint64_t va);
 
   // Callouts (privileged.cpp). Return value drives the dispatcher.
@@ -137,8 +146,23 @@ class Runtime {
   struct HostFault { int sig = 0; int code = 0; uint64_t addr = 0; uint64_t trapno = 0; uint64_t err = 0; uint64_t tc_rip = 0; };
   HostFault hf_;
   ExitRecord fault_rec_{};
-  bool in_guest_ = false;
+  volatile bool in_guest_ = false;
   bool counting_ = false;
+  // Asynchronous exits (no instruction budget on back edges): a host timer at
+  // the next guest timer event / wall deadline unchains every back edge and
+  // forces indirect-table misses; translated code then reaches the dispatcher
+  // within a block or two. Used whenever instructions are not counted.
+  bool async_ = false;               // the timer exists; back edges are not checked
+  bool extend_ = false;              // mode the current translations were made in
+  bool have_translations_ = false;
+  ThreadTimer timer_;
+  volatile sig_atomic_t exit_req_ = 0;
+  volatile sig_atomic_t lookups_forced_ = 0;
+  struct Link { uint64_t site, stub; };
+  std::vector<Link> back_links_;                 // chained back edges (target pc <= source pc)
+  std::unordered_set<uint64_t> back_link_sites_;
+  uint64_t lookup_hit_rel8_[2] = {};             // exec address of each lookup routine's hit rel8
+  uint8_t lookup_hit_val_[2] = {};
   bool hold_irq_ = false;  // resume_tc_ is mid-instruction-sequence: no event delivery now
   bool in_run_ = false;
   sigjmp_buf engine_fault_jmp_;
@@ -146,7 +170,7 @@ class Runtime {
   // Counters (hot ones kept as plain fields).
   struct Stats {
     uint64_t blocks = 0, insns = 0, chain = 0, ind_miss = 0, tc_flush = 0, tc_invalidate = 0, translate_ns = 0;
-    uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0;
+    uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0, async_exits = 0;
     uint64_t priv[uint8_t(CalloutOp::Count)] = {};
     uint64_t cr_write[16] = {}, cr_read[16] = {};
     uint64_t pte_trap = 0, pte_callout = 0, pte_untraced = 0, adaptive = 0;

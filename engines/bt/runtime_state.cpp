@@ -88,6 +88,7 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.tc_invalidate", st_.tc_invalidate);
   out.add("bt.translate_ns", st_.translate_ns);
   out.add("bt.tc_exits", st_.exits);
+  out.add("bt.async_exits", st_.async_exits);
   out.add("bt.tc_bytes", user_tc_.used() + kernel_tc_.used());
   if (executed_) out.add("bt.guest_insns_executed", executed_);
   if (st_.hidden_fault) out.add("mmu.hidden_fault", st_.hidden_fault);

@@ -65,6 +65,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   if ((o0 >= 0x70 && o0 <= 0x7f) || (o0 == 0x0f && (o1 & 0xf0) == 0x80)) {
     const uint8_t cc = (o0 == 0x0f ? o1 : o0) & 0xf;
     c.stubs.push_back({e.jcc32(cc, e.pc()), uint64_t(in.imm)});
+    if (c.env.extend) return true;  // side exit; the block goes on with the fall-through path
     c.stubs.push_back({e.jmp32(e.pc()), next});
     *end = true;
     return true;

@@ -18,6 +18,10 @@ struct TranslateEnv {
   // accessible (stops at the first byte whose page is not executable).
   std::function<size_t(uint64_t va, uint8_t* out, size_t n)> fetch;
   uint64_t lookup_entry = 0;  // the indirect-branch lookup routine of the target cache
+  // Extended blocks: a conditional branch becomes a side exit and the block
+  // goes on with the fall-through path (off in instruction-counting mode,
+  // whose exact count needs every block to run to its end).
+  bool extend = false;
   // Adaptive translation: stores at these guest pcs become TracedStore callouts.
   std::function<bool(uint64_t pc)> traced_store;
 };
@@ -42,7 +46,9 @@ class Translator {
 
   // The shared indirect-branch lookup routine (one per cache). Expects the
   // guest target in %rdx with guest rcx/rdx saved in s1/s2.
-  static size_t emit_lookup_routine(Emitter& e);
+  // *force_miss: offset of the rel8 of its table-hit branch; writing 0 there
+  // makes every lookup a miss (asynchronous exit requests).
+  static size_t emit_lookup_routine(Emitter& e, size_t* force_miss);
 
  private:
   struct Ctx;
