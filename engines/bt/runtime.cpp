@@ -2,6 +2,7 @@
 #include "engines/bt/runtime.h"
 
 #include <sys/mman.h>
+#include <sys/ucontext.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -227,10 +228,26 @@ int Runtime::async_signal_number() { return SIGRTMIN + 3; }
 
 // Signal context: only plain stores into memory the dispatcher does not touch
 // while translated code runs (in_guest_).
-void Runtime::on_async_signal() {
+void Runtime::on_async_signal(void* uctx) {
   timer_.fired();
   exit_req_ = 1;
   if (!in_guest_) return;
+  if (in_direct_) {
+    // Guest user code runs natively: take it out now, or try again shortly
+    // when the signal caught the entry/exit glue instead.
+    const uint64_t rip = uint64_t(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RIP]);
+    if (in_direct_range(rip)) {
+      hf_.sig = async_signal_number();
+      hf_.code = 0;
+      hf_.addr = 0;
+      hf_.trapno = 0;
+      hf_.err = 0;
+      capture_guest(uctx, rip);
+    } else {
+      timer_.want(monotonic_ns() + 50000, 0);
+    }
+    return;
+  }
   for (const Link& l : back_links_) {
     CodeCache& cc = user_tc_.contains(l.site) ? user_tc_ : kernel_tc_;
     const int32_t r32 = int32_t(int64_t(l.stub) - int64_t(l.site + 4));
@@ -363,7 +380,7 @@ Exit Runtime::run(const RunLimits& lim) {
   const uint64_t deadline = lim.wall.count() > 0 ? start + uint64_t(lim.wall.count()) : 0;
   const bool counting = lim.max_guest_insns != 0;
   counting_ = counting;
-  if (!counting) {
+  if (!counting || opt_.direct_user) {
     prepare_thread_signals();
     async_ = bool(timer_.bind(async_signal_number()));
   }
@@ -389,6 +406,10 @@ Exit Runtime::run(const RunLimits& lim) {
     in_run_ = false;
     return out;
   };
+  if (opt_.direct_user) {
+    if (!async_) return finish(ExitKind::EngineError, "bt-direct: no host timer for asynchronous exits");
+    if (Status st = enable_direct_thread(); !st) return finish(ExitKind::EngineError, st.message());
+  }
   if (pending_in_.valid) {
     pending_in_.valid = false;
     if (!pending_in_.string) {
@@ -427,6 +448,12 @@ Exit Runtime::run(const RunLimits& lim) {
     }
     uint64_t tc = resume_tc_;
     resume_tc_ = 0;
+    bool direct = false;
+    if (!tc && opt_.direct_user && cpu_.cpl == 3) {
+      tc = cpu_.rip;  // guest user code runs as it is
+      direct = true;
+      ++st_.direct_entries;
+    }
     if (!tc) {
       Block* b = find_block(cpu_.rip);
       if (!b) {
@@ -438,16 +465,23 @@ Exit Runtime::run(const RunLimits& lim) {
     }
     const int64_t slice = counting ? std::min<int64_t>(kSlice, int64_t(lim.max_guest_insns - executed_)) : kSlice;
     a->budget = slice;
-    if (async) arm_async_exit(deadline);
+    if (async || direct) arm_async_exit(deadline);
+    in_direct_ = direct;
     in_guest_ = true;
     if (exit_req_) {  // the timer fired after the checks above: look again
       in_guest_ = false;
+      in_direct_ = false;
+      if (direct) {
+        --st_.direct_entries;
+        tc = 0;
+      }
       resume_tc_ = tc;
       hold_irq_ = held;
       continue;
     }
     const ExitRecord* r = reinterpret_cast<const ExitRecord*>(bt_enter(tc));
     in_guest_ = false;
+    in_direct_ = false;
     ++st_.exits;
     int64_t used = slice - a->budget;
     switch (r->reason) {
@@ -533,6 +567,10 @@ Exit Runtime::run(const RunLimits& lim) {
       case ExitReason::Fault: {
         // The signal handler saved the guest registers; find the guest instruction.
         Block* b = block_at_tc(hf_.tc_rip);
+        if (!b && direct) {
+          if (!direct_exit()) return finish(ExitKind::EngineError, error_);
+          break;
+        }
         const InsnMapEntry* m = b ? b->lookup(hf_.tc_rip) : nullptr;
         if (!m) return finish(ExitKind::EngineError, "bt: host fault in translated code outside any block");
         const uint64_t pc = b->pc + m->guest_off;

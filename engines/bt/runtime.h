@@ -38,6 +38,11 @@ struct RuntimeOptions {
   // Reserve the whole guest window PROT_NONE here (tests). When false the
   // caller already holds the reservation (the engine, from its construction).
   bool reserve_window = true;
+  // Guest user code (CPL 3) runs directly on the host CPU instead of being
+  // translated; its syscalls come back through Syscall User Dispatch
+  // (SIGSYS), its faults and privileged instructions as host signals, timer
+  // interrupts through the asynchronous-exit signal (direct_user.cpp).
+  bool direct_user = false;
 };
 
 class Runtime {
@@ -68,7 +73,7 @@ class Runtime {
   bool handle_host_signal(int sig, void* info, void* uctx);
   // The asynchronous-exit timer fired (faults.cpp): make translated code
   // come back to the dispatcher soon (unchain back edges, force table misses).
-  void on_async_signal();
+  void on_async_signal(void* uctx);
   static int async_signal_number();
 
  private:
@@ -90,6 +95,11 @@ class Runtime {
   void arm_async_exit(uint64_t deadline);
   void clear_async_exit();
   bool emulate_traced_store(uint64_t pc, uint64_t va);
+  // Direct execution of guest user code (direct_user.cpp).
+  Status enable_direct_thread();
+  bool in_direct_range(uint64_t rip) const;
+  void capture_guest(void* uctx, uint64_t rip);
+  bool direct_exit();
 
   // Callouts (privileged.cpp). Return value drives the dispatcher.
   enum class Step { Resume, Jump, ExitVm, Fault, Error };
@@ -163,6 +173,8 @@ class Runtime {
   std::unordered_set<uint64_t> back_link_sites_;
   uint64_t lookup_hit_rel8_[2] = {};             // exec address of each lookup routine's hit rel8
   uint8_t lookup_hit_val_[2] = {};
+  volatile bool in_direct_ = false;  // translated code is not running: guest user code is, natively
+  bool sud_thread_ = false;         // SUD is on for the thread that runs the guest
   bool hold_irq_ = false;  // resume_tc_ is mid-instruction-sequence: no event delivery now
   bool in_run_ = false;
   sigjmp_buf engine_fault_jmp_;
@@ -171,6 +183,7 @@ class Runtime {
   struct Stats {
     uint64_t blocks = 0, insns = 0, chain = 0, ind_miss = 0, tc_flush = 0, tc_invalidate = 0, translate_ns = 0;
     uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0, async_exits = 0;
+    uint64_t direct_entries = 0, direct_syscalls = 0, direct_faults = 0, direct_interrupts = 0;
     uint64_t priv[uint8_t(CalloutOp::Count)] = {};
     uint64_t cr_write[16] = {}, cr_read[16] = {};
     uint64_t pte_trap = 0, pte_callout = 0, pte_untraced = 0, adaptive = 0;

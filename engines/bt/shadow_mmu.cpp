@@ -116,8 +116,9 @@ bool ShadowMmu::write(uint64_t va, const void* in, size_t n, bool user, GuestFau
   return true;
 }
 
-bool ShadowMmu::map_page(uint64_t va_page, uint64_t gpa_page, bool writable) {
-  void* r = mmap(reinterpret_cast<void*>(va_page), kPage, PROT_READ | (writable ? PROT_WRITE : 0),
+bool ShadowMmu::map_page(uint64_t va_page, uint64_t gpa_page, bool writable, bool exec) {
+  void* r = mmap(reinterpret_cast<void*>(va_page), kPage,
+                 PROT_READ | (writable ? PROT_WRITE : 0) | (exec ? PROT_EXEC : 0),
                  MAP_SHARED | MAP_FIXED, mem_->fd(), off_t(gpa_page));
   if (r == MAP_FAILED) return false;
   auto it = mapped_.find(va_page);
@@ -273,7 +274,27 @@ HostFaultAction ShadowMmu::host_fault(uint64_t va, bool write, bool user, GuestF
   if (write && code_.count(gp)) code_written(gp);  // self-modifying / cross-modifying code
   // Map writable only on a write (so the guest's dirty bit is set when it is written).
   const bool writable = write && !code_.count(gp) && !tables_.count(gp);
-  if (!map_page(vp, gp, writable)) return HostFaultAction::Unknown;
+  const bool exec = exec_user_ && vp < VTB_USER_TOP && w.user && w.executable;
+  if (!map_page(vp, gp, writable, exec)) return HostFaultAction::Unknown;
+  trace_tables(w, vp);
+  return HostFaultAction::Retry;
+}
+
+// Guest user code running directly fetched from a page the mirror does not
+// map executable (direct_user mode only).
+HostFaultAction ShadowMmu::host_fetch_fault(uint64_t va, bool user, GuestFaultInfo* f) {
+  if (!exec_user_ || !in_window(va) || va >= VTB_USER_TOP) {
+    *f = fetch_fault(va, user);
+    return in_window(va) || va >= VTB_WINDOW_HI || va < VTB_WINDOW_LO ? HostFaultAction::Guest
+                                                                      : HostFaultAction::Unknown;
+  }
+  uint64_t gpa;
+  WalkResult w;
+  if (!translate(va, false, user, true, &gpa, f, &w)) return HostFaultAction::Guest;
+  const uint64_t vp = va & ~(kPage - 1), gp = gpa & ~(kPage - 1);
+  auto it = mapped_.find(vp);
+  const bool writable = it != mapped_.end() && it->second.gpa == gp && it->second.writable;
+  if (!map_page(vp, gp, writable, true)) return HostFaultAction::Unknown;
   trace_tables(w, vp);
   return HostFaultAction::Retry;
 }

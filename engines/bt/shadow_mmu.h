@@ -32,6 +32,10 @@ class ShadowMmu : public GuestAccess {
   void set_cr3(uint64_t cr3) override;
   void invlpg(uint64_t va) override;
   void set_user_mode(bool user) override { user_ = user; }
+  HostFaultAction host_fetch_fault(uint64_t va, bool user, GuestFaultInfo* f) override;
+  // Direct execution of guest user code: user pages the guest lets execute
+  // are mirrored PROT_EXEC.
+  void set_exec_user(bool on) { exec_user_ = on; }
   void drop_write_trace(uint64_t va) override;
   bool traced(uint64_t va) override;
 
@@ -48,7 +52,7 @@ class ShadowMmu : public GuestAccess {
   void table_written(uint64_t gpa_page, uint64_t off, uint64_t len);
   void protect_aliases(uint64_t gpa_page);
   void trace_tree(uint64_t table, int level);
-  bool map_page(uint64_t va_page, uint64_t gpa_page, bool writable);
+  bool map_page(uint64_t va_page, uint64_t gpa_page, bool writable, bool exec = false);
   void unmap_page(uint64_t va_page);
   void mark_code(uint64_t gpa_page, uint64_t va_page);
   void code_written(uint64_t gpa_page);
@@ -58,6 +62,7 @@ class ShadowMmu : public GuestAccess {
   uint64_t cr3_ = 0;
   uint64_t kernel_slot_ = 0;  // PML4[VTB_KERNEL_PML4_SLOT] of the current cr3
   bool user_ = false;
+  bool exec_user_ = false;
   struct Mapping { uint64_t gpa; bool writable; };
   std::unordered_map<uint64_t, Mapping> mapped_;                        // va page -> frame
   std::unordered_map<uint64_t, std::vector<uint64_t>> aliases_;         // gpa page -> va pages mapped
