@@ -13,6 +13,7 @@
 #include "common/abi/vtb_abi.h"
 #include "common/clock.h"
 #include "common/interrupt_source.h"
+#include "common/page_walk.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/translator.h"
 
@@ -91,6 +92,10 @@ Status Runtime::init() {
   a->fault_rec = reinterpret_cast<uint64_t>(&fault_rec_);
   a->rflags = 0x2;
   a->mxcsr = 0x1f80;
+  a->user_mask = ~(VTB_USER_TOP - 1);
+  *reinterpret_cast<uint64_t*>(kGlobalBase + BT_OFF_USER_LIMIT) = VTB_USER_TOP + 0x1000;
+  user_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2");
+  if (const char* v = getenv("VTB_BT_USER_CHECKS"); v && !strcmp(v, "0")) user_checks_ = false;  // experiments; counter bt.user_isolation says so
   fault_rec_.reason = ExitReason::Fault;
   if (Status s = user_tc_.init(kUserTcBase, kTcSize); !s) return s;
   if (Status s = kernel_tc_.init(kKernelTcBase, kTcSize); !s) return s;
@@ -165,6 +170,8 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   env.fetch = [this, user](uint64_t va, uint8_t* out, size_t n) { return mem_->fetch(va, out, n, user); };
   env.lookup_entry = lookup;
   env.extend = extend_;
+  env.user_checks = user && user_checks_;
+  if (!exact_check_pcs_.empty()) env.exact_user_check = [this](uint64_t pc) { return exact_check_pcs_.count(pc) != 0; };
   have_translations_ = true;
   if (!traced_pcs_.empty()) env.traced_store = [this](uint64_t pc) { return traced_pcs_.count(pc) != 0; };
   auto blk = std::make_unique<Block>();
@@ -191,6 +198,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
     memcpy(cc.writable(at), scratch_.data(), r.size);
     ++st_.blocks;
     st_.insns += r.guest_insns;
+    st_.user_checks += r.user_checks;
     break;
   }
   Block* b = blk.get();
@@ -553,6 +561,27 @@ Exit Runtime::run(const RunLimits& lim) {
         cpu_.rip = r->guest_pc;
         const GuestFaultInfo f = mem_->fetch_fault(r->target, cpu_.cpl == 3);
         raise(f.vector, f.error, true, f.addr);
+        break;
+      }
+      case ExitReason::UserAccess: {
+        // User code reached for an address outside the user range: what the
+        // guest's own tables say about a user access there (#PF), never the
+        // host mirror's answer.
+        used -= r->unexec;
+        cpu_.rip = r->guest_pc;
+        const uint64_t ea = a->ea;
+        if (ea < VTB_USER_TOP && exact_check_pcs_.insert(r->guest_pc).second) {
+          // The quick form (base register bound) refused a user address (base
+          // past the range, negative displacement): retranslate with the exact one.
+          invalidate_range(r->guest_pc, 1);
+          break;
+        }
+        ++st_.user_isolation_faults;
+        const uint32_t w = r->b ? kPfWrite : 0u;
+        GuestFaultInfo f;
+        uint8_t probe;
+        if (!mem_->read(ea, &probe, 1, true, &f)) raise(f.vector, f.vector == 14 ? f.error | w : f.error, true, f.addr);
+        else raise(14, kPfPresent | kPfUser | w, true, ea);  // a user page above VTB_USER_TOP: outside the ABI
         break;
       }
       case ExitReason::Unsupported: {

@@ -43,6 +43,10 @@ struct RuntimeOptions {
   // (SIGSYS), its faults and privileged instructions as host signals, timer
   // interrupts through the asynchronous-exit signal (direct_user.cpp).
   bool direct_user = false;
+  // Translated guest user code may only touch user addresses
+  // (< VTB_USER_TOP): a check before every access (user_checks.cpp). Needs
+  // BMI2 on the host (pext); without it the counter bt.user_isolation says 0.
+  bool user_isolation = true;
 };
 
 class Runtime {
@@ -135,6 +139,7 @@ class Runtime {
   std::vector<uint32_t> ibtc_user_slots_;
   std::unordered_map<uint64_t, int> traced_traps_;  // guest pc -> traced-write traps taken
   std::unordered_set<uint64_t> traced_pcs_;          // stores retranslated as TracedStore callouts
+  std::unordered_set<uint64_t> exact_check_pcs_;     // user checks that must use the exact address
   std::unordered_set<uint64_t> no_adapt_;            // general stores: never emulated/adapted again
   std::unordered_map<uint64_t, int> traced_useless_;  // consecutive TracedStore callouts that hit no table
   bool window_reserved_ = false;
@@ -175,6 +180,7 @@ class Runtime {
   uint8_t lookup_hit_val_[2] = {};
   volatile bool in_direct_ = false;  // translated code is not running: guest user code is, natively
   bool sud_thread_ = false;         // SUD is on for the thread that runs the guest
+  bool user_checks_ = false;        // user translations carry address checks
   bool hold_irq_ = false;  // resume_tc_ is mid-instruction-sequence: no event delivery now
   bool in_run_ = false;
   sigjmp_buf engine_fault_jmp_;
@@ -184,6 +190,7 @@ class Runtime {
     uint64_t blocks = 0, insns = 0, chain = 0, ind_miss = 0, tc_flush = 0, tc_invalidate = 0, translate_ns = 0;
     uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0, async_exits = 0;
     uint64_t direct_entries = 0, direct_syscalls = 0, direct_faults = 0, direct_interrupts = 0;
+    uint64_t user_checks = 0, user_isolation_faults = 0;
     uint64_t priv[uint8_t(CalloutOp::Count)] = {};
     uint64_t cr_write[16] = {}, cr_read[16] = {};
     uint64_t pte_trap = 0, pte_callout = 0, pte_untraced = 0, adaptive = 0;
