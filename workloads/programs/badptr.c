@@ -25,9 +25,8 @@ int main(void) {
   volatile uint64_t *text = (volatile uint64_t *)0xffffffff81000000ULL;
   volatile uint64_t *data = (volatile uint64_t *)0xffffffff81000000ULL;
 #else
-  /* the kernel image, and the boot-info page through the kernel's direct map:
-   * the kernel has read that page itself, so an in-process engine that
-   * mirrors guest memory has it mapped (isolation must not depend on luck) */
+  /* the kernel image, and a kernel data page (the boot info, through the
+   * kernel's direct map): isolation must hold for data as well as text */
   volatile uint64_t *text = (volatile uint64_t *)(VTB_KERNEL_VBASE + VTB_KERNEL_PHYS_LOAD);
   volatile uint64_t *data = (volatile uint64_t *)(VTB_KERNEL_VBASE + VTB_BOOTINFO_GPA);
 #endif
