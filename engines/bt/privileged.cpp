@@ -22,7 +22,7 @@ const char* callout_name(CalloutOp op) {
                                 "wrmsr", "swapgs", "syscall", "sysret", "iretq", "int", "int3", "invlpg", "wbinvd",
                                 "clts", "rdpmc", "mov_to_seg", "mov_from_seg", "push_seg", "pop_seg", "load_far_ptr",
                                 "ljmp", "lcall", "lret", "lar", "lsl", "verr", "verw", "rdsegbase", "wrsegbase", "nop",
-                                "xsetbv", "monitor", "mwait", "sysenter", "traced_store"};
+                                "xsetbv", "monitor", "mwait", "sysenter", "traced_store", "divide_error"};
   const unsigned i = unsigned(op);
   return i < sizeof names / sizeof names[0] ? names[i] : "?";
 }
@@ -368,8 +368,12 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       return port_io(r, out);
     case CalloutOp::Cpuid: {
       const uint32_t leaf = uint32_t(a->gpr[RAX]), sub = uint32_t(a->gpr[RCX]);
-      unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-      __cpuid_count(leaf, sub, eax, ebx, ecx, edx);
+      // The host's answer is fetched once per (leaf, subleaf): on a
+      // virtualized host cpuid itself traps (~8 us here), and the guest's
+      // CPU model must not change between two reads anyway.
+      auto [it, fresh] = cpuid_cache_.try_emplace((uint64_t(leaf) << 32) | sub);
+      if (fresh) __cpuid_count(leaf, sub, it->second[0], it->second[1], it->second[2], it->second[3]);
+      unsigned eax = it->second[0], ebx = it->second[1], ecx = it->second[2], edx = it->second[3];
       if (leaf == 1) {
         ecx &= ~(1u << 5);   // no VMX
         ecx &= ~(1u << 27);  // OSXSAVE reflects the host's CR4, not ours
@@ -636,6 +640,9 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       (r.b == 4 ? cpu_.fs : cpu_.gs).base = base;
       return done();
     }
+    case CalloutOp::DivideError:  // div/idiv by zero found by the translated pre-check
+      raise(0);
+      return Step::Fault;
     case CalloutOp::TracedStore: {
       // Adaptive translation of a store that kept hitting a traced page table:
       // the write is done here and the mirror updated, with no host fault.

@@ -63,6 +63,7 @@ class Translator {
                     uint64_t aux, bool ends);
   bool emit_ea(Ctx& c, const Insn& in, uint64_t* aux, uint64_t* target);
   bool emit_ident(Ctx& c, const Insn& in);
+  void emit_div_check(Ctx& c, const Insn& in);
   // User-address checks before a guest user instruction (user_checks.cpp).
   void emit_user_checks(Ctx& c, const Insn& in);
   void emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags_dead);

@@ -412,4 +412,51 @@ TEST_F(Priv, UserBasePastRangeWithNegativeDisplacementStillWorks) {
   mmap(reinterpret_cast<void*>(page), 0x1000, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 }
 
+// div/idiv by zero is caught by the translated pre-check (callout
+// divide_error), with the state of the faulting instruction; other divisions
+// run natively.
+TEST_F(Priv, DivideByZeroIsPreciseWithoutAHostSignal) {
+  struct Case { const char* what; std::vector<uint8_t> code; uint64_t rcx, r9, mem; bool de; };
+  const Case cases[] = {
+      {"div %rcx, rcx=0", {0x48, 0xf7, 0xf1}, 0, 0, 0, true},
+      {"div (%rbx), mem=0", {0x48, 0xf7, 0x33}, 0x777, 0, 0, true},
+      {"idivl (%rbx), mem low 32 = 0", {0xf7, 0x3b}, 0x777, 0, 0x100000000ULL, true},
+      {"div %r9d, r9 low 32 = 0", {0x41, 0xf7, 0xf1}, 0x777, 0x100000000ULL, 0, true},
+      {"div %rcx, rcx=7", {0x48, 0xf7, 0xf1}, 7, 0, 0, false},
+      {"div (%rbx), mem=9", {0x48, 0xf7, 0x33}, 0x777, 0, 9, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Counters before;
+    m_->rt->stats(before);
+    Regs r = initial_regs();
+    r.rflags = 0x3002;
+    r.rax = 100;
+    r.rdx = 0;
+    r.rcx = c.rcx;
+    r.r9 = c.r9;
+    r.rbx = kData + 0x100;
+    memcpy(m_->data() + 0x100, &c.mem, 8);
+    Exit e = m_->run_bt(c.code, &r);
+    Counters after;
+    m_->rt->stats(after);
+    if (c.de) {
+      ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+      EXPECT_EQ(e.vector, 0);
+      EXPECT_EQ(e.rip, kCode);
+      EXPECT_EQ(r.rax, 100u);
+      EXPECT_EQ(r.rdx, 0u);
+      EXPECT_EQ(r.rcx, c.rcx);
+      EXPECT_EQ(after.get("priv.divide_error"), before.get("priv.divide_error") + 1);
+    } else {
+      ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+      const uint64_t d = c.mem ? c.mem : c.rcx;
+      EXPECT_EQ(r.rax, 100 / d);
+      EXPECT_EQ(r.rdx, 100 % d);
+      EXPECT_EQ(r.rcx, c.rcx);
+      EXPECT_EQ(after.get("priv.divide_error"), before.get("priv.divide_error"));
+    }
+  }
+}
+
 }  // namespace vtb::bt::test
