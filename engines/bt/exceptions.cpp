@@ -42,7 +42,10 @@ bool Runtime::deliver_pending(Exit* out) {
       cpu_.interrupt_shadow = false;
       return false;
     }
-    irq_->update(monotonic_ns());
+    if (clock_due_) {  // timers advance at asynchronous exits (or always, without them)
+      irq_->update(monotonic_ns());
+      clock_due_ = false;
+    }
     if (irq_->pending()) {
       const int v = irq_->acknowledge();
       if (v >= 0) {

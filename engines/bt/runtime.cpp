@@ -268,6 +268,7 @@ void Runtime::on_async_signal(void* uctx) {
 
 void Runtime::clear_async_exit() {
   exit_req_ = 0;
+  clock_due_ = true;
   if (lookups_forced_) {
     lookups_forced_ = 0;
     *user_tc_.writable(lookup_hit_rel8_[0]) = lookup_hit_val_[0];
@@ -280,14 +281,17 @@ void Runtime::clear_async_exit() {
 // guest timer event (never closer than 200 us: an event the guest cannot take
 // now, IF=0, must not turn into a signal storm).
 void Runtime::arm_async_exit(uint64_t deadline) {
-  const uint64_t now = monotonic_ns();
   uint64_t want = deadline;
   if (irq_) {
     const uint64_t ne = irq_->next_event_ns();
     if (ne && (!want || ne < want)) want = ne;
   }
   if (!want) return;
+  const uint64_t armed = timer_.armed_ns();  // 0 once it has fired
+  if (armed && armed <= want) return;        // an early enough expiry is pending: no clock read
+  const uint64_t now = monotonic_ns();
   want = std::max(want, now + 200000);
+  if (armed && armed <= want) return;
   timer_.want(want, now);
 }
 
@@ -399,6 +403,7 @@ Exit Runtime::run(const RunLimits& lim) {
     extend_ = extend;
   }
   in_run_ = true;
+  clock_due_ = true;
   if (sigsetjmp(engine_fault_jmp_, 0)) {
     in_guest_ = false;
     in_run_ = false;
@@ -444,7 +449,11 @@ Exit Runtime::run(const RunLimits& lim) {
   const bool async = async_ && !counting;
   for (;;) {
     if (exit_req_) clear_async_exit();
-    if (deadline && monotonic_ns() >= deadline) return finish(ExitKind::LimitReached, "wall-clock limit reached");
+    // With asynchronous exits the host timer brings the dispatcher back at
+    // the deadline and at guest timer events: the clock is read only then.
+    if (!async) clock_due_ = true;
+    if (deadline && (clock_due_ || !async) && monotonic_ns() >= deadline)
+      return finish(ExitKind::LimitReached, "wall-clock limit reached");
     if (counting && executed_ >= lim.max_guest_insns)
       return finish(ExitKind::LimitReached, "guest instruction limit reached (" + std::to_string(executed_) + ")");
     const bool held = hold_irq_;

@@ -172,6 +172,7 @@ class Runtime {
   bool async_ = false;               // the timer exists; back edges are not checked
   bool extend_ = false;              // mode the current translations were made in
   bool have_translations_ = false;
+  bool clock_due_ = true;            // read the clock (deadline, timer devices) at the next dispatcher visit
   ThreadTimer timer_;
   volatile sig_atomic_t exit_req_ = 0;
   volatile sig_atomic_t lookups_forced_ = 0;
