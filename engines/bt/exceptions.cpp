@@ -37,7 +37,7 @@ bool Runtime::deliver_pending(Exit* out) {
     if (p.vector == 14) cpu_.cr2 = p.cr2;
     return deliver_event(p.vector, p.has_error, p.error, p.soft, out);
   }
-  if (irq_ && (cpu_.vflags & kFlagIF)) {
+  if (irq_ && (vflags() & kFlagIF)) {
     if (cpu_.interrupt_shadow) {
       cpu_.interrupt_shadow = false;
       return false;
@@ -119,8 +119,8 @@ bool Runtime::deliver_event(uint8_t vector, bool has_error, uint32_t error, bool
           }
           cpu_.cs.selector = sel;
           cpu_.rip = target;
-          cpu_.vflags &= ~(kFlagTF | kFlagNT | kFlagRF);
-          if (type == 0xe) cpu_.vflags &= ~kFlagIF;
+          set_vflags(vflags() & (~(kFlagTF | kFlagNT | kFlagRF)));
+          if (type == 0xe) set_vflags(vflags() & (~kFlagIF));
           resume_tc_ = 0;
           return false;
         }
@@ -190,7 +190,7 @@ Runtime::Step Runtime::do_syscall() {
   a->gpr[R11] = full_rflags() & ~kFlagRF;
   const uint64_t f = full_rflags() & ~cpu_.sfmask & ~kFlagRF;
   a->rflags = (f & kLiveFlags) | 2;
-  cpu_.vflags = (f & ~kLiveFlags) | 2;
+  set_vflags((f & ~kLiveFlags) | 2);
   cpu_.cs.selector = uint16_t((cpu_.star >> 32) & 0xfffc);
   cpu_.ss.selector = uint16_t(((cpu_.star >> 32) + 8) & 0xfffc);
   cpu_.rip = cpu_.lstar;
@@ -217,7 +217,7 @@ Runtime::Step Runtime::do_sysret(int opsize) {
   cpu_.ss.selector = uint16_t(((base + 8) & 0xfffc) | 3);
   const uint64_t fl = (a->gpr[R11] & ~(kFlagRF | kFlagVM)) | 2;
   a->rflags = (fl & kLiveFlags) | 2;
-  cpu_.vflags = (fl & ~kLiveFlags) | 2;
+  set_vflags((fl & ~kLiveFlags) | 2);
   cpu_.rip = rip;
   cpu_.cpl = 3;
   mem_->set_user_mode(true);

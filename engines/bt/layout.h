@@ -36,6 +36,8 @@
 #define BT_OFF_XMM 0x100 /* guest xmm0..15 while the host runs */
 #define BT_OFF_MXCSR 0x200
 #define BT_OFF_HOST_MXCSR 0x204
+#define BT_OFF_VIF 0x208
+#define BT_OFF_IRQ_PENDING 0x210
 
 #define BT_NEGTAG_OFF 0x100000
 #define BT_TCADDR_OFF 0x180000
@@ -77,6 +79,8 @@ struct AsmVcpu {
   uint64_t s6, user_mask;
   alignas(16) uint8_t xmm[256];
   uint32_t mxcsr, host_mxcsr;
+  uint64_t vif;          // virtual IF (0/1): inline cli/sti in kernel translations
+  uint64_t irq_pending;  // nonzero: an interrupt may be deliverable (inline sti then takes the callout)
 };
 static_assert(offsetof(AsmVcpu, rflags) == BT_OFF_RFLAGS);
 static_assert(offsetof(AsmVcpu, host_sp) == BT_OFF_HOST_SP);
@@ -93,6 +97,8 @@ static_assert(offsetof(AsmVcpu, user_mask) == BT_OFF_USER_MASK);
 static_assert(offsetof(AsmVcpu, xmm) == BT_OFF_XMM);
 static_assert(offsetof(AsmVcpu, mxcsr) == BT_OFF_MXCSR);
 static_assert(offsetof(AsmVcpu, host_mxcsr) == BT_OFF_HOST_MXCSR);
+static_assert(offsetof(AsmVcpu, vif) == BT_OFF_VIF);
+static_assert(offsetof(AsmVcpu, irq_pending) == BT_OFF_IRQ_PENDING);
 
 inline AsmVcpu* asm_vcpu() { return reinterpret_cast<AsmVcpu*>(kGlobalBase); }
 

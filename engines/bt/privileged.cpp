@@ -28,22 +28,22 @@ const char* callout_name(CalloutOp op) {
 }
 
 uint64_t Runtime::full_rflags() const {
-  return (asm_vcpu()->rflags & kLiveFlags) | (cpu_.vflags & ~kLiveFlags) | 2;
+  return (asm_vcpu()->rflags & kLiveFlags) | (vflags() & ~kLiveFlags) | 2;
 }
 
 void Runtime::set_full_rflags(uint64_t f, bool allow_if_iopl) {
   AsmVcpu* a = asm_vcpu();
   a->rflags = (f & kLiveFlags) | 2;
-  const uint64_t iopl = (cpu_.vflags >> 12) & 3;
+  const uint64_t iopl = (vflags() >> 12) & 3;
   uint64_t keep = kFlagVM | kFlagRF;
   if (!allow_if_iopl) {
     if (cpu_.cpl > 0) keep |= kFlagIOPL;
     if (uint64_t(cpu_.cpl) > iopl) keep |= kFlagIF;
   }
   const uint64_t settable = kFlagTF | kFlagIF | kFlagIOPL | kFlagNT | kFlagAC | kFlagID | kFlagRF;
-  const bool was_if = cpu_.vflags & kFlagIF;
-  cpu_.vflags = (cpu_.vflags & keep) | (f & settable & ~keep) | 2;
-  if (!was_if && (cpu_.vflags & kFlagIF)) cpu_.interrupt_shadow = false;
+  const bool was_if = vflags() & kFlagIF;
+  set_vflags((vflags() & keep) | (f & settable & ~keep) | 2);
+  if (!was_if && (vflags() & kFlagIF)) cpu_.interrupt_shadow = false;
 }
 
 uint64_t Runtime::operand_address(const ExitRecord& r) const {
@@ -85,7 +85,7 @@ bool Runtime::load_segment_descriptor(uint16_t sel, uint64_t desc[2], bool* pres
 
 Runtime::Step Runtime::port_io(const ExitRecord& r, Exit* out) {
   AsmVcpu* a = asm_vcpu();
-  const uint64_t iopl = (cpu_.vflags >> 12) & 3;
+  const uint64_t iopl = (vflags() >> 12) & 3;
   if (uint64_t(cpu_.cpl) > iopl) {
     raise(13, 0, true);
     return Step::Fault;
@@ -214,13 +214,13 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
 
   switch (r.op) {
     case CalloutOp::Cli:
-      if (uint64_t(cpu_.cpl) > ((cpu_.vflags >> 12) & 3)) return gp();
-      cpu_.vflags &= ~kFlagIF;
+      if (uint64_t(cpu_.cpl) > ((vflags() >> 12) & 3)) return gp();
+      set_vflags(vflags() & (~kFlagIF));
       return done();
     case CalloutOp::Sti:
-      if (uint64_t(cpu_.cpl) > ((cpu_.vflags >> 12) & 3)) return gp();
-      if (!(cpu_.vflags & kFlagIF)) cpu_.interrupt_shadow = true;
-      cpu_.vflags |= kFlagIF;
+      if (uint64_t(cpu_.cpl) > ((vflags() >> 12) & 3)) return gp();
+      if (!(vflags() & kFlagIF)) cpu_.interrupt_shadow = true;
+      set_vflags(vflags() | (kFlagIF));
       return done();
     case CalloutOp::Pushf:
       if (!push(full_rflags() & ~(kFlagRF | kFlagVM) & mask_of(r.a), r.a)) return Step::Fault;
@@ -236,7 +236,7 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
     case CalloutOp::Hlt:
       if (!kernel) return gp();
       cpu_.rip = next;
-      if (cpu_.vflags & kFlagIF) {
+      if (vflags() & kFlagIF) {
         if (irq_) {
           irq_->update(monotonic_ns());
           if (irq_->pending()) return Step::Resume;

@@ -171,6 +171,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   env.lookup_entry = lookup;
   env.extend = extend_;
   env.user_checks = user && user_checks_;
+  env.inline_if = !user;
   if (!exact_check_pcs_.empty()) env.exact_user_check = [this](uint64_t pc) { return exact_check_pcs_.count(pc) != 0; };
   have_translations_ = true;
   if (!traced_pcs_.empty()) env.traced_store = [this](uint64_t pc) { return traced_pcs_.count(pc) != 0; };
@@ -239,6 +240,7 @@ int Runtime::async_signal_number() { return SIGRTMIN + 3; }
 void Runtime::on_async_signal(void* uctx) {
   timer_.fired();
   exit_req_ = 1;
+  asm_vcpu()->irq_pending = 1;
   if (!in_guest_) return;
   if (in_direct_) {
     // Guest user code runs natively: take it out now, or try again shortly
@@ -483,6 +485,8 @@ Exit Runtime::run(const RunLimits& lim) {
     const int64_t slice = counting ? std::min<int64_t>(kSlice, int64_t(lim.max_guest_insns - executed_)) : kSlice;
     a->budget = slice;
     if (async || direct) arm_async_exit(deadline);
+    // Inline sti goes to the callout when something may be deliverable.
+    a->irq_pending = irq_ ? uint64_t(clock_due_ || irq_->pending()) : 0;
     in_direct_ = direct;
     in_guest_ = true;
     if (exit_req_) {  // the timer fired after the checks above: look again

@@ -114,6 +114,13 @@ class Runtime {
   bool write_operand_mem(const ExitRecord& r, const void* in, size_t n);
   uint64_t operand_address(const ExitRecord& r) const;
   uint64_t full_rflags() const;
+  // The virtual flags (IF, IOPL, TF, NT, AC, ID...): IF lives in AsmVcpu::vif
+  // so that translated kernel code can change it inline (cli/sti).
+  uint64_t vflags() const { return (cpu_.vflags & ~kFlagIF) | (asm_vcpu()->vif ? kFlagIF : 0); }
+  void set_vflags(uint64_t v) {
+    cpu_.vflags = v & ~kFlagIF;
+    asm_vcpu()->vif = (v & kFlagIF) ? 1 : 0;
+  }
   void set_full_rflags(uint64_t f, bool allow_if_iopl);
   bool load_segment_descriptor(uint16_t sel, uint64_t desc[2], bool* present);
 

@@ -47,7 +47,7 @@ void Runtime::set_regs(const Regs& r) {
   const bool new_space = cpu_.cr3 != r.cr3;
   cpu_.rip = r.rip;
   a->rflags = (r.rflags & kLiveFlags) | 2;
-  cpu_.vflags = (r.rflags & ~kLiveFlags) | 2;
+  set_vflags((r.rflags & ~kLiveFlags) | 2);
   cpu_.cr0 = r.cr0;
   cpu_.cr2 = r.cr2;
   cpu_.cr3 = r.cr3;

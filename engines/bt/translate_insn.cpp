@@ -144,8 +144,35 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   // ---- one-byte sensitive / privileged ----
   switch (o0) {
     case 0xf4: return callout(CalloutOp::Hlt);
-    case 0xfa: return callout(CalloutOp::Cli);
-    case 0xfb: return callout(CalloutOp::Sti);
+    case 0xfa:
+      if (c.env.inline_if) {  // movq $0, vif
+        e.b(0x48); e.b(0xc7); e.b(0x04); e.b(0x25); e.d32(uint32_t(kGlobalBase + BT_OFF_VIF)); e.d32(0);
+        return true;
+      }
+      return callout(CalloutOp::Cli);
+    case 0xfb:
+      if (c.env.inline_if) {
+        // Nothing deliverable: movq $1, vif. Else the callout (interrupt
+        // shadow, delivery after the next instruction).
+        // mov %rcx,s6; mov irq_pending,%rcx; jrcxz fast; mov s6,%rcx; <callout>; jmp done;
+        // fast: mov s6,%rcx; movq $1,vif; done:
+        e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
+        e.load_abs(RCX, kGlobalBase + BT_OFF_IRQ_PENDING);
+        e.b(0xe3);
+        const size_t jz = e.size();
+        e.b(0);
+        e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+        emit_callout(c, in, CalloutOp::Sti, 0, 0, 0, 0, 0, false);
+        e.b(0xe9);
+        const size_t done = e.size();
+        e.d32(0);
+        *e.at(jz) = uint8_t(e.size() - (jz + 1));
+        e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+        e.b(0x48); e.b(0xc7); e.b(0x04); e.b(0x25); e.d32(uint32_t(kGlobalBase + BT_OFF_VIF)); e.d32(1);
+        e.patch_rel32(done, e.pc());
+        return true;
+      }
+      return callout(CalloutOp::Sti);
     case 0x9c: return callout(CalloutOp::Pushf, in.opsize ? 2 : 8);
     case 0x9d: return callout(CalloutOp::Popf, in.opsize ? 2 : 8);
     case 0xe4: case 0xe5: return callout(CalloutOp::In, o0 == 0xe4 ? 1 : in.opsize ? 2 : 4, 0, 0, uint64_t(in.imm & 0xff));

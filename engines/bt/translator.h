@@ -25,6 +25,9 @@ struct TranslateEnv {
   // Guest user code (CPL 3): every memory access is checked against the user
   // range first, so guest-kernel pages in the mirror stay out of reach.
   bool user_checks = false;
+  // Kernel code (CPL 0): cli/sti become stores to the virtual IF (sti takes
+  // the callout when an interrupt may be deliverable).
+  bool inline_if = false;
   // Instructions whose check must compute the exact address (see user_checks.cpp).
   std::function<bool(uint64_t pc)> exact_user_check;
   // Adaptive translation: stores at these guest pcs become TracedStore callouts.

@@ -41,8 +41,21 @@ TEST_F(Priv, CliStiPushfShowVirtualIf) {
   EXPECT_EQ(r.rax & 0x200, 0u) << "pushf after cli must show IF=0";
   EXPECT_EQ(r.rbx & 0x200, 0x200u) << "pushf after sti must show IF=1";
   EXPECT_EQ(r.rflags & 0x200, 0x200u);
-  EXPECT_EQ(counter("priv.cli") - cli0, 1u);
+  // At CPL 0 cli/sti are inline stores to the virtual IF: no callout.
+  EXPECT_EQ(counter("priv.cli") - cli0, 0u);
   EXPECT_GE(counter("priv.pushf"), 2u);
+  // At CPL 3 (IOPL 3 allows them) they are callouts, with the same effect.
+  Regs u = initial_regs();
+  u.cs.selector = 0x33;
+  u.ss.selector = 0x2b;
+  u.rflags = 0x3202;
+  const uint64_t cli1 = counter("priv.cli"), sti1 = counter("priv.sti");
+  e = m_->run_bt({0xfa, 0x9c, 0x58, 0xfb, 0x9c, 0x5b}, &u);
+  EXPECT_DONE(e);
+  EXPECT_EQ(u.rax & 0x200, 0u);
+  EXPECT_EQ(u.rbx & 0x200, 0x200u);
+  EXPECT_EQ(counter("priv.cli") - cli1, 1u);
+  EXPECT_EQ(counter("priv.sti") - sti1, 1u);
 }
 
 TEST_F(Priv, PopfClearsVirtualIf) {
