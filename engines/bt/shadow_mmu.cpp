@@ -107,6 +107,9 @@ void ShadowMmu::reconcile(uint64_t va, Why why) {
   // mirror: across a CR3 load a user-half page is kept only if the new tables
   // grant U; a store or invlpg may not take U away from a page that had it.
   if (ok && !a.user && (why == Why::Cr3 ? !kernel_slot(va) : m.user)) ok = false;
+  // A parked page comes back at a CR3 load only if it proved to be used
+  // after an earlier parking (hot); otherwise it waits for a fault.
+  if (parked && !m.hot) return;
   if (!ok) {
     if (parked) return;  // it grants nothing; stays parked
     if (why == Why::Cr3 && parked_ < park_cap) park_page(va, m);
@@ -454,16 +457,24 @@ HostFaultAction ShadowMmu::host_fault(uint64_t va, bool write, bool user, GuestF
   if (!fresh && m.gpa == gp) {
     // Same frame, too little permission (read-only, or parked): raise it in
     // place; the host page-table entry is still there (no first-touch fault).
-    if (m.prot == kNone) --parked_;
-    else untrack(vp, m);
+    if (m.prot == kNone) {
+      --parked_;
+      m.hot = true;
+    } else {
+      untrack(vp, m);
+    }
     const uint8_t p = std::max(m.prot, need);
     queue(OpKind::Protect, vp, 0, p);
     ++st_.upgrades;
     m.prot = p;
   } else {
     if (!fresh) {
-      if (m.prot == kNone) --parked_;
-      else untrack(vp, m);
+      if (m.prot == kNone) {
+        --parked_;
+        m.hot = true;
+      } else {
+        untrack(vp, m);
+      }
     }
     set_alias(vp, fresh ? kNoVa : m.gpa, gp);
     m.gpa = gp;

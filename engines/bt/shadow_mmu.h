@@ -80,6 +80,7 @@ class ShadowMmu : public GuestAccess {
     uint8_t prot = kNone;       // host protection now; kNone = parked
     uint8_t park_prot = kNone;  // protection before parking (the most a revival may grant)
     bool user = false;          // the walk that justified it granted U
+    bool hot = false;           // accessed while parked once: a CR3 load revives/remaps it eagerly
     uint8_t ntables = 0;        // tables on that walk (the traced frames it depends on); 0 when parked
     uint64_t tables[4] = {0, 0, 0, 0};
   };
