@@ -52,6 +52,33 @@ class MmuTest : public ::testing::Test {
     *r = rt_->regs();
     return e;
   }
+  Exit cont(Regs* r) {
+    RunLimits lim;
+    lim.wall = std::chrono::seconds(5);
+    Exit e = rt_->run(lim);
+    *r = rt_->regs();
+    return e;
+  }
+  // Two more address spaces next to A (cr3 0x1000), sharing A's code table:
+  // B (cr3 0x8000): 0x600000 -> 0x200000 as in A, 0x601000 -> 0x300000 (A: 0x201000),
+  //   0x602000 -> 0x202000 as in A but supervisor-only, 0x620000 -> its own PT;
+  // C (cr3 0xc000): code only.
+  void add_spaces() {
+    auto put = [&](uint64_t gpa, uint64_t v) { mem_->write_obj(gpa, v); };
+    put(0x8000, 0x9000 | 7);
+    put(0x9000, 0xa000 | 7);
+    put(0xa000 + 2 * 8, 0x4000 | 7);
+    put(0xa000 + 3 * 8, 0xb000 | 7);
+    put(0xb000 + 0 * 8, 0x200000 | 7);
+    put(0xb000 + 1 * 8, 0x300000 | 7);
+    put(0xb000 + 2 * 8, 0x202000 | 3);
+    put(0xb000 + 32 * 8, 0xb000 | 7);
+    put(0xc000, 0xd000 | 7);
+    put(0xd000, 0xe000 | 7);
+    put(0xe000 + 2 * 8, 0x4000 | 7);
+    for (uint64_t i = 0; i < 3; ++i) put(0x200000 + i * 0x1000, 0xa0 + i);
+    put(0x300000, uint64_t(0xb1));
+  }
   uint64_t counter(const char* n) {
     Counters c;
     rt_->stats(c);
@@ -102,6 +129,191 @@ TEST_F(MmuTest, TracedPteStoreUpdatesTheMirror) {
   uint64_t pte = 0;
   mem_->read_obj(0x5000, &pte);
   EXPECT_EQ(pte & ~0x60ULL, 0x201007u);
+}
+
+// A CR3 switch re-validates the mirror: a page the new tables map to the same
+// frame keeps its host mapping (no fault), a page whose frame differs sees the
+// new frame, and a page that is supervisor-only in the new tables is not left
+// reachable.
+TEST_F(MmuTest, Cr3SwitchKeepsSharedFrameAndRemapsChangedOne) {
+  add_spaces();
+  Regs r;
+  // mov 0x600000,%rax; mov 0x601000,%rbx; mov 0x602000,%rcx; mov $0x8000,%rdx; mov %rdx,%cr3;
+  // mov 0x600000,%rsi; mov 0x601000,%rdi; out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x48, 0x8b, 0x1c, 0x25, 0x00, 0x10, 0x60, 0x00,
+                0x48, 0x8b, 0x0c, 0x25, 0x00, 0x20, 0x60, 0x00, 0x48, 0xc7, 0xc2, 0x00, 0x80, 0x00, 0x00, 0x0f,
+                0x22, 0xda, 0x48, 0x8b, 0x34, 0x25, 0x00, 0x00, 0x60, 0x00, 0x48, 0x8b, 0x3c, 0x25, 0x00, 0x10,
+                0x60, 0x00, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rax, 0xa0u);
+  EXPECT_EQ(r.rbx, 0xa1u);
+  EXPECT_EQ(r.rcx, 0xa2u);
+  EXPECT_EQ(r.rsi, 0xa0u) << "shared frame";
+  EXPECT_EQ(r.rdi, 0xb1u) << "the new space's frame, not the old one";
+  EXPECT_EQ(counter("mmu.hidden_fault"), 3u) << "no fault after the switch: kept and eagerly remapped";
+  const auto& s = mmu_.stats();
+  EXPECT_GE(s.cr3_kept, 1u);
+  EXPECT_EQ(s.flushes, 0u);
+  uint64_t gpa = 0;
+  EXPECT_EQ(mmu_.mirror_prot(0x600000, &gpa), 1);
+  EXPECT_EQ(gpa, 0x200000u);
+  EXPECT_EQ(mmu_.mirror_prot(0x601000, &gpa), 1);
+  EXPECT_EQ(gpa, 0x300000u);
+  EXPECT_EQ(mmu_.mirror_prot(0x602000), 0) << "supervisor-only in the new space: parked, not reachable";
+}
+
+// After a switch to a space that does not map the page, an access faults to
+// the guest (no stale mapping), even though the host mapping is only parked.
+TEST_F(MmuTest, Cr3SwitchToSpaceWithoutThePageFaults) {
+  add_spaces();
+  Regs r;
+  // mov 0x600000,%rax; mov $0xc000,%rdx; mov %rdx,%cr3; mov 0x600000,%rbx; out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x48, 0xc7, 0xc2, 0x00, 0xc0, 0x00, 0x00, 0x0f,
+                0x22, 0xda, 0x48, 0x8b, 0x1c, 0x25, 0x00, 0x00, 0x60, 0x00, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.fault_addr, 0x600000u);
+  EXPECT_EQ(e.error_code & 1, 0u) << "not present";
+  EXPECT_EQ(r.rax, 0xa0u);
+  EXPECT_EQ(mmu_.stats().parks, 1u);
+  EXPECT_EQ(mmu_.mirror_prot(0x600000), 0);
+}
+
+// A parked page comes back with mprotect, never a second mmap: first through a
+// fault (it is not hot yet), then eagerly at the CR3 load.
+TEST_F(MmuTest, ParkedPageIsRevivedInPlace) {
+  add_spaces();
+  Regs r;
+  // mov 0x600000,%rax; (cr3 C; cr3 A); mov 0x600000,%rbx; (cr3 C; cr3 A); mov 0x600000,%rcx; out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x48, 0xc7, 0xc2, 0x00, 0xc0, 0x00, 0x00, 0x0f,
+                0x22, 0xda, 0x48, 0xc7, 0xc2, 0x00, 0x10, 0x00, 0x00, 0x0f, 0x22, 0xda, 0x48, 0x8b, 0x1c, 0x25,
+                0x00, 0x00, 0x60, 0x00, 0x48, 0xc7, 0xc2, 0x00, 0xc0, 0x00, 0x00, 0x0f, 0x22, 0xda, 0x48, 0xc7,
+                0xc2, 0x00, 0x10, 0x00, 0x00, 0x0f, 0x22, 0xda, 0x48, 0x8b, 0x0c, 0x25, 0x00, 0x00, 0x60, 0x00,
+                0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rax, 0xa0u);
+  EXPECT_EQ(r.rbx, 0xa0u);
+  EXPECT_EQ(r.rcx, 0xa0u);
+  const auto& s = mmu_.stats();
+  EXPECT_EQ(s.maps, 1u) << "one mmap for 0x600000, then only mprotect";
+  EXPECT_EQ(s.parks, 2u);
+  EXPECT_EQ(s.upgrades, 2u) << "revived by the fault, then eagerly";
+  EXPECT_EQ(counter("mmu.hidden_fault"), 2u) << "the first read and the first revival";
+  EXPECT_EQ(mmu_.mirror_prot(0x600000), 1);
+}
+
+// A traced PTE store that removes R/W for the same frame (COW marking)
+// downgrades the mirror page in place; the next write faults to the guest.
+TEST_F(MmuTest, PteDowngradeMakesLaterWriteFault) {
+  Regs r;
+  // movq $5,0x600000; movq $0x200005,0x620000 (PTE: present, user, read-only); movq $6,0x600000; out %al,$0xf4
+  Exit e = run({0x48, 0xc7, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x05, 0x00, 0x00, 0x00, 0x48, 0xc7, 0x04, 0x25,
+                0x00, 0x00, 0x62, 0x00, 0x05, 0x00, 0x20, 0x00, 0x48, 0xc7, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00,
+                0x06, 0x00, 0x00, 0x00, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.fault_addr, 0x600000u);
+  EXPECT_EQ(e.error_code & 3, 3u) << "present, write";
+  uint64_t v = 0;
+  mem_->read_obj(0x200000, &v);
+  EXPECT_EQ(v, 5u) << "the second write must not reach the frame";
+  const auto& s = mmu_.stats();
+  EXPECT_EQ(s.downgrades, 1u);
+  EXPECT_EQ(s.unmaps, 0u);
+  EXPECT_EQ(mmu_.mirror_prot(0x600000), 1);
+}
+
+// A traced store that changes the frame of a mirrored page remaps it at once.
+TEST_F(MmuTest, PteFrameChangeRemapsEagerly) {
+  mem_->write_obj(0x200000, uint64_t(0x1111));
+  mem_->write_obj(0x201000, uint64_t(0x2222));
+  Regs r;
+  // mov 0x600000,%rbx; movq $0x201007,0x620000; mov 0x600000,%rax; out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x1c, 0x25, 0x00, 0x00, 0x60, 0x00, 0x48, 0xc7, 0x04, 0x25, 0x00, 0x00, 0x62, 0x00, 0x07,
+                0x10, 0x20, 0x00, 0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rax, 0x2222u);
+  EXPECT_GE(mmu_.stats().eager, 1u);
+  uint64_t gpa = 0;
+  EXPECT_EQ(mmu_.mirror_prot(0x600000, &gpa), 1);
+  EXPECT_EQ(gpa, 0x201000u);
+  // Only the first read of 0x600000 (the store to the table alias is emulated, not mapped).
+  EXPECT_EQ(counter("mmu.hidden_fault"), 1u);
+}
+
+// A store that takes U away from a page drops it from the mirror.
+TEST_F(MmuTest, PteStoreRemovingUserDropsThePage) {
+  Regs r;
+  // mov 0x600000,%rax; movq $0x200003,0x620000 (present, writable, supervisor); out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x48, 0xc7, 0x04, 0x25, 0x00, 0x00, 0x62, 0x00,
+                0x03, 0x00, 0x20, 0x00, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(mmu_.mirror_prot(0x600000), -1);
+  EXPECT_EQ(mmu_.stats().unmaps, 1u);
+}
+
+// invlpg re-walks the current tables: a PTE changed behind the MMU's back
+// (not a traced store) is seen after invlpg.
+TEST_F(MmuTest, InvlpgRevalidatesAgainstCurrentTables) {
+  add_spaces();
+  Regs r;
+  // mov 0x600000,%rax; out %al,$0xf4; invlpg 0x600000; mov 0x600000,%rbx; out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0xe6, 0xf4, 0x0f, 0x01, 0x3c, 0x25, 0x00, 0x00, 0x60,
+                0x00, 0x48, 0x8b, 0x1c, 0x25, 0x00, 0x00, 0x60, 0x00, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rax, 0xa0u);
+  mem_->write_obj(0x5000, uint64_t(0x300007));  // untraced: a host-side write
+  e = cont(&r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rbx, 0xb1u);
+  uint64_t gpa = 0;
+  EXPECT_EQ(mmu_.mirror_prot(0x600000, &gpa), 1);
+  EXPECT_EQ(gpa, 0x300000u);
+}
+
+// A page table emptied by traced stores stays traced (dormant) for its reuse
+// as a table; written through a user-half alias it is retired (user data).
+TEST_F(MmuTest, EmptiedTableStaysTracedUntilUsedAsUserData) {
+  mem_->write_obj(0x3000 + 4 * 8, uint64_t(0x7000 | 7));   // PD[4] (0x800000) -> PT 0x7000
+  mem_->write_obj(0x7000, uint64_t(0x300000 | 7));         // 0x800000 -> 0x300000
+  mem_->write_obj(0x5000 + 33 * 8, uint64_t(0x7000 | 7));  // 0x621000 -> PT 0x7000 (its alias)
+  mem_->write_obj(0x300000, uint64_t(0x33));
+  Regs r;
+  // mov 0x800000,%rax; movq $0,0x621000; out %al,$0xf4; movq $0x300007,0x621000; mov 0x800000,%rbx; out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x80, 0x00, 0x48, 0xc7, 0x04, 0x25, 0x00, 0x10, 0x62, 0x00,
+                0x00, 0x00, 0x00, 0x00, 0xe6, 0xf4, 0x48, 0xc7, 0x04, 0x25, 0x00, 0x10, 0x62, 0x00, 0x07, 0x00,
+                0x30, 0x00, 0x48, 0x8b, 0x1c, 0x25, 0x00, 0x00, 0x80, 0x00, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rax, 0x33u);
+  EXPECT_EQ(mmu_.stats().dormant, 1u);
+  EXPECT_TRUE(mmu_.traced(0x621000)) << "dormant: still traced";
+  EXPECT_EQ(mmu_.mirror_prot(0x800000), -1);
+  e = cont(&r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rbx, 0x33u);
+  EXPECT_TRUE(mmu_.traced(0x621000)) << "a table on a mirrored page's walk again";
+  EXPECT_EQ(mmu_.mirror_prot(0x621000), 1) << "its alias is read-only again";
+}
+
+// Above the diff cap a CR3 load drops the user half as before.
+TEST_F(MmuTest, Cr3LoadAboveDiffCapFlushes) {
+  mmu_.diff_cap = 0;
+  Regs r;
+  // mov 0x600000,%rax; mov $0x1000,%rdx; mov %rdx,%cr3; out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x48, 0xc7, 0xc2, 0x00, 0x10, 0x00, 0x00, 0x0f, 0x22,
+                0xda, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(mmu_.stats().flushes, 1u);
+  EXPECT_EQ(mmu_.mirror_prot(0x600000), -1);
 }
 
 }  // namespace
