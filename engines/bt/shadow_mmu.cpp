@@ -345,6 +345,10 @@ void ShadowMmu::drop_write_trace(uint64_t va) {
   std::vector<uint64_t> users(it->second.users.begin(), it->second.users.end());
   retire_table(gpa & ~(kPage - 1));
   for (uint64_t u : users) unmap_page(u);
+  // The runtime re-runs the store natively next: make its page writable now
+  // (when the tables allow it and D is set) instead of taking another fault.
+  last_write_fault_ = va & ~(kPage - 1);
+  reconcile(va & ~(kPage - 1), Why::Invlpg);
   flush_ops();
 }
 
