@@ -271,12 +271,20 @@ void ShadowMmu::table_written(uint64_t gpa_page, uint64_t off, uint64_t len) {
   if (it == tables_.end()) return;
   Table& t = it->second;  // node-based map: stays valid while other tables are added
   const int level = t.level;
-  const unsigned shift = 12 + 9 * unsigned(level - 1);
   const uint64_t first = off / 8, last = (off + len - 1) / 8;
   std::vector<uint64_t> hit;
   for (uint64_t va : t.users) {
-    const uint64_t idx = (va >> shift) & 511;
-    if (idx >= first && idx <= last) hit.push_back(va);
+    // The level this frame served at on va's walk (a frame may serve at
+    // several levels, e.g. a self-referencing PML4).
+    auto mi = mapped_.find(va);
+    bool in = false;
+    if (mi != mapped_.end())
+      for (int k = 0; k < mi->second.ntables && !in; ++k)
+        if (mi->second.tables[k] == gpa_page) {
+          const uint64_t idx = (va >> (12 + 9 * unsigned(3 - k))) & 511;
+          in = idx >= first && idx <= last;
+        }
+    if (in) hit.push_back(va);
   }
   std::sort(hit.begin(), hit.end());
   for (uint64_t va : hit) reconcile(va, Why::Store);
