@@ -101,15 +101,15 @@ void ShadowMmu::reconcile(uint64_t va, Why why) {
   if (it == mapped_.end()) return;
   Mapping& m = it->second;
   const bool parked = m.prot == kNone;
+  // A parked page comes back only if it proved to be used after an earlier
+  // parking (hot); otherwise it waits for a fault (and is not even walked).
+  if (parked && !m.hot) return;
   const Allowed a = allowed(va);
   bool ok = a.ok;
   // A supervisor page must not become reachable from user code through the
   // mirror: across a CR3 load a user-half page is kept only if the new tables
   // grant U; a store or invlpg may not take U away from a page that had it.
   if (ok && !a.user && (why == Why::Cr3 ? !kernel_slot(va) : m.user)) ok = false;
-  // A parked page comes back at a CR3 load only if it proved to be used
-  // after an earlier parking (hot); otherwise it waits for a fault.
-  if (parked && !m.hot) return;
   if (!ok) {
     if (parked) return;  // it grants nothing; stays parked
     if (why == Why::Cr3 && parked_ < park_cap) park_page(va, m);
