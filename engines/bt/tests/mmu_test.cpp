@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "common/counters.h"
@@ -314,6 +315,153 @@ TEST_F(MmuTest, Cr3LoadAboveDiffCapFlushes) {
   ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
   EXPECT_EQ(mmu_.stats().flushes, 1u);
   EXPECT_EQ(mmu_.mirror_prot(0x600000), -1);
+}
+
+// Random address spaces, CR3 switches, traced PTE stores (current and other
+// spaces), invlpg, reads and writes; every access is checked against a
+// reference walk of the current tables: reads see the frame the tables name
+// now, writes fault exactly when the tables forbid them, and no write reaches
+// a frame through a stale or too-permissive mirror page.
+TEST_F(MmuTest, RandomAddressSpacesMatchReferenceWalk) {
+  constexpr int kSpaces = 3, kPages = 8, kFrames = 8, kChunks = 250;
+  constexpr uint64_t kData = 0x800000, kAlias = 0xa00000, kFrame0 = 0x300000, kAliasTable = 0x30000;
+  auto pml4 = [](int i) { return uint64_t(0x10000 + i * 0x4000); };
+  auto pt = [&](int i) { return pml4(i) + 0x3000; };
+  auto put = [&](uint64_t gpa, uint64_t v) { mem_->write_obj(gpa, v); };
+  for (uint64_t i = 16; i < 64; ++i) put(0x4000 + i * 8, (0x100000 + i * 0x1000) | 7);  // 256 KiB of code
+  for (int i = 0; i < kSpaces; ++i) {
+    put(pml4(i), (pml4(i) + 0x1000) | 7);
+    put(pml4(i) + 0x1000, (pml4(i) + 0x2000) | 7);
+    put(pml4(i) + 0x2000 + 2 * 8, 0x4000 | 7);          // code
+    put(pml4(i) + 0x2000 + 4 * 8, pt(i) | 7);           // data pages of this space
+    put(pml4(i) + 0x2000 + 5 * 8, kAliasTable | 7);     // every space's PT, writable (shared table)
+    put(kAliasTable + uint64_t(i) * 8, pt(i) | 3);
+  }
+  std::mt19937 rng(20261128);
+  auto rnd = [&](uint32_t n) { return uint32_t(rng() % n); };
+  // not present, RO user, RW user, RW supervisor, RO supervisor, and with A/D set
+  const uint64_t kFlags[] = {0, 0x5, 0x7, 0x3, 0x1, 0x67, 0x25, 0x63, 0x7, 0x67, 0x27, 0x65};
+  auto random_pte = [&]() {
+    const uint64_t f = kFlags[rnd(12)];
+    return f ? (kFrame0 + rnd(kFrames) * 0x1000) | f : 0;
+  };
+  uint64_t pte[kSpaces][kPages];
+  uint32_t content[kFrames];
+  for (int f = 0; f < kFrames; ++f) {
+    content[f] = 0x1000 + f;
+    mem_->write_obj(kFrame0 + f * 0x1000, content[f]);
+  }
+  for (int i = 0; i < kSpaces; ++i)
+    for (int k = 0; k < kPages; ++k) put(pt(i) + k * 8, pte[i][k] = random_pte());
+  auto le32 = [](std::vector<uint8_t>& c, uint64_t v) {
+    for (int b = 0; b < 4; ++b) c.push_back(uint8_t(v >> (8 * b)));
+  };
+  int cur = 0;
+  uint64_t reads = 0, faults = 0, writes = 0, stores = 0;
+  for (int chunk = 0; chunk < kChunks; ++chunk) {
+    struct Expect { bool fault; uint64_t va; uint32_t value; };
+    std::vector<Expect> expect;
+    std::vector<uint8_t> code;
+    bool ends_in_fault = false;
+    const int start_space = cur;
+    for (int op = 0; op < 40 && !ends_in_fault; ++op) {
+      const uint32_t kind = rnd(100);
+      const int k = int(rnd(kPages));
+      const uint64_t va = kData + uint64_t(k) * 0x1000 + 4 * rnd(4);
+      const uint64_t e = pte[cur][k];
+      const int frame = int(((e & ~0xfffULL) - kFrame0) / 0x1000);
+      if (kind < 15) {  // mov $cr3,%rdx; mov %rdx,%cr3
+        cur = int(rnd(kSpaces));
+        code.insert(code.end(), {0x48, 0xc7, 0xc2});
+        le32(code, pml4(cur));
+        code.insert(code.end(), {0x0f, 0x22, 0xda});
+      } else if (kind < 55) {  // mov va,%eax; out %eax,$0xe0
+        const uint64_t pva = va & ~0xfffULL;
+        code.insert(code.end(), {0x8b, 0x04, 0x25});
+        le32(code, pva);
+        if (!(e & 1)) {
+          expect.push_back({true, pva, 0});
+          ends_in_fault = true;
+        } else {
+          code.insert(code.end(), {0xe7, 0xe0});
+          expect.push_back({false, pva, content[frame]});
+        }
+      } else if (kind < 67) {  // movl $v,va
+        const uint64_t pva = va & ~0xfffULL;
+        const uint32_t v = uint32_t(rng());
+        code.insert(code.end(), {0xc7, 0x04, 0x25});
+        le32(code, pva);
+        le32(code, v);
+        if ((e & 3) != 3) {
+          expect.push_back({true, pva, 0});
+          ends_in_fault = true;
+        } else {
+          content[frame] = v;
+        }
+      } else if (kind < 90) {  // movq $pte,alias(space j, page k): a traced (or not yet traced) PTE store
+        const int j = int(rnd(kSpaces));
+        pte[j][k] = random_pte();
+        code.insert(code.end(), {0x48, 0xc7, 0x04, 0x25});
+        le32(code, kAlias + uint64_t(j) * 0x1000 + uint64_t(k) * 8);
+        le32(code, pte[j][k]);
+        ++stores;
+      } else {  // invlpg va
+        code.insert(code.end(), {0x0f, 0x01, 0x3c, 0x25});
+        le32(code, va);
+      }
+    }
+    if (!ends_in_fault) code.insert(code.end(), {0xe6, 0xf4});
+    ASSERT_LE(code.size(), 1024u);
+    const uint64_t at = 0x400000 + uint64_t(chunk) * 1024;
+    mem_->write(0x100000 + uint64_t(chunk) * 1024, code.data(), code.size());
+    Regs r;
+    r.rip = at;
+    r.rsp = 0x610000;
+    r.cs.selector = 0x08;
+    r.cr3 = pml4(start_space);
+    r.cr0 = 0x80050033;
+    r.efer = 0xd01;
+    r.rflags = 2;
+    rt_->set_regs(r);
+    size_t next = 0;
+    for (;;) {
+      Exit ex = cont(&r);
+      if (ex.kind == ExitKind::PortIo && ex.port == 0xe0) {
+        ASSERT_LT(next, expect.size());
+        ASSERT_FALSE(expect[next].fault) << "chunk " << chunk << " va 0x" << std::hex << expect[next].va;
+        uint32_t got;
+        memcpy(&got, ex.data, 4);
+        ASSERT_EQ(got, expect[next].value) << "chunk " << chunk << " read of 0x" << std::hex << expect[next].va;
+        ++next;
+        ++reads;
+        continue;
+      }
+      if (ends_in_fault) {
+        ASSERT_EQ(ex.kind, ExitKind::GuestFault) << "chunk " << chunk << ": " << ex.message;
+        ASSERT_EQ(next + 1, expect.size());
+        EXPECT_EQ(ex.vector, 14);
+        EXPECT_EQ(ex.fault_addr, expect[next].va) << "chunk " << chunk;
+        ++faults;
+      } else {
+        ASSERT_EQ(ex.kind, ExitKind::PortIo) << "chunk " << chunk << ": " << ex.message;
+        ASSERT_EQ(ex.port, 0xf4) << "chunk " << chunk;
+        ASSERT_EQ(next, expect.size());
+      }
+      break;
+    }
+    for (int f = 0; f < kFrames; ++f) {
+      uint32_t v = 0;
+      mem_->read_obj(kFrame0 + f * 0x1000, &v);
+      ASSERT_EQ(v, content[f]) << "chunk " << chunk << " frame " << f;
+    }
+    writes += expect.size();
+  }
+  EXPECT_GT(reads, 800u);
+  EXPECT_GT(faults, 100u);
+  EXPECT_GT(stores, 500u);
+  const auto& s = mmu_.stats();
+  EXPECT_GT(s.cr3_kept, 0u);
+  EXPECT_GT(s.downgrades + s.parks + s.upgrades, 0u);
 }
 
 }  // namespace
