@@ -300,6 +300,9 @@ void ShadowMmu::table_written(uint64_t gpa_page, uint64_t off, uint64_t len) {
   // callouts. A dormant frame mapped at a user address is retired.
   if (t.users.empty()) {
     bool any = false;
+    for (uint64_t i = first; i <= last && i < 512 && !any; ++i) any = e[i] & 1;
+    // A dormant table that got only non-present entries stays empty: no scan.
+    if (!any && t.dormant) return;
     for (int i = 0; i < 512 && !any; ++i) any = e[i] & 1;
     if (any) {
       wake_table(gpa_page);
