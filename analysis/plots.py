@@ -66,7 +66,7 @@ def _series_order(keys):
     return sorted(set(keys), key=k)
 
 
-_ENGINE_COLOR = {"native": "C0", "qemu-tcg": "C1", "bt": "C2", "pv": "C3", "kvm": "C4"}
+_ENGINE_COLOR = {"native": "C0", "qemu-tcg": "C1", "bt": "C2", "pv": "C3", "kvm": "C4", "bt-direct": "C8"}
 
 
 def series_color(engine, backend, mode):

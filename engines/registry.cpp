@@ -23,6 +23,7 @@ const std::vector<EngineInfo>& registered_engines() {
 #endif
 #ifdef VTB_ENGINE_BT
       {"bt", "binary translation", &make_bt_engine},
+      {"bt-direct", "binary translation", &make_bt_direct_engine},
 #endif
   };
   return list;

@@ -10,6 +10,7 @@
 
 #include "common/abi/vtb_abi.h"
 #include "common/counters.h"
+#include "common/sud.h"
 #include "engines/bt/runtime.h"
 #include "engines/bt/shadow_mmu.h"
 
@@ -53,22 +54,24 @@ void release_window() {
 
 class BtEngine : public Engine {
  public:
-  BtEngine() {
+  explicit BtEngine(bool direct_user) : direct_(direct_user) {
     raise_map_count();
     init_ = reserve_window();
     have_window_ = init_.is_ok();
+    std::string why;
+    if (init_ && direct_ && !sud_inclusive_available(&why)) init_ = Status::unavailable(why);
   }
   ~BtEngine() override {
     rt_.reset();
     if (have_window_) release_window();
   }
-  std::string_view name() const override { return "bt"; }
+  std::string_view name() const override { return direct_ ? "bt-direct" : "bt"; }
   Caps caps() const override {
     Caps c;
     c.flavor = Flavor::Native;
     c.owns_address_window = true;
-    c.counts_instructions = true;
-    c.backend = "bt";
+    c.counts_instructions = !direct_;  // directly executed user code is not counted
+    c.backend = direct_ ? "bt-direct" : "bt";
     c.available = init_;
     return c;
   }
@@ -78,6 +81,8 @@ class BtEngine : public Engine {
       bt::RuntimeOptions opt;
       opt.reflect_exceptions = true;
       opt.reserve_window = false;
+      opt.direct_user = direct_;
+      mmu_.set_exec_user(direct_);
       Status st;
       rt_ = bt::Runtime::create(&mmu_, opt, &st);
       if (!rt_) return st;
@@ -140,10 +145,12 @@ class BtEngine : public Engine {
   std::unique_ptr<bt::Runtime> rt_;
   bool loaded_ = false;
   bool have_window_ = false;
+  bool direct_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<Engine> make_bt_engine() { return std::make_unique<BtEngine>(); }
+std::unique_ptr<Engine> make_bt_engine() { return std::make_unique<BtEngine>(false); }
+std::unique_ptr<Engine> make_bt_direct_engine() { return std::make_unique<BtEngine>(true); }
 
 }  // namespace vtb

@@ -7,5 +7,8 @@
 namespace vtb {
 
 std::unique_ptr<Engine> make_bt_engine();
+// The same engine with guest user code executed directly (Syscall User
+// Dispatch for its syscalls) instead of translated: backend "bt-direct".
+std::unique_ptr<Engine> make_bt_direct_engine();
 
 }  // namespace vtb

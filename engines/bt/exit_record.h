@@ -13,6 +13,7 @@ enum class ExitReason : uint16_t {
   FetchFault,     // instruction bytes not accessible: deliver #PF for `target`
   Fault,          // a host fault in translated code (static record used by the signal handler)
   Unsupported,    // the translator cannot express this instruction (engine error, not guest error)
+  UserAccess,     // user-mode translation touched an address outside the user range: address in AsmVcpu::ea, b = write
 };
 
 // Sensitive and privileged instructions that leave translated code.

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <sys/ucontext.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -16,7 +17,7 @@ namespace vtb::bt {
 namespace {
 Runtime* g_rt = nullptr;
 struct sigaction g_old[32];
-const int kSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
+const int kSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
 thread_local bool t_altstack = false;
 
 void on_signal(int sig, siginfo_t* info, void* uctx) {
@@ -36,7 +37,18 @@ void ensure_altstack() {
   sigaltstack(&ss, nullptr);
   t_altstack = true;
 }
+
+void on_async(int, siginfo_t*, void* uctx) {
+  const int saved = errno;
+  if (g_rt) g_rt->on_async_signal(uctx);
+  errno = saved;
+}
+struct sigaction g_old_async;
 }  // namespace
+
+// Every thread that runs translated code needs the altstack: the guest rsp
+// may be anything when a signal arrives.
+void prepare_thread_signals() { ensure_altstack(); }
 
 void install_signal_handlers(Runtime* rt) {
   g_rt = rt;
@@ -46,10 +58,18 @@ void install_signal_handlers(Runtime* rt) {
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
   sigemptyset(&sa.sa_mask);
   for (int s : kSignals) sigaction(s, &sa, &g_old[s]);
+  struct sigaction as{};
+  as.sa_sigaction = on_async;
+  as.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&as.sa_mask);
+  sigaction(Runtime::async_signal_number(), &as, &g_old_async);
 }
 
 void remove_signal_handlers() {
   for (int s : kSignals) sigaction(s, &g_old[s], nullptr);
+  // SIG_IGN first: discards an expiry still pending for this thread.
+  signal(Runtime::async_signal_number(), SIG_IGN);
+  sigaction(Runtime::async_signal_number(), &g_old_async, nullptr);
   g_rt = nullptr;
 }
 
@@ -58,7 +78,31 @@ bool Runtime::handle_host_signal(int sig, void* info_v, void* uctx_v) {
   ucontext_t* uc = static_cast<ucontext_t*>(uctx_v);
   greg_t* g = uc->uc_mcontext.gregs;
   const uint64_t rip = uint64_t(g[REG_RIP]);
-  if (in_guest_ && (user_tc_.contains(rip) || kernel_tc_.contains(rip))) {
+  if (in_guest_ && (user_tc_.contains(rip) || kernel_tc_.contains(rip) || in_direct_range(rip))) {
+    hf_.sig = sig;
+    hf_.code = info->si_code;
+    hf_.addr = reinterpret_cast<uint64_t>(sig == SIGSYS ? info->si_call_addr : info->si_addr);
+    hf_.trapno = uint64_t(g[REG_TRAPNO]);
+    hf_.err = uint64_t(g[REG_ERR]);
+    capture_guest(uctx_v, rip);
+    return true;
+  }
+  if (in_run_ && !in_guest_) {
+    char buf[160];
+    snprintf(buf, sizeof buf, "bt: host signal %d in the engine itself at rip 0x%llx (address 0x%llx)", sig,
+             (unsigned long long)rip, (unsigned long long)reinterpret_cast<uint64_t>(info->si_addr));
+    error_ = buf;
+    siglongjmp(engine_fault_jmp_, 1);
+  }
+  return false;
+}
+
+// The guest registers of the interrupted code go to the vCPU block and the
+// thread leaves through bt_fault_return to the dispatcher (hf_ says why).
+void Runtime::capture_guest(void* uctx_v, uint64_t rip) {
+  ucontext_t* uc = static_cast<ucontext_t*>(uctx_v);
+  greg_t* g = uc->uc_mcontext.gregs;
+  {
     AsmVcpu* a = asm_vcpu();
     a->gpr[RAX] = uint64_t(g[REG_RAX]);
     a->gpr[RCX] = uint64_t(g[REG_RCX]);
@@ -77,24 +121,10 @@ bool Runtime::handle_host_signal(int sig, void* info_v, void* uctx_v) {
     a->gpr[R14] = uint64_t(g[REG_R14]);
     a->gpr[R15] = uint64_t(g[REG_R15]);
     a->rflags = (uint64_t(g[REG_EFL]) & kLiveFlags) | 2;
-    hf_.sig = sig;
-    hf_.code = info->si_code;
-    hf_.addr = reinterpret_cast<uint64_t>(info->si_addr);
-    hf_.trapno = uint64_t(g[REG_TRAPNO]);
-    hf_.err = uint64_t(g[REG_ERR]);
     hf_.tc_rip = rip;
     g[REG_RIP] = reinterpret_cast<greg_t>(&bt_fault_return);
     g[REG_EFL] &= ~greg_t(kFlagDF | kFlagTF | kFlagAC);
-    return true;
   }
-  if (in_run_ && !in_guest_) {
-    char buf[160];
-    snprintf(buf, sizeof buf, "bt: host signal %d in the engine itself at rip 0x%llx (address 0x%llx)", sig,
-             (unsigned long long)rip, (unsigned long long)reinterpret_cast<uint64_t>(info->si_addr));
-    error_ = buf;
-    siglongjmp(engine_fault_jmp_, 1);
-  }
-  return false;
 }
 
 }  // namespace vtb::bt

@@ -38,6 +38,11 @@ class GuestAccess {
   }
   // A host SIGSEGV at `va` from translated guest code.
   virtual HostFaultAction host_fault(uint64_t va, bool write, bool user, GuestFaultInfo* f) = 0;
+  // An instruction fetch by directly executed guest user code faulted at `va`.
+  virtual HostFaultAction host_fetch_fault(uint64_t va, bool user, GuestFaultInfo* f) {
+    *f = fetch_fault(va, user);
+    return HostFaultAction::Guest;
+  }
   // Is the frame behind `va` write-traced (a guest page table)?
   virtual bool traced(uint64_t /*va*/) { return false; }
   // Stop tracing writes to the frame behind `va` (the store cannot be emulated).

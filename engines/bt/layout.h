@@ -30,6 +30,9 @@
 #define BT_OFF_S5 0xd8
 #define BT_OFF_FS_BASE 0xe0 /* virtual FS base used by rewritten %fs: accesses */
 #define BT_OFF_GS_BASE 0xe8 /* virtual GS base used by rewritten %gs: accesses */
+#define BT_OFF_S6 0xf0 /* rcx save in the user-address check */
+#define BT_OFF_USER_MASK 0xf8 /* ~(VTB_USER_TOP - 1): pext of an address with it is 0 iff it is a user address */
+#define BT_OFF_USER_LIMIT 0x300 /* VTB_USER_TOP + 4 KiB: bound for a base/index register (cmp form of the check) */
 #define BT_OFF_XMM 0x100 /* guest xmm0..15 while the host runs */
 #define BT_OFF_MXCSR 0x200
 #define BT_OFF_HOST_MXCSR 0x204
@@ -71,7 +74,7 @@ struct AsmVcpu {
   int64_t budget;    // guest instructions left before a checked block entry exits
   uint64_t s0, s1, s2, s3, s4, ea, fault_rec, s5;
   uint64_t fs_base, gs_base;
-  uint64_t pad[2];
+  uint64_t s6, user_mask;
   alignas(16) uint8_t xmm[256];
   uint32_t mxcsr, host_mxcsr;
 };
@@ -85,6 +88,8 @@ static_assert(offsetof(AsmVcpu, fault_rec) == BT_OFF_FAULT_REC);
 static_assert(offsetof(AsmVcpu, s5) == BT_OFF_S5);
 static_assert(offsetof(AsmVcpu, fs_base) == BT_OFF_FS_BASE);
 static_assert(offsetof(AsmVcpu, gs_base) == BT_OFF_GS_BASE);
+static_assert(offsetof(AsmVcpu, s6) == BT_OFF_S6);
+static_assert(offsetof(AsmVcpu, user_mask) == BT_OFF_USER_MASK);
 static_assert(offsetof(AsmVcpu, xmm) == BT_OFF_XMM);
 static_assert(offsetof(AsmVcpu, mxcsr) == BT_OFF_MXCSR);
 static_assert(offsetof(AsmVcpu, host_mxcsr) == BT_OFF_HOST_MXCSR);

@@ -2,6 +2,7 @@
 #include "engines/bt/runtime.h"
 
 #include <sys/mman.h>
+#include <sys/ucontext.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include "common/abi/vtb_abi.h"
 #include "common/clock.h"
 #include "common/interrupt_source.h"
+#include "common/page_walk.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/translator.h"
 
@@ -28,6 +30,7 @@ constexpr uint64_t kNoTag = 0x8000000000000000ULL;  // non-canonical: never a gu
 
 void install_signal_handlers(Runtime* rt);  // faults.cpp
 void remove_signal_handlers();
+void prepare_thread_signals();
 
 Runtime::Runtime(GuestAccess* mem, const RuntimeOptions& opt) : mem_(mem), opt_(opt) {}
 
@@ -45,6 +48,7 @@ std::unique_ptr<Runtime> Runtime::create(GuestAccess* mem, const RuntimeOptions&
 }
 
 Runtime::~Runtime() {
+  timer_.cancel();
   if (g_live == this) {
     remove_signal_handlers();
     g_live = nullptr;
@@ -88,17 +92,25 @@ Status Runtime::init() {
   a->fault_rec = reinterpret_cast<uint64_t>(&fault_rec_);
   a->rflags = 0x2;
   a->mxcsr = 0x1f80;
+  a->user_mask = ~(VTB_USER_TOP - 1);
+  *reinterpret_cast<uint64_t*>(kGlobalBase + BT_OFF_USER_LIMIT) = VTB_USER_TOP + 0x1000;
+  user_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2");
+  if (const char* v = getenv("VTB_BT_USER_CHECKS"); v && !strcmp(v, "0")) user_checks_ = false;  // experiments; counter bt.user_isolation says so
   fault_rec_.reason = ExitReason::Fault;
   if (Status s = user_tc_.init(kUserTcBase, kTcSize); !s) return s;
   if (Status s = kernel_tc_.init(kKernelTcBase, kTcSize); !s) return s;
   scratch_.resize(1 << 16);
   for (CodeCache* cc : {&user_tc_, &kernel_tc_}) {
     Emitter e(scratch_.data(), scratch_.size(), cc->top());
-    const size_t entry = Translator::emit_lookup_routine(e);
+    size_t force_miss = 0;
+    const size_t entry = Translator::emit_lookup_routine(e, &force_miss);
     const uint64_t at = cc->alloc(e.size());
     memcpy(cc->writable(at), scratch_.data(), e.size());
-    (cc == &user_tc_ ? user_lookup_ : kernel_lookup_) = at + entry;
-    (cc == &user_tc_ ? user_keep_ : kernel_keep_) = e.size();
+    const int k = cc == &user_tc_ ? 0 : 1;
+    (k == 0 ? user_lookup_ : kernel_lookup_) = at + entry;
+    (k == 0 ? user_keep_ : kernel_keep_) = e.size();
+    lookup_hit_rel8_[k] = at + force_miss;
+    lookup_hit_val_[k] = scratch_[force_miss];
   }
   ibtc_reset();
   return Status::ok();
@@ -120,7 +132,7 @@ void Runtime::ibtc_reset() {
 void Runtime::ibtc_insert(Block* b) {
   const uint32_t slot = uint32_t(b->pc & (kIbtcEntries - 1));
   reinterpret_cast<uint64_t*>(kNegTagTable)[slot] = uint64_t(0) - b->pc;
-  reinterpret_cast<uint64_t*>(kTcAddrTable)[slot] = b->tc;
+  reinterpret_cast<uint64_t*>(kTcAddrTable)[slot] = entry_of(b, counting_ || !async_);
   if (b->space) ibtc_user_slots_.push_back(slot);
 }
 
@@ -157,6 +169,10 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   const bool user = cpu_.cpl == 3;
   env.fetch = [this, user](uint64_t va, uint8_t* out, size_t n) { return mem_->fetch(va, out, n, user); };
   env.lookup_entry = lookup;
+  env.extend = extend_;
+  env.user_checks = user && user_checks_;
+  if (!exact_check_pcs_.empty()) env.exact_user_check = [this](uint64_t pc) { return exact_check_pcs_.count(pc) != 0; };
+  have_translations_ = true;
   if (!traced_pcs_.empty()) env.traced_store = [this](uint64_t pc) { return traced_pcs_.count(pc) != 0; };
   auto blk = std::make_unique<Block>();
   blk->space = space_of(pc);
@@ -182,6 +198,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
     memcpy(cc.writable(at), scratch_.data(), r.size);
     ++st_.blocks;
     st_.insns += r.guest_insns;
+    st_.user_checks += r.user_checks;
     break;
   }
   Block* b = blk.get();
@@ -194,17 +211,84 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
 }
 
 void Runtime::chain(Block* src, uint64_t site, Block* dst) {
-  const bool checked = dst->pc <= src->pc;  // a back edge keeps the budget check
-  const uint64_t target = entry_of(dst, checked || counting_);
+  // A back edge keeps the budget check unless exits are asynchronous; then it
+  // is remembered so that the timer signal can unchain it.
+  const bool back = dst->pc <= src->pc;
+  const uint64_t target = entry_of(dst, counting_ || (back && !async_));
   const int64_t rel = int64_t(target) - int64_t(site + 4);
   if (!fits_rel32(rel) || src->space != dst->space || !src->valid || !dst->valid) return;
+  uint64_t stub = 0;
+  for (size_t i = 0; i < src->outgoing_sites.size(); ++i)
+    if (src->outgoing_sites[i] == site) stub = src->outgoing_stub[i];
+  if (!stub) return;
+  if (back && async_ && !counting_ && back_link_sites_.insert(site).second) back_links_.push_back({site, stub});
   CodeCache& cc = user_tc_.contains(site) ? user_tc_ : kernel_tc_;
   const int32_t r32 = int32_t(rel);
   memcpy(cc.writable(site), &r32, 4);
   // Remember the original stub so the link can be undone.
-  for (size_t i = 0; i < src->outgoing_sites.size(); ++i)
-    if (src->outgoing_sites[i] == site) dst->incoming.push_back({site, src->outgoing_stub[i]});
+  bool known = false;
+  for (const auto& in : dst->incoming) known |= in.first == site;
+  if (!known) dst->incoming.push_back({site, stub});
   ++st_.chain;
+}
+
+int Runtime::async_signal_number() { return SIGRTMIN + 3; }
+
+// Signal context: only plain stores into memory the dispatcher does not touch
+// while translated code runs (in_guest_).
+void Runtime::on_async_signal(void* uctx) {
+  timer_.fired();
+  exit_req_ = 1;
+  if (!in_guest_) return;
+  if (in_direct_) {
+    // Guest user code runs natively: take it out now, or try again shortly
+    // when the signal caught the entry/exit glue instead.
+    const uint64_t rip = uint64_t(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RIP]);
+    if (in_direct_range(rip)) {
+      hf_.sig = async_signal_number();
+      hf_.code = 0;
+      hf_.addr = 0;
+      hf_.trapno = 0;
+      hf_.err = 0;
+      capture_guest(uctx, rip);
+    } else {
+      timer_.want(monotonic_ns() + 50000, 0);
+    }
+    return;
+  }
+  for (const Link& l : back_links_) {
+    CodeCache& cc = user_tc_.contains(l.site) ? user_tc_ : kernel_tc_;
+    const int32_t r32 = int32_t(int64_t(l.stub) - int64_t(l.site + 4));
+    memcpy(cc.writable(l.site), &r32, 4);
+  }
+  *user_tc_.writable(lookup_hit_rel8_[0]) = 0;  // jrcxz falls through to the miss exit
+  *kernel_tc_.writable(lookup_hit_rel8_[1]) = 0;
+  lookups_forced_ = 1;
+}
+
+void Runtime::clear_async_exit() {
+  exit_req_ = 0;
+  if (lookups_forced_) {
+    lookups_forced_ = 0;
+    *user_tc_.writable(lookup_hit_rel8_[0]) = lookup_hit_val_[0];
+    *kernel_tc_.writable(lookup_hit_rel8_[1]) = lookup_hit_val_[1];
+  }
+  ++st_.async_exits;
+}
+
+// Program the host timer for the earliest of the wall deadline and the next
+// guest timer event (never closer than 200 us: an event the guest cannot take
+// now, IF=0, must not turn into a signal storm).
+void Runtime::arm_async_exit(uint64_t deadline) {
+  const uint64_t now = monotonic_ns();
+  uint64_t want = deadline;
+  if (irq_) {
+    const uint64_t ne = irq_->next_event_ns();
+    if (ne && (!want || ne < want)) want = ne;
+  }
+  if (!want) return;
+  want = std::max(want, now + 200000);
+  timer_.want(want, now);
 }
 
 void Runtime::unlink(Block* b) {
@@ -217,7 +301,8 @@ void Runtime::unlink(Block* b) {
   }
   b->incoming.clear();
   const uint32_t slot = uint32_t(b->pc & (kIbtcEntries - 1));
-  if (reinterpret_cast<uint64_t*>(kTcAddrTable)[slot] == b->tc) {
+  const uint64_t in_table = reinterpret_cast<uint64_t*>(kTcAddrTable)[slot];
+  if (in_table == b->tc || in_table == b->tc_fast) {
     reinterpret_cast<uint64_t*>(kNegTagTable)[slot] = uint64_t(0) - kNoTag;
     reinterpret_cast<uint64_t*>(kTcAddrTable)[slot] = user_tc_.exec_base();
   }
@@ -238,6 +323,14 @@ void Runtime::invalidate_range(uint64_t va, uint64_t len) {
 }
 
 void Runtime::flush_all() {
+  reset_translations();
+  ++st_.tc_flush;
+}
+
+void Runtime::reset_translations() {
+  back_links_.clear();
+  back_link_sites_.clear();
+  have_translations_ = false;
   blocks_.clear();
   by_pc_.clear();
   by_tc_.clear();
@@ -245,7 +338,6 @@ void Runtime::flush_all() {
   kernel_tc_.reset(kernel_keep_);
   ibtc_reset();
   resume_tc_ = 0;
-  ++st_.tc_flush;
 }
 
 // A store hit a write-traced page table: do it here (the mirror follows in
@@ -296,9 +388,20 @@ Exit Runtime::run(const RunLimits& lim) {
   const uint64_t deadline = lim.wall.count() > 0 ? start + uint64_t(lim.wall.count()) : 0;
   const bool counting = lim.max_guest_insns != 0;
   counting_ = counting;
+  if (!counting || opt_.direct_user) {
+    prepare_thread_signals();
+    async_ = bool(timer_.bind(async_signal_number()));
+  }
+  const bool extend = !counting;
+  if (extend != extend_) {
+    // Translations made for the other mode (block shape, entries) are dropped.
+    if (have_translations_) reset_translations();
+    extend_ = extend;
+  }
   in_run_ = true;
   if (sigsetjmp(engine_fault_jmp_, 0)) {
-    in_run_ = in_guest_ = false;
+    in_guest_ = false;
+    in_run_ = false;
     out.kind = ExitKind::EngineError;
     out.message = error_;
     out.rip = cpu_.rip;
@@ -311,6 +414,10 @@ Exit Runtime::run(const RunLimits& lim) {
     in_run_ = false;
     return out;
   };
+  if (opt_.direct_user) {
+    if (!async_) return finish(ExitKind::EngineError, "bt-direct: no host timer for asynchronous exits");
+    if (Status st = enable_direct_thread(); !st) return finish(ExitKind::EngineError, st.message());
+  }
   if (pending_in_.valid) {
     pending_in_.valid = false;
     if (!pending_in_.string) {
@@ -334,10 +441,13 @@ Exit Runtime::run(const RunLimits& lim) {
       }
     }
   }
+  const bool async = async_ && !counting;
   for (;;) {
+    if (exit_req_) clear_async_exit();
     if (deadline && monotonic_ns() >= deadline) return finish(ExitKind::LimitReached, "wall-clock limit reached");
     if (counting && executed_ >= lim.max_guest_insns)
       return finish(ExitKind::LimitReached, "guest instruction limit reached (" + std::to_string(executed_) + ")");
+    const bool held = hold_irq_;
     if (hold_irq_) {
       hold_irq_ = false;
     } else if (deliver_pending(&out)) {
@@ -346,6 +456,12 @@ Exit Runtime::run(const RunLimits& lim) {
     }
     uint64_t tc = resume_tc_;
     resume_tc_ = 0;
+    bool direct = false;
+    if (!tc && opt_.direct_user && cpu_.cpl == 3) {
+      tc = cpu_.rip;  // guest user code runs as it is
+      direct = true;
+      ++st_.direct_entries;
+    }
     if (!tc) {
       Block* b = find_block(cpu_.rip);
       if (!b) {
@@ -357,9 +473,23 @@ Exit Runtime::run(const RunLimits& lim) {
     }
     const int64_t slice = counting ? std::min<int64_t>(kSlice, int64_t(lim.max_guest_insns - executed_)) : kSlice;
     a->budget = slice;
+    if (async || direct) arm_async_exit(deadline);
+    in_direct_ = direct;
     in_guest_ = true;
+    if (exit_req_) {  // the timer fired after the checks above: look again
+      in_guest_ = false;
+      in_direct_ = false;
+      if (direct) {
+        --st_.direct_entries;
+        tc = 0;
+      }
+      resume_tc_ = tc;
+      hold_irq_ = held;
+      continue;
+    }
     const ExitRecord* r = reinterpret_cast<const ExitRecord*>(bt_enter(tc));
     in_guest_ = false;
+    in_direct_ = false;
     ++st_.exits;
     int64_t used = slice - a->budget;
     switch (r->reason) {
@@ -380,7 +510,7 @@ Exit Runtime::run(const RunLimits& lim) {
       }
       case ExitReason::IndirectMiss: {
         cpu_.rip = a->s5;
-        ++st_.ind_miss;
+        if (!lookups_forced_) ++st_.ind_miss;
         Block* dst = find_block(cpu_.rip);
         if (!dst) {
           std::string err;
@@ -433,6 +563,27 @@ Exit Runtime::run(const RunLimits& lim) {
         raise(f.vector, f.error, true, f.addr);
         break;
       }
+      case ExitReason::UserAccess: {
+        // User code reached for an address outside the user range: what the
+        // guest's own tables say about a user access there (#PF), never the
+        // host mirror's answer.
+        used -= r->unexec;
+        cpu_.rip = r->guest_pc;
+        const uint64_t ea = a->ea;
+        if (ea < VTB_USER_TOP && exact_check_pcs_.insert(r->guest_pc).second) {
+          // The quick form (base register bound) refused a user address (base
+          // past the range, negative displacement): retranslate with the exact one.
+          invalidate_range(r->guest_pc, 1);
+          break;
+        }
+        ++st_.user_isolation_faults;
+        const uint32_t w = r->b ? kPfWrite : 0u;
+        GuestFaultInfo f;
+        uint8_t probe;
+        if (!mem_->read(ea, &probe, 1, true, &f)) raise(f.vector, f.vector == 14 ? f.error | w : f.error, true, f.addr);
+        else raise(14, kPfPresent | kPfUser | w, true, ea);  // a user page above VTB_USER_TOP: outside the ABI
+        break;
+      }
       case ExitReason::Unsupported: {
         cpu_.rip = r->guest_pc;
         Block* b = block_at_tc(reinterpret_cast<uint64_t>(r));
@@ -445,6 +596,10 @@ Exit Runtime::run(const RunLimits& lim) {
       case ExitReason::Fault: {
         // The signal handler saved the guest registers; find the guest instruction.
         Block* b = block_at_tc(hf_.tc_rip);
+        if (!b && direct) {
+          if (!direct_exit()) return finish(ExitKind::EngineError, error_);
+          break;
+        }
         const InsnMapEntry* m = b ? b->lookup(hf_.tc_rip) : nullptr;
         if (!m) return finish(ExitKind::EngineError, "bt: host fault in translated code outside any block");
         const uint64_t pc = b->pc + m->guest_off;

@@ -1,6 +1,7 @@
 // tags: engines|bt — desc: the bt runtime: block map, chaining, indirect-branch table, dispatcher loop, callouts, faults.
 #pragma once
 #include <csetjmp>
+#include <csignal>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -15,6 +16,7 @@
 #include "common/exit.h"
 #include "common/regs.h"
 #include "common/status.h"
+#include "common/thread_timer.h"
 #include "engines/bt/block.h"
 #include "engines/bt/code_cache.h"
 #include "engines/bt/decoder.h"
@@ -36,6 +38,15 @@ struct RuntimeOptions {
   // Reserve the whole guest window PROT_NONE here (tests). When false the
   // caller already holds the reservation (the engine, from its construction).
   bool reserve_window = true;
+  // Guest user code (CPL 3) runs directly on the host CPU instead of being
+  // translated; its syscalls come back through Syscall User Dispatch
+  // (SIGSYS), its faults and privileged instructions as host signals, timer
+  // interrupts through the asynchronous-exit signal (direct_user.cpp).
+  bool direct_user = false;
+  // Translated guest user code may only touch user addresses
+  // (< VTB_USER_TOP): a check before every access (user_checks.cpp). Needs
+  // BMI2 on the host (pext); without it the counter bt.user_isolation says 0.
+  bool user_isolation = true;
 };
 
 class Runtime {
@@ -64,6 +75,10 @@ class Runtime {
 
   // Signal handler entry (faults.cpp).
   bool handle_host_signal(int sig, void* info, void* uctx);
+  // The asynchronous-exit timer fired (faults.cpp): make translated code
+  // come back to the dispatcher soon (unchain back edges, force table misses).
+  void on_async_signal(void* uctx);
+  static int async_signal_number();
 
  private:
   explicit Runtime(GuestAccess* mem, const RuntimeOptions& opt);
@@ -80,7 +95,15 @@ class Runtime {
   uint64_t space_of(uint64_t pc) const;
   CodeCache& cache_for(uint64_t pc);
   void unlink(Block* b);
+  void reset_translations();
+  void arm_async_exit(uint64_t deadline);
+  void clear_async_exit();
   bool emulate_traced_store(uint64_t pc, uint64_t va);
+  // Direct execution of guest user code (direct_user.cpp).
+  Status enable_direct_thread();
+  bool in_direct_range(uint64_t rip) const;
+  void capture_guest(void* uctx, uint64_t rip);
+  bool direct_exit();
 
   // Callouts (privileged.cpp). Return value drives the dispatcher.
   enum class Step { Resume, Jump, ExitVm, Fault, Error };
@@ -116,6 +139,7 @@ class Runtime {
   std::vector<uint32_t> ibtc_user_slots_;
   std::unordered_map<uint64_t, int> traced_traps_;  // guest pc -> traced-write traps taken
   std::unordered_set<uint64_t> traced_pcs_;          // stores retranslated as TracedStore callouts
+  std::unordered_set<uint64_t> exact_check_pcs_;     // user checks that must use the exact address
   std::unordered_set<uint64_t> no_adapt_;            // general stores: never emulated/adapted again
   std::unordered_map<uint64_t, int> traced_useless_;  // consecutive TracedStore callouts that hit no table
   bool window_reserved_ = false;
@@ -137,8 +161,26 @@ class Runtime {
   struct HostFault { int sig = 0; int code = 0; uint64_t addr = 0; uint64_t trapno = 0; uint64_t err = 0; uint64_t tc_rip = 0; };
   HostFault hf_;
   ExitRecord fault_rec_{};
-  bool in_guest_ = false;
+  volatile bool in_guest_ = false;
   bool counting_ = false;
+  // Asynchronous exits (no instruction budget on back edges): a host timer at
+  // the next guest timer event / wall deadline unchains every back edge and
+  // forces indirect-table misses; translated code then reaches the dispatcher
+  // within a block or two. Used whenever instructions are not counted.
+  bool async_ = false;               // the timer exists; back edges are not checked
+  bool extend_ = false;              // mode the current translations were made in
+  bool have_translations_ = false;
+  ThreadTimer timer_;
+  volatile sig_atomic_t exit_req_ = 0;
+  volatile sig_atomic_t lookups_forced_ = 0;
+  struct Link { uint64_t site, stub; };
+  std::vector<Link> back_links_;                 // chained back edges (target pc <= source pc)
+  std::unordered_set<uint64_t> back_link_sites_;
+  uint64_t lookup_hit_rel8_[2] = {};             // exec address of each lookup routine's hit rel8
+  uint8_t lookup_hit_val_[2] = {};
+  volatile bool in_direct_ = false;  // translated code is not running: guest user code is, natively
+  bool sud_thread_ = false;         // SUD is on for the thread that runs the guest
+  bool user_checks_ = false;        // user translations carry address checks
   bool hold_irq_ = false;  // resume_tc_ is mid-instruction-sequence: no event delivery now
   bool in_run_ = false;
   sigjmp_buf engine_fault_jmp_;
@@ -146,7 +188,9 @@ class Runtime {
   // Counters (hot ones kept as plain fields).
   struct Stats {
     uint64_t blocks = 0, insns = 0, chain = 0, ind_miss = 0, tc_flush = 0, tc_invalidate = 0, translate_ns = 0;
-    uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0;
+    uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0, async_exits = 0;
+    uint64_t direct_entries = 0, direct_syscalls = 0, direct_faults = 0, direct_interrupts = 0;
+    uint64_t user_checks = 0, user_isolation_faults = 0;
     uint64_t priv[uint8_t(CalloutOp::Count)] = {};
     uint64_t cr_write[16] = {}, cr_read[16] = {};
     uint64_t pte_trap = 0, pte_callout = 0, pte_untraced = 0, adaptive = 0;

@@ -88,6 +88,16 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.tc_invalidate", st_.tc_invalidate);
   out.add("bt.translate_ns", st_.translate_ns);
   out.add("bt.tc_exits", st_.exits);
+  out.add("bt.async_exits", st_.async_exits);
+  out.add("bt.user_isolation", user_checks_ ? 1 : 0);
+  out.add("bt.user_checks", st_.user_checks);
+  out.add("bt.user_isolation_faults", st_.user_isolation_faults);
+  if (opt_.direct_user) {
+    out.add("bt.direct_entries", st_.direct_entries);
+    out.add("bt.direct_syscalls", st_.direct_syscalls);
+    out.add("bt.direct_faults", st_.direct_faults);
+    out.add("bt.direct_interrupts", st_.direct_interrupts);
+  }
   out.add("bt.tc_bytes", user_tc_.used() + kernel_tc_.used());
   if (executed_) out.add("bt.guest_insns_executed", executed_);
   if (st_.hidden_fault) out.add("mmu.hidden_fault", st_.hidden_fault);

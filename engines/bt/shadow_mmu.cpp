@@ -30,7 +30,9 @@ bool in_window(uint64_t va) {
 // The kernel half: the PML4 slot tbk shares between address spaces.
 bool kernel_slot(uint64_t va) { return ((va >> 39) & 511) == VTB_KERNEL_PML4_SLOT; }
 
-int host_prot(uint8_t p) { return p == 3 ? PROT_READ | PROT_WRITE : p == 1 ? PROT_READ : PROT_NONE; }
+int host_prot(uint8_t p) {
+  return ((p & 1) ? PROT_READ : 0) | ((p & 2) ? PROT_WRITE : 0) | ((p & 4) ? PROT_EXEC : 0);
+}
 
 [[noreturn]] void fatal(const char* what, uint64_t va, size_t len) {
   // The mirror would grant more than the guest tables allow: no way to stay exact.
@@ -88,6 +90,7 @@ ShadowMmu::Allowed ShadowMmu::allowed(uint64_t va) {
   if (!kernel_slot(va)) retire_if_dormant(a.gpa);  // a freed table frame reused as user data
   const bool dirty = a.w.leaf_pte & kPteDirty;
   a.prot = (a.w.writable && dirty && !code_.count(a.gpa) && !tables_.count(a.gpa)) ? kRw : kRead;
+  if (exec_user_ && va < VTB_USER_TOP && a.w.user && a.w.executable) a.prot |= kExec;
   return a;
 }
 
@@ -106,10 +109,13 @@ void ShadowMmu::reconcile(uint64_t va, Why why) {
   if (parked && !m.hot) return;
   const Allowed a = allowed(va);
   bool ok = a.ok;
-  // A supervisor page must not become reachable from user code through the
-  // mirror: across a CR3 load a user-half page is kept only if the new tables
-  // grant U; a store or invlpg may not take U away from a page that had it.
-  if (ok && !a.user && (why == Why::Cr3 ? !kernel_slot(va) : m.user)) ok = false;
+  // The mirror cannot tell user from supervisor accesses (bt-direct runs user
+  // code natively on it), so a page the current tables make supervisor-only
+  // is never granted without a guest kernel access to it: it survives only a
+  // store or invlpg that leaves it on the same frame and was supervisor-only
+  // before too. Across a CR3 load, on a frame change, when it lost U, or
+  // while parked, it is dropped/parked as the old flush-on-CR3 mirror did.
+  if (ok && !a.user && (why == Why::Cr3 || parked || m.user || a.gpa != m.gpa)) ok = false;
   if (!ok) {
     if (parked) return;  // it grants nothing; stays parked
     if (why == Why::Cr3 && parked_ < park_cap) park_page(va, m);
@@ -118,10 +124,10 @@ void ShadowMmu::reconcile(uint64_t va, Why why) {
   }
   uint8_t cap = parked ? m.park_prot : m.prot;
   if (why != Why::Cr3 && va == last_write_fault_) {
-    cap = kRw;
+    cap |= kRw;
     last_write_fault_ = kNoVa;
   }
-  const uint8_t p = std::min(cap, a.prot);  // kRead < kRw
+  const uint8_t p = cap & a.prot;  // both have kRead
   if (parked) --parked_;
   else untrack(va, m);
   if (a.gpa != m.gpa) {
@@ -132,11 +138,11 @@ void ShadowMmu::reconcile(uint64_t va, Why why) {
     ++st_.eager;
   } else if (p != m.prot) {
     queue(OpKind::Protect, va, 0, p);
-    if (p < m.prot) {
-      ++st_.downgrades;
-    } else {
+    if (p & ~m.prot) {  // gains something (revival, write, exec)
       ++st_.upgrades;
       ++st_.eager;
+    } else {
+      ++st_.downgrades;
     }
   } else if (why == Why::Cr3) {
     ++st_.cr3_kept;
@@ -205,12 +211,12 @@ void ShadowMmu::protect_aliases(uint64_t gpa_page) {
     auto it = mapped_.find(a);
     if (it == mapped_.end()) continue;
     Mapping& m = it->second;
-    if (m.prot == kRw) {
-      queue(OpKind::Protect, a, 0, kRead);
-      m.prot = kRead;
+    if (m.prot & kWrite) {
+      m.prot &= uint8_t(~kWrite);
+      queue(OpKind::Protect, a, 0, m.prot);
       ++st_.protect_code;
     }
-    if (m.prot == kNone && m.park_prot == kRw) m.park_prot = kRead;
+    if (m.prot == kNone) m.park_prot &= uint8_t(~kWrite);
   }
 }
 
@@ -466,7 +472,8 @@ HostFaultAction ShadowMmu::host_fault(uint64_t va, bool write, bool user, GuestF
   }
   if (write && code_.count(gp)) code_written(gp);  // self-modifying / cross-modifying code
   // Map writable only on a write (so the guest's dirty bit is set when it is written).
-  const uint8_t need = (write && !code_.count(gp) && !tables_.count(gp)) ? kRw : kRead;
+  uint8_t need = (write && !code_.count(gp) && !tables_.count(gp)) ? kRw : kRead;
+  if (exec_user_ && vp < VTB_USER_TOP && w.user && w.executable) need |= kExec;  // bt-direct
   auto [it, fresh] = mapped_.try_emplace(vp);
   Mapping& m = it->second;
   if (!fresh && m.gpa == gp) {
@@ -478,10 +485,58 @@ HostFaultAction ShadowMmu::host_fault(uint64_t va, bool write, bool user, GuestF
     } else {
       untrack(vp, m);
     }
-    const uint8_t p = std::max(m.prot, need);
+    const uint8_t p = m.prot | need;
     queue(OpKind::Protect, vp, 0, p);
     ++st_.upgrades;
     m.prot = p;
+  } else {
+    if (!fresh) {
+      if (m.prot == kNone) {
+        --parked_;
+        m.hot = true;
+      } else {
+        untrack(vp, m);
+      }
+    }
+    set_alias(vp, fresh ? kNoVa : m.gpa, gp);
+    m.gpa = gp;
+    m.prot = need;
+    queue(OpKind::Map, vp, gp, need);
+    ++st_.maps;
+  }
+  m.park_prot = kNone;
+  m.user = w.user;
+  track(vp, m, w);
+  if (!flush_ops(vp)) return HostFaultAction::Unknown;
+  return HostFaultAction::Retry;
+}
+
+// Guest user code running directly fetched from a page the mirror does not
+// map executable (bt-direct only).
+HostFaultAction ShadowMmu::host_fetch_fault(uint64_t va, bool user, GuestFaultInfo* f) {
+  if (!exec_user_ || !in_window(va) || va >= VTB_USER_TOP) {
+    *f = fetch_fault(va, user);
+    return in_window(va) || va >= VTB_WINDOW_HI || va < VTB_WINDOW_LO ? HostFaultAction::Guest
+                                                                      : HostFaultAction::Unknown;
+  }
+  uint64_t gpa;
+  WalkResult w;
+  if (!translate(va, false, user, true, &gpa, f, &w)) return HostFaultAction::Guest;
+  const uint64_t vp = va & ~(kPage - 1), gp = gpa & ~(kPage - 1);
+  retire_if_dormant(gp);
+  const uint8_t need = kRead | kExec;
+  auto [it, fresh] = mapped_.try_emplace(vp);
+  Mapping& m = it->second;
+  if (!fresh && m.gpa == gp) {  // keeps write permission it had
+    if (m.prot == kNone) {
+      --parked_;
+      m.hot = true;
+    } else {
+      untrack(vp, m);
+    }
+    m.prot |= need;
+    queue(OpKind::Protect, vp, 0, m.prot);
+    ++st_.upgrades;
   } else {
     if (!fresh) {
       if (m.prot == kNone) {

@@ -44,6 +44,10 @@ class ShadowMmu : public GuestAccess {
   void set_cr3(uint64_t cr3) override;
   void invlpg(uint64_t va) override;
   void set_user_mode(bool user) override { user_ = user; }
+  HostFaultAction host_fetch_fault(uint64_t va, bool user, GuestFaultInfo* f) override;
+  // Direct execution of guest user code: user pages the guest lets execute
+  // are mirrored PROT_EXEC.
+  void set_exec_user(bool on) { exec_user_ = on; }
   void drop_write_trace(uint64_t va) override;
   bool traced(uint64_t va) override;
 
@@ -65,7 +69,8 @@ class ShadowMmu : public GuestAccess {
   uint64_t cr3() const { return cr3_; }
 
   // Host protection of a mirror page (tests): -1 when not mirrored, else 0
-  // (parked), 1 (read-only) or 3 (read-write), and its frame in *gpa.
+  // (parked), 1 (read-only) or 3 (read-write), plus 4 when executable
+  // (bt-direct), and its frame in *gpa.
   int mirror_prot(uint64_t va, uint64_t* gpa = nullptr) const;
 
   // Limits (tests may lower them).
@@ -74,7 +79,8 @@ class ShadowMmu : public GuestAccess {
   size_t dormant_cap = 64;    // at most this many empty page-table frames kept traced
 
  private:
-  enum : uint8_t { kNone = 0, kRead = 1, kRw = 3 };
+  // Protection bits; every mapped (not parked) page has kRead.
+  enum : uint8_t { kNone = 0, kRead = 1, kWrite = 2, kRw = 3, kExec = 4 };
   struct Mapping {
     uint64_t gpa = 0;
     uint8_t prot = kNone;       // host protection now; kNone = parked
@@ -124,6 +130,7 @@ class ShadowMmu : public GuestAccess {
   uint64_t cr3_ = 0;
   uint64_t kernel_slot_ = 0;  // PML4[VTB_KERNEL_PML4_SLOT] of the current cr3
   bool user_ = false;
+  bool exec_user_ = false;
   uint64_t last_write_fault_ = ~0ULL;  // va page of the last write the guest took a #PF for
   size_t parked_ = 0, ndormant_ = 0;
   std::unordered_map<uint64_t, Mapping> mapped_;                        // va page -> frame

@@ -65,6 +65,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   if ((o0 >= 0x70 && o0 <= 0x7f) || (o0 == 0x0f && (o1 & 0xf0) == 0x80)) {
     const uint8_t cc = (o0 == 0x0f ? o1 : o0) & 0xf;
     c.stubs.push_back({e.jcc32(cc, e.pc()), uint64_t(in.imm)});
+    if (c.env.extend) return true;  // side exit; the block goes on with the fall-through path
     c.stubs.push_back({e.jmp32(e.pc()), next});
     *end = true;
     return true;
@@ -271,7 +272,7 @@ bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* 
 TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateEnv& env, uint8_t* buf, size_t cap,
                                       Block* blk) {
   TranslateResult res;
-  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}};
+  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, 0};
   Emitter& e = c.e;
   blk->pc = pc;
   blk->tc = tc;
@@ -325,8 +326,11 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     blk->map.push_back({uint32_t(e.size()), uint32_t(cur - pc), uint8_t(c.index), Fixup::None, 0});
     bool end = false;
     const size_t mark = e.size();
+    const size_t ustubs_mark = c.ustubs.size();
+    if (c.env.user_checks) emit_user_checks(c, in);
     if (!translate_insn(c, in, &end)) {
       e.truncate(mark);
+      c.ustubs.resize(ustubs_mark);
       blk->error = c.error.empty() ? "cannot translate " + in.text : c.error;
       ExitRecord r{};
       r.reason = ExitReason::Unsupported;
@@ -373,6 +377,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     blk->outgoing_sites.push_back(tc + rel_off);
     blk->outgoing_stub.push_back(stub);
   }
+  emit_user_stubs(c);
   for (const auto& r : c.records) {
     ExitRecord* rec = reinterpret_cast<ExitRecord*>(e.at(r.off));
     if (r.off + sizeof(ExitRecord) <= cap)
@@ -386,6 +391,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   res.ok = true;
   res.size = e.size();
   res.guest_insns = uint32_t(n);
+  res.user_checks = uint32_t(c.user_checks);
   return res;
 }
 

@@ -75,7 +75,7 @@ bool emit_modrm_mem(Emitter& e, const uint8_t* pfx, int npfx, bool rex_w, bool f
   return true;
 }
 
-size_t Translator::emit_lookup_routine(Emitter& e) {
+size_t Translator::emit_lookup_routine(Emitter& e, size_t* force_miss) {
   // Ghost entry: table slots that hold no translation point here.
   ExitRecord miss{};
   miss.reason = ExitReason::IndirectMiss;
@@ -88,6 +88,7 @@ size_t Translator::emit_lookup_routine(Emitter& e) {
   e.b(0x48); e.b(0x8d); e.b(0x0c); e.b(0x11);                                 // lea (%rcx,%rdx),%rcx
   e.b(0xe3);                                                                   // jrcxz hit
   const size_t rel8 = e.size();
+  *force_miss = rel8;
   e.b(0);
   e.load_abs(RCX, kGlobalBase + BT_OFF_S1);
   e.load_abs(RDX, kGlobalBase + BT_OFF_S2);

@@ -18,6 +18,15 @@ struct TranslateEnv {
   // accessible (stops at the first byte whose page is not executable).
   std::function<size_t(uint64_t va, uint8_t* out, size_t n)> fetch;
   uint64_t lookup_entry = 0;  // the indirect-branch lookup routine of the target cache
+  // Extended blocks: a conditional branch becomes a side exit and the block
+  // goes on with the fall-through path (off in instruction-counting mode,
+  // whose exact count needs every block to run to its end).
+  bool extend = false;
+  // Guest user code (CPL 3): every memory access is checked against the user
+  // range first, so guest-kernel pages in the mirror stay out of reach.
+  bool user_checks = false;
+  // Instructions whose check must compute the exact address (see user_checks.cpp).
+  std::function<bool(uint64_t pc)> exact_user_check;
   // Adaptive translation: stores at these guest pcs become TracedStore callouts.
   std::function<bool(uint64_t pc)> traced_store;
 };
@@ -31,6 +40,7 @@ struct TranslateResult {
   std::string error;       // when !ok: why (engine error)
   size_t size = 0;         // bytes emitted
   uint32_t guest_insns = 0;
+  uint32_t user_checks = 0;  // user-address checks emitted
 };
 
 class Translator {
@@ -42,7 +52,9 @@ class Translator {
 
   // The shared indirect-branch lookup routine (one per cache). Expects the
   // guest target in %rdx with guest rcx/rdx saved in s1/s2.
-  static size_t emit_lookup_routine(Emitter& e);
+  // *force_miss: offset of the rel8 of its table-hit branch; writing 0 there
+  // makes every lookup a miss (asynchronous exit requests).
+  static size_t emit_lookup_routine(Emitter& e, size_t* force_miss);
 
  private:
   struct Ctx;
@@ -51,6 +63,11 @@ class Translator {
                     uint64_t aux, bool ends);
   bool emit_ea(Ctx& c, const Insn& in, uint64_t* aux, uint64_t* target);
   bool emit_ident(Ctx& c, const Insn& in);
+  // User-address checks before a guest user instruction (user_checks.cpp).
+  void emit_user_checks(Ctx& c, const Insn& in);
+  void emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags_dead);
+  bool flags_dead_at(Ctx& c, const Insn& in);
+  void emit_user_stubs(Ctx& c);
   bool emit_seg_rewrite(Ctx& c, const Insn& in);
   bool emit_load_operand_rdx(Ctx& c, const Insn& in);
   void emit_branch_stub_site(Ctx& c, size_t rel_off, uint64_t target);

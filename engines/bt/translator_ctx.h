@@ -17,6 +17,9 @@ struct Translator::Ctx {
   std::vector<Rec> records;
   std::vector<std::pair<size_t, uint64_t>> stubs;  // rel32 offset -> guest target
   std::string error;
+  struct UserStub { size_t rel_off; MemRef m; bool write; uint64_t pc; int index; bool restore_rcx; };
+  std::vector<UserStub> ustubs;  // failed user-address checks
+  int user_checks = 0;
 };
 
 }  // namespace vtb::bt

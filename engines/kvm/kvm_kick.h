@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "common/status.h"
+#include "common/thread_timer.h"
 
 namespace vtb::kvm {
 
@@ -17,7 +18,6 @@ namespace vtb::kvm {
 class Kicker {
  public:
   Kicker() = default;
-  ~Kicker();
   Kicker(const Kicker&) = delete;
   Kicker& operator=(const Kicker&) = delete;
 
@@ -30,15 +30,12 @@ class Kicker {
   // when the armed expiry is later than wanted or already past; an early
   // kick is harmless (the caller re-checks the time and loops).
   void want(uint64_t abs_ns, uint64_t now_ns);
-  uint64_t armed_ns() const { return armed_ns_; }
+  uint64_t armed_ns() const { return timer_.armed_ns(); }
 
   static int signal_number();
 
  private:
-  bool have_timer_ = false;
-  timer_t timer_{};
-  pid_t tid_ = 0;
-  uint64_t armed_ns_ = 0;
+  ThreadTimer timer_;
 };
 
 }  // namespace vtb::kvm

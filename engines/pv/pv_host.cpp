@@ -3,7 +3,6 @@
 
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
@@ -11,19 +10,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <thread>
 
 #include "common/abi/vtb_abi.h"
 #include "common/clock.h"
+#include "common/sud.h"
 #include "engines/pv/pv_cpu.h"
 
-#ifndef PR_SET_SYSCALL_USER_DISPATCH
-#define PR_SET_SYSCALL_USER_DISPATCH 59
-#endif
-#ifndef PR_SYS_DISPATCH_OFF
-#define PR_SYS_DISPATCH_OFF 0
-#endif
-#define VTB_PR_SYS_DISPATCH_INCLUSIVE_ON 2
 
 namespace vtb::pv {
 namespace {
@@ -166,7 +158,7 @@ void restore_signal_handlers() {
 
 void teardown_vcpu_thread() {
   if (!t_setup) return;
-  prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+  sud_disable();
   t_setup = false;  // the sigaltstack stays: later signals may still use it
 }
 
@@ -185,33 +177,11 @@ bool setup_vcpu_thread(std::string* err) {
     *err = std::string("sigaltstack: ") + std::strerror(errno);
     return false;
   }
-  if (prctl(PR_SET_SYSCALL_USER_DISPATCH, VTB_PR_SYS_DISPATCH_INCLUSIVE_ON, VTB_WINDOW_LO,
-            VTB_WINDOW_HI - VTB_WINDOW_LO, 0) != 0) {
-    *err = std::string("Syscall User Dispatch (inclusive mode, Linux >= 6.17): ") + std::strerror(errno);
-    return false;
-  }
+  if (!sud_enable_inclusive(VTB_WINDOW_LO, VTB_WINDOW_HI - VTB_WINDOW_LO, err)) return false;
   t_setup = true;
   return true;
 }
 
-bool sud_inclusive_available(std::string* why) {
-  static int state = -1;
-  static std::string reason;
-  if (state < 0) {
-    int ok = 0;
-    std::thread t([&] {
-      ok = prctl(PR_SET_SYSCALL_USER_DISPATCH, VTB_PR_SYS_DISPATCH_INCLUSIVE_ON, VTB_WINDOW_LO,
-                 VTB_WINDOW_HI - VTB_WINDOW_LO, 0) == 0;
-      if (!ok) reason = std::string("Syscall User Dispatch inclusive mode unavailable (needs Linux >= 6.17): ") +
-                        std::strerror(errno);
-      else prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
-    });
-    t.join();
-    state = ok;
-  }
-  if (why) *why = reason;
-  return state == 1;
-}
 
 bool timer_start(HostTimer* timer, long tid, uint64_t period_ns, std::string* err) {
   timer_stop(timer);

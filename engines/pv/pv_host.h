@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/sud.h"
+
 namespace vtb::pv {
 
 // Process-wide handlers for SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP/SIGSYS and
@@ -20,8 +22,6 @@ int timer_signal();
 bool setup_vcpu_thread(std::string* err);
 // Syscall User Dispatch off again on this thread (engine destroyed).
 void teardown_vcpu_thread();
-// True when this kernel offers inclusive SUD (probed once on a helper thread).
-bool sud_inclusive_available(std::string* why);
 // A periodic CLOCK_MONOTONIC timer that signals thread `tid`.
 struct HostTimer {
   void* id = nullptr;  // timer_t; 0 is a valid id

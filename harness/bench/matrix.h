@@ -18,7 +18,7 @@ struct MatrixOptions {
   bool quick = false;
   double scale = 1.0;                  // multiply integer params (--scale)
   int repetitions = 5;                 // quick default 2
-  std::vector<std::string> warm_engines = {"bt"};  // the binary translator gets a warm row
+  std::vector<std::string> warm_engines = {"bt", "bt-direct"};  // the binary translators get a warm row
 };
 
 struct Cell {

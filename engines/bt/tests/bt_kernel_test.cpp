@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/loader.h"
+#include "common/sud.h"
 #include "common/vm.h"
 #include "engines/bt/bt_engine.h"
 
@@ -34,7 +35,7 @@ class BtKernel : public ::testing::Test {
     if (access(kernel_.c_str(), R_OK) != 0 || access(archive_.c_str(), R_OK) != 0)
       GTEST_SKIP() << "guest kernel/archive not built (" << kernel_ << ", " << archive_ << ")";
   }
-  RunResult run(const std::string& cmdline, int wall_s = 120) {
+  RunResult run(const std::string& cmdline, int wall_s = 120, bool direct_user = false) {
     GuestImage img;
     std::vector<uint8_t> bytes;
     Status s = read_file(kernel_, &bytes);
@@ -49,15 +50,15 @@ class BtKernel : public ::testing::Test {
     cfg.limits.wall = std::chrono::seconds(std::strtoul(env_or("VTB_BT_KERNEL_WALL_S", "").c_str(), nullptr, 10)
                                                ?: wall_s);
     Status err;
-    auto vm = Vm::create(cfg, make_bt_engine(), &err);
+    auto vm = Vm::create(cfg, direct_user ? make_bt_direct_engine() : make_bt_engine(), &err);
     EXPECT_TRUE(vm) << err.message();
     if (!vm) return {};
     s = vm->load(img);
     EXPECT_TRUE(s.is_ok()) << s.message();
     if (!s) return {};
     RunResult r = vm->run();
-    std::printf("[ bt ] %s: outcome %s exit %d wall %.3f s (%s)\n", cmdline.c_str(), outcome_name(r.outcome),
-                r.exit_code, r.wall_seconds, r.message.c_str());
+    std::printf("[ bt%s ] %s: outcome %s exit %d wall %.3f s (%s)\n", direct_user ? "-direct" : "", cmdline.c_str(),
+                outcome_name(r.outcome), r.exit_code, r.wall_seconds, r.message.c_str());
     for (const auto& [k, v] : r.counters.all())
       std::printf("[ bt ]   %s = %llu\n", k.c_str(), static_cast<unsigned long long>(v));
     return r;
@@ -80,6 +81,54 @@ TEST_F(BtKernel, Forkwait1000ExitsZero) {
   EXPECT_EQ(r.exit_code, 0) << r.console;
   EXPECT_NE(r.console.find("forkwait: 1000 forks, 0 failures"), std::string::npos) << r.console;
   EXPECT_GE(r.counters.get("priv.syscall"), 2000u);
+}
+
+// Direct execution of guest user code (bt-direct): the same kernel, user code
+// on the host CPU, its syscalls through Syscall User Dispatch.
+TEST_F(BtKernel, DirectUserSyscallsArriveThroughSud) {
+  std::string why;
+  if (!sud_inclusive_available(&why)) GTEST_SKIP() << why;
+  const RunResult r = run("syscall_loop 2000", 120, true);
+  EXPECT_EQ(r.outcome, Outcome::Exited) << r.message << "\nconsole:\n" << r.console;
+  EXPECT_EQ(r.exit_code, 0) << r.console;
+  EXPECT_NE(r.console.find("syscall_loop: 2000 getpid calls, 0 mismatches"), std::string::npos) << r.console;
+  // every user syscall is a SIGSYS bounce, and each returns to user code natively
+  EXPECT_GE(r.counters.get("bt.direct_syscalls"), 2000u);
+  EXPECT_GE(r.counters.get("bt.direct_entries"), 2000u);
+  EXPECT_EQ(r.counters.get("priv.syscall"), r.counters.get("bt.direct_syscalls"));
+}
+
+TEST_F(BtKernel, DirectUserComputesWhatTranslatedUserComputes) {
+  std::string why;
+  if (!sud_inclusive_available(&why)) GTEST_SKIP() << why;
+  const RunResult t = run("compute 20");
+  const RunResult d = run("compute 20", 120, true);
+  ASSERT_EQ(t.outcome, Outcome::Exited) << t.message;
+  ASSERT_EQ(d.outcome, Outcome::Exited) << d.message;
+  const size_t at = t.console.find("result ");
+  ASSERT_NE(at, std::string::npos) << t.console;
+  const std::string line = t.console.substr(at, t.console.find('\n', at) - at);
+  EXPECT_NE(d.console.find(line), std::string::npos) << "translated: " << line << "\ndirect console:\n" << d.console;
+  EXPECT_EQ(t.counters.get("bt.direct_entries"), 0u);
+  EXPECT_GT(d.counters.get("bt.direct_entries"), 0u);
+}
+
+TEST_F(BtKernel, DirectUserFaultsAndTimerReachTheGuestKernel) {
+  std::string why;
+  if (!sud_inclusive_available(&why)) GTEST_SKIP() << why;
+  // badptr: the child's load from a kernel address is a host SIGSEGV that
+  // becomes a guest #PF; the kernel kills the child.
+  const RunResult b = run("badptr", 60, true);
+  EXPECT_EQ(b.exit_code, 0) << b.console;
+  EXPECT_NE(b.console.find("child was killed by the kernel"), std::string::npos) << b.console;
+  EXPECT_GE(b.counters.get("fault.reflected.14"), 1u);
+  EXPECT_GE(b.counters.get("bt.direct_faults"), 1u);
+  // compute: ~0.1 s of user code without a syscall; timer ticks must take it
+  // out of the host CPU (asynchronous exit) and reach the guest kernel.
+  const RunResult p = run("compute 2000", 60, true);
+  EXPECT_EQ(p.exit_code, 0) << p.console;
+  EXPECT_GE(p.counters.get("bt.direct_interrupts"), 1u);
+  EXPECT_GE(p.counters.get("timer.ticks"), p.counters.get("bt.direct_interrupts"));
 }
 
 }  // namespace

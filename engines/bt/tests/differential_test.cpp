@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "common/counters.h"
 #include "engines/bt/tests/snippet.h"
 
 namespace vtb::bt::test {
@@ -90,10 +91,15 @@ struct Gen {
   }
 };
 
-TEST(BtDifferential, RandomSequencesMatchNative) {
+// Kernel mode (CPL 0), and user mode (CPL 3), where every memory access of
+// the translation carries a user-address check that must change nothing.
+class BtDifferential : public ::testing::TestWithParam<bool> {};
+
+TEST_P(BtDifferential, RandomSequencesMatchNative) {
+  const bool user = GetParam();
   Machine m;
   ASSERT_TRUE(m.ok()) << m.error;
-  Gen g(0x5eed);
+  Gen g(user ? 0x5eed5 : 0x5eed);
   std::vector<uint8_t> mem_bt(0x1000), mem_native(0x1000), init(0x1000);
   for (int seq = 0; seq < 300; ++seq) {
     const std::vector<uint8_t> code = g.sequence(24);
@@ -103,6 +109,11 @@ TEST(BtDifferential, RandomSequencesMatchNative) {
     for (int r : kRegs) *g16[r] = g.rng();
     in.r15 = kData;
     in.rflags = 0x2 | (g.rng() & 0x8d5);
+    if (user) {
+      in.cs.selector = 0x33;
+      in.ss.selector = 0x2b;
+      in.rflags |= 0x3000;  // IOPL 3: the terminator's out
+    }
     for (auto& b : init) b = uint8_t(g.rng());
     Regs a = in, b = in;
     memcpy(m.data(), init.data(), init.size());
@@ -121,11 +132,26 @@ TEST(BtDifferential, RandomSequencesMatchNative) {
                         &a.r8,  &a.r9,  &a.r10, &a.r11, &a.r12, &a.r13, &a.r14, &a.r15};
     uint64_t* gb[16] = {&b.rax, &b.rcx, &b.rdx, &b.rbx, &b.rsp, &b.rbp, &b.rsi, &b.rdi,
                         &b.r8,  &b.r9,  &b.r10, &b.r11, &b.r12, &b.r13, &b.r14, &b.r15};
-    for (int r = 0; r < 16; ++r) ASSERT_EQ(*ga[r], *gb[r]) << "sequence " << seq << " gpr " << r;
+    auto hex = [&] {
+      std::string h;
+      char b2[4];
+      for (uint8_t c : code) { snprintf(b2, sizeof b2, "%02x ", c); h += b2; }
+      return h;
+    };
+    for (int r = 0; r < 16; ++r) ASSERT_EQ(*ga[r], *gb[r]) << "sequence " << seq << " gpr " << r << " code " << hex();
     ASSERT_EQ(a.rflags & 0xcd5, b.rflags & 0xcd5) << "sequence " << seq;
     ASSERT_TRUE(mem_bt == mem_native) << "sequence " << seq << ": data page differs";
   }
+  if (user) {
+    Counters c;
+    m.rt->stats(c);
+    EXPECT_GT(c.get("bt.user_checks"), 300u);  // the checks were there
+    EXPECT_EQ(c.get("bt.user_isolation_faults"), 0u);
+  }
 }
+
+INSTANTIATE_TEST_SUITE_P(Cpl, BtDifferential, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "User" : "Kernel"; });
 
 }  // namespace
 }  // namespace vtb::bt::test

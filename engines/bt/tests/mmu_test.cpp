@@ -259,6 +259,20 @@ TEST_F(MmuTest, PteStoreRemovingUserDropsThePage) {
   EXPECT_EQ(mmu_.stats().unmaps, 1u);
 }
 
+// A supervisor-only page whose frame a store changes is dropped, not mapped
+// eagerly: the new frame must not become reachable without a kernel access.
+TEST_F(MmuTest, PteFrameChangeOfSupervisorPageDrops) {
+  mem_->write_obj(0x5000 + 2 * 8, uint64_t(0x202000 | 3));  // 0x602000: supervisor, writable
+  Regs r;
+  // mov 0x602000,%rax; movq $0x203003,0x620010 (another frame, supervisor); out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x20, 0x60, 0x00, 0x48, 0xc7, 0x04, 0x25, 0x10, 0x00, 0x62, 0x00,
+                0x03, 0x30, 0x20, 0x00, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(mmu_.mirror_prot(0x602000), -1);
+  EXPECT_EQ(mmu_.stats().eager, 0u);
+}
+
 // invlpg re-walks the current tables: a PTE changed behind the MMU's back
 // (not a traced store) is seen after invlpg.
 TEST_F(MmuTest, InvlpgRevalidatesAgainstCurrentTables) {

@@ -1,8 +1,12 @@
 // tags: engines|bt|tests — desc: sensitive/privileged instructions: architectural effect on the virtual CPU, and counters.
 #include <gtest/gtest.h>
 
-#include <cstring>
+#include <sys/mman.h>
 
+#include <cstring>
+#include <string>
+
+#include "common/abi/vtb_abi.h"
 #include "common/counters.h"
 #include "engines/bt/tests/snippet.h"
 
@@ -316,4 +320,96 @@ TEST_F(Priv, CodeAtKernelAddressUsesKernelCache) {
 }
 
 }  // namespace
+
+// ---- isolation of translated user code (user_checks.cpp) ----
+Regs user_regs() {
+  Regs r = initial_regs();
+  r.cs.selector = 0x33;  // CPL 3
+  r.ss.selector = 0x2b;
+  r.rflags = 0x3002;     // IOPL 3: the terminator's out is allowed in user mode
+  return r;
+}
+
+// A user load from a supervisor address (mirrored and readable on the host)
+// is a guest #PF, with every register and flag as before the instruction,
+// whether the check runs with the flags dead (cmp form) or live (pext form).
+TEST_F(Priv, UserLoadFromKernelAddressIsPageFault) {
+  // flags dead after the load: mov (%rbx),%rax; add $1,%rdx
+  const std::vector<uint8_t> dead = {0x48, 0x8b, 0x03, 0x48, 0x83, 0xc2, 0x01};
+  // flags live across it: cmp $0,%rdx; mov (%rbx),%rax; setz %dl
+  const std::vector<uint8_t> live = {0x48, 0x83, 0xfa, 0x00, 0x48, 0x8b, 0x03, 0x0f, 0x94, 0xc2};
+  for (const auto* code : {&dead, &live}) {
+    SCOPED_TRACE(code == &dead ? "flags dead" : "flags live");
+    Regs r = user_regs();
+    r.rbx = kKernelCode;
+    r.rax = 0x55;
+    r.rcx = 0x1234;
+    r.rdx = 0;
+    const uint64_t before = m_->rt->guest_insns_executed();
+    (void)before;
+    Exit e = m_->run_bt(*code, &r);
+    ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+    EXPECT_EQ(e.vector, 14);
+    EXPECT_EQ(e.error_code, 5u);  // present | user
+    EXPECT_EQ(e.fault_addr, kKernelCode);
+    EXPECT_EQ(e.rip, kCode + (code == &dead ? 0 : 4));
+    EXPECT_EQ(r.rax, 0x55u);
+    EXPECT_EQ(r.rcx, 0x1234u);
+    EXPECT_EQ(r.rdx, 0u);
+  }
+  // The same load at CPL 0 reads the kernel page.
+  Regs k = initial_regs();
+  k.rbx = kKernelCode;
+  k.rflags = 0x3002;
+  Exit e = m_->run_bt(dead, &k);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(k.rax, *reinterpret_cast<const uint64_t*>(kKernelCode));
+}
+
+// Implicit accesses: a push with %rsp in the kernel, an indexed operand that
+// reaches the kernel, a store through rdi by stos.
+TEST_F(Priv, UserImplicitAndIndexedKernelAccessesArePageFaults) {
+  struct Case { const char* what; std::vector<uint8_t> code; uint64_t cr2; uint32_t err; };
+  Regs base = user_regs();
+  const uint64_t idx = (kKernelCode - kData) / 8;
+  const Case cases[] = {
+      {"push", {0x50}, kKernelCode + 0x100 - 8, 7},                      // push %rax (rsp in the kernel)
+      {"indexed", {0x48, 0x8b, 0x04, 0xcb}, kKernelCode, 5},             // mov (%rbx,%rcx,8),%rax
+      {"stos", {0x48, 0xab}, kKernelCode + 0x40, 7},                     // stos %rax,(%rdi)
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Regs r = base;
+    r.rsp = std::string(c.what) == "push" ? kKernelCode + 0x100 : kStackTop - 256;
+    r.rbx = kData;
+    r.rcx = idx;
+    r.rdi = kKernelCode + 0x40;
+    Exit e = m_->run_bt(c.code, &r);
+    ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+    EXPECT_EQ(e.vector, 14);
+    EXPECT_EQ(e.error_code, c.err);
+    EXPECT_EQ(e.fault_addr, c.cr2);
+    EXPECT_EQ(e.rip, kCode);
+  }
+}
+
+// The quick check bounds the base register; a base just past the user range
+// with a negative displacement back into it is legal: the dispatcher
+// retranslates that instruction with the exact check and it runs.
+TEST_F(Priv, UserBasePastRangeWithNegativeDisplacementStillWorks) {
+  const uint64_t page = VTB_USER_TOP - 0x1000;
+  void* p = mmap(reinterpret_cast<void*>(page), 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  m_->mem.add(page, 0x1000, true, false);
+  *reinterpret_cast<uint64_t*>(page + 0x800) = 0xfeedf00d;
+  Regs r = user_regs();
+  r.rbx = VTB_USER_TOP + 0x10000;
+  // mov -0x10800(%rbx),%rax; add $1,%rdx (flags dead: the cmp form first)
+  Exit e = m_->run_bt({0x48, 0x8b, 0x83, 0x00, 0xf8, 0xfe, 0xff, 0x48, 0x83, 0xc2, 0x01}, &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rax, 0xfeedf00du);
+  munmap(p, 0x1000);
+  mmap(reinterpret_cast<void*>(page), 0x1000, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+}
+
 }  // namespace vtb::bt::test

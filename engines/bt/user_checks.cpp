@@ -1,0 +1,161 @@
+// tags: engines|bt — desc: isolation of translated guest user code: every memory access is checked against the user range (flag-free pext + jrcxz) before it runs.
+#include "engines/bt/translator_ctx.h"
+
+#include "common/abi/vtb_abi.h"
+#include "engines/bt/layout.h"
+
+namespace vtb::bt {
+
+namespace {
+uint8_t modrm_reg(const Insn& in) { return uint8_t((in.bytes[in.modrm_off] >> 3) & 7); }
+MemRef reg_ref(int base, int64_t disp) {
+  MemRef m;
+  m.base = base;
+  m.disp = disp;
+  return m;
+}
+
+// Arithmetic-flag effect of an instruction, by opcode (conservative). Writers
+// are only add, sub, cmp and neg: they define all of OF SF ZF AF PF CF and
+// read none. and/or/xor/test leave AF and imul leaves SF ZF AF PF
+// "undefined", which real CPUs may implement as "unchanged" (the CPL 3
+// differential test caught imul). Neutral: plain data moves.
+enum class FlagUse { Writes, Neutral, Other };
+FlagUse flag_use(const Insn& in) {
+  if (in.vex) return FlagUse::Other;
+  const uint8_t o0 = in.opcode0();
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
+  if (o0 < 0x40 && (o0 & 7) < 6) {  // the ALU block: add or adc sbb and sub xor cmp
+    const uint8_t op = o0 >> 3;
+    return (op == 0 || op == 5 || op == 7) ? FlagUse::Writes : FlagUse::Other;
+  }
+  if (o0 >= 0x80 && o0 <= 0x83 && o0 != 0x82) return (ext == 0 || ext == 5 || ext == 7) ? FlagUse::Writes : FlagUse::Other;
+  if ((o0 == 0xf6 || o0 == 0xf7) && ext == 3) return FlagUse::Writes;  // neg
+  if ((o0 >= 0x88 && o0 <= 0x8b) || o0 == 0x8d || o0 == 0xc6 || o0 == 0xc7 || (o0 >= 0xb0 && o0 <= 0xbf) ||
+      o0 == 0x63 || o0 == 0x90 || (o0 >= 0x50 && o0 <= 0x5f))
+    return FlagUse::Neutral;  // mov, lea, movsxd, nop, push/pop reg
+  if (o0 == 0x0f && (o1 == 0xb6 || o1 == 0xb7 || o1 == 0xbe || o1 == 0xbf || o1 == 0x1f)) return FlagUse::Neutral;
+  return FlagUse::Other;
+}
+}  // namespace
+
+// Are the arithmetic flags dead before `in` (overwritten by it or by a later
+// instruction of the same straight-line run before anything reads them)?
+bool Translator::flags_dead_at(Ctx& c, const Insn& in) {
+  const FlagUse self = flag_use(in);
+  if (self == FlagUse::Writes) return true;
+  if (self != FlagUse::Neutral) return false;
+  uint64_t pc = in.pc + in.len;
+  for (int k = 0; k < 6; ++k) {
+    uint8_t code[16];
+    Insn n;
+    const size_t got = c.env.fetch(pc, code, 15);
+    if (!got || !dec_.decode(code, got, pc, &n)) return false;
+    const FlagUse u = flag_use(n);
+    if (u == FlagUse::Writes) return true;
+    if (u != FlagUse::Neutral) return false;
+    pc += n.len;
+  }
+  return false;
+}
+
+namespace {
+void user_limit_cmp(Emitter& e, int reg) {  // cmp user_limit, %reg (3b /r)
+  MemRef lim;
+  lim.disp = int64_t(kGlobalBase + BT_OFF_USER_LIMIT);
+  const uint8_t cmp = 0x3b;
+  emit_modrm_mem(e, nullptr, 0, true, false, &cmp, 1, reg, lim, nullptr, 0);
+}
+}  // namespace
+
+// Flags dead, base register only: cmp user_limit,%base; jae stub (|disp| <
+// 2 GiB cannot carry an address past the unmapped gap above the user range; a
+// base past the limit with a negative displacement back into it is caught by
+// the dispatcher, which retranslates that instruction with the exact form). Flags live: mov %rcx,s6; lea m,%rcx; pext user_mask,%rcx,%rcx;
+// jrcxz ok; jmp stub; ok: mov s6,%rcx. Neither form changes a guest register.
+void Translator::emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags_dead) {
+  Emitter& e = c.e;
+  MemRef r = m;
+  r.seg = 0;
+  const uint64_t pc = c.blk->pc + c.blk->map.back().guest_off;
+  if (r.base < 0 && r.index < 0) {
+    if (uint64_t(r.disp) < VTB_USER_TOP) return;  // a constant user address
+  }
+  const bool exact = c.env.exact_user_check && c.env.exact_user_check(pc);
+  if (flags_dead && r.base >= 0 && r.index < 0 && !exact) {
+    user_limit_cmp(e, r.base);
+    c.ustubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false});  // jae
+    ++c.user_checks;
+    return;
+  }
+  e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
+  const uint8_t lea = 0x8d;
+  if (!emit_modrm_mem(e, nullptr, 0, true, false, &lea, 1, RCX, r, nullptr, 0)) return;
+  const uint8_t pext[] = {0xc4, 0xe2, 0xf2, 0xf5, 0x0c, 0x25};  // pext disp32, %rcx, %rcx
+  e.bytes(pext, sizeof pext);
+  e.d32(uint32_t(kGlobalBase + BT_OFF_USER_MASK));
+  e.b(0xe3);  // jrcxz over the jmp
+  e.b(5);
+  c.ustubs.push_back({e.jmp32(e.pc()), r, write, pc, c.index, true});
+  e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+  ++c.user_checks;
+}
+
+// Which addresses a user instruction touches: its explicit memory operand and
+// the implicit ones (stack, string operands, xlat). Starting addresses are
+// enough: between the user range and anything else in the window lies an
+// unmapped gap far larger than any single access can span.
+void Translator::emit_user_checks(Ctx& c, const Insn& in) {
+  if (in.addr32) return;  // a 32-bit address cannot reach the kernel
+  const bool dead = flags_dead_at(c, in);
+  const uint8_t o0 = in.opcode0();
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const bool legacy = !in.vex;
+  // explicit operand
+  if (in.has_mem && !in.mem.rip && !in.mem.seg) {
+    const bool no_access = legacy && (o0 == 0x8d ||                                       // lea
+                                      (o0 == 0x0f && (o1 == 0x1f || (o1 >= 0x18 && o1 <= 0x1e) || o1 == 0x0d)));  // nop, hints, prefetch
+    const bool vsib = in.vex && in.mem.index >= 0 && o0 != 0x0f;  // gathers index with vector registers: not a GPR
+    if (!no_access && !vsib) emit_user_check(c, in.mem, false, dead);
+  }
+  if (!legacy) return;
+  // implicit stack accesses
+  const bool push = (o0 >= 0x50 && o0 <= 0x57) || o0 == 0x6a || o0 == 0x68 || o0 == 0x9c || o0 == 0xc8 ||
+                    (o0 == 0xff && in.has_modrm && (modrm_reg(in) == 6 || modrm_reg(in) == 2)) || o0 == 0xe8 ||
+                    (o0 == 0x0f && (o1 == 0xa0 || o1 == 0xa8));
+  const bool pop = (o0 >= 0x58 && o0 <= 0x5f) || o0 == 0x9d || o0 == 0xc3 || o0 == 0xc2 ||
+                   (o0 == 0x8f && in.has_modrm && modrm_reg(in) == 0) || (o0 == 0x0f && (o1 == 0xa1 || o1 == 0xa9));
+  if (push) emit_user_check(c, reg_ref(RSP, -8), true, dead);
+  if (pop) emit_user_check(c, reg_ref(RSP, 0), false, dead);
+  if (o0 == 0xc9) emit_user_check(c, reg_ref(RBP, 0), false, dead);  // leave
+  if (o0 == 0xd7) emit_user_check(c, reg_ref(RBX, 0), false, dead);  // xlat
+  // string operands (movs cmps lods: rsi; movs cmps stos scas: rdi)
+  if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad)
+    emit_user_check(c, reg_ref(RSI, 0), false, dead);
+  if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xaa || o0 == 0xab)
+    emit_user_check(c, reg_ref(RDI, 0), true, dead);
+  if (o0 == 0xa6 || o0 == 0xa7 || o0 == 0xae || o0 == 0xaf)
+    emit_user_check(c, reg_ref(RDI, 0), false, dead);
+}
+
+// A failed check: restore %rcx, put the address in AsmVcpu::ea, leave.
+void Translator::emit_user_stubs(Ctx& c) {
+  Emitter& e = c.e;
+  for (const auto& s : c.ustubs) {
+    e.patch_rel32(s.rel_off, e.pc());
+    if (s.restore_rcx) e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+    e.store_abs(RAX, kGlobalBase + BT_OFF_S4);
+    const uint8_t lea = 0x8d;
+    emit_modrm_mem(e, nullptr, 0, true, false, &lea, 1, RAX, s.m, nullptr, 0);
+    e.store_abs(RAX, kGlobalBase + BT_OFF_EA);
+    e.load_abs(RAX, kGlobalBase + BT_OFF_S4);
+    ExitRecord r{};
+    r.reason = ExitReason::UserAccess;
+    r.guest_pc = s.pc;
+    r.b = s.write;
+    c.records.push_back({e.exit(r), s.index, false});
+  }
+}
+
+}  // namespace vtb::bt
