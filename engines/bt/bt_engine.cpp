@@ -129,6 +129,14 @@ class BtEngine : public Engine {
     out.add("mmu.code_write", s.code_write);
     out.add("mmu.code_protect", s.protect_code);
     out.add("mmu.traced_tables", s.traced_tables);
+    out.add("mmu.cr3_diff", s.cr3_diff);
+    out.add("mmu.cr3_kept", s.cr3_kept);
+    out.add("mmu.mirror_downgrade", s.downgrades);
+    out.add("mmu.mirror_upgrade", s.upgrades);
+    out.add("mmu.mirror_park", s.parks);
+    out.add("mmu.mirror_eager", s.eager);
+    out.add("mmu.host_calls", s.host_calls);
+    out.add("mmu.table_dormant", s.dormant);
   }
 
  private:
