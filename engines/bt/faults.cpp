@@ -97,6 +97,16 @@ bool Runtime::handle_host_signal(int sig, void* info_v, void* uctx_v) {
   return false;
 }
 
+void Runtime::engine_fatal(const std::string& msg) {
+  if (in_run_) {
+    error_ = msg;
+    in_guest_ = false;
+    siglongjmp(engine_fault_jmp_, 1);
+  }
+  fprintf(stderr, "%s\n", msg.c_str());
+  abort();
+}
+
 // The guest registers of the interrupted code go to the vCPU block and the
 // thread leaves through bt_fault_return to the dispatcher (hf_ says why).
 void Runtime::capture_guest(void* uctx_v, uint64_t rip) {

@@ -74,6 +74,11 @@ class Runtime {
   // Address space switch: user translations are keyed by cr3.
   void on_cr3_change();
 
+  // An engine part cannot go on (e.g. the mirror cannot revoke a mapping):
+  // the running run() returns EngineError with `msg`; outside run() the
+  // process stops with the message (nothing else would be safe).
+  [[noreturn]] void engine_fatal(const std::string& msg);
+
   // Signal handler entry (faults.cpp).
   bool handle_host_signal(int sig, void* info, void* uctx);
   // The asynchronous-exit timer fired (faults.cpp): make translated code

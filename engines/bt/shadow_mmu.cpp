@@ -34,11 +34,13 @@ int host_prot(uint8_t p) {
   return ((p & 1) ? PROT_READ : 0) | ((p & 2) ? PROT_WRITE : 0) | ((p & 4) ? PROT_EXEC : 0);
 }
 
-[[noreturn]] void fatal(const char* what, uint64_t va, size_t len) {
-  // The mirror would grant more than the guest tables allow: no way to stay exact.
-  fprintf(stderr, "bt: shadow MMU cannot revoke [0x%llx, +0x%zx) (%s): %s\n", (unsigned long long)va, len, what,
-          strerror(errno));
-  abort();
+// The mirror would grant more than the guest tables allow: no way to stay
+// exact, so the VM stops with an EngineError (the host process goes on).
+[[noreturn]] void fatal(Runtime* rt, const char* what, uint64_t va, size_t len) {
+  char buf[200];
+  snprintf(buf, sizeof buf, "bt: shadow MMU cannot revoke [0x%llx, +0x%zx) (%s): %s", (unsigned long long)va, len,
+           what, strerror(errno));
+  rt->engine_fatal(buf);
 }
 }  // namespace
 
@@ -669,7 +671,7 @@ bool ShadowMmu::flush_ops(uint64_t must_map_va) {
         // Still failing: the pages of this run end up unmapped (a revocation
         // that cannot even do that is fatal: the mirror would grant too much).
         const Op un{ops[i].va, 0, kNone, OpKind::Unmap};
-        if (ops[i].kind == OpKind::Unmap || !issue(un, j - i)) fatal("mmap/mprotect", ops[i].va, (j - i) * kPage);
+        if (ops[i].kind == OpKind::Unmap || !issue(un, j - i)) fatal(rt_, "mmap/mprotect", ops[i].va, (j - i) * kPage);
         for (size_t k = i; k < j; ++k) {
           auto it = mapped_.find(ops[k].va);
           if (it != mapped_.end()) {
