@@ -1,6 +1,7 @@
 // tags: engines|bt — desc: per-instruction classification: branches, sensitive/privileged callouts, IDENT; and the block loop.
 #include <capstone/capstone.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "engines/bt/translator_ctx.h"
@@ -306,7 +307,7 @@ bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* 
 TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateEnv& env, uint8_t* buf, size_t cap,
                                       Block* blk) {
   TranslateResult res;
-  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, 0};
+  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, 0, {}};
   Emitter& e = c.e;
   blk->pc = pc;
   blk->tc = tc;
@@ -330,8 +331,17 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   Insn in;
   uint8_t code[16];
   while (c.index < kMaxBlockInsns && !ended) {
-    const size_t got = env.fetch(cur, code, 15);
-    const bool decoded = got > 0 && dec_.decode(code, got, cur, &in);
+    size_t got = 0;
+    bool decoded = false;
+    auto ahead = std::find_if(c.ahead.begin(), c.ahead.end(), [&](const Insn& k) { return k.pc == cur; });
+    if (ahead != c.ahead.end()) {  // decoded by a look-ahead already
+      in = *ahead;
+      got = in.len;
+      decoded = true;
+    } else {
+      got = env.fetch(cur, code, 15);
+      decoded = got > 0 && dec_.decode(code, got, cur, &in);
+    }
     if (!decoded) {
       if (c.index > 0) break;  // end the block before it; the next block reports it precisely
       ExitRecord r{};

@@ -71,6 +71,7 @@ class Translator {
   void emit_user_checks(Ctx& c, const Insn& in);
   void emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags_dead);
   bool flags_dead_at(Ctx& c, const Insn& in);
+  const Insn* lookahead(Ctx& c, uint64_t pc);
   void emit_user_stubs(Ctx& c);
   bool emit_seg_rewrite(Ctx& c, const Insn& in);
   bool emit_load_operand_rdx(Ctx& c, const Insn& in);

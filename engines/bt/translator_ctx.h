@@ -20,6 +20,7 @@ struct Translator::Ctx {
   struct UserStub { size_t rel_off; MemRef m; bool write; uint64_t pc; int index; bool restore_rcx; };
   std::vector<UserStub> ustubs;  // failed user-address checks
   int user_checks = 0;
+  std::vector<Insn> ahead;  // look-ahead decodes (user_checks.cpp)
 };
 
 }  // namespace vtb::bt

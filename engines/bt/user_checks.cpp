@@ -48,16 +48,28 @@ bool Translator::flags_dead_at(Ctx& c, const Insn& in) {
   if (self != FlagUse::Neutral) return false;
   uint64_t pc = in.pc + in.len;
   for (int k = 0; k < 6; ++k) {
-    uint8_t code[16];
-    Insn n;
-    const size_t got = c.env.fetch(pc, code, 15);
-    if (!got || !dec_.decode(code, got, pc, &n)) return false;
-    const FlagUse u = flag_use(n);
+    const Insn* n = lookahead(c, pc);
+    if (!n) return false;
+    const FlagUse u = flag_use(*n);
     if (u == FlagUse::Writes) return true;
     if (u != FlagUse::Neutral) return false;
-    pc += n.len;
+    pc += n->len;
   }
   return false;
+}
+
+// Decoded instructions ahead of the one being translated, kept for the main
+// loop (which decodes them next): each instruction is decoded once.
+const Insn* Translator::lookahead(Ctx& c, uint64_t pc) {
+  for (const Insn& k : c.ahead)
+    if (k.pc == pc) return &k;
+  uint8_t code[16];
+  Insn n;
+  const size_t got = c.env.fetch(pc, code, 15);
+  if (!got || !dec_.decode(code, got, pc, &n)) return nullptr;
+  if (c.ahead.size() >= 8) c.ahead.erase(c.ahead.begin());
+  c.ahead.push_back(std::move(n));
+  return &c.ahead.back();
 }
 
 namespace {
@@ -108,7 +120,11 @@ void Translator::emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags
 // unmapped gap far larger than any single access can span.
 void Translator::emit_user_checks(Ctx& c, const Insn& in) {
   if (in.addr32) return;  // a 32-bit address cannot reach the kernel
-  const bool dead = flags_dead_at(c, in);
+  int dead_memo = -1;  // the look-ahead only when a check is emitted
+  auto dead = [&] {
+    if (dead_memo < 0) dead_memo = flags_dead_at(c, in) ? 1 : 0;
+    return dead_memo == 1;
+  };
   const uint8_t o0 = in.opcode0();
   const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
   const bool legacy = !in.vex;
@@ -117,7 +133,7 @@ void Translator::emit_user_checks(Ctx& c, const Insn& in) {
     const bool no_access = legacy && (o0 == 0x8d ||                                       // lea
                                       (o0 == 0x0f && (o1 == 0x1f || (o1 >= 0x18 && o1 <= 0x1e) || o1 == 0x0d)));  // nop, hints, prefetch
     const bool vsib = in.vex && in.mem.index >= 0 && o0 != 0x0f;  // gathers index with vector registers: not a GPR
-    if (!no_access && !vsib) emit_user_check(c, in.mem, false, dead);
+    if (!no_access && !vsib) emit_user_check(c, in.mem, false, dead());
   }
   if (!legacy) return;
   // implicit stack accesses
@@ -126,17 +142,17 @@ void Translator::emit_user_checks(Ctx& c, const Insn& in) {
                     (o0 == 0x0f && (o1 == 0xa0 || o1 == 0xa8));
   const bool pop = (o0 >= 0x58 && o0 <= 0x5f) || o0 == 0x9d || o0 == 0xc3 || o0 == 0xc2 ||
                    (o0 == 0x8f && in.has_modrm && modrm_reg(in) == 0) || (o0 == 0x0f && (o1 == 0xa1 || o1 == 0xa9));
-  if (push) emit_user_check(c, reg_ref(RSP, -8), true, dead);
-  if (pop) emit_user_check(c, reg_ref(RSP, 0), false, dead);
-  if (o0 == 0xc9) emit_user_check(c, reg_ref(RBP, 0), false, dead);  // leave
-  if (o0 == 0xd7) emit_user_check(c, reg_ref(RBX, 0), false, dead);  // xlat
+  if (push) emit_user_check(c, reg_ref(RSP, -8), true, dead());
+  if (pop) emit_user_check(c, reg_ref(RSP, 0), false, dead());
+  if (o0 == 0xc9) emit_user_check(c, reg_ref(RBP, 0), false, dead());  // leave
+  if (o0 == 0xd7) emit_user_check(c, reg_ref(RBX, 0), false, dead());  // xlat
   // string operands (movs cmps lods: rsi; movs cmps stos scas: rdi)
   if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad)
-    emit_user_check(c, reg_ref(RSI, 0), false, dead);
+    emit_user_check(c, reg_ref(RSI, 0), false, dead());
   if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xaa || o0 == 0xab)
-    emit_user_check(c, reg_ref(RDI, 0), true, dead);
+    emit_user_check(c, reg_ref(RDI, 0), true, dead());
   if (o0 == 0xa6 || o0 == 0xa7 || o0 == 0xae || o0 == 0xaf)
-    emit_user_check(c, reg_ref(RDI, 0), false, dead);
+    emit_user_check(c, reg_ref(RDI, 0), false, dead());
 }
 
 // A failed check: restore %rcx, put the address in AsmVcpu::ea, leave.

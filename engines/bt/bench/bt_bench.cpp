@@ -48,6 +48,11 @@ void BM_TranslateCold(benchmark::State& state) {
     return k;
   };
   env.lookup_entry = 0x41000000;
+  // Arg 1: as the runtime translates guest user code (extended blocks,
+  // user-address checks with their flag look-ahead); 0: kernel code without
+  // extension (the counting-mode shape).
+  env.extend = state.range(0) != 0;
+  env.user_checks = state.range(0) != 0;
   uint64_t insns = 0, blocks = 0;
   uint64_t pc = base;
   for (auto _ : state) {
@@ -61,7 +66,7 @@ void BM_TranslateCold(benchmark::State& state) {
   state.counters["guest_insns_per_s"] = benchmark::Counter(double(insns), benchmark::Counter::kIsRate);
   state.counters["insns_per_block"] = double(insns) / double(blocks ? blocks : 1);
 }
-BENCHMARK(BM_TranslateCold);
+BENCHMARK(BM_TranslateCold)->Arg(0)->Arg(1);
 
 // One callout per loop iteration, warm (translated once, then timed).
 void run_loop(benchmark::State& state, std::vector<uint8_t> body, uint64_t per_iter_ops) {
