@@ -347,6 +347,7 @@ Regs user_regs() {
 // is a guest #PF, with every register and flag as before the instruction,
 // whether the check runs with the flags dead (cmp form) or live (pext form).
 TEST_F(Priv, UserLoadFromKernelAddressIsPageFault) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
   // flags dead after the load: mov (%rbx),%rax; add $1,%rdx
   const std::vector<uint8_t> dead = {0x48, 0x8b, 0x03, 0x48, 0x83, 0xc2, 0x01};
   // flags live across it: cmp $0,%rdx; mov (%rbx),%rax; setz %dl
@@ -382,6 +383,7 @@ TEST_F(Priv, UserLoadFromKernelAddressIsPageFault) {
 // Implicit accesses: a push with %rsp in the kernel, an indexed operand that
 // reaches the kernel, a store through rdi by stos.
 TEST_F(Priv, UserImplicitAndIndexedKernelAccessesArePageFaults) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
   struct Case { const char* what; std::vector<uint8_t> code; uint64_t cr2; uint32_t err; };
   Regs base = user_regs();
   const uint64_t idx = (kKernelCode - kData) / 8;
@@ -410,6 +412,7 @@ TEST_F(Priv, UserImplicitAndIndexedKernelAccessesArePageFaults) {
 // with a negative displacement back into it is legal: the dispatcher
 // retranslates that instruction with the exact check and it runs.
 TEST_F(Priv, UserBasePastRangeWithNegativeDisplacementStillWorks) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
   const uint64_t page = VTB_USER_TOP - 0x1000;
   void* p = mmap(reinterpret_cast<void*>(page), 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   ASSERT_NE(p, MAP_FAILED);
