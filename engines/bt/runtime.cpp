@@ -92,8 +92,15 @@ Status Runtime::init() {
   a->fault_rec = reinterpret_cast<uint64_t>(&fault_rec_);
   a->rflags = 0x2;
   a->mxcsr = 0x1f80;
-  a->user_mask = ~(VTB_USER_TOP - 1);
-  *reinterpret_cast<uint64_t*>(kGlobalBase + BT_OFF_USER_LIMIT) = VTB_USER_TOP + 0x1000;
+  a->user_mask = ~(VTB_HOST_RESERVED_USER_LO - 1);
+  static_assert(VTB_HOST_RESERVED_USER_LO == 1ULL << 30 && VTB_HOST_RESERVED_USER_HI == 2ULL << 30,
+                "the exact user check assumes the host range is the second GiB");
+  static_assert(VTB_USER_TOP == 512ULL << 30, "the exact user check assumes a 512 GiB user range");
+  auto put = [](uint64_t off, uint64_t v) { *reinterpret_cast<uint64_t*>(kGlobalBase + off) = v; };
+  put(BT_OFF_USER_LIMIT, VTB_USER_TOP + 0x1000);
+  put(BT_OFF_HOLE_LO, VTB_HOST_RESERVED_USER_LO - kUserCheckMaxDisp);
+  put(BT_OFF_HOLE_HI, VTB_HOST_RESERVED_USER_HI + kUserCheckMaxDisp);
+  put(BT_OFF_SHIFT9_MASK, ~uint64_t(0x1ff));
   user_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2");
   if (const char* v = getenv("VTB_BT_USER_CHECKS"); v && !strcmp(v, "0")) user_checks_ = false;  // experiments; counter bt.user_isolation says so
   fault_rec_.reason = ExitReason::Fault;
@@ -583,7 +590,8 @@ Exit Runtime::run(const RunLimits& lim) {
         used -= r->unexec;
         cpu_.rip = r->guest_pc;
         const uint64_t ea = a->ea;
-        if (ea < VTB_USER_TOP && exact_check_pcs_.insert(r->guest_pc).second) {
+        const bool user_addr = ea < VTB_USER_TOP && (ea < VTB_HOST_RESERVED_USER_LO || ea >= VTB_HOST_RESERVED_USER_HI);
+        if (user_addr && exact_check_pcs_.insert(r->guest_pc).second) {
           // The quick form (base register bound) refused a user address (base
           // past the range, negative displacement): retranslate with the exact one.
           invalidate_range(r->guest_pc, 1);

@@ -307,7 +307,7 @@ bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* 
 TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateEnv& env, uint8_t* buf, size_t cap,
                                       Block* blk) {
   TranslateResult res;
-  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, 0, {}};
+  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, {}, 0, {}};
   Emitter& e = c.e;
   blk->pc = pc;
   blk->tc = tc;
@@ -370,11 +370,12 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     blk->map.push_back({uint32_t(e.size()), uint32_t(cur - pc), uint8_t(c.index), Fixup::None, 0});
     bool end = false;
     const size_t mark = e.size();
-    const size_t ustubs_mark = c.ustubs.size();
+    const size_t ustubs_mark = c.ustubs.size(), slow_mark = c.slow_checks.size();
     if (c.env.user_checks) emit_user_checks(c, in);
     if (!translate_insn(c, in, &end)) {
       e.truncate(mark);
       c.ustubs.resize(ustubs_mark);
+      c.slow_checks.resize(slow_mark);
       blk->error = c.error.empty() ? "cannot translate " + in.text : c.error;
       ExitRecord r{};
       r.reason = ExitReason::Unsupported;

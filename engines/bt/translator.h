@@ -38,6 +38,10 @@ struct TranslateEnv {
 // register (0xff: immediate in *imm), size and high-byte flag.
 bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* high8);
 
+// The quick (cmp) form of the user-address check covers displacements up to
+// this size; larger ones use the exact form.
+constexpr int64_t kUserCheckMaxDisp = 1 << 20;
+
 struct TranslateResult {
   bool ok = false;
   std::string error;       // when !ok: why (engine error)

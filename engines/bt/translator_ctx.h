@@ -19,6 +19,9 @@ struct Translator::Ctx {
   std::string error;
   struct UserStub { size_t rel_off; MemRef m; bool write; uint64_t pc; int index; bool restore_rcx; };
   std::vector<UserStub> ustubs;  // failed user-address checks
+  // Out-of-line rest of a quick user check (the uncommon side of the hole).
+  struct SlowCheck { size_t rel_off; int base; bool low_first; MemRef m; bool write; uint64_t pc; int index; size_t back; };
+  std::vector<SlowCheck> slow_checks;
   int user_checks = 0;
   std::vector<Insn> ahead;  // look-ahead decodes (user_checks.cpp)
 };

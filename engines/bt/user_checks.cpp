@@ -73,46 +73,118 @@ const Insn* Translator::lookahead(Ctx& c, uint64_t pc) {
 }
 
 namespace {
-void user_limit_cmp(Emitter& e, int reg) {  // cmp user_limit, %reg (3b /r)
+void cmp_abs(Emitter& e, int reg, uint32_t off) {  // cmp off(abs), %reg (3b /r)
   MemRef lim;
-  lim.disp = int64_t(kGlobalBase + BT_OFF_USER_LIMIT);
+  lim.disp = int64_t(kGlobalBase + off);
   const uint8_t cmp = 0x3b;
   emit_modrm_mem(e, nullptr, 0, true, false, &cmp, 1, reg, lim, nullptr, 0);
 }
+void pext_abs_rcx(Emitter& e, uint32_t off) {  // pext off(abs), %rcx, %rcx
+  const uint8_t pext[] = {0xc4, 0xe2, 0xf2, 0xf5, 0x0c, 0x25};
+  e.bytes(pext, sizeof pext);
+  e.d32(uint32_t(kGlobalBase + off));
+}
 }  // namespace
 
-// Flags dead, base register only: cmp user_limit,%base; jae stub (|disp| <
-// 2 GiB cannot carry an address past the unmapped gap above the user range; a
-// base past the limit with a negative displacement back into it is caught by
-// the dispatcher, which retranslates that instruction with the exact form). Flags live: mov %rcx,s6; lea m,%rcx; pext user_mask,%rcx,%rcx;
-// jrcxz ok; jmp stub; ok: mov s6,%rcx. Neither form changes a guest register.
+// A user access may touch [0, 1 GiB) and [2 GiB, 512 GiB): not the guest
+// kernel (8 TiB up) and not the host's own range in the second GiB (vCPU
+// block, lookup tables, user translation cache). Neither form changes a
+// guest register.
+//
+// Flags dead, base register only, |disp| <= 1 MiB, the likely side inline
+// (not-taken branches) and the rest out of line:
+//   other bases: cmp hole_lo,%base; jae slow; back:
+//                slow: cmp hole_hi,%base; jb fail; cmp user_limit,%base; jae fail; jmp back
+//   rsp/rbp:     cmp hole_hi,%base; jb slow; cmp user_limit,%base; jae fail; back:
+//                slow: cmp hole_lo,%base; jae fail; jmp back
+// (the hole is widened by 1 MiB each side; above the user range an unmapped
+// gap far larger than 1 MiB follows). A legal address the widened bounds
+// refuse is caught by the dispatcher, which retranslates that instruction
+// with the exact form.
+// Otherwise (flags live, an index register, a large displacement), exact:
+//   mov %rcx,s6; lea ea,%rcx; pext ~(1G-1),%rcx,%rcx   (= ea >> 30)
+//   jrcxz ok; lea -1(%rcx),%rcx; jrcxz fail; pext ~0x1ff,%rcx,%rcx; jrcxz ok
+//   fail: jmp stub; ok: mov s6,%rcx
 void Translator::emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags_dead) {
   Emitter& e = c.e;
   MemRef r = m;
   r.seg = 0;
   const uint64_t pc = c.blk->pc + c.blk->map.back().guest_off;
-  if (r.base < 0 && r.index < 0) {
-    if (uint64_t(r.disp) < VTB_USER_TOP) return;  // a constant user address
+  if (r.base < 0 && r.index < 0) {  // a constant address: decided now
+    const uint64_t a = uint64_t(r.disp);
+    if (a < VTB_USER_TOP && (a < VTB_HOST_RESERVED_USER_LO || a >= VTB_HOST_RESERVED_USER_HI)) return;
   }
   const bool exact = c.env.exact_user_check && c.env.exact_user_check(pc);
-  if (flags_dead && r.base >= 0 && r.index < 0 && !exact) {
-    user_limit_cmp(e, r.base);
-    c.ustubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false});  // jae
+  const bool small = r.disp >= -kUserCheckMaxDisp && r.disp <= kUserCheckMaxDisp;
+  if (flags_dead && r.base >= 0 && r.index < 0 && small && !exact) {
+    // The likely side of the hole falls through: the stack (rsp/rbp) above
+    // it, everything else (program data, heap) below it.
+    const bool low_first = r.base != RSP && r.base != RBP;
+    if (low_first) {
+      cmp_abs(e, r.base, BT_OFF_HOLE_LO);  // jae slow: the hole or above
+      c.slow_checks.push_back({e.jcc32(0x3, e.pc()), r.base, true, r, write, pc, c.index, 0});
+    } else {
+      cmp_abs(e, r.base, BT_OFF_HOLE_HI);  // jb slow: the hole or below
+      c.slow_checks.push_back({e.jcc32(0x2, e.pc()), r.base, false, r, write, pc, c.index, 0});
+      cmp_abs(e, r.base, BT_OFF_USER_LIMIT);
+      c.ustubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false});  // jae fail
+    }
+    c.slow_checks.back().back = e.size();
     ++c.user_checks;
     return;
   }
   e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
   const uint8_t lea = 0x8d;
-  if (!emit_modrm_mem(e, nullptr, 0, true, false, &lea, 1, RCX, r, nullptr, 0)) return;
-  const uint8_t pext[] = {0xc4, 0xe2, 0xf2, 0xf5, 0x0c, 0x25};  // pext disp32, %rcx, %rcx
-  e.bytes(pext, sizeof pext);
-  e.d32(uint32_t(kGlobalBase + BT_OFF_USER_MASK));
-  e.b(0xe3);  // jrcxz over the jmp
-  e.b(5);
+  if (!emit_modrm_mem(e, nullptr, 0, true, false, &lea, 1, RCX, r, nullptr, 0)) {
+    e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+    return;
+  }
+  pext_abs_rcx(e, BT_OFF_USER_MASK);
+  e.b(0xe3);  // jrcxz ok (below 1 GiB)
+  const size_t ok1 = e.size();
+  e.b(0);
+  e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);  // lea -1(%rcx),%rcx
+  e.b(0xe3);  // jrcxz fail (the second GiB)
+  const size_t fail1 = e.size();
+  e.b(0);
+  pext_abs_rcx(e, BT_OFF_SHIFT9_MASK);
+  e.b(0xe3);  // jrcxz ok (below 513 GiB; the unmapped gap covers the last one)
+  const size_t ok2 = e.size();
+  e.b(0);
+  *e.at(fail1) = uint8_t(e.size() - (fail1 + 1));
   c.ustubs.push_back({e.jmp32(e.pc()), r, write, pc, c.index, true});
+  *e.at(ok1) = uint8_t(e.size() - (ok1 + 1));
+  *e.at(ok2) = uint8_t(e.size() - (ok2 + 1));
   e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
   ++c.user_checks;
 }
+
+namespace {
+// Does the instruction write its explicit memory operand? (For the W bit of
+// the #PF a refused access becomes; reads are assumed otherwise.)
+bool writes_memory(const Insn& in) {
+  if (in.vex) return false;
+  const uint8_t o0 = in.opcode0();
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
+  uint8_t reg;
+  int size;
+  uint64_t imm;
+  bool high8;
+  if (simple_store(in, &reg, &size, &imm, &high8)) return true;
+  if (o0 < 0x40 && (o0 & 7) <= 1) return (o0 >> 3) != 7;           // ALU r/m, reg (not cmp)
+  if (o0 >= 0x80 && o0 <= 0x83) return ext != 7;                    // ALU r/m, imm (not cmp)
+  if (o0 == 0x86 || o0 == 0x87 || o0 == 0x8f) return true;           // xchg, pop r/m
+  if (o0 == 0xc0 || o0 == 0xc1 || (o0 >= 0xd0 && o0 <= 0xd3)) return true;  // shifts/rotates
+  if ((o0 == 0xf6 || o0 == 0xf7) && (ext == 2 || ext == 3)) return true;     // not, neg
+  if ((o0 == 0xfe || o0 == 0xff) && ext <= 1) return true;                   // inc, dec
+  if (o0 == 0x0f && ((o1 >= 0x90 && o1 <= 0x9f) || o1 == 0xb0 || o1 == 0xb1 || o1 == 0xc0 || o1 == 0xc1 ||
+                     o1 == 0xab || o1 == 0xb3 || o1 == 0xbb || o1 == 0xc7 || o1 == 0x11 || o1 == 0x29 || o1 == 0x7f ||
+                     o1 == 0xd6 || o1 == 0xe7 || o1 == 0x2b))
+    return true;  // setcc, cmpxchg, xadd, bts/btr/btc, cmpxchg8b/16b, SSE stores
+  return false;
+}
+}  // namespace
 
 // Which addresses a user instruction touches: its explicit memory operand and
 // the implicit ones (stack, string operands, xlat). Starting addresses are
@@ -133,7 +205,7 @@ void Translator::emit_user_checks(Ctx& c, const Insn& in) {
     const bool no_access = legacy && (o0 == 0x8d ||                                       // lea
                                       (o0 == 0x0f && (o1 == 0x1f || (o1 >= 0x18 && o1 <= 0x1e) || o1 == 0x0d)));  // nop, hints, prefetch
     const bool vsib = in.vex && in.mem.index >= 0 && o0 != 0x0f;  // gathers index with vector registers: not a GPR
-    if (!no_access && !vsib) emit_user_check(c, in.mem, false, dead());
+    if (!no_access && !vsib) emit_user_check(c, in.mem, writes_memory(in), dead());
   }
   if (!legacy) return;
   // implicit stack accesses
@@ -158,6 +230,20 @@ void Translator::emit_user_checks(Ctx& c, const Insn& in) {
 // A failed check: restore %rcx, put the address in AsmVcpu::ea, leave.
 void Translator::emit_user_stubs(Ctx& c) {
   Emitter& e = c.e;
+  // First the out-of-line halves of quick checks (they add failure stubs).
+  for (const auto& s : c.slow_checks) {
+    e.patch_rel32(s.rel_off, e.pc());
+    if (s.low_first) {  // at or above hole_lo: fail inside the hole or past the user range
+      cmp_abs(e, s.base, BT_OFF_HOLE_HI);
+      c.ustubs.push_back({e.jcc32(0x2, e.pc()), s.m, s.write, s.pc, s.index, false});  // jb fail
+      cmp_abs(e, s.base, BT_OFF_USER_LIMIT);
+      c.ustubs.push_back({e.jcc32(0x3, e.pc()), s.m, s.write, s.pc, s.index, false});  // jae fail
+    } else {  // below hole_hi: fail unless below hole_lo
+      cmp_abs(e, s.base, BT_OFF_HOLE_LO);
+      c.ustubs.push_back({e.jcc32(0x3, e.pc()), s.m, s.write, s.pc, s.index, false});  // jae fail
+    }
+    e.jmp32(e.pc() - e.size() + s.back);  // back behind the check
+  }
   for (const auto& s : c.ustubs) {
     e.patch_rel32(s.rel_off, e.pc());
     if (s.restore_rcx) e.load_abs(RCX, kGlobalBase + BT_OFF_S6);

@@ -475,4 +475,54 @@ TEST_F(Priv, DivideByZeroIsPreciseWithoutAHostSignal) {
   }
 }
 
+// Translated user code cannot touch the host's own range in the second GiB
+// (vCPU block with exit_fn/host_sp, lookup tables, user translation cache):
+// a guest #PF (nothing of the guest is mapped there), and the host state is
+// intact afterwards. Legal addresses right below the range still work.
+TEST_F(Priv, UserCodeCannotTouchTheHostRange) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
+  const uint64_t target = VTB_HOST_RESERVED_USER_LO + 0x90;  // AsmVcpu::exit_fn
+  struct Case { const char* what; std::vector<uint8_t> code; uint32_t err; uint64_t rip_off; };
+  const Case cases[] = {
+      {"load, flags dead", {0x48, 0x8b, 0x03, 0x48, 0x83, 0xc2, 0x01}, 4, 0},                   // mov (%rbx),%rax; add $1,%rdx
+      {"load, flags live", {0x48, 0x83, 0xfa, 0x00, 0x48, 0x8b, 0x03, 0x0f, 0x94, 0xc2}, 4, 4},  // cmp $0,%rdx; mov (%rbx),%rax; setz %dl
+      {"indexed load", {0x48, 0x8b, 0x04, 0xcf}, 4, 0},                                          // mov (%rdi,%rcx,8),%rax
+      {"store", {0x48, 0x89, 0x33, 0x48, 0x83, 0xc2, 0x01}, 6, 0},                               // mov %rsi,(%rbx); add $1,%rdx
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Regs r = user_regs();
+    r.rbx = target;
+    r.rdi = 0;
+    r.rcx = target / 8;
+    r.rsi = 0xdeadbeef;
+    r.rdx = 0;
+    Exit e = m_->run_bt(c.code, &r);
+    ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+    EXPECT_EQ(e.vector, 14);
+    EXPECT_EQ(e.error_code, c.err);
+    EXPECT_EQ(e.fault_addr, target);
+    EXPECT_EQ(e.rip, kCode + c.rip_off);
+  }
+  // The host still runs translated code normally (exit_fn untouched).
+  Regs k = initial_regs();
+  k.rflags = 0x3002;
+  Exit e = m_->run_bt({0x48, 0x83, 0xc2, 0x01}, &k);  // add $1,%rdx
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  // A user page right below the host range (inside the quick form's 1 MiB
+  // margin): refused by the quick form, retranslated exactly, then it runs.
+  const uint64_t page = VTB_HOST_RESERVED_USER_LO - 0x1000;
+  void* p = mmap(reinterpret_cast<void*>(page), 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  m_->mem.add(page, 0x1000, true, false);
+  *reinterpret_cast<uint64_t*>(page + 0x10) = 0xabcdef;
+  Regs u = user_regs();
+  u.rbx = page + 0x10;
+  e = m_->run_bt({0x48, 0x8b, 0x03, 0x48, 0x83, 0xc2, 0x01}, &u);  // mov (%rbx),%rax; add $1,%rdx
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(u.rax, 0xabcdefu);
+  munmap(p, 0x1000);
+  mmap(reinterpret_cast<void*>(page), 0x1000, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+}
+
 }  // namespace vtb::bt::test
