@@ -450,32 +450,9 @@ bool ShadowMmu::write(uint64_t va, const void* in, size_t n, bool user, GuestFau
   return true;
 }
 
-HostFaultAction ShadowMmu::host_fault(uint64_t va, bool write, bool user, GuestFaultInfo* f) {
-  if (!in_window(va)) {
-    if (va >= VTB_WINDOW_HI || va < VTB_WINDOW_LO) {
-      f->vector = 14;
-      f->addr = va;
-      f->error = (write ? kPfWrite : 0u) | (user ? kPfUser : 0u);
-      return HostFaultAction::Guest;
-    }
-    return HostFaultAction::Unknown;
-  }
-  uint64_t gpa;
-  WalkResult w;
-  if (!translate(va, write, user, false, &gpa, f, &w)) {
-    if (write && f->vector == 14) last_write_fault_ = va & ~(kPage - 1);
-    return HostFaultAction::Guest;
-  }
-  const uint64_t vp = va & ~(kPage - 1), gp = gpa & ~(kPage - 1);
-  if (!kernel_slot(vp)) retire_if_dormant(gp);  // a freed table frame reused as user data
-  if (write && tables_.count(gp)) {  // a guest page-table write: the runtime emulates it
-    f->addr = va;
-    return HostFaultAction::TracedWrite;
-  }
-  if (write && code_.count(gp)) code_written(gp);  // self-modifying / cross-modifying code
-  // Map writable only on a write (so the guest's dirty bit is set when it is written).
-  uint8_t need = (write && !code_.count(gp) && !tables_.count(gp)) ? kRw : kRead;
-  if (exec_user_ && vp < VTB_USER_TOP && w.user && w.executable) need |= kExec;  // bt-direct
+// Grant `need` on the mirror page `vp` -> frame `gp` (a host fault the guest
+// tables allow): raise a page of the same frame in place, else (re)map it.
+HostFaultAction ShadowMmu::install(uint64_t vp, uint64_t gp, uint8_t need, const WalkResult& w) {
   auto [it, fresh] = mapped_.try_emplace(vp);
   Mapping& m = it->second;
   if (!fresh && m.gpa == gp) {
@@ -513,6 +490,35 @@ HostFaultAction ShadowMmu::host_fault(uint64_t va, bool write, bool user, GuestF
   return HostFaultAction::Retry;
 }
 
+HostFaultAction ShadowMmu::host_fault(uint64_t va, bool write, bool user, GuestFaultInfo* f) {
+  if (!in_window(va)) {
+    if (va >= VTB_WINDOW_HI || va < VTB_WINDOW_LO) {
+      f->vector = 14;
+      f->addr = va;
+      f->error = (write ? kPfWrite : 0u) | (user ? kPfUser : 0u);
+      return HostFaultAction::Guest;
+    }
+    return HostFaultAction::Unknown;
+  }
+  uint64_t gpa;
+  WalkResult w;
+  if (!translate(va, write, user, false, &gpa, f, &w)) {
+    if (write && f->vector == 14) last_write_fault_ = va & ~(kPage - 1);
+    return HostFaultAction::Guest;
+  }
+  const uint64_t vp = va & ~(kPage - 1), gp = gpa & ~(kPage - 1);
+  if (!kernel_slot(vp)) retire_if_dormant(gp);  // a freed table frame reused as user data
+  if (write && tables_.count(gp)) {  // a guest page-table write: the runtime emulates it
+    f->addr = va;
+    return HostFaultAction::TracedWrite;
+  }
+  if (write && code_.count(gp)) code_written(gp);  // self-modifying / cross-modifying code
+  // Map writable only on a write (so the guest's dirty bit is set when it is written).
+  uint8_t need = (write && !code_.count(gp) && !tables_.count(gp)) ? kRw : kRead;
+  if (exec_user_ && vp < VTB_USER_TOP && w.user && w.executable) need |= kExec;  // bt-direct
+  return install(vp, gp, need, w);
+}
+
 // Guest user code running directly fetched from a page the mirror does not
 // map executable (bt-direct only).
 HostFaultAction ShadowMmu::host_fetch_fault(uint64_t va, bool user, GuestFaultInfo* f) {
@@ -526,39 +532,7 @@ HostFaultAction ShadowMmu::host_fetch_fault(uint64_t va, bool user, GuestFaultIn
   if (!translate(va, false, user, true, &gpa, f, &w)) return HostFaultAction::Guest;
   const uint64_t vp = va & ~(kPage - 1), gp = gpa & ~(kPage - 1);
   retire_if_dormant(gp);
-  const uint8_t need = kRead | kExec;
-  auto [it, fresh] = mapped_.try_emplace(vp);
-  Mapping& m = it->second;
-  if (!fresh && m.gpa == gp) {  // keeps write permission it had
-    if (m.prot == kNone) {
-      --parked_;
-      m.hot = true;
-    } else {
-      untrack(vp, m);
-    }
-    m.prot |= need;
-    queue(OpKind::Protect, vp, 0, m.prot);
-    ++st_.upgrades;
-  } else {
-    if (!fresh) {
-      if (m.prot == kNone) {
-        --parked_;
-        m.hot = true;
-      } else {
-        untrack(vp, m);
-      }
-    }
-    set_alias(vp, fresh ? kNoVa : m.gpa, gp);
-    m.gpa = gp;
-    m.prot = need;
-    queue(OpKind::Map, vp, gp, need);
-    ++st_.maps;
-  }
-  m.park_prot = kNone;
-  m.user = w.user;
-  track(vp, m, w);
-  if (!flush_ops(vp)) return HostFaultAction::Unknown;
-  return HostFaultAction::Retry;
+  return install(vp, gp, kRead | kExec, w);  // keeps the write permission it had
 }
 
 void ShadowMmu::set_cr3(uint64_t cr3) {

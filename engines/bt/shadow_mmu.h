@@ -101,6 +101,8 @@ class ShadowMmu : public GuestAccess {
   enum class OpKind : uint8_t { Map, Protect, Unmap };
   struct Op { uint64_t va, gpa; uint8_t prot; OpKind kind; };
 
+  // Grant `need` on mirror page vp -> frame gp after a host fault (shadow_mmu.cpp).
+  HostFaultAction install(uint64_t vp, uint64_t gp, uint8_t need, const WalkResult& w);
   bool translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f,
                  WalkResult* walk = nullptr);
   Allowed allowed(uint64_t va_page);
