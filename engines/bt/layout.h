@@ -36,6 +36,10 @@
 #define BT_OFF_HOLE_LO 0x308 /* host-reserved user range [1 GiB, 2 GiB) widened by 1 MiB each side (cmp form) */
 #define BT_OFF_HOLE_HI 0x310
 #define BT_OFF_SHIFT9_MASK 0x318 /* ~0x1ff: pext gives x >> 9 */
+#define BT_OFF_KHALF_LO 0x320 /* kernel quick check: 8 TiB + 1 MiB */
+#define BT_OFF_KHALF_HI 0x328 /* window top - 1 MiB */
+#define BT_OFF_KRES_LO 0x330 /* host-reserved kernel range (8 TiB - 1 GiB) - 1 MiB */
+#define BT_OFF_SHIFT44_MASK 0x338 /* ~(16 TiB - 1): pext is 0 iff the address is below the window top */
 #define BT_OFF_XMM 0x100 /* guest xmm0..15 while the host runs */
 #define BT_OFF_MXCSR 0x200
 #define BT_OFF_HOST_MXCSR 0x204

@@ -101,6 +101,13 @@ Status Runtime::init() {
   put(BT_OFF_HOLE_LO, VTB_HOST_RESERVED_USER_LO - kUserCheckMaxDisp);
   put(BT_OFF_HOLE_HI, VTB_HOST_RESERVED_USER_HI + kUserCheckMaxDisp);
   put(BT_OFF_SHIFT9_MASK, ~uint64_t(0x1ff));
+  static_assert(VTB_WINDOW_HI == 16ULL << 40 && VTB_HOST_RESERVED_KERNEL_HI == 8ULL << 40 &&
+                    VTB_HOST_RESERVED_KERNEL_LO == (8ULL << 40) - (1ULL << 30),
+                "the exact kernel check assumes the window is 16 TiB and the host kernel range the GiB below 8 TiB");
+  put(BT_OFF_KHALF_LO, VTB_HOST_RESERVED_KERNEL_HI + kUserCheckMaxDisp);
+  put(BT_OFF_KHALF_HI, VTB_WINDOW_HI - kUserCheckMaxDisp);
+  put(BT_OFF_KRES_LO, VTB_HOST_RESERVED_KERNEL_LO - kUserCheckMaxDisp);
+  put(BT_OFF_SHIFT44_MASK, ~(VTB_WINDOW_HI - 1));
   user_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2");
   if (const char* v = getenv("VTB_BT_USER_CHECKS"); v && !strcmp(v, "0")) user_checks_ = false;  // experiments; counter bt.user_isolation says so
   fault_rec_.reason = ExitReason::Fault;
@@ -178,6 +185,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   env.lookup_entry = lookup;
   env.extend = extend_;
   env.user_checks = user && user_checks_;
+  env.kernel_checks = !user && user_checks_;
   env.inline_if = !user;
   if (!exact_check_pcs_.empty()) env.exact_user_check = [this](uint64_t pc) { return exact_check_pcs_.count(pc) != 0; };
   have_translations_ = true;
@@ -206,7 +214,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
     memcpy(cc.writable(at), scratch_.data(), r.size);
     ++st_.blocks;
     st_.insns += r.guest_insns;
-    st_.user_checks += r.user_checks;
+    (user ? st_.user_checks : st_.kernel_checks) += r.user_checks;
     break;
   }
   Block* b = blk.get();
@@ -584,25 +592,27 @@ Exit Runtime::run(const RunLimits& lim) {
         break;
       }
       case ExitReason::UserAccess: {
-        // User code reached for an address outside the user range: what the
-        // guest's own tables say about a user access there (#PF), never the
-        // host mirror's answer.
+        // Guest code reached for an address outside its allowance (user: the
+        // user range; kernel: the window minus the host's ranges): what the
+        // guest's own tables say about such an access (#PF), never the host
+        // mirror's answer.
         used -= r->unexec;
         cpu_.rip = r->guest_pc;
         const uint64_t ea = a->ea;
-        const bool user_addr = ea < VTB_USER_TOP && (ea < VTB_HOST_RESERVED_USER_LO || ea >= VTB_HOST_RESERVED_USER_HI);
-        if (user_addr && exact_check_pcs_.insert(r->guest_pc).second) {
+        const bool user = cpu_.cpl == 3;
+        if (guest_may_address(ea, user) && exact_check_pcs_.insert(r->guest_pc).second) {
           // The quick form (base register bound) refused a user address (base
           // past the range, negative displacement): retranslate with the exact one.
           invalidate_range(r->guest_pc, 1);
           break;
         }
-        ++st_.user_isolation_faults;
+        ++(user ? st_.user_isolation_faults : st_.kernel_isolation_faults);
         const uint32_t w = r->b ? kPfWrite : 0u;
+        const uint32_t u = user ? kPfUser : 0u;
         GuestFaultInfo f;
         uint8_t probe;
-        if (!mem_->read(ea, &probe, 1, true, &f)) raise(f.vector, f.vector == 14 ? f.error | w : f.error, true, f.addr);
-        else raise(14, kPfPresent | kPfUser | w, true, ea);  // a user page above VTB_USER_TOP: outside the ABI
+        if (!mem_->read(ea, &probe, 1, user, &f)) raise(f.vector, f.vector == 14 ? f.error | w : f.error, true, f.addr);
+        else raise(14, kPfPresent | u | w, true, ea);  // the guest mapped it, but it is outside its ABI
         break;
       }
       case ExitReason::Unsupported: {

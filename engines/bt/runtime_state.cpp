@@ -91,7 +91,9 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.async_exits", st_.async_exits);
   out.add("bt.user_isolation", user_checks_ ? 1 : 0);
   out.add("bt.user_checks", st_.user_checks);
+  out.add("bt.kernel_checks", st_.kernel_checks);
   out.add("bt.user_isolation_faults", st_.user_isolation_faults);
+  out.add("bt.kernel_isolation_faults", st_.kernel_isolation_faults);
   if (opt_.direct_user) {
     out.add("bt.direct_entries", st_.direct_entries);
     out.add("bt.direct_syscalls", st_.direct_syscalls);

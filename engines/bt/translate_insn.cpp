@@ -371,7 +371,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     bool end = false;
     const size_t mark = e.size();
     const size_t ustubs_mark = c.ustubs.size(), slow_mark = c.slow_checks.size();
-    if (c.env.user_checks) emit_user_checks(c, in);
+    if (c.env.user_checks || c.env.kernel_checks) emit_user_checks(c, in);
     if (!translate_insn(c, in, &end)) {
       e.truncate(mark);
       c.ustubs.resize(ustubs_mark);

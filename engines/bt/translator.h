@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "common/abi/vtb_abi.h"
+
 #include "engines/bt/block.h"
 #include "engines/bt/decoder.h"
 #include "engines/bt/emitter.h"
@@ -25,6 +27,10 @@ struct TranslateEnv {
   // Guest user code (CPL 3): every memory access is checked against the user
   // range first, so guest-kernel pages in the mirror stay out of reach.
   bool user_checks = false;
+  // Guest kernel code: the same checks against the kernel's allowance (the
+  // window minus the host's reserved ranges), so that the host's own state
+  // (vCPU block, lookup tables, translation caches) is out of its reach too.
+  bool kernel_checks = false;
   // Kernel code (CPL 0): cli/sti become stores to the virtual IF (sti takes
   // the callout when an interrupt may be deliverable).
   bool inline_if = false;
@@ -41,6 +47,16 @@ bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* 
 // The quick (cmp) form of the user-address check covers displacements up to
 // this size; larger ones use the exact form.
 constexpr int64_t kUserCheckMaxDisp = 1 << 20;
+
+// What translated guest code may address (host = guest addresses in the
+// window): never the host's two reserved ranges; user code only the user
+// range, kernel code only the window.
+inline bool guest_may_address(uint64_t a, bool user) {
+  if (a >= VTB_HOST_RESERVED_USER_LO && a < VTB_HOST_RESERVED_USER_HI) return false;
+  if (user) return a < VTB_USER_TOP;
+  if (a >= VTB_HOST_RESERVED_KERNEL_LO && a < VTB_HOST_RESERVED_KERNEL_HI) return false;
+  return a < VTB_WINDOW_HI;
+}
 
 struct TranslateResult {
   bool ok = false;
@@ -73,7 +89,7 @@ class Translator {
   void emit_div_check(Ctx& c, const Insn& in);
   // User-address checks before a guest user instruction (user_checks.cpp).
   void emit_user_checks(Ctx& c, const Insn& in);
-  void emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags_dead);
+  void emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32 = false);
   bool flags_dead_at(Ctx& c, const Insn& in);
   const Insn* lookahead(Ctx& c, uint64_t pc);
   void emit_user_stubs(Ctx& c);

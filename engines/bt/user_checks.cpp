@@ -1,6 +1,9 @@
 // tags: engines|bt — desc: isolation of translated guest user code: every memory access is checked against the user range (flag-free pext + jrcxz) before it runs.
 #include "engines/bt/translator_ctx.h"
 
+#include <cstdint>
+#include <vector>
+
 #include "common/abi/vtb_abi.h"
 #include "engines/bt/layout.h"
 
@@ -86,75 +89,98 @@ void pext_abs_rcx(Emitter& e, uint32_t off) {  // pext off(abs), %rcx, %rcx
 }
 }  // namespace
 
-// A user access may touch [0, 1 GiB) and [2 GiB, 512 GiB): not the guest
-// kernel (8 TiB up) and not the host's own range in the second GiB (vCPU
-// block, lookup tables, user translation cache). Neither form changes a
-// guest register.
+// Guest code may address only its allowance (guest_may_address): user code
+// [0, 1 GiB) and [2 GiB, 512 GiB) — neither the guest kernel (8 TiB up) nor
+// the host's own range in the second GiB (vCPU block with exit_fn/host_sp,
+// lookup tables, user translation cache); kernel code the window
+// [.., 16 TiB) minus the second GiB and the host's translation cache below
+// 8 TiB. Neither form below changes a guest register or (when live) a flag.
 //
-// Flags dead, base register only, |disp| <= 1 MiB, the likely side inline
-// (not-taken branches) and the rest out of line:
-//   other bases: cmp hole_lo,%base; jae slow; back:
-//                slow: cmp hole_hi,%base; jb fail; cmp user_limit,%base; jae fail; jmp back
-//   rsp/rbp:     cmp hole_hi,%base; jb slow; cmp user_limit,%base; jae fail; back:
-//                slow: cmp hole_lo,%base; jae fail; jmp back
-// (the hole is widened by 1 MiB each side; above the user range an unmapped
-// gap far larger than 1 MiB follows). A legal address the widened bounds
-// refuse is caught by the dispatcher, which retranslates that instruction
-// with the exact form.
-// Otherwise (flags live, an index register, a large displacement), exact:
-//   mov %rcx,s6; lea ea,%rcx; pext ~(1G-1),%rcx,%rcx   (= ea >> 30)
-//   jrcxz ok; lea -1(%rcx),%rcx; jrcxz fail; pext ~0x1ff,%rcx,%rcx; jrcxz ok
-//   fail: jmp stub; ok: mov s6,%rcx
-void Translator::emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags_dead) {
+// Quick form: flags dead, base register only, |disp| <= 1 MiB; bounds
+// widened by 1 MiB so the displacement cannot cross them; the likely side
+// inline with not-taken branches, the rest out of line (emit_user_stubs):
+//   user, other bases: cmp hole_lo,%base; jae slow
+//   user, rsp/rbp:     cmp hole_hi,%base; jb slow; cmp user_limit,%base; jae fail
+//   kernel:            cmp khalf_lo,%base; jb slow; cmp khalf_hi,%base; jae fail
+// A legal address the widened bounds refuse is caught by the dispatcher,
+// which retranslates that instruction with the exact form.
+// Exact form (flags live, an index register, a large displacement, addr32):
+//   mov %rcx,s6; lea ea,%rcx; ...pext/jrcxz tests...; mov s6,%rcx
+void Translator::emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32) {
   Emitter& e = c.e;
+  const bool kernel = !c.env.user_checks;
   MemRef r = m;
   r.seg = 0;
   const uint64_t pc = c.blk->pc + c.blk->map.back().guest_off;
-  if (r.base < 0 && r.index < 0) {  // a constant address: decided now
-    const uint64_t a = uint64_t(r.disp);
-    if (a < VTB_USER_TOP && (a < VTB_HOST_RESERVED_USER_LO || a >= VTB_HOST_RESERVED_USER_HI)) return;
+  if (r.rip || (r.base < 0 && r.index < 0)) {  // a constant address: decided now
+    const uint64_t a = r.rip ? uint64_t(r.disp) : addr32 ? uint64_t(uint32_t(r.disp)) : uint64_t(r.disp);
+    if (guest_may_address(a, !kernel)) return;
+    MemRef k;
+    k.disp = int64_t(a);
+    c.ustubs.push_back({e.jmp32(e.pc()), k, write, pc, c.index, false, false});
+    ++c.user_checks;
+    return;
   }
   const bool exact = c.env.exact_user_check && c.env.exact_user_check(pc);
   const bool small = r.disp >= -kUserCheckMaxDisp && r.disp <= kUserCheckMaxDisp;
-  if (flags_dead && r.base >= 0 && r.index < 0 && small && !exact) {
-    // The likely side of the hole falls through: the stack (rsp/rbp) above
-    // it, everything else (program data, heap) below it.
-    const bool low_first = r.base != RSP && r.base != RBP;
-    if (low_first) {
+  if (flags_dead && r.base >= 0 && r.index < 0 && small && !exact && !addr32) {
+    int kind = 2;
+    if (kernel) {
+      cmp_abs(e, r.base, BT_OFF_KHALF_LO);  // jb slow: below the kernel half
+      c.slow_checks.push_back({e.jcc32(0x2, e.pc()), r.base, kind, r, write, pc, c.index, 0});
+      cmp_abs(e, r.base, BT_OFF_KHALF_HI);
+      c.ustubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false, false});  // jae fail
+    } else if (r.base != RSP && r.base != RBP) {
+      kind = 0;
       cmp_abs(e, r.base, BT_OFF_HOLE_LO);  // jae slow: the hole or above
-      c.slow_checks.push_back({e.jcc32(0x3, e.pc()), r.base, true, r, write, pc, c.index, 0});
+      c.slow_checks.push_back({e.jcc32(0x3, e.pc()), r.base, kind, r, write, pc, c.index, 0});
     } else {
+      kind = 1;
       cmp_abs(e, r.base, BT_OFF_HOLE_HI);  // jb slow: the hole or below
-      c.slow_checks.push_back({e.jcc32(0x2, e.pc()), r.base, false, r, write, pc, c.index, 0});
+      c.slow_checks.push_back({e.jcc32(0x2, e.pc()), r.base, kind, r, write, pc, c.index, 0});
       cmp_abs(e, r.base, BT_OFF_USER_LIMIT);
-      c.ustubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false});  // jae fail
+      c.ustubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false, false});  // jae fail
     }
     c.slow_checks.back().back = e.size();
     ++c.user_checks;
     return;
   }
-  e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
   const uint8_t lea = 0x8d;
-  if (!emit_modrm_mem(e, nullptr, 0, true, false, &lea, 1, RCX, r, nullptr, 0)) {
+  const uint8_t a32[] = {0x67};
+  auto lea_rcx = [&] { return emit_modrm_mem(e, a32, addr32 ? 1 : 0, true, false, &lea, 1, RCX, r, nullptr, 0); };
+  std::vector<size_t> fails;  // rel8 of jrcxz to the failure jump
+  std::vector<size_t> oks;    // rel8 of jrcxz/jmp short to ok
+  e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
+  if (!lea_rcx()) {
     e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
     return;
   }
-  pext_abs_rcx(e, BT_OFF_USER_MASK);
-  e.b(0xe3);  // jrcxz ok (below 1 GiB)
-  const size_t ok1 = e.size();
-  e.b(0);
-  e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);  // lea -1(%rcx),%rcx
-  e.b(0xe3);  // jrcxz fail (the second GiB)
-  const size_t fail1 = e.size();
-  e.b(0);
-  pext_abs_rcx(e, BT_OFF_SHIFT9_MASK);
-  e.b(0xe3);  // jrcxz ok (below 513 GiB; the unmapped gap covers the last one)
-  const size_t ok2 = e.size();
-  e.b(0);
-  *e.at(fail1) = uint8_t(e.size() - (fail1 + 1));
-  c.ustubs.push_back({e.jmp32(e.pc()), r, write, pc, c.index, true});
-  *e.at(ok1) = uint8_t(e.size() - (ok1 + 1));
-  *e.at(ok2) = uint8_t(e.size() - (ok2 + 1));
+  if (kernel) {
+    // ea < 16 TiB: pext ~(16T-1) is 0; then ea >> 30 not 1 (second GiB) nor 8191 (host range below 8 TiB)
+    pext_abs_rcx(e, BT_OFF_SHIFT44_MASK);
+    e.b(0xe3); e.b(2);  // jrcxz +2 (over the short jmp)
+    e.b(0xeb); fails.push_back(e.size()); e.b(0);  // jmp fail
+    e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+    lea_rcx();
+    pext_abs_rcx(e, BT_OFF_USER_MASK);  // ea >> 30
+    e.b(0xe3); oks.push_back(e.size()); e.b(0);        // jrcxz ok (below 1 GiB)
+    e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
+    e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (second GiB)
+    e.b(0x48); e.b(0x8d); e.b(0x89); e.d32(uint32_t(-8190));  // lea -8190(%rcx),%rcx
+    e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the GiB below 8 TiB)
+    e.b(0xeb); oks.push_back(e.size()); e.b(0);        // jmp ok
+  } else {
+    pext_abs_rcx(e, BT_OFF_USER_MASK);  // ea >> 30
+    e.b(0xe3); oks.push_back(e.size()); e.b(0);        // jrcxz ok (below 1 GiB)
+    e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
+    e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the second GiB)
+    pext_abs_rcx(e, BT_OFF_SHIFT9_MASK);
+    e.b(0xe3); oks.push_back(e.size()); e.b(0);        // jrcxz ok (below 513 GiB; the unmapped gap covers the last one)
+    e.b(0xeb); fails.push_back(e.size()); e.b(0);      // jmp fail
+  }
+  for (size_t f : fails) *e.at(f) = uint8_t(e.size() - (f + 1));
+  c.ustubs.push_back({e.jmp32(e.pc()), r, write, pc, c.index, true, addr32});
+  for (size_t o : oks) *e.at(o) = uint8_t(e.size() - (o + 1));
   e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
   ++c.user_checks;
 }
@@ -191,7 +217,6 @@ bool writes_memory(const Insn& in) {
 // enough: between the user range and anything else in the window lies an
 // unmapped gap far larger than any single access can span.
 void Translator::emit_user_checks(Ctx& c, const Insn& in) {
-  if (in.addr32) return;  // a 32-bit address cannot reach the kernel
   int dead_memo = -1;  // the look-ahead only when a check is emitted
   auto dead = [&] {
     if (dead_memo < 0) dead_memo = flags_dead_at(c, in) ? 1 : 0;
@@ -201,13 +226,18 @@ void Translator::emit_user_checks(Ctx& c, const Insn& in) {
   const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
   const bool legacy = !in.vex;
   // explicit operand
-  if (in.has_mem && !in.mem.rip && !in.mem.seg) {
+  if (in.has_mem && !in.mem.seg) {
     const bool no_access = legacy && (o0 == 0x8d ||                                       // lea
                                       (o0 == 0x0f && (o1 == 0x1f || (o1 >= 0x18 && o1 <= 0x1e) || o1 == 0x0d)));  // nop, hints, prefetch
     const bool vsib = in.vex && in.mem.index >= 0 && o0 != 0x0f;  // gathers index with vector registers: not a GPR
-    if (!no_access && !vsib) emit_user_check(c, in.mem, writes_memory(in), dead());
+    if (!no_access && !vsib) {
+      MemRef m = in.mem;
+      if (m.rip) m.disp = int64_t(in.pc + in.len + uint64_t(in.mem.disp));  // the target, decided now
+      emit_user_check(c, m, writes_memory(in), dead(), in.addr32);
+    }
   }
   if (!legacy) return;
+  const bool a32 = in.addr32;  // string operands and xlat use esi/edi/ebx then (the stack stays 64-bit)
   // implicit stack accesses
   const bool push = (o0 >= 0x50 && o0 <= 0x57) || o0 == 0x6a || o0 == 0x68 || o0 == 0x9c || o0 == 0xc8 ||
                     (o0 == 0xff && in.has_modrm && (modrm_reg(in) == 6 || modrm_reg(in) == 2)) || o0 == 0xe8 ||
@@ -217,14 +247,14 @@ void Translator::emit_user_checks(Ctx& c, const Insn& in) {
   if (push) emit_user_check(c, reg_ref(RSP, -8), true, dead());
   if (pop) emit_user_check(c, reg_ref(RSP, 0), false, dead());
   if (o0 == 0xc9) emit_user_check(c, reg_ref(RBP, 0), false, dead());  // leave
-  if (o0 == 0xd7) emit_user_check(c, reg_ref(RBX, 0), false, dead());  // xlat
+  if (o0 == 0xd7) emit_user_check(c, reg_ref(RBX, 0), false, dead(), a32);  // xlat
   // string operands (movs cmps lods: rsi; movs cmps stos scas: rdi)
   if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad)
-    emit_user_check(c, reg_ref(RSI, 0), false, dead());
+    emit_user_check(c, reg_ref(RSI, 0), false, dead(), a32);
   if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xaa || o0 == 0xab)
-    emit_user_check(c, reg_ref(RDI, 0), true, dead());
+    emit_user_check(c, reg_ref(RDI, 0), true, dead(), a32);
   if (o0 == 0xa6 || o0 == 0xa7 || o0 == 0xae || o0 == 0xaf)
-    emit_user_check(c, reg_ref(RDI, 0), false, dead());
+    emit_user_check(c, reg_ref(RDI, 0), false, dead(), a32);
 }
 
 // A failed check: restore %rcx, put the address in AsmVcpu::ea, leave.
@@ -233,14 +263,28 @@ void Translator::emit_user_stubs(Ctx& c) {
   // First the out-of-line halves of quick checks (they add failure stubs).
   for (const auto& s : c.slow_checks) {
     e.patch_rel32(s.rel_off, e.pc());
-    if (s.low_first) {  // at or above hole_lo: fail inside the hole or past the user range
+    auto fail_if = [&](uint8_t cc) { c.ustubs.push_back({e.jcc32(cc, e.pc()), s.m, s.write, s.pc, s.index, false, false}); };
+    if (s.kind == 0) {         // user, at or above hole_lo: fail inside the hole or past the user range
       cmp_abs(e, s.base, BT_OFF_HOLE_HI);
-      c.ustubs.push_back({e.jcc32(0x2, e.pc()), s.m, s.write, s.pc, s.index, false});  // jb fail
+      fail_if(0x2);            // jb
       cmp_abs(e, s.base, BT_OFF_USER_LIMIT);
-      c.ustubs.push_back({e.jcc32(0x3, e.pc()), s.m, s.write, s.pc, s.index, false});  // jae fail
-    } else {  // below hole_hi: fail unless below hole_lo
+      fail_if(0x3);            // jae
+    } else if (s.kind == 1) {  // user, below hole_hi: fail unless below hole_lo
       cmp_abs(e, s.base, BT_OFF_HOLE_LO);
-      c.ustubs.push_back({e.jcc32(0x3, e.pc()), s.m, s.write, s.pc, s.index, false});  // jae fail
+      fail_if(0x3);            // jae
+    } else {                   // kernel, below the kernel half: fine below the hole and between it and the host range
+      cmp_abs(e, s.base, BT_OFF_HOLE_LO);
+      e.b(0x72);               // jb back (rel8 patched below)
+      const size_t back8 = e.size();
+      e.b(0);
+      cmp_abs(e, s.base, BT_OFF_HOLE_HI);
+      fail_if(0x2);            // jb
+      cmp_abs(e, s.base, BT_OFF_KRES_LO);
+      fail_if(0x3);            // jae
+      const uint64_t back_pc = e.pc() - e.size() + s.back;
+      e.jmp32(back_pc);
+      *e.at(back8) = uint8_t(e.size() - 5 - (back8 + 1));  // to the jmp back
+      continue;
     }
     e.jmp32(e.pc() - e.size() + s.back);  // back behind the check
   }
@@ -249,7 +293,15 @@ void Translator::emit_user_stubs(Ctx& c) {
     if (s.restore_rcx) e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
     e.store_abs(RAX, kGlobalBase + BT_OFF_S4);
     const uint8_t lea = 0x8d;
-    emit_modrm_mem(e, nullptr, 0, true, false, &lea, 1, RAX, s.m, nullptr, 0);
+    const uint8_t a32[] = {0x67};
+    const bool constant = s.m.base < 0 && s.m.index < 0;
+    if (constant && (s.m.disp < INT32_MIN || s.m.disp > INT32_MAX)) {  // movabs $addr,%rax
+      e.b(0x48); e.b(0xb8);
+      e.d32(uint32_t(uint64_t(s.m.disp)));
+      e.d32(uint32_t(uint64_t(s.m.disp) >> 32));
+    } else {
+      emit_modrm_mem(e, a32, s.addr32 ? 1 : 0, true, false, &lea, 1, RAX, s.m, nullptr, 0);
+    }
     e.store_abs(RAX, kGlobalBase + BT_OFF_EA);
     e.load_abs(RAX, kGlobalBase + BT_OFF_S4);
     ExitRecord r{};

@@ -525,4 +525,46 @@ TEST_F(Priv, UserCodeCannotTouchTheHostRange) {
   mmap(reinterpret_cast<void*>(page), 0x1000, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 }
 
+// Translated kernel code is held to the window minus the host's ranges: a
+// store to the vCPU block or into the kernel translation cache is a guest
+// #PF (supervisor), the host goes on; kernel addresses next to the bounds
+// still work (retranslated with the exact check).
+TEST_F(Priv, KernelCodeCannotTouchTheHostRanges) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): address checks are off on this host";
+  const uint64_t targets[] = {VTB_HOST_RESERVED_USER_LO + 0x90, VTB_HOST_RESERVED_KERNEL_LO + 0x1000};
+  for (uint64_t target : targets) {
+    struct Case { const char* what; std::vector<uint8_t> code; uint32_t err; uint64_t rip_off; };
+    const Case cases[] = {
+        {"store, flags dead", {0x48, 0x89, 0x33, 0x48, 0x83, 0xc2, 0x01}, 2, 0},                     // mov %rsi,(%rbx); add $1,%rdx
+        {"load, flags live", {0x48, 0x83, 0xfa, 0x00, 0x48, 0x8b, 0x03, 0x0f, 0x94, 0xc2}, 0, 4},   // cmp $0,%rdx; mov (%rbx),%rax; setz %dl
+        {"indexed store", {0x48, 0x89, 0x34, 0xcf}, 2, 0},                                           // mov %rsi,(%rdi,%rcx,8)
+    };
+    for (const Case& c : cases) {
+      SCOPED_TRACE(::testing::Message() << c.what << " at 0x" << std::hex << target);
+      Regs r = initial_regs();
+      r.rflags = 0x3002;
+      r.rbx = target;
+      r.rdi = 0;
+      r.rcx = target / 8;
+      r.rsi = 0xdeadbeef;
+      Exit e = m_->run_bt(c.code, &r);
+      ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+      EXPECT_EQ(e.vector, 14);
+      EXPECT_EQ(e.error_code, c.err);
+      EXPECT_EQ(e.fault_addr, target);
+      EXPECT_EQ(e.rip, kCode + c.rip_off);
+    }
+  }
+  // Kernel memory right above the host range (in the quick form's margin).
+  Regs k = initial_regs();
+  k.rflags = 0x3002;
+  k.rbx = kKernelCode - 0x10;
+  Exit e = m_->run_bt({0x48, 0x8b, 0x43, 0x10, 0x48, 0x83, 0xc2, 0x01}, &k);  // mov 0x10(%rbx),%rax; add $1,%rdx
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(k.rax, *reinterpret_cast<const uint64_t*>(kKernelCode));
+  Counters c;
+  m_->rt->stats(c);
+  EXPECT_GE(c.get("bt.kernel_isolation_faults"), 6u);
+}
+
 }  // namespace vtb::bt::test
