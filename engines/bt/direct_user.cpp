@@ -42,54 +42,47 @@ bool Runtime::direct_exit() {
     return true;
   }
   ++st_.direct_faults;
-  switch (hf_.sig) {
-    case SIGSEGV:
-      if (hf_.trapno == 14) {
-        GuestFaultInfo f;
-        const HostFaultAction act = (hf_.err & 0x10) ? mem_->host_fetch_fault(hf_.addr, true, &f)
-                                                     : mem_->host_fault(hf_.addr, hf_.err & 2, true, &f);
-        switch (act) {
-          case HostFaultAction::Retry:
-            ++st_.hidden_fault;
-            return true;
-          case HostFaultAction::TracedWrite:
-            mem_->drop_write_trace(hf_.addr);
-            ++st_.pte_untraced;
-            return true;
-          case HostFaultAction::Unknown: {
-            char buf[128];
-            snprintf(buf, sizeof buf, "bt-direct: host fault at 0x%llx from guest user pc 0x%llx is not a guest address",
-                     (unsigned long long)hf_.addr, (unsigned long long)pc);
-            error_ = buf;
-            return false;
-          }
-          case HostFaultAction::Guest:
-            raise(f.vector, f.error, true, f.addr);
-            return true;
-        }
-      }
-      if (hf_.trapno == 13 && (hf_.err & 7) == 2) {
-        // `int n` through a host IDT gate the host refuses: the guest's own
-        // gate decides (software interrupt, return address after it).
-        uint8_t insn[2] = {0, 0};
-        GuestFaultInfo f;
-        if (mem_->read(pc, insn, 2, true, &f) && insn[0] == 0xcd && insn[1] == uint8_t(hf_.err >> 3)) {
-          cpu_.rip = pc + 2;
-          raise(insn[1], 0, false, 0, true);
+  if (hf_.sig == SIGSEGV) {
+    if (hf_.trapno == 14) {
+      GuestFaultInfo f;
+      const HostFaultAction act = (hf_.err & 0x10) ? mem_->host_fetch_fault(hf_.addr, true, &f)
+                                                   : mem_->host_fault(hf_.addr, hf_.err & 2, true, &f);
+      switch (act) {
+        case HostFaultAction::Retry:
+          ++st_.hidden_fault;
           return true;
+        case HostFaultAction::TracedWrite:
+          mem_->drop_write_trace(hf_.addr);
+          ++st_.pte_untraced;
+          return true;
+        case HostFaultAction::Unknown: {
+          char buf[128];
+          snprintf(buf, sizeof buf, "bt-direct: host fault at 0x%llx from guest user pc 0x%llx is not a guest address",
+                   (unsigned long long)hf_.addr, (unsigned long long)pc);
+          error_ = buf;
+          return false;
         }
+        case HostFaultAction::Guest:
+          raise(f.vector, f.error, true, f.addr);
+          return true;
       }
-      raise(13, 0, true);  // privileged instruction at CPL 3, non-canonical address
-      return true;
-    case SIGILL: raise(6); return true;
-    case SIGFPE: raise(0); return true;
-    case SIGTRAP:
-      if (hf_.trapno == 3) raise(3, 0, false, 0, true);  // int3: rip is already after it
-      else raise(1);
-      return true;
-    case SIGBUS: raise(hf_.trapno == 17 ? 17 : 13, 0, true); return true;
-    default: raise(13, 0, true); return true;
+    }
+    if (hf_.trapno == 13 && (hf_.err & 7) == 2) {
+      // `int n` through a host IDT gate the host refuses: the guest's own
+      // gate decides (software interrupt, return address after it).
+      uint8_t insn[2] = {0, 0};
+      GuestFaultInfo f;
+      if (mem_->read(pc, insn, 2, true, &f) && insn[0] == 0xcd && insn[1] == uint8_t(hf_.err >> 3)) {
+        cpu_.rip = pc + 2;
+        raise(insn[1], 0, false, 0, true);
+        return true;
+      }
+    }
   }
+  // Otherwise (a privileged instruction at CPL 3, a non-canonical address,
+  // SIGILL/SIGFPE/SIGTRAP/SIGBUS) the exception the signal stands for.
+  raise_signal_exception(true);  // int3 ran natively: rip is already after it
+  return true;
 }
 
 }  // namespace vtb::bt

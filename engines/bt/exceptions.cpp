@@ -1,4 +1,5 @@
 // tags: engines|bt — desc: exception/interrupt delivery through the guest IDT, iretq, syscall/sysret (fault.reflected.<vector>).
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 
@@ -28,6 +29,20 @@ bool Runtime::read_tss_rsp(int which, uint64_t* out) {
   if (cpu_.tr.limit < off + 7) return false;
   GuestFaultInfo f;
   return mem_->read(cpu_.tr.base + off, out, 8, false, &f);
+}
+
+// The guest exception a host signal other than a guest page fault stands for
+// (hf_; cpu_.rip already set): #DE, #UD, #BP or #DB, #AC, else #GP(0) (a
+// privileged instruction, a non-canonical address). `int3_soft`: an int3 that
+// ran natively (rip after it, delivered as a software interrupt).
+void Runtime::raise_signal_exception(bool int3_soft) {
+  switch (hf_.sig) {
+    case SIGFPE: raise(0); break;
+    case SIGILL: raise(6); break;
+    case SIGTRAP: raise(hf_.trapno == 3 ? 3 : 1, 0, false, 0, int3_soft && hf_.trapno == 3); break;
+    case SIGBUS: raise(hf_.trapno == 17 ? 17 : 13, 0, true); break;
+    default: raise(13, 0, true); break;
+  }
 }
 
 bool Runtime::deliver_pending(Exit* out) {

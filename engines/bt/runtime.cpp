@@ -670,13 +670,7 @@ Exit Runtime::run(const RunLimits& lim) {
           if (m->fixup == Fixup::RestoreS4) a->gpr[m->reg] = a->s4;
           if (m->fixup == Fixup::RestoreS1S2) { a->gpr[RCX] = a->s1; a->gpr[RDX] = a->s2; }
           cpu_.rip = pc;
-          switch (hf_.sig) {
-            case SIGFPE: raise(0); break;
-            case SIGILL: raise(6); break;
-            case SIGTRAP: raise(hf_.trapno == 3 ? 3 : 1); break;
-            case SIGBUS: raise(hf_.trapno == 17 ? 17 : 13, 0, true); break;
-            default: raise(13, 0, true); break;  // #GP (privileged insn, non-canonical address)
-          }
+          raise_signal_exception(false);
         }
         if (counting) used -= (b->ninsns - m->index);
         break;

@@ -133,6 +133,7 @@ class Runtime {
   void raise(uint8_t vector, uint32_t error = 0, bool has_error = false, uint64_t cr2 = 0, bool soft = false);
   bool read_tss_rsp(int which, uint64_t* out);  // 0 = rsp0, 1..7 = ist
   bool deliver_pending(Exit* out);  // true: an Exit for the Vm is in *out
+  void raise_signal_exception(bool int3_soft);
   bool deliver_event(uint8_t vector, bool has_error, uint32_t error, bool soft_int, Exit* out);
   Step do_iret(int opsize);
   Step do_syscall();
