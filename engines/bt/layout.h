@@ -30,7 +30,7 @@
 #define BT_OFF_S5 0xd8
 #define BT_OFF_FS_BASE 0xe0 /* virtual FS base used by rewritten %fs: accesses */
 #define BT_OFF_GS_BASE 0xe8 /* virtual GS base used by rewritten %gs: accesses */
-#define BT_OFF_S6 0xf0 /* rcx save in the user-address check */
+#define BT_OFF_S6 0xf0 /* rcx save in the address check */
 #define BT_OFF_USER_MASK 0xf8 /* ~(1 GiB - 1): pext of an address with it is the address >> 30 */
 #define BT_OFF_USER_LIMIT 0x300 /* VTB_USER_TOP + 4 KiB: bound for a base register (cmp form of the user check) */
 #define BT_OFF_HOLE_LO 0x308 /* host-reserved user range [1 GiB, 2 GiB) widened by 1 MiB each side (cmp form) */

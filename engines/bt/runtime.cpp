@@ -98,18 +98,18 @@ Status Runtime::init() {
   static_assert(VTB_USER_TOP == 512ULL << 30, "the exact user check assumes a 512 GiB user range");
   auto put = [](uint64_t off, uint64_t v) { *reinterpret_cast<uint64_t*>(kGlobalBase + off) = v; };
   put(BT_OFF_USER_LIMIT, VTB_USER_TOP + 0x1000);
-  put(BT_OFF_HOLE_LO, VTB_HOST_RESERVED_USER_LO - kUserCheckMaxDisp);
-  put(BT_OFF_HOLE_HI, VTB_HOST_RESERVED_USER_HI + kUserCheckMaxDisp);
+  put(BT_OFF_HOLE_LO, VTB_HOST_RESERVED_USER_LO - kCheckMaxDisp);
+  put(BT_OFF_HOLE_HI, VTB_HOST_RESERVED_USER_HI + kCheckMaxDisp);
   put(BT_OFF_SHIFT9_MASK, ~uint64_t(0x1ff));
   static_assert(VTB_WINDOW_HI == 16ULL << 40 && VTB_HOST_RESERVED_KERNEL_HI == 8ULL << 40 &&
                     VTB_HOST_RESERVED_KERNEL_LO == (8ULL << 40) - (1ULL << 30),
                 "the exact kernel check assumes the window is 16 TiB and the host kernel range the GiB below 8 TiB");
-  put(BT_OFF_KHALF_LO, VTB_HOST_RESERVED_KERNEL_HI + kUserCheckMaxDisp);
-  put(BT_OFF_KHALF_HI, VTB_WINDOW_HI - kUserCheckMaxDisp);
-  put(BT_OFF_KRES_LO, VTB_HOST_RESERVED_KERNEL_LO - kUserCheckMaxDisp);
+  put(BT_OFF_KHALF_LO, VTB_HOST_RESERVED_KERNEL_HI + kCheckMaxDisp);
+  put(BT_OFF_KHALF_HI, VTB_WINDOW_HI - kCheckMaxDisp);
+  put(BT_OFF_KRES_LO, VTB_HOST_RESERVED_KERNEL_LO - kCheckMaxDisp);
   put(BT_OFF_SHIFT44_MASK, ~(VTB_WINDOW_HI - 1));
-  user_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2");
-  if (const char* v = getenv("VTB_BT_USER_CHECKS"); v && !strcmp(v, "0")) user_checks_ = false;  // experiments; counter bt.user_isolation says so
+  address_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2");
+  if (const char* v = getenv("VTB_BT_USER_CHECKS"); v && !strcmp(v, "0")) address_checks_ = false;  // experiments; counter bt.user_isolation says so
   fault_rec_.reason = ExitReason::Fault;
   if (Status s = user_tc_.init(kUserTcBase, kTcSize); !s) return s;
   if (Status s = kernel_tc_.init(kKernelTcBase, kTcSize); !s) return s;
@@ -184,10 +184,10 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   env.fetch = [this, user](uint64_t va, uint8_t* out, size_t n) { return mem_->fetch(va, out, n, user); };
   env.lookup_entry = lookup;
   env.extend = extend_;
-  env.user_checks = user && user_checks_;
-  env.kernel_checks = !user && user_checks_;
+  env.user_checks = user && address_checks_;
+  env.kernel_checks = !user && address_checks_;
   env.inline_if = !user;
-  if (!exact_check_pcs_.empty()) env.exact_user_check = [this](uint64_t pc) { return exact_check_pcs_.count(pc) != 0; };
+  if (!exact_check_pcs_.empty()) env.exact_check = [this](uint64_t pc) { return exact_check_pcs_.count(pc) != 0; };
   have_translations_ = true;
   if (!traced_pcs_.empty()) env.traced_store = [this](uint64_t pc) { return traced_pcs_.count(pc) != 0; };
   auto blk = std::make_unique<Block>();
@@ -214,7 +214,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
     memcpy(cc.writable(at), scratch_.data(), r.size);
     ++st_.blocks;
     st_.insns += r.guest_insns;
-    (user ? st_.user_checks : st_.kernel_checks) += r.user_checks;
+    (user ? st_.user_checks : st_.kernel_checks) += r.address_checks;
     break;
   }
   Block* b = blk.get();

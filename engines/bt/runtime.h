@@ -45,7 +45,7 @@ struct RuntimeOptions {
   // interrupts through the asynchronous-exit signal (direct_user.cpp).
   bool direct_user = false;
   // Translated guest user code may only touch user addresses
-  // (< VTB_USER_TOP): a check before every access (user_checks.cpp). Needs
+  // (< VTB_USER_TOP): a check before every access (address_checks.cpp). Needs
   // BMI2 on the host (pext); without it the counter bt.user_isolation says 0.
   bool user_isolation = true;
 };
@@ -196,7 +196,7 @@ class Runtime {
   uint8_t lookup_hit_val_[2] = {};
   volatile bool in_direct_ = false;  // translated code is not running: guest user code is, natively
   bool sud_thread_ = false;         // SUD is on for the thread that runs the guest
-  bool user_checks_ = false;        // user translations carry address checks
+  bool address_checks_ = false;        // user translations carry address checks
   bool hold_irq_ = false;  // resume_tc_ is mid-instruction-sequence: no event delivery now
   bool in_run_ = false;
   sigjmp_buf engine_fault_jmp_;

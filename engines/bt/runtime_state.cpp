@@ -89,7 +89,7 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.translate_ns", st_.translate_ns);
   out.add("bt.tc_exits", st_.exits);
   out.add("bt.async_exits", st_.async_exits);
-  out.add("bt.user_isolation", user_checks_ ? 1 : 0);
+  out.add("bt.user_isolation", address_checks_ ? 1 : 0);
   out.add("bt.user_checks", st_.user_checks);
   out.add("bt.kernel_checks", st_.kernel_checks);
   out.add("bt.user_isolation_faults", st_.user_isolation_faults);

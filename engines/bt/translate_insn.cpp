@@ -370,11 +370,11 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     blk->map.push_back({uint32_t(e.size()), uint32_t(cur - pc), uint8_t(c.index), Fixup::None, 0});
     bool end = false;
     const size_t mark = e.size();
-    const size_t ustubs_mark = c.ustubs.size(), slow_mark = c.slow_checks.size();
-    if (c.env.user_checks || c.env.kernel_checks) emit_user_checks(c, in);
+    const size_t check_stubs_mark = c.check_stubs.size(), slow_mark = c.slow_checks.size();
+    if (c.env.user_checks || c.env.kernel_checks) emit_address_checks(c, in);
     if (!translate_insn(c, in, &end)) {
       e.truncate(mark);
-      c.ustubs.resize(ustubs_mark);
+      c.check_stubs.resize(check_stubs_mark);
       c.slow_checks.resize(slow_mark);
       blk->error = c.error.empty() ? "cannot translate " + in.text : c.error;
       ExitRecord r{};
@@ -422,7 +422,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     blk->outgoing_sites.push_back(tc + rel_off);
     blk->outgoing_stub.push_back(stub);
   }
-  emit_user_stubs(c);
+  emit_check_stubs(c);
   for (const auto& r : c.records) {
     ExitRecord* rec = reinterpret_cast<ExitRecord*>(e.at(r.off));
     if (r.off + sizeof(ExitRecord) <= cap)
@@ -436,7 +436,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   res.ok = true;
   res.size = e.size();
   res.guest_insns = uint32_t(n);
-  res.user_checks = uint32_t(c.user_checks);
+  res.address_checks = uint32_t(c.checks);
   return res;
 }
 

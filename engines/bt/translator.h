@@ -34,8 +34,8 @@ struct TranslateEnv {
   // Kernel code (CPL 0): cli/sti become stores to the virtual IF (sti takes
   // the callout when an interrupt may be deliverable).
   bool inline_if = false;
-  // Instructions whose check must compute the exact address (see user_checks.cpp).
-  std::function<bool(uint64_t pc)> exact_user_check;
+  // Instructions whose check must compute the exact address (see address_checks.cpp).
+  std::function<bool(uint64_t pc)> exact_check;
   // Adaptive translation: stores at these guest pcs become TracedStore callouts.
   std::function<bool(uint64_t pc)> traced_store;
 };
@@ -44,9 +44,9 @@ struct TranslateEnv {
 // register (0xff: immediate in *imm), size and high-byte flag.
 bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* high8);
 
-// The quick (cmp) form of the user-address check covers displacements up to
+// The quick (cmp) form of the address check covers displacements up to
 // this size; larger ones use the exact form.
-constexpr int64_t kUserCheckMaxDisp = 1 << 20;
+constexpr int64_t kCheckMaxDisp = 1 << 20;
 
 // What translated guest code may address (host = guest addresses in the
 // window): never the host's two reserved ranges; user code only the user
@@ -63,7 +63,7 @@ struct TranslateResult {
   std::string error;       // when !ok: why (engine error)
   size_t size = 0;         // bytes emitted
   uint32_t guest_insns = 0;
-  uint32_t user_checks = 0;  // user-address checks emitted
+  uint32_t address_checks = 0;  // address checks emitted (address_checks.cpp)
 };
 
 class Translator {
@@ -87,12 +87,12 @@ class Translator {
   bool emit_ea(Ctx& c, const Insn& in, uint64_t* aux, uint64_t* target);
   bool emit_ident(Ctx& c, const Insn& in);
   void emit_div_check(Ctx& c, const Insn& in);
-  // User-address checks before a guest user instruction (user_checks.cpp).
-  void emit_user_checks(Ctx& c, const Insn& in);
-  void emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32 = false);
+  // Address checks before a guest instruction (address_checks.cpp).
+  void emit_address_checks(Ctx& c, const Insn& in);
+  void emit_address_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32 = false);
   bool flags_dead_at(Ctx& c, const Insn& in);
   const Insn* lookahead(Ctx& c, uint64_t pc);
-  void emit_user_stubs(Ctx& c);
+  void emit_check_stubs(Ctx& c);
   bool emit_seg_rewrite(Ctx& c, const Insn& in);
   bool emit_load_operand_rdx(Ctx& c, const Insn& in);
   void emit_branch_stub_site(Ctx& c, size_t rel_off, uint64_t target);

@@ -17,14 +17,14 @@ struct Translator::Ctx {
   std::vector<Rec> records;
   std::vector<std::pair<size_t, uint64_t>> stubs;  // rel32 offset -> guest target
   std::string error;
-  struct UserStub { size_t rel_off; MemRef m; bool write; uint64_t pc; int index; bool restore_rcx; bool addr32; };
-  std::vector<UserStub> ustubs;  // failed user-address checks
+  struct CheckStub { size_t rel_off; MemRef m; bool write; uint64_t pc; int index; bool restore_rcx; bool addr32; };
+  std::vector<CheckStub> check_stubs;  // failed address checks
   // Out-of-line rest of a quick user check (the uncommon side of the hole).
   // kind: 0 user, likely low (data); 1 user, likely high (stack); 2 kernel.
   struct SlowCheck { size_t rel_off; int base; int kind; MemRef m; bool write; uint64_t pc; int index; size_t back; };
   std::vector<SlowCheck> slow_checks;
-  int user_checks = 0;
-  std::vector<Insn> ahead;  // look-ahead decodes (user_checks.cpp)
+  int checks = 0;  // address checks emitted
+  std::vector<Insn> ahead;  // look-ahead decodes (address_checks.cpp)
 };
 
 }  // namespace vtb::bt

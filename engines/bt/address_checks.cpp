@@ -1,4 +1,4 @@
-// tags: engines|bt — desc: isolation of translated guest user code: every memory access is checked against the user range (flag-free pext + jrcxz) before it runs.
+// tags: engines|bt — desc: isolation in translated code: every memory access is checked against what user or kernel code may address (guest kernel, host structures) before it runs.
 #include "engines/bt/translator_ctx.h"
 
 #include <cstdint>
@@ -98,7 +98,7 @@ void pext_abs_rcx(Emitter& e, uint32_t off) {  // pext off(abs), %rcx, %rcx
 //
 // Quick form: flags dead, base register only, |disp| <= 1 MiB; bounds
 // widened by 1 MiB so the displacement cannot cross them; the likely side
-// inline with not-taken branches, the rest out of line (emit_user_stubs):
+// inline with not-taken branches, the rest out of line (emit_check_stubs):
 //   user, other bases: cmp hole_lo,%base; jae slow
 //   user, rsp/rbp:     cmp hole_hi,%base; jb slow; cmp user_limit,%base; jae fail
 //   kernel:            cmp khalf_lo,%base; jb slow; cmp khalf_hi,%base; jae fail
@@ -106,7 +106,7 @@ void pext_abs_rcx(Emitter& e, uint32_t off) {  // pext off(abs), %rcx, %rcx
 // which retranslates that instruction with the exact form.
 // Exact form (flags live, an index register, a large displacement, addr32):
 //   mov %rcx,s6; lea ea,%rcx; ...pext/jrcxz tests...; mov s6,%rcx
-void Translator::emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32) {
+void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32) {
   Emitter& e = c.e;
   const bool kernel = !c.env.user_checks;
   MemRef r = m;
@@ -117,19 +117,19 @@ void Translator::emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags
     if (guest_may_address(a, !kernel)) return;
     MemRef k;
     k.disp = int64_t(a);
-    c.ustubs.push_back({e.jmp32(e.pc()), k, write, pc, c.index, false, false});
-    ++c.user_checks;
+    c.check_stubs.push_back({e.jmp32(e.pc()), k, write, pc, c.index, false, false});
+    ++c.checks;
     return;
   }
-  const bool exact = c.env.exact_user_check && c.env.exact_user_check(pc);
-  const bool small = r.disp >= -kUserCheckMaxDisp && r.disp <= kUserCheckMaxDisp;
+  const bool exact = c.env.exact_check && c.env.exact_check(pc);
+  const bool small = r.disp >= -kCheckMaxDisp && r.disp <= kCheckMaxDisp;
   if (flags_dead && r.base >= 0 && r.index < 0 && small && !exact && !addr32) {
     int kind = 2;
     if (kernel) {
       cmp_abs(e, r.base, BT_OFF_KHALF_LO);  // jb slow: below the kernel half
       c.slow_checks.push_back({e.jcc32(0x2, e.pc()), r.base, kind, r, write, pc, c.index, 0});
       cmp_abs(e, r.base, BT_OFF_KHALF_HI);
-      c.ustubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false, false});  // jae fail
+      c.check_stubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false, false});  // jae fail
     } else if (r.base != RSP && r.base != RBP) {
       kind = 0;
       cmp_abs(e, r.base, BT_OFF_HOLE_LO);  // jae slow: the hole or above
@@ -139,10 +139,10 @@ void Translator::emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags
       cmp_abs(e, r.base, BT_OFF_HOLE_HI);  // jb slow: the hole or below
       c.slow_checks.push_back({e.jcc32(0x2, e.pc()), r.base, kind, r, write, pc, c.index, 0});
       cmp_abs(e, r.base, BT_OFF_USER_LIMIT);
-      c.ustubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false, false});  // jae fail
+      c.check_stubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false, false});  // jae fail
     }
     c.slow_checks.back().back = e.size();
-    ++c.user_checks;
+    ++c.checks;
     return;
   }
   const uint8_t lea = 0x8d;
@@ -179,10 +179,10 @@ void Translator::emit_user_check(Ctx& c, const MemRef& m, bool write, bool flags
     e.b(0xeb); fails.push_back(e.size()); e.b(0);      // jmp fail
   }
   for (size_t f : fails) *e.at(f) = uint8_t(e.size() - (f + 1));
-  c.ustubs.push_back({e.jmp32(e.pc()), r, write, pc, c.index, true, addr32});
+  c.check_stubs.push_back({e.jmp32(e.pc()), r, write, pc, c.index, true, addr32});
   for (size_t o : oks) *e.at(o) = uint8_t(e.size() - (o + 1));
   e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
-  ++c.user_checks;
+  ++c.checks;
 }
 
 namespace {
@@ -216,7 +216,7 @@ bool writes_memory(const Insn& in) {
 // the implicit ones (stack, string operands, xlat). Starting addresses are
 // enough: between the user range and anything else in the window lies an
 // unmapped gap far larger than any single access can span.
-void Translator::emit_user_checks(Ctx& c, const Insn& in) {
+void Translator::emit_address_checks(Ctx& c, const Insn& in) {
   int dead_memo = -1;  // the look-ahead only when a check is emitted
   auto dead = [&] {
     if (dead_memo < 0) dead_memo = flags_dead_at(c, in) ? 1 : 0;
@@ -233,7 +233,7 @@ void Translator::emit_user_checks(Ctx& c, const Insn& in) {
     if (!no_access && !vsib) {
       MemRef m = in.mem;
       if (m.rip) m.disp = int64_t(in.pc + in.len + uint64_t(in.mem.disp));  // the target, decided now
-      emit_user_check(c, m, writes_memory(in), dead(), in.addr32);
+      emit_address_check(c, m, writes_memory(in), dead(), in.addr32);
     }
   }
   if (!legacy) return;
@@ -244,26 +244,26 @@ void Translator::emit_user_checks(Ctx& c, const Insn& in) {
                     (o0 == 0x0f && (o1 == 0xa0 || o1 == 0xa8));
   const bool pop = (o0 >= 0x58 && o0 <= 0x5f) || o0 == 0x9d || o0 == 0xc3 || o0 == 0xc2 ||
                    (o0 == 0x8f && in.has_modrm && modrm_reg(in) == 0) || (o0 == 0x0f && (o1 == 0xa1 || o1 == 0xa9));
-  if (push) emit_user_check(c, reg_ref(RSP, -8), true, dead());
-  if (pop) emit_user_check(c, reg_ref(RSP, 0), false, dead());
-  if (o0 == 0xc9) emit_user_check(c, reg_ref(RBP, 0), false, dead());  // leave
-  if (o0 == 0xd7) emit_user_check(c, reg_ref(RBX, 0), false, dead(), a32);  // xlat
+  if (push) emit_address_check(c, reg_ref(RSP, -8), true, dead());
+  if (pop) emit_address_check(c, reg_ref(RSP, 0), false, dead());
+  if (o0 == 0xc9) emit_address_check(c, reg_ref(RBP, 0), false, dead());  // leave
+  if (o0 == 0xd7) emit_address_check(c, reg_ref(RBX, 0), false, dead(), a32);  // xlat
   // string operands (movs cmps lods: rsi; movs cmps stos scas: rdi)
   if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad)
-    emit_user_check(c, reg_ref(RSI, 0), false, dead(), a32);
+    emit_address_check(c, reg_ref(RSI, 0), false, dead(), a32);
   if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xaa || o0 == 0xab)
-    emit_user_check(c, reg_ref(RDI, 0), true, dead(), a32);
+    emit_address_check(c, reg_ref(RDI, 0), true, dead(), a32);
   if (o0 == 0xa6 || o0 == 0xa7 || o0 == 0xae || o0 == 0xaf)
-    emit_user_check(c, reg_ref(RDI, 0), false, dead(), a32);
+    emit_address_check(c, reg_ref(RDI, 0), false, dead(), a32);
 }
 
 // A failed check: restore %rcx, put the address in AsmVcpu::ea, leave.
-void Translator::emit_user_stubs(Ctx& c) {
+void Translator::emit_check_stubs(Ctx& c) {
   Emitter& e = c.e;
   // First the out-of-line halves of quick checks (they add failure stubs).
   for (const auto& s : c.slow_checks) {
     e.patch_rel32(s.rel_off, e.pc());
-    auto fail_if = [&](uint8_t cc) { c.ustubs.push_back({e.jcc32(cc, e.pc()), s.m, s.write, s.pc, s.index, false, false}); };
+    auto fail_if = [&](uint8_t cc) { c.check_stubs.push_back({e.jcc32(cc, e.pc()), s.m, s.write, s.pc, s.index, false, false}); };
     if (s.kind == 0) {         // user, at or above hole_lo: fail inside the hole or past the user range
       cmp_abs(e, s.base, BT_OFF_HOLE_HI);
       fail_if(0x2);            // jb
@@ -288,7 +288,7 @@ void Translator::emit_user_stubs(Ctx& c) {
     }
     e.jmp32(e.pc() - e.size() + s.back);  // back behind the check
   }
-  for (const auto& s : c.ustubs) {
+  for (const auto& s : c.check_stubs) {
     e.patch_rel32(s.rel_off, e.pc());
     if (s.restore_rcx) e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
     e.store_abs(RAX, kGlobalBase + BT_OFF_S4);
