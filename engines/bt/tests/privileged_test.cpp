@@ -334,7 +334,7 @@ TEST_F(Priv, CodeAtKernelAddressUsesKernelCache) {
 
 }  // namespace
 
-// ---- isolation of translated user code (user_checks.cpp) ----
+// ---- isolation in translated code (address_checks.cpp) ----
 Regs user_regs() {
   Regs r = initial_regs();
   r.cs.selector = 0x33;  // CPL 3
@@ -342,6 +342,31 @@ Regs user_regs() {
   r.rflags = 0x3002;     // IOPL 3: the terminator's out is allowed in user mode
   return r;
 }
+
+// The snippet stopped with guest #PF `err` for `cr2` at `rip`.
+void expect_page_fault(const Exit& e, uint32_t err, uint64_t cr2, uint64_t rip) {
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.error_code, err);
+  EXPECT_EQ(e.fault_addr, cr2);
+  EXPECT_EQ(e.rip, rip);
+}
+
+// A guest data page at a fixed host = guest address for one test; the
+// window's PROT_NONE reservation comes back afterwards.
+struct ScratchPage {
+  ScratchPage(Machine& m, uint64_t at) : at(at) {
+    ok = mmap(reinterpret_cast<void*>(at), 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+              0) != MAP_FAILED;
+    if (ok) m.mem.add(at, 0x1000, true, false);
+  }
+  ~ScratchPage() {
+    mmap(reinterpret_cast<void*>(at), 0x1000, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  }
+  uint64_t* word(uint64_t off) const { return reinterpret_cast<uint64_t*>(at + off); }
+  uint64_t at;
+  bool ok = false;
+};
 
 // A user load from a supervisor address (mirrored and readable on the host)
 // is a guest #PF, with every register and flag as before the instruction,
@@ -359,14 +384,8 @@ TEST_F(Priv, UserLoadFromKernelAddressIsPageFault) {
     r.rax = 0x55;
     r.rcx = 0x1234;
     r.rdx = 0;
-    const uint64_t before = m_->rt->guest_insns_executed();
-    (void)before;
     Exit e = m_->run_bt(*code, &r);
-    ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
-    EXPECT_EQ(e.vector, 14);
-    EXPECT_EQ(e.error_code, 5u);  // present | user
-    EXPECT_EQ(e.fault_addr, kKernelCode);
-    EXPECT_EQ(e.rip, kCode + (code == &dead ? 0 : 4));
+    ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 5, kKernelCode, kCode + (code == &dead ? 0 : 4)));  // present | user
     EXPECT_EQ(r.rax, 0x55u);
     EXPECT_EQ(r.rcx, 0x1234u);
     EXPECT_EQ(r.rdx, 0u);
@@ -399,12 +418,7 @@ TEST_F(Priv, UserImplicitAndIndexedKernelAccessesArePageFaults) {
     r.rbx = kData;
     r.rcx = idx;
     r.rdi = kKernelCode + 0x40;
-    Exit e = m_->run_bt(c.code, &r);
-    ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
-    EXPECT_EQ(e.vector, 14);
-    EXPECT_EQ(e.error_code, c.err);
-    EXPECT_EQ(e.fault_addr, c.cr2);
-    EXPECT_EQ(e.rip, kCode);
+    ASSERT_NO_FATAL_FAILURE(expect_page_fault(m_->run_bt(c.code, &r), c.err, c.cr2, kCode));
   }
 }
 
@@ -413,19 +427,15 @@ TEST_F(Priv, UserImplicitAndIndexedKernelAccessesArePageFaults) {
 // retranslates that instruction with the exact check and it runs.
 TEST_F(Priv, UserBasePastRangeWithNegativeDisplacementStillWorks) {
   if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
-  const uint64_t page = VTB_USER_TOP - 0x1000;
-  void* p = mmap(reinterpret_cast<void*>(page), 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-  ASSERT_NE(p, MAP_FAILED);
-  m_->mem.add(page, 0x1000, true, false);
-  *reinterpret_cast<uint64_t*>(page + 0x800) = 0xfeedf00d;
+  ScratchPage page(*m_, VTB_USER_TOP - 0x1000);
+  ASSERT_TRUE(page.ok);
+  *page.word(0x800) = 0xfeedf00d;
   Regs r = user_regs();
   r.rbx = VTB_USER_TOP + 0x10000;
   // mov -0x10800(%rbx),%rax; add $1,%rdx (flags dead: the cmp form first)
   Exit e = m_->run_bt({0x48, 0x8b, 0x83, 0x00, 0xf8, 0xfe, 0xff, 0x48, 0x83, 0xc2, 0x01}, &r);
   ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
   EXPECT_EQ(r.rax, 0xfeedf00du);
-  munmap(p, 0x1000);
-  mmap(reinterpret_cast<void*>(page), 0x1000, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 }
 
 // div/idiv by zero is caught by the translated pre-check (callout
@@ -497,12 +507,7 @@ TEST_F(Priv, UserCodeCannotTouchTheHostRange) {
     r.rcx = target / 8;
     r.rsi = 0xdeadbeef;
     r.rdx = 0;
-    Exit e = m_->run_bt(c.code, &r);
-    ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
-    EXPECT_EQ(e.vector, 14);
-    EXPECT_EQ(e.error_code, c.err);
-    EXPECT_EQ(e.fault_addr, target);
-    EXPECT_EQ(e.rip, kCode + c.rip_off);
+    ASSERT_NO_FATAL_FAILURE(expect_page_fault(m_->run_bt(c.code, &r), c.err, target, kCode + c.rip_off));
   }
   // The host still runs translated code normally (exit_fn untouched).
   Regs k = initial_regs();
@@ -511,18 +516,14 @@ TEST_F(Priv, UserCodeCannotTouchTheHostRange) {
   ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
   // A user page right below the host range (inside the quick form's 1 MiB
   // margin): refused by the quick form, retranslated exactly, then it runs.
-  const uint64_t page = VTB_HOST_RESERVED_USER_LO - 0x1000;
-  void* p = mmap(reinterpret_cast<void*>(page), 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-  ASSERT_NE(p, MAP_FAILED);
-  m_->mem.add(page, 0x1000, true, false);
-  *reinterpret_cast<uint64_t*>(page + 0x10) = 0xabcdef;
+  ScratchPage page(*m_, VTB_HOST_RESERVED_USER_LO - 0x1000);
+  ASSERT_TRUE(page.ok);
+  *page.word(0x10) = 0xabcdef;
   Regs u = user_regs();
-  u.rbx = page + 0x10;
+  u.rbx = page.at + 0x10;
   e = m_->run_bt({0x48, 0x8b, 0x03, 0x48, 0x83, 0xc2, 0x01}, &u);  // mov (%rbx),%rax; add $1,%rdx
   ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
   EXPECT_EQ(u.rax, 0xabcdefu);
-  munmap(p, 0x1000);
-  mmap(reinterpret_cast<void*>(page), 0x1000, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 }
 
 // Translated kernel code is held to the window minus the host's ranges: a
@@ -547,12 +548,7 @@ TEST_F(Priv, KernelCodeCannotTouchTheHostRanges) {
       r.rdi = 0;
       r.rcx = target / 8;
       r.rsi = 0xdeadbeef;
-      Exit e = m_->run_bt(c.code, &r);
-      ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
-      EXPECT_EQ(e.vector, 14);
-      EXPECT_EQ(e.error_code, c.err);
-      EXPECT_EQ(e.fault_addr, target);
-      EXPECT_EQ(e.rip, kCode + c.rip_off);
+      ASSERT_NO_FATAL_FAILURE(expect_page_fault(m_->run_bt(c.code, &r), c.err, target, kCode + c.rip_off));
     }
   }
   // Kernel memory right above the host range (in the quick form's margin).
