@@ -1,15 +1,12 @@
 // tags: engines|bt|tests — desc: the unmodified native tbk kernel + program archive under bt through vtb::Vm (hello, forkwait).
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
-#include "common/loader.h"
 #include "common/sud.h"
-#include "common/vm.h"
+#include "common/tests/tbk_boot.h"
 #include "engines/bt/bt_engine.h"
 
 #ifndef VTB_BT_TEST_KERNEL
@@ -22,41 +19,18 @@
 namespace vtb {
 namespace {
 
-std::string env_or(const char* name, const char* dflt) {
-  const char* v = std::getenv(name);
-  return (v && *v) ? v : dflt;
-}
+using test::env_or;
 
 class BtKernel : public ::testing::Test {
  protected:
   void SetUp() override {
-    kernel_ = env_or("VTB_KERNEL_ELF", VTB_BT_TEST_KERNEL);
-    archive_ = env_or("VTB_ARCHIVE", VTB_BT_TEST_ARCHIVE);
-    if (access(kernel_.c_str(), R_OK) != 0 || access(archive_.c_str(), R_OK) != 0)
-      GTEST_SKIP() << "guest kernel/archive not built (" << kernel_ << ", " << archive_ << ")";
+    std::string why;
+    if (!test::find_tbk(VTB_BT_TEST_KERNEL, VTB_BT_TEST_ARCHIVE, &kernel_, &archive_, &why)) GTEST_SKIP() << why;
   }
   RunResult run(const std::string& cmdline, int wall_s = 120, bool direct_user = false) {
-    GuestImage img;
-    std::vector<uint8_t> bytes;
-    Status s = read_file(kernel_, &bytes);
-    EXPECT_TRUE(s.is_ok()) << s.message();
-    s = parse_elf(std::move(bytes), kernel_, &img.kernel);
-    EXPECT_TRUE(s.is_ok()) << s.message();
-    s = read_file(archive_, &img.archive);
-    EXPECT_TRUE(s.is_ok()) << s.message();
-    img.cmdline = cmdline;
-    img.flavor = Flavor::Native;
-    VmConfig cfg;
-    cfg.limits.wall = std::chrono::seconds(std::strtoul(env_or("VTB_BT_KERNEL_WALL_S", "").c_str(), nullptr, 10)
-                                               ?: wall_s);
-    Status err;
-    auto vm = Vm::create(cfg, direct_user ? make_bt_direct_engine() : make_bt_engine(), &err);
-    EXPECT_TRUE(vm) << err.message();
-    if (!vm) return {};
-    s = vm->load(img);
-    EXPECT_TRUE(s.is_ok()) << s.message();
-    if (!s) return {};
-    RunResult r = vm->run();
+    const unsigned long env_wall = std::strtoul(env_or("VTB_BT_KERNEL_WALL_S", "").c_str(), nullptr, 10);
+    RunResult r = test::run_tbk(direct_user ? make_bt_direct_engine() : make_bt_engine(), kernel_, archive_, cmdline,
+                                std::chrono::seconds(env_wall ? env_wall : (unsigned long)wall_s));
     std::printf("[ bt%s ] %s: outcome %s exit %d wall %.3f s (%s)\n", direct_user ? "-direct" : "", cmdline.c_str(),
                 outcome_name(r.outcome), r.exit_code, r.wall_seconds, r.message.c_str());
     for (const auto& [k, v] : r.counters.all())

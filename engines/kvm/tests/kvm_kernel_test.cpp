@@ -1,26 +1,18 @@
 // tags: engines|kvm|tests — desc: the real tbk kernel + program archive on kvm through vtb::Vm (hello, forkwait).
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
-#include "common/loader.h"
-#include "common/vm.h"
+#include "common/tests/tbk_boot.h"
 #include "engines/kvm/kvm_engine.h"
 
 namespace vtb {
 namespace {
 
-std::string env_or(const char* name, const char* dflt) {
-  const char* v = std::getenv(name);
-  return (v && *v) ? v : dflt;
-}
+using test::env_or;
 
-// The kernel and archive: $VTB_KERNEL_ELF / $VTB_ARCHIVE (the nested runner
-// sets both inside its guest), else where the workloads build puts them.
 #ifndef VTB_KVM_TEST_KERNEL
 #define VTB_KVM_TEST_KERNEL ""
 #endif
@@ -33,34 +25,13 @@ class KvmKernel : public ::testing::Test {
     const Caps c = make_kvm_engine()->caps();
     if (!c.available) GTEST_SKIP() << c.available.message();
     backend_ = c.backend;
-    kernel_ = env_or("VTB_KERNEL_ELF", VTB_KVM_TEST_KERNEL);
-    archive_ = env_or("VTB_ARCHIVE", VTB_KVM_TEST_ARCHIVE);
-    if (access(kernel_.c_str(), R_OK) != 0 || access(archive_.c_str(), R_OK) != 0)
-      GTEST_SKIP() << "guest kernel/archive not built (" << kernel_ << ", " << archive_
-                   << "); set VTB_KERNEL_ELF and VTB_ARCHIVE";
+    std::string why;
+    if (!test::find_tbk(VTB_KVM_TEST_KERNEL, VTB_KVM_TEST_ARCHIVE, &kernel_, &archive_, &why)) GTEST_SKIP() << why;
   }
 
   RunResult run(const std::string& cmdline, bool quiet = false) {
-    GuestImage img;
-    std::vector<uint8_t> bytes;
-    Status s = read_file(kernel_, &bytes);
-    EXPECT_TRUE(s.is_ok()) << s.message();
-    s = parse_elf(std::move(bytes), kernel_, &img.kernel);
-    EXPECT_TRUE(s.is_ok()) << s.message();
-    s = read_file(archive_, &img.archive);
-    EXPECT_TRUE(s.is_ok()) << s.message();
-    img.cmdline = cmdline;
-    img.flavor = Flavor::Native;
-    VmConfig cfg;
-    cfg.limits.wall = std::chrono::seconds(std::strtoul(env_or("VTB_KVM_KERNEL_WALL_S", "120").c_str(), nullptr, 10));
-    Status err;
-    auto vm = Vm::create(cfg, make_kvm_engine(), &err);
-    EXPECT_TRUE(vm) << err.message();
-    if (!vm) return {};
-    s = vm->load(img);
-    EXPECT_TRUE(s.is_ok()) << s.message();
-    if (!s) return {};
-    RunResult r = vm->run();
+    const auto wall = std::chrono::seconds(std::strtoul(env_or("VTB_KVM_KERNEL_WALL_S", "120").c_str(), nullptr, 10));
+    RunResult r = test::run_tbk(make_kvm_engine(), kernel_, archive_, cmdline, wall);
     if (quiet) return r;
     std::printf("[ kvm ] %s: backend %s outcome %s exit %d wall %.3f s\n", cmdline.c_str(), backend_.c_str(),
                 outcome_name(r.outcome), r.exit_code, r.wall_seconds);
