@@ -162,7 +162,7 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
     e.b(0xeb); fails.push_back(e.size()); e.b(0);  // jmp fail
     e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
     lea_rcx();
-    pext_abs_rcx(e, BT_OFF_USER_MASK);  // ea >> 30
+    pext_abs_rcx(e, BT_OFF_SHIFT30_MASK);  // ea >> 30
     e.b(0xe3); oks.push_back(e.size()); e.b(0);        // jrcxz ok (below 1 GiB)
     e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
     e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (second GiB)
@@ -170,7 +170,7 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
     e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the GiB below 8 TiB)
     e.b(0xeb); oks.push_back(e.size()); e.b(0);        // jmp ok
   } else {
-    pext_abs_rcx(e, BT_OFF_USER_MASK);  // ea >> 30
+    pext_abs_rcx(e, BT_OFF_SHIFT30_MASK);  // ea >> 30
     e.b(0xe3); oks.push_back(e.size()); e.b(0);        // jrcxz ok (below 1 GiB)
     e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
     e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the second GiB)

@@ -31,7 +31,7 @@
 #define BT_OFF_FS_BASE 0xe0 /* virtual FS base used by rewritten %fs: accesses */
 #define BT_OFF_GS_BASE 0xe8 /* virtual GS base used by rewritten %gs: accesses */
 #define BT_OFF_S6 0xf0 /* rcx save in the address check */
-#define BT_OFF_USER_MASK 0xf8 /* ~(1 GiB - 1): pext of an address with it is the address >> 30 */
+#define BT_OFF_SHIFT30_MASK 0xf8 /* ~(1 GiB - 1): pext of an address with it is the address >> 30 */
 #define BT_OFF_USER_LIMIT 0x300 /* VTB_USER_TOP + 4 KiB: bound for a base register (cmp form of the user check) */
 #define BT_OFF_HOLE_LO 0x308 /* host-reserved user range [1 GiB, 2 GiB) widened by 1 MiB each side (cmp form) */
 #define BT_OFF_HOLE_HI 0x310
@@ -83,7 +83,7 @@ struct AsmVcpu {
   int64_t budget;    // guest instructions left before a checked block entry exits
   uint64_t s0, s1, s2, s3, s4, ea, fault_rec, s5;
   uint64_t fs_base, gs_base;
-  uint64_t s6, user_mask;
+  uint64_t s6, shift30_mask;
   alignas(16) uint8_t xmm[256];
   uint32_t mxcsr, host_mxcsr;
   uint64_t vif;          // virtual IF (0/1): inline cli/sti in kernel translations
@@ -100,7 +100,7 @@ static_assert(offsetof(AsmVcpu, s5) == BT_OFF_S5);
 static_assert(offsetof(AsmVcpu, fs_base) == BT_OFF_FS_BASE);
 static_assert(offsetof(AsmVcpu, gs_base) == BT_OFF_GS_BASE);
 static_assert(offsetof(AsmVcpu, s6) == BT_OFF_S6);
-static_assert(offsetof(AsmVcpu, user_mask) == BT_OFF_USER_MASK);
+static_assert(offsetof(AsmVcpu, shift30_mask) == BT_OFF_SHIFT30_MASK);
 static_assert(offsetof(AsmVcpu, xmm) == BT_OFF_XMM);
 static_assert(offsetof(AsmVcpu, mxcsr) == BT_OFF_MXCSR);
 static_assert(offsetof(AsmVcpu, host_mxcsr) == BT_OFF_HOST_MXCSR);

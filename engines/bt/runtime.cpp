@@ -92,7 +92,7 @@ Status Runtime::init() {
   a->fault_rec = reinterpret_cast<uint64_t>(&fault_rec_);
   a->rflags = 0x2;
   a->mxcsr = 0x1f80;
-  a->user_mask = ~(VTB_HOST_RESERVED_USER_LO - 1);
+  a->shift30_mask = ~(VTB_HOST_RESERVED_USER_LO - 1);
   static_assert(VTB_HOST_RESERVED_USER_LO == 1ULL << 30 && VTB_HOST_RESERVED_USER_HI == 2ULL << 30,
                 "the exact user check assumes the host range is the second GiB");
   static_assert(VTB_USER_TOP == 512ULL << 30, "the exact user check assumes a 512 GiB user range");

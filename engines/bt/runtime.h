@@ -165,7 +165,6 @@ class Runtime {
   struct Pending { bool valid = false; uint8_t vector = 0; bool has_error = false; uint32_t error = 0; uint64_t cr2 = 0; bool soft = false; };
   Pending exc_;
   uint64_t resume_tc_ = 0;   // where to re-enter translated code (0: look up cpu_.rip)
-  bool resume_checked_ = false;
   // Port I/O in flight: data buffer handed to the Vm.
   alignas(8) uint8_t io_buf_[16384];
   struct PendingIn { bool valid = false; int size = 0; uint32_t count = 0; bool string = false; bool rep = false; } pending_in_;
