@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engines/kvm/kvm_stats.h"
+
 namespace vtb::kvm {
 
 namespace {
@@ -29,6 +31,27 @@ std::string detect_backend(const std::string& sys_module_dir, const char* env_ba
 }
 
 std::string host_backend() { return detect_backend("/sys/module", std::getenv("VTB_KVM_BACKEND")); }
+
+bool backend_counts_stat(const std::string& backend, const std::string& stat) {
+  if (backend == "kvm@pvm") return stat != "io_exits";
+  return true;
+}
+
+std::vector<std::string> exported_vcpu_stats(const std::string& dev) {
+  std::vector<std::string> names;
+  const int kvm = open(dev.c_str(), O_RDWR | O_CLOEXEC);
+  if (kvm < 0) return names;
+  const int vm = ioctl(kvm, KVM_CREATE_VM, 0);
+  const int vcpu = vm >= 0 ? ioctl(vm, KVM_CREATE_VCPU, 0) : -1;
+  if (vcpu >= 0) {
+    StatsReader r;
+    if (r.open(vcpu).is_ok()) names = r.names();
+    close(vcpu);
+  }
+  if (vm >= 0) close(vm);
+  close(kvm);
+  return names;
+}
 
 std::string dev_kvm_path() {
   const char* p = std::getenv("VTB_KVM_DEV");

@@ -1,6 +1,7 @@
 // tags: engines|kvm — desc: what /dev/kvm is on this host: absent, hardware, kvm_pvm, or nested under TCG.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -22,6 +23,15 @@ std::string host_backend();
 // Unavailable with the reason ("no /dev/kvm on this host: ...") otherwise.
 Status probe_dev_kvm(const std::string& dev);
 
+// Whether `backend` counts the vCPU statistic `stat` (a KVM_GET_STATS_FD
+// name such as "io_exits") when it is exported at all. Measured: kvm_pvm
+// exports io_exits but never increments it (its port I/O is finished by the
+// instruction emulator, not by the exit handler that counts); halt_exits,
+// mmio_exits, exits are counted there. Everything is counted elsewhere.
+bool backend_counts_stat(const std::string& backend, const std::string& stat);
+// The names of the cumulative vCPU statistics that `dev` exports (a probe VM
+// with one vCPU); empty when KVM_GET_STATS_FD is missing or `dev` cannot be used.
+std::vector<std::string> exported_vcpu_stats(const std::string& dev);
 // The device path: $VTB_KVM_DEV or "/dev/kvm".
 std::string dev_kvm_path();
 

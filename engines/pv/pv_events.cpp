@@ -141,6 +141,27 @@ bool PvEngine::handle_signal() {
     return true;  // the run loop delivers what is due
   }
   if (sig == SIGSYS) {
+    // Syscall User Dispatch hands over every host system call, and on a host
+    // kernel with IA-32 emulation `int $0x80` (and `sysenter`) are system
+    // calls too. Only a `syscall` instruction is the guest's system call;
+    // the others are refused as the hardware would: the bytes before the
+    // reported address tell which instruction it was.
+    uint8_t b[2] = {0, 0};
+    const bool got = v.rip >= 2 && copy_from_guest(v.rip - 2, b, 2);
+    if (got && b[0] == 0xcd && b[1] == 0x80) {  // int $0x80 through a gate the guest did not open
+      v.rip -= 2;
+      const unsigned n = 0x80;
+      if (trap_[n] && (v.mode == Mode::Kernel || (trap_flags_[n] & VTB_TRAP_FLAG_USER))) {
+        v.rip += 2;
+        return upcall(n, false, 0, "int");
+      }
+      ++int80_refused_;
+      return reflect(13, (n << 3) | 2, true, 0);
+    }
+    if (!got || b[0] != 0x0f || b[1] != 0x05) {  // sysenter (its return address is not kept) or unknown
+      ++sysenter_refused_;
+      return reflect(6, 0, false, 0);
+    }
     if (v.mode == Mode::User) {
       ++syscall_bounce_;
       v.gpr[RCX] = v.rip;  // as the syscall instruction leaves them

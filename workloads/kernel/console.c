@@ -75,19 +75,24 @@ void kprintf(const char *fmt, ...) {
   va_end(ap);
 }
 
+/* "R <name> <v>\n" on the control channel. */
+static void ctrl_record(const char *name, uint64_t v) {
+  char line[64] = "R ";
+  size_t n = 2;
+  while (*name && n < 40) line[n++] = *name++;
+  line[n++] = ' ';
+  char tmp[24];
+  int k = 0;
+  do tmp[k++] = (char)('0' + v % 10), v /= 10; while (v);
+  while (k) line[n++] = tmp[--k];
+  line[n++] = '\n';
+  ctrl_write(line, n);
+}
+
 void kexit(uint32_t code) {
-  if (kstats.syscall_gp_compat) {
-    /* Only on backends that needed it (kvm_pvm), so other runs stay identical. */
-    char line[64] = "R tbk.syscall_gp_compat ";
-    size_t n = strlen(line);
-    char tmp[24];
-    int k = 0;
-    uint64_t v = kstats.syscall_gp_compat;
-    do tmp[k++] = (char)('0' + v % 10), v /= 10; while (v);
-    while (k) line[n++] = tmp[--k];
-    line[n++] = '\n';
-    ctrl_write(line, n);
-  }
+  /* Only on backends that needed them (kvm_pvm), so other runs stay identical. */
+  if (kstats.syscall_gp_compat) ctrl_record("tbk.syscall_gp_compat", kstats.syscall_gp_compat);
+  if (kstats.syscall_pf_compat) ctrl_record("tbk.syscall_pf_compat", kstats.syscall_pf_compat);
   plat_outl(VTB_PORT_EXIT, code);
   plat_halt_forever();
 }

@@ -108,14 +108,14 @@ int user_fault(uint64_t va, uint64_t err);     /* demand/COW; 1 = resolved */
 const void *archive_find(const char *name, uint64_t *size);
 
 /* trap.c */
-void syscall_insn_off(void); /* kernel option sce=0 */
+void syscall_insn_off(int lstar_sim); /* kernel options sce=0, sce=cpl3 */
 
 /* swtch.S */
 void swtch(uint64_t *save_sp, uint64_t new_sp);
 
 /* kernel counters */
 struct kstats {
-  uint64_t syscalls, syscall_gp_compat, page_faults, cow_copies, cow_reuse,
+  uint64_t syscalls, syscall_gp_compat, syscall_pf_compat, page_faults, cow_copies, cow_reuse,
       demand_zero, forks, ctx_switches, timer_ticks;
 };
 extern struct kstats kstats;

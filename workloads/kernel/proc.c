@@ -106,7 +106,8 @@ void proc_start_init(const char *cmdline) {
     if (opts && eq) {
       *eq = 0;
       if (!strcmp(tok, "run")) prog = eq + 1, argv[argc++] = eq + 1, opts = 0;
-      else if (!strcmp(tok, "sce") && !strcmp(eq + 1, "0")) syscall_insn_off();
+      else if (!strcmp(tok, "sce") && !strcmp(eq + 1, "0")) syscall_insn_off(0);
+      else if (!strcmp(tok, "sce") && !strcmp(eq + 1, "cpl3") && plat_syscall_entry()) syscall_insn_off(1);
       else kprintf("tbk: ignoring unknown option %s\n", tok);
       continue;
     }

@@ -1,12 +1,14 @@
 // tags: engines|kvm|tests — desc: tiny guests on the real /dev/kvm: exact exit counts, typed failures, limits.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 
 #include "common/clock.h"
 #include "common/counters.h"
+#include "engines/kvm/kvm_backend.h"
 #include "engines/kvm/kvm_engine.h"
 #include "engines/kvm/tests/tiny_guest.h"
 
@@ -51,12 +53,23 @@ TEST_F(KvmGuest, OutLoopGivesExactlyNPortExits) {
   EXPECT_EQ(log.mmio_writes + log.mmio_reads, 0u);
   Counters c;
   engine_->stats(c);
-  EXPECT_EQ(c.get("kvm.io_exits"), n + 1) << "backend " << backend_;
   EXPECT_GE(c.get("kvm.exits"), n + 1);
+  // kvm.io_exits only where the backend exports and counts it (stats
+  // descriptors + the measured table); vtb's own count above holds everywhere.
+  const std::vector<std::string> names = exported_vcpu_stats(dev_kvm_path());
+  const bool exported = std::find(names.begin(), names.end(), "io_exits") != names.end();
+  if (exported && backend_counts_stat(backend_, "io_exits")) {
+    EXPECT_EQ(c.get("kvm.io_exits"), n + 1) << "backend " << backend_;
+  } else {
+    EXPECT_EQ(c.get("kvm.io_exits"), 0u) << "backend " << backend_ << " was listed as not counting io_exits";
+    std::printf("[ kvm ] %s: io_exits %s; port exits checked by vtb's own count only\n", backend_.c_str(),
+                exported ? "exported but not counted by this backend" : "not exported");
+  }
   // Deltas: a second stats() call adds nothing new.
   Counters again;
   engine_->stats(again);
   EXPECT_EQ(again.get("kvm.io_exits"), 0u);
+  EXPECT_EQ(again.get("kvm.exits"), 0u);
 }
 
 TEST_F(KvmGuest, MmioStoresGiveExactlyNMmioExitsAndReadsSeeHostData) {

@@ -61,6 +61,9 @@ int plat_trap_from_user(const struct trapframe *tf);
 /* Resume the context in *tf (must be a user frame on the current kernel
  * stack, at its top). Used to start a new process. Does not return. */
 void plat_enter_user(struct trapframe *tf) __attribute__((noreturn));
+/* The address a user `syscall` instruction enters (LSTAR), or 0 where user
+ * system calls do not use the instruction's entry (pv: bounced by the host). */
+uint64_t plat_syscall_entry(void);
 /* Fault address of the last #PF (CR2). Valid until interrupts are enabled. */
 uint64_t plat_fault_addr(void);
 

@@ -122,6 +122,8 @@ void plat_user_frame(struct trapframe *tf, uint64_t rip, uint64_t rsp) {
 
 int plat_trap_from_user(const struct trapframe *tf) { return (tf->cs & 3) != 0; }
 
+uint64_t plat_syscall_entry(void) { return (uint64_t)syscall_entry; }
+
 uint64_t plat_fault_addr(void) {
   uint64_t v;
   __asm__ volatile("mov %%cr2, %0" : "=r"(v));

@@ -46,6 +46,8 @@ void plat_user_frame(struct trapframe *tf, uint64_t rip, uint64_t rsp) {
 
 int plat_trap_from_user(const struct trapframe *tf) { return (tf->cs & 3) != 0; }
 
+uint64_t plat_syscall_entry(void) { return 0; }
+
 uint64_t plat_fault_addr(void) { return shared->cr2; }
 
 /* ---- page tables: validated by the engine, queued in batches ----

@@ -162,6 +162,22 @@ TEST_F(TbkQemu, FaultingSyscallInstructionCompatPath) {
   EXPECT_EQ(plain.ctrl, "B 1\nE 1\nR iterations 20\n");  // counter absent when unused
 }
 
+// The other kvm_pvm behaviour: `syscall` completes but stays at CPL3, so the
+// fetch of the supervisor-only entry faults (#PF, U=1, CR2 = rip = LSTAR).
+// sce=cpl3 makes every user syscall do exactly that on any machine (the #UD
+// at the instruction is turned into the syscall's register effects plus a
+// return to user mode at LSTAR; the #PF is the CPU's own).
+TEST_F(TbkQemu, SyscallReachingLstarAtCpl3CompatPath) {
+  Boot r = boot("sce=cpl3 forkwait 20");
+  EXPECT_EQ(r.console, "forkwait: 20 forks, 0 failures\n");
+  EXPECT_EQ(r.guest_code(), 0);
+  EXPECT_EQ(r.ctrl, "B 1\nE 1\nR iterations 20\nR tbk.syscall_pf_compat 65\n");
+  // exec and argv through the same path.
+  Boot spawn = boot("sce=cpl3 spawn hello x");
+  EXPECT_EQ(spawn.console, "hello from tbk: 1 argument(s)\n  argv[1] = x\nspawn: hello exited with status 0\n");
+  EXPECT_EQ(spawn.guest_code(), 0);
+}
+
 // With -m 2G QEMU places the archive (-initrd) just below 2 GiB.
 TEST_F(TbkQemu, ArchiveHighInLargeMemory) {
   Boot r = boot("forkwait 10", false, "2G");
