@@ -4,9 +4,11 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -17,6 +19,7 @@
 #include "harness/bench/environment.h"
 #include "harness/bench/json_value.h"
 #include "harness/bench/matrix.h"
+#include "harness/bench/nested_cells.h"
 #include "harness/bench/results_dir.h"
 #include "harness/bench/run_report.h"
 #include "harness/bench/summary.h"
@@ -38,7 +41,10 @@ const char* kUsage =
     "                 [--repetitions N] [--scale F] [--out DIR] [--vtb PATH] [--list] [--benchmark_* ...]\n"
     "  Runs every (engine, workload) cell in a child `vtb run --json`, keeps every repetition,\n"
     "  writes DIR/<date>_<host>_<commit>/{bench.json,environment.json,summary.txt[,census.json]}\n"
-    "  (default DIR: the source tree's results/) and prints a summary table.\n";
+    "  (default DIR: the source tree's results/) and prints a summary table.\n"
+    "  --engines kvm@nested-tcg measures the kvm engine's cells inside the nested runner\n"
+    "  (QEMU TCG with emulated AMD SVM; any host): two series, kvm@nested-tcg/npt and\n"
+    "  kvm@nested-tcg/shadow (npt=0), exact exit counts, TCG-scale timings (docs/kvm.md).\n";
 
 struct Options {
   MatrixOptions m;
@@ -151,6 +157,7 @@ constexpr int kTransientRetries = 5;  // runs tried for one repetition whose pha
 
 struct Suite {
   std::vector<Cell> cells;
+  NestedReports nested;  // reports of the kvm@nested-tcg cells (one runner session)
   std::vector<CellState> state;
   std::string vtb;
   std::unique_ptr<Progress> progress;
@@ -164,8 +171,9 @@ struct Suite {
   }
 
   // Runs one repetition of cold cell i in a child process. Returns "" or the error.
-  std::string run_child_rep(size_t i, RunReport* rep) {
+  std::string run_child_rep(size_t i, int rep_index, RunReport* rep) {
     const Cell& c = cells[i];
+    if (c.backend.rfind(kNestedEngine, 0) == 0) return nested_rep(c, rep_index, rep);
     std::vector<std::string> argv = {vtb, "run", "--engine", c.engine, "--workload", c.workload, "--json"};
     for (const auto& [k, v] : c.params) { argv.push_back("--param"); argv.push_back(k + "=" + v); }
     // The child enforces the manifest timeout itself; ours is the backstop for a hung child.
@@ -182,6 +190,17 @@ struct Suite {
     }
     if (rep->wall_seconds == 0) rep->wall_seconds = r.wall_seconds;
     if (r.exit_code == kExitUnavailable) return "unavailable: " + (rep->message.empty() ? last_line(r.err) : rep->message);
+    return "";
+  }
+
+  // A kvm@nested-tcg repetition: its report came from the one runner session.
+  std::string nested_rep(const Cell& c, int rep_index, RunReport* rep) {
+    if (!nested.error.empty()) return nested.error;
+    auto it = nested.by_cell.find(c.name());
+    if (it == nested.by_cell.end() || rep_index >= int(it->second.size()) || it->second[size_t(rep_index)].empty())
+      return "the nested runner produced no report for this run (log: " + nested.log + "/serial.log)";
+    std::string perr;
+    if (!parse_run_report(it->second[size_t(rep_index)], rep, &perr)) return "nested report: " + perr;
     return "";
   }
 
@@ -223,7 +242,7 @@ struct Suite {
           rep = RunReport{};
           phase_ns = 0;
           transient = false;
-          err = run_child_rep(i, &rep);
+          err = run_child_rep(i, rep_index, &rep);
           have_report = err.empty();
           if (err.empty() && !rep.ok() && !(census && !rep.records.empty())) {
             err = "guest " + rep.outcome + " (exit code " + std::to_string(rep.exit_code) + ")" +
@@ -251,10 +270,12 @@ struct Suite {
       st.SetIterationTime(std::max(1e-9, double(phase_ns) * 1e-9));
     }
     // The backend the run itself reports wins (e.g. kvm@nested-tcg): series never mix backends.
+    // A cell whose backend is a series of that backend (kvm@nested-tcg/npt) keeps it.
     Cell labelled = c;
-    if (have_report && !rep.backend.empty()) labelled.backend = rep.backend;
+    const bool sub_series = have_report && c.backend.rfind(rep.backend + "/", 0) == 0;
+    if (have_report && !rep.backend.empty() && !sub_series) labelled.backend = rep.backend;
     st.SetLabel(one_line(labelled.label()));
-    if (have_report && !rep.backend.empty()) cs.outcome.backend = rep.backend;
+    if (have_report && !rep.backend.empty()) cs.outcome.backend = labelled.backend;
     if (err.empty()) {
       uint64_t ops = op_count(rep, c);
       double ns_per_op = double(phase_ns) / double(ops);
@@ -315,8 +336,20 @@ int bench_main(int argc, char** argv) {
 
   Suite suite;
   std::vector<std::string> na;
+  bool direct_kvm = false;
+  const bool nested = take_nested_engine(&opt.m.engines, &direct_kvm);
   std::string merr = build_matrix(manifest.workloads, runners, opt.m, &suite.cells, &na);
   if (!merr.empty()) { std::fprintf(stderr, "vtb bench: %s\n", merr.c_str()); return kExitBadInput; }
+  if (nested) {
+    std::vector<Cell> kvm_cells;
+    for (const auto& c : suite.cells)
+      if (c.engine == "kvm") kvm_cells.push_back(c);
+    if (!direct_kvm)
+      suite.cells.erase(std::remove_if(suite.cells.begin(), suite.cells.end(),
+                                       [](const Cell& c) { return c.engine == "kvm"; }),
+                        suite.cells.end());
+    for (auto& c : nested_cells(kvm_cells)) suite.cells.push_back(c);
+  }
   if (suite.cells.empty()) { std::fprintf(stderr, "vtb bench: no cell matches the filters\n"); return kExitBadInput; }
 
   if (opt.list_only) {
@@ -341,6 +374,26 @@ int bench_main(int argc, char** argv) {
   if (!out.create(opt.out_root, results_folder_name(long(time(nullptr)), host, commit + (dirty ? "+dirty" : "")), &err)) {
     std::fprintf(stderr, "vtb bench: %s\n", err.c_str());
     return kExitHostError;
+  }
+
+  std::vector<Cell> nested_list;
+  for (const auto& c : suite.cells)
+    if (c.backend.rfind(kNestedEngine, 0) == 0) nested_list.push_back(c);
+  if (!nested_list.empty()) {
+    std::fprintf(stderr, "vtb bench: running %zu kvm@nested-tcg cells in one nested-runner session (QEMU TCG; minutes)\n",
+                 nested_list.size());
+    const char* tmp = std::getenv("TMPDIR");
+    const std::string work = std::string(tmp && *tmp ? tmp : "/tmp") + "/vtb-nested-" + std::to_string(getpid());
+    // The build this vtb belongs to: <build>/harness/vtb.
+    std::string build = suite.vtb.substr(0, suite.vtb.rfind('/'));
+    build = build.substr(0, build.rfind('/'));
+    suite.nested = run_nested(nested_list, opt.m.repetitions, VTB_SOURCE_DIR, build, work);
+    if (!suite.nested.error.empty()) std::fprintf(stderr, "vtb bench: %s\n", suite.nested.error.c_str());
+    // The runner's own record (every RESULT line and JSON block) stays with the results.
+    if (!suite.nested.raw.empty() && !out.write_file("nested.json", suite.nested.raw, &err))
+      std::fprintf(stderr, "vtb bench: %s\n", err.c_str());
+    std::error_code ec;  // the work folder (initramfs, logs) is kept only when the session failed
+    if (suite.nested.error.empty()) std::filesystem::remove_all(work, ec);
   }
 
   int total = 0;

@@ -29,7 +29,11 @@ std::string Cell::params_str() const {
   return s;
 }
 
-std::string Cell::name() const { return engine + "/" + workload + "/" + mode; }
+std::string Cell::name() const {
+  // A backend that is a series of its own (kvm@nested-tcg/npt, /shadow) names the cell.
+  const bool own_series = backend.find('/') != std::string::npos;
+  return (own_series ? backend : engine) + "/" + workload + "/" + mode;
+}
 
 std::string Cell::label() const {
   return "engine=" + engine + ";backend=" + backend + ";workload=" + workload + ";group=" + group + ";mode=" + mode +

@@ -55,15 +55,15 @@ std::string format_summary(const std::vector<CellOutcome>& cells) {
   });
   std::string o;
   char line[512];
-  std::snprintf(line, sizeof line, "%-7s %-20s %-16s %-5s %4s %12s %10s %10s\n", "group", "workload", "backend", "mode",
+  std::snprintf(line, sizeof line, "%-7s %-20s %-22s %-5s %4s %12s %10s %10s\n", "group", "workload", "backend", "mode",
                 "reps", "median/op", "vs native", "vs tcg");
   o += line;
-  o += std::string(90, '-') + "\n";
+  o += std::string(96, '-') + "\n";
   for (auto* c : ok) {
     double m = median(c->ns_per_op);
     auto n = nat.find(c->workload);
     auto t = tcg.find(c->workload);
-    std::snprintf(line, sizeof line, "%-7s %-20s %-16s %-5s %4zu %12s %10s %10s\n", c->group.c_str(), c->workload.c_str(),
+    std::snprintf(line, sizeof line, "%-7s %-20s %-22s %-5s %4zu %12s %10s %10s\n", c->group.c_str(), c->workload.c_str(),
                   (c->backend.empty() ? c->engine : c->backend).c_str(), c->mode.c_str(), c->ns_per_op.size(),
                   format_ns(m).c_str(), n == nat.end() ? "-" : ratio_str(m, n->second).c_str(),
                   t == tcg.end() ? "-" : ratio_str(m, t->second).c_str());

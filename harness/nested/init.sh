@@ -4,7 +4,8 @@
 # Environment (kernel command-line words KEY=VALUE): NPT_MODES ("1" or "1,0"),
 # IRQCHIP_MODES ("user" or "user,kernel"), ITERS (VTB_KVM_TEST_ITERS),
 # BENCH (1: run kvm_exit_bench), BENCH_EXITS, GTEST_FILTER, VTB_CMDS (1: run /vtb checks),
-# MICRO (comma list NAME[:N] of manifest workloads run by `vtb run --engine kvm [--param n=N]`),
+# MICRO (comma list NAME[:N] or NAME:k=v+k2=v2 of manifest workloads run by `vtb run --engine kvm
+# [--param n=N | --param k=v ...]`, REPS times each; JSON blocks "vtb-run NAME npt=.. irqchip=.. rep=R"),
 # TMO_TEST (s).
 # Console (ttyS0): everything. Result channel (ttyS1): only RESULT lines and JSON blocks.
 /bin/busybox --install -s /bin
@@ -63,13 +64,23 @@ for npt in $(echo "${NPT_MODES:-1}" | tr ',' ' '); do
         res "vtb-run forkwait npt=$npt irqchip=$irqchip rc=$vrc"
         [ $vrc -eq 0 ] || fails=$((fails+1))
         block "vtb-run forkwait npt=$npt irqchip=$irqchip" /tmp/run.json
-        for item in $(echo "$MICRO" | tr ',' ' '); do  # NAME or NAME:N
-          w=${item%%:*}; p=""; [ "$w" != "$item" ] && p="--param n=${item#*:}"
-          timeout $TMO /vtb run --engine kvm --workload $w $p --json > /tmp/m.json 2>/tmp/m.err
-          mrc=$?
-          res "vtb-run $w ${p#--param } npt=$npt irqchip=$irqchip rc=$mrc"
-          [ $mrc -eq 0 ] || { cat /tmp/m.err; fails=$((fails+1)); }
-          block "vtb-run $w npt=$npt irqchip=$irqchip" /tmp/m.json
+        for item in $(echo "$MICRO" | tr ',' ' '); do  # NAME, NAME:N (n=N) or NAME:k=v+k2=v2
+          w=${item%%:*}; p=""
+          if [ "$w" != "$item" ]; then
+            case "${item#*:}" in
+              *=*) for kv in $(echo "${item#*:}" | tr '+' ' '); do p="$p --param $kv"; done ;;
+              *) p="--param n=${item#*:}" ;;
+            esac
+          fi
+          r=1
+          while [ $r -le ${REPS:-1} ]; do
+            timeout $TMO /vtb run --engine kvm --workload $w $p --json > /tmp/m.json 2>/tmp/m.err
+            mrc=$?
+            res "vtb-run $w$(echo $p | sed 's/--param //g;s/^/ /') npt=$npt irqchip=$irqchip rep=$r rc=$mrc"
+            [ $mrc -eq 0 ] || { cat /tmp/m.err; fails=$((fails+1)); }
+            block "vtb-run $w npt=$npt irqchip=$irqchip rep=$r" /tmp/m.json
+            r=$((r+1))
+          done
         done
       fi
     fi

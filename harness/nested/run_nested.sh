@@ -16,7 +16,8 @@
 #   VTB_KERNEL_ELF VTB_ARCHIVE  tbk.elf / programs archive (default: found in the static build)
 #   NPT_MODES=1[,0]  IRQCHIP_MODES=user[,kernel]  ITERS=200  BENCH=0|1  BENCH_EXITS=2000
 #   NESTED_VTB=0|1     also build the vtb CLI and run `vtb list` / `vtb run --engine kvm` inside
-#   MICRO=hello,micro_out:2000,...   manifest workloads to run with vtb inside (NAME[:n]); needs NESTED_VTB=1
+#   MICRO=hello,micro_out:2000,forkwait:n=50+reps=2   manifest workloads to run with vtb inside
+#                      (NAME, NAME:n or NAME:k=v+k=v); REPS=1 runs of each; needs NESTED_VTB=1
 #   GTEST_FILTER=*  TMO=600 (whole QEMU run, s)  TMO_TEST=240 (each binary inside, s)  MEM=512M  CPU=max
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -118,7 +119,7 @@ say "initramfs: tests=$(basename "$TESTS") bench=${BENCHBIN:+yes} vtb=${VTBBIN:+
 # 5. Boot. QEMU exits with (failures << 1) | 1 through isa-debug-exit.
 VTB_CMDS=0; [ -n "$VTBBIN" ] && VTB_CMDS=1
 APPEND="console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init NPT_MODES=$NPT_MODES IRQCHIP_MODES=$IRQCHIP_MODES"
-APPEND+=" MICRO=${MICRO:-} ITERS=$ITERS BENCH=$BENCH BENCH_EXITS=$BENCH_EXITS GTEST_FILTER=$GTEST_FILTER VTB_CMDS=$VTB_CMDS TMO_TEST=${TMO_TEST:-240}"
+APPEND+=" MICRO=${MICRO:-} REPS=${REPS:-1} ITERS=$ITERS BENCH=$BENCH BENCH_EXITS=$BENCH_EXITS GTEST_FILTER=$GTEST_FILTER VTB_CMDS=$VTB_CMDS TMO_TEST=${TMO_TEST:-240}"
 say "booting $(cat "$CACHE/VERSION") under qemu -accel tcg -cpu $CPU (npt=$NPT_MODES irqchip=$IRQCHIP_MODES iters=$ITERS bench=$BENCH)"
 T1=$(date +%s.%N)
 timeout -k 10 "$TMO" qemu-system-x86_64 -accel tcg -cpu "$CPU" -smp 1 -m "$MEM" \

@@ -35,7 +35,7 @@ TEST(Summary, PartlyLostCellIsMeasuredAndListed) {
   CellOutcome c{"qemu-tcg", "qemu-tcg", "micro_out", "micro", "cold", "n=1", {100, 120}, "phase 1 has zero length"};
   c.failed_reps = 1;
   std::string s = format_summary({c});
-  EXPECT_NE(s.find("micro_out            qemu-tcg         cold     2       110 ns"), std::string::npos) << s;
+  EXPECT_NE(s.find("micro_out            qemu-tcg               cold     2       110 ns"), std::string::npos) << s;
   EXPECT_NE(s.find("micro_out[1 of 3 reps]"), std::string::npos) << s;
 }
 

@@ -1,0 +1,117 @@
+// tags: harness|bench — desc: kvm@nested-tcg cells: builds them, runs the nested runner once, hands each cell its reports.
+#include "harness/bench/nested_cells.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "harness/bench/child_process.h"
+#include "harness/bench/json_value.h"
+
+namespace vtb::bench {
+
+namespace {
+const char* const kModes[][2] = {{"npt", "1"}, {"shadow", "0"}};  // backend suffix, kvm_amd npt=
+}
+
+bool take_nested_engine(std::vector<std::string>* engines, bool* direct_too) {
+  auto it = std::find(engines->begin(), engines->end(), kNestedEngine);
+  if (it == engines->end()) return false;
+  engines->erase(it);
+  *direct_too = std::find(engines->begin(), engines->end(), "kvm") != engines->end();
+  if (!*direct_too) engines->push_back("kvm");
+  return true;
+}
+
+std::vector<Cell> nested_cells(const std::vector<Cell>& kvm_cells) {
+  std::vector<Cell> out;
+  for (const Cell& k : kvm_cells) {
+    if (k.engine != "kvm" || k.mode != "cold") continue;
+    for (const auto& m : kModes) {
+      Cell c = k;
+      c.backend = std::string(kNestedEngine) + "/" + m[0];
+      if (c.skip.rfind("unavailable:", 0) == 0) c.skip.clear();
+      // Every exit costs 30-170 us under TCG: the child's own limit scales.
+      c.timeout_s = k.timeout_s * 20;
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string nested_micro_item(const Cell& c) {
+  std::string item = c.workload;
+  std::string p;
+  for (const auto& [k, v] : c.params) p += (p.empty() ? "" : "+") + k + "=" + v;
+  return p.empty() ? item : item + ":" + p;
+}
+
+NestedReports run_nested(const std::vector<Cell>& cells, int reps, const std::string& source_dir,
+                         const std::string& build_dir, const std::string& work_dir) {
+  NestedReports out;
+  out.log = work_dir;
+  std::string micro;
+  double budget = 180;  // boot, module loads, the runner's own checks
+  double longest = 60;
+  std::set<std::string> seen;
+  for (const Cell& c : cells) {
+    if (!c.skip.empty() || !seen.insert(c.workload).second) continue;
+    micro += (micro.empty() ? "" : ",") + nested_micro_item(c);
+    budget += c.timeout_s * reps * 2;
+    longest = std::max(longest, c.timeout_s);
+  }
+  if (micro.empty()) return out;
+  std::vector<std::string> argv = {
+      "/usr/bin/env",
+      "NESTED_VTB=1",
+      "NPT_MODES=1,0",
+      "IRQCHIP_MODES=user",
+      "GTEST_FILTER=-*",
+      "MICRO=" + micro,
+      "REPS=" + std::to_string(reps),
+      "TMO=" + std::to_string(int(budget)),
+      "TMO_TEST=" + std::to_string(int(longest)),
+      "VTB_NESTED_WORK=" + work_dir,
+      // This very build (dynamic vtb + its libraries, kvm_engine_tests, tbk):
+      // the nested VM runs the code being benchmarked, with no second build.
+      "VTB_NESTED_PREBUILT=" + build_dir,
+      source_dir + "/harness/nested/run_nested.sh"};
+  ChildResult r = run_child(argv, budget + 1200);  // + the first static build
+  if (!r.started) {
+    out.error = "nested runner did not start: " + r.error;
+    return out;
+  }
+  std::ifstream f(work_dir + "/result.json");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  Json res;
+  std::string perr;
+  if (!f || !parse_json(ss.str(), &res, &perr)) {
+    std::string tail = r.err.empty() ? r.out : r.err;
+    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+    auto nl = tail.find_last_of('\n');
+    out.error = "nested runner " + r.describe() + ", no result.json" +
+                (tail.empty() ? "" : ": " + tail.substr(nl == std::string::npos ? 0 : nl + 1));
+    return out;
+  }
+  out.raw = ss.str();
+  const Json* blocks = res.find("blocks");
+  if (!blocks) {
+    out.error = "nested runner: result.json has no blocks";
+    return out;
+  }
+  // Block names from init.sh: "vtb-run <workload> npt=<0|1> irqchip=user rep=<r>".
+  for (const Cell& c : cells) {
+    const char* npt = c.backend.size() > 4 && c.backend.compare(c.backend.size() - 4, 4, "/npt") == 0 ? "1" : "0";
+    for (int rep = 1; rep <= reps; ++rep) {
+      const std::string key = "vtb-run " + c.workload + " npt=" + npt + " irqchip=user rep=" + std::to_string(rep);
+      const Json* b = blocks->find(key);
+      out.by_cell[c.name()].push_back(b ? to_json(*b) : std::string());
+    }
+  }
+  return out;
+}
+
+}  // namespace vtb::bench
