@@ -137,10 +137,11 @@ std::string emulate_descriptor_insn(GuestMemory& mem, const kvm_sregs& s, kvm_re
       rex = p;
       continue;
     }
+    const bool legacy = p == 0x66 || p == 0x67 || p == 0xf2 || p == 0xf3 || p == 0x2e || p == 0x36 || p == 0x3e ||
+                        p == 0x26 || p == 0x64 || p == 0x65;
+    if (!legacy) break;
     rex = 0;  // a REX prefix counts only right before the opcode
     if (p == 0x66) opsize16 = true;
-    else if (!(p == 0x67 || p == 0xf2 || p == 0xf3 || p == 0x2e || p == 0x36 || p == 0x3e || p == 0x26 || p == 0x64 ||
-               p == 0x65)) break;
   }
   if (rex & 8) opsize16 = false;  // REX.W wins over 0x66
   if (i + 2 <= have && b[i] == 0xcd && rex == 0 && !opsize16)
