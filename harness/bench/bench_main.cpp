@@ -287,6 +287,13 @@ struct Suite {
       // every phase-1 occurrence, so divide by all their operations.
       const double run_ops = double(ops) * double(std::max(1, phase_count(rep, kMeasuredPhase)));
       for (const auto& [name, v] : rep.counters) st.counters[name + "/op"] = v / run_ops;
+      // Counts the guest kernel reports about itself (tbk.syscall_pf_compat:
+      // system calls that took the kvm_pvm compatibility path) label the cell too.
+      for (const auto& [name, v] : rep.records) {
+        char* end = nullptr;
+        const double n = std::strtod(v.c_str(), &end);
+        if (name.rfind("tbk.", 0) == 0 && !v.empty() && !*end) st.counters[name + "/op"] = n / run_ops;
+      }
       cs.outcome.ns_per_op.push_back(ns_per_op);
     } else if (cs.first_error.empty() && c.mode == "cold" && !transient) {
       cs.first_error = err;  // deterministic failures (crash, unavailable, guest error): stop repeating
