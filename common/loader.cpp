@@ -2,14 +2,15 @@
 #include "common/loader.h"
 
 #include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "common/abi/vtb_abi.h"
 
@@ -31,10 +32,32 @@ using ull = unsigned long long;
 }  // namespace
 
 Status read_file(const std::string& path, std::vector<uint8_t>* out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::bad_input(path + ": cannot open: " + std::strerror(errno));
-  out->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  if (f.bad()) return Status::bad_input(path + ": read error");
+  // Non-blocking open: a FIFO without a writer must not hang here; then only
+  // a regular file of bounded size is read (a device, directory or FIFO is
+  // bad input, before any byte is read).
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return Status::bad_input(path + ": cannot open: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Status::bad_input(path + ": cannot stat: " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return Status::bad_input(path + ": is a directory, not a file");
+  if (!S_ISREG(st.st_mode)) return Status::bad_input(path + ": not a regular file (device, FIFO or socket)");
+  if (uint64_t(st.st_size) > kMaxInputFileBytes)
+    return Status::bad_input(fmt("%s: %llu bytes, more than the %llu MiB an input file may have", path.c_str(),
+                                 (ull)st.st_size, (ull)(kMaxInputFileBytes >> 20)));
+  out->resize(size_t(st.st_size));
+  size_t got = 0;
+  while (got < out->size()) {
+    const ssize_t n = read(fd, out->data() + got, out->size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::bad_input(path + ": read error: " + std::strerror(errno));
+    if (n == 0) break;  // shrank while we read: take what is there
+    got += size_t(n);
+  }
+  out->resize(got);
   return Status::ok();
 }
 
@@ -159,8 +182,8 @@ Status place_image(const GuestImage& img, GuestMemory& mem, BootImage* boot) {
   bi.kernel_end_gpa = page_up(archive_gpa + img.archive.size());
   std::memcpy(bi.cmdline, img.cmdline.data(), img.cmdline.size());
   mem.write_obj(VTB_BOOTINFO_GPA, bi);
-  if (mem.size() > (1ULL << 30))
-    return Status::bad_input("guest memory above 1 GiB is not supported by the loader mapping");
+  if (mem.size() > (uint64_t(kMaxGuestMemMib) << 20))
+    return Status::bad_input(fmt("guest memory above %zu MiB is not supported by the loader mapping", kMaxGuestMemMib));
   build_loader_tables(mem);
   build_loader_gdt(mem);
   boot->entry = img.kernel.entry;

@@ -26,6 +26,16 @@ struct ElfImage {
 // with filesz > memsz, overlapping segments. The message names the problem,
 // e.g. "tbk.elf: truncated: program header 2 ends at 0x1f8 past file size 0x100".
 Status parse_elf(std::vector<uint8_t> bytes, const std::string& what, ElfImage* out);
+// The largest guest memory the loader's boot mapping covers (MiB): every
+// runner, the qemu-tcg peer included, refuses more as bad input.
+inline constexpr size_t kMaxGuestMemMib = 1024;
+inline constexpr size_t kMinGuestMemMib = 16;
+// The largest kernel or archive file read (guest memory is at most 16 GiB,
+// and no image of this testbed comes near this).
+inline constexpr uint64_t kMaxInputFileBytes = 256ULL << 20;
+// Reads a whole regular file of at most kMaxInputFileBytes. A missing or
+// unreadable path, a directory, a device, a FIFO or socket (never opened
+// blocking) or a larger file is bad input, with the reason.
 Status read_file(const std::string& path, std::vector<uint8_t>* out);
 
 struct GuestImage {

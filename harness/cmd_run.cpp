@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/loader.h"
 #include "harness/commands.h"
 #include "harness/runner.h"
 
@@ -117,8 +118,9 @@ int cmd_run(int argc, char** argv) {
       char* end = nullptr;
       errno = 0;
       long long n = strtoll(v.c_str(), &end, 10);
-      if (v.empty() || *end || errno || n < 16 || n > 16384) {
-        error_line("run: bad --mem '" + v + "' (MiB, 16..16384)");
+      if (v.empty() || *end || errno || n < (long long)kMinGuestMemMib || n > (long long)kMaxGuestMemMib) {
+        error_line("run: bad --mem '" + v + "' (MiB, " + std::to_string(kMinGuestMemMib) + ".." +
+                   std::to_string(kMaxGuestMemMib) + ")");
         return kExitBadInput;
       }
       req.mem_mib = size_t(n);

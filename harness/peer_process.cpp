@@ -2,6 +2,7 @@
 #include "harness/peer_process.h"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -60,6 +61,7 @@ PeerOutcome run_peer(const PeerSpawn& spec) {
   argv.push_back(nullptr);
 
   const uint64_t start = monotonic_ns();
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     o.error = std::string("fork: ") + strerror(errno);
@@ -67,6 +69,10 @@ PeerOutcome run_peer(const PeerSpawn& spec) {
     return o;
   }
   if (pid == 0) {
+    // The peer dies with vtb (killed, crashed or timed out from outside): it
+    // must never be left running, reparented to init.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     setpgid(0, 0);
     int devnull = open("/dev/null", O_RDONLY);
     // Move the ends above the targets first so dup2 cannot clobber them.

@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include "common/abi/vtb_abi.h"
+#include "common/guest_memory.h"
+#include "common/loader.h"
 #include "harness/peer_process.h"
 #include "harness/runner_internal.h"
 
@@ -40,10 +42,27 @@ std::string qemu_error_line(const std::string& err) {
 
 }  // namespace
 
+// `qemu --version` must say it is QEMU: a wrong VTB_QEMU (say /bin/false,
+// which exits 1 like a guest that wrote 0 to isa-debug-exit) would otherwise
+// be read as guest exit code 0.
+Status check_is_qemu(const std::string& path) {
+  PeerSpawn spec;
+  spec.argv = {path, "--version"};
+  spec.ctrl_fd = -1;
+  spec.stderr_to_console = true;
+  spec.timeout = std::chrono::milliseconds(10000);
+  const PeerOutcome o = run_peer(spec);
+  if (!o.spawned) return Status::unavailable(path + ": cannot start: " + o.error);
+  if (!o.exited || o.exit_status != 0 || o.console.find("QEMU emulator version") == std::string::npos)
+    return Status::unavailable(path + " is not QEMU (`--version` did not say \"QEMU emulator version\")");
+  return Status::ok();
+}
+
 Status qemu_available(std::string* path) {
   const char* env = getenv("VTB_QEMU");
   if (env && *env) {
     if (!executable(env)) return Status::unavailable(std::string("VTB_QEMU=") + env + " is not an executable file");
+    if (Status s = check_is_qemu(env); !s) return Status::unavailable(std::string("VTB_QEMU: ") + s.message());
     *path = env;
     return Status::ok();
   }
@@ -63,6 +82,22 @@ Status qemu_available(std::string* path) {
 void run_on_qemu(const Prepared& p, RunReport* r) {
   std::string qemu;
   if (Status s = qemu_available(&qemu); !s) return fail(r, s);
+  // The image must fit this guest memory under the same rules as on the
+  // engines (segments inside RAM, archive placement, memory size): bad input
+  // is exit 2 here too, not a QEMU error or a guest crash. A sparse memfd:
+  // only the kernel and archive pages are touched.
+  {
+    GuestImage img;
+    img.flavor = Flavor::Native;
+    img.cmdline = p.command_line;
+    img.kernel = p.kernel;
+    img.archive = p.archive;
+    Status err;
+    std::unique_ptr<GuestMemory> mem = GuestMemory::create(p.mem_mib << 20, &err);
+    if (!mem) return fail(r, err.is_ok() ? Status::host_error("guest memory for the image check") : err);
+    BootImage boot;
+    if (Status s = place_image(img, *mem, &boot); !s) return fail(r, s);
+  }
 
   // SeaBIOS stays off the serial port when fw_cfg etc/sercon-port holds 0.
   char sercon[] = "/tmp/vtb-sercon-XXXXXX";

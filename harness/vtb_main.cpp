@@ -1,5 +1,6 @@
 // tags: harness|cli — desc: vtb entry point: dispatch to list | run | bench, --help, shared helpers.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -40,8 +41,15 @@ void error_line(const std::string& msg) {
 }
 
 bool write_file_atomic(const std::string& path, const std::string& data, std::string* err) {
+  // Only a new file or a regular file is ever replaced: never a device node,
+  // a FIFO, a directory or what a symbolic link names.
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    *err = path + ": not a regular file; refusing to replace it";
+    return false;
+  }
   std::string tmp = path + ".tmp." + std::to_string(getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) {
     *err = tmp + ": " + strerror(errno);
     return false;

@@ -1,5 +1,6 @@
 // tags: harness|tests — desc: the vtb CLI on bad input: documented exit codes, one clear line on stderr, no crash.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -181,6 +182,59 @@ TEST(Cli, BenchSubcommandAnswers) {
   VtbRun r = run_vtb({"bench", "--help"});
   EXPECT_EQ(r.signal, 0);
   EXPECT_TRUE(r.code == 0 || r.code == kExitUnavailable) << r.code << " " << r.err;
+}
+
+// Input files are read only when they are regular files, before anything
+// else, on every runner: a FIFO without a writer, a device, a directory are
+// bad input at once (never a hang or unbounded memory).
+TEST(Cli, NonRegularInputFilesAreBadInputAtOnce) {
+  const std::string fifo = ::testing::TempDir() + "/vtb_cli_fifo_" + std::to_string(getpid());
+  unlink(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (const char* engine : {"qemu-tcg", "bt"}) {
+    for (const std::string& path : {fifo, std::string("/dev/zero"), std::string("/tmp")}) {
+      for (const char* opt : {"--kernel", "--archive"}) {
+        VtbRun r = run_vtb({"run", "--engine", engine, "--workload", "hello", opt, path}, {}, 20);
+        EXPECT_EQ(r.code, 2) << engine << " " << opt << " " << path << ": " << r.err;
+        expect_one_line(r, path);
+      }
+    }
+  }
+  unlink(fifo.c_str());
+}
+
+// --out never replaces what is not a regular file (as root a rename would
+// replace a device node): exit 5, one line, the node untouched.
+TEST(Cli, OutRefusesToReplaceANonRegularFile) {
+  const std::string fifo = ::testing::TempDir() + "/vtb_cli_outfifo_" + std::to_string(getpid());
+  unlink(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  VtbRun r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "hello", "--out", fifo});
+  if (r.code == 3) GTEST_SKIP() << "qemu-tcg unavailable: " << r.err;
+  EXPECT_EQ(r.code, 5) << r.err;
+  expect_one_line(r, "not a regular file");
+  struct stat st;
+  ASSERT_EQ(lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+  unlink(fifo.c_str());
+}
+
+// A VTB_QEMU that is not QEMU (/bin/false exits 1, which QEMU's
+// isa-debug-exit also gives for a guest exit code 0) is unavailable, never a
+// guest exit 0.
+TEST(Cli, FakeQemuIsNotAGuestExit) {
+  VtbRun r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "hello"}, {"VTB_QEMU=/bin/false"});
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  expect_one_line(r, "is not QEMU");
+}
+
+// --mem above what the loader maps is bad input on every runner, qemu-tcg included.
+TEST(Cli, MemAboveTheLoaderMappingIsBadInputEverywhere) {
+  for (const char* engine : {"qemu-tcg", "bt"}) {
+    VtbRun r = run_vtb({"run", "--engine", engine, "--workload", "hello", "--mem", "4096"});
+    EXPECT_EQ(r.code, 2) << engine << ": " << r.err;
+    expect_one_line(r, "--mem");
+  }
 }
 
 }  // namespace

@@ -1,5 +1,12 @@
 // tags: harness|tests — desc: the kernel under QEMU TCG (reference machine): every manifest workload, forkwait 1000, badptr, limits.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <vector>
 
 #include "harness/manifest.h"
 #include "harness/tests/run_vtb.h"
@@ -116,6 +123,54 @@ TEST(QemuPeer, CliPrintsConsoleExitCodeAndPhases) {
   r = run_vtb({"run", "--engine", "qemu-tcg", "--workload", "hello", "--json"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find(R"("outcome":"exited","exit_code":0,"cli_exit":0)"), std::string::npos) << r.out;
+}
+
+// The pids of `pid`'s children (Linux /proc/<pid>/task/<pid>/children).
+std::vector<pid_t> children_of(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  std::vector<pid_t> out;
+  for (pid_t c; f >> c;) out.push_back(c);
+  return out;
+}
+
+// Gone, or a zombie that only waits for its new parent to reap it.
+bool process_gone(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return true;
+  const auto rp = line.rfind(')');
+  return rp != std::string::npos && rp + 2 < line.size() && line[rp + 2] == 'Z';
+}
+
+// Killing vtb (SIGKILL: no handler runs) during a qemu-tcg run takes QEMU
+// with it: nothing is left running, reparented to init.
+TEST(QemuPeer, QemuDiesWithVtb) {
+  VTB_REQUIRE_QEMU();
+  const pid_t vtb = fork();
+  ASSERT_GE(vtb, 0);
+  if (vtb == 0) {
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(VTB_BIN, VTB_BIN, "run", "--engine", "qemu-tcg", "--workload", "compute", "--param", "n=1000000",
+          "--timeout", "60", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  pid_t qemu = 0;
+  for (int i = 0; i < 200 && !qemu; ++i) {  // up to 10 s for QEMU to start
+    usleep(50000);
+    for (pid_t c : children_of(vtb)) qemu = c;
+  }
+  kill(vtb, SIGKILL);
+  waitpid(vtb, nullptr, 0);
+  ASSERT_NE(qemu, 0) << "vtb never started QEMU";
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = process_gone(qemu);
+    if (!gone) usleep(50000);
+  }
+  if (!gone) kill(qemu, SIGKILL);
+  EXPECT_TRUE(gone) << "QEMU (pid " << qemu << ") outlived vtb";
 }
 
 }  // namespace
