@@ -76,7 +76,7 @@ for npt in $(echo "${NPT_MODES:-1}" | tr ',' ' '); do
           while [ $r -le ${REPS:-1} ]; do
             timeout $TMO /vtb run --engine kvm --workload $w $p --json > /tmp/m.json 2>/tmp/m.err
             mrc=$?
-            res "vtb-run $w$(echo $p | sed 's/--param //g;s/^/ /') npt=$npt irqchip=$irqchip rep=$r rc=$mrc"
+            res "vtb-run $w${p:+$(echo $p | sed 's/--param //g;s/^/ /')} npt=$npt irqchip=$irqchip rep=$r rc=$mrc"
             [ $mrc -eq 0 ] || { cat /tmp/m.err; fails=$((fails+1)); }
             block "vtb-run $w npt=$npt irqchip=$irqchip rep=$r" /tmp/m.json
             r=$((r+1))
