@@ -22,6 +22,14 @@
 #define PV_OFF_TIMER_FIRED 0xb0 /* u32 */
 #define PV_OFF_MODE 0xb4        /* u8: 0 kernel, 1 user */
 #define PV_OFF_NULL_FAST 0xb8   /* u64: null hypercalls served by the assembly */
+#define PV_OFF_HOST_FS 0xc0    /* host FS/GS bases, restored whenever host code runs */
+#define PV_OFF_HOST_GS 0xc8
+#define PV_OFF_GUEST_FS 0xd0   /* the guest's (virtual) FS/GS bases, live while guest code runs */
+#define PV_OFF_GUEST_GS 0xd8
+#define PV_OFF_SIG_FS 0xe0     /* FS/GS at the last signal (the signal trampoline) */
+#define PV_OFF_SIG_GS 0xe8
+#define PV_OFF_IN_GUEST 0xf0   /* u8: 1 from the jump into guest code to the next host entry */
+#define PV_OFF_FSGS 0xf1       /* u8: 1 = switch FS/GS bases (the CPU and kernel allow rd/wrfsbase) */
 #define PV_HC_NULL 13           /* = VTB_HC_NULL (an enum: the assembler cannot see it) */
 #define PV_OFF_FPU 0x100      /* 64-byte aligned xsave area */
 #define PV_FPU_AREA 0x3000
@@ -59,7 +67,13 @@ struct alignas(64) PvCpu {
   Mode mode = Mode::Kernel;
   uint8_t pad0_[3];
   uint64_t null_fast = 0;
-  uint64_t pad_[8];
+  uint64_t host_fs = 0, host_gs = 0;
+  uint64_t guest_fs = 0, guest_gs = 0;
+  uint64_t sig_fs = 0, sig_gs = 0;
+  volatile uint8_t in_guest = 0;
+  uint8_t fsgs = 0;
+  uint8_t pad1_[6];
+  uint64_t pad_[1];
   alignas(64) uint8_t fpu[PV_FPU_AREA];
   // ---- C++ only below ----
   ExitReason exit_reason = ExitReason::None;
@@ -88,6 +102,14 @@ static_assert(offsetof(PvCpu, shared) == PV_OFF_SHARED);
 static_assert(offsetof(PvCpu, timer_fired) == PV_OFF_TIMER_FIRED);
 static_assert(offsetof(PvCpu, mode) == PV_OFF_MODE);
 static_assert(offsetof(PvCpu, null_fast) == PV_OFF_NULL_FAST);
+static_assert(offsetof(PvCpu, host_fs) == PV_OFF_HOST_FS);
+static_assert(offsetof(PvCpu, host_gs) == PV_OFF_HOST_GS);
+static_assert(offsetof(PvCpu, guest_fs) == PV_OFF_GUEST_FS);
+static_assert(offsetof(PvCpu, guest_gs) == PV_OFF_GUEST_GS);
+static_assert(offsetof(PvCpu, sig_fs) == PV_OFF_SIG_FS);
+static_assert(offsetof(PvCpu, sig_gs) == PV_OFF_SIG_GS);
+static_assert(offsetof(PvCpu, in_guest) == PV_OFF_IN_GUEST);
+static_assert(offsetof(PvCpu, fsgs) == PV_OFF_FSGS);
 static_assert(offsetof(PvCpu, fpu) == PV_OFF_FPU);
 static_assert(PV_HC_NULL == VTB_HC_NULL);
 static_assert(sizeof(Mode) == 1 && offsetof(vtb_shared_info, pending) == 1);
@@ -102,6 +124,13 @@ int vtb_pv_enter();
 // Labels inside pv_entry.S.
 extern const char vtb_pv_hc_entry[], vtb_pv_iret_entry[], vtb_pv_signal_exit[];
 extern const char vtb_pv_touch_begin[], vtb_pv_touch_end[];
+// The whole entry/exit assembly: host code, whatever in_guest says.
+extern const char vtb_pv_asm_begin[], vtb_pv_asm_end[];
+// Signal handler entry: saves FS/GS into sig_fs/sig_gs, installs the host's,
+// calls vtb_pv_on_signal, and installs sig_fs/sig_gs again unless that
+// returned 1 (the signal now returns into host code).
+void vtb_pv_signal_trampoline(int sig, void* info, void* uc);
+int vtb_pv_on_signal(int sig, void* info, void* uc);
 // C++ side of the hypercall entry.
 int vtb_pv_hc_fast();  // pv_fastpath.cpp (no FP/SIMD registers)
 int vtb_pv_hc_slow();  // pv_hypercalls.cpp (guest FP state saved around it)

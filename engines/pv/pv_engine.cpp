@@ -1,10 +1,15 @@
 // tags: engines|pv — desc: PvEngine: window + hypercall page set-up, load, the run loop, registers, counters.
 #include "engines/pv/pv_engine.h"
 
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <x86intrin.h>
+
+#ifndef HWCAP2_FSGSBASE
+#define HWCAP2_FSGSBASE (1 << 1)
+#endif
 
 #include <cstdio>
 #include <cstdlib>
@@ -158,6 +163,13 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
   v.deadline_ns = ~0ULL;
   std::memset(v.hc_count, 0, sizeof v.hc_count);
   v.null_fast = 0;
+  // The guest's FS/GS bases start at 0 and are its own from then on; the
+  // host's are installed whenever host code runs (pv_entry.S). Without
+  // FSGSBASE (CPU or kernel) the bases cannot be switched cheaply: the
+  // engine then runs with the host's bases visible (pv.fsgs_isolation 0).
+  v.fsgs = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) ? 1 : 0;
+  v.guest_fs = v.guest_gs = 0;
+  v.in_guest = 0;
   std::memset(trap_, 0, sizeof trap_);
   std::memset(trap_flags_, 0, sizeof trap_flags_);
   mem_ = &mem;
@@ -237,6 +249,10 @@ Exit PvEngine::run(const RunLimits& limits) {
     if (!deliver_events(&delivered)) return *pending_exit_;
     if (!win_.error().empty()) break;
     v.exit_reason = ExitReason::None;
+    if (v.fsgs) {  // this thread's own bases (the run thread may change between runs)
+      __asm__ volatile("rdfsbase %0" : "=r"(v.host_fs));
+      __asm__ volatile("rdgsbase %0" : "=r"(v.host_gs));
+    }
     vtb_pv_enter();
     if (!win_.error().empty()) break;
     switch (v.exit_reason) {
@@ -315,6 +331,7 @@ void PvEngine::stats(Counters& out) const {
   for (unsigned i = 0; i < 256; ++i)
     if (reflected_[i]) out.add("fault.reflected." + std::to_string(i), reflected_[i]);
   out.add("pv.syscall_bounce", syscall_bounce_);
+  out.add("pv.fsgs_isolation", vtb_pv_cpu.fsgs);
   out.add("pv.map_ops", win_.map_ops());
   out.add("pv.kernel_protect_ops", win_.protect_ops());
   out.add("pv.events_delivered", events_delivered_);

@@ -27,6 +27,39 @@ mxcsr_default:
 
 	.text
 
+/* FS/GS bases. Guest code never sees the host's: the guest's own (virtual)
+ * bases are installed on every jump into guest code and the host's on every
+ * entry into host code (hypercall, iret, signal), so guest user code cannot
+ * read the host's TLS through %fs or change what host code uses. GUEST_IN
+ * also marks that guest code runs, for the signal handler (a guest jump out
+ * of the window still faults as the guest's). Uses only \reg. */
+.macro TO_GUEST reg
+	cmpb $0, V(PV_OFF_FSGS)
+	je 91f
+	mov V(PV_OFF_GUEST_FS), \reg
+	wrfsbase \reg
+	mov V(PV_OFF_GUEST_GS), \reg
+	wrgsbase \reg
+91:	movb $1, V(PV_OFF_IN_GUEST)
+.endm
+.macro TO_HOST reg
+	movb $0, V(PV_OFF_IN_GUEST)
+	cmpb $0, V(PV_OFF_FSGS)
+	je 92f
+	rdfsbase \reg
+	mov \reg, V(PV_OFF_GUEST_FS)
+	rdgsbase \reg
+	mov \reg, V(PV_OFF_GUEST_GS)
+	mov V(PV_OFF_HOST_FS), \reg
+	wrfsbase \reg
+	mov V(PV_OFF_HOST_GS), \reg
+	wrgsbase \reg
+92:
+.endm
+
+	.globl vtb_pv_asm_begin
+vtb_pv_asm_begin:
+
 /* int vtb_pv_enter(void): save the host's callee-saved registers, remember
  * the host stack, load the whole guest state from vtb_pv_cpu and jump. The
  * host comes back here (do_exit) with eax = PV_EXIT. */
@@ -48,7 +81,8 @@ resume_full:
 	mov $-1, %eax
 	mov $-1, %edx
 	xrstor64 V(PV_OFF_FPU)
-1:	mov V(PV_OFF_RFLAGS), %rax
+1:	TO_GUEST %rax
+	mov V(PV_OFF_RFLAGS), %rax
 	mov %rax, V(PV_OFF_SCRATCH)
 	lea V(PV_OFF_SCRATCH), %rsp
 	popfq
@@ -106,6 +140,7 @@ vtb_pv_touch_begin:
 	.globl vtb_pv_touch_end
 vtb_pv_touch_end:
 	mov %rcx, V(PV_OFF_RIP)
+	TO_HOST %rcx
 	lea 8(%rsp), %rcx
 	mov %rcx, G(RSP_)
 	mov V(PV_OFF_HOST_RSP), %rsp
@@ -114,6 +149,7 @@ vtb_pv_touch_end:
 	test %eax, %eax
 	jnz slow_common
 fast_resume:
+	TO_GUEST %rcx
 	mov G(RCX_), %rcx
 	mov G(RDX_), %rdx
 	mov G(RSI_), %rsi
@@ -188,6 +224,7 @@ vtb_pv_iret_entry:
 	mov %r11, G(R11_)
 	mov %rsp, G(RSP_)
 	movq $0, V(PV_OFF_RIP)
+	TO_HOST %rcx
 	mov V(PV_OFF_HOST_RSP), %rsp
 	cld
 	jmp slow_common
@@ -206,6 +243,39 @@ vtb_pv_signal_exit:
 	ldmxcsr mxcsr_default(%rip)
 	jmp do_exit
 	.size vtb_pv_signal_exit, .-vtb_pv_signal_exit
+
+/* Every signal handler of the engine starts here (SA_ONSTACK: the host's
+ * alternate stack). rdi/rsi/rdx are the handler's arguments; r10/r11 are
+ * free at a call boundary. */
+	.globl vtb_pv_signal_trampoline
+	.type vtb_pv_signal_trampoline, @function
+vtb_pv_signal_trampoline:
+	cmpb $0, V(PV_OFF_FSGS)
+	je 1f
+	rdfsbase %r10
+	mov %r10, V(PV_OFF_SIG_FS)
+	rdgsbase %r10
+	mov %r10, V(PV_OFF_SIG_GS)
+	mov V(PV_OFF_HOST_FS), %r10
+	wrfsbase %r10
+	mov V(PV_OFF_HOST_GS), %r10
+	wrgsbase %r10
+1:	sub $8, %rsp
+	call vtb_pv_on_signal@PLT
+	add $8, %rsp
+	cmpb $0, V(PV_OFF_FSGS)
+	je 2f
+	cmp $1, %eax
+	je 2f                            /* into host code: the host's bases stay */
+	mov V(PV_OFF_SIG_FS), %r10
+	wrfsbase %r10
+	mov V(PV_OFF_SIG_GS), %r10
+	wrgsbase %r10
+2:	ret
+	.size vtb_pv_signal_trampoline, .-vtb_pv_signal_trampoline
+
+	.globl vtb_pv_asm_end
+vtb_pv_asm_end:
 
 /* The benchmark's baseline: an empty host function (called indirectly). */
 	.globl vtb_pv_empty_function

@@ -27,6 +27,24 @@ int (*g_sync_hook)() = nullptr;
 thread_local bool t_setup = false;
 
 bool in_window(uint64_t a) { return a >= VTB_WINDOW_LO && a < VTB_WINDOW_HI; }
+bool in_entry_asm(uint64_t a) {
+  return a >= uint64_t(vtb_pv_asm_begin) && a < uint64_t(vtb_pv_asm_end);
+}
+
+// Guest code was interrupted: code in the window, or anything outside the
+// entry assembly while guest code runs (a guest jump out of the window
+// faults there: it is the guest's fault, not the host's).
+bool interrupted_guest(const PvCpu& v, uint64_t rip) {
+  return v.active && (in_window(rip) || (v.in_guest && !in_entry_asm(rip)));
+}
+
+// The guest's FS/GS bases at the signal (the trampoline read them) become
+// its saved state when the signal leaves to host code.
+void keep_guest_bases(PvCpu& v) {
+  v.guest_fs = v.sig_fs;
+  v.guest_gs = v.sig_gs;
+  v.in_guest = 0;
+}
 
 // Copy the interrupted guest state into the vCPU block.
 void copy_in(ucontext_t* uc, int sig, siginfo_t* si) {
@@ -64,31 +82,36 @@ void exit_guest(ucontext_t* uc, int sig, siginfo_t* si, ExitReason why) {
   PvCpu& v = vtb_pv_cpu;
   greg_t* g = uc->uc_mcontext.gregs;
   copy_in(uc, sig, si);
+  keep_guest_bases(v);
   v.exit_reason = why;
   g[REG_RIP] = greg_t(vtb_pv_signal_exit);
   g[REG_RSP] = greg_t(v.host_rsp);
   g[REG_EFL] = 0x202;
 }
 
-void on_signal(int sig, siginfo_t* si, void* ucv) {
+// 1: the signal now returns into host code (the trampoline keeps the host's
+// FS/GS bases); 0: it returns where it interrupted.
+int on_signal(int sig, siginfo_t* si, void* ucv) {
   auto* uc = static_cast<ucontext_t*>(ucv);
   PvCpu& v = vtb_pv_cpu;
   const uint64_t rip = uint64_t(uc->uc_mcontext.gregs[REG_RIP]);
-  const bool guest = v.active && in_window(rip);
+  const bool guest = interrupted_guest(v, rip);
   if (sig == timer_signal()) {
-    if (!v.active) return;
+    if (!v.active) return 0;
     v.timer_fired = 1;
-    if (!guest) return;  // host code: the flag is checked at the next hypercall or exit
+    if (!guest) return 0;  // host code: the flag is checked at the next hypercall or exit
     const uint64_t now = monotonic_ns();
     if (now >= v.deadline_ns) {
       v.limit_hit = 1;
       exit_guest(uc, sig, si, ExitReason::Signal);
+      return 1;
     } else if (v.mode == Mode::User || (v.shared && v.shared->vif)) {
       exit_guest(uc, sig, si, ExitReason::Signal);
+      return 1;
     } else if (v.shared && v.timer_period_ns && now >= v.timer_next_ns) {
       v.shared->pending = 1;  // delivered when the guest re-enables events
     }
-    return;
+    return 0;
   }
   if (guest) {
     // Synchronous guest traps (faults, bounced syscalls) are served right
@@ -100,25 +123,28 @@ void on_signal(int sig, siginfo_t* si, void* ucv) {
       const int r = g_sync_hook();
       if (r == 0) {
         copy_out(uc);
-        return;
+        return 0;
       }
       v.sig = 0;  // served: the run loop returns the exit the hook prepared
     }
+    keep_guest_bases(v);
     v.exit_reason = ExitReason::Signal;
     uc->uc_mcontext.gregs[REG_RIP] = greg_t(vtb_pv_signal_exit);
     uc->uc_mcontext.gregs[REG_RSP] = greg_t(v.host_rsp);
     uc->uc_mcontext.gregs[REG_EFL] = 0x202;
-    return;
+    return 1;
   }
   if (v.active && rip >= uint64_t(vtb_pv_touch_begin) && rip < uint64_t(vtb_pv_touch_end)) {
+    keep_guest_bases(v);
     v.exit_reason = ExitReason::BadStack;
     v.addr = uint64_t(si->si_addr);
     uc->uc_mcontext.gregs[REG_RIP] = greg_t(vtb_pv_signal_exit);
     uc->uc_mcontext.gregs[REG_RSP] = greg_t(v.host_rsp);
-    return;
+    return 1;
   }
   // Not the guest's: restore the previous disposition; the fault recurs there.
   sigaction(sig, &g_old[sig], nullptr);
+  return 0;
 }
 
 }  // namespace
@@ -131,7 +157,7 @@ bool install_signal_handlers(std::string* err) {
   if (g_installed) return true;
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_signal;
+  sa.sa_sigaction = reinterpret_cast<void (*)(int, siginfo_t*, void*)>(vtb_pv_signal_trampoline);
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
   sigaddset(&sa.sa_mask, timer_signal());
@@ -216,3 +242,7 @@ void timer_stop(HostTimer* timer) {
 }
 
 }  // namespace vtb::pv
+
+extern "C" int vtb_pv_on_signal(int sig, void* info, void* uc) {
+  return vtb::pv::on_signal(sig, static_cast<siginfo_t*>(info), uc);
+}

@@ -1,0 +1,99 @@
+/* tags: workloads|programs — desc: isolation: guest user code probes the host through FS/GS, rdfsbase/wrfsbase, segment loads and jumps out of its memory; each probe runs in a child that the kernel must kill (or that must see only guest state). */
+#include "vtb.h"
+
+/* Each probe runs in a forked child. It either dies by a guest exception
+ * (the kernel kills it: VTB_WSTATUS_KILLED | vector) or exits with a code
+ * that says what it saw. What must never happen: the child reads a host
+ * value, or the host process dies (then this program never reports). */
+enum { SAW_ZERO = 0, SAW_VALUE = 3, SURVIVED = 4 };
+
+static void probe_fs_load(uint64_t off) {
+  uint64_t v;
+  if (off == 0) __asm__ volatile("movq %%fs:0, %0" : "=r"(v));
+  else __asm__ volatile("movq %%fs:0x28, %0" : "=r"(v));
+  printf("isolation: %%fs:0x%lx read 0x%lx\n", off, v);
+  exit(v ? SAW_VALUE : SAW_ZERO);
+}
+
+static void probe_rdbase(int gs) {
+  uint64_t v;
+  if (gs) __asm__ volatile("rdgsbase %0" : "=r"(v));
+  else __asm__ volatile("rdfsbase %0" : "=r"(v));
+  printf("isolation: rd%sbase read 0x%lx\n", gs ? "gs" : "fs", v);
+  exit(v ? SAW_VALUE : SAW_ZERO);
+}
+
+/* Changes the FS/GS base or selector, then makes system calls: host code
+ * runs in between and must use its own bases. */
+static void probe_change(int how) {
+  uint64_t base = 0x1000;
+  if (how == 0) __asm__ volatile("wrfsbase %0" ::"r"(base));
+  if (how == 1) __asm__ volatile("wrgsbase %0" ::"r"(base));
+  if (how == 2) __asm__ volatile("movw %w0, %%fs" ::"r"(0x2bu));
+  for (int i = 0; i < 3; i++) vtb_getpid();
+  vtb_yield();
+  exit(SURVIVED);
+}
+
+static void probe_jump(uint64_t target) {
+  __asm__ volatile("jmp *%0" ::"r"(target));
+  exit(SURVIVED);
+}
+
+struct probe {
+  const char *name;
+  int kind; /* 0 fs load, 1 rd base, 2 change, 3 jump */
+  uint64_t arg;
+};
+
+static const struct probe probes[] = {
+    {"fs_0", 0, 0},
+    {"fs_0x28", 0, 0x28},
+    {"rdfsbase", 1, 0},
+    {"rdgsbase", 1, 1},
+    {"wrfsbase", 2, 0},
+    {"wrgsbase", 2, 1},
+    {"mov_fs", 2, 2},
+    {"jmp_1", 3, 1},
+    {"jmp_0x8000", 3, 0x8000},
+    {"jmp_0x7fff00000000", 3, 0x7fff00000000ULL},
+#ifndef VTB_HOST_NATIVE
+    {"jmp_kernel_text", 3, VTB_KERNEL_VBASE + VTB_KERNEL_PHYS_LOAD},
+#endif
+};
+
+int main(void) {
+  int bad = 0;
+  for (unsigned i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+    const struct probe *p = &probes[i];
+    long pid = vtb_fork();
+    if (pid == 0) {
+      if (p->kind == 0) probe_fs_load(p->arg);
+      if (p->kind == 1) probe_rdbase((int)p->arg);
+      if (p->kind == 2) probe_change((int)p->arg);
+      probe_jump(p->arg);
+    }
+    if (pid < 0) {
+      printf("isolation: fork failed (%ld)\n", pid);
+      return 2;
+    }
+    int st = 0;
+    vtb_wait(pid, &st);
+    const char *verdict;
+    if (st & VTB_WSTATUS_KILLED) {
+      /* a guest exception: fine for every probe */
+      printf("isolation: %s: killed by vector %d\n", p->name, st & 0xff);
+      verdict = "killed";
+    } else if (st == SAW_ZERO || (st == SURVIVED && p->kind == 2)) {
+      printf("isolation: %s: guest state only (exit %d)\n", p->name, st);
+      verdict = "guest";
+    } else {
+      printf("isolation: %s: BROKEN (exit %d)\n", p->name, st);
+      verdict = "broken";
+      bad++;
+    }
+    vtb_result(p->name, "%s", verdict);
+  }
+  printf("isolation: %d probe(s) broken\n", bad);
+  return bad ? 1 : 0;
+}
