@@ -332,6 +332,7 @@ void PvEngine::stats(Counters& out) const {
     if (reflected_[i]) out.add("fault.reflected." + std::to_string(i), reflected_[i]);
   out.add("pv.syscall_bounce", syscall_bounce_);
   out.add("pv.fsgs_isolation", vtb_pv_cpu.fsgs);
+  if (cpuid_.misses()) out.add("host.cpuid", cpuid_.misses());
   out.add("pv.map_ops", win_.map_ops());
   out.add("pv.kernel_protect_ops", win_.protect_ops());
   out.add("pv.events_delivered", events_delivered_);

@@ -7,6 +7,7 @@
 
 #include "common/engine.h"
 #include "common/guest_memory.h"
+#include "common/host_cpuid.h"
 #include "common/interrupt_source.h"
 #include "engines/pv/pv_cpu.h"
 #include "engines/pv/pv_engine.h"
@@ -83,6 +84,7 @@ class PvEngine final : public Engine {
   // counters
   uint64_t reflected_[256] = {};
   uint64_t syscall_bounce_ = 0, hidden_faults_ = 0, events_delivered_ = 0, batch_[4] = {};
+  HostCpuidCache cpuid_;  // VTB_HC_CPUID answers
   uint64_t int80_refused_ = 0, sysenter_refused_ = 0, host_ticks_ = 0, blocks_ = 0;
   uint64_t last_hidden_va_ = ~0ULL, last_hidden_rip_ = ~0ULL;
 };
