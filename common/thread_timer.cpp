@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -56,13 +57,33 @@ Status ThreadTimer::bind(int signo) {
   return Status::ok();
 }
 
+void ThreadTimer::disarm() {
+  if (!have_timer_) return;
+  armed_ns_ = 0;
+  itimerspec its{};
+  timer_settime(timer_, 0, &its, nullptr);
+}
+
 void ThreadTimer::want(uint64_t abs_ns, uint64_t now_ns) {
   if (!have_timer_ || abs_ns == 0) return;
   if (armed_ns_ > now_ns && armed_ns_ <= abs_ns) return;  // an earlier expiry is already pending
   itimerspec its{};
   its.it_value.tv_sec = static_cast<time_t>(abs_ns / 1000000000ULL);
   its.it_value.tv_nsec = static_cast<long>(abs_ns % 1000000000ULL);
-  if (timer_settime(timer_, TIMER_ABSTIME, &its, nullptr) == 0) armed_ns_ = abs_ns;
+  its.it_interval.tv_sec = static_cast<time_t>(backstop_ns_ / 1000000000ULL);
+  its.it_interval.tv_nsec = static_cast<long>(backstop_ns_ % 1000000000ULL);
+  // Publish the expiry *before* arming. The signal can come as soon as
+  // timer_settime arms the timer (at its return when abs_ns has already
+  // passed: the thread was preempted since the caller read the clock), and
+  // the handler's fired() must be the last word. Stored after the call, a
+  // handled expiry could be recorded as still pending, and a caller that
+  // skips arming while an earlier expiry is pending then never armed the
+  // timer again (bt: --timeout ignored, runs hung). A signal for an older
+  // expiry landing between the store and the call only makes the next caller
+  // re-arm needlessly.
+  armed_ns_ = abs_ns;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (timer_settime(timer_, TIMER_ABSTIME, &its, nullptr) != 0) armed_ns_ = 0;
 }
 
 }  // namespace vtb

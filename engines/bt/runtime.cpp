@@ -25,6 +25,11 @@ namespace vtb::bt {
 namespace {
 Runtime* g_live = nullptr;
 constexpr int64_t kSlice = 1 << 20;  // guest instructions (back edges) between dispatcher visits
+// Asynchronous exits, belt and braces beside the armed timer (see run()):
+// the timer repeats with this period after an expiry until the dispatcher
+// re-arms it, and the dispatcher reads the clock itself every so many visits.
+constexpr uint64_t kAsyncBackstopNs = 100'000'000;
+constexpr int kClockEveryVisits = 4096;
 constexpr uint64_t kNoTag = 0x8000000000000000ULL;  // non-canonical: never a guest pc
 }  // namespace
 
@@ -111,6 +116,7 @@ Status Runtime::init() {
   address_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2");
   if (const char* v = getenv("VTB_BT_USER_CHECKS"); v && !strcmp(v, "0")) address_checks_ = false;  // experiments; counter bt.user_isolation says so
   fault_rec_.reason = ExitReason::Fault;
+  timer_.set_backstop(kAsyncBackstopNs);
   if (Status s = user_tc_.init(kUserTcBase, kTcSize); !s) return s;
   if (Status s = kernel_tc_.init(kKernelTcBase, kTcSize); !s) return s;
   scratch_.resize(1 << 16);
@@ -424,6 +430,13 @@ Exit Runtime::run(const RunLimits& lim) {
   if (sigsetjmp(engine_fault_jmp_, 0)) {
     in_guest_ = false;
     in_run_ = false;
+    // The jump may have left a signal handler that had the timer signal
+    // blocked (sigsetjmp does not save the mask: it is on the exit path).
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, async_signal_number());
+    pthread_sigmask(SIG_UNBLOCK, &s, nullptr);
+    timer_.disarm();
     out.kind = ExitKind::EngineError;
     out.message = error_;
     out.rip = cpu_.rip;
@@ -434,6 +447,7 @@ Exit Runtime::run(const RunLimits& lim) {
     out.message = std::move(msg);
     out.rip = cpu_.rip;
     in_run_ = false;
+    timer_.disarm();  // the run is over: no backstop signals into the host's own code
     return out;
   };
   if (opt_.direct_user) {
@@ -464,10 +478,24 @@ Exit Runtime::run(const RunLimits& lim) {
     }
   }
   const bool async = async_ && !counting;
+  // The wall deadline cannot be missed: every expiry of the timer sets
+  // exit_req_ (checked below after in_guest_ is set, so an expiry is either
+  // seen here or finds translated code to unchain), ThreadTimer::armed_ns()
+  // never claims an expiry that was already signalled, and the timer repeats
+  // every kAsyncBackstopNs until it is re-armed. A guest that exits often
+  // also has the clock read every kClockEveryVisits visits without any signal.
+  int clock_visits = kClockEveryVisits;
   for (;;) {
-    if (exit_req_) clear_async_exit();
+    if (exit_req_) {
+      clear_async_exit();
+      clock_visits = kClockEveryVisits;
+    } else if (--clock_visits == 0) {
+      clock_visits = kClockEveryVisits;
+      clock_due_ = true;
+    }
     // With asynchronous exits the host timer brings the dispatcher back at
-    // the deadline and at guest timer events: the clock is read only then.
+    // the deadline and at guest timer events: the clock is read only then
+    // (and every kClockEveryVisits visits).
     if (!async) clock_due_ = true;
     if (deadline && (clock_due_ || !async) && monotonic_ns() >= deadline)
       return finish(ExitKind::LimitReached, "wall-clock limit reached");

@@ -1,11 +1,24 @@
-// tags: engines|bt|tests — desc: the unmodified native tbk kernel + program archive under bt through vtb::Vm (hello, forkwait).
+// tags: engines|bt|tests — desc: the unmodified native tbk kernel + program archive under bt through vtb::Vm (hello, forkwait, bt-direct, wall limits of many short runs).
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "common/clock.h"
+#include "common/loader.h"
 #include "common/sud.h"
+#include "common/thread_timer.h"
+#include "common/vm.h"
 #include "common/tests/tbk_boot.h"
 #include "engines/bt/bt_engine.h"
 
@@ -103,6 +116,211 @@ TEST_F(BtKernel, DirectUserFaultsAndTimerReachTheGuestKernel) {
   EXPECT_EQ(p.exit_code, 0) << p.console;
   EXPECT_GE(p.counters.get("bt.direct_interrupts"), 1u);
   EXPECT_GE(p.counters.get("timer.ticks"), p.counters.get("bt.direct_interrupts"));
+}
+
+// The asynchronous-exit timer as the dispatcher uses it (common/thread_timer):
+// ThreadTimer::armed_ns() != 0 must mean "an expiry is still to be signalled",
+// since the dispatcher does not arm again while it says so.
+int g_test_signal() { return SIGRTMIN + 6; }  // no engine uses it
+ThreadTimer* volatile g_timer = nullptr;
+volatile sig_atomic_t g_fires = 0;
+void on_test_timer(int) {
+  if (g_timer) g_timer->fired();
+  g_fires = g_fires + 1;
+}
+
+class BtAsyncTimer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    struct sigaction sa {};
+    sa.sa_handler = on_test_timer;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ASSERT_EQ(sigaction(g_test_signal(), &sa, &old_), 0);
+    g_timer = &timer_;
+    ASSERT_TRUE(timer_.bind(g_test_signal()).is_ok());
+  }
+  void TearDown() override {
+    timer_.cancel();
+    g_timer = nullptr;
+    sigaction(g_test_signal(), &old_, nullptr);
+  }
+  // Spins until the handler has run again (at most `ms`); false if it did not.
+  static bool await_fire(sig_atomic_t before, int ms) {
+    const uint64_t until = monotonic_ns() + uint64_t(ms) * 1000000;
+    while (g_fires == before && monotonic_ns() < until) {}
+    return g_fires != before;
+  }
+  ThreadTimer timer_;
+  struct sigaction old_ {};
+};
+
+// A caller preempted between reading the clock and arming asks for an expiry
+// that has already passed: the timer fires during timer_settime and the
+// handler runs before it returns. That handled expiry was then recorded as
+// pending, the dispatcher never armed again, and --timeout was ignored.
+TEST_F(BtAsyncTimer, ExpiryHandledWhileArmingIsNotReportedPending) {
+  int reported_pending = 0, never_fired = 0;
+  for (int i = 0; i < 200; ++i) {
+    const sig_atomic_t before = g_fires;
+    timer_.want(monotonic_ns() - 1000, 0);
+    if (!await_fire(before, 100)) ++never_fired;
+    if (timer_.armed_ns() != 0) {
+      ++reported_pending;
+      timer_.cancel();  // start clean: the stale value would suppress every later arming
+      ASSERT_TRUE(timer_.bind(g_test_signal()).is_ok());
+    }
+  }
+  EXPECT_EQ(reported_pending, 0);
+  EXPECT_EQ(never_fired, 0);
+}
+
+// The backstop: after an expiry the signal comes again every period until the
+// timer is re-armed or disarmed, so one missed re-arm cannot stop the signals.
+TEST_F(BtAsyncTimer, BackstopRepeatsUntilDisarmed) {
+  timer_.set_backstop(10'000'000);
+  const sig_atomic_t before = g_fires;
+  timer_.want(monotonic_ns() + 1'000'000, 0);
+  int repeats = 0;
+  for (int i = 0; i < 4; ++i) repeats += await_fire(g_fires, 1000);
+  EXPECT_EQ(repeats, 4);
+  EXPECT_GE(g_fires - before, 4);
+  timer_.disarm();
+  const sig_atomic_t after = g_fires;
+  EXPECT_FALSE(await_fire(after, 100)) << "a signal after disarm()";
+}
+
+// --timeout must hold on every run: the wall deadline reaches the dispatcher
+// only through the asynchronous-exit timer (or its backstops), and a timer
+// that is lost once (the re-arm race fixed in ThreadTimer::want) leaves a
+// guest loop running until it is killed from outside. Many short runs of
+// looping workloads under host CPU contention (a preempted vCPU thread is
+// what opened the race) must each end LimitReached, none more than 1 s late.
+class BtWallLimit : public BtKernel {
+ protected:
+  struct Tally {
+    int runs = 0, not_limit = 0, overran = 0;
+    std::string first_problem;
+  };
+
+  // Boots `cmdline` bounded by `wall` (the harness's Vm, as `vtb run`).
+  RunResult run_for(const std::string& cmdline, std::chrono::nanoseconds wall, bool direct_user) {
+    GuestImage img;
+    img.kernel = kernel_elf_;
+    img.archive = archive_bytes_;
+    img.cmdline = cmdline;
+    img.flavor = Flavor::Native;
+    VmConfig cfg;
+    cfg.limits.wall = wall;
+    Status err;
+    auto vm = Vm::create(cfg, direct_user ? make_bt_direct_engine() : make_bt_engine(), &err);
+    EXPECT_TRUE(vm) << err.message();
+    if (!vm) return {};
+    err = vm->load(img);
+    EXPECT_TRUE(err.is_ok()) << err.message();
+    if (!err) return {};
+    return vm->run();
+  }
+
+  Tally stress(bool direct_user, int runs) {
+    std::vector<uint8_t> bytes;
+    Status s = read_file(kernel_, &bytes);
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    s = parse_elf(std::move(bytes), kernel_, &kernel_elf_);
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    s = read_file(archive_, &archive_bytes_);
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    // Loops without an end in the time given: exit-heavy (syscalls), pure
+    // chained user loops, fork/COW/scheduling, and census's user-mode popf
+    // row, which waits for more timer ticks than can come (vtb_ticks()
+    // syscalls: the bt-direct x census conformance cell that hung).
+    const char* loops[] = {"syscall_loop 2147483648", "compute 100000000", "forkwait 100000000", "census 1000000"};
+    const int limits_ms[] = {50, 100, 150, 200};
+    // Host CPU contention on a small host (2 CPUs: the vCPU thread gets
+    // preempted), two spinning threads at most elsewhere.
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> hogs;
+    const unsigned nhogs = std::clamp(std::thread::hardware_concurrency(), 1u, 2u);
+    for (unsigned i = 0; i < nhogs; ++i)
+      hogs.emplace_back([&stop] {
+        volatile uint64_t x = 0;
+        while (!stop.load(std::memory_order_relaxed)) x = x + 1;
+      });
+    // A run that hangs would hang the test until ctest's timeout: say which
+    // one and fail the process instead.
+    std::mutex mu;
+    std::condition_variable cv;
+    int finished = -1;
+    std::string current;
+    std::thread watchdog([&] {
+      std::unique_lock<std::mutex> lk(mu);
+      for (int seen = -1;;) {
+        if (!cv.wait_for(lk, std::chrono::seconds(30), [&] { return finished != seen; })) {
+          std::fprintf(stderr, "BtWallLimit: run '%s' still going 30 s past its start: --timeout ignored\n",
+                       current.c_str());
+          std::fflush(stderr);
+          std::_Exit(1);
+        }
+        seen = finished;
+        if (seen >= runs) return;
+      }
+    });
+    Tally t;
+    for (int i = 0; i < runs; ++i) {
+      const std::string cmd = loops[i % 4];
+      const int ms = limits_ms[(i / 4) % 4];
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        current = cmd + " (" + std::to_string(ms) + " ms)";
+      }
+      const uint64_t t0 = monotonic_ns();
+      const RunResult r = run_for(cmd, std::chrono::milliseconds(ms), direct_user);
+      const double took = double(monotonic_ns() - t0) * 1e-9;
+      ++t.runs;
+      const bool late = took > ms * 1e-3 + 1.0;
+      const bool not_limit = r.outcome != Outcome::LimitReached;
+      t.not_limit += not_limit;
+      t.overran += late;
+      if ((late || not_limit) && t.first_problem.empty())
+        t.first_problem = cmd + " with " + std::to_string(ms) + " ms: outcome " + outcome_name(r.outcome) + " (" +
+                          r.message + ") after " + std::to_string(took) + " s";
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        finished = i;
+      }
+      cv.notify_all();
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      finished = runs;
+    }
+    cv.notify_all();
+    watchdog.join();
+    stop = true;
+    for (auto& h : hogs) h.join();
+    std::printf("[ bt%s ] %d wall-limited runs: %d not limit_reached, %d overran by > 1 s\n",
+                direct_user ? "-direct" : "", t.runs, t.not_limit, t.overran);
+    return t;
+  }
+
+  ElfImage kernel_elf_;
+  std::vector<uint8_t> archive_bytes_;
+};
+
+TEST_F(BtWallLimit, EveryShortRunEndsAtItsLimit) {
+  const Tally t = stress(false, 64);
+  EXPECT_EQ(t.runs, 64);
+  EXPECT_EQ(t.not_limit, 0) << t.first_problem;
+  EXPECT_EQ(t.overran, 0) << t.first_problem;
+}
+
+TEST_F(BtWallLimit, DirectUserEveryShortRunEndsAtItsLimit) {
+  std::string why;
+  if (!sud_inclusive_available(&why)) GTEST_SKIP() << why;
+  const Tally t = stress(true, 64);
+  EXPECT_EQ(t.runs, 64);
+  EXPECT_EQ(t.not_limit, 0) << t.first_problem;
+  EXPECT_EQ(t.overran, 0) << t.first_problem;
 }
 
 }  // namespace
