@@ -2,6 +2,9 @@
 //
 // An engine runs one vCPU of one VM until the next exit. Engines are listed
 // explicitly in engines/registry.cpp; nothing in common/ knows their types.
+// docs/adding-an-engine.md walks through a new one (engines/skeleton/ is the
+// template); common/boot_state.h has the entry state a native-kernel engine
+// starts from.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -24,18 +27,36 @@ const char* flavor_name(Flavor f);
 // Every run is bounded. 0 means "no bound" for that field; the Vm always
 // passes a finite wall bound.
 struct RunLimits {
-  uint64_t max_guest_insns = 0;  // engines that cannot count instructions ignore it (caps)
+  uint64_t max_guest_insns = 0;  // only for engines with caps().counts_instructions (the Vm refuses others)
   std::chrono::nanoseconds wall{0};
 };
 
-// What an engine needs from the host and what it can do.
+// What an engine needs from the host and what it can do. Every field is read
+// by common/ or harness/; the comment says who acts on it and how.
 struct Caps {
-  Flavor flavor = Flavor::Native;  // which kernel flavor it runs
+  // Which kernel flavor it runs. The harness loads that image (tbk.elf or
+  // tbk.pv.elf); the conformance matrix and `vtb bench` pick the workloads
+  // whose manifest `flavors` name it; Vm::load refuses another flavor.
+  Flavor flavor = Flavor::Native;
+  // Label of every result: "kvm", "kvm@pvm", "kvm@nested-tcg", "bt", "pv".
+  // Results of different labels are never mixed; manifest `expect` scopes
+  // match it (beside the engine name and the registry's technique).
+  std::string backend;
+  // ok, or Status::unavailable("why"): `vtb list` prints the reason, `vtb run`
+  // exits 3 with it, tests and conformance cells SKIP with it, bench cells
+  // are skipped with it. Never a crash: probe cheaply (caps() runs often).
+  Status available;
+  // Vm::load refuses a second live VM in this process while one whose engine
+  // owns the window is loaded (the in-process engines map guest memory at
+  // fixed host addresses): `vtb run --vms` and `vtb bench` use a child per VM.
+  bool owns_address_window = false;
+  // Honours RunLimits::max_guest_insns. Vm::load refuses a VmConfig with an
+  // instruction bound for an engine that cannot count.
+  bool counts_instructions = false;
+  // Needs /dev/kvm: `vtb list` says so beside the availability (JSON
+  // `needs_dev_kvm`); where it is missing, the nested runner runs such an
+  // engine (docs/kvm.md).
   bool needs_dev_kvm = false;
-  bool owns_address_window = false;  // in-process engines: one VM per host process
-  bool counts_instructions = false;  // honours RunLimits::max_guest_insns
-  std::string backend;  // label for results: "kvm", "kvm@pvm", "kvm@nested-tcg", "bt", "pv"
-  Status available;     // ok, or Unavailable with the reason (e.g. "no /dev/kvm")
 };
 
 // Where the loader put things; handed to Engine::load.
@@ -72,7 +93,20 @@ class Engine {
   // before the next run(). Read data already sits in the engine's buffer;
   // an engine that needs the Vm's hypercall answer reads `served.ret` here.
   virtual void complete(const Exit& /*served*/) {}
-  // Optional: add the engine's own counters (taxonomy in common/counters.h).
+  // Optional: add the engine's own counters (names: docs/counters.md).
+  //   The Vm already counts, for every engine, what reaches it through run():
+  //     exit.port_io[.unclaimed], exit.mmio[.unclaimed], exit.halt,
+  //     exit.shutdown, exit.guest_fault, exit.hypercall.unhandled,
+  //     timer.ticks[_coalesced], irq.delivered, control.malformed_lines.
+  //   Unscoped manifest checks (e.g. `expect = exit.port_io >= 1`) apply to
+  //   every engine and read only these: they hold when every port/MMIO
+  //   access of the guest comes back as an Exit (never served inside the engine).
+  //   The engine must add what only it sees, under the shared names:
+  //     priv.<insn> (a privileged/sensitive instruction it emulated),
+  //     fault.reflected.<vector> (an exception it delivered to the guest),
+  //     exit.hypercall.<name> (a hypercall it served), and its own area
+  //     (<engine>.*, mmu.*). Counts are exact; stats() is called once, at the
+  //     end of Vm::run(), and adds to what the Vm counted.
   virtual void stats(Counters& /*out*/) const {}
 };
 

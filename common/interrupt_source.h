@@ -19,4 +19,13 @@ class InterruptSource {
   virtual uint64_t next_event_ns() const = 0;
 };
 
+// Never raises anything: for driving an engine without the Vm (tests).
+class NoInterrupts : public InterruptSource {
+ public:
+  void update(uint64_t) override {}
+  bool pending() const override { return false; }
+  int acknowledge() override { return -1; }
+  uint64_t next_event_ns() const override { return 0; }
+};
+
 }  // namespace vtb

@@ -3,6 +3,7 @@
 
 #include <time.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 
@@ -17,8 +18,24 @@
 
 namespace vtb {
 
+namespace {
+
+// Held by the loaded VM whose engine owns the process's guest address window
+// (Caps::owns_address_window); at most one per process.
+std::atomic<bool> g_window_held{false};
+struct WindowClaim {
+  bool held = false;
+  bool claim() { return held || (held = !g_window_held.exchange(true)); }
+  ~WindowClaim() {
+    if (held) g_window_held = false;
+  }
+};
+
+}  // namespace
+
 struct Vm::Impl {
   VmConfig cfg;
+  WindowClaim window;  // released after the engine is gone (members die in reverse order)
   std::unique_ptr<GuestMemory> mem;
   std::unique_ptr<Engine> engine;
   Bus pio{"port-io"};
@@ -110,6 +127,13 @@ Status Vm::load(const GuestImage& img) {
   if (caps.flavor != img.flavor)
     return Status::bad_input(std::string("engine ") + std::string(m.engine->name()) + " runs the " +
                              flavor_name(caps.flavor) + " kernel flavor, the image is " + flavor_name(img.flavor));
+  const std::string name(m.engine->name());
+  if (m.cfg.limits.max_guest_insns && !caps.counts_instructions)
+    return Status::bad_input("engine " + name + " cannot count guest instructions: no max_guest_insns bound");
+  if (caps.owns_address_window && !m.window.claim())
+    return Status::bad_input("engine " + name + " owns the process's guest address window and another VM in "
+                             "this process holds it: one such VM per process (vtb run --vms and vtb bench "
+                             "use a child process per VM)");
   BootImage boot;
   if (Status s = place_image(img, *m.mem, &boot); !s) return s;
   if (Status s = m.engine->load(boot, *m.mem, m.pic); !s) return s;

@@ -38,7 +38,7 @@ int cmd_list(int argc, char** argv) {
       j.begin_object();
       j.key("name").value(r.name).key("technique").value(r.technique).key("backend").value(r.backend);
       j.key("flavor").value(r.flavor).key("peer").value(r.is_peer).key("available").value(r.available.is_ok());
-      j.key("reason").value(r.available.message());
+      j.key("reason").value(r.available.message()).key("needs_dev_kvm").value(r.needs_dev_kvm);
       j.end_object();
     }
     j.end_array();
@@ -70,8 +70,10 @@ int cmd_list(int argc, char** argv) {
   for (const auto& r : runners) {
     if (r.is_peer) continue;
     any_engine = true;
+    const std::string avail = (r.available ? "yes" : "no: " + r.available.message()) +
+                              (r.needs_dev_kvm ? " (needs /dev/kvm)" : "");
     printf("  %-10s %-32s %-14s %-7s %s\n", r.name.c_str(), r.technique.c_str(), r.backend.c_str(), r.flavor.c_str(),
-           r.available ? "yes" : ("no: " + r.available.message()).c_str());
+           avail.c_str());
   }
   if (!any_engine) printf("  (no engine built into this binary)\n");
   printf("peers:\n");

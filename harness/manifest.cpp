@@ -180,14 +180,16 @@ Status parse_manifest(const std::string& text, const std::string& path, Manifest
       if (val.empty()) return err("empty 'contains'");
       cur->console_contains.push_back(val);
     } else if (k == "expect") {
-      // expect = [scope:] counter op value
+      // expect = [scope:] counter op value (a scope may be a technique of
+      // several words: "binary translation: ...")
       CounterBound b;
       std::string rest = val;
-      std::vector<std::string> w = words(rest);
-      if (!w.empty() && w[0].back() == ':') {
-        b.scope = w[0].substr(0, w[0].size() - 1);
-        w.erase(w.begin());
+      if (size_t colon = rest.find(':'); colon != std::string::npos) {
+        b.scope = trim(rest.substr(0, colon));
+        rest = rest.substr(colon + 1);
+        if (b.scope.empty()) return err("empty scope before ':' in '" + val + "'");
       }
+      std::vector<std::string> w = words(rest);
       if (w.size() != 3) return err("expected 'expect = [scope:] counter op value', got '" + val + "'");
       bool op_ok = false;
       for (const char* o : kOps) op_ok |= w[1] == o;

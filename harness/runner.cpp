@@ -152,11 +152,11 @@ void probe_engine(const EngineInfo& info, RunnerInfo* ri) {
   if (pid == 0) {
     close(p[0]);
     const std::string sep(1, '\x1f');
-    std::string msg = "0" + sep + sep + sep + "engine could not be created";
+    std::string msg = "0" + sep + sep + sep + "0" + sep + "engine could not be created";
     if (auto eng = info.make ? info.make() : nullptr) {
       Caps c = eng->caps();
       msg = std::string(c.available ? "1" : "0") + sep + c.backend + sep + flavor_name(c.flavor) + sep +
-            c.available.message();
+            (c.needs_dev_kvm ? "1" : "0") + sep + c.available.message();
     }
     for (size_t off = 0; off < msg.size();) {
       ssize_t n = write(p[1], msg.data() + off, msg.size() - off);
@@ -186,7 +186,7 @@ void probe_engine(const EngineInfo& info, RunnerInfo* ri) {
     if (b == std::string::npos) break;
     a = b + 1;
   }
-  if (f.size() != 4) {
+  if (f.size() != 5) {
     ri->available = Status::error(ErrorKind::HostError, WIFSIGNALED(st) ? "probing the engine crashed (signal " +
                                                                              std::to_string(WTERMSIG(st)) + ")"
                                                                        : std::string("probing the engine failed"));
@@ -194,7 +194,8 @@ void probe_engine(const EngineInfo& info, RunnerInfo* ri) {
   }
   if (!f[1].empty()) ri->backend = f[1];
   ri->flavor = f[2];
-  ri->available = f[0] == "1" ? Status::ok() : Status::unavailable(f[3]);
+  ri->needs_dev_kvm = f[3] == "1";
+  ri->available = f[0] == "1" ? Status::ok() : Status::unavailable(f[4]);
 }
 
 }  // namespace

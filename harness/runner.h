@@ -74,6 +74,7 @@ struct RunnerInfo {
   std::string flavor;     // "native" or "pv": which kernel flavor / program build it runs
   bool is_peer = false;
   Status available;       // ok, or Unavailable with the reason
+  bool needs_dev_kvm = false;  // caps().needs_dev_kvm
 };
 std::vector<RunnerInfo> list_runners();
 

@@ -17,6 +17,7 @@ class ScriptEngine : public Engine {
   std::deque<std::function<Exit(ScriptEngine&)>> script;
   Flavor flavor = Flavor::Native;
   Status avail = Status::ok();
+  bool owns_window = false, counts_insns = false;
   uint8_t buf[64] = {};
   std::vector<uint8_t> reads;
   std::vector<int64_t> hypercall_answers;
@@ -29,6 +30,8 @@ class ScriptEngine : public Engine {
     c.flavor = flavor;
     c.backend = "script";
     c.available = avail;
+    c.owns_address_window = owns_window;
+    c.counts_instructions = counts_insns;
     return c;
   }
   Status load(const BootImage& b, GuestMemory&, InterruptSource& i) override {
@@ -114,7 +117,7 @@ struct Fixture {
 };
 
 Fixture make(std::function<void(ScriptEngine&)> setup,
-             std::chrono::nanoseconds wall = std::chrono::seconds(10)) {
+             std::chrono::nanoseconds wall = std::chrono::seconds(10), uint64_t max_guest_insns = 0) {
   auto e = std::make_unique<ScriptEngine>();
   ScriptEngine* raw = e.get();
   setup(*raw);
@@ -122,6 +125,7 @@ Fixture make(std::function<void(ScriptEngine&)> setup,
   VmConfig cfg;
   cfg.mem_mib = 8;
   cfg.limits.wall = wall;
+  cfg.limits.max_guest_insns = max_guest_insns;
   auto vm = Vm::create(cfg, std::move(e), &err);
   EXPECT_TRUE(vm) << err.message();
   return {raw, std::move(vm)};
@@ -201,6 +205,30 @@ TEST(Vm, RejectsFlavorMismatchAndUnavailableEngine) {
   EXPECT_EQ(t.kind(), ErrorKind::Unavailable);
   EXPECT_EQ(t.message(), "no /dev/kvm");
   EXPECT_EQ(g.vm->run().outcome, Outcome::EngineError);
+}
+
+TEST(Vm, RefusesAnInstructionBoundTheEngineCannotCount) {
+  auto f = make([](ScriptEngine&) {}, std::chrono::seconds(10), 1000);
+  Status s = f.vm->load(tiny_image());
+  EXPECT_EQ(s.kind(), ErrorKind::BadInput);
+  EXPECT_NE(s.message().find("cannot count guest instructions"), std::string::npos) << s.message();
+  auto g = make([](ScriptEngine& e) { e.counts_insns = true; }, std::chrono::seconds(10), 1000);
+  EXPECT_TRUE(g.vm->load(tiny_image()));
+}
+
+TEST(Vm, OneWindowOwningVmPerProcess) {
+  auto owner = [](ScriptEngine& e) { e.owns_window = true; };
+  auto a = make(owner);
+  ASSERT_TRUE(a.vm->load(tiny_image()));
+  ASSERT_TRUE(a.vm->load(tiny_image()));  // loading again keeps its own claim
+  auto b = make(owner);
+  Status s = b.vm->load(tiny_image());
+  EXPECT_EQ(s.kind(), ErrorKind::BadInput);
+  EXPECT_NE(s.message().find("address window"), std::string::npos) << s.message();
+  auto other = make([](ScriptEngine&) {});  // an engine without a window is not limited
+  EXPECT_TRUE(other.vm->load(tiny_image()));
+  a.vm.reset();
+  EXPECT_TRUE(b.vm->load(tiny_image()));
 }
 
 TEST(Vm, WallLimitStopsTheLoop) {

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "common/abi/vtb_abi.h"
+#include "common/boot_state.h"
 #include "common/counters.h"
 #include "common/sud.h"
 #include "engines/bt/runtime.h"
@@ -90,19 +91,7 @@ class BtEngine : public Engine {
     if (boot.flavor != Flavor::Native) return Status::bad_input("bt runs the native kernel flavor");
     mmu_.attach(&mem, rt_.get());
     rt_->set_interrupt_source(&irq);
-    Regs r;
-    r.rip = boot.entry;
-    r.rdi = boot.boot_info_gpa;
-    r.rflags = 0x2;
-    r.cr0 = 0x80050033;  // PG WP NE ET MP PE
-    r.cr3 = boot.loader_cr3;
-    r.cr4 = 0x20;        // PAE
-    r.efer = 0xd00;      // NXE LMA LME
-    r.cs.selector = 0x08;
-    r.ds.selector = r.es.selector = r.ss.selector = 0x10;
-    r.gdt_base = boot.loader_gdt_gpa;
-    r.gdt_limit = 23;
-    rt_->set_regs(r);
+    rt_->set_regs(boot_entry_regs(boot));  // the shared entry state (common/boot_state.h)
     loaded_ = true;
     return Status::ok();
   }

@@ -3,14 +3,11 @@
 
 #include <cstdio>
 
+#include "common/boot_state.h"
+
 namespace vtb::kvm {
 
 namespace {
-
-constexpr uint64_t kCr0_PE = 1u << 0, kCr0_MP = 1u << 1, kCr0_ET = 1u << 4, kCr0_NE = 1u << 5,
-                   kCr0_WP = 1u << 16, kCr0_AM = 1u << 18, kCr0_PG = 1ull << 31;
-constexpr uint64_t kCr4_PAE = 1u << 5, kCr4_OSFXSR = 1u << 9, kCr4_OSXMMEXCPT = 1u << 10;
-constexpr uint64_t kEfer_SCE = 1u << 0, kEfer_LME = 1u << 8, kEfer_LMA = 1u << 10;
 
 Segment seg_to_vtb(const kvm_segment& k) {
   Segment s;
@@ -36,21 +33,6 @@ kvm_segment seg_from_vtb(const Segment& s) {
   k.db = (s.attrib >> 14) & 1;
   k.g = (s.attrib >> 15) & 1;
   k.unusable = k.present ? 0 : 1;
-  return k;
-}
-
-kvm_segment flat(uint16_t sel, uint8_t type, bool code64) {
-  kvm_segment k{};
-  k.base = 0;
-  k.limit = 0xffffffff;
-  k.selector = sel;
-  k.type = type;
-  k.present = 1;
-  k.dpl = 0;
-  k.s = 1;
-  k.l = code64 ? 1 : 0;
-  k.db = code64 ? 0 : 1;
-  k.g = 1;
   return k;
 }
 
@@ -85,10 +67,10 @@ void from_vtb(const Regs& i, kvm_regs* r, kvm_sregs* s) {
 }
 
 void long_mode_state(const BootImage& boot, kvm_regs* r, kvm_sregs* s) {
-  s->cs = flat(0x08, 0xb, true);  // execute/read, accessed
-  const kvm_segment data = flat(0x10, 0x3, false);  // read/write, accessed
-  s->ds = s->es = s->fs = s->gs = s->ss = data;
-  kvm_segment tr{};  // a busy 64-bit TSS at 0: never used before the kernel's ltr, but VMX wants it valid
+  from_vtb(boot_entry_regs(boot), r, s);  // the shared entry state (common/boot_state.h)
+  // kvm's own: VMX wants a usable TR (a busy 64-bit TSS at 0, never used
+  // before the kernel's ltr) and an LDTR marked unusable.
+  kvm_segment tr{};
   tr.limit = 0x67;
   tr.type = 0xb;
   tr.present = 1;
@@ -98,19 +80,6 @@ void long_mode_state(const BootImage& boot, kvm_regs* r, kvm_sregs* s) {
   ldt.present = 1;
   ldt.unusable = 1;
   s->ldt = ldt;
-  s->gdt.base = boot.loader_gdt_gpa;
-  s->gdt.limit = 3 * 8 - 1;
-  s->idt.base = 0;
-  s->idt.limit = 0;  // any exception before the kernel's lidt is a triple fault -> Shutdown
-  s->cr0 = kCr0_PE | kCr0_MP | kCr0_ET | kCr0_NE | kCr0_WP | kCr0_AM | kCr0_PG;
-  s->cr3 = boot.loader_cr3;
-  s->cr4 = kCr4_PAE | kCr4_OSFXSR | kCr4_OSXMMEXCPT;
-  s->efer = kEfer_LME | kEfer_LMA | kEfer_SCE;
-  *r = kvm_regs{};
-  r->rip = boot.entry;
-  r->rdi = boot.boot_info_gpa;
-  r->rsp = kEntryStack;
-  r->rflags = 0x2;  // IF = 0
 }
 
 std::string dump(const kvm_regs& r, const kvm_sregs& s) {

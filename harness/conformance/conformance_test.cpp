@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/conformance/known_failures.h"
 #include "harness/manifest.h"
 #include "harness/runner.h"
 
@@ -63,26 +64,16 @@ std::vector<Cell> all_cells() {
   return out;
 }
 
-// engines/<name>/known_failures.txt: "<workload>[@full] <reason>" per line, '#'
-// comments, workload "*" = every workload, "@full" = only in full mode.
-// Returns the reason or "".
-std::string known_failure(const std::string& engine, const std::string& workload) {
-  std::ifstream f(std::string(VTB_SOURCE_DIR) + "/engines/" + engine + "/known_failures.txt");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream ss(line);
-    std::string w, reason;
-    ss >> w;
-    std::getline(ss >> std::ws, reason);
-    // "<workload>@full": a failure of the full-mode parameters only (smoke still runs)
-    if (w.size() > 5 && w.compare(w.size() - 5, 5, "@full") == 0) {
-      if (!full_mode()) continue;
-      w.resize(w.size() - 5);
-    }
-    if (w == workload || w == "*") return reason.empty() ? "(no reason given)" : reason;
-  }
-  return "";
+// engines/<name>/known_failures.txt (known_failures.h: "<workload>[@full]
+// <reason>" per line). A malformed file fails the cell instead of being
+// ignored.
+Status known_failure(const std::string& engine, const std::string& workload, std::string* reason) {
+  std::vector<std::string> names;
+  for (const Workload& w : manifest().workloads) names.push_back(w.name);
+  std::vector<KnownFailure> list;
+  Status s = load_known_failures(VTB_SOURCE_DIR, engine, &names, &list);
+  *reason = known_failure_reason(list, workload, full_mode());
+  return s;
 }
 
 std::map<std::string, int>& tally() {
@@ -104,7 +95,10 @@ TEST_P(Conformance, RunsAndMeetsManifest) {
     tally()["skipped"]++;
     GTEST_SKIP() << "not in the smoke group (VTB_CONFORMANCE=full runs it)";
   }
-  if (std::string why = known_failure(c.engine, c.workload); !why.empty()) {
+  std::string why;
+  const Status kf = known_failure(c.engine, c.workload, &why);
+  ASSERT_TRUE(kf) << kf.message();
+  if (!why.empty()) {
     tally()["known-failed"]++;
     GTEST_SKIP() << "known failure (engines/" << c.engine << "/known_failures.txt): " << why;
   }
@@ -152,7 +146,9 @@ TEST_P(Conformance, RunsAndMeetsManifest) {
     RunRequest qreq = req;
     qreq.engine = "qemu-tcg";
     RunReport q = run_one(qreq);
-    if (cli_exit_code(q) == kExitOk) EXPECT_EQ(r.result.console, q.result.console) << "console differs from qemu-tcg";
+    if (cli_exit_code(q) == kExitOk) {
+      EXPECT_EQ(r.result.console, q.result.console) << "console differs from qemu-tcg";
+    }
   }
   if (!HasFailure()) tally()["passed"]++;
 }

@@ -172,10 +172,14 @@ TEST(Cli, ListShowsEnginesPeersAndWorkloads) {
     if (!ri.available) {
       EXPECT_NE(r.out.find(ri.available.message()), std::string::npos) << ri.name;
     }
+    if (ri.needs_dev_kvm) {
+      EXPECT_NE(r.out.find("(needs /dev/kvm)"), std::string::npos) << ri.name;
+    }
   }
   r = run_vtb({"list", "--json"});
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(r.out.rfind("{\"engines\":[", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\"needs_dev_kvm\":"), std::string::npos) << r.out;
 }
 
 TEST(Cli, BenchSubcommandAnswers) {

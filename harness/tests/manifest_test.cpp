@@ -19,6 +19,7 @@ exit = 3
 contains = forkwait: {n} forks
 expect = exit.port_io >= 1
 expect = kvm: priv.out == {n}
+expect = binary translation: priv.out >= {n}
 
 [hello]
 )";
@@ -37,10 +38,12 @@ TEST(Manifest, ParsesEveryKey) {
   EXPECT_FALSE(w->has_group("micro"));
   EXPECT_DOUBLE_EQ(w->timeout_s, 30);
   EXPECT_EQ(w->exit_code, 3);
-  ASSERT_EQ(w->bounds.size(), 2u);
+  ASSERT_EQ(w->bounds.size(), 3u);
   EXPECT_EQ(w->bounds[0].scope, "*");
   EXPECT_EQ(w->bounds[1].scope, "kvm");
   EXPECT_EQ(w->bounds[1].value, "{n}");
+  EXPECT_EQ(w->bounds[2].scope, "binary translation");  // a registry technique (engines/registry.h)
+  EXPECT_EQ(w->bounds[2].counter, "priv.out");
   EXPECT_EQ(m.names(), "fw, hello");
   // Defaults for a bare section.
   const Workload* h = m.find("hello");
