@@ -49,14 +49,8 @@ struct TinyGuest {
   Status build(const std::vector<uint8_t>& code, size_t mem_mib = 16);
 };
 
-// Never pending.
-class NoIrq : public InterruptSource {
- public:
-  void update(uint64_t) override {}
-  bool pending() const override { return false; }
-  int acknowledge() override { return -1; }
-  uint64_t next_event_ns() const override { return 0; }
-};
+// Never pending: the shared one (common/interrupt_source.h).
+using NoIrq = NoInterrupts;
 
 // A periodic interrupt (vector 0x20) every `period_ns`, from start().
 class PeriodicIrq : public InterruptSource {
