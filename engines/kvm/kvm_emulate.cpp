@@ -11,33 +11,33 @@ namespace vtb::kvm {
 
 namespace {
 
-// Reads guest-virtual memory (supervisor access, no A/D updates).
-bool read_virt(GuestMemory& mem, uint64_t cr3, uint64_t va, void* out, size_t len) {
-  auto* o = static_cast<uint8_t*>(out);
+// Guest-virtual memory, page by page (supervisor access; A/D bits set only
+// by a write, as the CPU would): `copy(gpa, offset, bytes)` per piece.
+template <class Copy>
+bool each_page(GuestMemory& mem, uint64_t cr3, uint64_t va, size_t len, bool write, Copy copy) {
   WalkRequest req;
-  req.set_ad = false;
-  while (len) {
-    const WalkResult w = walk_page_tables(mem, cr3, va, req);
+  req.write = write;
+  req.set_ad = write;
+  for (size_t done = 0; done < len;) {
+    const WalkResult w = walk_page_tables(mem, cr3, va + done, req);
     if (w.status != WalkStatus::Ok) return false;
-    const size_t in_page = std::min<size_t>(len, 0x1000 - (va & 0xfff));
-    if (!mem.read(w.gpa, o, in_page)) return false;
-    o += in_page, va += in_page, len -= in_page;
+    const size_t in_page = std::min<size_t>(len - done, 0x1000 - ((va + done) & 0xfff));
+    if (!copy(w.gpa, done, in_page)) return false;
+    done += in_page;
   }
   return true;
 }
 
+bool read_virt(GuestMemory& mem, uint64_t cr3, uint64_t va, void* out, size_t len) {
+  auto* o = static_cast<uint8_t*>(out);
+  return each_page(mem, cr3, va, len, false,
+                   [&](uint64_t gpa, size_t off, size_t n) { return mem.read(gpa, o + off, n); });
+}
+
 bool write_virt(GuestMemory& mem, uint64_t cr3, uint64_t va, const void* in, size_t len) {
   auto* p = static_cast<const uint8_t*>(in);
-  WalkRequest req;
-  req.write = true;
-  while (len) {
-    const WalkResult w = walk_page_tables(mem, cr3, va, req);
-    if (w.status != WalkStatus::Ok) return false;
-    const size_t in_page = std::min<size_t>(len, 0x1000 - (va & 0xfff));
-    if (!mem.write(w.gpa, p, in_page)) return false;
-    p += in_page, va += in_page, len -= in_page;
-  }
-  return true;
+  return each_page(mem, cr3, va, len, true,
+                   [&](uint64_t gpa, size_t off, size_t n) { return mem.write(gpa, p + off, n); });
 }
 
 // `int n` at CPL0 in 64-bit mode through a present 64-bit interrupt or trap
