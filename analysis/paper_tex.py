@@ -16,7 +16,12 @@ Outputs (in OUT/generated/):
   census_table.tex the sensitive-instruction census (when the run has one)
   *.pdf            the figures (analysis/plots.py)
 
-Usage: /usr/bin/python3 analysis/paper_tex.py [--run DIR] --out OUT
+A run merged from shards (vtb merge) on hosts of different kinds is never
+pooled: the paper is about one host kind, the one with the most measured rows
+unless --host-kind names another; its platform macros come from that kind's
+shard.
+
+Usage: /usr/bin/python3 analysis/paper_tex.py [--run DIR] --out OUT [--host-kind K]
 """
 import argparse
 import os
@@ -86,12 +91,26 @@ def fmt_time_ci(m, lo, hi):
     return "%s%s {\\tiny[%s, %s]}" % (num(m / div), unit, num(lo / div), num(hi / div))
 
 
+# Environment fields that describe a host: for a merged run they come from a shard of the paper's host kind.
+HOST_FIELDS = ("host", "cpu_model", "cpu_count", "kernel", "kvm_backend", "running_under_hypervisor", "clocksource",
+               "load_average_start", "load_average_end", "compiler", "cxx_flags", "build_type")
+
+
 class Run:
-    def __init__(self, path):
+    def __init__(self, path, host_kind=None):
         self.path = path
         self.name = os.path.basename(os.path.normpath(path))
-        self.table = tidy.load([path])
-        self.env = self.table.runs.get(self.name, {})
+        table = tidy.load([path])
+        self.kinds = table.host_kinds()
+        if host_kind and host_kind not in self.kinds:
+            raise ValueError("%s has no cells of host kind '%s' (kinds: %s)" % (path, host_kind, "; ".join(self.kinds)))
+        self.host_kind = host_kind or (self.kinds[0] if self.kinds else "")
+        self.table = table.of_host_kind(self.host_kind) if self.kinds else table
+        self.env = dict(self.table.runs.get(self.name, {}))
+        for shard in self.env.get("shards", []):
+            if tidy.host_kind(shard) == self.host_kind:
+                self.env.update({k: shard[k] for k in HOST_FIELDS if k in shard})
+                break
         self.med = plots.cell_medians(self.table)
         self.samples = plots.cell_samples(self.table)
         self.groups = {}
@@ -152,7 +171,9 @@ def gen_env(run, out):
          "vtbBuildType": e.get("build_type", "?"), "vtbCommit": e.get("commit", "?") + ("+dirty" if e.get("commit_dirty") else ""),
          "vtbLoadStart": e.get("load_average_start", "?"), "vtbLoadEnd": e.get("load_average_end", "?"),
          "vtbSuite": "quick" if e.get("quick") else "default", "vtbBenchSeconds": num(e.get("bench_seconds")),
-         "vtbUnderHypervisor": e.get("running_under_hypervisor", "?"), "vtbClocksource": e.get("clocksource", "?") or "?"}
+         "vtbUnderHypervisor": e.get("running_under_hypervisor", "?"), "vtbClocksource": e.get("clocksource", "?") or "?",
+         "vtbHostKind": run.host_kind or "?", "vtbOtherHostKinds": str(max(0, len(run.kinds) - 1)),
+         "vtbShards": str(e.get("shards_count", 1))}
     write(out, "env.tex", "".join("\\newcommand{\\%s}{%s}\n" % (k, tex(v) if k != "vtbBenchSeconds" else v) for k, v in m.items()))
 
 
@@ -354,10 +375,10 @@ def gen_census(run, out):
     write(out, "census_table.tex", "\n".join(lines) + "\n")
 
 
-def generate(run_dir, out_dir):
+def generate(run_dir, out_dir, host_kind=None):
     gen = os.path.join(out_dir, "generated")
     os.makedirs(gen, exist_ok=True)
-    run = Run(run_dir)
+    run = Run(run_dir, host_kind)
     gen_env(run, gen)
     gen_numbers(run, gen)
     gen_micro_table(run, gen, "micro")
@@ -375,17 +396,20 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="Generate the paper's includes from one results run.")
     ap.add_argument("--run", help="results folder (default: newest under results/)")
     ap.add_argument("--out", required=True, help="output folder; includes go to OUT/generated/")
+    ap.add_argument("--host-kind", help="the host kind the paper is about (default: the one with the most rows)")
     args = ap.parse_args(argv)
     run = args.run or tidy.latest_run([tidy.default_results_dir()])
     if not run or not tidy.is_run_dir(run):
         print("paper_tex: no results folder (with bench.json): %s" % (run or "results/ is empty"), file=sys.stderr)
         return 2
     try:
-        r, info = generate(run, args.out)
+        r, info = generate(run, args.out, args.host_kind)
     except ValueError as e:
         print("paper_tex: %s" % e, file=sys.stderr)
         return 2
-    print("paper_tex: %s -> %s/generated (%d cells, %d lost)" % (r.name, args.out, len(r.med), len(r.table.errors)))
+    print("paper_tex: %s -> %s/generated (%d cells, %d lost%s)" % (
+        r.name, args.out, len(r.med), len(r.table.errors),
+        "; host kind %s, %d other kind(s) left out" % (r.host_kind, len(r.kinds) - 1) if len(r.kinds) > 1 else ""))
     return 0
 
 

@@ -8,12 +8,15 @@
 
 One series = one (engine, backend, mode): backends are never mixed in a
 series. Bars are medians over repetitions; whiskers are 95 % bootstrap
-confidence intervals of the median (analysis/stats.py).
+confidence intervals of the median (analysis/stats.py). Host kinds are never
+mixed either: a run merged from shards on different kinds of host gets one
+set of figures per kind (OUT/<host kind>/), or the one --host-kind names.
 
-Usage: /usr/bin/python3 analysis/plots.py [--run DIR] [--out DIR] [--format pdf|png]
+Usage: /usr/bin/python3 analysis/plots.py [--run DIR] [--out DIR] [--format pdf|png] [--host-kind K]
 """
 import argparse
 import os
+import re
 import sys
 
 import matplotlib
@@ -247,7 +250,16 @@ def write_census_table(table, out_path):
     return info
 
 
+def host_kind_slug(kind):
+    """A folder name for a host kind: 'AMD EPYC x2, Linux 6.18' -> 'AMD-EPYC-x2-Linux-6.18'."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", kind).strip("-") or "unknown"
+
+
 def make_all(table, out_dir, fmt="pdf"):
+    kinds = table.host_kinds()
+    if len(kinds) > 1:
+        raise ValueError("the results mix %d host kinds (%s): plot one at a time (tidy.Table.of_host_kind)" %
+                         (len(kinds), "; ".join(kinds)))
     os.makedirs(out_dir, exist_ok=True)
     info = {}
     info["micro_per_op"] = plot_micro_per_op(table, os.path.join(out_dir, "micro_per_op." + fmt))
@@ -262,6 +274,7 @@ def main(argv=None):
     ap.add_argument("--run", help="results folder (default: newest under results/)")
     ap.add_argument("--out", default="plots", help="output folder (default: ./plots)")
     ap.add_argument("--format", default="pdf", choices=["pdf", "png", "svg"])
+    ap.add_argument("--host-kind", help="plot the cells of this host kind only (default: every kind, one folder each)")
     args = ap.parse_args(argv)
     run = args.run or tidy.latest_run([tidy.default_results_dir()])
     if not run or not tidy.is_run_dir(run):
@@ -272,10 +285,21 @@ def main(argv=None):
     except ValueError as e:
         print("plots: %s" % e, file=sys.stderr)
         return 2
-    info = make_all(table, args.out, args.format)
-    for name, d in info.items():
-        fname = "census.txt" if name == "census" else "%s.%s" % (name, args.format)
-        print("plots: %s %s" % (fname, ", ".join("%s=%d" % (k, len(v)) for k, v in d.items())))
+    kinds = table.host_kinds()
+    if args.host_kind and args.host_kind not in kinds:
+        print("plots: no cells of host kind '%s' (kinds: %s)" % (args.host_kind, "; ".join(kinds)), file=sys.stderr)
+        return 2
+    if args.host_kind or len(kinds) > 1:
+        jobs = [(k, os.path.join(args.out, host_kind_slug(k)) if not args.host_kind else args.out)
+                for k in ([args.host_kind] if args.host_kind else kinds)]
+    else:
+        jobs = [(None, args.out)]
+    for kind, out in jobs:
+        info = make_all(table.of_host_kind(kind) if kind else table, out, args.format)
+        for name, d in info.items():
+            fname = "census.txt" if name == "census" else "%s.%s" % (name, args.format)
+            print("plots: %s%s %s" % ("%s/" % os.path.basename(out) if kind and not args.host_kind else "", fname,
+                                      ", ".join("%s=%d" % (k, len(v)) for k, v in d.items())))
     return 0
 
 

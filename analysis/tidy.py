@@ -14,9 +14,15 @@ counter the run reported, ``<counter>/op`` (the run's count divided by the
 workload's op count).
 
 The tidy table has one row per (run, cell, repetition, metric):
-``run, date, host, commit, kvm_backend, engine, backend, workload, group,
-mode, params, ops, repetition, metric, value``; failed or skipped cells are
-kept apart in ``Table.errors``.
+``run, date, host, host_kind, shard, commit, kvm_backend, engine, backend,
+workload, group, mode, params, ops, repetition, metric, value``; failed or
+skipped cells are kept apart in ``Table.errors``.
+
+A folder merged from shards (``vtb merge``) labels every row with the host
+it ran on (``host=``, ``host_kind=``, ``shard=``) and keeps each shard's
+environment in its ``environment.json`` (``shards``): a row takes date, host
+and KVM backend from its own shard. Rows of different host kinds are never
+pooled: ``Table.host_kinds()`` lists them, ``Table.of_host_kind(k)`` keeps one.
 
 Usage: /usr/bin/python3 analysis/tidy.py [RESULTS_DIR_OR_RUN ...] [--csv OUT]
 """
@@ -26,7 +32,7 @@ import json
 import os
 import sys
 
-COLUMNS = ["run", "date", "host", "commit", "kvm_backend", "engine", "backend",
+COLUMNS = ["run", "date", "host", "host_kind", "shard", "commit", "kvm_backend", "engine", "backend",
            "workload", "group", "mode", "params", "ops", "repetition", "metric", "value"]
 
 # Keys of a Google Benchmark run row that are not user counters.
@@ -66,6 +72,21 @@ class Table:
 
     def values(self, **where):
         return [r["value"] for r in self.select(**where)]
+
+    def host_kinds(self):
+        """Distinct host kinds of the measured rows, the most rows first (then by name)."""
+        count = {}
+        for r in self.rows:
+            count[r["host_kind"]] = count.get(r["host_kind"], 0) + 1
+        return sorted(count, key=lambda k: (-count[k], k))
+
+    def of_host_kind(self, kind):
+        """A table with the rows of one host kind (and the lost cells of that kind or of none)."""
+        t = Table()
+        t.rows = [r for r in self.rows if r["host_kind"] == kind]
+        t.errors = [e for e in self.errors if e["host_kind"] in (kind, "")]
+        t.runs, t.census = self.runs, self.census
+        return t
 
     def series(self):
         """Distinct (engine, backend) pairs: one plotted series each (backends never mix)."""
@@ -137,6 +158,22 @@ def latest_run(paths):
     return max(runs, key=key)
 
 
+def host_kind(env):
+    """The kind of host an environment record describes: CPU model and count, kernel release, KVM
+    backend, under a hypervisor or not (the same words as vtb bench's environment.json `host_kind`).
+    Results of different kinds are never pooled into one statistic."""
+    if env.get("host_kind"):
+        return env["host_kind"]
+    if not env.get("cpu_model") and not env.get("kernel"):
+        return ""
+    kind = "%s x%s, %s, kvm %s" % (env.get("cpu_model") or "unknown CPU", env.get("cpu_count", "?"),
+                                   " ".join((env.get("kernel") or "unknown kernel").split()[:2]),
+                                   env.get("kvm_backend") or "unknown")
+    if env.get("running_under_hypervisor") == "present":
+        kind += ", virtualized"
+    return kind.replace(";", " ").replace("=", " ")
+
+
 def _load_json(path):
     try:
         with open(path) as f:
@@ -156,14 +193,20 @@ def load_run(path, table):
     census = _load_json(os.path.join(path, "census.json"))
     if census:
         table.census[run] = census
-    base = {"run": run, "date": env.get("date", ""), "host": env.get("host", ""),
-            "commit": env.get("commit", ""), "kvm_backend": env.get("kvm_backend", "")}
+    shard_envs = {s.get("shard"): s for s in env.get("shards", []) if isinstance(s, dict)}
+
+    def base_of(e, dims):
+        return {"run": run, "date": e.get("date", ""), "host": dims.get("host") or e.get("host", ""),
+                "host_kind": dims.get("host_kind") or host_kind(e), "shard": dims.get("shard", ""),
+                "commit": env.get("commit", ""), "kvm_backend": e.get("kvm_backend", "")}
     for b in bench["benchmarks"]:
         if b.get("run_type", "iteration") != "iteration":
             continue  # aggregates are recomputed here from the repetitions
         dims = parse_name(b.get("run_name", b.get("name", "")))
         dims.update(parse_label(b.get("label", "")))
-        cell = dict(base)
+        # A merged folder: the row's own shard (a cell a missing shard never ran has neither).
+        own = shard_envs.get(dims.get("shard")) if shard_envs else env
+        cell = base_of(own or {}, dims)
         cell.update({"engine": dims.get("engine", ""),
                      "backend": dims.get("backend", dims.get("engine", "")),
                      "workload": dims.get("workload", ""),
@@ -223,8 +266,9 @@ def main(argv=None):
         return 2
     if args.csv:
         table.write_csv(sys.stdout if args.csv == "-" else args.csv)
-    print("tidy: %d runs, %d rows, %d series, %d lost or skipped repetitions" %
-          (len(table.runs), len(table.rows), len(table.series()), len(table.errors)), file=sys.stderr)
+    print("tidy: %d runs, %d rows, %d series, %d lost or skipped repetitions, %d host kind(s)" %
+          (len(table.runs), len(table.rows), len(table.series()), len(table.errors), len(table.host_kinds())),
+          file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,7 @@ namespace vtb::cli {
 int cmd_list(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_merge(int argc, char** argv);   // cmd_merge.cpp: joins `vtb bench --shard` results folders
 int cmd_census(int argc, char** argv);  // cmd_census.cpp (workload suite)
 // multi_vm.cpp: `vtb run --vms N`: N VMs at once, one host process each.
 int run_multi_vm(const vtb::RunRequest& req, int n, bool json);

@@ -1,4 +1,4 @@
-// tags: harness|cli — desc: vtb entry point: dispatch to list | run | bench, --help, shared helpers.
+// tags: harness|cli — desc: vtb entry point: dispatch to list | run | bench | merge | census, --help, shared helpers.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,7 +23,9 @@ void print_usage(FILE* f) {
           "  run --engine E --workload W [--param k=v]... [--json] [--kernel PATH]\n"
           "      [--archive PATH] [--manifest PATH] [--timeout S] [--mem MIB] [--quiet] [--out FILE] [--vms N]\n"
           "                            run one workload on one engine or peer (qemu-tcg, native)\n"
-          "  bench [...]               the benchmark matrix (vtb bench --help)\n"
+          "  bench [...]               the benchmark matrix (vtb bench --help; --shard i/N: one part of it)\n"
+          "  merge [--out DIR] SHARD_DIR...\n"
+          "                            join the results folders of vtb bench --shard into one (vtb merge --help)\n"
           "  census [--engines E,...] [--json]\n"
           "                            the sensitive-instruction census table (docs/census.md)\n"
           "  help                      this text\n"
@@ -96,8 +98,9 @@ int main(int argc, char** argv) {
     if (cmd == "list") return cmd_list(argc - 1, argv + 1);
     if (cmd == "run") return cmd_run(argc - 1, argv + 1);
     if (cmd == "bench") return cmd_bench(argc - 1, argv + 1);
+    if (cmd == "merge") return cmd_merge(argc - 1, argv + 1);
     if (cmd == "census") return cmd_census(argc - 1, argv + 1);
-    error_line("unknown command '" + cmd + "' (known: list, run, bench, census, help)");
+    error_line("unknown command '" + cmd + "' (known: list, run, bench, merge, census, help)");
     return vtb::kExitBadInput;
   } catch (const std::bad_alloc&) {
     error_line("out of host memory");

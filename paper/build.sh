@@ -1,7 +1,9 @@
 #!/bin/sh
 # tags: paper|build — desc: generate the paper's includes from a results run (analysis/paper_tex.py) and build paper.pdf with latexmk.
-# usage: paper/build.sh [--run RESULTS_DIR] [--out BUILD_DIR] [--pdf DEST.pdf]
-#   --run  a results/<date>_<host>_<commit>/ folder (default: the newest under results/)
+# usage: paper/build.sh [--run RESULTS_DIR] [--out BUILD_DIR] [--pdf DEST.pdf] [--host-kind K]
+#   --run  a results/<date>_<host>_<commit>/ folder, or one merged from shards (default: the newest under results/)
+#   --host-kind  for a run merged from hosts of different kinds: the kind the paper is about
+#          (default: the kind with the most measured cells; kinds are never pooled)
 #   --out  where the includes, figures and LaTeX output go (default: paper/build)
 #   --pdf  copy the finished PDF there too
 # Exit: 0 built, 2 bad input, 1 build failed, 77 a tool is missing (latexmk, matplotlib).
@@ -11,12 +13,14 @@ ROOT=$(dirname "$SRC")
 OUT="$SRC/build"
 RUN=""
 PDF=""
+KIND=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --run) RUN="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --pdf) PDF="$2"; shift 2 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --host-kind) KIND="$2"; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "paper/build.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -32,11 +36,10 @@ fi
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 rm -rf "$OUT/generated"
-if [ -n "$RUN" ]; then
-  "$PY" "$ROOT/analysis/paper_tex.py" --run "$RUN" --out "$OUT" || exit 2
-else
-  "$PY" "$ROOT/analysis/paper_tex.py" --out "$OUT" || exit 2
-fi
+set -- --out "$OUT"
+[ -n "$RUN" ] && set -- "$@" --run "$RUN"
+[ -n "$KIND" ] && set -- "$@" --host-kind "$KIND"
+"$PY" "$ROOT/analysis/paper_tex.py" "$@" || exit 2
 cp "$SRC/paper.tex" "$OUT/paper.tex"
 cd "$OUT"
 if ! latexmk -pdf -interaction=nonstopmode -halt-on-error -file-line-error paper.tex > latexmk.log 2>&1; then

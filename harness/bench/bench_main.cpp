@@ -8,8 +8,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <ctime>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +22,7 @@
 #include "harness/bench/nested_cells.h"
 #include "harness/bench/results_dir.h"
 #include "harness/bench/run_report.h"
+#include "harness/bench/shard.h"
 #include "harness/bench/summary.h"
 #include "harness/manifest.h"
 #include "harness/runner.h"
@@ -38,13 +39,16 @@ constexpr int kMeasuredPhase = 1;  // the workload's measured loop (docs/benchma
 
 const char* kUsage =
     "usage: vtb bench [--engines a,b] [--workloads x,y] [--groups micro,macro,census] [--quick]\n"
-    "                 [--repetitions N] [--scale F] [--out DIR] [--vtb PATH] [--list] [--benchmark_* ...]\n"
+    "                 [--repetitions N] [--scale F] [--shard i/N] [--out DIR] [--vtb PATH] [--list]\n"
+    "                 [--benchmark_* ...]\n"
     "  Runs every (engine, workload) cell in a child `vtb run --json`, keeps every repetition,\n"
     "  writes DIR/<date>_<host>_<commit>/{bench.json,environment.json,summary.txt[,census.json]}\n"
     "  (default DIR: the source tree's results/) and prints a summary table.\n"
     "  --engines kvm@nested-tcg measures the kvm engine's cells inside the nested runner\n"
     "  (QEMU TCG with emulated AMD SVM; any host): two series, kvm@nested-tcg/npt and\n"
-    "  kvm@nested-tcg/shadow (npt=0), exact exit counts, TCG-scale timings (docs/kvm.md).\n";
+    "  kvm@nested-tcg/shadow (npt=0), exact exit counts, TCG-scale timings (docs/kvm.md).\n"
+    "  --shard i/N runs the i-th of N cost-balanced parts of the selection (the same split on\n"
+    "  every host); `vtb merge` joins the N results folders into one (docs/benchmarks.md).\n";
 
 struct Options {
   MatrixOptions m;
@@ -52,8 +56,28 @@ struct Options {
   std::string vtb_path;
   bool list_only = false;
   bool scale_set = false, reps_set = false;
+  ShardSpec shard;
   std::vector<std::string> gb_flags;
 };
+
+// The options that decide what a run measures, in one canonical line: the
+// shards of one sweep must agree on it (`vtb merge` compares it). --out,
+// --vtb and --shard are not part of it.
+std::string canonical_options(const Options& o) {
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+    return s;
+  };
+  char scale[32];
+  std::snprintf(scale, sizeof scale, "%g", o.m.scale);
+  std::string gb;
+  for (const auto& f : o.gb_flags) gb += (gb.empty() ? "" : " ") + f;
+  return "engines=" + sorted(o.m.engines) + ";workloads=" + sorted(o.m.workloads) + ";groups=" + sorted(o.m.groups) +
+         ";quick=" + (o.m.quick ? "1" : "0") + ";repetitions=" + std::to_string(o.m.repetitions) + ";scale=" + scale +
+         ";benchmark_flags=" + gb;
+}
 
 // Returns "" or a one-line usage error.
 std::string parse_options(int argc, char** argv, Options* o) {
@@ -74,7 +98,7 @@ std::string parse_options(int argc, char** argv, Options* o) {
     std::string key = a.substr(0, a.find('='));
     std::string v;
     if (key != "--engines" && key != "--workloads" && key != "--groups" && key != "--repetitions" &&
-        key != "--scale" && key != "--out" && key != "--vtb")
+        key != "--scale" && key != "--out" && key != "--vtb" && key != "--shard")
       return "unknown option '" + a + "'";
     if (!value(&v)) return "option " + a + " needs a value";
     if (a == "--engines") o->m.engines = split_list(v);
@@ -82,6 +106,10 @@ std::string parse_options(int argc, char** argv, Options* o) {
     else if (a == "--groups") o->m.groups = split_list(v);
     else if (a == "--out") o->out_root = v;
     else if (a == "--vtb") o->vtb_path = v;
+    else if (a == "--shard") {
+      std::string e = parse_shard(v, &o->shard);
+      if (!e.empty()) return e;
+    }
     else if (a == "--repetitions") {
       char* end = nullptr;
       long n = std::strtol(v.c_str(), &end, 10);
@@ -145,6 +173,23 @@ std::string one_line(const std::string& s) {
   return o.size() > 400 ? o.substr(0, 400) : o;
 }
 
+// Whether Google Benchmark wrote anything to `path` (it opens the file even when no benchmark runs).
+bool has_content(const std::string& path) {
+  std::string text;
+  return read_text(path, &text) && text.find_first_not_of(" \t\r\n") != std::string::npos;
+}
+
+// The bench.json of a run in which no cell ran.
+std::string empty_bench_json(const std::string& host, const std::string& commit) {
+  Json ctx = Json::make_object();
+  ctx.set("host_name", Json::make_string(host));
+  ctx.set("vtb.commit", Json::make_string(commit));
+  Json j = Json::make_object();
+  j.set("context", ctx);
+  j.set("benchmarks", Json::make_array());
+  return to_json(j, 2) + "\n";
+}
+
 struct CellState {
   std::vector<RunReport> reports;  // one per finished repetition (cold cells)
   std::vector<bool> rep_ok;
@@ -157,6 +202,7 @@ constexpr int kTransientRetries = 5;  // runs tried for one repetition whose pha
 
 struct Suite {
   std::vector<Cell> cells;
+  std::string label_suffix;  // ";host=..;host_kind=..[;shard=i/N]": where each cell ran
   NestedReports nested;  // reports of the kvm@nested-tcg cells (one runner session)
   std::vector<CellState> state;
   std::string vtb;
@@ -274,7 +320,7 @@ struct Suite {
     Cell labelled = c;
     const bool sub_series = have_report && c.backend.rfind(rep.backend + "/", 0) == 0;
     if (have_report && !rep.backend.empty() && !sub_series) labelled.backend = rep.backend;
-    st.SetLabel(one_line(labelled.label()));
+    st.SetLabel(one_line(labelled.label() + label_suffix));
     if (have_report && !rep.backend.empty()) cs.outcome.backend = labelled.backend;
     if (err.empty()) {
       uint64_t ops = op_count(rep, c);
@@ -344,6 +390,7 @@ int bench_main(int argc, char** argv) {
   Suite suite;
   std::vector<std::string> na;
   bool direct_kvm = false;
+  const std::string options_line = canonical_options(opt);
   const bool nested = take_nested_engine(&opt.m.engines, &direct_kvm);
   std::string merr = build_matrix(manifest.workloads, runners, opt.m, &suite.cells, &na);
   if (!merr.empty()) { std::fprintf(stderr, "vtb bench: %s\n", merr.c_str()); return kExitBadInput; }
@@ -359,11 +406,38 @@ int bench_main(int argc, char** argv) {
   }
   if (suite.cells.empty()) { std::fprintf(stderr, "vtb bench: no cell matches the filters\n"); return kExitBadInput; }
 
+  // The plan: every cell of the selection with its shard (one shard unless --shard).
+  const std::vector<Cell> plan = suite.cells;
+  std::vector<int> shard_of(plan.size(), 0);
+  std::vector<int64_t> shard_ms;
+  CostModel costs;
+  if (opt.shard.enabled()) {
+    std::string cerr;
+    if (!costs.load(std::string(VTB_SOURCE_DIR) + "/harness/bench/cell_costs.tsv", &cerr)) {
+      std::fprintf(stderr, "vtb bench: %s\n", cerr.c_str());
+      return kExitHostError;
+    }
+    shard_of = assign_shards(plan, opt.shard.count, costs, opt.m.scale, &shard_ms);
+    suite.cells.clear();
+    for (size_t i = 0; i < plan.size(); ++i)
+      if (shard_of[i] == opt.shard.index - 1) suite.cells.push_back(plan[i]);
+  }
+  const std::string plan_hash = plan_fingerprint(plan, shard_of);
+  std::string shard_line;
+  if (opt.shard.enabled()) {
+    char line[160];
+    std::snprintf(line, sizeof line, "shard %s: %zu of %zu cells, estimated %.0f s; all shards:", opt.shard.str().c_str(),
+                  suite.cells.size(), plan.size(), double(shard_ms[size_t(opt.shard.index - 1)]) / 1000);
+    shard_line = line;
+    for (int64_t ms : shard_ms) shard_line += " " + std::to_string((ms + 500) / 1000) + " s";
+  }
+
   if (opt.list_only) {
     for (const auto& c : suite.cells)
       std::printf("%-28s reps=%d params=%s%s\n", c.name().c_str(), c.repetitions, c.params_str().c_str(),
                   c.skip.empty() ? "" : ("  SKIP: " + c.skip).c_str());
     for (const auto& n : na) std::printf("n/a  %s\n", n.c_str());
+    if (!shard_line.empty()) std::printf("%s\n", shard_line.c_str());
     return 0;
   }
 
@@ -376,9 +450,17 @@ int bench_main(int argc, char** argv) {
   bool dirty = false;
   std::string commit = source_commit(VTB_SOURCE_DIR, &dirty);
   std::string host = safe_host_name();
+  // Every cell's label says where it ran: merged shards keep hosts (and host kinds) apart.
+  const std::string kind = host_kind(collect_environment(VTB_SOURCE_DIR, Json::make_object()));
+  suite.label_suffix = ";host=" + host + ";host_kind=" + kind + (opt.shard.enabled() ? ";shard=" + opt.shard.str() : "");
+  const std::string folder =
+      results_folder_name(long(time(nullptr)), host, commit + (dirty ? "+dirty" : "")) +
+      (opt.shard.enabled() ? "_shard-" + std::to_string(opt.shard.index) + "of" + std::to_string(opt.shard.count) : "");
+  // What the shards of one sweep must share (`vtb merge` refuses a shard that differs).
+  const SweepKey key{commit + (dirty ? "+dirty" : ""), file_fingerprint(manifest.path), options_line, plan_hash};
   ResultsDir out;
   std::string err;
-  if (!out.create(opt.out_root, results_folder_name(long(time(nullptr)), host, commit + (dirty ? "+dirty" : "")), &err)) {
+  if (!out.create(opt.out_root, folder, &err)) {
     std::fprintf(stderr, "vtb bench: %s\n", err.c_str());
     return kExitHostError;
   }
@@ -424,6 +506,8 @@ int bench_main(int argc, char** argv) {
   benchmark::AddCustomContext("vtb.kvm_backend", detect_kvm_backend());
   benchmark::AddCustomContext("vtb.suite", opt.m.quick ? "quick" : "default");
   benchmark::AddCustomContext("vtb.manifest", manifest.path);
+  if (opt.shard.enabled()) benchmark::AddCustomContext("vtb.shard", opt.shard.str());
+  if (!shard_line.empty()) std::fprintf(stderr, "vtb bench: %s\n", shard_line.c_str());
 
   for (size_t i = 0; i < suite.cells.size(); ++i) {
     const Cell& c = suite.cells[i];
@@ -439,8 +523,14 @@ int bench_main(int argc, char** argv) {
   std::string load_start = load_average();
   uint64_t t0 = monotonic_ns();
   QuietReporter quiet;
-  benchmark::RunSpecifiedBenchmarks(&quiet);
+  if (!suite.cells.empty()) benchmark::RunSpecifiedBenchmarks(&quiet);
   benchmark::Shutdown();
+  // No cell ran (an empty shard, a filter that matched nothing): still a valid, empty bench.json.
+  if (!has_content(out.temp_path() + "/bench.json") &&
+      !out.write_file("bench.json", empty_bench_json(host, key.commit), &err)) {
+    std::fprintf(stderr, "vtb bench: results not written: %s\n", err.c_str());
+    return kExitHostError;
+  }
   suite.progress->finish();
   double secs = double(monotonic_ns() - t0) * 1e-9;
 
@@ -473,21 +563,34 @@ int bench_main(int argc, char** argv) {
   extra.set("load_average_start", Json::make_string(load_start));
   extra.set("load_average_end", Json::make_string(load_average()));
   extra.set("manifest", Json::make_string(manifest.path));
+  extra.set("manifest_hash", Json::make_string(key.manifest_hash));
+  extra.set("options", Json::make_string(key.options));
+  extra.set("plan_hash", Json::make_string(key.plan_hash));
+  extra.set("cells_in_selection", Json::make_number(double(plan.size())));
+  if (opt.shard.enabled()) {
+    extra.set("shard", Json::make_string(opt.shard.str()));
+    extra.set("shard_estimated_seconds", Json::make_number(double(shard_ms[size_t(opt.shard.index - 1)] / 100) / 10));
+  }
   Json args = Json::make_array();
   for (int i = 0; i < argc; ++i) args.push(Json::make_string(argv[i]));
   extra.set("arguments", args);
   Json env = collect_environment(VTB_SOURCE_DIR, extra);
   bool ok = out.write_file("environment.json", to_json(env, 2) + "\n", &err) &&
             out.write_file("summary.txt", summary, &err) &&
-            (suite.census.members().empty() || out.write_file("census.json", to_json(suite.census, 2) + "\n", &err));
+            (suite.census.members().empty() || out.write_file("census.json", to_json(suite.census, 2) + "\n", &err)) &&
+            (!opt.shard.enabled() ||
+             out.write_file("shard.json",
+                            to_json(shard_record(opt.shard, key, plan, shard_of, shard_ms, costs, opt.m.scale), 1) +
+                                "\n",
+                            &err));
   std::string final_path = ok ? out.commit(&err) : "";
   std::fputs(summary.c_str(), stdout);
   if (final_path.empty()) {
     std::fprintf(stderr, "vtb bench: results not written: %s\n", err.c_str());
     return kExitHostError;
   }
-  std::printf("\nresults: %s (%d cells, %d skipped or lost, %.0f s)\n", final_path.c_str(), int(suite.cells.size()),
-              lost, secs);
+  std::printf("\nresults: %s (%s%d cells, %d skipped or lost, %.0f s)\n", final_path.c_str(),
+              opt.shard.enabled() ? ("shard " + opt.shard.str() + ": ").c_str() : "", int(suite.cells.size()), lost, secs);
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -100,6 +101,25 @@ std::string load_average() {
   return a.empty() ? "" : a + " " + b + " " + c;
 }
 
+std::string host_kind(const Json& env) {
+  if (env["host_kind"].is_string() && !env["host_kind"].as_string().empty()) return env["host_kind"].as_string();
+  auto field = [&](const char* k, const char* dflt) {
+    const std::string& v = env[k].as_string();
+    return v.empty() ? std::string(dflt) : v;
+  };
+  std::istringstream kernel(field("kernel", "unknown kernel"));
+  std::string sys, release;
+  kernel >> sys >> release;
+  char count[32];
+  std::snprintf(count, sizeof count, "%.0f", env["cpu_count"].as_double());
+  std::string kind = field("cpu_model", "unknown CPU") + " x" + (env["cpu_count"].is_number() ? count : "?") + ", " +
+                     sys + (release.empty() ? "" : " " + release) + ", kvm " + field("kvm_backend", "unknown");
+  if (env["running_under_hypervisor"].as_string() == "present") kind += ", virtualized";
+  for (char& c : kind)
+    if (c == ';' || c == '=') c = ' ';
+  return kind;
+}
+
 Json collect_environment(const std::string& source_dir, const Json& extra) {
   Json e = Json::make_object();
   utsname u{};
@@ -136,6 +156,7 @@ Json collect_environment(const std::string& source_dir, const Json& extra) {
   e.set("load_average_start", Json::make_string(load_average()));
   e.set("clocksource", Json::make_string(read_first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource")));
   e.set("governor", Json::make_string(read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")));
+  e.set("host_kind", Json::make_string(host_kind(e)));
   for (const auto& [k, v] : extra.members()) e.set(k, v);
   return e;
 }

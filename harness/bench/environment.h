@@ -21,7 +21,13 @@ std::string safe_host_name();
 // "/proc/loadavg" first three fields, "" if unreadable.
 std::string load_average();
 
-// The whole record written to environment.json. `extra` members are appended.
+// The kind of host an environment record describes: "<cpu_model> x<cpu_count>,
+// <kernel name and release>, kvm <kvm_backend>[, virtualized]" (no ';' or '=',
+// so it fits a bench label). Cells of different kinds are never pooled into one
+// statistic (analysis/tidy.py host_kind() says the same words).
+std::string host_kind(const Json& env);
+
+// The whole record written to environment.json (with its host_kind). `extra` members are appended.
 Json collect_environment(const std::string& source_dir, const Json& extra);
 
 }  // namespace vtb::bench

@@ -174,6 +174,10 @@ class JsonParser {
     if (c == 'n') { *out = Json(); return lit("null"); }
     if (c == 't') { *out = Json::make_bool(true); return lit("true"); }
     if (c == 'f') { *out = Json::make_bool(false); return lit("false"); }
+    // Google Benchmark (and Python) write non-finite numbers as these tokens.
+    if (c == 'N') { *out = Json::make_number(NAN); return lit("NaN"); }
+    if (c == 'I') { *out = Json::make_number(INFINITY); return lit("Infinity"); }
+    if (c == '-' && t_.substr(p_, 2) == "-I") { ++p_; *out = Json::make_number(-INFINITY); return lit("Infinity"); }
     if (c == '"') { *out = Json::make_string(""); return string(&out->str_); }
     if (c == '-' || (c >= '0' && c <= '9')) return number(out);
     if (c == '[') {
@@ -243,14 +247,14 @@ std::string json_quote(std::string_view s) {
   return o + "\"";
 }
 
-static void write(const Json& v, int indent, int level, std::string& o) {
+static void write(const Json& v, int indent, int level, std::string& o, bool tokens) {
   auto nl = [&](int lvl) { if (indent) { o += '\n'; o.append(size_t(indent * lvl), ' '); } };
   switch (v.type()) {
     case Json::Type::Null: o += "null"; break;
     case Json::Type::Bool: o += v.as_bool() ? "true" : "false"; break;
     case Json::Type::Number: {
       double d = v.as_double();
-      if (!std::isfinite(d)) { o += "null"; break; }
+      if (!std::isfinite(d)) { o += !tokens ? "null" : std::isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity"; break; }
       char b[40];
       if (d == std::floor(d) && std::fabs(d) < 1e15) std::snprintf(b, sizeof b, "%.0f", d);
       else {
@@ -264,7 +268,7 @@ static void write(const Json& v, int indent, int level, std::string& o) {
     case Json::Type::Array: {
       o += '[';
       bool first = true;
-      for (const auto& x : v.items()) { if (!first) o += ','; first = false; nl(level + 1); write(x, indent, level + 1, o); }
+      for (const auto& x : v.items()) { if (!first) o += ','; first = false; nl(level + 1); write(x, indent, level + 1, o, tokens); }
       if (!v.items().empty()) nl(level);
       o += ']';
       break;
@@ -278,7 +282,7 @@ static void write(const Json& v, int indent, int level, std::string& o) {
         nl(level + 1);
         o += json_quote(k);
         o += indent ? ": " : ":";
-        write(x, indent, level + 1, o);
+        write(x, indent, level + 1, o, tokens);
       }
       if (!v.members().empty()) nl(level);
       o += '}';
@@ -287,9 +291,9 @@ static void write(const Json& v, int indent, int level, std::string& o) {
   }
 }
 
-std::string to_json(const Json& v, int indent) {
+std::string to_json(const Json& v, int indent, bool nonfinite_tokens) {
   std::string o;
-  write(v, indent, 0, o);
+  write(v, indent, 0, o, nonfinite_tokens);
   return o;
 }
 

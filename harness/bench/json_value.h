@@ -57,12 +57,16 @@ class Json {
   std::vector<std::pair<std::string, Json>> obj_;
 };
 
-// Parses one JSON document (RFC 8259; trailing whitespace allowed). On error
-// returns false and sets *err to a one-line message with the byte offset.
+// Parses one JSON document (RFC 8259; trailing whitespace allowed; also the
+// NaN, Infinity and -Infinity that Google Benchmark writes for non-finite
+// counters). On error returns false and sets *err to a one-line message with
+// the byte offset.
 bool parse_json(std::string_view text, Json* out, std::string* err);
 
 // Serialises a value (compact, or indented by `indent` spaces per level).
-std::string to_json(const Json& v, int indent = 0);
+// Non-finite numbers become null, or with `nonfinite_tokens` NaN / Infinity /
+// -Infinity (as Google Benchmark's own bench.json has them).
+std::string to_json(const Json& v, int indent = 0, bool nonfinite_tokens = false);
 
 // A JSON string literal for `s`, quotes included.
 std::string json_quote(std::string_view s);

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <sstream>
 
 namespace vtb::bench {
 
@@ -64,8 +66,35 @@ bool ResultsDir::create(const std::string& out_root, const std::string& final_na
   return true;
 }
 
+bool read_text(const std::string& path, std::string* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  *out = ss.str();
+  return !f.bad();
+}
+
+bool read_json_file(const std::string& path, Json* out, std::string* err) {
+  std::string text, perr;
+  if (!read_text(path, &text)) {
+    *err = path + ": cannot read";
+    return false;
+  }
+  if (!parse_json(text, out, &perr)) {
+    *err = path + ": " + perr;
+    return false;
+  }
+  return true;
+}
+
 bool ResultsDir::write_file(const std::string& name, const std::string& content, std::string* err) {
   std::string p = tmp_ + "/" + name;
+  auto slash = p.find_last_of('/');
+  if (name.find('/') != std::string::npos && !mkdirs(p.substr(0, slash))) {
+    *err = "cannot create " + p.substr(0, slash) + ": " + strerror(errno);
+    return false;
+  }
   int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) { *err = "cannot write " + p + ": " + strerror(errno); return false; }
   size_t off = 0;

@@ -2,16 +2,8 @@
 # tags: harness|bench|tests — desc: ctest: `vtb bench --quick` over the available engines writes a results folder the analysis loads.
 # usage: quick_suite_test.sh VTB_BINARY OUT_DIR
 set -eu
-VTB="$1"
-OUT="$2"
-PY="${VTB_PYTHON:-/usr/bin/python3}"
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../../.." && pwd)
-if ! "$PY" -c 'import numpy, matplotlib' >/dev/null 2>&1; then
-  echo "SKIP: $PY lacks numpy/matplotlib"; exit 77
-fi
-rm -rf "$OUT"
-mkdir -p "$OUT"
+. "$HERE/test_setup.sh"
 "$VTB" bench --quick --out "$OUT" > "$OUT/stdout.txt" 2> "$OUT/stderr.txt" || {
   echo "vtb bench --quick failed (exit $?)"; cat "$OUT/stderr.txt"; exit 1; }
 cat "$OUT/stdout.txt"

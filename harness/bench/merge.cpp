@@ -1,0 +1,402 @@
+// tags: harness|bench — desc: `vtb merge`: checks that shard folders are of one sweep and joins them into one results folder.
+#include "harness/bench/merge.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "harness/bench/results_dir.h"
+#include "harness/bench/summary.h"
+
+#ifndef VTB_SOURCE_DIR
+#define VTB_SOURCE_DIR "."
+#endif
+
+namespace vtb::bench {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kExitMissing = 1, kExitBad = 2, kExitHost = 5;
+
+const char* kMergeUsage =
+    "usage: vtb merge [--out DIR] SHARD_DIR...\n"
+    "  Joins the results folders of `vtb bench --shard i/N` (each SHARD_DIR a shard folder, or a\n"
+    "  folder holding them) into DIR/<date>_merged_<commit>/ (default DIR: the source tree's results/).\n"
+    "  Refuses shards of different commits, manifests, options or splits; every cell of a missing\n"
+    "  shard is listed and kept in the merged bench.json as a lost cell (exit 1).\n";
+
+// The fields of shard.json that every shard of one sweep shares.
+const char* const kSweepFields[] = {"commit", "manifest_hash", "options", "plan_hash", "count"};
+
+// Environment fields that are per shard (summarised, not compared).
+const std::set<std::string> kPerShardEnv = {"date", "host", "host_kind", "shard", "shard_estimated_seconds",
+                                           "bench_seconds", "cells", "cells_lost_or_skipped", "arguments"};
+
+std::map<std::string, std::string> label_fields(const std::string& label) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(label);
+  std::string part;
+  while (std::getline(in, part, ';')) {
+    auto eq = part.find('=');
+    if (eq != std::string::npos) out[part.substr(0, eq)] = part.substr(eq + 1);
+  }
+  return out;
+}
+
+std::string shard_str(int i, int n) { return std::to_string(i) + "/" + std::to_string(n); }
+
+std::string utc_now() {
+  time_t now = time(nullptr);
+  tm g{};
+  gmtime_r(&now, &g);
+  char d[32];
+  strftime(d, sizeof d, "%Y-%m-%dT%H:%M:%SZ", &g);
+  return d;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+// A lost row for one repetition of a cell the merge has no row for.
+Json missing_row(const Json& cell, int rep, const std::string& reason) {
+  const std::string name = cell["cell"].as_string();
+  const int reps = int(cell["repetitions"].as_i64(1));
+  const std::string gb_name = name + "/iterations:1/repeats:" + std::to_string(reps) + "/manual_time";
+  Json r = Json::make_object();
+  r.set("name", Json::make_string(gb_name));
+  r.set("family_index", Json::make_number(0));
+  r.set("per_family_instance_index", Json::make_number(0));
+  r.set("run_name", Json::make_string(gb_name));
+  r.set("run_type", Json::make_string("iteration"));
+  r.set("repetitions", Json::make_number(reps));
+  r.set("repetition_index", Json::make_number(rep));
+  r.set("threads", Json::make_number(1));
+  r.set("error_occurred", Json::make_bool(true));
+  r.set("error_message", Json::make_string(reason));
+  r.set("iterations", Json::make_number(0));
+  r.set("real_time", Json::make_number(0));
+  r.set("cpu_time", Json::make_number(0));
+  r.set("time_unit", Json::make_string("us"));
+  r.set("label", cell["label"]);
+  return r;
+}
+
+// The summary of one cell from its rows (as bench_main keeps it while running).
+CellOutcome outcome_of(const Json& cell, const std::vector<Json>& rows) {
+  auto f = label_fields(rows.empty() ? cell["label"].as_string() : rows.front()["label"].as_string());
+  CellOutcome o;
+  o.engine = f["engine"];
+  o.backend = f["backend"];
+  o.workload = f["workload"];
+  o.group = f["group"];
+  o.mode = f["mode"];
+  o.params = f["params"];
+  for (const Json& r : rows) {
+    if (r["run_type"].as_string() != "iteration") continue;
+    if (r["error_occurred"].as_bool()) {
+      ++o.failed_reps;
+      if (o.error.empty()) o.error = r["error_message"].as_string();
+    } else {
+      o.ns_per_op.push_back(r["ns_per_op"].as_double());
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+std::string read_shard_folder(const std::string& path, ShardFolder* out) {
+  out->path = path;
+  out->name = fs::path(path).lexically_normal().filename().string();
+  if (out->name.empty()) out->name = fs::path(path).lexically_normal().parent_path().filename().string();
+  std::string err;
+  if (!read_text(path + "/shard.json", &out->shard_text))
+    return path + " is not a shard folder: no shard.json (vtb bench --shard i/N writes one)";
+  if (!parse_json(out->shard_text, &out->shard, &err)) return path + "/shard.json: " + err;
+  if (!read_text(path + "/environment.json", &out->env_text) || !parse_json(out->env_text, &out->env, &err))
+    return path + "/environment.json: " + (err.empty() ? "cannot read" : err);
+  if (!read_json_file(path + "/bench.json", &out->bench, &err)) return err;
+  if (!out->bench["benchmarks"].is_array()) return path + "/bench.json: not Google Benchmark JSON";
+  read_text(path + "/summary.txt", &out->summary);
+  read_text(path + "/nested.json", &out->nested);
+  if (fs::exists(path + "/census.json") && !read_json_file(path + "/census.json", &out->census, &err)) return err;
+  out->index = int(out->shard["shard"].as_i64(0));
+  return "";
+}
+
+std::string find_shard_folders(const std::vector<std::string>& dirs, std::vector<std::string>* out) {
+  for (const auto& d : dirs) {
+    if (fs::exists(d + "/bench.json")) {
+      out->push_back(d);
+      continue;
+    }
+    std::error_code ec;
+    if (!fs::is_directory(d, ec)) return d + ": no such results folder";
+    std::vector<std::string> found;
+    for (const auto& e : fs::directory_iterator(d, ec)) {
+      const std::string n = e.path().filename().string();
+      if (!n.empty() && n[0] != '.' && fs::exists(e.path() / "bench.json")) found.push_back(e.path().string());
+    }
+    if (found.empty()) return d + ": no results folder (with bench.json) in it";
+    std::sort(found.begin(), found.end());
+    out->insert(out->end(), found.begin(), found.end());
+  }
+  return "";
+}
+
+std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vector<std::string>& arguments,
+                         MergeResult* out) {
+  if (shards.empty()) return "no shard folders to merge";
+  std::vector<const ShardFolder*> by_index;
+  for (const auto& s : shards) by_index.push_back(&s);
+  std::stable_sort(by_index.begin(), by_index.end(), [](auto* a, auto* b) { return a->index < b->index; });
+  const ShardFolder& first = *by_index.front();
+  const int n = int(first.shard["count"].as_i64(0));
+  for (const ShardFolder* s : by_index) {
+    for (const char* f : kSweepFields) {
+      const std::string a = to_json(first.shard[f]), b = to_json(s->shard[f]);
+      if (a != b)
+        return s->name + " and " + first.name + " are not shards of one sweep: they differ in " + f + " (" + b +
+               " vs " + a + ")";
+    }
+    if (s->index < 1 || s->index > n) return s->name + ": shard index " + std::to_string(s->index) + " not in 1.." + std::to_string(n);
+  }
+  for (size_t i = 1; i < by_index.size(); ++i)
+    if (by_index[i]->index == by_index[i - 1]->index)
+      return "shard " + shard_str(by_index[i]->index, n) + " given twice: " + by_index[i - 1]->name + " and " +
+             by_index[i]->name + " (keep one)";
+
+  const std::vector<Json>& plan = first.shard["cells"].items();
+  std::map<std::string, size_t> cell_index;
+  for (size_t i = 0; i < plan.size(); ++i) cell_index[plan[i]["cell"].as_string()] = i;
+  std::vector<std::vector<Json>> rows(plan.size());
+  std::map<int, const ShardFolder*> present;
+  for (const ShardFolder* s : by_index) {
+    present[s->index] = s;
+    for (const Json& row : s->bench["benchmarks"].items()) {
+      std::string rn = row["run_name"].as_string().empty() ? row["name"].as_string() : row["run_name"].as_string();
+      const std::string cell = rn.substr(0, rn.find("/iterations:"));
+      auto it = cell_index.find(cell);
+      if (it == cell_index.end()) return s->name + ": bench.json row '" + rn + "' is not a cell of the sweep's plan";
+      if (plan[it->second]["shard"].as_i64() != s->index)
+        return s->name + ": has cell " + cell + " of shard " + shard_str(int(plan[it->second]["shard"].as_i64()), n);
+      rows[it->second].push_back(row);
+    }
+  }
+
+  // Every cell in plan order (the order of an unsharded run); lost rows for the cells no shard has.
+  Json benchmarks = Json::make_array();
+  std::vector<CellOutcome> outcomes;
+  std::vector<std::string> outcome_kind;  // the host kind of the shard that ran it ("" when none did)
+  std::map<int, std::vector<std::string>> missing_by_shard;
+  int lost = 0, family = 0;
+  for (size_t i = 0; i < plan.size(); ++i, ++family) {
+    const int k = int(plan[i]["shard"].as_i64());
+    if (rows[i].empty()) {
+      const std::string reason =
+          present.count(k) ? "not run: shard " + shard_str(k, n) + " has no row for this cell (filtered out, or the shard stopped)"
+                           : "not run: shard " + shard_str(k, n) + " is missing (it failed or its folder was not given to vtb merge)";
+      for (int r = 0; r < int(plan[i]["repetitions"].as_i64(1)); ++r) rows[i].push_back(missing_row(plan[i], r, reason));
+      missing_by_shard[k].push_back(plan[i]["cell"].as_string());
+    }
+    for (Json row : rows[i]) {
+      row.set("family_index", Json::make_number(family));
+      row.set("per_family_instance_index", Json::make_number(0));
+      benchmarks.push(row);
+    }
+    outcomes.push_back(outcome_of(plan[i], rows[i]));
+    outcome_kind.push_back(present.count(k) ? present[k]->env["host_kind"].as_string() : "");
+    if (outcomes.back().ns_per_op.empty()) ++lost;
+  }
+  out->count = n;
+  out->missing.clear();
+  out->missing_cells = 0;
+  for (const auto& [k, cells] : missing_by_shard) {
+    out->missing.push_back("shard " + shard_str(k, n) + (present.count(k) ? "" : " missing") + ": " +
+                           std::to_string(cells.size()) + " cells not run: " + join(cells, ", "));
+    out->missing_cells += int(cells.size());
+  }
+
+  // Hosts and host kinds: kept per shard, never pooled.
+  std::vector<std::string> hosts, kinds;
+  for (const ShardFolder* s : by_index) {
+    for (auto [list, key] : {std::pair{&hosts, "host"}, std::pair{&kinds, "host_kind"}}) {
+      const std::string v = s->env[key].as_string();
+      if (std::find(list->begin(), list->end(), v) == list->end()) list->push_back(v);
+    }
+  }
+  // Google Benchmark's context of the first shard that ran a cell (an empty shard writes a minimal one).
+  const ShardFolder* ran = &first;
+  for (const ShardFolder* s : by_index)
+    if (!s->bench["benchmarks"].items().empty()) { ran = s; break; }
+  Json ctx = Json::make_object();
+  for (const auto& [k, v] : ran->bench["context"].members())
+    if (k != "vtb.shard") ctx.set(k, v);
+  ctx.set("host_name", Json::make_string(join(hosts, ",")));
+  ctx.set("vtb.host", Json::make_string(join(hosts, ",")));
+  ctx.set("vtb.merged", Json::make_string(std::to_string(present.size()) + " of " + std::to_string(n) + " shards"));
+  out->bench = Json::make_object();
+  out->bench.set("context", ctx);
+  out->bench.set("benchmarks", benchmarks);
+
+  // environment.json: what all shards share, then each shard's own record.
+  Json env = Json::make_object();
+  env.set("date", Json::make_string(utc_now()));
+  env.set("merged", Json::make_bool(true));
+  env.set("host", Json::make_string(join(hosts, ",")));
+  env.set("host_kind", Json::make_string(kinds.size() == 1 ? kinds.front() : "mixed"));
+  Json kinds_json = Json::make_array();
+  for (const auto& k : kinds) kinds_json.push(Json::make_string(k));
+  env.set("host_kinds", kinds_json);
+  for (const auto& [k, v] : first.env.members()) {
+    if (kPerShardEnv.count(k)) continue;
+    bool same = true;
+    for (const ShardFolder* s : by_index) same = same && to_json(s->env[k]) == to_json(v);
+    env.set(k, same ? v : Json::make_string("mixed (see shards)"));
+  }
+  double longest = 0, total = 0;
+  Json shard_envs = Json::make_array();
+  Json missing_shards = Json::make_array();
+  for (int k = 1; k <= n; ++k) {
+    auto it = present.find(k);
+    if (it == present.end()) {
+      missing_shards.push(Json::make_string(shard_str(k, n)));
+      continue;
+    }
+    const double secs = it->second->env["bench_seconds"].as_double();
+    longest = std::max(longest, secs);
+    total += secs;
+    Json e = Json::make_object();
+    e.set("folder", Json::make_string(it->second->name));
+    for (const auto& [key, v] : it->second->env.members()) e.set(key, v);
+    shard_envs.push(e);
+  }
+  env.set("shards_count", Json::make_number(n));
+  env.set("shards_present", Json::make_number(double(present.size())));
+  env.set("missing_shards", missing_shards);
+  env.set("bench_seconds", Json::make_number(longest));
+  env.set("bench_seconds_total", Json::make_number(std::round(total * 10) / 10));
+  env.set("cells", Json::make_number(double(plan.size())));
+  env.set("cells_lost_or_skipped", Json::make_number(lost));
+  env.set("cells_missing", Json::make_number(out->missing_cells));
+  Json args = Json::make_array();
+  for (const auto& a : arguments) args.push(Json::make_string(a));
+  env.set("arguments", args);
+  env.set("shards", shard_envs);
+  out->env = env;
+
+  // The census of every engine (one census cell per engine and workload: a unit of one shard).
+  out->census = Json();
+  out->nested.clear();
+  for (const ShardFolder* s : by_index) {
+    for (const auto& [engine, v] : s->census.members()) {
+      if (!out->census.is_object()) out->census = Json::make_object();
+      if (!out->census.find(engine)) out->census.set(engine, v);
+    }
+    if (out->nested.empty()) out->nested = s->nested;
+  }
+
+  // summary.txt: the shards, the table over every cell, the n/a pairs of the selection.
+  std::string sum = "merged " + std::to_string(present.size()) + " of " + std::to_string(n) + " shards of " +
+                    first.shard["commit"].as_string() + " (" + first.shard["options"].as_string() + ")\n";
+  for (int k = 1; k <= n; ++k) {
+    auto it = present.find(k);
+    char line[512];
+    if (it == present.end()) {
+      std::snprintf(line, sizeof line, "  shard %-7s MISSING: %zu cells not run\n", shard_str(k, n).c_str(),
+                    missing_by_shard[k].size());
+    } else {
+      const Json& e = it->second->env;
+      std::snprintf(line, sizeof line, "  shard %-7s %s (%s): %.0f cells in %.0f s\n", shard_str(k, n).c_str(),
+                    e["host"].as_string().c_str(), e["host_kind"].as_string().c_str(), e["cells"].as_double(),
+                    e["bench_seconds"].as_double());
+    }
+    sum += line;
+  }
+  if (kinds.size() <= 1) {
+    sum += "\n" + format_summary(outcomes);
+  } else {
+    // One table per host kind (a ratio never pairs cells of different kinds), then the cells no shard ran.
+    std::vector<std::string> groups = kinds;
+    groups.push_back("");
+    for (const auto& kind : groups) {
+      std::vector<CellOutcome> part;
+      for (size_t i = 0; i < outcomes.size(); ++i)
+        if (outcome_kind[i] == kind) part.push_back(outcomes[i]);
+      if (!part.empty())
+        sum += "\nhost kind: " + (kind.empty() ? std::string("none (cells no shard ran)") : kind) + "\n" +
+               format_summary(part);
+    }
+  }
+  std::istringstream first_summary(first.summary);
+  for (std::string line; std::getline(first_summary, line);)
+    if (line.rfind("n/a  ", 0) == 0) sum += line + "\n";
+  out->summary = sum;
+  return "";
+}
+
+int merge_main(int argc, char** argv) {
+  std::string out_root = std::string(VTB_SOURCE_DIR) + "/results";
+  std::vector<std::string> dirs, arguments;
+  for (int i = 0; i < argc; ++i) arguments.push_back(argv[i]);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") { std::fputs(kMergeUsage, stdout); return 0; }
+    if (a.rfind("--out=", 0) == 0) { out_root = a.substr(6); continue; }
+    if (a == "--out") {
+      if (i + 1 >= argc) { std::fprintf(stderr, "vtb merge: --out needs a value\n%s", kMergeUsage); return kExitBad; }
+      out_root = argv[++i];
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') { std::fprintf(stderr, "vtb merge: unknown option '%s'\n%s", a.c_str(), kMergeUsage); return kExitBad; }
+    dirs.push_back(a);
+  }
+  if (dirs.empty()) { std::fprintf(stderr, "vtb merge: no shard folders given\n%s", kMergeUsage); return kExitBad; }
+
+  std::vector<std::string> paths;
+  std::string err = find_shard_folders(dirs, &paths);
+  std::vector<ShardFolder> shards(paths.size());
+  for (size_t i = 0; err.empty() && i < paths.size(); ++i) err = read_shard_folder(paths[i], &shards[i]);
+  MergeResult m;
+  if (err.empty()) err = merge_shards(shards, arguments, &m);
+  if (!err.empty()) { std::fprintf(stderr, "vtb merge: %s\n", err.c_str()); return kExitBad; }
+
+  ResultsDir out;
+  const std::string commit = m.env["commit"].as_string() + (m.env["commit_dirty"].as_bool() ? "+dirty" : "");
+  bool ok = out.create(out_root, results_folder_name(long(time(nullptr)), "merged", commit), &err) &&
+            out.write_file("bench.json", to_json(m.bench, 2, true) + "\n", &err) &&
+            out.write_file("environment.json", to_json(m.env, 2) + "\n", &err) &&
+            out.write_file("summary.txt", m.summary, &err) &&
+            (m.census.is_null() || out.write_file("census.json", to_json(m.census, 2) + "\n", &err)) &&
+            (m.nested.empty() || out.write_file("nested.json", m.nested, &err));
+  // Each shard's own records, as it wrote them.
+  for (size_t i = 0; ok && i < shards.size(); ++i) {
+    const ShardFolder& s = shards[i];
+    const std::string sub = "shards/" + std::to_string(s.index) + "of" + std::to_string(m.count) + "/";
+    ok = out.write_file(sub + "environment.json", s.env_text, &err) && out.write_file(sub + "shard.json", s.shard_text, &err) &&
+         (s.summary.empty() || out.write_file(sub + "summary.txt", s.summary, &err));
+  }
+  const std::string final_path = ok ? out.commit(&err) : "";
+  std::fputs(m.summary.c_str(), stdout);
+  if (final_path.empty()) {
+    std::fprintf(stderr, "vtb merge: results not written: %s\n", err.c_str());
+    return kExitHost;
+  }
+  for (const auto& line : m.missing) std::fprintf(stderr, "vtb merge: %s\n", line.c_str());
+  std::printf("\nresults: %s (merged %.0f of %d shards: %.0f cells, %.0f skipped or lost, %d missing)\n",
+              final_path.c_str(), m.env["shards_present"].as_double(), m.count, m.env["cells"].as_double(),
+              m.env["cells_lost_or_skipped"].as_double(), m.missing_cells);
+  return m.missing.empty() ? 0 : kExitMissing;
+}
+
+}  // namespace vtb::bench
