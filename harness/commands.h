@@ -14,6 +14,7 @@ int cmd_run(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_merge(int argc, char** argv);   // cmd_merge.cpp: joins `vtb bench --shard` results folders
 int cmd_census(int argc, char** argv);  // cmd_census.cpp (workload suite)
+int cmd_fuzz(int argc, char** argv);    // fuzz/cmd_fuzz.cpp: fuzz campaigns vs qemu-tcg (docs/reliability.md)
 // multi_vm.cpp: `vtb run --vms N`: N VMs at once, one host process each.
 int run_multi_vm(const vtb::RunRequest& req, int n, bool json);
 void print_usage(FILE* f);

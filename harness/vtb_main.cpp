@@ -1,4 +1,4 @@
-// tags: harness|cli — desc: vtb entry point: dispatch to list | run | bench | merge | census, --help, shared helpers.
+// tags: harness|cli — desc: vtb entry point: dispatch to list | run | bench | merge | census | fuzz, --help, shared helpers.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +28,8 @@ void print_usage(FILE* f) {
           "                            join the results folders of vtb bench --shard into one (vtb merge --help)\n"
           "  census [--engines E,...] [--json]\n"
           "                            the sensitive-instruction census table (docs/census.md)\n"
+          "  fuzz [--engines E,...] [--seed S] [--programs N] [--kind K] [--shard i/N] [--out FILE]\n"
+          "                            fuzz campaign on every engine vs qemu-tcg (vtb fuzz --help; docs/reliability.md)\n"
           "  help                      this text\n"
           "\n"
           "exit codes: 0 guest exited 0; 10 guest exited non-zero; 11 guest crashed;\n"
@@ -100,7 +102,8 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return cmd_bench(argc - 1, argv + 1);
     if (cmd == "merge") return cmd_merge(argc - 1, argv + 1);
     if (cmd == "census") return cmd_census(argc - 1, argv + 1);
-    error_line("unknown command '" + cmd + "' (known: list, run, bench, merge, census, help)");
+    if (cmd == "fuzz") return cmd_fuzz(argc - 1, argv + 1);
+    error_line("unknown command '" + cmd + "' (known: list, run, bench, merge, census, fuzz, help)");
     return vtb::kExitBadInput;
   } catch (const std::bad_alloc&) {
     error_line("out of host memory");
