@@ -57,6 +57,15 @@ mxcsr_default:
 92:
 .endm
 
+/* EFLAGS.AC off for host code: guest code may run with AC set (a user
+ * `popf`), and with the host's CR0.AM every misaligned access of host code
+ * would then raise #AC (SIGBUS) in the engine. */
+.macro CLEAR_AC
+	pushfq
+	andq $~0x40000, (%rsp)
+	popfq
+.endm
+
 	.globl vtb_pv_asm_begin
 vtb_pv_asm_begin:
 
@@ -141,6 +150,7 @@ vtb_pv_touch_begin:
 vtb_pv_touch_end:
 	mov %rcx, V(PV_OFF_RIP)
 	TO_HOST %rcx
+	CLEAR_AC
 	lea 8(%rsp), %rcx
 	mov %rcx, G(RSP_)
 	mov V(PV_OFF_HOST_RSP), %rsp
@@ -225,6 +235,7 @@ vtb_pv_iret_entry:
 	mov %rsp, G(RSP_)
 	movq $0, V(PV_OFF_RIP)
 	TO_HOST %rcx
+	CLEAR_AC
 	mov V(PV_OFF_HOST_RSP), %rsp
 	cld
 	jmp slow_common
@@ -250,6 +261,7 @@ vtb_pv_signal_exit:
 	.globl vtb_pv_signal_trampoline
 	.type vtb_pv_signal_trampoline, @function
 vtb_pv_signal_trampoline:
+	CLEAR_AC
 	cmpb $0, V(PV_OFF_FSGS)
 	je 1f
 	rdfsbase %r10

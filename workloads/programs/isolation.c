@@ -1,4 +1,4 @@
-/* tags: workloads|programs — desc: isolation: guest user code probes the host through FS/GS, rdfsbase/wrfsbase, segment loads and jumps out of its memory; each probe runs in a child that the kernel must kill (or that must see only guest state). */
+/* tags: workloads|programs — desc: isolation: guest user code probes the host through FS/GS, rdfsbase/wrfsbase, segment loads, EFLAGS.AC and jumps out of its memory; each probe runs in a child that the kernel must kill (or that must see only guest state). */
 #include "vtb.h"
 
 /* Each probe runs in a forked child. It either dies by a guest exception
@@ -30,6 +30,9 @@ static void probe_change(int how) {
   if (how == 0) __asm__ volatile("wrfsbase %0" ::"r"(base));
   if (how == 1) __asm__ volatile("wrgsbase %0" ::"r"(base));
   if (how == 2) __asm__ volatile("movw %w0, %%fs" ::"r"(0x2bu));
+  /* EFLAGS.AC on: host code entered from here must not inherit it (with
+   * the host's CR0.AM its own misaligned accesses would raise #AC). */
+  if (how == 3) __asm__ volatile("pushfq\n\torq $0x40000, (%%rsp)\n\tpopfq" ::: "cc", "memory");
   for (int i = 0; i < 3; i++) vtb_getpid();
   vtb_yield();
   exit(SURVIVED);
@@ -54,6 +57,7 @@ static const struct probe probes[] = {
     {"wrfsbase", 2, 0},
     {"wrgsbase", 2, 1},
     {"mov_fs", 2, 2},
+    {"eflags_ac", 2, 3},
     {"jmp_1", 3, 1},
     {"jmp_0x8000", 3, 0x8000},
     {"jmp_0x7fff00000000", 3, 0x7fff00000000ULL},
