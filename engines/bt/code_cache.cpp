@@ -18,15 +18,15 @@ CodeCache::~CodeCache() {
   if (fd_ >= 0) close(fd_);
 }
 
-Status CodeCache::init(uint64_t exec_base, size_t size) {
+Status CodeCache::init(uint64_t exec_base, size_t size, bool exec) {
   fd_ = memfd_create("vtb-bt-tc", MFD_CLOEXEC);
   if (fd_ < 0) return Status::host_error(std::string("bt: memfd_create: ") + strerror(errno));
   if (ftruncate(fd_, off_t(size)) != 0) return Status::host_error(std::string("bt: ftruncate tc: ") + strerror(errno));
   void* rw = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_, 0);
   if (rw == MAP_FAILED) return Status::host_error(std::string("bt: mmap tc alias: ") + strerror(errno));
   rw_ = static_cast<uint8_t*>(rw);
-  void* x = mmap(reinterpret_cast<void*>(exec_base), size, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED | MAP_NORESERVE,
-                 fd_, 0);
+  void* x = mmap(reinterpret_cast<void*>(exec_base), size, PROT_READ | (exec ? PROT_EXEC : 0),
+                 MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd_, 0);
   if (x == MAP_FAILED) return Status::host_error(std::string("bt: mmap tc exec view: ") + strerror(errno));
   exec_ = exec_base;
   top_ = exec_base;

@@ -15,8 +15,9 @@ class CodeCache {
   CodeCache& operator=(const CodeCache&) = delete;
 
   // Maps `size` bytes executable at `exec_base` (MAP_FIXED, inside the
-  // reserved window) and writable somewhere else in the host.
-  Status init(uint64_t exec_base, size_t size);
+  // reserved window) and writable somewhere else in the host. `exec` false:
+  // read-only there (data that translated code reads, e.g. lookup tables).
+  Status init(uint64_t exec_base, size_t size, bool exec = true);
   bool contains(uint64_t exec_addr) const { return exec_addr >= exec_ && exec_addr < exec_ + size_; }
   // Bump allocation; 0 when full (caller flushes).
   uint64_t alloc(size_t n);

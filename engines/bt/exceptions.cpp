@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "common/interrupt_source.h"
+#include "common/page_walk.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/runtime.h"
 
@@ -19,9 +20,21 @@ const char* vector_name(int v) {
 }
 }  // namespace
 
-void Runtime::raise(uint8_t vector, uint32_t error, bool has_error, uint64_t cr2, bool soft) {
-  exc_ = {true, vector, has_error, error, cr2, soft};
+void Runtime::raise(uint8_t vector, uint32_t error, bool has_error, uint64_t cr2, uint8_t soft_len) {
+  exc_ = {true, vector, has_error, error, cr2, soft_len};
   resume_tc_ = 0;
+}
+
+// An access to `ea` outside what the code may address (translated code's
+// address checks; directly executed user code touching the host's ranges):
+// what the guest's own tables say about such an access (#PF), never the host
+// mirror's answer.
+void Runtime::raise_outside_access(uint64_t ea, bool write, bool user) {
+  const uint32_t w = write ? kPfWrite : 0u;
+  GuestFaultInfo f;
+  uint8_t probe;
+  if (!mem_->read(ea, &probe, 1, user, &f)) raise(f.vector, f.vector == 14 ? f.error | w : f.error, true, f.addr);
+  else raise(14, kPfPresent | (user ? kPfUser : 0u) | w, true, ea);  // the guest mapped it, but it is outside its ABI
 }
 
 bool Runtime::read_tss_rsp(int which, uint64_t* out) {
@@ -39,7 +52,7 @@ void Runtime::raise_signal_exception(bool int3_soft) {
   switch (hf_.sig) {
     case SIGFPE: raise(0); break;
     case SIGILL: raise(6); break;
-    case SIGTRAP: raise(hf_.trapno == 3 ? 3 : 1, 0, false, 0, int3_soft && hf_.trapno == 3); break;
+    case SIGTRAP: raise(hf_.trapno == 3 ? 3 : 1, 0, false, 0, int3_soft && hf_.trapno == 3 ? 1 : 0); break;
     case SIGBUS: raise(hf_.trapno == 17 ? 17 : 13, 0, true); break;
     default: raise(13, 0, true); break;
   }
@@ -74,8 +87,9 @@ bool Runtime::deliver_pending(Exit* out) {
 }
 
 // Delivers through the 64-bit IDT. Returns true when the Vm must see an
-// exit (no IDT in snippet mode, triple fault).
-bool Runtime::deliver_event(uint8_t vector, bool has_error, uint32_t error, bool soft, Exit* out) {
+// exit (no IDT in snippet mode, triple fault). `soft`: the length of the
+// `int n`/`int3` instruction that raised it (0: not a software interrupt).
+bool Runtime::deliver_event(uint8_t vector, bool has_error, uint32_t error, uint8_t soft, Exit* out) {
   if (vector < 32) ++st_.reflected[vector];
   auto fail = [&](ExitKind k, const std::string& msg) {
     *out = Exit{};
@@ -146,10 +160,15 @@ bool Runtime::deliver_event(uint8_t vector, bool has_error, uint32_t error, bool
     } else if (ok && !present) {
       next_vec = 11;
     }
-    // Delivery failed: escalate to #DF, then triple fault.
+    // Delivery failed: escalate to #DF, then triple fault. A software
+    // interrupt that could not be delivered (a gate it may not use, not
+    // present, its frame) is not an exception: the fault it gets is an
+    // ordinary one, on its own instruction (`int $14` through a kernel-only
+    // gate is #GP(14*8+2), never #DF).
+    cpu_.rip -= soft;
     if (vector == 8 || depth == 2) break;
-    const bool benign = vector == 1 || vector == 2 || vector == 3 || vector == 4 || vector == 5 || vector == 6 ||
-                        vector == 7 || vector >= 32;
+    const bool benign = soft || vector == 1 || vector == 2 || vector == 3 || vector == 4 || vector == 5 ||
+                        vector == 6 || vector == 7 || vector >= 32;
     if (benign) {
       vector = next_vec;
       error = next_err;
@@ -159,7 +178,7 @@ bool Runtime::deliver_event(uint8_t vector, bool has_error, uint32_t error, bool
       error = 0;
       has_error = true;
     }
-    soft = false;
+    soft = 0;
     if (vector < 32) ++st_.reflected[vector];
   }
   snprintf(buf, sizeof buf, "triple fault at rip 0x%llx (delivering %s)", (unsigned long long)cpu_.rip,

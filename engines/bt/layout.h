@@ -1,19 +1,28 @@
-// tags: engines|bt — desc: fixed host addresses and the asm-visible vCPU block layout shared by C++ and bt_entry.S.
+// tags: engines|bt — desc: fixed host addresses, the asm-visible vCPU block layout shared by C++ and bt_entry.S, and the host's side of a bt-direct entry (DirectHost, SignalFrame).
 //
 // The bt engine owns the address window (one VM per process), so its runtime
 // data lives at fixed addresses inside the host-reserved ranges of the ABI:
-//   VTB_HOST_RESERVED_USER_LO + 0        the asm-visible vCPU block (one page)
-//   VTB_HOST_RESERVED_USER_LO + 1 MiB    indirect-branch table: negated guest pcs
-//   VTB_HOST_RESERVED_USER_LO + 1.5 MiB  indirect-branch table: TC entry addresses
+//   VTB_HOST_RESERVED_USER_LO + 0        the asm-visible vCPU block (one page, read-write)
+//   VTB_HOST_RESERVED_USER_LO + 1 MiB    indirect-branch table: negated guest pcs   } read-only here,
+//   VTB_HOST_RESERVED_USER_LO + 1.5 MiB  indirect-branch table: TC entry addresses  } written via an alias
 //   VTB_HOST_RESERVED_USER_LO + 16 MiB   translation cache for guest code < 2 GiB
 //   VTB_HOST_RESERVED_KERNEL_LO          translation cache for the kernel (8 TiB)
 // Everything below 2 GiB is reachable with absolute disp32 addressing from
 // both caches, so translated code addresses the vCPU block and the tables
 // without a base register and without touching guest flags or the guest stack.
+//
+// bt-direct runs guest user code natively in the same process, so all of this
+// is within its reach: nothing here may hold a host secret or a value the host
+// trusts while it runs (docs/bt.md, "bt-direct isolation"). The tables and the
+// caches are read-only at these addresses (written through aliases the guest
+// cannot find), and the host's fields of the vCPU block are cleared before a
+// direct entry and put back by the signal handler that ends it. The host's own
+// state for those transitions lives in `DirectHost` (below), in the host's
+// .bss at an address the guest does not know.
 #pragma once
 
 #define BT_GLOBAL_BASE 0x40000000
-#define BT_GLOBAL_SIZE 0x200000
+#define BT_VCPU_SIZE 0x1000 /* the vCPU block's page: all of it is the guest's to read while it runs directly */
 /* asm-visible vCPU block offsets (struct AsmVcpu below) */
 #define BT_OFF_GPR 0x00 /* 16 x u64, x86 encoding order rax rcx rdx rbx rsp rbp rsi rdi r8..r15 */
 #define BT_OFF_RFLAGS 0x80
@@ -48,7 +57,25 @@
 
 #define BT_NEGTAG_OFF 0x100000
 #define BT_TCADDR_OFF 0x180000
+#define BT_IBTC_SIZE 0x100000 /* both tables: [BT_NEGTAG_OFF, BT_NEGTAG_OFF + BT_IBTC_SIZE) */
 #define BT_IBTC_BITS 16
+
+/* struct DirectHost (bt-direct: the host's side of a direct entry) */
+#define BT_DH_HOST_FS 0x00
+#define BT_DH_HOST_GS 0x08
+#define BT_DH_HOST_SP 0x10
+#define BT_DH_ALT_LO 0x18
+#define BT_DH_ALT_HI 0x20
+#define BT_DH_HOST_MXCSR 0x28
+#define BT_DH_LIVE 0x2c
+#define BT_DH_FSGS 0x2d
+/* struct SignalFrame (built by bt_signal_trampoline on the signal stack) */
+#define BT_SF_FS 0x00
+#define BT_SF_GS 0x08
+#define BT_SF_SWITCHED 0x10
+#define BT_SF_VCPU 0x18
+#define BT_SF_LIVE 0x20
+#define BT_SF_SIZE 0x28 /* aligns the call */
 #define BT_USER_TC_OFF 0x1000000
 #define BT_TC_SIZE 0x10000000 /* 256 MiB per cache (sparse) */
 
@@ -70,6 +97,7 @@ constexpr uint64_t kUserTcBase = kGlobalBase + BT_USER_TC_OFF;
 constexpr uint64_t kKernelTcBase = VTB_HOST_RESERVED_KERNEL_LO;
 constexpr uint64_t kTcSize = BT_TC_SIZE;
 static_assert(kUserTcBase + kTcSize <= VTB_HOST_RESERVED_USER_HI);
+static_assert(kTcAddrTable + (kIbtcEntries * 8) == kNegTagTable + BT_IBTC_SIZE && kNegTagTable == kGlobalBase + BT_IBTC_SIZE);
 static_assert(kKernelTcBase + kTcSize <= VTB_HOST_RESERVED_KERNEL_HI);
 
 enum Gpr : uint8_t { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
@@ -107,7 +135,51 @@ static_assert(offsetof(AsmVcpu, host_mxcsr) == BT_OFF_HOST_MXCSR);
 static_assert(offsetof(AsmVcpu, vif) == BT_OFF_VIF);
 static_assert(offsetof(AsmVcpu, irq_pending) == BT_OFF_IRQ_PENDING);
 
+static_assert(sizeof(AsmVcpu) <= BT_OFF_USER_LIMIT && BT_OFF_SHIFT44_MASK + 8 <= BT_VCPU_SIZE);
+
 inline AsmVcpu* asm_vcpu() { return reinterpret_cast<AsmVcpu*>(kGlobalBase); }
+
+// bt-direct: what the host keeps for a direct entry of guest user code, out of
+// the guest's reach (bt_entry.S; one vCPU per process).
+struct DirectHost {
+  uint64_t host_fs, host_gs;  // the vCPU thread's own FS/GS bases (installed whenever host code runs)
+  uint64_t host_sp;           // host stack pointer of bt_enter_direct
+  uint64_t alt_lo, alt_hi;    // the vCPU thread's signal stack: a signal there comes from this thread
+  uint32_t host_mxcsr;
+  // 1 from just before the guest's FS/GS bases are installed until a signal
+  // takes the guest off the CPU (bt_signal_trampoline clears it, and sets it
+  // again only when the signal resumes what it interrupted): a signal on the
+  // vCPU thread outside the entry assembly while it is set interrupted guest
+  // user code.
+  volatile uint8_t live;
+  uint8_t fsgs;               // FSGSBASE usable: bases are switched (else the host's stay visible)
+};
+static_assert(offsetof(DirectHost, host_fs) == BT_DH_HOST_FS && offsetof(DirectHost, host_gs) == BT_DH_HOST_GS);
+static_assert(offsetof(DirectHost, host_sp) == BT_DH_HOST_SP && offsetof(DirectHost, alt_lo) == BT_DH_ALT_LO);
+static_assert(offsetof(DirectHost, alt_hi) == BT_DH_ALT_HI && offsetof(DirectHost, host_mxcsr) == BT_DH_HOST_MXCSR);
+static_assert(offsetof(DirectHost, live) == BT_DH_LIVE && offsetof(DirectHost, fsgs) == BT_DH_FSGS);
+
+// What bt_signal_trampoline tells the C++ handler.
+struct SignalFrame {
+  uint64_t fs, gs;    // the interrupted code's bases (when switched)
+  uint64_t switched;  // 1: the trampoline installed the host's bases
+  uint64_t vcpu;      // 1: the signal is on the vCPU thread's signal stack
+  uint64_t live;      // 1: DirectHost::live was set (guest user code, or the entry glue, was interrupted)
+};
+static_assert(offsetof(SignalFrame, fs) == BT_SF_FS && offsetof(SignalFrame, gs) == BT_SF_GS);
+static_assert(offsetof(SignalFrame, switched) == BT_SF_SWITCHED && offsetof(SignalFrame, vcpu) == BT_SF_VCPU);
+static_assert(offsetof(SignalFrame, live) == BT_SF_LIVE);
+static_assert(sizeof(SignalFrame) <= BT_SF_SIZE && BT_SF_SIZE % 16 == 8);
+
+extern "C" {
+extern __attribute__((visibility("hidden"))) DirectHost bt_direct_host;  // direct_user.cpp
+// bt_entry.S: enter guest user code at `pc` natively (returns the fault exit
+// record after the signal that ends it); the one entry of every signal handler;
+// the bounds of the whole entry/exit assembly (host code, whatever `live` says).
+uint8_t* bt_enter_direct(uint64_t pc);
+void bt_signal_trampoline(int sig, void* info, void* uctx);
+extern const char bt_asm_begin[], bt_asm_end[];
+}
 
 // Hardware flags the guest owns directly (CF PF AF ZF SF DF OF); IF, IOPL,
 // TF, AC, NT, ID... are virtual and live in the C++ vCPU state.

@@ -430,6 +430,8 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
         default:
           return gp();
       }
+      const bool base_msr = msr == kMsrFsBase || msr == kMsrGsBase || msr == kMsrKernelGsBase;
+      if (wr && base_msr && canonical_address(v) != v) return gp();  // as the hardware (bt-direct loads them with wrfsbase)
       if (wr) {
         if (msr == kMsrEfer) *slot = (v & 0xd01) | 0x500;  // LME/LMA stay on
         else *slot = v;
@@ -459,14 +461,14 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
     case CalloutOp::Int:
       if (r.b == 1) {  // software int n: trap, return address after the instruction
         cpu_.rip = next;
-        raise(r.a, 0, false, 0, true);
+        raise(r.a, 0, false, 0, r.len);
       } else {
         raise(r.a, 0, r.a == 13);
       }
       return Step::Fault;
     case CalloutOp::Int3:
       cpu_.rip = next;
-      raise(3, 0, false, 0, true);
+      raise(3, 0, false, 0, r.len);
       return Step::Fault;
     case CalloutOp::Invlpg:
       if (!kernel) return gp();
@@ -635,8 +637,13 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
     case CalloutOp::WrSegBase: {
       if (!(cpu_.cr4 & (1ULL << 16))) return ud();
       uint64_t& base = r.b == 4 ? a->fs_base : a->gs_base;
-      if (r.op == CalloutOp::RdSegBase) a->gpr[r.a] = r.c == 8 ? base : (base & 0xffffffffULL);
-      else base = r.c == 8 ? a->gpr[r.a] : (a->gpr[r.a] & 0xffffffffULL);
+      if (r.op == CalloutOp::RdSegBase) {
+        a->gpr[r.a] = r.c == 8 ? base : (base & 0xffffffffULL);
+      } else {
+        const uint64_t v = r.c == 8 ? a->gpr[r.a] : (a->gpr[r.a] & 0xffffffffULL);
+        if (canonical_address(v) != v) return gp();
+        base = v;
+      }
       (r.b == 4 ? cpu_.fs : cpu_.gs).base = base;
       return done();
     }

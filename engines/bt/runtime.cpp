@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/interrupt_source.h"
 #include "common/page_walk.h"
+#include "common/sud.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/translator.h"
 
@@ -59,21 +60,20 @@ Runtime::~Runtime() {
     g_live = nullptr;
   }
   blocks_.clear();
-  if (window_reserved_) {
-    // The caches' destructors re-reserve their ranges; the window goes last.
-    user_tc_.~CodeCache();
-    new (&user_tc_) CodeCache();
-    kernel_tc_.~CodeCache();
-    new (&kernel_tc_) CodeCache();
-    munmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO);
-  } else if (global_mapped_) {
-    // The caller holds the window reservation: put every page back to PROT_NONE.
-    user_tc_.~CodeCache();
-    new (&user_tc_) CodeCache();
-    kernel_tc_.~CodeCache();
-    new (&kernel_tc_) CodeCache();
-    mmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO, PROT_NONE,
-         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  if (sud_thread_) sud_disable();  // when this is the thread that ran the guest (SUD is per thread)
+  if (window_reserved_ || global_mapped_) {
+    // The caches' destructors re-reserve their ranges (and drop the aliases);
+    // then the window goes, or (the caller holds the reservation) every page
+    // of it is put back to PROT_NONE.
+    for (CodeCache* cc : {&user_tc_, &kernel_tc_, &ibtc_}) {
+      cc->~CodeCache();
+      new (cc) CodeCache();
+    }
+    if (window_reserved_)
+      munmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO);
+    else
+      mmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO, PROT_NONE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   }
 }
 
@@ -87,38 +87,23 @@ Status Runtime::init() {
                                 strerror(errno));
     window_reserved_ = true;
   }
-  void* g = mmap(reinterpret_cast<void*>(kGlobalBase), BT_GLOBAL_SIZE, PROT_READ | PROT_WRITE,
+  // The vCPU block: one page, read-write (translated code stores into it).
+  void* g = mmap(reinterpret_cast<void*>(kGlobalBase), BT_VCPU_SIZE, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   if (g == MAP_FAILED) return Status::host_error(std::string("bt: cannot map the vCPU block: ") + strerror(errno));
   global_mapped_ = true;
   AsmVcpu* a = asm_vcpu();
   memset(a, 0, sizeof *a);
-  a->exit_fn = reinterpret_cast<uint64_t>(&bt_exit_stub);
-  a->fault_rec = reinterpret_cast<uint64_t>(&fault_rec_);
   a->rflags = 0x2;
   a->mxcsr = 0x1f80;
-  a->shift30_mask = ~(VTB_HOST_RESERVED_USER_LO - 1);
-  static_assert(VTB_HOST_RESERVED_USER_LO == 1ULL << 30 && VTB_HOST_RESERVED_USER_HI == 2ULL << 30,
-                "the exact user check assumes the host range is the second GiB");
-  static_assert(VTB_USER_TOP == 512ULL << 30, "the exact user check assumes a 512 GiB user range");
-  auto put = [](uint64_t off, uint64_t v) { *reinterpret_cast<uint64_t*>(kGlobalBase + off) = v; };
-  put(BT_OFF_USER_LIMIT, VTB_USER_TOP + 0x1000);
-  put(BT_OFF_HOLE_LO, VTB_HOST_RESERVED_USER_LO - kCheckMaxDisp);
-  put(BT_OFF_HOLE_HI, VTB_HOST_RESERVED_USER_HI + kCheckMaxDisp);
-  put(BT_OFF_SHIFT9_MASK, ~uint64_t(0x1ff));
-  static_assert(VTB_WINDOW_HI == 16ULL << 40 && VTB_HOST_RESERVED_KERNEL_HI == 8ULL << 40 &&
-                    VTB_HOST_RESERVED_KERNEL_LO == (8ULL << 40) - (1ULL << 30),
-                "the exact kernel check assumes the window is 16 TiB and the host kernel range the GiB below 8 TiB");
-  put(BT_OFF_KHALF_LO, VTB_HOST_RESERVED_KERNEL_HI + kCheckMaxDisp);
-  put(BT_OFF_KHALF_HI, VTB_WINDOW_HI - kCheckMaxDisp);
-  put(BT_OFF_KRES_LO, VTB_HOST_RESERVED_KERNEL_LO - kCheckMaxDisp);
-  put(BT_OFF_SHIFT44_MASK, ~(VTB_WINDOW_HI - 1));
+  put_host_fields();
   address_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2");
   if (const char* v = getenv("VTB_BT_USER_CHECKS"); v && !strcmp(v, "0")) address_checks_ = false;  // experiments; counter bt.user_isolation says so
   fault_rec_.reason = ExitReason::Fault;
   timer_.set_backstop(kAsyncBackstopNs);
   if (Status s = user_tc_.init(kUserTcBase, kTcSize); !s) return s;
   if (Status s = kernel_tc_.init(kKernelTcBase, kTcSize); !s) return s;
+  if (Status s = ibtc_.init(kNegTagTable, BT_IBTC_SIZE, false); !s) return s;
   scratch_.resize(1 << 16);
   for (CodeCache* cc : {&user_tc_, &kernel_tc_}) {
     Emitter e(scratch_.data(), scratch_.size(), cc->top());
@@ -136,11 +121,36 @@ Status Runtime::init() {
   return Status::ok();
 }
 
+// The host's fields of the vCPU block that never change (the exit stub, the
+// fault record, the address checks' bounds): at init, and again after guest
+// user code that could overwrite them ran directly.
+void Runtime::put_host_fields() {
+  AsmVcpu* a = asm_vcpu();
+  a->exit_fn = reinterpret_cast<uint64_t>(&bt_exit_stub);
+  a->fault_rec = reinterpret_cast<uint64_t>(&fault_rec_);
+  a->shift30_mask = ~(VTB_HOST_RESERVED_USER_LO - 1);
+  static_assert(VTB_HOST_RESERVED_USER_LO == 1ULL << 30 && VTB_HOST_RESERVED_USER_HI == 2ULL << 30,
+                "the exact user check assumes the host range is the second GiB");
+  static_assert(VTB_USER_TOP == 512ULL << 30, "the exact user check assumes a 512 GiB user range");
+  auto put = [](uint64_t off, uint64_t v) { *reinterpret_cast<uint64_t*>(kGlobalBase + off) = v; };
+  put(BT_OFF_USER_LIMIT, VTB_USER_TOP + 0x1000);
+  put(BT_OFF_HOLE_LO, VTB_HOST_RESERVED_USER_LO - kCheckMaxDisp);
+  put(BT_OFF_HOLE_HI, VTB_HOST_RESERVED_USER_HI + kCheckMaxDisp);
+  put(BT_OFF_SHIFT9_MASK, ~uint64_t(0x1ff));
+  static_assert(VTB_WINDOW_HI == 16ULL << 40 && VTB_HOST_RESERVED_KERNEL_HI == 8ULL << 40 &&
+                    VTB_HOST_RESERVED_KERNEL_LO == (8ULL << 40) - (1ULL << 30),
+                "the exact kernel check assumes the window is 16 TiB and the host kernel range the GiB below 8 TiB");
+  put(BT_OFF_KHALF_LO, VTB_HOST_RESERVED_KERNEL_HI + kCheckMaxDisp);
+  put(BT_OFF_KHALF_HI, VTB_WINDOW_HI - kCheckMaxDisp);
+  put(BT_OFF_KRES_LO, VTB_HOST_RESERVED_KERNEL_LO - kCheckMaxDisp);
+  put(BT_OFF_SHIFT44_MASK, ~(VTB_WINDOW_HI - 1));
+}
+
 uint64_t& Runtime::gpr(int i) { return asm_vcpu()->gpr[i]; }
 
 void Runtime::ibtc_reset() {
-  uint64_t* neg = reinterpret_cast<uint64_t*>(kNegTagTable);
-  uint64_t* tca = reinterpret_cast<uint64_t*>(kTcAddrTable);
+  uint64_t* neg = negtag();
+  uint64_t* tca = tcaddr();
   const uint64_t ghost = user_lookup_ ? user_tc_.exec_base() : 0;  // ghost stub sits at the cache start
   for (uint64_t i = 0; i < kIbtcEntries; ++i) {
     neg[i] = uint64_t(0) - kNoTag;
@@ -151,8 +161,8 @@ void Runtime::ibtc_reset() {
 
 void Runtime::ibtc_insert(Block* b) {
   const uint32_t slot = uint32_t(b->pc & (kIbtcEntries - 1));
-  reinterpret_cast<uint64_t*>(kNegTagTable)[slot] = uint64_t(0) - b->pc;
-  reinterpret_cast<uint64_t*>(kTcAddrTable)[slot] = entry_of(b, counting_ || !async_);
+  negtag()[slot] = uint64_t(0) - b->pc;
+  tcaddr()[slot] = entry_of(b, counting_ || !async_);
   if (b->space) ibtc_user_slots_.push_back(slot);
 }
 
@@ -258,26 +268,23 @@ int Runtime::async_signal_number() { return SIGRTMIN + 3; }
 
 // Signal context: only plain stores into memory the dispatcher does not touch
 // while translated code runs (in_guest_).
-void Runtime::on_async_signal(void* uctx) {
+bool Runtime::on_async_signal(void* uctx, const SignalFrame* fr) {
   timer_.fired();
   exit_req_ = 1;
   asm_vcpu()->irq_pending = 1;
-  if (!in_guest_) return;
+  if (!in_guest_) return false;
   if (in_direct_) {
     // Guest user code runs natively: take it out now, or try again shortly
     // when the signal caught the entry/exit glue instead.
     const uint64_t rip = uint64_t(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RIP]);
-    if (in_direct_range(rip)) {
+    if (direct_guest_interrupted(rip, fr)) {
+      hf_ = HostFault{};
       hf_.sig = async_signal_number();
-      hf_.code = 0;
-      hf_.addr = 0;
-      hf_.trapno = 0;
-      hf_.err = 0;
-      capture_guest(uctx, rip);
-    } else {
-      timer_.want(monotonic_ns() + 50000, 0);
+      capture_guest(uctx, rip, fr);
+      return true;
     }
-    return;
+    timer_.want(monotonic_ns() + 50000, 0);
+    return false;
   }
   for (const Link& l : back_links_) {
     CodeCache& cc = user_tc_.contains(l.site) ? user_tc_ : kernel_tc_;
@@ -287,6 +294,7 @@ void Runtime::on_async_signal(void* uctx) {
   *user_tc_.writable(lookup_hit_rel8_[0]) = 0;  // jrcxz falls through to the miss exit
   *kernel_tc_.writable(lookup_hit_rel8_[1]) = 0;
   lookups_forced_ = 1;
+  return false;
 }
 
 void Runtime::clear_async_exit() {
@@ -328,10 +336,10 @@ void Runtime::unlink(Block* b) {
   }
   b->incoming.clear();
   const uint32_t slot = uint32_t(b->pc & (kIbtcEntries - 1));
-  const uint64_t in_table = reinterpret_cast<uint64_t*>(kTcAddrTable)[slot];
+  const uint64_t in_table = tcaddr()[slot];
   if (in_table == b->tc || in_table == b->tc_fast) {
-    reinterpret_cast<uint64_t*>(kNegTagTable)[slot] = uint64_t(0) - kNoTag;
-    reinterpret_cast<uint64_t*>(kTcAddrTable)[slot] = user_tc_.exec_base();
+    negtag()[slot] = uint64_t(0) - kNoTag;
+    tcaddr()[slot] = user_tc_.exec_base();
   }
 }
 
@@ -399,8 +407,8 @@ bool Runtime::emulate_traced_store(uint64_t pc, uint64_t va) {
 }
 
 void Runtime::on_cr3_change() {
-  uint64_t* neg = reinterpret_cast<uint64_t*>(kNegTagTable);
-  uint64_t* tca = reinterpret_cast<uint64_t*>(kTcAddrTable);
+  uint64_t* neg = negtag();
+  uint64_t* tca = tcaddr();
   for (uint32_t s : ibtc_user_slots_) {
     neg[s] = uint64_t(0) - kNoTag;
     tca[s] = user_tc_.exec_base();
@@ -415,10 +423,9 @@ Exit Runtime::run(const RunLimits& lim) {
   const uint64_t deadline = lim.wall.count() > 0 ? start + uint64_t(lim.wall.count()) : 0;
   const bool counting = lim.max_guest_insns != 0;
   counting_ = counting;
-  if (!counting || opt_.direct_user) {
-    prepare_thread_signals();
-    async_ = bool(timer_.bind(async_signal_number()));
-  }
+  prepare_thread_signals();  // this thread's signal stack (and, for bt-direct, its FS/GS bases)
+  if (opt_.direct_user) record_thread_bases();
+  if (!counting || opt_.direct_user) async_ = bool(timer_.bind(async_signal_number()));
   const bool extend = !counting;
   if (extend != extend_) {
     // Translations made for the other mode (block shape, entries) are dropped.
@@ -429,6 +436,8 @@ Exit Runtime::run(const RunLimits& lim) {
   clock_due_ = true;
   if (sigsetjmp(engine_fault_jmp_, 0)) {
     in_guest_ = false;
+    in_direct_ = false;
+    bt_direct_host.live = 0;
     in_run_ = false;
     // The jump may have left a signal handler that had the timer signal
     // blocked (sigsetjmp does not save the mask: it is on the exit path).
@@ -512,6 +521,10 @@ Exit Runtime::run(const RunLimits& lim) {
     resume_tc_ = 0;
     bool direct = false;
     if (!tc && opt_.direct_user && cpu_.cpl == 3) {
+      if (!guest_user_pc(cpu_.rip)) {  // never jump into the host's ranges (or out of the window)
+        raise_outside_fetch(cpu_.rip);
+        continue;
+      }
       tc = cpu_.rip;  // guest user code runs as it is
       direct = true;
       ++st_.direct_entries;
@@ -543,7 +556,8 @@ Exit Runtime::run(const RunLimits& lim) {
       hold_irq_ = held;
       continue;
     }
-    const ExitRecord* r = reinterpret_cast<const ExitRecord*>(bt_enter(tc));
+    if (direct) seal_for_direct();
+    const ExitRecord* r = reinterpret_cast<const ExitRecord*>(direct ? bt_enter_direct(tc) : bt_enter(tc));
     in_guest_ = false;
     in_direct_ = false;
     ++st_.exits;
@@ -635,12 +649,7 @@ Exit Runtime::run(const RunLimits& lim) {
           break;
         }
         ++(user ? st_.user_isolation_faults : st_.kernel_isolation_faults);
-        const uint32_t w = r->b ? kPfWrite : 0u;
-        const uint32_t u = user ? kPfUser : 0u;
-        GuestFaultInfo f;
-        uint8_t probe;
-        if (!mem_->read(ea, &probe, 1, user, &f)) raise(f.vector, f.vector == 14 ? f.error | w : f.error, true, f.addr);
-        else raise(14, kPfPresent | u | w, true, ea);  // the guest mapped it, but it is outside its ABI
+        raise_outside_access(ea, r->b, user);
         break;
       }
       case ExitReason::Unsupported: {
@@ -654,11 +663,11 @@ Exit Runtime::run(const RunLimits& lim) {
       }
       case ExitReason::Fault: {
         // The signal handler saved the guest registers; find the guest instruction.
-        Block* b = block_at_tc(hf_.tc_rip);
-        if (!b && direct) {
+        if (direct) {  // wherever directly executed user code was (it may have jumped into a cache)
           if (!direct_exit()) return finish(ExitKind::EngineError, error_);
           break;
         }
+        Block* b = block_at_tc(hf_.tc_rip);
         const InsnMapEntry* m = b ? b->lookup(hf_.tc_rip) : nullptr;
         if (!m) return finish(ExitKind::EngineError, "bt: host fault in translated code outside any block");
         const uint64_t pc = b->pc + m->guest_off;

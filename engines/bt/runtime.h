@@ -79,11 +79,13 @@ class Runtime {
   // process stops with the message (nothing else would be safe).
   [[noreturn]] void engine_fatal(const std::string& msg);
 
-  // Signal handler entry (faults.cpp).
-  bool handle_host_signal(int sig, void* info, void* uctx);
+  // Signal handler entry (faults.cpp), through bt_signal_trampoline: true when
+  // the signal now returns into host code (bt_fault_return).
+  bool handle_host_signal(int sig, void* info, void* uctx, const SignalFrame* fr);
   // The asynchronous-exit timer fired (faults.cpp): make translated code
-  // come back to the dispatcher soon (unchain back edges, force table misses).
-  void on_async_signal(void* uctx);
+  // come back to the dispatcher soon (unchain back edges, force table misses),
+  // or take directly executed guest user code off the CPU (returns true then).
+  bool on_async_signal(void* uctx, const SignalFrame* fr);
   static int async_signal_number();
 
  private:
@@ -97,6 +99,10 @@ class Runtime {
   void chain(Block* src, uint64_t site, Block* dst);
   void ibtc_insert(Block* b);
   void ibtc_reset();
+  // The lookup tables through their writable alias (read-only at kNegTagTable).
+  uint64_t* negtag() const { return reinterpret_cast<uint64_t*>(ibtc_.writable(kNegTagTable)); }
+  uint64_t* tcaddr() const { return reinterpret_cast<uint64_t*>(ibtc_.writable(kTcAddrTable)); }
+  void put_host_fields();
   uint64_t entry_of(const Block* b, bool checked) const { return checked ? b->tc : b->tc_fast; }
   uint64_t space_of(uint64_t pc) const;
   CodeCache& cache_for(uint64_t pc);
@@ -107,9 +113,17 @@ class Runtime {
   bool emulate_traced_store(uint64_t pc, uint64_t va);
   // Direct execution of guest user code (direct_user.cpp).
   Status enable_direct_thread();
-  bool in_direct_range(uint64_t rip) const;
-  void capture_guest(void* uctx, uint64_t rip);
+  // Guest user code may run at rip: the user range minus the host's second GiB.
+  static bool guest_user_pc(uint64_t rip);
+  // A signal interrupted directly executed guest user code (wherever it jumped).
+  bool direct_guest_interrupted(uint64_t rip, const SignalFrame* fr) const;
+  void record_thread_bases();
+  void seal_for_direct();
+  void unseal_after_direct(const SignalFrame* fr);
+  void capture_guest(void* uctx, uint64_t rip, const SignalFrame* fr);
   bool direct_exit();
+  void raise_outside_fetch(uint64_t pc);
+  void raise_outside_access(uint64_t ea, bool write, bool user);
 
   // Callouts (privileged.cpp). Return value drives the dispatcher.
   enum class Step { Resume, Jump, ExitVm, Fault, Error };
@@ -130,11 +144,13 @@ class Runtime {
   bool load_segment_descriptor(uint16_t sel, uint64_t desc[2], bool* present);
 
   // Exceptions and interrupts (exceptions.cpp).
-  void raise(uint8_t vector, uint32_t error = 0, bool has_error = false, uint64_t cr2 = 0, bool soft = false);
+  // soft_len: the length of the `int n`/`int3` instruction of a software
+  // interrupt (rip is after it; a refused one faults on the instruction).
+  void raise(uint8_t vector, uint32_t error = 0, bool has_error = false, uint64_t cr2 = 0, uint8_t soft_len = 0);
   bool read_tss_rsp(int which, uint64_t* out);  // 0 = rsp0, 1..7 = ist
   bool deliver_pending(Exit* out);  // true: an Exit for the Vm is in *out
   void raise_signal_exception(bool int3_soft);
-  bool deliver_event(uint8_t vector, bool has_error, uint32_t error, bool soft_int, Exit* out);
+  bool deliver_event(uint8_t vector, bool has_error, uint32_t error, uint8_t soft_len, Exit* out);
   Step do_iret(int opsize);
   Step do_syscall();
   Step do_sysret(int opsize);
@@ -145,6 +161,7 @@ class Runtime {
   Decoder dec_;
   Translator tr_{dec_};
   CodeCache user_tc_, kernel_tc_;
+  CodeCache ibtc_;  // the two lookup tables: read-only at kNegTagTable, written through the alias
   uint64_t user_lookup_ = 0, kernel_lookup_ = 0, user_keep_ = 0, kernel_keep_ = 0;
   std::vector<uint8_t> scratch_;
   std::deque<std::unique_ptr<Block>> blocks_;
@@ -162,7 +179,7 @@ class Runtime {
 
   VirtCpu cpu_;
   // Pending exception raised by a callout or a fault.
-  struct Pending { bool valid = false; uint8_t vector = 0; bool has_error = false; uint32_t error = 0; uint64_t cr2 = 0; bool soft = false; };
+  struct Pending { bool valid = false; uint8_t vector = 0; bool has_error = false; uint32_t error = 0; uint64_t cr2 = 0; uint8_t soft = 0; };
   Pending exc_;
   uint64_t resume_tc_ = 0;   // where to re-enter translated code (0: look up cpu_.rip)
   // Port I/O in flight: data buffer handed to the Vm.
@@ -194,6 +211,9 @@ class Runtime {
   uint64_t lookup_hit_rel8_[2] = {};             // exec address of each lookup routine's hit rel8
   uint8_t lookup_hit_val_[2] = {};
   volatile bool in_direct_ = false;  // translated code is not running: guest user code is, natively
+  // The host's fields of the vCPU block that a direct entry clears or the guest
+  // may overwrite while it runs directly, as they were (put back after it).
+  struct Sealed { int64_t budget = 0; uint64_t vif = 0, fs_base = 0, gs_base = 0; } sealed_;
   bool sud_thread_ = false;         // SUD is on for the thread that runs the guest
   bool address_checks_ = false;        // user translations carry address checks
   bool hold_irq_ = false;  // resume_tc_ is mid-instruction-sequence: no event delivery now
@@ -204,7 +224,7 @@ class Runtime {
   struct Stats {
     uint64_t blocks = 0, insns = 0, chain = 0, ind_miss = 0, tc_flush = 0, tc_invalidate = 0, translate_ns = 0;
     uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0, async_exits = 0;
-    uint64_t direct_entries = 0, direct_syscalls = 0, direct_faults = 0, direct_interrupts = 0;
+    uint64_t direct_entries = 0, direct_syscalls = 0, direct_faults = 0, direct_interrupts = 0, direct_outside = 0;
     uint64_t user_checks = 0, kernel_checks = 0, user_isolation_faults = 0, kernel_isolation_faults = 0;
     uint64_t priv[uint8_t(CalloutOp::Count)] = {};
     uint64_t cr_write[16] = {}, cr_read[16] = {};

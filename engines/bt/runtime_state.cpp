@@ -60,15 +60,17 @@ void Runtime::set_regs(const Regs& r) {
   cpu_.ss = r.ss;
   cpu_.fs = r.fs;
   cpu_.gs = r.gs;
-  a->fs_base = r.fs.base;
-  a->gs_base = r.gs.base;
+  // Bases are canonical on the hardware (wrmsr/wrfsbase refuse others); a
+  // non-canonical one is taken in its canonical form.
+  a->fs_base = cpu_.fs.base = canonical_address(r.fs.base);
+  a->gs_base = cpu_.gs.base = canonical_address(r.gs.base);
   cpu_.tr = r.tr;
   cpu_.ldtr = r.ldtr;
   cpu_.gdt_base = r.gdt_base;
   cpu_.gdt_limit = r.gdt_limit;
   cpu_.idt_base = r.idt_base;
   cpu_.idt_limit = r.idt_limit;
-  cpu_.kernel_gs_base = r.kernel_gs_base;
+  cpu_.kernel_gs_base = canonical_address(r.kernel_gs_base);
   cpu_.cpl = r.cs.selector & 3;
   resume_tc_ = 0;
   pending_in_.valid = false;
@@ -99,6 +101,8 @@ void Runtime::stats(Counters& out) const {
     out.add("bt.direct_syscalls", st_.direct_syscalls);
     out.add("bt.direct_faults", st_.direct_faults);
     out.add("bt.direct_interrupts", st_.direct_interrupts);
+    out.add("bt.direct_outside", st_.direct_outside);
+    out.add("bt.fsgs_isolation", bt_direct_host.fsgs);
   }
   out.add("bt.tc_bytes", user_tc_.used() + kernel_tc_.used());
   if (executed_) out.add("bt.guest_insns_executed", executed_);

@@ -10,6 +10,9 @@ constexpr uint64_t kFlagCF = 1, kFlagTF = 1ULL << 8, kFlagIF = 1ULL << 9, kFlagD
                    kFlagIOPL = 3ULL << 12, kFlagNT = 1ULL << 14, kFlagRF = 1ULL << 16, kFlagVM = 1ULL << 17,
                    kFlagAC = 1ULL << 18, kFlagID = 1ULL << 21;
 
+// The canonical form of an address: bits 63..48 copies of bit 47.
+inline uint64_t canonical_address(uint64_t v) { return uint64_t(int64_t(v << 16) >> 16); }
+
 // MSR numbers the kernel uses.
 enum : uint32_t {
   kMsrEfer = 0xc0000080, kMsrStar = 0xc0000081, kMsrLstar = 0xc0000082, kMsrCstar = 0xc0000083,

@@ -5,8 +5,10 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <string>
 #include <vector>
 
+#include "common/sud.h"
 #include "engines/bt/decoder.h"
 #include "engines/bt/tests/snippet.h"
 #include "engines/bt/translator.h"
@@ -103,11 +105,61 @@ void BM_CalloutCr8Write(benchmark::State& s) { run_loop(s, {0x44, 0x0f, 0x22, 0x
 void BM_CalloutCliSti(benchmark::State& s) { run_loop(s, {0xfa, 0xfb}, 2); }                        // cli; sti
 void BM_CalloutPushfPopf(benchmark::State& s) { run_loop(s, {0x9c, 0x9d}, 2); }                     // pushf; popf
 void BM_CallRet(benchmark::State& s) { run_loop(s, {0xe8, 0x02, 0x00, 0x00, 0x00, 0xeb, 0x01, 0xc3}, 1); }  // call; ret
+// bt-direct: one guest user `syscall` per iteration, run directly; the
+// kernel side is a bare `sysretq` (translated). Each iteration is a whole
+// transition pair: SUD SIGSYS out of user code, the dispatcher, the sysret
+// callout, the direct entry back (with the FS/GS switches and the vCPU block
+// sealed and restored: docs/bt.md, "bt-direct isolation").
+void BM_DirectSyscallBounce(benchmark::State& state) {
+  std::string why;
+  if (!sud_inclusive_available(&why)) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  RuntimeOptions opt;
+  opt.direct_user = true;
+  opt.reflect_exceptions = true;
+  test::Machine m(opt);
+  if (!m.ok()) {
+    state.SkipWithError(m.error.c_str());
+    return;
+  }
+  const uint64_t n = 20000;
+  const uint8_t sysret[] = {0x48, 0x0f, 0x07};  // sysretq
+  memcpy(reinterpret_cast<void*>(test::kKernelCode), sysret, sizeof sysret);
+  // mov $n,%r12d; 1: syscall; dec %r12d; jnz 1b
+  std::vector<uint8_t> code = {0x41, 0xbc};
+  for (int i = 0; i < 4; ++i) code.push_back(uint8_t(n >> (8 * i)));
+  code.insert(code.end(), {0x0f, 0x05, 0x41, 0xff, 0xcc, 0x75, 0xf9});
+  auto user = [] {
+    Regs r = test::initial_regs();
+    r.cs.selector = 0x33;
+    r.ss.selector = 0x2b;
+    r.rflags = 0x202;
+    return r;
+  };
+  auto run = [&] {
+    Regs r = user();
+    m.rt->cpu().lstar = test::kKernelCode;
+    m.rt->cpu().star = (0x20ULL << 48) | (0x08ULL << 32);  // sysret: cs 0x33, ss 0x2b
+    return m.run_bt(code, &r);
+  };
+  run();  // warm-up: translate sysretq, map nothing more
+  for (auto _ : state) {
+    const Exit e = run();
+    if (e.kind != ExitKind::GuestFault || e.vector != 13) state.SkipWithError(e.message.c_str());  // the terminator's out
+  }
+  state.SetItemsProcessed(int64_t(state.iterations() * n));
+  state.counters["ns_per_op"] =
+      benchmark::Counter(double(state.iterations() * n), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
 BENCHMARK(BM_LoopNoCallout);
 BENCHMARK(BM_CalloutCr8Write);
 BENCHMARK(BM_CalloutCliSti);
 BENCHMARK(BM_CalloutPushfPopf);
 BENCHMARK(BM_CallRet);
+BENCHMARK(BM_DirectSyscallBounce)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace vtb::bt

@@ -1,4 +1,4 @@
-// tags: engines|bt|tests — desc: the unmodified native tbk kernel + program archive under bt through vtb::Vm (hello, forkwait, bt-direct, wall limits of many short runs).
+// tags: engines|bt|tests — desc: the unmodified native tbk kernel + program archive under bt through vtb::Vm (hello, forkwait, bt-direct incl. the isolation probes, wall limits of many short runs).
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -116,6 +116,30 @@ TEST_F(BtKernel, DirectUserFaultsAndTimerReachTheGuestKernel) {
   EXPECT_EQ(p.exit_code, 0) << p.console;
   EXPECT_GE(p.counters.get("bt.direct_interrupts"), 1u);
   EXPECT_GE(p.counters.get("timer.ticks"), p.counters.get("bt.direct_interrupts"));
+}
+
+// The isolation workload (workloads/programs/isolation.c) on bt-direct, probe
+// by probe: FS/GS loads reach guest memory only (killed), the bases read and
+// written are the guest's, and jumps out of user memory are guest #PFs that
+// kill the child, never the host.
+TEST_F(BtKernel, DirectUserIsolationProbesStayInTheGuest) {
+  std::string why;
+  if (!sud_inclusive_available(&why)) GTEST_SKIP() << why;
+  const RunResult r = run("isolation", 60, true);
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\nconsole:\n" << r.console;
+  if (r.counters.get("bt.fsgs_isolation") == 0) GTEST_SKIP() << "no FSGSBASE on this host: FS/GS probes see the host's";
+  const std::pair<const char*, const char*> want[] = {
+      {"fs_0", "killed"},   {"fs_0x28", "killed"},  {"rdfsbase", "guest"},
+      {"rdgsbase", "guest"}, {"wrfsbase", "guest"}, {"wrgsbase", "guest"},
+      {"mov_fs", "guest"},  {"jmp_1", "killed"},    {"jmp_0x8000", "killed"},
+      {"jmp_0x7fff00000000", "killed"}, {"jmp_kernel_text", "killed"}};
+  for (const auto& [probe, verdict] : want) {
+    const auto it = std::find_if(r.records.begin(), r.records.end(), [&](const auto& kv) { return kv.first == probe; });
+    ASSERT_NE(it, r.records.end()) << "no record for " << probe << "\nconsole:\n" << r.console;
+    EXPECT_EQ(it->second, verdict) << probe << "\nconsole:\n" << r.console;
+  }
+  EXPECT_EQ(r.exit_code, 0) << r.console;
+  EXPECT_GE(r.counters.get("bt.direct_outside"), 4u);  // the four jumps
 }
 
 // The asynchronous-exit timer as the dispatcher uses it (common/thread_timer):

@@ -29,9 +29,8 @@ Regs initial_regs() {
   return r;
 }
 
-Machine::Machine() {
+Machine::Machine(const RuntimeOptions& opt) {
   Status st;
-  RuntimeOptions opt;
   rt = Runtime::create(&mem, opt, &st);
   if (!rt) {
     error = st.message();

@@ -26,7 +26,8 @@ constexpr uint64_t kKernelCode = 0x80000100000ULL;  // code at the kernel addres
 inline constexpr uint8_t kTerminator[] = {0xff, 0x24, 0x25, 0x00, 0x00, 0x50, 0x00};
 
 struct Machine {
-  Machine();
+  Machine() : Machine(RuntimeOptions{}) {}
+  explicit Machine(const RuntimeOptions& opt);
   ~Machine();
   bool ok() const { return rt != nullptr; }
   // Places `code` (+ terminator) at `at` and runs it from there under bt.
