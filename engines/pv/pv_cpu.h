@@ -30,6 +30,8 @@
 #define PV_OFF_SIG_GS 0xe8
 #define PV_OFF_IN_GUEST 0xf0   /* u8: 1 from the jump into guest code to the next host entry */
 #define PV_OFF_FSGS 0xf1       /* u8: 1 = switch FS/GS bases (the CPU and kernel allow rd/wrfsbase) */
+#define PV_OFF_ALTSTACK 0xf8   /* the vCPU thread's sigaltstack base (PV_ALTSTACK_SIZE bytes) */
+#define PV_ALTSTACK_SIZE 0x40000
 #define PV_HC_NULL 13           /* = VTB_HC_NULL (an enum: the assembler cannot see it) */
 #define PV_OFF_FPU 0x100      /* 64-byte aligned xsave area */
 #define PV_FPU_AREA 0x3000
@@ -73,7 +75,7 @@ struct alignas(64) PvCpu {
   volatile uint8_t in_guest = 0;
   uint8_t fsgs = 0;
   uint8_t pad1_[6];
-  uint64_t pad_[1];
+  uint64_t altstack = 0;  // signals on other threads' stacks keep their own bases
   alignas(64) uint8_t fpu[PV_FPU_AREA];
   // ---- C++ only below ----
   ExitReason exit_reason = ExitReason::None;
@@ -110,6 +112,7 @@ static_assert(offsetof(PvCpu, sig_fs) == PV_OFF_SIG_FS);
 static_assert(offsetof(PvCpu, sig_gs) == PV_OFF_SIG_GS);
 static_assert(offsetof(PvCpu, in_guest) == PV_OFF_IN_GUEST);
 static_assert(offsetof(PvCpu, fsgs) == PV_OFF_FSGS);
+static_assert(offsetof(PvCpu, altstack) == PV_OFF_ALTSTACK);
 static_assert(offsetof(PvCpu, fpu) == PV_OFF_FPU);
 static_assert(PV_HC_NULL == VTB_HC_NULL);
 static_assert(sizeof(Mode) == 1 && offsetof(vtb_shared_info, pending) == 1);

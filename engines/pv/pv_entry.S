@@ -150,10 +150,10 @@ vtb_pv_touch_begin:
 vtb_pv_touch_end:
 	mov %rcx, V(PV_OFF_RIP)
 	TO_HOST %rcx
-	CLEAR_AC
 	lea 8(%rsp), %rcx
 	mov %rcx, G(RSP_)
 	mov V(PV_OFF_HOST_RSP), %rsp
+	CLEAR_AC                         /* on the host stack: never push on the guest's */
 	cld
 	call vtb_pv_hc_fast@PLT
 	test %eax, %eax
@@ -235,8 +235,8 @@ vtb_pv_iret_entry:
 	mov %rsp, G(RSP_)
 	movq $0, V(PV_OFF_RIP)
 	TO_HOST %rcx
-	CLEAR_AC
 	mov V(PV_OFF_HOST_RSP), %rsp
+	CLEAR_AC
 	cld
 	jmp slow_common
 	.size vtb_pv_iret_entry, .-vtb_pv_iret_entry
@@ -262,8 +262,16 @@ vtb_pv_signal_exit:
 	.type vtb_pv_signal_trampoline, @function
 vtb_pv_signal_trampoline:
 	CLEAR_AC
+	/* Only on the vCPU thread (its alternate stack): another thread's
+	 * signal keeps that thread's own bases. r11 = 0 marks "not switched". */
+	xor %r11d, %r11d
 	cmpb $0, V(PV_OFF_FSGS)
 	je 1f
+	mov %rsp, %r10
+	sub V(PV_OFF_ALTSTACK), %r10
+	cmp $PV_ALTSTACK_SIZE, %r10
+	jae 1f
+	mov $1, %r11d
 	rdfsbase %r10
 	mov %r10, V(PV_OFF_SIG_FS)
 	rdgsbase %r10
@@ -272,11 +280,11 @@ vtb_pv_signal_trampoline:
 	wrfsbase %r10
 	mov V(PV_OFF_HOST_GS), %r10
 	wrgsbase %r10
-1:	sub $8, %rsp
+1:	push %r11
 	call vtb_pv_on_signal@PLT
-	add $8, %rsp
-	cmpb $0, V(PV_OFF_FSGS)
-	je 2f
+	pop %r11
+	test %r11, %r11
+	jz 2f
 	cmp $1, %eax
 	je 2f                            /* into host code: the host's bases stay */
 	mov V(PV_OFF_SIG_FS), %r10

@@ -25,6 +25,7 @@ struct sigaction g_old[NSIG];
 bool g_installed = false;
 int (*g_sync_hook)() = nullptr;
 thread_local bool t_setup = false;
+thread_local uint64_t t_altstack = 0;  // this thread's sigaltstack (kept once made)
 
 bool in_window(uint64_t a) { return a >= VTB_WINDOW_LO && a < VTB_WINDOW_HI; }
 bool in_entry_asm(uint64_t a) {
@@ -189,8 +190,11 @@ void teardown_vcpu_thread() {
 }
 
 bool setup_vcpu_thread(std::string* err) {
-  if (t_setup) return true;
-  constexpr size_t kAlt = 256 * 1024;
+  if (t_setup) {
+    vtb_pv_cpu.altstack = t_altstack;  // the thread that runs the vCPU now
+    return true;
+  }
+  constexpr size_t kAlt = PV_ALTSTACK_SIZE;
   void* p = mmap(nullptr, kAlt, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     *err = std::string("sigaltstack mmap: ") + std::strerror(errno);
@@ -204,6 +208,7 @@ bool setup_vcpu_thread(std::string* err) {
     return false;
   }
   if (!sud_enable_inclusive(VTB_WINDOW_LO, VTB_WINDOW_HI - VTB_WINDOW_LO, err)) return false;
+  t_altstack = vtb_pv_cpu.altstack = uint64_t(p);
   t_setup = true;
   return true;
 }
