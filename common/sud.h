@@ -12,4 +12,15 @@ void sud_disable();
 // Probed once in a scratch thread: can this kernel do inclusive mode?
 bool sud_inclusive_available(std::string* why);
 
+// Which instruction a SIGSYS came from, told by the two bytes before the
+// reported address: on a host kernel with IA-32 emulation `int $0x80` (and
+// `sysenter`) are system calls too, so dispatch hands them over like
+// `syscall`. All three are two bytes long.
+enum class SudInsn { Syscall, SoftInt, Other };  // 0f 05 | cd nn (nn = bytes[1]) | sysenter or unknown
+inline SudInsn sud_insn(const uint8_t bytes[2]) {
+  if (bytes[0] == 0x0f && bytes[1] == 0x05) return SudInsn::Syscall;
+  if (bytes[0] == 0xcd) return SudInsn::SoftInt;
+  return SudInsn::Other;
+}
+
 }  // namespace vtb

@@ -126,14 +126,15 @@ bool Runtime::direct_exit() {
     uint8_t b[2] = {0, 0};
     const bool got = guest_user_pc(pc - 2);
     if (got) memcpy(b, reinterpret_cast<const void*>(pc - 2), 2);
-    if (got && b[0] == 0x0f && b[1] == 0x05) {  // rax the number
+    const SudInsn insn = got ? sud_insn(b) : SudInsn::Other;
+    if (insn == SudInsn::Syscall) {  // rax the number
       ++st_.direct_syscalls;
       ++st_.priv[uint8_t(CalloutOp::Syscall)];
       do_syscall();
       return true;
     }
     ++st_.direct_faults;
-    if (got && b[0] == 0xcd) {  // int $0x80: the guest's own gate decides, as for any `int n`
+    if (insn == SudInsn::SoftInt) {  // int $0x80: the guest's own gate decides, as for any `int n`
       cpu_.rip = pc;
       raise(b[1], 0, false, 0, 2);
     } else {  // sysenter (#UD in long mode on AMD, and for bt) or nothing we know

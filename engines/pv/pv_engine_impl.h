@@ -54,6 +54,7 @@ class PvEngine final : public Engine {
   bool deliver_events(bool* delivered);
   bool upcall(unsigned vector, bool has_err, uint64_t err, const char* what);
   bool handle_signal();      // after ExitReason::Signal; false: pending_exit_ set
+  bool software_interrupt(unsigned n);  // `int n` at rip: upcall or #GP
   bool reflect(unsigned vector, uint64_t err, bool has_err, uint64_t cr2);
   void set_mode(Mode m);
   void arm_host_timer();

@@ -6,6 +6,7 @@
 #include "common/abi/vtb_abi.h"
 #include "common/clock.h"
 #include "common/page_walk.h"
+#include "common/sud.h"
 #include "engines/pv/pv_engine_impl.h"
 #include "engines/pv/pv_host.h"
 
@@ -124,6 +125,18 @@ bool PvEngine::reflect(unsigned vector, uint64_t err, bool has_err, uint64_t cr2
   return true;
 }
 
+// `int n` at v.rip (two bytes): delivered when the guest's trap table opens
+// vector n to the current mode, else the #GP(n*8+2) the CPU gives.
+bool PvEngine::software_interrupt(unsigned n) {
+  PvCpu& v = vtb_pv_cpu;
+  if (trap_[n] && (v.mode == Mode::Kernel || (trap_flags_[n] & VTB_TRAP_FLAG_USER))) {
+    v.rip += 2;
+    return upcall(n, false, 0, "int");
+  }
+  if (n == 0x80) ++int80_refused_;
+  return reflect(13, (uint64_t(n) << 3) | 2, true, 0);
+}
+
 bool PvEngine::handle_signal() {
   PvCpu& v = vtb_pv_cpu;
   const int sig = v.sig;
@@ -141,24 +154,16 @@ bool PvEngine::handle_signal() {
     return true;  // the run loop delivers what is due
   }
   if (sig == SIGSYS) {
-    // Syscall User Dispatch hands over every host system call, and on a host
-    // kernel with IA-32 emulation `int $0x80` (and `sysenter`) are system
-    // calls too. Only a `syscall` instruction is the guest's system call;
-    // the others are refused as the hardware would: the bytes before the
-    // reported address tell which instruction it was.
+    // Only a `syscall` instruction is the guest's system call; `int $0x80`
+    // and `sysenter` (host system calls under IA-32 emulation) are refused as
+    // the hardware would (common/sud.h).
     uint8_t b[2] = {0, 0};
-    const bool got = v.rip >= 2 && copy_from_guest(v.rip - 2, b, 2);
-    if (got && b[0] == 0xcd && b[1] == 0x80) {  // int $0x80 through a gate the guest did not open
+    const SudInsn insn = v.rip >= 2 && copy_from_guest(v.rip - 2, b, 2) ? sud_insn(b) : SudInsn::Other;
+    if (insn == SudInsn::SoftInt && b[1] == 0x80) {
       v.rip -= 2;
-      const unsigned n = 0x80;
-      if (trap_[n] && (v.mode == Mode::Kernel || (trap_flags_[n] & VTB_TRAP_FLAG_USER))) {
-        v.rip += 2;
-        return upcall(n, false, 0, "int");
-      }
-      ++int80_refused_;
-      return reflect(13, (n << 3) | 2, true, 0);
+      return software_interrupt(0x80);
     }
-    if (!got || b[0] != 0x0f || b[1] != 0x05) {  // sysenter (its return address is not kept) or unknown
+    if (insn != SudInsn::Syscall) {  // sysenter (its return address is not kept) or unknown
       ++sysenter_refused_;
       return reflect(6, 0, false, 0);
     }
@@ -174,15 +179,8 @@ bool PvEngine::handle_signal() {
   switch (sig) {
     case SIGSEGV:
     case SIGBUS: {
-      if (trapno == 13 && (v.err & 2)) {  // `int n` through an IDT gate the host refuses
-        const unsigned n = unsigned(v.err >> 3) & 0xff;
-        if (trap_[n] && (v.mode == Mode::Kernel || (trap_flags_[n] & VTB_TRAP_FLAG_USER))) {
-          v.rip += 2;
-          return upcall(n, false, 0, "int");
-        }
-        if (n == 0x80) ++int80_refused_;
-        return reflect(13, v.err, true, 0);
-      }
+      if (trapno == 13 && (v.err & 2))  // `int n` through an IDT gate the host refuses
+        return software_interrupt(unsigned(v.err >> 3) & 0xff);
       if (trapno != 14 && sig == SIGSEGV) return reflect(trapno ? trapno : 13, v.err, has_error_code(trapno), 0);
       const uint64_t cr2 = v.addr;
       WalkRequest req;

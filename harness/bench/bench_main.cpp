@@ -481,8 +481,13 @@ int bench_main(int argc, char** argv) {
     // The runner's own record (every RESULT line and JSON block) stays with the results.
     if (!suite.nested.raw.empty() && !out.write_file("nested.json", suite.nested.raw, &err))
       std::fprintf(stderr, "vtb bench: %s\n", err.c_str());
-    std::error_code ec;  // the work folder (initramfs, logs) is kept only when the session failed
-    if (suite.nested.error.empty()) std::filesystem::remove_all(work, ec);
+    // The work folder (initramfs, logs) is kept when the session failed or
+    // left a run without a report: the cells' errors point at its serial.log.
+    bool complete = suite.nested.error.empty();
+    for (const auto& [cell, reports] : suite.nested.by_cell)
+      for (const auto& r : reports) complete = complete && !r.empty();
+    std::error_code ec;
+    if (complete) std::filesystem::remove_all(work, ec);
   }
 
   int total = 0;
