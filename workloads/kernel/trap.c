@@ -74,7 +74,7 @@ static int simulate_syscall_at_cpl3(struct trapframe *tf) {
   if (!user_syscall_insn_at(tf->rip)) return 0;
   tf->rcx = tf->rip + 2;
   tf->r11 = tf->rflags;
-  tf->rflags &= ~0x40700ULL; /* SFMASK */
+  tf->rflags &= ~plat_rdmsr(0xc0000084); /* SFMASK, as plat_cpu_init set it */
   tf->rip = plat_syscall_entry();
   return 1;
 }
