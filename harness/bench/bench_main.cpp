@@ -155,14 +155,6 @@ uint64_t op_count(const RunReport& r, const Cell& c) {
   return 1;
 }
 
-std::string last_line(const std::string& s) {
-  std::string t = s;
-  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
-  auto p = t.find_last_of('\n');
-  t = p == std::string::npos ? t : t.substr(p + 1);
-  return t.size() > 200 ? t.substr(0, 200) : t;
-}
-
 // One printable line for Google Benchmark's JSON (no quotes, backslashes or control characters).
 std::string one_line(const std::string& s) {
   std::string o;

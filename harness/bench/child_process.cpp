@@ -122,4 +122,12 @@ ChildResult run_child(const std::vector<std::string>& argv, double timeout_secon
   return r;
 }
 
+std::string last_line(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  auto p = t.find_last_of('\n');
+  t = p == std::string::npos ? t : t.substr(p + 1);
+  return t.size() > 200 ? t.substr(0, 200) : t;
+}
+
 }  // namespace vtb::bench

@@ -20,6 +20,9 @@ struct ChildResult {
   std::string describe() const;
 };
 
+// The last non-empty line of a child's output (trailing blanks dropped, at most 200 characters).
+std::string last_line(const std::string& s);
+
 // Runs argv[0] (an absolute path) with argv in its own process group; kills
 // the group after `timeout_seconds` (0: no bound). Never throws.
 ChildResult run_child(const std::vector<std::string>& argv, double timeout_seconds);

@@ -3,12 +3,11 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "harness/bench/child_process.h"
 #include "harness/bench/json_value.h"
+#include "harness/bench/results_dir.h"
 
 namespace vtb::bench {
 
@@ -83,20 +82,14 @@ NestedReports run_nested(const std::vector<Cell>& cells, int reps, const std::st
     out.error = "nested runner did not start: " + r.error;
     return out;
   }
-  std::ifstream f(work_dir + "/result.json");
-  std::stringstream ss;
-  ss << f.rdbuf();
   Json res;
   std::string perr;
-  if (!f || !parse_json(ss.str(), &res, &perr)) {
-    std::string tail = r.err.empty() ? r.out : r.err;
-    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
-    auto nl = tail.find_last_of('\n');
-    out.error = "nested runner " + r.describe() + ", no result.json" +
-                (tail.empty() ? "" : ": " + tail.substr(nl == std::string::npos ? 0 : nl + 1));
+  if (!read_text(work_dir + "/result.json", &out.raw) || !parse_json(out.raw, &res, &perr)) {
+    const std::string tail = last_line(r.err.empty() ? r.out : r.err);
+    out.error = "nested runner " + r.describe() + ", no result.json" + (tail.empty() ? "" : ": " + tail);
+    out.raw.clear();
     return out;
   }
-  out.raw = ss.str();
   const Json* blocks = res.find("blocks");
   if (!blocks) {
     out.error = "nested runner: result.json has no blocks";
@@ -104,7 +97,9 @@ NestedReports run_nested(const std::vector<Cell>& cells, int reps, const std::st
   }
   // Block names from init.sh: "vtb-run <workload> npt=<0|1> irqchip=user rep=<r>".
   for (const Cell& c : cells) {
-    const char* npt = c.backend.size() > 4 && c.backend.compare(c.backend.size() - 4, 4, "/npt") == 0 ? "1" : "0";
+    const char* npt = "";
+    for (const auto& m : kModes)
+      if (c.backend == std::string(kNestedEngine) + "/" + m[0]) npt = m[1];
     for (int rep = 1; rep <= reps; ++rep) {
       const std::string key = "vtb-run " + c.workload + " npt=" + npt + " irqchip=user rep=" + std::to_string(rep);
       const Json* b = blocks->find(key);
