@@ -92,6 +92,10 @@ struct alignas(64) PvCpu {
   // Hypercall counts by number (index VTB_HC_COUNT: out of range).
   uint64_t hc_count[VTB_HC_COUNT + 1];
   bool active = false;                    // an engine is loaded
+  // Protection keys (pkeys mode): the PKRU of guest user and guest kernel
+  // code; a signal that resumes guest code puts the right one in its frame.
+  bool pkeys = false;
+  uint32_t pkru_user = 0, pkru_kernel = 0;
 };
 
 static_assert(offsetof(PvCpu, gpr) == PV_OFF_GPR);

@@ -33,10 +33,21 @@ const char* vector_name(unsigned v) {
 
 void PvEngine::set_mode(Mode m) {
   PvCpu& v = vtb_pv_cpu;
-  if (m == v.mode) return;
-  if (m == Mode::User && opts_.protect_kernel) mmu_->protect_kernel();
-  if (m == Mode::Kernel) mmu_->unprotect_kernel();
-  v.mode = m;
+  if (m == v.mode) return;  // user->user, kernel->kernel: nothing to switch
+  v.mode = m;  // first: PKRU is always written for the mode the vCPU is in
+  switch (protect_) {
+    case PvProtect::Mprotect:
+      if (m == Mode::User) mmu_->protect_kernel();
+      else mmu_->unprotect_kernel();
+      break;
+    case PvProtect::Pkeys:
+      pkru_port().write(m == Mode::User ? v.pkru_user : v.pkru_kernel);
+      ++pkru_writes_;
+      break;
+    case PvProtect::TwoAs:
+    case PvProtect::Off:
+      break;
+  }
 }
 
 bool PvEngine::events_due(uint64_t now) {

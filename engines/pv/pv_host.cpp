@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/sud.h"
 #include "engines/pv/pv_cpu.h"
+#include "engines/pv/pv_pkru.h"
 
 
 namespace vtb::pv {
@@ -124,6 +125,9 @@ int on_signal(int sig, siginfo_t* si, void* ucv) {
       const int r = g_sync_hook();
       if (r == 0) {
         copy_out(uc);
+        // sigreturn restores PKRU from the frame: the mode's, not the
+        // interrupted code's (a bounced syscall enters the guest kernel).
+        if (v.pkeys) pkru_port().write_frame(uc, v.mode == Mode::User ? v.pkru_user : v.pkru_kernel);
         return 0;
       }
       v.sig = 0;  // served: the run loop returns the exit the hook prepared

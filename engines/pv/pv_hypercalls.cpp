@@ -94,6 +94,7 @@ int PvEngine::hypercall_slow() {
     }
   }
   v.gpr[RAX] = uint64_t(ret);
+  mmu_->commit_table_prot();  // before guest kernel code runs again
   if (!win_.error().empty()) {
     Exit e;
     e.kind = ExitKind::EngineError;

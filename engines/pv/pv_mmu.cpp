@@ -32,7 +32,7 @@ bool reflectable(uint64_t va) {
 }  // namespace
 
 PvMmu::PvMmu(GuestMemory& mem, PvWindow& win, uint64_t usable_bytes)
-    : mem_(mem), win_(win), usable_(usable_bytes), frames_(mem.size() / kPg) {}
+    : mem_(mem), win_(win), usable_(usable_bytes), frames_(mem.size() / kPg), ro_(mem.size() / kPg) {}
 
 uint64_t PvMmu::entry(uint64_t table_gpa, unsigned i) const {
   uint64_t e = 0;
@@ -51,9 +51,27 @@ uint64_t PvMmu::pt_frames() const {
   return n;
 }
 
-void PvMmu::set_direct_prot(uint64_t frame, bool table) {
-  if (protected_) return;  // unprotect_kernel() recomputes everything
-  win_.protect(VTB_KERNEL_VBASE + frame * kPg, kPg, table ? PROT_READ : kRWX);
+void PvMmu::note_table_change(uint64_t frame) {
+  if (!protected_) prot_dirty_.push_back(frame);  // else unprotect_kernel() recomputes everything
+}
+
+bool PvMmu::commit_table_prot() {
+  if (prot_dirty_.empty()) return true;
+  std::sort(prot_dirty_.begin(), prot_dirty_.end());
+  const uint64_t last = prot_dirty_.back();
+  bool ok = true;
+  for (uint64_t f : prot_dirty_) {
+    const bool table = frames_[f].level != 0;
+    if (ro_[f] == table) continue;  // already applied (or back where it was)
+    // One run: every following frame up to the last changed one that wants
+    // the same state (frames already in it cost nothing extra).
+    uint64_t end = f + 1;
+    while (end <= last && (frames_[end].level != 0) == table) ++end;
+    ok = win_.protect(VTB_KERNEL_VBASE + f * kPg, (end - f) * kPg, table ? PROT_READ : kRWX) && ok;
+    for (uint64_t i = f; i < end; ++i) ro_[i] = table;
+  }
+  prot_dirty_.clear();
+  return ok;
 }
 
 int64_t PvMmu::take(int level, uint64_t va, uint64_t e, uint64_t egpa) {
@@ -120,7 +138,7 @@ int64_t PvMmu::promote(uint64_t frame, int level, uint64_t va_base) {
       return r;
     }
   }
-  set_direct_prot(frame, true);
+  note_table_change(frame);
   return 0;
 }
 
@@ -132,7 +150,7 @@ void PvMmu::demote(uint64_t frame) {
   f.tainted = 0;
   f.parent = 0;
   for (unsigned i = 0; i < 512; ++i) drop(level, va_base + i * span(level), entry(gpa, i), gpa + 8 * i);
-  set_direct_prot(frame, false);
+  note_table_change(frame);
 }
 
 bool PvMmu::in_current(uint64_t table_frame, int level, uint64_t va) const {
@@ -318,21 +336,25 @@ bool PvMmu::resync_page(uint64_t va) { return sync(va & ~(kPg - 1), (va & ~(kPg 
 bool PvMmu::protect_kernel() {
   if (protected_) return true;
   protected_ = true;
+  prot_dirty_.clear();
   return win_.protect(VTB_HYPERCALL_VA, kPg + mem_.size(), PROT_NONE);
 }
 
 bool PvMmu::unprotect_kernel() {
   if (!protected_) return true;
   protected_ = false;
-  bool ok = win_.protect(VTB_HYPERCALL_VA, kPg, PROT_READ | PROT_EXEC);
-  ok = win_.protect(VTB_KERNEL_VBASE, mem_.size(), kRWX) && ok;
+  // The hypercall page comes back writable with the direct map: one call
+  // instead of two (the guest kernel is trusted with it, as Xen's guest
+  // owns its hypercall page).
+  bool ok = win_.protect(VTB_HYPERCALL_VA, kPg + mem_.size(), kRWX);
   for (size_t i = 0; i < frames_.size();) {
+    ro_[i] = frames_[i].level != 0;
     if (!frames_[i].level) {
       ++i;
       continue;
     }
     size_t j = i + 1;
-    while (j < frames_.size() && frames_[j].level) ++j;
+    while (j < frames_.size() && frames_[j].level) ro_[j++] = 1;
     ok = win_.protect(VTB_KERNEL_VBASE + i * kPg, (j - i) * kPg, PROT_READ) && ok;
     i = j;
   }

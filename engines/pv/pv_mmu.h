@@ -45,10 +45,17 @@ class PvMmu {
   int64_t unpin(uint64_t gpa, int level);
   uint64_t cr3() const { return root_; }
 
-  // User/kernel transitions: the kernel range (hypercall page + direct map)
-  // is PROT_NONE while guest user code runs.
+  // User/kernel transitions (mprotect mode): the kernel range (hypercall
+  // page + direct map) is PROT_NONE while guest user code runs: one mprotect
+  // to protect; one to unprotect (RWX, the hypercall page included) plus one
+  // per run of page-table frames (read-only again).
   bool protect_kernel();
   bool unprotect_kernel();
+  // Page-table frames change protection in the direct map (read-only while
+  // a frame is a table) when a hypercall ends, not one by one: runs are
+  // coalesced, frames back in their old state cost nothing, and nothing is
+  // done while the kernel range is protected (unprotect recomputes it).
+  bool commit_table_prot();
   bool kernel_protected() const { return protected_; }
   // Re-derive one page of the user half from the guest tables (hidden fault).
   bool resync_page(uint64_t va);
@@ -74,7 +81,7 @@ class PvMmu {
   int64_t promote(uint64_t frame, int level, uint64_t va_base);
   void demote(uint64_t frame);
   uint64_t entry(uint64_t table_gpa, unsigned i) const;
-  void set_direct_prot(uint64_t frame, bool table);
+  void note_table_change(uint64_t frame);  // its direct-map protection is due at commit_table_prot()
   bool in_current(uint64_t table_frame, int level, uint64_t va) const;
   void collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi,
                std::map<uint64_t, uint64_t>& out) const;
@@ -89,6 +96,8 @@ class PvMmu {
   bool protected_ = false;
   std::map<uint64_t, uint64_t> mapped_;  // user-half page va -> gpa | prot bits
   std::vector<std::pair<uint64_t, uint64_t>> dirty_;
+  std::vector<uint64_t> prot_dirty_;  // frames whose table state changed since the last commit
+  std::vector<uint8_t> ro_;          // direct-map page applied read-only (a table when it was applied)
   std::set<uint64_t> dead_;  // entry gpas whose link was detached by unpin
   uint64_t validated_ = 0, unvalidated_ = 0;
 };
