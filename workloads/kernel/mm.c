@@ -142,16 +142,34 @@ int vm_map(uint64_t pml4, uint64_t va, uint64_t pa, uint64_t flags) {
 
 static int is_current(uint64_t pml4) { return cur && cur->pml4 == pml4; }
 
+/* Unmapping goes in chunks: the chunk's entries are cleared (one batch on
+ * pv), the TLB is invalidated (per page, or whole past UNMAP_FULL_FLUSH
+ * pages, as Linux's single-page flush ceiling), then its frames are freed. */
+#define UNMAP_CHUNK 64
+#define UNMAP_FULL_FLUSH 32
+static void unmap_chunk_done(int current, const uint64_t *va, const uint64_t *pa, int n) {
+  plat_pte_flush();
+  if (current && n > UNMAP_FULL_FLUSH) plat_flush_tlb();
+  else if (current)
+    for (int i = 0; i < n; i++) plat_invlpg(va[i]);
+  for (int i = 0; i < n; i++) frame_unref(pa[i]);
+}
+
 void vm_unmap_range(uint64_t pml4, uint64_t lo, uint64_t hi) {
+  uint64_t vas[UNMAP_CHUNK], pas[UNMAP_CHUNK];
+  int n = 0, current = is_current(pml4);
   for (uint64_t va = lo; va < hi; va += PAGE) {
     uint64_t *pte = vm_pte(pml4, va, 0);
     if (!pte || !(*pte & PTE_P)) continue;
-    uint64_t pa = *pte & PTE_ADDR;
+    vas[n] = va;
+    pas[n++] = *pte & PTE_ADDR;
     plat_pte_write(pte, 0);
-    if (is_current(pml4)) plat_invlpg(va);
-    frame_unref(pa);
+    if (n == UNMAP_CHUNK) {
+      unmap_chunk_done(current, vas, pas, n);
+      n = 0;
+    }
   }
-  plat_pte_flush();
+  unmap_chunk_done(current, vas, pas, n);
 }
 
 /* Index of the first non-zero entry in t[from, 512), or 512: one `repe

@@ -81,6 +81,18 @@ TEST(PvKernelCounters, ForkwaitCountsBouncesBatchesAndProtection) {
   EXPECT_GT(r.counters.get("exit.hypercall.unpin_table"), 1000u);
 }
 
+TEST(PvKernelCounters, UnmapIsBatched) {
+  std::string skip = "unset";
+  RunResult r = boot_tbk("memtouch 300", &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
+  // munmap of 300 touched pages: chunks of 64 entries, one mmu_update each
+  // (4 x 64 + 44), not one per page.
+  EXPECT_GE(r.counters.get("mmu.update_batch.9_64"), 5u);
+  EXPECT_LT(r.counters.get("exit.hypercall.mmu_update"), 300u + 60u);  // the 300 demand faults + the rest
+  EXPECT_LT(r.counters.get("exit.hypercall.invlpg"), 20u);
+}
+
 TEST(PvKernelCounters, BadptrChildIsKilledKernelSurvives) {
   std::string skip = "unset";
   RunResult r = boot_tbk("badptr", &skip);
