@@ -399,6 +399,7 @@ void PvEngine::stats(Counters& out) const {
     out.add("mmu.validated_update", mmu_->validated_updates());
     if (mmu_->unvalidated_writes()) out.add("mmu.unvalidated_write", mmu_->unvalidated_writes());
     out.set("pv.pt_frames", mmu_->pt_frames());
+    if (mmu_->stale_releases()) out.add("pv.stale_table_release", mmu_->stale_releases());
   }
   static const char* const kBuckets[4] = {"1", "2_8", "9_64", "65_up"};
   for (int i = 0; i < 4; ++i)

@@ -216,6 +216,8 @@ bool PvEngine::handle_signal() {
           ++hidden_faults_;
           return mmu_->resync_page(cr2);
         }
+        // A released page table the kernel now writes as ordinary memory.
+        if (v.mode == Mode::Kernel && req.write && mmu_->release_stale_table(cr2)) return win_.error().empty();
         // Allowed by the guest's tables but refused by the engine: a write to
         // a page-table frame, or kernel memory from user mode.
         const uint64_t e = kPfPresent | (req.write ? uint64_t(kPfWrite) : 0) | (req.user ? uint64_t(kPfUser) : 0) |

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/abi/vtb_abi.h"
 
@@ -150,7 +151,17 @@ void PvMmu::demote(uint64_t frame) {
   f.tainted = 0;
   f.parent = 0;
   for (unsigned i = 0; i < 512; ++i) drop(level, va_base + i * span(level), entry(gpa, i), gpa + 8 * i);
-  note_table_change(frame);
+  // Its direct-map page stays read-only (release_stale_table): a released
+  // table is usually reused as a table before the kernel writes it.
+}
+
+bool PvMmu::release_stale_table(uint64_t va) {
+  if (va < VTB_KERNEL_VBASE || va >= VTB_KERNEL_VBASE + mem_.size()) return false;
+  const uint64_t f = (va - VTB_KERNEL_VBASE) / kPg;
+  if (frames_[f].level || !ro_[f] || protected_) return false;
+  ro_[f] = 0;
+  ++stale_releases_;
+  return win_.protect(VTB_KERNEL_VBASE + f * kPg, kPg, kRWX);
 }
 
 bool PvMmu::in_current(uint64_t table_frame, int level, uint64_t va) const {
@@ -228,7 +239,15 @@ int64_t PvMmu::pin(uint64_t g, int level) {
   return 0;
 }
 
-int64_t PvMmu::unpin(uint64_t g, int level) {
+int64_t PvMmu::unpin(uint64_t g, int level, uint64_t flags) {
+  const int64_t r = unpin_table(g, level);
+  // Released for good: hand it back zeroed through the engine's own mapping
+  // (the kernel's direct map of it may still be read-only).
+  if (r == 0 && (flags & VTB_UNPIN_ZERO) && !frames_[g / kPg].level) std::memset(mem_.ptr(g, kPg), 0, kPg);
+  return r;
+}
+
+int64_t PvMmu::unpin_table(uint64_t g, int level) {
   if ((g & (kPg - 1)) || g + kPg > usable_ || level < 1 || level > 4) return -VTB_EINVAL;
   Frame& f = frames_[g / kPg];
   if (!f.level) return 0;  // never linked, or already released with its parent
@@ -347,14 +366,14 @@ bool PvMmu::unprotect_kernel() {
   // instead of two (the guest kernel is trusted with it, as Xen's guest
   // owns its hypercall page).
   bool ok = win_.protect(VTB_HYPERCALL_VA, kPg + mem_.size(), kRWX);
-  for (size_t i = 0; i < frames_.size();) {
-    ro_[i] = frames_[i].level != 0;
-    if (!frames_[i].level) {
+  for (size_t i = 0; i < frames_.size(); ++i) ro_[i] |= frames_[i].level != 0;
+  for (size_t i = 0; i < frames_.size();) {  // tables and released tables not written since: read-only again
+    if (!ro_[i]) {
       ++i;
       continue;
     }
     size_t j = i + 1;
-    while (j < frames_.size() && frames_[j].level) ro_[j++] = 1;
+    while (j < frames_.size() && ro_[j]) ++j;
     ok = win_.protect(VTB_KERNEL_VBASE + i * kPg, (j - i) * kPg, PROT_READ) && ok;
     i = j;
   }

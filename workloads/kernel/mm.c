@@ -16,7 +16,11 @@ static uint64_t free_count, bump_left;
  * table (docs/pv.md). Other frames use the pool only when nothing else is left. */
 #define TABLE_POOL_FRAMES 256
 static struct { uint64_t next, end; } table_pool;
-static uint64_t free_table;
+/* Released pool frames: a stack beside them, not a list threaded through
+ * them, so that a released table is not written until it is used again (a
+ * pv engine may keep it read-only until then). */
+static uint32_t free_table[TABLE_POOL_FRAMES];
+static unsigned free_tables;
 static uint16_t refcnt[MAX_RAM / PAGE];
 
 uint64_t mm_free_frames(void) { return free_count + bump_left; }
@@ -31,7 +35,10 @@ static uint64_t pop(uint64_t *list) {
 
 /* A known-zero frame of the table pool, or 0. */
 static uint64_t table_pool_take(void) {
-  if (free_table) return pop(&free_table);
+  if (free_tables) {
+    free_count--;
+    return (uint64_t)free_table[--free_tables] * PAGE;
+  }
   if (table_pool.next >= table_pool.end) return 0;
   bump_left--;
   table_pool.next += PAGE;
@@ -72,8 +79,12 @@ static void push(uint64_t *list, uint64_t pa) {
 static void frame_free_zeroed(uint64_t pa) {
   if (refcnt[pa / PAGE] != 1) panic("zeroed frame 0x%lx freed with refcount %u", pa, refcnt[pa / PAGE]);
   refcnt[pa / PAGE] = 0;
-  int pool = table_pool.end && pa >= table_pool.end - TABLE_POOL_FRAMES * PAGE && pa < table_pool.end;
-  push(pool ? &free_table : &free_zero, pa);
+  if (table_pool.end && pa >= table_pool.end - TABLE_POOL_FRAMES * PAGE && pa < table_pool.end) {
+    free_table[free_tables++] = (uint32_t)(pa / PAGE);
+    free_count++;
+  } else {
+    push(&free_zero, pa);
+  }
 }
 
 void frame_ref(uint64_t pa) { refcnt[pa / PAGE]++; }

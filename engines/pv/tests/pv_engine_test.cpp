@@ -70,6 +70,15 @@ TEST(PvEngine, MmuUpdateValidation) {
   EXPECT_GT(r.counters.get("pv.map_ops"), 0u);
 }
 
+TEST(PvEngine, ReleasedTableStaysReadOnlyUntilWritten) {
+  RunResult r = guest("stale");
+  SKIP_IF_UNAVAILABLE(r);
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
+  EXPECT_EQ(r.exit_code, 0) << r.console;
+  EXPECT_EQ(r.console.find("FAILED"), std::string::npos) << r.console;
+  EXPECT_EQ(r.counters.get("pv.stale_table_release"), 1u);
+}
+
 TEST(PvEngine, FaultReflection) {
   RunResult r = guest("trap");
   SKIP_IF_UNAVAILABLE(r);

@@ -88,7 +88,7 @@ void plat_pt_pin(uint64_t pa, int level) {
 
 void plat_pt_unpin(uint64_t pa, int level) {
   plat_pte_flush();
-  long r = hc(VTB_HC_UNPIN_TABLE, pa, (uint64_t)level, 0, 0);
+  long r = hc(VTB_HC_UNPIN_TABLE, pa, (uint64_t)level, VTB_UNPIN_ZERO, 0); /* comes back zeroed */
   if (r != 0) panic("unpin of level-%d table 0x%lx refused: %ld", level, pa, r);
   pt_level[pa / PAGE] = 0;
 }
