@@ -14,6 +14,7 @@ namespace vtb::pv {
 namespace {
 
 constexpr int kXfeaturePkru = 9;
+constexpr uint32_t kFpXstateMagic1 = 0x46505853U;  // FP_XSTATE_MAGIC1: the frame is an xsave image
 
 int hw_alloc() {
   const long k = syscall(SYS_pkey_alloc, 0UL, 0UL);
@@ -41,20 +42,7 @@ uint32_t pkru_xsave_offset() {
 }
 void hw_write_frame(void* ucv, uint32_t pkru) {
   auto* uc = static_cast<ucontext_t*>(ucv);
-  auto* fx = reinterpret_cast<uint8_t*>(uc->uc_mcontext.fpregs);
-  const uint32_t off = pkru_xsave_offset();
-  if (!fx || !off) return;
-  // The frame is an xsave image (FP_XSTATE_MAGIC1 in the software-reserved
-  // bytes at 464) large enough to hold PKRU.
-  uint32_t magic = 0, size = 0;
-  std::memcpy(&magic, fx + 464, 4);
-  std::memcpy(&size, fx + 464 + 8, 4);  // xstate_size
-  if (magic != 0x46505853U || size < off + 4) return;
-  std::memcpy(fx + off, &pkru, 4);
-  uint64_t bv = 0;
-  std::memcpy(&bv, fx + 512, 8);  // xsave header: XSTATE_BV
-  bv |= 1ULL << kXfeaturePkru;
-  std::memcpy(fx + 512, &bv, 8);
+  write_pkru_in_xsave(reinterpret_cast<uint8_t*>(uc->uc_mcontext.fpregs), pkru_xsave_offset(), pkru);
 }
 
 const PkruPort kHardware{hw_alloc, hw_release, hw_protect, hw_read, hw_write, hw_write_frame};
@@ -67,6 +55,24 @@ std::string errno_text(const char* what, int neg_errno) {
 }
 
 }  // namespace
+
+bool write_pkru_in_xsave(uint8_t* fx, uint32_t pkru_offset, uint32_t pkru) {
+  if (!fx || !pkru_offset) return false;
+  // The software-reserved bytes of the fxsave area (struct _fpx_sw_bytes at
+  // 464): magic1, extended_size, xfeatures (u64 at +8), xstate_size (+16).
+  uint32_t magic = 0, size = 0;
+  uint64_t features = 0;
+  std::memcpy(&magic, fx + 464, 4);
+  std::memcpy(&features, fx + 464 + 8, 8);
+  std::memcpy(&size, fx + 464 + 16, 4);
+  if (magic != kFpXstateMagic1 || !(features & (1ULL << kXfeaturePkru)) || size < pkru_offset + 4) return false;
+  std::memcpy(fx + pkru_offset, &pkru, 4);
+  uint64_t bv = 0;
+  std::memcpy(&bv, fx + 512, 8);  // xsave header: XSTATE_BV (a clear bit would restore PKRU's init value 0)
+  bv |= 1ULL << kXfeaturePkru;
+  std::memcpy(fx + 512, &bv, 8);
+  return true;
+}
 
 const PkruPort& hardware_pkru_port() { return kHardware; }
 const PkruPort& pkru_port() { return g_port ? *g_port : kHardware; }

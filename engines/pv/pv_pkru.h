@@ -19,6 +19,10 @@ struct PkruPort {
   void (*write_frame)(void* ucontext, uint32_t pkru);
 };
 const PkruPort& hardware_pkru_port();
+// Put `pkru` into a signal frame's xsave image `fx` (uc_mcontext.fpregs),
+// PKRU at `pkru_offset` (CPUID 0xD.9): only when the image says it holds
+// PKRU. True when written.
+bool write_pkru_in_xsave(uint8_t* fx, uint32_t pkru_offset, uint32_t pkru);
 // The port in use (tests install a shim; nullptr = the hardware port).
 const PkruPort& pkru_port();
 void set_pkru_port(const PkruPort* port);

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "common/abi/vtb_abi.h"
@@ -66,6 +67,34 @@ TEST(PvProtect, ForcedUnavailableModeIsAOneLineReason) {
   EXPECT_FALSE(c.available);
   EXPECT_NE(c.available.message().find("pkey_alloc"), std::string::npos) << c.available.message();
   EXPECT_EQ(c.available.message().find('\n'), std::string::npos);
+}
+
+// The signal-frame writer on a synthetic xsave image (the Linux layout:
+// _fpx_sw_bytes at 464, xsave header at 512; PKRU at 2688 on Intel).
+TEST(PvProtect, PkruGoesIntoTheSignalFrameOnlyWhenItHoldsPkru) {
+  std::vector<uint8_t> fx(4096, 0);
+  auto put32 = [&](size_t at, uint32_t v) { std::memcpy(&fx[at], &v, 4); };
+  auto put64 = [&](size_t at, uint64_t v) { std::memcpy(&fx[at], &v, 8); };
+  auto get32 = [&](size_t at) { uint32_t v; std::memcpy(&v, &fx[at], 4); return v; };
+  auto get64 = [&](size_t at) { uint64_t v; std::memcpy(&v, &fx[at], 8); return v; };
+  put32(464, 0x46505853U);        // magic1
+  put64(464 + 8, 0x2e7);          // xfeatures: x87 SSE AVX ... PKRU (bit 9)
+  put32(464 + 16, 2696);          // xstate_size
+  put64(512, 0x7);                // XSTATE_BV without PKRU
+  EXPECT_TRUE(write_pkru_in_xsave(fx.data(), 2688, 0x5555555c));
+  EXPECT_EQ(get32(2688), 0x5555555cu);
+  EXPECT_EQ(get64(512), 0x7u | (1u << 9));
+  put32(2688, 0);
+  EXPECT_FALSE(write_pkru_in_xsave(fx.data(), 0, 1));  // no PKRU component on this CPU
+  put64(464 + 8, 0x7);                                   // the frame holds no PKRU
+  EXPECT_FALSE(write_pkru_in_xsave(fx.data(), 2688, 1));
+  put64(464 + 8, 0x2e7);
+  put32(464 + 16, 2000);                                 // too small for it
+  EXPECT_FALSE(write_pkru_in_xsave(fx.data(), 2688, 1));
+  put32(464 + 16, 2696);
+  put32(464, 0);                                         // not an xsave image
+  EXPECT_FALSE(write_pkru_in_xsave(fx.data(), 2688, 1));
+  EXPECT_EQ(get32(2688), 0u);
 }
 
 // ---- pkeys through a shim: the CPU here may have no PKU. The shim plays the
