@@ -276,18 +276,20 @@ int64_t PvMmu::unpin_table(uint64_t g, int level) {
   return 0;
 }
 
-void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi,
-                    std::map<uint64_t, uint64_t>& out) const {
+void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi, Pages& out) const {
   // Effective permissions are approximated per leaf (tbk sets W/NX on leaves).
+  // The table is read in place (tables hold mostly zero entries: skipped).
+  const auto* t = reinterpret_cast<const uint64_t*>(mem_.ptr(table, kPg));
+  if (!t) return;
   const uint64_t sz = span(level);
   unsigned first = 0, last = 511;
   if (lo > va_base) first = unsigned(std::min<uint64_t>((lo - va_base) / sz, 512));
   if (hi < va_base + 512 * sz) last = unsigned((hi - 1 - va_base) / sz);
   for (unsigned i = first; i <= last && i < 512; ++i) {
+    const uint64_t e = t[i];
+    if (!(e & P)) continue;
     const uint64_t eva = va_base + i * sz;
     if (eva >= VTB_KERNEL_VBASE) break;
-    const uint64_t e = entry(table, i);
-    if (!(e & P)) continue;
     if (!dead_.empty() && dead_.count(table + 8ULL * i)) continue;
     if (level == 1 || (e & PS)) {
       const uint64_t frame = e & ADDR & ~(sz - 1);
@@ -296,7 +298,7 @@ void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, ui
       for (uint64_t va = a; va < b; va += kPg) {
         const uint64_t gpa = frame + (va - eva);
         if (gpa + kPg > mem_.size()) break;
-        if (reflectable(va)) out[va] = gpa | prot;
+        if (reflectable(va)) out.emplace_back(va, gpa | prot);
       }
     } else if ((e & ADDR) + kPg <= mem_.size()) {
       collect(e & ADDR, level - 1, eva, lo, hi, out);
@@ -305,13 +307,24 @@ void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, ui
 }
 
 bool PvMmu::sync(uint64_t lo, uint64_t hi) {
-  std::map<uint64_t, uint64_t> want;
+  Pages want;  // in va order: the walk visits entries in order
   collect(root_, 4, 0, lo, hi, want);
   std::vector<uint64_t> gone;
-  for (auto it = mapped_.lower_bound(lo); it != mapped_.end() && it->first < hi; ++it) {
-    auto w = want.find(it->first);
-    if (w == want.end()) gone.push_back(it->first);
+  Pages add;
+  // Merge the sorted wanted pages with what the window maps in [lo, hi).
+  auto m = mapped_.lower_bound(lo);
+  size_t w = 0;
+  while (m != mapped_.end() && m->first < hi) {
+    while (w < want.size() && want[w].first < m->first) add.push_back(want[w++]);
+    if (w < want.size() && want[w].first == m->first) {
+      if (want[w].second != m->second) add.push_back(want[w]);
+      ++w;
+    } else {
+      gone.push_back(m->first);
+    }
+    ++m;
   }
+  add.insert(add.end(), want.begin() + long(w), want.end());
   bool ok = true;
   // Unmap runs of consecutive pages.
   for (size_t i = 0; i < gone.size();) {
@@ -322,11 +335,6 @@ bool PvMmu::sync(uint64_t lo, uint64_t hi) {
     i = j;
   }
   // Map runs: consecutive va, consecutive gpa, same protection.
-  std::vector<std::pair<uint64_t, uint64_t>> add;
-  for (const auto& [va, v] : want) {
-    auto m = mapped_.find(va);
-    if (m == mapped_.end() || m->second != v) add.emplace_back(va, v);
-  }
   for (size_t i = 0; i < add.size();) {
     size_t j = i + 1;
     while (j < add.size() && add[j].first == add[j - 1].first + kPg &&

@@ -88,8 +88,8 @@ class PvMmu {
   uint64_t entry(uint64_t table_gpa, unsigned i) const;
   void note_table_change(uint64_t frame);  // its direct-map protection is due at commit_table_prot()
   bool in_current(uint64_t table_frame, int level, uint64_t va) const;
-  void collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi,
-               std::map<uint64_t, uint64_t>& out) const;
+  using Pages = std::vector<std::pair<uint64_t, uint64_t>>;  // (va, gpa | PROT_* bits), va ascending
+  void collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi, Pages& out) const;
   bool sync(uint64_t lo, uint64_t hi);
   int64_t unpin_table(uint64_t gpa, int level);
 
