@@ -100,18 +100,18 @@ PvEngine::PvEngine(const PvOptions& opts) : opts_(opts) {
   resolve_protect_mode();
 }
 
-// The forced mode, else the best available: pkeys where a key can be
-// allocated, else mprotect (2as is never chosen: not built).
+// The forced mode, else the best mode that keeps the guarantee against any
+// user code: mprotect. pkeys is faster but only when forced: WRPKRU (and
+// XRSTOR) are unprivileged, so guest user code that executes one can enable
+// the key itself; closing that needs an inspection of executable user
+// frames (ERIM-style) that is not built (docs/pv.md). 2as: not built.
 void PvEngine::resolve_protect_mode() {
   protect_error_ = opts_.config_error;
   std::optional<PvProtect> want = opts_.protect;
   if (!want && !opts_.protect_kernel) want = PvProtect::Off;
   std::string why;
-  if (!want) {
-    protect_ = PkeyGuard::available(&why) ? PvProtect::Pkeys : PvProtect::Mprotect;
-    return;
-  }
-  protect_ = *want;
+  protect_ = want ? *want : PvProtect::Mprotect;
+  if (!want) return;
   if (!protect_error_.empty()) return;
   if (protect_ == PvProtect::Pkeys && !PkeyGuard::available(&why))
     protect_error_ = "pv: protection mode pkeys is unavailable: " + why;

@@ -23,8 +23,9 @@ enum class PvProtect { Pkeys, TwoAs, Mprotect, Off };
 const char* pv_protect_name(PvProtect m);  // "pkeys", "2as", "mprotect", "off"
 bool parse_pv_protect(const std::string& s, PvProtect* out);
 
-// Engine options. `protect` unset: the best available mode (pkeys where
-// the CPU has PKU, else mprotect); a forced mode that is unavailable makes
+// Engine options. `protect` unset: mprotect (the fastest mode that holds
+// against user code executing WRPKRU itself; pkeys only when forced); a
+// forced mode that is unavailable makes
 // the engine unavailable with a one-line reason. `protect_kernel = false` is
 // the old spelling of `protect = Off`. `config_error` (a bad environment
 // value) makes the engine unavailable with that message.
