@@ -21,6 +21,13 @@ RunResult guest(const std::string& scenario, std::chrono::milliseconds wall = 20
 #define SKIP_IF_UNAVAILABLE(r) \
   if ((r).message.rfind("SKIP: ", 0) == 0) GTEST_SKIP() << (r).message
 
+// The guest ran its scenario to the end: exit 0, no failed check.
+void expect_clean_exit(const RunResult& r) {
+  EXPECT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
+  EXPECT_EQ(r.exit_code, 0) << r.console;
+  EXPECT_EQ(r.console.find("FAILED"), std::string::npos) << r.console;
+}
+
 TEST(PvEngine, Caps) {
   PvOptions m;
   m.protect = PvProtect::Mprotect;
@@ -38,10 +45,8 @@ TEST(PvEngine, Caps) {
 TEST(PvEngine, HypercallsConsoleAndPortIo) {
   RunResult r = guest("hello");
   SKIP_IF_UNAVAILABLE(r);
-  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
-  EXPECT_EQ(r.exit_code, 0) << r.console;
+  expect_clean_exit(r);
   EXPECT_NE(r.console.find("hello from a pv guest\n"), std::string::npos) << r.console;
-  EXPECT_EQ(r.console.find("FAILED"), std::string::npos) << r.console;
   EXPECT_EQ(r.counters.get("exit.hypercall.null"), 101u);  // 100 + one inside the multicall
   EXPECT_GE(r.counters.get("exit.hypercall.console_io"), 6u);
   EXPECT_EQ(r.counters.get("exit.hypercall.multicall"), 1u);
@@ -73,9 +78,7 @@ TEST(PvEngine, MmuUpdateValidation) {
 TEST(PvEngine, ReleasedTableStaysReadOnlyUntilWritten) {
   RunResult r = guest("stale");
   SKIP_IF_UNAVAILABLE(r);
-  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
-  EXPECT_EQ(r.exit_code, 0) << r.console;
-  EXPECT_EQ(r.console.find("FAILED"), std::string::npos) << r.console;
+  expect_clean_exit(r);
   EXPECT_EQ(r.counters.get("pv.stale_table_release"), 1u);
 }
 
