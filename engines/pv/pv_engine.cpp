@@ -213,7 +213,7 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
 
   mmu_ = std::make_unique<PvMmu>(mem, win_, usable);
   if (!mmu_->boot(boot.loader_cr3)) return Status::host_error("pv: " + win_.error());
-  mem_ = &mem;
+  mem_ = &mem;  // setup_pkeys needs its size
   v.pkeys = false;
   std::string perr;
   if (protect_ == PvProtect::Pkeys && !setup_pkeys(&perr)) return Status::host_error("pv: protection keys: " + perr);
@@ -246,7 +246,6 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
   v.in_guest = 0;
   std::memset(trap_, 0, sizeof trap_);
   std::memset(trap_flags_, 0, sizeof trap_flags_);
-  mem_ = &mem;
   irq_ = &irq;
   g_engine = this;
   v.active = true;
