@@ -1,0 +1,121 @@
+// tags: harness|calibrate — desc: probes for host memory-map changes as the engines make them: one-page mmap of a memfd page (with and without first touch), mprotect per page and per range, munmap, madvise.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/clock.h"
+#include "harness/calibrate/calibrate.h"
+
+namespace vtb::calibrate {
+
+namespace {
+
+constexpr size_t kPage = 4096;
+constexpr int kRange = 64;  // pages of the per-range mprotect
+
+// A memfd of `pages` pages and a PROT_NONE reservation of the same size: the
+// shape of guest memory and the engines' address window.
+struct Arena {
+  int fd = -1;
+  char* base = nullptr;
+  size_t len = 0;
+  Arena(int pages, std::string* err) : len(size_t(pages) * kPage) {
+    fd = memfd_create("vtb-calibrate", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, off_t(len)) != 0) {
+      *err = std::string("memfd: ") + std::strerror(errno);
+      return;
+    }
+    void* p = mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+      *err = std::string("mmap: ") + std::strerror(errno);
+      return;
+    }
+    base = static_cast<char*>(p);
+  }
+  ~Arena() {
+    if (base) munmap(base, len);
+    if (fd >= 0) close(fd);
+  }
+  bool ok() const { return base != nullptr; }
+  bool map_all() { return mmap(base, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED; }
+  void touch_all() {
+    for (size_t o = 0; o < len; o += kPage) *reinterpret_cast<volatile char*>(base + o) = 1;
+  }
+};
+
+double map_pages(int n, std::string* err, bool touch) {
+  Arena a(n, err);
+  if (!a.ok()) return -1;
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; i < n; ++i) {
+    char* p = a.base + size_t(i) * kPage;
+    if (mmap(p, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, a.fd, off_t(size_t(i) * kPage)) == MAP_FAILED)
+      return *err = std::string("mmap: ") + std::strerror(errno), -1;
+    if (touch) *reinterpret_cast<volatile char*>(p) = 1;
+  }
+  return double(monotonic_ns() - t0) / n;
+}
+
+double mmap_page(int n, std::string* err) { return map_pages(n, err, false); }
+double mmap_touch(int n, std::string* err) { return map_pages(n, err, true); }
+
+double mprotect_page(int n, std::string* err) {
+  Arena a(n, err);
+  if (!a.ok() || !a.map_all()) return err->empty() ? (*err = "mmap failed", -1) : -1;
+  a.touch_all();
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; i < n; ++i)
+    if (mprotect(a.base + size_t(i) * kPage, kPage, PROT_READ) != 0)
+      return *err = std::string("mprotect: ") + std::strerror(errno), -1;
+  return double(monotonic_ns() - t0) / n;
+}
+
+double mprotect_range(int n, std::string* err) {
+  Arena a(kRange, err);
+  if (!a.ok() || !a.map_all()) return err->empty() ? (*err = "mmap failed", -1) : -1;
+  a.touch_all();
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; i < n; ++i)
+    if (mprotect(a.base, a.len, (i & 1) ? PROT_READ | PROT_WRITE : PROT_NONE) != 0)
+      return *err = std::string("mprotect: ") + std::strerror(errno), -1;
+  return double(monotonic_ns() - t0) / n;
+}
+
+double munmap_page(int n, std::string* err) {
+  Arena a(n, err);
+  if (!a.ok() || !a.map_all()) return err->empty() ? (*err = "mmap failed", -1) : -1;
+  a.touch_all();
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; i < n; ++i)
+    if (munmap(a.base + size_t(i) * kPage, kPage) != 0) return *err = std::string("munmap: ") + std::strerror(errno), -1;
+  return double(monotonic_ns() - t0) / n;
+}
+
+double madvise_page(int n, std::string* err) {
+  Arena a(n, err);
+  if (!a.ok() || !a.map_all()) return err->empty() ? (*err = "mmap failed", -1) : -1;
+  a.touch_all();
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; i < n; ++i)
+    if (madvise(a.base + size_t(i) * kPage, kPage, MADV_DONTNEED) != 0)
+      return *err = std::string("madvise: ") + std::strerror(errno), -1;
+  return double(monotonic_ns() - t0) / n;
+}
+
+}  // namespace
+
+const std::vector<Probe>& memory_probes() {
+  static const std::vector<Probe> p = {
+      {"mmap", "mmap one memfd page MAP_FIXED over a reservation, not touched", 3000, mmap_page},
+      {"mmap_touch", "mmap one memfd page MAP_FIXED, then its first touch (host page fault)", 3000, mmap_touch},
+      {"mprotect", "mprotect one touched page (a 1-page range)", 3000, mprotect_page},
+      {"mprotect_range64", "mprotect a touched 64-page range (NONE/RW alternately)", 3000, mprotect_range},
+      {"munmap", "munmap one touched shared page", 3000, munmap_page},
+      {"madvise", "madvise(MADV_DONTNEED) one touched shared page", 3000, madvise_page},
+  };
+  return p;
+}
+
+}  // namespace vtb::calibrate
