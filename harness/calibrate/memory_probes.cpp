@@ -1,4 +1,5 @@
 // tags: harness|calibrate — desc: probes for host memory-map changes as the engines make them: one-page mmap of a memfd page (with and without first touch), mprotect per page and per range, munmap, madvise.
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@ namespace {
 
 constexpr size_t kPage = 4096;
 constexpr int kRange = 64;  // pages of the per-range mprotect
+constexpr int kSparse = 8192;      // pages (32 MiB) of the sparse mprotect ...
+constexpr int kSparseStride = 128;  // ... of which every 128th is present (64 pages)
 
 // A memfd of `pages` pages and a PROT_NONE reservation of the same size: the
 // shape of guest memory and the engines' address window.
@@ -23,7 +26,9 @@ struct Arena {
   size_t len = 0;
   Arena(int pages, std::string* err) : len(size_t(pages) * kPage) {
     fd = memfd_create("vtb-calibrate", MFD_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, off_t(len)) != 0) {
+    // Allocated up front: the engines map guest frames that already exist, so a
+    // first touch is a minor fault, not an allocation.
+    if (fd < 0 || ftruncate(fd, off_t(len)) != 0 || fallocate(fd, 0, 0, off_t(len)) != 0) {
       *err = std::string("memfd: ") + std::strerror(errno);
       return;
     }
@@ -83,6 +88,19 @@ double mprotect_range(int n, std::string* err) {
   return double(monotonic_ns() - t0) / n;
 }
 
+// A large, sparsely populated range: the shape of pv's guest-kernel protection
+// (megabytes of window, a few hundred pages present).
+double mprotect_sparse(int n, std::string* err) {
+  Arena a(kSparse, err);
+  if (!a.ok() || !a.map_all()) return err->empty() ? (*err = "mmap failed", -1) : -1;
+  for (size_t o = 0; o < a.len; o += kPage * kSparseStride) *reinterpret_cast<volatile char*>(a.base + o) = 1;
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; i < n; ++i)
+    if (mprotect(a.base, a.len, (i & 1) ? PROT_READ | PROT_WRITE : PROT_NONE) != 0)
+      return *err = std::string("mprotect: ") + std::strerror(errno), -1;
+  return double(monotonic_ns() - t0) / n;
+}
+
 double munmap_page(int n, std::string* err) {
   Arena a(n, err);
   if (!a.ok() || !a.map_all()) return err->empty() ? (*err = "mmap failed", -1) : -1;
@@ -108,10 +126,12 @@ double madvise_page(int n, std::string* err) {
 
 const std::vector<Probe>& memory_probes() {
   static const std::vector<Probe> p = {
-      {"mmap", "mmap one memfd page MAP_FIXED over a reservation, not touched", 3000, mmap_page},
-      {"mmap_touch", "mmap one memfd page MAP_FIXED, then its first touch (host page fault)", 3000, mmap_touch},
+      {"mmap", "mmap one allocated memfd page MAP_FIXED over a reservation, not touched", 3000, mmap_page},
+      {"mmap_touch", "mmap one allocated memfd page MAP_FIXED, then its first touch (a minor host page fault)", 3000, mmap_touch},
       {"mprotect", "mprotect one touched page (a 1-page range)", 3000, mprotect_page},
       {"mprotect_range64", "mprotect a touched 64-page range (NONE/RW alternately)", 3000, mprotect_range},
+      {"mprotect_sparse", "mprotect a 32 MiB range with 64 touched pages (NONE/RW alternately)", 1000,
+       mprotect_sparse},
       {"munmap", "munmap one touched shared page", 3000, munmap_page},
       {"madvise", "madvise(MADV_DONTNEED) one touched shared page", 3000, madvise_page},
   };
