@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -175,6 +176,12 @@ Json collect_environment(const std::string& source_dir, const Json& extra, bool 
   e.set("clocksource", Json::make_string(read_first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource")));
   e.set("governor", Json::make_string(read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")));
   e.set("host_kind", Json::make_string(host_kind(e)));
+  // Engine switches given by environment (e.g. VTB_PV_UNPROTECTED=1): the analysis names such a series apart.
+  Json vtb_env = Json::make_object();
+  for (char** v = environ; *v; ++v)
+    if (std::strncmp(*v, "VTB_", 4) == 0)
+      if (const char* eq = std::strchr(*v, '=')) vtb_env.set(std::string(*v, size_t(eq - *v)), Json::make_string(eq + 1));
+  e.set("vtb_env", vtb_env);
   for (const auto& [k, v] : extra.members()) e.set(k, v);
   if (calibrate) e.set("calibration", collect_calibration());
   return e;
