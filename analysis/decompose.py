@@ -21,8 +21,8 @@ the difference of their times; a pair is a hit when the prediction is within
 ±30 % of the measured difference. Pairs (each kind only where both cells exist):
 
   bt / bt-direct        the same workload and mode, one run
-  pv / pv unprotected   the same workload, a run with VTB_PV_UNPROTECTED=1
-                        (environment.json vtb_env) beside a normal one
+  pv / pv-unprotected   the same workload, a run with VTB_PV_UNPROTECTED=1
+                        (backend pv-unprotected, or environment.json vtb_env) beside a normal one
   size n / 2n           the same engine, mode and workload at two parameter
                         sizes (vtb bench --scale): the difference of whole
                         phase times, the remainder per op taken from the
@@ -62,6 +62,7 @@ PRICES = [
 ]
 KVM_KERNEL_EXITS = "kvm in-kernel exits"   # kvm.exits − host.kvm_run, priced at kvm_exit_kernel
 COMPONENTS = [c for _, c, _ in PRICES] + [KVM_KERNEL_EXITS]
+CALIBRATION_OF = dict([(c, cal) for _, c, cal in PRICES] + [(KVM_KERNEL_EXITS, "kvm_exit_kernel")])
 
 
 def unit_costs(env):
@@ -72,6 +73,11 @@ def unit_costs(env):
         if isinstance(c, dict) and c.get("available") and c.get("median_ns", 0) > 0:
             out[name] = float(c["median_ns"])
     return out
+
+
+def unit_costs_for(cell):
+    """The calibration a cell was priced with (its run's)."""
+    return cell.costs
 
 
 def mprotect_page_ns(costs):
@@ -108,14 +114,14 @@ def series_name(engine, backend, env):
     """The series a cell belongs to: its backend label, with engine switches of the run
     (VTB_PV_UNPROTECTED=1) named apart."""
     name = backend or engine
-    if engine == "pv" and (env.get("vtb_env") or {}).get("VTB_PV_UNPROTECTED") == "1":
-        name += " unprotected"
+    if name == "pv" and (env.get("vtb_env") or {}).get("VTB_PV_UNPROTECTED") == "1":
+        name = "pv-unprotected"  # the pv engine labels such runs itself; older runs say it in vtb_env only
     return name
 
 
 class Cell:
     __slots__ = ("run", "host_kind", "engine", "series", "mode", "workload", "group", "params", "ops",
-                 "time_ns", "phase_ns", "reps", "per_op", "terms")
+                 "time_ns", "phase_ns", "reps", "per_op", "terms", "costs")
 
     @property
     def host_ns(self):
@@ -153,8 +159,8 @@ def cells(table):
         c.phase_ns = statistics.median(by.get("phase_ns", [float("nan")]))
         c.reps = len(by["ns_per_op"])
         c.per_op = {m[:-3]: statistics.median(v) for m, v in by.items() if m.endswith("/op")}
-        costs = unit_costs(env)
-        c.terms = host_terms(c.per_op, costs) if costs else None
+        c.costs = unit_costs(env)
+        c.terms = host_terms(c.per_op, c.costs) if c.costs else None
         out.append(c)
     return out
 
@@ -183,9 +189,9 @@ def pairs(all_cells):
                 out.append(_pair("bt / bt-direct", c, d, c.host_ns - d.host_ns, c.time_ns - d.time_ns,
                                  max(c.time_ns, d.time_ns)))
         if c.series == "pv":
-            u = one(c.host_kind, "pv unprotected", c.mode, c.workload, c.params)
+            u = one(c.host_kind, "pv-unprotected", c.mode, c.workload, c.params)
             if u:
-                out.append(_pair("pv / pv unprotected", c, u, c.host_ns - u.host_ns, c.time_ns - u.time_ns,
+                out.append(_pair("pv / pv-unprotected", c, u, c.host_ns - u.host_ns, c.time_ns - u.time_ns,
                                  max(c.time_ns, u.time_ns)))
     # Two sizes: whole phase times; the remainder per op of the smaller cell carries over.
     by_shape = {}

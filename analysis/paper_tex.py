@@ -29,6 +29,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import anchors  # noqa: E402
+import paper_model  # noqa: E402
 import plots  # noqa: E402
 import stats  # noqa: E402
 import tidy  # noqa: E402
@@ -219,7 +220,7 @@ def gen_micro_table(run, out, group="micro"):
             if not m:
                 cells.append("---")
             else:
-                cells.append(fmt_time_ci(m[0], m[1], m[2]) if m[3] > 1 else fmt_time_ns(m[0]))
+                cells.append(fmt_time_ci(m[0], m[1], m[2]) if m[3] >= stats.MIN_CI_REPS else fmt_time_ns(m[0]))
         lines.append(tex(w) + " & " + " & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     write(out, "%s_table.tex" % group, "\n".join(lines) + "\n")
@@ -291,20 +292,27 @@ def gen_repro_table(run, out):
 
 
 def gen_counters_table(run, out):
+    """The appendix: every measured cell's dominant counters per operation, as a longtable (the full
+    counts stay in the results' bench.json)."""
     rows = []
     for w in run.workloads("micro") + run.workloads("macro"):
         for s in run.series():
             k = s + (w,)
             if k in run.med and s[0] != "native" and run.counters_per_op(k):
-                rows.append("%s & %s & %s \\\\" % (tex(w), tex(plots.series_label(*s)), run.dominant(k)))
+                rows.append("%s & %s & %s \\\\" % (tex(w), tex(plots.series_label(*s)), run.dominant(k, 4)))
     if not rows:
         write(out, "counters_table.tex", "\\emph{No counters recorded in this run.}\n")
         return
     silent = sorted({plots.series_label(*k[:3]) for k in run.med if not run.counters_per_op(k)})
-    lines = ["\\begin{tabular}{ll p{0.6\\linewidth}}", "\\toprule", "workload & series & dominant counters per operation \\\\", "\\midrule"]
+    head = ["\\begin{longtable}{p{0.2\\linewidth}p{0.16\\linewidth}p{0.56\\linewidth}}",
+            "\\caption{The dominant counters per operation of every measured cell (the full counts are in the "
+            "results' \\texttt{bench.json}).}\\label{tab:counters}\\\\",
+            "\\toprule", "workload & series & dominant counters per operation \\\\", "\\midrule", "\\endfirsthead",
+            "\\toprule", "workload & series & dominant counters per operation (continued) \\\\", "\\midrule",
+            "\\endhead", "\\bottomrule", "\\endfoot"]
     if silent:
         rows.append("\\midrule\\multicolumn{3}{l}{\\emph{No counters recorded by: %s.}} \\\\" % tex(", ".join(silent)))
-    write(out, "counters_table.tex", "\n".join(lines + rows + ["\\bottomrule", "\\end{tabular}"]) + "\n")
+    write(out, "counters_table.tex", "\n".join(head + rows + ["\\end{longtable}"]) + "\n")
 
 
 def gen_findings(run, out):
@@ -364,7 +372,7 @@ def gen_census(run, out):
     ok = sum(1 for r in rows.values() for v in r.values() if v == "ok")
     total = sum(len(r) for r in rows.values())
     write(out, "census_text.tex",
-          "Table~\\ref{tab:census} runs each sensitive instruction of Robin and Irvine in the guest kernel and in "
+          "Table~\\ref{tab:census} runs each sensitive instruction of Robin and Irvine~\\cite{robin00} in the guest kernel and in "
           "guest user mode on every engine that ran the census; ``ok'' means the guest saw its own (virtual) state, "
           "``trap:$n$'' that it took exception $n$ instead. %d of %d checks were ok in this run.\n" % (ok, total))
     lines = ["\\begin{tabular}{l" + "c" * len(cols) + "}", "\\toprule",
@@ -388,6 +396,7 @@ def generate(run_dir, out_dir, host_kind=None):
     gen_findings(run, gen)
     gen_lost(run, gen)
     gen_census(run, gen)
+    paper_model.generate(run, gen)
     info = plots.make_all(run.table, gen, "pdf")
     return run, info
 

@@ -191,7 +191,7 @@ def counter_matrix(table, group="micro", max_counters=12, min_per_op=0.01):
     return rows, cols, data
 
 
-DECOMP_SERIES = ("bt", "bt-direct", "pv", "pv unprotected", "kvm@pvm", "kvm")
+DECOMP_SERIES = ("bt", "bt-direct", "pv", "pv-unprotected", "kvm@pvm", "kvm")
 
 
 def plot_decomposition(table, out_path, group="micro"):

@@ -68,7 +68,7 @@ class DecomposeTest(unittest.TestCase):
         k = cells[("r1", "kvm@pvm", "micro_out")]
         self.assertAlmostEqual(k.terms["KVM_RUN user exits"], 8000)
         self.assertAlmostEqual(k.terms[decompose.KVM_KERNEL_EXITS], 2 * 2500)
-        self.assertEqual(cells[("r2", "pv unprotected", "micro_syscall")].series, "pv unprotected")
+        self.assertEqual(cells[("r2", "pv-unprotected", "micro_syscall")].series, "pv-unprotected")
 
     def test_no_calibration_no_decomposition(self):
         t = self.table()
@@ -84,13 +84,13 @@ class DecomposeTest(unittest.TestCase):
     def test_pairs_and_the_30_percent_rule(self):
         ps = decompose.pairs(decompose.cells(self.table()))
         kinds = sorted(p["kind"] for p in ps)
-        self.assertEqual(kinds, ["bt / bt-direct", "pv / pv unprotected", "size 2000 / 1000"])
+        self.assertEqual(kinds, ["bt / bt-direct", "pv / pv-unprotected", "size 2000 / 1000"])
         by = {p["kind"]: p for p in ps}
         bt = by["bt / bt-direct"]
         self.assertAlmostEqual(bt["predicted_ns"], -1500)
         self.assertAlmostEqual(bt["measured_ns"], -1600)
         self.assertTrue(bt["judged"] and bt["hit"])      # |−1500 − (−1600)| = 100 <= 480
-        pv = by["pv / pv unprotected"]
+        pv = by["pv / pv-unprotected"]
         self.assertAlmostEqual(pv["predicted_ns"], 5005)
         self.assertAlmostEqual(pv["measured_ns"], 8000)
         self.assertTrue(pv["judged"])

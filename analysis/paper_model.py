@@ -1,0 +1,207 @@
+#!/usr/bin/python3
+# tags: analysis|paper — desc: the paper's counts x unit costs part: calibration table, validation pairs, reference costs with sources, modelled [M] reproduction columns, the Adams & Agesen orderings.
+"""Generated includes for the decomposition and the models (called by paper_tex.generate):
+
+  calibration_table.tex  this host's unit costs (environment.json calibration)
+  validation.tex         \\vtbPairs{} line + the judged pairs (predicted vs measured)
+  reference_table.tex    published reference costs with tags and sources
+  model_repro.tex        modelled [M] columns: bt/pv on bare metal, kvm on VT-x/AMD-V, native-tbk
+  orderings.tex          each Adams & Agesen ordering: reproduced or not, with the counts behind it
+"""
+import os
+
+import anchors
+import decompose
+import reference
+import tidy
+
+AA_ROWS = [("syscall", "micro_syscall"), ("in", "micro_in"), ("cr8wr", "micro_cr8wr"), ("callret", "micro_callret"),
+           ("pgfault", "micro_pgfault"), ("divzero", "micro_divzero"), ("ptemod", "micro_ptemod"),
+           ("forkwait", "forkwait")]
+
+
+def _tex(s):
+    import paper_tex
+    return paper_tex.tex(s)
+
+
+def _ns(x):
+    import paper_tex
+    return paper_tex.fmt_time_ns(x)
+
+
+def _ratio(x):
+    import paper_tex
+    return paper_tex.ratio(x)
+
+
+def write(out, name, text):
+    with open(os.path.join(out, name), "w") as f:
+        f.write(text)
+
+
+def companions(run):
+    """Every results folder beside the paper's run (same parent) with cells of its host kind: the
+    validation pairs and the nested-tcg exit counts may come from them (pv-unprotected, --scale 2,
+    kvm@nested-tcg runs)."""
+    parent = os.path.dirname(os.path.normpath(run.path))
+    paths = [p for p in tidy.find_runs([parent])]
+    table = tidy.Table()
+    for p in paths:
+        try:
+            tidy.load_run(p, table)
+        except ValueError:
+            continue
+    return table.of_host_kind(run.host_kind) if run.host_kind else table
+
+
+def gen_calibration(run, out):
+    cal = run.env.get("calibration") or {}
+    costs = cal.get("costs") or {}
+    if not costs:
+        write(out, "calibration_table.tex", "\\emph{This run has no calibration (vtb calibrate); its cells are not "
+                                            "decomposed.}\n")
+        return
+    lines = ["\\begin{tabular}{lrr}", "\\toprule", "host event & median & min--max \\\\", "\\midrule"]
+    for name, c in costs.items():
+        if c.get("available"):
+            lines.append("%s & %s & %s--%s \\\\" % (_tex(name), _ns(c["median_ns"]), _ns(c["min_ns"]), _ns(c["max_ns"])))
+        else:
+            lines.append("%s & \\multicolumn{2}{l}{unavailable} \\\\" % _tex(name))
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    write(out, "calibration_table.tex", "\n".join(lines) + "\n")
+
+
+def gen_validation(run, table, out):
+    cs = decompose.cells(table)
+    ps = decompose.pairs(cs)
+    s = decompose.validation_summary(ps)
+    judged = [p for p in ps if p["judged"]]
+    lines = ["\\newcommand{\\vtbPairsLine}{%s}" % _tex(s["line"]),
+             "\\newcommand{\\vtbPairsHits}{%d}" % s["hits"], "\\newcommand{\\vtbPairsJudged}{%d}" % s["judged"],
+             "\\newcommand{\\vtbPairsSkipped}{%d}" % s["skipped"],
+             "\\newcommand{\\vtbPairsTable}{%"]
+    if judged:
+        lines += ["\\begin{tabular}{lllrrl}", "\\toprule", "pair & workload & series & predicted & measured & \\\\",
+                  "\\midrule"]
+        for p in sorted(judged, key=lambda p: (p["kind"], p["a"].workload, p["a"].mode)):
+            lines.append("%s & %s & %s & %s & %s & %s \\\\" % (
+                _tex(p["kind"]), _tex(p["a"].workload), _tex("%s/%s" % (p["a"].series, p["a"].mode)),
+                _ns(p["predicted_ns"]), _ns(p["measured_ns"]), "hit" if p["hit"] else "\\textbf{miss}"))
+        lines += ["\\bottomrule", "\\end{tabular}"]
+    else:
+        lines.append("\\emph{no pair with a host difference of at least %d\\,\\%% of its time}" %
+                     (decompose.MIN_HOST_DIFF * 100))
+    lines.append("}")
+    write(out, "validation.tex", "\n".join(lines) + "\n")
+    return s
+
+
+def gen_reference(out):
+    lines = ["\\begin{tabular}{p{0.17\\linewidth}p{0.2\\linewidth}rcp{0.38\\linewidth}}", "\\toprule",
+             "platform & event & cost & tag & source \\\\", "\\midrule"]
+    for plat, ev, ns, tag, what, src in reference.table_rows():
+        lines.append("%s & %s & %s & [%s] & %s \\\\" % (_tex(plat), _tex(what), _ns(ns), tag, _tex(src)))
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    write(out, "reference_table.tex", "\n".join(lines) + "\n")
+
+
+def _cell(cs, series, workload, mode="cold"):
+    for c in cs:
+        if c.series == series and c.workload == workload and c.mode == mode and c.terms is not None:
+            return c
+    return None
+
+
+def _kvm_counts(cs, workload, prefer):
+    """Per-op counts of the kvm cell whose exit counts model hardware: kvm@nested-tcg/npt (exact SVM
+    semantics) first, then kvm@pvm. (counts, series) or (None, None)."""
+    for series in prefer:
+        for c in cs:
+            if c.series == series and c.workload == workload and c.mode == "cold":
+                return c.per_op, series
+    return None, None
+
+
+def modelled(run, table):
+    """{aa_row: {...}} modelled per-op times [M] of the Adams & Agesen rows."""
+    cs = decompose.cells(table)
+    out = {}
+    for row, w in AA_ROWS:
+        bt = _cell(cs, "bt", w)
+        pv = _cell(cs, "pv", w)
+        m = {"workload": w}
+        m["native"] = reference.native_tbk_ns(bt.per_op) if bt else None
+        m["bt"] = reference.bare_metal_ns(bt) if bt else None
+        m["pv"] = reference.bare_metal_ns(pv) if pv else None
+        for npt, prefer in (("npt", ("kvm@nested-tcg/npt", "kvm@pvm", "kvm")),
+                            ("shadow", ("kvm@nested-tcg/shadow",))):
+            counts, src = _kvm_counts(cs, w, prefer)
+            for plat in reference.VM_EXITS:
+                key = "hw_%s_%s" % (plat, npt)
+                m[key] = reference.hw_ns(counts, m["native"] or 0.0, plat) if counts is not None and m["native"] \
+                    else None
+            m["hw_source_" + npt] = src
+        out[row] = m
+    return out
+
+
+def gen_model_repro(run, table, out):
+    ms = modelled(run, table)
+    lines = ["\\begin{tabular}{l rrrr rrr l}", "\\toprule",
+             " & \\multicolumn{4}{c}{per operation [M]} & \\multicolumn{3}{c}{ratios [M]} & \\\\",
+             "\\cmidrule(lr){2-5}\\cmidrule(lr){6-8}",
+             "workload & native-tbk & bt & pv & HW (VT-x) & BT/nat & HW/nat & HW/BT & exit counts from \\\\", "\\midrule"]
+    for row, _w in AA_ROWS:
+        m = ms[row]
+        hw = m.get("hw_VT-x_npt")
+        nat, bt = m["native"], m["bt"]
+        r = lambda a, b: a / b if a and b else None  # noqa: E731
+        lines.append("%s & %s & %s & %s & %s & %s & %s & %s & %s \\\\" % (
+            _tex(row), _ns(nat), _ns(bt), _ns(m["pv"]), _ns(hw), _ratio(r(bt, nat)), _ratio(r(hw, nat)),
+            _ratio(r(hw, bt)), _tex(m.get("hw_source_npt") or "---")))
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    write(out, "model_repro.tex", "\n".join(lines) + "\n")
+    return ms
+
+
+def gen_orderings(run, ms, out):
+    """Each ordering of Adams & Agesen, judged on the modelled [M] bare-metal/VT-x figures."""
+    def first(m, keys):
+        return [m.get(k) for k in keys]
+    items = []
+
+    def judge(text, ok, detail):
+        verdict = "---" if ok is None else ("reproduced [M]" if ok else "\\textbf{not reproduced} [M]")
+        items.append("\\item %s: %s. %s" % (text, verdict, detail))
+    for row in ("syscall", "divzero"):
+        m = ms[row]
+        bt, hw = m["bt"], m.get("hw_VT-x_npt")
+        judge("HW beats BT on \\texttt{%s}" % row, None if not (bt and hw) else hw < bt,
+              "Modelled HW %s vs bt %s per operation (exit counts from %s)." % (_ns(hw), _ns(bt),
+                                                                                _tex(m.get("hw_source_npt") or "no kvm cell")))
+    for row in ("in", "cr8wr", "ptemod", "pgfault"):
+        m = ms[row]
+        bt, hw = m["bt"], m.get("hw_VT-x_npt")
+        judge("BT beats HW on \\texttt{%s}" % row, None if not (bt and hw) else bt < hw,
+              "Modelled bt %s vs HW %s per operation." % (_ns(bt), _ns(hw)))
+    m = ms["callret"]
+    judge("BT loses on \\texttt{callret}", None if not (m["bt"] and m["native"]) else m["bt"] > m["native"],
+          "Modelled bt %s vs native-tbk %s (a lower bound: instructions are not counted)." % (_ns(m["bt"]),
+                                                                                                _ns(m["native"])))
+    m = ms["forkwait"]
+    nat, bt, hw = m["native"], m["bt"], m.get("hw_VT-x_npt")
+    ok = None if not (nat and bt and hw) else nat < bt < hw
+    judge("forkwait: native $<$ BT $<$ HW", ok, "Modelled native-tbk %s, bt %s, HW %s per fork+wait." %
+          (_ns(nat), _ns(bt), _ns(hw)))
+    write(out, "orderings.tex", "\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}\n")
+
+
+def generate(run, out):
+    table = companions(run)
+    gen_calibration(run, out)
+    s = gen_validation(run, table, out)
+    gen_reference(out)
+    ms = gen_model_repro(run, table, out)
+    gen_orderings(run, ms, out)
+    return s, ms
