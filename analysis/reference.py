@@ -80,10 +80,14 @@ def bare_metal_ns(cell):
     return total
 
 
+MIN_EVENTS_PER_OP = 0.5  # below this, instructions (uncounted) dominate and the model says nothing
+
+
 def native_tbk_ns(per_op):
     """Modelled native-tbk per op from exact architectural event counts per op (bt engine counters):
     port I/O, reflected traps and page faults, syscalls, cr8 writes. A lower bound (instructions between
-    the events are not counted in bench runs)."""
+    the events are not counted in bench runs). None when the loop has fewer than MIN_EVENTS_PER_OP such
+    events per op (its time is instructions, which no bench run counts)."""
     faults = sum(v for k, v in per_op.items() if k.startswith("fault.reflected.") and k != "fault.reflected.14")
     port = sum(per_op.get("priv." + k, 0.0) for k in ("in", "out", "ins", "outs")) or per_op.get("exit.port_io", 0.0)
     ns = port * BARE_METAL["port_io"][0]
@@ -92,7 +96,9 @@ def native_tbk_ns(per_op):
     ns += per_op.get("priv.mov_cr8", 0.0) * BARE_METAL["cr8wr"][0]
     ns += per_op.get("priv.cpuid", 0.0) * BARE_METAL["cpuid"][0]
     ns += per_op.get("priv.sysret", 0.0) * BARE_METAL["syscall"][0]
-    return ns
+    events = port + faults + sum(per_op.get(k, 0.0) for k in ("fault.reflected.14", "priv.mov_cr8", "priv.cpuid",
+                                                              "priv.sysret"))
+    return ns if events >= MIN_EVENTS_PER_OP else None
 
 
 def hw_ns(kvm_per_op, native_ns, platform="VT-x"):

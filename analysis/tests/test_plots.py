@@ -54,6 +54,19 @@ class PlotsTest(unittest.TestCase):
             self.assertLessEqual(lo, r)
             self.assertGreaterEqual(hi, r)
 
+    def test_contradicting_baselines(self):
+        # Flagged exactly where the host-native median is above QEMU TCG's (the recorded run has such rows).
+        med = plots.cell_medians(self.table)
+        expected = set()
+        for (e, b, mode, w), m in med.items():
+            if e == "native" and mode == "cold":
+                t = [v for k, v in med.items() if k[0] == "qemu-tcg" and k[2] == "cold" and k[3] == w]
+                if t and m[0] > t[0][0]:
+                    expected.add(w)
+        flagged = plots.contradicting_baselines(self.table)
+        self.assertEqual(set(flagged), expected)
+        self.assertIn("micro_cpuid_user", flagged)  # host cpuid traps on the recorded host
+
     def test_counter_matrix(self):
         # The appendix counts table's values are the medians of the per-op counters.
         rows, cols, data = plots.counter_matrix(self.table)
