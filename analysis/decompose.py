@@ -36,7 +36,6 @@ Usage: /usr/bin/python3 analysis/decompose.py [RUN_DIR ...] [--validate]
 """
 import argparse
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -137,28 +136,32 @@ class Cell:
 
 
 def cells(table):
-    """One Cell per (run, engine, backend, mode, workload, params) with host.* counts; medians over
-    repetitions. Cells of runs without a calibration get terms None."""
-    groups = {}
-    for r in table.rows:
-        key = (r["run"], r["engine"], r["backend"], r["mode"], r["workload"], r["params"])
-        groups.setdefault(key, []).append(r)
+    """One Cell per (run, engine, backend, mode, workload, params) of an engine (peers are not
+    decomposed); medians over repetitions (pandas groupby). Cells of runs without a calibration get
+    terms None."""
+    df = table.frame()
+    df = df[~df["engine"].isin(["native", "qemu-tcg"])]
+    if df.empty:
+        return []
+    keys = ["run", "engine", "backend", "mode", "workload", "params"]
+    med = df.groupby(keys + ["metric"])["value"].median()
+    reps = df[df["metric"] == "ns_per_op"].groupby(keys)["value"].count()
+    first = df.groupby(keys)[["host_kind", "group", "ops"]].first()
     out = []
-    for (run, engine, backend, mode, workload, params), rows in sorted(groups.items()):
-        env = table.runs.get(run, {})
-        by = {}
-        for r in rows:
-            by.setdefault(r["metric"], []).append(r["value"])
-        if "ns_per_op" not in by or engine in ("native", "qemu-tcg"):
+    for key, row in first.iterrows():
+        m = med.loc[key]
+        if "ns_per_op" not in m.index:
             continue
+        run, engine, backend, mode, workload, params = key
+        env = table.runs.get(run, {})
         c = Cell()
-        c.run, c.host_kind, c.engine = run, rows[0]["host_kind"], engine
+        c.run, c.host_kind, c.engine = run, row["host_kind"], engine
         c.series = series_name(engine, backend, env)
-        c.mode, c.workload, c.group, c.params, c.ops = mode, workload, rows[0]["group"], params, rows[0]["ops"]
-        c.time_ns = statistics.median(by["ns_per_op"])
-        c.phase_ns = statistics.median(by.get("phase_ns", [float("nan")]))
-        c.reps = len(by["ns_per_op"])
-        c.per_op = {m[:-3]: statistics.median(v) for m, v in by.items() if m.endswith("/op")}
+        c.mode, c.workload, c.group, c.params, c.ops = mode, workload, row["group"], params, int(row["ops"])
+        c.time_ns = float(m["ns_per_op"])
+        c.phase_ns = float(m["phase_ns"]) if "phase_ns" in m.index else float("nan")
+        c.reps = int(reps.get(key, 0))
+        c.per_op = {k[:-3]: float(v) for k, v in m.items() if k.endswith("/op")}
         c.costs = unit_costs(env)
         c.terms = host_terms(c.per_op, c.costs) if c.costs else None
         out.append(c)
