@@ -45,9 +45,6 @@ struct Arena {
   }
   bool ok() const { return base != nullptr; }
   bool map_all() { return mmap(base, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED; }
-  void touch_all() {
-    for (size_t o = 0; o < len; o += kPage) *reinterpret_cast<volatile char*>(base + o) = 1;
-  }
 };
 
 double map_pages(int n, std::string* err, bool touch) {
@@ -66,60 +63,40 @@ double map_pages(int n, std::string* err, bool touch) {
 double mmap_page(int n, std::string* err) { return map_pages(n, err, false); }
 double mmap_touch(int n, std::string* err) { return map_pages(n, err, true); }
 
-double mprotect_page(int n, std::string* err) {
-  Arena a(n, err);
-  if (!a.ok() || !a.map_all()) return err->empty() ? (*err = "mmap failed", -1) : -1;
-  a.touch_all();
+// `n` calls of `call(arena, i)` (0 = success) on an arena of `pages` pages, mapped and with every
+// `stride`-th page touched: ns per call, or -1 with *err naming `what`.
+template <class Call>
+double per_call(int n, int pages, int stride, const char* what, std::string* err, Call call) {
+  Arena a(pages, err);
+  if (!a.ok()) return -1;
+  if (!a.map_all()) return *err = std::string("mmap: ") + std::strerror(errno), -1;
+  for (size_t o = 0; o < a.len; o += kPage * size_t(stride)) *reinterpret_cast<volatile char*>(a.base + o) = 1;
   const uint64_t t0 = monotonic_ns();
   for (int i = 0; i < n; ++i)
-    if (mprotect(a.base + size_t(i) * kPage, kPage, PROT_READ) != 0)
-      return *err = std::string("mprotect: ") + std::strerror(errno), -1;
+    if (call(a, i) != 0) return *err = std::string(what) + ": " + std::strerror(errno), -1;
   return double(monotonic_ns() - t0) / n;
 }
 
-double mprotect_range(int n, std::string* err) {
-  Arena a(kRange, err);
-  if (!a.ok() || !a.map_all()) return err->empty() ? (*err = "mmap failed", -1) : -1;
-  a.touch_all();
-  const uint64_t t0 = monotonic_ns();
-  for (int i = 0; i < n; ++i)
-    if (mprotect(a.base, a.len, (i & 1) ? PROT_READ | PROT_WRITE : PROT_NONE) != 0)
-      return *err = std::string("mprotect: ") + std::strerror(errno), -1;
-  return double(monotonic_ns() - t0) / n;
+char* page_of(const Arena& a, int i) { return a.base + size_t(i) * kPage; }
+int toggle(const Arena& a, int i) { return mprotect(a.base, a.len, (i & 1) ? PROT_READ | PROT_WRITE : PROT_NONE); }
+
+double mprotect_page(int n, std::string* err) {
+  return per_call(n, n, 1, "mprotect", err, [](Arena& a, int i) { return mprotect(page_of(a, i), kPage, PROT_READ); });
 }
+
+double mprotect_range(int n, std::string* err) { return per_call(n, kRange, 1, "mprotect", err, toggle); }
 
 // A large, sparsely populated range: the shape of pv's guest-kernel protection
-// (megabytes of window, a few hundred pages present).
-double mprotect_sparse(int n, std::string* err) {
-  Arena a(kSparse, err);
-  if (!a.ok() || !a.map_all()) return err->empty() ? (*err = "mmap failed", -1) : -1;
-  for (size_t o = 0; o < a.len; o += kPage * kSparseStride) *reinterpret_cast<volatile char*>(a.base + o) = 1;
-  const uint64_t t0 = monotonic_ns();
-  for (int i = 0; i < n; ++i)
-    if (mprotect(a.base, a.len, (i & 1) ? PROT_READ | PROT_WRITE : PROT_NONE) != 0)
-      return *err = std::string("mprotect: ") + std::strerror(errno), -1;
-  return double(monotonic_ns() - t0) / n;
-}
+// (megabytes of window, a few pages present).
+double mprotect_sparse(int n, std::string* err) { return per_call(n, kSparse, kSparseStride, "mprotect", err, toggle); }
 
 double munmap_page(int n, std::string* err) {
-  Arena a(n, err);
-  if (!a.ok() || !a.map_all()) return err->empty() ? (*err = "mmap failed", -1) : -1;
-  a.touch_all();
-  const uint64_t t0 = monotonic_ns();
-  for (int i = 0; i < n; ++i)
-    if (munmap(a.base + size_t(i) * kPage, kPage) != 0) return *err = std::string("munmap: ") + std::strerror(errno), -1;
-  return double(monotonic_ns() - t0) / n;
+  return per_call(n, n, 1, "munmap", err, [](Arena& a, int i) { return munmap(page_of(a, i), kPage); });
 }
 
 double madvise_page(int n, std::string* err) {
-  Arena a(n, err);
-  if (!a.ok() || !a.map_all()) return err->empty() ? (*err = "mmap failed", -1) : -1;
-  a.touch_all();
-  const uint64_t t0 = monotonic_ns();
-  for (int i = 0; i < n; ++i)
-    if (madvise(a.base + size_t(i) * kPage, kPage, MADV_DONTNEED) != 0)
-      return *err = std::string("madvise: ") + std::strerror(errno), -1;
-  return double(monotonic_ns() - t0) / n;
+  return per_call(n, n, 1, "madvise", err,
+                  [](Arena& a, int i) { return madvise(page_of(a, i), kPage, MADV_DONTNEED); });
 }
 
 }  // namespace
