@@ -12,9 +12,13 @@ KVM_RUN round trip, ...; docs/calibrate.md) and every cell carries its
 The remainder is the technique's own work in the engine and the guest (and,
 for kvm@pvm, PVM's emulation of guest CPL0, which no host counter sees).
 
-Counts cover the whole run (boot included) while the time is phase 1's, so a
-host share can exceed the time of a short loop; such cells are listed with a
-negative remainder, never clipped.
+Counts cover the whole run (boot included) while the time is phase 1's. When
+the results hold the same cell at two sizes (vtb bench --scale 2 beside the
+default run), the loop's own counts per op are the difference of the two run
+totals over the difference of their operations: boot, teardown and the
+program's setup cancel (loop_counts). Without a second size the whole-run
+counts are used, and a short loop's host share can exceed its time: such
+cells are listed with a negative remainder, never clipped.
 
 Validation: for pairs of cells that differ in host events, the model predicts
 the difference of their times; a pair is a hit when the prediction is within
@@ -24,13 +28,14 @@ the difference of their times; a pair is a hit when the prediction is within
   pv / pv-unprotected   the same workload, a run with VTB_PV_UNPROTECTED=1
                         (backend pv-unprotected, or environment.json vtb_env) beside a normal one
   size n / 2n           the same engine, mode and workload at two parameter
-                        sizes (vtb bench --scale): the difference of whole
-                        phase times, the remainder per op taken from the
-                        smaller cell
+                        sizes (vtb bench --scale): they give the loop's own
+                        counts (loop_counts), so they are reported apart, as
+                        "time per op steady within ±30 %", and not judged
 
 Only pairs whose predicted host difference is at least MIN_HOST_DIFF of the
-slower cell's time are judged (smaller ones are within the noise of a shared
-machine); the rest are counted apart.
+slower cell's time and larger than either cell's own spread over its
+repetitions (max - min) are judged; the rest are within the noise of a shared
+machine and are counted apart.
 
 Usage: /usr/bin/python3 analysis/decompose.py [RUN_DIR ...] [--validate]
 """
@@ -120,7 +125,7 @@ def series_name(engine, backend, env):
 
 class Cell:
     __slots__ = ("run", "host_kind", "engine", "series", "mode", "workload", "group", "params", "ops",
-                 "time_ns", "phase_ns", "reps", "per_op", "terms", "costs")
+                 "time_ns", "spread_ns", "phase_ns", "reps", "per_op", "raw_per_op", "boot_subtracted", "terms", "costs")
 
     @property
     def host_ns(self):
@@ -145,7 +150,8 @@ def cells(table):
         return []
     keys = ["run", "engine", "backend", "mode", "workload", "params"]
     med = df.groupby(keys + ["metric"])["value"].median()
-    reps = df[df["metric"] == "ns_per_op"].groupby(keys)["value"].count()
+    times = df[df["metric"] == "ns_per_op"].groupby(keys)["value"]
+    reps, spread = times.count(), times.max() - times.min()
     first = df.groupby(keys)[["host_kind", "group", "ops"]].first()
     out = []
     for key, row in first.iterrows():
@@ -161,16 +167,66 @@ def cells(table):
         c.time_ns = float(m["ns_per_op"])
         c.phase_ns = float(m["phase_ns"]) if "phase_ns" in m.index else float("nan")
         c.reps = int(reps.get(key, 0))
-        c.per_op = {k[:-3]: float(v) for k, v in m.items() if k.endswith("/op")}
+        c.spread_ns = float(spread.get(key, 0.0))
+        c.raw_per_op = {k[:-3]: float(v) for k, v in m.items() if k.endswith("/op")}
+        c.per_op, c.boot_subtracted = dict(c.raw_per_op), False
         c.costs = unit_costs(env)
-        c.terms = host_terms(c.per_op, c.costs) if c.costs else None
         out.append(c)
+    # Loop counts from two sizes of the same series, workload and mode: (T(2n) - T(n)) / n, exact
+    # for a loop whose events grow with it; boot and teardown cancel.
+    shapes = {}
+    for c in out:
+        shapes.setdefault((c.host_kind, c.series, c.mode, c.workload), []).append(c)
+    for cs in shapes.values():
+        sizes = sorted({c.ops for c in cs})
+        for c in cs:
+            other = [d for d in cs if d.ops != c.ops]
+            if other and len(sizes) >= 2:
+                d = min(other, key=lambda d: abs(d.ops - c.ops))
+                c.per_op, c.boot_subtracted = loop_counts(c, d), True
+        for c in cs:
+            c.terms = host_terms(c.per_op, c.costs) if c.costs else None
     return out
 
 
+def phases_of(params):
+    """Measured phases of a cell: its loop's `reps` parameter (the bench divides counts by all of them)."""
+    for kv in (params or "").split(","):
+        k, _, v = kv.partition("=")
+        if k.strip() == "reps" and v.strip().isdigit():
+            return max(1, int(v))
+    return 1
+
+
+def _total(cell, k):
+    return cell.raw_per_op.get(k, 0.0) * max(1, cell.ops) * phases_of(cell.params)
+
+
+def loop_counts(cell, other):
+    """Per-op counts of the measured loop alone: the difference of the run totals of two sizes of the
+    same cell, divided by the difference of their loop operations (boot, teardown and the program's
+    setup cancel). Only the priced counters (host.*, kvm.exits) are corrected; a negative difference
+    (noise in asynchronous events such as timer signals) is 0."""
+    dops = (max(1, cell.ops) * phases_of(cell.params) - max(1, other.ops) * phases_of(other.params))
+    out = dict(cell.raw_per_op)
+    if dops == 0:
+        return out
+    for k in set(cell.raw_per_op) | set(other.raw_per_op):
+        if k.startswith("host.") or k == "kvm.exits":
+            out[k] = max(0.0, (_total(cell, k) - _total(other, k)) / dops)
+    return out
+
+
+def host_ns_with(cell, costs):
+    """A cell's host share per op priced with `costs` (a pair is priced with one calibration)."""
+    t = host_terms(cell.per_op, costs)
+    return sum(t.values()) if t is not None else float("nan")
+
+
 def _pair(kind, a, b, predicted, measured, scale):
+    noise = max(a.spread_ns, b.spread_ns)  # the cells' own min-max over repetitions
     return {"kind": kind, "a": a, "b": b, "predicted_ns": predicted, "measured_ns": measured, "scale_ns": scale,
-            "judged": abs(predicted) >= MIN_HOST_DIFF * scale,
+            "judged": abs(predicted) >= MIN_HOST_DIFF * scale and abs(predicted) > noise,
             "hit": measured != 0 and abs(predicted - measured) <= TOLERANCE * abs(measured)}
 
 
@@ -189,14 +245,16 @@ def pairs(all_cells):
         if c.series == "bt":
             d = one(c.host_kind, "bt-direct", c.mode, c.workload, c.params)
             if d:
-                out.append(_pair("bt / bt-direct", c, d, c.host_ns - d.host_ns, c.time_ns - d.time_ns,
-                                 max(c.time_ns, d.time_ns)))
+                out.append(_pair("bt / bt-direct", c, d, host_ns_with(c, c.costs) - host_ns_with(d, c.costs),
+                                 c.time_ns - d.time_ns, max(c.time_ns, d.time_ns)))
         if c.series == "pv":
             u = one(c.host_kind, "pv-unprotected", c.mode, c.workload, c.params)
             if u:
-                out.append(_pair("pv / pv-unprotected", c, u, c.host_ns - u.host_ns, c.time_ns - u.time_ns,
-                                 max(c.time_ns, u.time_ns)))
-    # Two sizes: whole phase times; the remainder per op of the smaller cell carries over.
+                out.append(_pair("pv / pv-unprotected", c, u, host_ns_with(c, c.costs) - host_ns_with(u, c.costs),
+                                 c.time_ns - u.time_ns, max(c.time_ns, u.time_ns)))
+    # Two sizes: the loop counts come from this very pair (loop_counts), so the model cannot predict
+    # their difference independently; the pair says whether the time per op stays the same (a check
+    # of the loop counts' premise), reported apart and never judged.
     by_shape = {}
     for c in ok:
         by_shape.setdefault((c.host_kind, c.series, c.mode, c.workload), []).append(c)
@@ -207,26 +265,25 @@ def pairs(all_cells):
         if len(sizes) < 2:
             continue
         small, big = sizes[min(sizes)], sizes[max(sizes)]
-        if small.ops <= 0 or big.ops <= small.ops:
-            continue
-        host_small, host_big = small.host_ns * small.ops, big.host_ns * big.ops
-        rem = small.remainder_ns
-        predicted = (host_big - host_small) + rem * (big.ops - small.ops)
-        measured = big.time_ns * big.ops - small.time_ns * small.ops
-        p = _pair("size %d / %d" % (big.ops, small.ops), big, small, predicted, measured, big.time_ns * big.ops)
-        p["judged"] = abs(host_big - host_small) >= MIN_HOST_DIFF * abs(measured)
+        p = _pair("size %d / %d" % (big.ops, small.ops), big, small, small.time_ns, big.time_ns, big.time_ns)
+        p["judged"] = False
+        p["size"] = True
         out.append(p)
     return out
 
 
 def validation_summary(ps):
+    sizes = [p for p in ps if p.get("size")]
+    ps = [p for p in ps if not p.get("size")]
     judged = [p for p in ps if p["judged"]]
     hits = sum(1 for p in judged if p["hit"])
     return {"judged": len(judged), "hits": hits, "skipped": len(ps) - len(judged),
+            "sizes": len(sizes), "sizes_steady": sum(1 for p in sizes if p["hit"]),
             "rate": hits / len(judged) if judged else float("nan"),
             "line": "pairs within ±30 %%: %d of %d%s" % (hits, len(judged),
-                                                        " (%d more with a host difference under %d %% of the time, "
-                                                        "not judged)" % (len(ps) - len(judged), MIN_HOST_DIFF * 100)
+                                                        " (%d more with a host difference under %d %% of the time "
+                                                        "or within the cells' spread, not judged)" %
+                                                        (len(ps) - len(judged), MIN_HOST_DIFF * 100)
                                                         if len(ps) > len(judged) else "")}
 
 
@@ -253,12 +310,16 @@ def print_report(cs, ps, out=sys.stdout):
             c.group, c.workload, c.series, c.mode, fmt_ns(c.time_ns), fmt_ns(c.host_ns), fmt_ns(c.remainder_ns),
             100 * c.host_share, ", ".join("%s %s" % (k, fmt_ns(v)) for k, v in top)), file=out)
     print("", file=out)
-    for p in ps:
+    for p in sorted(ps, key=lambda p: (p.get("size", False), not p["judged"], p["kind"], p["a"].workload)):
         print("%-4s %-22s %-28s %-28s predicted %10s measured %10s" % (
-            "hit" if p["hit"] else ("miss" if p["judged"] else "-"), p["kind"], p["a"].workload,
+            ("hit" if p["hit"] else "miss") if p["judged"] else "-", p["kind"], p["a"].workload,
             "%s/%s vs %s" % (p["a"].series, p["a"].mode, p["b"].series), fmt_ns(p["predicted_ns"]),
             fmt_ns(p["measured_ns"])), file=out)
-    print(validation_summary(ps)["line"], file=out)
+    s = validation_summary(ps)
+    print(s["line"], file=out)
+    if s["sizes"]:
+        print("size pairs (loop counts from them; not judged): time per op steady within ±30 %%: %d of %d" %
+              (s["sizes_steady"], s["sizes"]), file=out)
 
 
 def main(argv=None):

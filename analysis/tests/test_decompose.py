@@ -81,29 +81,46 @@ class DecomposeTest(unittest.TestCase):
         c = [c for c in decompose.cells(t) if c.run == "r1" and c.series == "bt-direct"][0]
         self.assertIsNone(c.terms)
 
+    def test_loop_counts_from_two_sizes(self):
+        cells = {(c.run, c.series, c.workload): c for c in decompose.cells(self.table())}
+        small, big = cells[("r1", "bt", "micro_syscall")], cells[("r3", "bt", "micro_syscall")]
+        # 10 signals in both runs (0.01 x 1000, 0.005 x 2000): boot's, none in the loop.
+        self.assertTrue(small.boot_subtracted and big.boot_subtracted)
+        self.assertEqual(small.per_op["host.signal"], 0.0)
+        self.assertAlmostEqual(small.raw_per_op["host.signal"], 0.01)
+        self.assertEqual(small.host_ns, 0.0)
+        # No second size: the whole-run counts stay.
+        self.assertFalse(cells[("r1", "bt-direct", "micro_syscall")].boot_subtracted)
+
     def test_pairs_and_the_30_percent_rule(self):
         ps = decompose.pairs(decompose.cells(self.table()))
         kinds = sorted(p["kind"] for p in ps)
         self.assertEqual(kinds, ["bt / bt-direct", "pv / pv-unprotected", "size 2000 / 1000"])
         by = {p["kind"]: p for p in ps}
         bt = by["bt / bt-direct"]
-        self.assertAlmostEqual(bt["predicted_ns"], -1500)
+        self.assertAlmostEqual(bt["predicted_ns"], 0 - (0.01 * 2000 + 1500))  # bt's loop has no host event
         self.assertAlmostEqual(bt["measured_ns"], -1600)
-        self.assertTrue(bt["judged"] and bt["hit"])      # |−1500 − (−1600)| = 100 <= 480
+        self.assertTrue(bt["judged"] and bt["hit"])      # |−1520 − (−1600)| = 80 <= 480
         pv = by["pv / pv-unprotected"]
         self.assertAlmostEqual(pv["predicted_ns"], 5005)
         self.assertAlmostEqual(pv["measured_ns"], 8000)
         self.assertTrue(pv["judged"])
         self.assertFalse(pv["hit"])                       # |5005 - 8000| = 2995 > 0.3 x 8000
-        size = by["size 2000 / 1000"]
-        # host: 2000 x 0.005 x 2000 - 1000 x 0.01 x 2000 = 0; the rest per op of the small cell carries over
-        self.assertAlmostEqual(size["predicted_ns"], (1000 - 20) * 1000)
-        self.assertAlmostEqual(size["measured_ns"], 1000 * 2000 - 1000 * 1000)
-        self.assertFalse(size["judged"])                  # no host difference: not judged
+        size = by["size 2000 / 1000"]                     # the loop counts' premise: time per op steady
+        self.assertFalse(size["judged"])
+        self.assertTrue(size["hit"])
         s = decompose.validation_summary(ps)
-        self.assertEqual((s["judged"], s["skipped"]), (2, 1))
-        self.assertEqual(s["hits"], 1)
+        self.assertEqual((s["judged"], s["hits"], s["skipped"], s["sizes"], s["sizes_steady"]), (2, 1, 0, 1, 1))
         self.assertTrue(s["line"].startswith("pairs within ±30 %: 1 of 2"), s["line"])
+
+    def test_noise_floor(self):
+        t = self.table()
+        # bt-direct's repetitions spread wider than the predicted difference: not judged.
+        for r in t.rows:
+            if r["engine"] == "bt-direct" and r["metric"] == "ns_per_op" and r["repetition"] == 0:
+                r["value"] = 9000.0
+        ps = {p["kind"]: p for p in decompose.pairs(decompose.cells(t))}
+        self.assertFalse(ps["bt / bt-direct"]["judged"])
 
     def test_recorded_run_and_figure(self):
         table = tidy.load([decompose_run()])
