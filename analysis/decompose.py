@@ -38,6 +38,7 @@ repetitions (max - min) are judged; the rest are within the noise of a shared
 machine and are counted apart.
 
 Usage: /usr/bin/python3 analysis/decompose.py [RUN_DIR ...] [--validate]
+(a run's companions/ folder, the runs that go with it, is read too)
 """
 import argparse
 import os
@@ -218,7 +219,8 @@ def loop_counts(cell, other):
 
 
 def host_ns_with(cell, costs):
-    """A cell's host share per op priced with `costs` (a pair is priced with one calibration)."""
+    """A cell's host share per op priced with `costs` (each cell of a pair with its own run's
+    calibration: the host's costs under the load that run met)."""
     t = host_terms(cell.per_op, costs)
     return sum(t.values()) if t is not None else float("nan")
 
@@ -245,12 +247,12 @@ def pairs(all_cells):
         if c.series == "bt":
             d = one(c.host_kind, "bt-direct", c.mode, c.workload, c.params)
             if d:
-                out.append(_pair("bt / bt-direct", c, d, host_ns_with(c, c.costs) - host_ns_with(d, c.costs),
+                out.append(_pair("bt / bt-direct", c, d, host_ns_with(c, c.costs) - host_ns_with(d, d.costs),
                                  c.time_ns - d.time_ns, max(c.time_ns, d.time_ns)))
         if c.series == "pv":
             u = one(c.host_kind, "pv-unprotected", c.mode, c.workload, c.params)
             if u:
-                out.append(_pair("pv / pv-unprotected", c, u, host_ns_with(c, c.costs) - host_ns_with(u, c.costs),
+                out.append(_pair("pv / pv-unprotected", c, u, host_ns_with(c, c.costs) - host_ns_with(u, u.costs),
                                  c.time_ns - u.time_ns, max(c.time_ns, u.time_ns)))
     # Two sizes: the loop counts come from this very pair (loop_counts), so the model cannot predict
     # their difference independently; the pair says whether the time per op stays the same (a check
@@ -327,7 +329,8 @@ def main(argv=None):
     ap.add_argument("paths", nargs="*", help="results folders (default: the repository's results/)")
     ap.add_argument("--validate", action="store_true", help="exit 1 when fewer than 80 %% of the pairs hit")
     args = ap.parse_args(argv)
-    runs = tidy.find_runs(args.paths or [tidy.default_results_dir()])
+    paths = args.paths or [tidy.default_results_dir()]
+    runs = tidy.find_runs(paths + [os.path.join(p, "companions") for p in paths if tidy.is_run_dir(p)])
     if not runs:
         print("decompose: no results folder (with bench.json)", file=sys.stderr)
         return 2

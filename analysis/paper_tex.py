@@ -295,7 +295,7 @@ def gen_repro_table(run, out, ms=None):
         name = (tex(w) if ow == w else "%s ({\\small %s})" % (tex(w), tex(ow))) + \
             ("\\textsuperscript{\\dag}" if ow in run.flagged else "")
         m = ms.get(w, {})
-        nat, bt, hw = m.get("native"), m.get("bt"), m.get("hw_VT-x_npt")
+        nat, bt, hw = m.get("native"), m.get("bt"), paper_model.hw_first_gen(m)
         mod = [bt / nat if bt and nat else None, hw / nat if hw and nat else None, hw / bt if hw and bt else None]
         mod_s = [ratio(x) + ("\\,[M]" if x is not None else "") for x in mod]
         lines.append(name + " & " + " & ".join(aa_s + xs + [ratio(x) for x in ours] + mod_s) + " \\\\")
@@ -422,7 +422,7 @@ def generate(run_dir, out_dir, host_kind=None):
     gen_lost(run, gen)
     gen_baselines(run, gen)
     gen_census(run, gen)
-    info = plots.make_all(run.table, gen, "pdf")
+    info = plots.make_all(run.table, gen, "pdf", companions=paper_model.companions(run))
     return run, info
 
 

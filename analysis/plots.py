@@ -217,12 +217,22 @@ def counter_matrix(table, group="micro", max_counters=12, min_per_op=0.01):
 DECOMP_SERIES = ("bt", "bt-direct", "pv", "pv-unprotected", "kvm@pvm", "kvm")
 
 
-def plot_decomposition(table, out_path, group="micro"):
-    """Small multiples, one panel per workload: a stacked bar per engine (cold rows) of the host
-    share by kind (counts x calibrated unit costs) and the remainder, per operation, on the panel's
-    own linear scale; a black tick marks the measured time (below the stack top when the counts,
-    which include boot, price more than the loop's time). Returns {'workloads', 'series', 'components'}."""
-    cs = [c for c in decompose.cells(table) if c.group == group and c.mode == "cold" and c.terms is not None]
+def fmt_ns_short(ns):
+    for div, unit in ((1e9, "s"), (1e6, "ms"), (1e3, "\u00b5s")):
+        if ns >= div:
+            return "%.3g%s" % (ns / div, unit)
+    return "%.3gns" % ns
+
+
+def plot_decomposition(table, out_path, group="micro", companions=None):
+    """Small multiples, one panel per workload: a 100 %-stacked bar per engine (cold rows) of the host
+    share by kind (counts x calibrated unit costs) and the remainder, the time per op printed above;
+    a black tick marks the measured time (below the stack top when the counts, which include boot,
+    price more than the loop's time). `companions`: a table holding the same runs
+    and others (a --scale 2 run gives the loop's own counts, decompose.loop_counts). Returns {'workloads', 'series', 'components'}."""
+    runs = set(table.runs)
+    cs = [c for c in decompose.cells(companions or table)
+          if c.run in runs and c.group == group and c.mode == "cold" and c.terms is not None]
     workloads = sorted({c.workload for c in cs})
     series = [s for s in DECOMP_SERIES if any(c.series == s for c in cs)]
     series += sorted({c.series for c in cs} - set(series))
@@ -231,7 +241,7 @@ def plot_decomposition(table, out_path, group="micro"):
     colors = {k: cmap(i % 10) for i, k in enumerate(comps)}
     ncol = 6 if len(workloads) > 8 else 3
     nrow = max(1, -(-len(workloads) // ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(7.0, 1.45 * nrow + 0.8), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(7.0, 1.55 * nrow + 0.6), squeeze=False)
     for ax in axes.flat[len(workloads):]:
         ax.set_axis_off()
     if not workloads:
@@ -239,39 +249,38 @@ def plot_decomposition(table, out_path, group="micro"):
                         va="center", transform=axes[0][0].transAxes)
     for ax, w in zip(axes.flat, workloads):
         cell = {c.series: c for c in cs if c.workload == w}
-        xs = np.arange(len(series))
-        scale, unit = 1e3, "us"
-        peak = max([max(c.time_ns, c.host_ns) for c in cell.values()] or [1])
-        if peak < 2e3:
-            scale, unit = 1.0, "ns"
-        elif peak >= 2e6:
-            scale, unit = 1e6, "ms"
         for i, s in enumerate(series):
             c = cell.get(s)
             if c is None:
-                ax.plot(i, 0, marker="x", color="black", markersize=3)
+                ax.plot(i, 0.02, marker="x", color="black", markersize=4)
                 continue
+            # 100 % = the larger of the measured time and the host share (counts that include boot
+            # can price more than the loop took: then the black tick sits below the top).
+            whole = max(c.time_ns, c.host_ns) or 1.0
             bottom = 0.0
             for k in comps:
-                v = c.terms.get(k, 0.0) / scale
+                v = c.terms.get(k, 0.0) / whole
                 if v > 0:
-                    ax.bar(i, v, 0.7, bottom=bottom, color=colors[k], edgecolor="black", linewidth=0.3)
+                    ax.bar(i, v, 0.72, bottom=bottom, color=colors[k], edgecolor="black", linewidth=0.3)
                     bottom += v
-            rest = c.remainder_ns / scale
+            rest = c.remainder_ns / whole
             if rest > 0:
-                ax.bar(i, rest, 0.7, bottom=bottom, color="0.85", edgecolor="black", linewidth=0.3)
-            ax.plot([i - 0.42, i + 0.42], [c.time_ns / scale] * 2, color="black", linewidth=1.2)
+                ax.bar(i, rest, 0.72, bottom=bottom, color="0.88", edgecolor="black", linewidth=0.3)
+            ax.plot([i - 0.42, i + 0.42], [c.time_ns / whole] * 2, color="black", linewidth=1.2)
+            ax.text(i, 1.03, fmt_ns_short(c.time_ns), ha="center", va="bottom", fontsize=4.5, rotation=90)
+        ax.set_ylim(0, 1.45)
+        ax.set_yticks([0, 0.5, 1.0])
+        ax.set_yticklabels(["0", "50%", "100%"])
         ax.set_title(w[6:] if w.startswith("micro_") else w, fontsize=6.5, pad=2)
-        ax.set_xticks(xs)
+        ax.set_xticks(np.arange(len(series)))
         ax.set_xticklabels(series, rotation=60, ha="right", fontsize=5)
         ax.tick_params(axis="y", labelsize=5, pad=1)
-        ax.set_ylabel(unit + "/op", fontsize=5, labelpad=1)
     handles = [matplotlib.patches.Patch(facecolor=colors[k], edgecolor="black", linewidth=0.3, label=k) for k in comps]
     handles.append(matplotlib.patches.Patch(facecolor="0.85", edgecolor="black", linewidth=0.3,
                                             label="remainder (engine + guest)"))
     handles.append(matplotlib.lines.Line2D([], [], color="black", linewidth=1.2, label="measured time"))
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=6, frameon=False)
-    fig.tight_layout(rect=(0, 0.55 / (1.45 * nrow + 0.8), 1, 1), h_pad=0.6, w_pad=0.3)
+    fig.tight_layout(rect=(0, 0.5 / (1.55 * nrow + 0.6), 1, 1), h_pad=0.5, w_pad=0.3)
     fig.savefig(out_path)
     plt.close(fig)
     return {"workloads": workloads, "series": series, "components": comps}
@@ -362,7 +371,7 @@ def host_kind_slug(kind):
     return re.sub(r"[^A-Za-z0-9.]+", "-", kind).strip("-") or "unknown"
 
 
-def make_all(table, out_dir, fmt="pdf"):
+def make_all(table, out_dir, fmt="pdf", companions=None):
     kinds = table.host_kinds()
     if len(kinds) > 1:
         raise ValueError("the results mix %d host kinds (%s): plot one at a time (tidy.Table.of_host_kind)" %
@@ -372,7 +381,7 @@ def make_all(table, out_dir, fmt="pdf"):
     info["micro_per_op"] = plot_micro_per_op(table, os.path.join(out_dir, "micro_per_op." + fmt))
     for group in ("micro", "macro"):
         info["decomposition_" + group] = plot_decomposition(table, os.path.join(out_dir, "decomposition_%s.%s" %
-                                                                                   (group, fmt)), group)
+                                                                                   (group, fmt)), group, companions)
     info["macro_slowdown"] = plot_macro_slowdown(table, os.path.join(out_dir, "macro_slowdown." + fmt))
     info["census"] = write_census_table(table, os.path.join(out_dir, "census.txt"))
     return info
