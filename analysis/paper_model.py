@@ -83,6 +83,11 @@ def gen_validation(run, table, out):
     lines = ["\\newcommand{\\vtbPairsLine}{%s}" % _tex(s["line"]),
              "\\newcommand{\\vtbPairsHits}{%d}" % s["hits"], "\\newcommand{\\vtbPairsJudged}{%d}" % s["judged"],
              "\\newcommand{\\vtbPairsSkipped}{%d}" % s["skipped"],
+             "\\newcommand{\\vtbPairsVerdict}{%s}" % (
+                 "at least" if s["judged"] and s["rate"] >= decompose.TARGET_HIT_RATE else "below"),
+             "\\newcommand{\\vtbSizePairsLine}{%s}" % _tex(
+                 "%d of %d size pairs keep their time per op within ±30 %%" % (s["sizes_steady"], s["sizes"])
+                 if s["sizes"] else "no cell was run at two sizes"),
              "\\newcommand{\\vtbPairsTable}{%"]
     if judged:
         lines += ["\\begin{tabular}{lllrrl}", "\\toprule", "pair & workload & series & predicted & measured & \\\\",
