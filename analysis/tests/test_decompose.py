@@ -142,5 +142,20 @@ class DecomposeTest(unittest.TestCase):
             shutil.rmtree(out)
 
 
+class DecomposeCliTest(unittest.TestCase):
+    def test_prints_cells_and_the_validation_line(self):
+        import contextlib
+        import io
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            rc = decompose.main([decompose_run()])
+        self.assertEqual(rc, 0)
+        text = buf.getvalue()
+        self.assertIn("micro_syscall", text)
+        self.assertIn("pairs within ±30 %:", text)
+        with contextlib.redirect_stderr(io.StringIO()):
+            self.assertEqual(decompose.main(["/nonexistent-results"]), 2)
+
+
 if __name__ == "__main__":
     unittest.main()
