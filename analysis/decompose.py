@@ -298,7 +298,8 @@ def fmt_ns(ns):
     return "%.3g ns" % ns
 
 
-def print_report(cs, ps, out=sys.stdout):
+def print_report(cs, ps, out=None):
+    out = out or sys.stdout
     print("%-8s %-22s %-15s %-5s %10s %10s %10s %6s  %s" % ("group", "workload", "series", "mode", "time/op",
                                                             "host/op", "rest/op", "host%", "largest host terms"),
           file=out)
