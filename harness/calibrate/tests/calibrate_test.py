@@ -2,6 +2,7 @@
 # tags: calibrate|tests — desc: `vtb calibrate --json`: schema, every unit cost named and positive or unavailable with a reason; bad options rejected.
 """Asserts what vtb calibrate reports, never how fast the host is."""
 import json
+import os
 import subprocess
 import sys
 
@@ -41,6 +42,17 @@ def main(vtb):
     for name in ("signal", "syscall", "callout", "futex_handoff", "mmap", "mmap_touch", "mprotect", "munmap", "madvise"):
         if not costs[name]["available"]:
             fail(name + " unavailable: " + costs[name]["reason"])
+    # No /dev/kvm: the KVM figures say why, the rest are still measured.
+    env = dict(os.environ, VTB_KVM_DEV="/nonexistent-kvm")
+    q = subprocess.run([vtb, "calibrate", "--json", "--quick"], capture_output=True, text=True, timeout=100, env=env)
+    if q.returncode != 0:
+        fail("without /dev/kvm: exit %d" % q.returncode)
+    nk = json.loads(q.stdout)["costs"]
+    for name in ("kvm_exit_user", "kvm_exit_kernel"):
+        if nk[name]["available"] or "/nonexistent-kvm" not in nk[name].get("reason", ""):
+            fail("without /dev/kvm, %s: %r" % (name, nk[name]))
+    if not nk["signal"]["available"]:
+        fail("without /dev/kvm the host figures must still be measured")
     # Bad input: one line on stderr, exit 2.
     for bad in (["--reps", "0"], ["--bogus"], ["--reps=x"]):
         q = subprocess.run([vtb, "calibrate"] + bad, capture_output=True, text=True, timeout=30)
