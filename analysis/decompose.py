@@ -115,6 +115,15 @@ def host_terms(per_op, costs):
     return out
 
 
+def run_env(env, shard):
+    """The environment a cell ran in: its shard's own record in a folder merged from shards (each shard
+    calibrated its host), else the run's."""
+    for s in env.get("shards", []) or []:
+        if isinstance(s, dict) and shard and s.get("shard") == shard:
+            return s
+    return env
+
+
 def series_name(engine, backend, env):
     """The series a cell belongs to: its backend label, with engine switches of the run
     (VTB_PV_UNPROTECTED=1) named apart."""
@@ -153,14 +162,14 @@ def cells(table):
     med = df.groupby(keys + ["metric"])["value"].median()
     times = df[df["metric"] == "ns_per_op"].groupby(keys)["value"]
     reps, spread = times.count(), times.max() - times.min()
-    first = df.groupby(keys)[["host_kind", "group", "ops"]].first()
+    first = df.groupby(keys)[["host_kind", "group", "ops", "shard"]].first()
     out = []
     for key, row in first.iterrows():
         m = med.loc[key]
         if "ns_per_op" not in m.index:
             continue
         run, engine, backend, mode, workload, params = key
-        env = table.runs.get(run, {})
+        env = run_env(table.runs.get(run, {}), row["shard"])
         c = Cell()
         c.run, c.host_kind, c.engine = run, row["host_kind"], engine
         c.series = series_name(engine, backend, env)

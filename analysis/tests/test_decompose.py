@@ -81,6 +81,16 @@ class DecomposeTest(unittest.TestCase):
         c = [c for c in decompose.cells(t) if c.run == "r1" and c.series == "bt-direct"][0]
         self.assertIsNone(c.terms)
 
+    def test_merged_shards_use_their_own_calibration(self):
+        t = self.table()
+        # A folder merged from shards: the calibration is in the shard's own record only.
+        t.runs["r1"] = {"host_kind": "test host", "shards": [dict(env(), shard="2/2")]}
+        for r in t.rows:
+            if r["run"] == "r1":
+                r["shard"] = "2/2"
+        d = [c for c in decompose.cells(t) if c.run == "r1" and c.series == "bt-direct"][0]
+        self.assertAlmostEqual(d.host_ns, 0.01 * 2000 + 1500)
+
     def test_loop_counts_from_two_sizes(self):
         cells = {(c.run, c.series, c.workload): c for c in decompose.cells(self.table())}
         small, big = cells[("r1", "bt", "micro_syscall")], cells[("r3", "bt", "micro_syscall")]
