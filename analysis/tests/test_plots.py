@@ -84,7 +84,9 @@ class PlotsTest(unittest.TestCase):
         gen = os.path.join(self.out, "generated")
         for name in ("env.tex", "numbers.tex", "micro_table.tex", "macro_table.tex", "repro_table.tex",
                      "counters_table.tex", "findings.tex", "lost_cells.tex", "census_table.tex", "census_text.tex",
-                     "micro_per_op.pdf", "macro_slowdown.pdf", "decomposition_micro.pdf", "decomposition_macro.pdf"):
+                     "micro_per_op.pdf", "macro_slowdown.pdf", "decomposition_micro.pdf", "decomposition_macro.pdf",
+                     "calibration_table.tex", "validation.tex", "reference_table.tex", "model_repro.tex",
+                     "orderings.tex", "baselines.tex"):
             p = os.path.join(gen, name)
             self.assertTrue(os.path.isfile(p), name)
             self.assertGreater(os.path.getsize(p), 0, name)
