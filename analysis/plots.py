@@ -412,8 +412,11 @@ def main(argv=None):
                 for k in ([args.host_kind] if args.host_kind else kinds)]
     else:
         jobs = [(None, args.out)]
+    # The run's companions/ (a --scale 2 run: the loops' own counts for the decomposition).
+    companions = tidy.load(tidy.find_runs([run, os.path.join(run, "companions")]))
     for kind, out in jobs:
-        info = make_all(table.of_host_kind(kind) if kind else table, out, args.format)
+        info = make_all(table.of_host_kind(kind) if kind else table, out, args.format,
+                        companions.of_host_kind(kind) if kind else companions)
         for name, d in info.items():
             fname = "census.txt" if name == "census" else "%s.%s" % (name, args.format)
             print("plots: %s%s %s" % ("%s/" % os.path.basename(out) if kind and not args.host_kind else "", fname,
