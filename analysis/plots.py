@@ -108,6 +108,7 @@ def _bars(ax, workloads, series, med, log, flagged=()):
         p90 = float(np.percentile(vals, 90))
         if max(vals) > OUTLIER_FACTOR * p90:
             top = OUTLIER_FACTOR * p90
+    cut = {}  # workload index -> the largest value cut at the axis top
     for i, s in enumerate(series):
         ys, lo, hi, missing = [], [], [], []
         for j, w in enumerate(workloads):
@@ -131,17 +132,18 @@ def _bars(ax, workloads, series, med, log, flagged=()):
         if top:
             for j, y in enumerate(ys):
                 if y == y and y > top:
-                    ax.annotate("%.3g ms" % (y / 1e6) if y >= 1e6 else "%.3g us" % (y / 1e3), (xs[j], top),
-                                xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=5,
-                                rotation=90)
+                    cut[j] = max(cut.get(j, 0.0), y)
     ax.set_xticks(x)
     ax.set_xticklabels([_tick(w, flagged) for w in workloads], rotation=40, ha="right", fontsize=7)
     if log:
         ax.set_yscale("log")
     if top:
-        ax.set_ylim(top=top * 3)
+        ax.set_ylim(top=top * 4)
+        for j, y in cut.items():  # one label per cut group, above its bars
+            ax.text(x[j], top * 1.4, "up to %s (cut)" % (("%.3g ms" % (y / 1e6)) if y >= 1e6 else "%.3g us" % (y / 1e3)),
+                    ha="center", va="bottom", fontsize=5.5)
     ax.plot([], [], "x", color="black", markersize=3, label="not measured")
-    ax.legend(fontsize=6, ncol=3)
+    ax.legend(fontsize=6, ncol=5, loc="lower left", bbox_to_anchor=(0.0, 1.01), frameon=False)
 
 
 def contradicting_baselines(table, group=None):
@@ -175,11 +177,11 @@ def plot_micro_per_op(table, out_path, group="micro"):
         _bars(ax, workloads, series, med, log=True, flagged=flagged)
         ax.set_ylabel("time per operation (ns, log)")
         if flagged:
-            ax.text(1.0, -0.32, "\u2020 host-native baseline slower than QEMU TCG", transform=ax.transAxes,
+            ax.text(1.0, -0.45, "\u2020 host-native baseline slower than QEMU TCG", transform=ax.transAxes,
                     ha="right", fontsize=6)
     else:
         ax.text(0.5, 0.5, "no %s results in this run" % group, ha="center", va="center")
-    ax.set_title("Per-operation cost, %s workloads" % group, fontsize=9)
+    ax.set_title("Per-operation cost, %s workloads" % group, fontsize=9, pad=30)
     fig.tight_layout()
     fig.savefig(out_path)
     plt.close(fig)
@@ -315,7 +317,7 @@ def plot_macro_slowdown(table, out_path, group="macro"):
         ax.set_ylabel("slowdown vs host-native (x, log)")
     else:
         ax.text(0.5, 0.5, "no %s results with a host-native baseline" % group, ha="center", va="center")
-    ax.set_title("Slowdown vs host-native, %s workloads" % group, fontsize=9)
+    ax.set_title("Slowdown vs host-native, %s workloads" % group, fontsize=9, pad=30)
     fig.tight_layout()
     fig.savefig(out_path)
     plt.close(fig)
