@@ -72,7 +72,9 @@ CALIBRATION_OF = dict([(c, cal) for _, c, cal in PRICES] + [(KVM_KERNEL_EXITS, "
 
 def unit_costs(env):
     """{calibration name: median ns} of one environment record ({} when it has no calibration)."""
-    cal = (env or {}).get("calibration") or {}
+    cal = (env or {}).get("calibration")
+    if not isinstance(cal, dict):  # absent, or "mixed (see shards)" in a merged folder's shared record
+        return {}
     out = {}
     for name, c in (cal.get("costs") or {}).items():
         if isinstance(c, dict) and c.get("available") and c.get("median_ns", 0) > 0:

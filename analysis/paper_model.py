@@ -59,8 +59,8 @@ def companions(run):
 
 
 def gen_calibration(run, out):
-    cal = run.env.get("calibration") or {}
-    costs = cal.get("costs") or {}
+    cal = run.env.get("calibration")
+    costs = (cal.get("costs") if isinstance(cal, dict) else None) or {}
     if not costs:
         write(out, "calibration_table.tex", "\\emph{This run has no calibration (vtb calibrate); its cells are not "
                                             "decomposed.}\n")

@@ -94,7 +94,7 @@ def fmt_time_ci(m, lo, hi):
 
 # Environment fields that describe a host: for a merged run they come from a shard of the paper's host kind.
 HOST_FIELDS = ("host", "cpu_model", "cpu_count", "kernel", "kvm_backend", "running_under_hypervisor", "clocksource",
-               "load_average_start", "load_average_end", "compiler", "cxx_flags", "build_type")
+               "load_average_start", "load_average_end", "compiler", "cxx_flags", "build_type", "calibration")
 
 
 class Run:

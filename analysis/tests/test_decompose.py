@@ -84,7 +84,8 @@ class DecomposeTest(unittest.TestCase):
     def test_merged_shards_use_their_own_calibration(self):
         t = self.table()
         # A folder merged from shards: the calibration is in the shard's own record only.
-        t.runs["r1"] = {"host_kind": "test host", "shards": [dict(env(), shard="2/2")]}
+        t.runs["r1"] = {"host_kind": "test host", "calibration": "mixed (see shards)",
+                        "shards": [dict(env(), shard="2/2")]}
         for r in t.rows:
             if r["run"] == "r1":
                 r["shard"] = "2/2"
