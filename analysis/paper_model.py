@@ -30,6 +30,11 @@ def _ns(x):
     return paper_tex.fmt_time_ns(x)
 
 
+def _ns_prose(x):
+    """A time in a sentence: 'not modelled' instead of a dash (a dash cannot break a line)."""
+    return "not modelled" if x is None else _ns(x)
+
+
 def _ratio(x):
     import paper_tex
     return paper_tex.ratio(x)
@@ -210,32 +215,33 @@ def gen_orderings(run, ms, out):
     items = []
 
     def judge(text, ok, detail):
-        verdict = "---" if ok is None else ("reproduced [M]" if ok else "\\textbf{not reproduced} [M]")
+        verdict = "not judged (a figure is missing)" if ok is None else ("reproduced [M]" if ok else "\\textbf{not reproduced} [M]")
         items.append("\\item %s: %s. %s" % (text, verdict, detail))
     for row in ("syscall", "divzero"):
         m = ms[row]
         bt, hw = m["bt"], hw_first_gen(m)
         judge("HW beats BT on \\texttt{%s}" % row, None if not (bt and hw) else hw < bt,
               "Modelled HW %s vs bt %s per operation (exit counts from %s). Counts: %s." % (
-                  _ns(hw), _ns(bt), _tex(m.get("hw_source_shadow") or m.get("hw_source_npt") or "no kvm cell"),
+                  _ns_prose(hw), _ns_prose(bt), _tex(m.get("hw_source_shadow") or m.get("hw_source_npt") or "no kvm cell"),
                   counts_behind(m)))
     for row in ("in", "cr8wr", "ptemod", "pgfault"):
         m = ms[row]
         bt, hw = m["bt"], hw_first_gen(m)
         judge("BT beats HW on \\texttt{%s}" % row, None if not (bt and hw) else bt < hw,
-              "Modelled bt %s vs HW %s per operation. Counts: %s." % (_ns(bt), _ns(hw), counts_behind(m)))
+              "Modelled bt %s vs HW %s per operation. Counts: %s." % (_ns_prose(bt), _ns_prose(hw), counts_behind(m)))
     # callret is a user-mode loop: the host-native program is the same code, so the measured ratio decides.
     r = run.ratio("bt", "micro_callret", "native")
     items.append("\\item BT loses on \\texttt{callret}: %s. Measured bt/host-native %s (a user-mode loop; "
                  "%s indirect-branch lookups per call)." % (
-                     "---" if r is None else ("reproduced" if r > 1 else "\\textbf{not reproduced}"), _ratio(r),
+                     "not judged (no measurement)" if r is None else ("reproduced" if r > 1 else "\\textbf{not reproduced}"),
+                     _ratio(r),
                      _tex("%.3g" % run.counters_per_op(run.engine_key("bt", "micro_callret")).get(
                          "bt.indirect_lookup_miss", 0.0)) if run.engine_key("bt", "micro_callret") else "---"))
     m = ms["forkwait"]
     nat, bt, hw = m["native"], m["bt"], hw_first_gen(m)
     ok = None if not (nat and bt and hw) else nat < bt < hw
     judge("forkwait: native $<$ BT $<$ HW", ok, "Modelled native-tbk %s (a lower bound), bt %s, HW %s per "
-          "fork+wait. Counts: %s." % (_ns(nat), _ns(bt), _ns(hw), counts_behind(m)))
+          "fork+wait. Counts: %s." % (_ns_prose(nat), _ns_prose(bt), _ns_prose(hw), counts_behind(m)))
     write(out, "orderings.tex", "\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}\n")
 
 
