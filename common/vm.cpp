@@ -14,6 +14,7 @@
 #include "common/devices/pit.h"
 #include "common/devices/post_port.h"
 #include "common/devices/uart.h"
+#include "common/host_events.h"
 #include "common/interrupt_source.h"
 
 namespace vtb {
@@ -41,6 +42,7 @@ struct Vm::Impl {
   Bus pio{"port-io"};
   Bus mmio{"mmio"};
   Counters counters;
+  const HostEventSnapshot host_start = HostEventSnapshot::now();  // host.* counts from here
   Uart uart;
   ControlDevice control;
   PostPort post;
@@ -224,6 +226,9 @@ RunResult Vm::run() {
   r.counters.set("irq.delivered", m.pic.delivered());
   if (m.control.malformed_lines()) r.counters.set("control.malformed_lines", m.control.malformed_lines());
   m.engine->stats(r.counters);
+  const HostEventSnapshot host_end = HostEventSnapshot::now();
+  for (unsigned i = 0; i < unsigned(HostEvent::kCount); ++i)
+    if (const uint64_t d = host_end.n[i] - m.host_start.n[i]) r.counters.set(std::string("host.") + kHostEventNames[i], d);
   return r;
 }
 

@@ -9,6 +9,7 @@
 #include <exception>
 #include <new>
 
+#include "harness/calibrate/calibrate.h"
 #include "harness/commands.h"
 #include "harness/runner.h"
 
@@ -30,6 +31,8 @@ void print_usage(FILE* f) {
           "                            the sensitive-instruction census table (docs/census.md)\n"
           "  fuzz [--engines E,...] [--seed S] [--programs N] [--kind K] [--shard i/N] [--out FILE]\n"
           "                            fuzz campaign on every engine vs qemu-tcg (vtb fuzz --help; docs/reliability.md)\n"
+          "  calibrate [--json] [--reps N] [--quick]\n"
+          "                            this host's unit cost of each host event (docs/calibrate.md)\n"
           "  help                      this text\n"
           "\n"
           "exit codes: 0 guest exited 0; 10 guest exited non-zero; 11 guest crashed;\n"
@@ -103,7 +106,8 @@ int main(int argc, char** argv) {
     if (cmd == "merge") return cmd_merge(argc - 1, argv + 1);
     if (cmd == "census") return cmd_census(argc - 1, argv + 1);
     if (cmd == "fuzz") return cmd_fuzz(argc - 1, argv + 1);
-    error_line("unknown command '" + cmd + "' (known: list, run, bench, merge, census, fuzz, help)");
+    if (cmd == "calibrate") return vtb::calibrate::cmd_calibrate(argc - 1, argv + 1);
+    error_line("unknown command '" + cmd + "' (known: list, run, bench, merge, census, fuzz, calibrate, help)");
     return vtb::kExitBadInput;
   } catch (const std::bad_alloc&) {
     error_line("out of host memory");

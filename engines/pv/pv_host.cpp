@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/sud.h"
 #include "engines/pv/pv_cpu.h"
+#include "common/host_events.h"
 #include "engines/pv/pv_pkru.h"
 
 
@@ -95,6 +96,7 @@ void exit_guest(ucontext_t* uc, int sig, siginfo_t* si, ExitReason why) {
 // FS/GS bases); 0: it returns where it interrupted.
 int on_signal(int sig, siginfo_t* si, void* ucv) {
   auto* uc = static_cast<ucontext_t*>(ucv);
+  count_host(sig == SIGSYS ? HostEvent::Sigsys : HostEvent::Signal);
   PvCpu& v = vtb_pv_cpu;
   const uint64_t rip = uint64_t(uc->uc_mcontext.gregs[REG_RIP]);
   const bool guest = interrupted_guest(v, rip);

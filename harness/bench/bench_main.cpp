@@ -571,7 +571,7 @@ int bench_main(int argc, char** argv) {
   Json args = Json::make_array();
   for (int i = 0; i < argc; ++i) args.push(Json::make_string(argv[i]));
   extra.set("arguments", args);
-  Json env = collect_environment(VTB_SOURCE_DIR, extra);
+  Json env = collect_environment(VTB_SOURCE_DIR, extra, /*calibrate=*/true);
   bool ok = out.write_file("environment.json", to_json(env, 2) + "\n", &err) &&
             out.write_file("summary.txt", summary, &err) &&
             (suite.census.members().empty() || out.write_file("census.json", to_json(suite.census, 2) + "\n", &err)) &&

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -120,7 +121,25 @@ std::string host_kind(const Json& env) {
   return kind;
 }
 
-Json collect_environment(const std::string& source_dir, const Json& extra) {
+Json collect_calibration() {
+  auto unavailable = [](const std::string& why) {
+    Json j = Json::make_object();
+    j.set("available", Json::make_bool(false));
+    j.set("reason", Json::make_string(why));
+    return j;
+  };
+  const std::string self = self_exe_path();
+  if (self.empty()) return unavailable("cannot find the vtb executable (/proc/self/exe)");
+  ChildResult r = run_child({self, "calibrate", "--json"}, 60);
+  if (!r.exited || r.exit_code != 0)
+    return unavailable("vtb calibrate failed: " + (r.timed_out ? std::string("timed out after 60 s") : last_line(r.err)));
+  Json j;
+  std::string err;
+  if (!parse_json(r.out, &j, &err)) return unavailable("vtb calibrate --json: " + err);
+  return j;
+}
+
+Json collect_environment(const std::string& source_dir, const Json& extra, bool calibrate) {
   Json e = Json::make_object();
   utsname u{};
   uname(&u);
@@ -157,7 +176,14 @@ Json collect_environment(const std::string& source_dir, const Json& extra) {
   e.set("clocksource", Json::make_string(read_first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource")));
   e.set("governor", Json::make_string(read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")));
   e.set("host_kind", Json::make_string(host_kind(e)));
+  // Engine switches given by environment (e.g. VTB_PV_UNPROTECTED=1): the analysis names such a series apart.
+  Json vtb_env = Json::make_object();
+  for (char** v = environ; *v; ++v)
+    if (std::strncmp(*v, "VTB_", 4) == 0)
+      if (const char* eq = std::strchr(*v, '=')) vtb_env.set(std::string(*v, size_t(eq - *v)), Json::make_string(eq + 1));
+  e.set("vtb_env", vtb_env);
   for (const auto& [k, v] : extra.members()) e.set(k, v);
+  if (calibrate) e.set("calibration", collect_calibration());
   return e;
 }
 
