@@ -97,8 +97,15 @@ Status Runtime::init() {
   a->rflags = 0x2;
   a->mxcsr = 0x1f80;
   put_host_fields();
+  sync_inline_state();
+  unsigned cpuid0[4];
+  guest_cpuid(0, 0, cpuid0);  // the inline cpuid entry always holds a real answer
   address_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2");
   if (const char* v = getenv("VTB_BT_USER_CHECKS"); v && !strcmp(v, "0")) address_checks_ = false;  // experiments; counter bt.user_isolation says so
+  bmi2_ = __builtin_cpu_supports("bmi2");
+  // Experiments (before/after figures in docs/bt.md): 0 keeps every sensitive
+  // instruction a callout; the counters bt.inline.<insn> say which ran inline.
+  if (const char* v = getenv("VTB_BT_INLINE"); v && !strcmp(v, "0")) inline_sensitive_ = false;
   fault_rec_.reason = ExitReason::Fault;
   timer_.set_backstop(kAsyncBackstopNs);
   if (Status s = user_tc_.init(kUserTcBase, kTcSize); !s) return s;
@@ -203,6 +210,8 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   env.user_checks = user && address_checks_;
   env.kernel_checks = !user && address_checks_;
   env.inline_if = !user;
+  env.inline_sensitive = inline_sensitive_;
+  env.bmi2 = bmi2_;
   if (!exact_check_pcs_.empty()) env.exact_check = [this](uint64_t pc) { return exact_check_pcs_.count(pc) != 0; };
   have_translations_ = true;
   if (!traced_pcs_.empty()) env.traced_store = [this](uint64_t pc) { return traced_pcs_.count(pc) != 0; };

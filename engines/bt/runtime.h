@@ -88,6 +88,14 @@ class Runtime {
   bool on_async_signal(void* uctx, const SignalFrame* fr);
   static int async_signal_number();
 
+  // Sensitive instructions inline where the vCPU block suffices (default;
+  // inline_sensitive.cpp), or every one of them a callout (translations made
+  // so far are dropped).
+  void set_inline_sensitive(bool on) {
+    inline_sensitive_ = on;
+    if (have_translations_) reset_translations();
+  }
+
  private:
   explicit Runtime(GuestAccess* mem, const RuntimeOptions& opt);
   Status init();
@@ -135,11 +143,20 @@ class Runtime {
   uint64_t full_rflags() const;
   // The virtual flags (IF, IOPL, TF, NT, AC, ID...): IF lives in AsmVcpu::vif
   // so that translated kernel code can change it inline (cli/sti).
+  // (0 or kFlagIF there, so that an inline pushf adds it to the image).
   uint64_t vflags() const { return (cpu_.vflags & ~kFlagIF) | (asm_vcpu()->vif ? kFlagIF : 0); }
   void set_vflags(uint64_t v) {
     cpu_.vflags = v & ~kFlagIF;
-    asm_vcpu()->vif = (v & kFlagIF) ? 1 : 0;
+    asm_vcpu()->vif = v & kFlagIF;
+    sync_inline_state();
   }
+  // Inline sensitive instructions (inline_sensitive.cpp): the vCPU block's
+  // fields they read, recomputed whenever the virtual flags, CR4 or the TSC
+  // offset change (and after guest user code ran directly).
+  void sync_inline_state();
+  uint64_t inline_count(InlineOp op) const;
+  static CalloutOp inline_callout(InlineOp op);
+  void guest_cpuid(uint32_t leaf, uint32_t sub, unsigned out[4]);
   void set_full_rflags(uint64_t f, bool allow_if_iopl);
   bool load_segment_descriptor(uint16_t sel, uint64_t desc[2], bool* present);
 
@@ -213,7 +230,14 @@ class Runtime {
   volatile bool in_direct_ = false;  // translated code is not running: guest user code is, natively
   // The host's fields of the vCPU block that a direct entry clears or the guest
   // may overwrite while it runs directly, as they were (put back after it).
-  struct Sealed { int64_t budget = 0; uint64_t vif = 0, fs_base = 0, gs_base = 0; } sealed_;
+  struct Sealed {
+    int64_t budget = 0;
+    uint64_t vif = 0, fs_base = 0, gs_base = 0, kernel_gs_base = 0;
+    uint64_t inline_count[BT_INLINE_OPS] = {};
+  } sealed_;
+  uint64_t cpuid_key_ = 0;
+  bool inline_sensitive_ = true;  // pushf/popf/rdtsc/cpuid/swapgs inline (VTB_BT_INLINE=0: callouts)
+  bool bmi2_ = false;  // (subleaf << 32 | leaf) answered inline
   bool sud_thread_ = false;         // SUD is on for the thread that runs the guest
   bool address_checks_ = false;        // user translations carry address checks
   bool hold_irq_ = false;  // resume_tc_ is mid-instruction-sequence: no event delivery now

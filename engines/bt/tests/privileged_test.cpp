@@ -35,27 +35,33 @@ Machine* Priv::m_ = nullptr;
 TEST_F(Priv, CliStiPushfShowVirtualIf) {
   Regs r = initial_regs();
   r.rflags = 0x202;  // virtual IF=1
-  const uint64_t cli0 = counter("priv.cli");
+  const uint64_t cli0 = counter("priv.cli"), icli0 = counter("bt.inline.cli"), ipushf0 = counter("bt.inline.pushf");
+  const uint64_t exits0 = counter("bt.tc_exits");
   Exit e = m_->run_bt({0xfa, 0x9c, 0x58, 0xfb, 0x9c, 0x5b}, &r);  // cli; pushf; pop %rax; sti; pushf; pop %rbx
   EXPECT_DONE(e);
   EXPECT_EQ(r.rax & 0x200, 0u) << "pushf after cli must show IF=0";
   EXPECT_EQ(r.rbx & 0x200, 0x200u) << "pushf after sti must show IF=1";
   EXPECT_EQ(r.rflags & 0x200, 0x200u);
-  // At CPL 0 cli/sti are inline stores to the virtual IF: no callout.
-  EXPECT_EQ(counter("priv.cli") - cli0, 0u);
+  // At CPL 0 cli/sti are inline stores to the virtual IF and pushf is inline
+  // too: no callout, but each execution is counted (priv.<insn> includes them).
+  EXPECT_EQ(counter("priv.cli") - cli0, 1u);
+  EXPECT_EQ(counter("bt.inline.cli") - icli0, 1u);
+  EXPECT_EQ(counter("bt.inline.pushf") - ipushf0, 2u);
   EXPECT_GE(counter("priv.pushf"), 2u);
+  EXPECT_LE(counter("bt.tc_exits") - exits0, 2u) << "only the jump to the end stub and its out may leave";
   // At CPL 3 (IOPL 3 allows them) they are callouts, with the same effect.
   Regs u = initial_regs();
   u.cs.selector = 0x33;
   u.ss.selector = 0x2b;
   u.rflags = 0x3202;
-  const uint64_t cli1 = counter("priv.cli"), sti1 = counter("priv.sti");
+  const uint64_t cli1 = counter("priv.cli"), sti1 = counter("priv.sti"), icli1 = counter("bt.inline.cli");
   e = m_->run_bt({0xfa, 0x9c, 0x58, 0xfb, 0x9c, 0x5b}, &u);
   EXPECT_DONE(e);
   EXPECT_EQ(u.rax & 0x200, 0u);
   EXPECT_EQ(u.rbx & 0x200, 0x200u);
   EXPECT_EQ(counter("priv.cli") - cli1, 1u);
   EXPECT_EQ(counter("priv.sti") - sti1, 1u);
+  EXPECT_EQ(counter("bt.inline.cli") - icli1, 0u) << "user cli is a callout (IOPL check)";
 }
 
 TEST_F(Priv, PopfClearsVirtualIf) {

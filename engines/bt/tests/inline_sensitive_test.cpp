@@ -1,0 +1,214 @@
+// tags: engines|bt|tests — desc: inline sensitive instructions (pushf/popf, rdtsc, cpuid, swapgs): the same architectural result as the callouts, which of them stayed inline, and the counts.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/counters.h"
+#include "engines/bt/tests/snippet.h"
+
+namespace vtb::bt::test {
+namespace {
+
+class Inline : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { m_ = new Machine(); }
+  static void TearDownTestSuite() { delete m_; m_ = nullptr; }
+  void SetUp() override {
+    ASSERT_TRUE(m_->ok()) << m_->error;
+    memset(m_->data(), 0, 0x10000);
+  }
+  void TearDown() override { m_->rt->set_inline_sensitive(true); }
+  uint64_t counter(const std::string& name) {
+    Counters c;
+    m_->rt->stats(c);
+    return c.get(name);
+  }
+  struct Run {
+    Exit e;
+    Regs r;
+    uint64_t inl = 0, priv = 0;  // bt.inline.<insn> and priv.<insn> added by the run
+  };
+  // Runs `code` from `start` with the sequences inline or as callouts.
+  Run run(const std::vector<uint8_t>& code, const Regs& start, bool inline_on, const std::string& insn) {
+    m_->rt->set_inline_sensitive(inline_on);
+    Run x;
+    x.r = start;
+    const uint64_t i0 = counter("bt.inline." + insn), p0 = counter("priv." + insn);
+    x.e = m_->run_bt(code, &x.r);
+    x.inl = counter("bt.inline." + insn) - i0;
+    x.priv = counter("priv." + insn) - p0;
+    return x;
+  }
+  static void expect_same(const Regs& a, const Regs& b, const char* what) {
+    const uint64_t ga[] = {a.rax, a.rcx, a.rdx, a.rbx, a.rsp, a.rbp, a.rsi, a.rdi, a.r8, a.r9, a.r10, a.r11};
+    const uint64_t gb[] = {b.rax, b.rcx, b.rdx, b.rbx, b.rsp, b.rbp, b.rsi, b.rdi, b.r8, b.r9, b.r10, b.r11};
+    for (int i = 0; i < 12; ++i) EXPECT_EQ(ga[i], gb[i]) << what << ": gpr " << i;
+    EXPECT_EQ(a.rflags, b.rflags) << what;
+    EXPECT_EQ(a.gs.base, b.gs.base) << what;
+    EXPECT_EQ(a.kernel_gs_base, b.kernel_gs_base) << what;
+  }
+  static Machine* m_;
+};
+Machine* Inline::m_ = nullptr;
+
+bool done(const Exit& e) { return e.kind == ExitKind::PortIo && e.port == 0xf4; }
+
+// mov $imm64,%rax; push %rax; popf; pushf; pop %rbx
+std::vector<uint8_t> popf_pushf(uint64_t image) {
+  std::vector<uint8_t> c = {0x48, 0xb8};
+  for (int i = 0; i < 8; ++i) c.push_back(uint8_t(image >> (8 * i)));
+  for (uint8_t b : {0x50, 0x9d, 0x9c, 0x5b}) c.push_back(b);
+  return c;
+}
+
+Regs user_regs(uint64_t rflags) {
+  Regs u = initial_regs();
+  u.cs.selector = 0x33;
+  u.ss.selector = 0x2b;
+  u.rflags = rflags;
+  return u;
+}
+
+TEST_F(Inline, PushfImageMatchesTheCallout) {
+  // Arithmetic flags and DF live on the host, IF/IOPL/AC/NT virtual.
+  for (uint64_t fl : {0x2ULL, 0x202ULL, 0x2ULL | 0x8d5, 0x602ULL | 0x8d5, 0x3202ULL | 0x40000 | 0x4000, 0x200202ULL}) {
+    Regs r = initial_regs();
+    r.rflags = fl;
+    const std::vector<uint8_t> code = {0x9c, 0x58, 0xfc};  // pushf; pop %rax; cld
+    const Run on = run(code, r, true, "pushf"), off = run(code, r, false, "pushf");
+    ASSERT_TRUE(done(on.e) && done(off.e)) << on.e.message << off.e.message;
+    EXPECT_EQ(on.r.rax, fl) << std::hex << "flags " << fl;
+    expect_same(on.r, off.r, "pushf");
+    EXPECT_EQ(on.inl, 1u);
+    EXPECT_EQ(on.priv, 1u);
+    EXPECT_EQ(off.inl, 0u);
+    EXPECT_EQ(off.priv, 1u);
+  }
+  // CPL 3 sees the same image (pushf is not privileged; IOPL 3 lets the
+  // snippet's terminating `out` run).
+  const Run u = run({0x9c, 0x58}, user_regs(0x3202 | 0x8c1), true, "pushf");
+  ASSERT_TRUE(done(u.e)) << u.e.message;
+  EXPECT_EQ(u.r.rax, 0x3202u | 0x8c1);
+  EXPECT_EQ(u.inl, 1u);
+}
+
+TEST_F(Inline, PopfMatchesTheCalloutAndLeavesWhatItCannotDo) {
+  struct Case {
+    uint64_t start, image;
+    bool inl;  // expected to stay inline
+  };
+  const Case cases[] = {
+      {0x202, 0x2, true},                       // clears IF and every arithmetic flag
+      {0x202, 0x202 | 0x8d5, true},             // sets them all (IF stays)
+      {0x2, 0x602 | 0x8c1, true},               // enables IF (nothing pending), sets DF
+      {0x202 | 0x8d5, 0x202 | 0x400, true},     // DF only
+      {0x202, 0x3202, false},                   // IOPL change: the callout
+      {0x202, 0x40202, false},                  // AC change: the callout
+      {0x40202, 0x40202 | 0x1, true},           // AC already set and kept
+      {0x202, 0x200202, false},                 // ID change
+  };
+  for (const Case& k : cases) {
+    Regs r = initial_regs();
+    r.rflags = k.start;
+    const std::vector<uint8_t> code = popf_pushf(k.image);
+    const Run on = run(code, r, true, "popf"), off = run(code, r, false, "popf");
+    ASSERT_TRUE(done(on.e) && done(off.e)) << on.e.message << off.e.message;
+    expect_same(on.r, off.r, "popf");
+    EXPECT_EQ(on.r.rbx, k.image | 2) << std::hex << "image " << k.image;
+    EXPECT_EQ(on.inl, k.inl ? 1u : 0u) << std::hex << "image " << k.image;
+    EXPECT_EQ(on.priv, 1u);
+    EXPECT_EQ(off.inl, 0u);
+  }
+  // CPL 3, IOPL 0: IF is kept whatever the image says, inline (the snippet's
+  // terminating `out` is then a #GP at the end stub).
+  const Run u = run(popf_pushf(0x8c1 | 2), user_regs(0x202), true, "popf");
+  ASSERT_EQ(u.e.kind, ExitKind::GuestFault) << u.e.message;
+  EXPECT_EQ(u.e.vector, 13);
+  EXPECT_EQ(u.r.rip, kEndStub);
+  EXPECT_EQ(u.r.rbx, 0x202u | 0x8c1);
+  EXPECT_EQ(u.inl, 1u);
+  // CPL 3, IOPL 3: the image's IF counts; the callout decides.
+  const Run u3 = run(popf_pushf(0x3002), user_regs(0x3202), true, "popf");
+  ASSERT_TRUE(done(u3.e)) << u3.e.message;
+  EXPECT_EQ(u3.r.rbx, 0x3002u);
+  EXPECT_EQ(u3.inl, 0u);
+  EXPECT_EQ(u3.priv, 1u);
+}
+
+TEST_F(Inline, RdtscAddsTheGuestOffset) {
+  // wrmsr TSC = 1 << 40, then rdtsc: edx:eax just above it (the offset applies inline too).
+  Regs r = initial_regs();
+  r.rcx = 0x10;
+  r.rdx = 1ULL << 8;
+  r.rax = 0;
+  const std::vector<uint8_t> code = {0x0f, 0x30, 0x0f, 0x31};  // wrmsr; rdtsc
+  for (bool on : {true, false}) {
+    const Run x = run(code, r, on, "rdtsc");
+    ASSERT_TRUE(done(x.e)) << x.e.message;
+    const uint64_t t = (x.r.rdx << 32) | x.r.rax;
+    EXPECT_LE(x.r.rax, 0xffffffffu);
+    EXPECT_GE(t, 1ULL << 40);
+    EXPECT_LT(t, (1ULL << 40) + (100ULL << 30)) << "within ~30 s of the write at any TSC rate";
+    EXPECT_EQ(x.inl, on ? 1u : 0u);
+    EXPECT_EQ(x.priv, 1u);
+  }
+}
+
+TEST_F(Inline, UserRdtscUnderCr4TsdIsAGp) {
+  Regs u = user_regs(0x3202);
+  u.cr4 |= 4;  // TSD
+  const Run x = run({0x0f, 0x31}, u, true, "rdtsc");
+  ASSERT_EQ(x.e.kind, ExitKind::GuestFault) << x.e.message;
+  EXPECT_EQ(x.e.vector, 13);
+  EXPECT_EQ(x.inl, 0u);
+  u.cr4 &= ~4ULL;
+  const Run y = run({0x0f, 0x31}, u, true, "rdtsc");
+  ASSERT_TRUE(done(y.e)) << y.e.message;
+  EXPECT_EQ(y.inl, 1u);
+}
+
+TEST_F(Inline, CpuidRepeatsTheCalloutsAnswer) {
+  // leaf 1, leaf 1 again (inline), leaf 0 (callout), leaf 0 again (inline); results kept in r8..r11.
+  const std::vector<uint8_t> code = {
+      0xb8, 0x01, 0x00, 0x00, 0x00, 0x31, 0xc9, 0x0f, 0xa2, 0x41, 0x89, 0xc0, 0x41, 0x89, 0xc9,  // eax=1 ecx=0 cpuid; r8d=eax r9d=ecx
+      0xb8, 0x01, 0x00, 0x00, 0x00, 0x31, 0xc9, 0x0f, 0xa2, 0x41, 0x89, 0xc2, 0x41, 0x89, 0xcb,  // again: r10d r11d
+      0xb8, 0x00, 0x00, 0x00, 0x00, 0x31, 0xc9, 0x0f, 0xa2, 0x89, 0xde,                        // leaf 0: esi=ebx
+      0xb8, 0x00, 0x00, 0x00, 0x00, 0x31, 0xc9, 0x0f, 0xa2};                                    // again: ebx
+  Regs r = initial_regs();
+  const Run on = run(code, r, true, "cpuid"), off = run(code, r, false, "cpuid");
+  ASSERT_TRUE(done(on.e) && done(off.e)) << on.e.message << off.e.message;
+  expect_same(on.r, off.r, "cpuid");
+  EXPECT_EQ(on.r.r8, on.r.r10);
+  EXPECT_EQ(on.r.r9, on.r.r11);
+  EXPECT_NE(on.r.r9 & (1u << 31), 0u) << "hypervisor bit, inline too";
+  EXPECT_EQ(on.r.rsi, on.r.rbx);
+  EXPECT_EQ(on.priv, 4u);
+  EXPECT_EQ(on.inl, 2u) << "the repeats of the last leaf";
+  EXPECT_EQ(off.inl, 0u);
+}
+
+TEST_F(Inline, KernelSwapgsSwapsTheBases) {
+  Regs r = initial_regs();
+  r.gs.base = kData;
+  r.kernel_gs_base = kData + 0x100;
+  memcpy(m_->data() + 0x100, "\x11\x22\x33\x44\x55\x66\x77\x88", 8);
+  const std::vector<uint8_t> code = {0x0f, 0x01, 0xf8, 0x65, 0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0};  // swapgs; mov %gs:0,%rax
+  const Run on = run(code, r, true, "swapgs"), off = run(code, r, false, "swapgs");
+  ASSERT_TRUE(done(on.e) && done(off.e)) << on.e.message << off.e.message;
+  expect_same(on.r, off.r, "swapgs");
+  EXPECT_EQ(on.r.gs.base, kData + 0x100);
+  EXPECT_EQ(on.r.kernel_gs_base, kData);
+  EXPECT_EQ(on.r.rax, 0x8877665544332211u);
+  EXPECT_EQ(on.inl, 1u);
+  EXPECT_EQ(on.priv, 1u);
+  // CPL 3: #UD, never inline.
+  const Run u = run({0x0f, 0x01, 0xf8}, user_regs(0x202), true, "swapgs");
+  ASSERT_EQ(u.e.kind, ExitKind::GuestFault) << u.e.message;
+  EXPECT_EQ(u.e.vector, 6);
+  EXPECT_EQ(u.inl, 0u);
+}
+
+}  // namespace
+}  // namespace vtb::bt::test
