@@ -329,7 +329,7 @@ void Runtime::arm_async_exit(uint64_t deadline) {
   if (!want) return;
   const uint64_t armed = timer_.armed_ns();  // 0 once it has fired
   if (armed && armed <= want) return;        // an early enough expiry is pending: no clock read
-  const uint64_t now = monotonic_ns();
+  const uint64_t now = visit_now();
   want = std::max(want, now + 200000);
   if (armed && armed <= want) return;
   timer_.want(want, now);
@@ -428,7 +428,7 @@ void Runtime::on_cr3_change() {
 Exit Runtime::run(const RunLimits& lim) {
   Exit out;
   AsmVcpu* a = asm_vcpu();
-  const uint64_t start = monotonic_ns();
+  const uint64_t start = lim.now_ns ? lim.now_ns : monotonic_ns();
   const uint64_t deadline = lim.wall.count() > 0 ? start + uint64_t(lim.wall.count()) : 0;
   const bool counting = lim.max_guest_insns != 0;
   counting_ = counting;
@@ -503,7 +503,9 @@ Exit Runtime::run(const RunLimits& lim) {
   // every kAsyncBackstopNs until it is re-armed. A guest that exits often
   // also has the clock read every kClockEveryVisits visits without any signal.
   int clock_visits = kClockEveryVisits;
-  for (;;) {
+  visit_now_ = start;  // the first visit uses the reading taken at entry
+  for (bool first = true;; first = false) {
+    if (!first) visit_now_ = 0;
     if (exit_req_) {
       clear_async_exit();
       clock_visits = kClockEveryVisits;
@@ -515,7 +517,7 @@ Exit Runtime::run(const RunLimits& lim) {
     // the deadline and at guest timer events: the clock is read only then
     // (and every kClockEveryVisits visits).
     if (!async) clock_due_ = true;
-    if (deadline && (clock_due_ || !async) && monotonic_ns() >= deadline)
+    if (deadline && (clock_due_ || !async) && visit_now() >= deadline)
       return finish(ExitKind::LimitReached, "wall-clock limit reached");
     if (counting && executed_ >= lim.max_guest_insns)
       return finish(ExitKind::LimitReached, "guest instruction limit reached (" + std::to_string(executed_) + ")");
