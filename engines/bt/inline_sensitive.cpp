@@ -40,6 +40,50 @@ size_t jmp_fwd(Emitter& e) {
   return at;
 }
 
+// The live flags (CF PF AF ZF SF OF DF) from the image in %rax; clobbers
+// %rax (ah), %rcx and every flag first (the image defines them all):
+//   bt $10,%rax; jnc 1f; std; jmp 2f; 1: cld; 2:
+//   mov %rax,%rcx; shr $11,%rcx; and $1,%cl; add $0x7f,%cl   (OF)
+//   mov %al,%ah; sahf                                         (SF ZF AF PF CF)
+void load_live_flags(Emitter& e) {
+  e.b(0x48); e.b(0x0f); e.b(0xba); e.b(0xe0); e.b(10);
+  e.b(0x73); e.b(0x03); e.b(0xfd); e.b(0xeb); e.b(0x01); e.b(0xfc);
+  e.b(0x48); e.b(0x89); e.b(0xc1);
+  e.b(0x48); e.b(0xc1); e.b(0xe9); e.b(11);
+  e.b(0x80); e.b(0xe1); e.b(0x01);
+  e.b(0x80); e.b(0xc1); e.b(0x7f);
+  e.b(0x88); e.b(0xc4);
+  e.b(0x9e);
+}
+
+// The guest's flags onto the host stack (not the guest's: a user red zone
+// lies below its rsp): mov %rsp,s4; mov host_sp,%rsp; pushfq. Undone by
+// host_stack_pop (popfq: the guest's flags back) or host_stack_drop.
+void host_stack_pushf(Emitter& e) {
+  e.store_abs(RSP, abs_of(BT_OFF_S4));
+  e.load_abs(RSP, abs_of(BT_OFF_HOST_SP));
+  e.b(0x9c);
+}
+void host_stack_pop(Emitter& e) {
+  e.b(0x9d);
+  e.load_abs(RSP, abs_of(BT_OFF_S4));
+}
+void host_stack_drop(Emitter& e) { e.load_abs(RSP, abs_of(BT_OFF_S4)); }
+
+// mov $0x200,%ecx-free: %rcx = %rax & IF; mov %rcx,vif (flags dead)
+void vif_from_rax(Emitter& e) {
+  e.b(0x48); e.b(0x89); e.b(0xc1);                            // mov %rax,%rcx
+  e.b(0x81); e.b(0xe1); e.d32(uint32_t(kFlagIF));             // and $IF,%ecx
+  e.store_abs(RCX, abs_of(BT_OFF_VIF));
+}
+
+// jrcxz over a jmp to the fast path: %rcx == 0 falls into what follows (the
+// slow path). Returns the jmp's rel32 field.
+size_t jrcxz_slow(Emitter& e) {
+  e.b(0xe3); e.b(0x05);
+  return jmp_fwd(e);
+}
+
 constexpr uint64_t kPopfBits = kFlagTF | kFlagIOPL | kFlagNT | kFlagAC | kFlagID;  // the rest must not change inline
 constexpr uint64_t kNever = 1ULL << 63;  // an expected value no popped image has after the mask
 
@@ -59,7 +103,7 @@ void Translator::emit_inline_count_saving(Emitter& e, InlineOp op) {
   e.load_abs(RCX, abs_of(BT_OFF_S6));
 }
 
-bool Translator::emit_inline_sensitive(Ctx& c, const Insn& in) {
+bool Translator::emit_inline_sensitive(Ctx& c, const Insn& in, bool* end) {
   if (!c.env.inline_sensitive) return false;
   const uint8_t o0 = in.opcode0();
   const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
@@ -69,6 +113,16 @@ bool Translator::emit_inline_sensitive(Ctx& c, const Insn& in) {
     return true;
   }
   if (o0 != 0x0f) return false;
+  if (o1 == 0x05 && !c.env.inline_if) {  // user syscall
+    emit_inline_syscall(c, in);
+    *end = true;
+    return true;
+  }
+  if (o1 == 0x07 && c.env.inline_if && c.env.inline_sysret && (in.rex & 8)) {  // kernel sysretq
+    emit_inline_sysret(c, in);
+    *end = true;
+    return true;
+  }
   if (o1 == 0x01 && in.has_modrm && in.bytes[in.modrm_off] == 0xf8 && c.env.inline_if) {  // swapgs: #UD at CPL 3
     emit_inline_swapgs(c);
     return true;
@@ -143,14 +197,7 @@ void Translator::emit_inline_popf(Ctx& c, const Insn& in) {
     *e.at(jset) = uint8_t(e.size() - (jset + 1));
   }
   e.b(0x48); e.b(0xff); e.b(0x04); e.b(0x25); e.d32(uint32_t(count_slot(InlineOp::Popf)));  // incq count (flags dead)
-  e.b(0x48); e.b(0x0f); e.b(0xba); e.b(0xe0); e.b(10);               // bt $10,%rax
-  e.b(0x73); e.b(0x03); e.b(0xfd); e.b(0xeb); e.b(0x01); e.b(0xfc);  // jnc 1f; std; jmp 2f; 1: cld; 2:
-  e.b(0x48); e.b(0x89); e.b(0xc1);                                   // mov %rax,%rcx
-  e.b(0x48); e.b(0xc1); e.b(0xe9); e.b(11);                          // shr $11,%rcx
-  e.b(0x80); e.b(0xe1); e.b(0x01);                                   // and $1,%cl
-  e.b(0x80); e.b(0xc1); e.b(0x7f);                                   // add $0x7f,%cl: OF = image's OF
-  e.b(0x88); e.b(0xc4);                                              // mov %al,%ah
-  e.b(0x9e);                                                         // sahf
+  load_live_flags(e);
   e.b(0x48); e.b(0x8d); e.b(0x64); e.b(0x24); e.b(0x08);             // lea 8(%rsp),%rsp
   e.load_abs(RCX, abs_of(BT_OFF_S6));
   e.load_abs(RAX, abs_of(BT_OFF_S0));
@@ -245,6 +292,109 @@ void Translator::emit_inline_swapgs(Ctx& c) {
   e.load_abs(RAX, abs_of(BT_OFF_S0));
 }
 
+// User syscall, when the runtime's fields allow it (EFER.SCE; SFMASK clears
+// no virtual flag the C++ side keeps): the guest's rcx/r11 and flags as the
+// callout sets them, cpl_mode 0 (the dispatcher moves cpu_.cpl, CS/SS and
+// the MMU's user mode after it at its next visit), then LSTAR through the
+// indirect-branch table (kernel translations are found there like any target).
+//   mov %rcx,s6; mov syscall_ok,%rcx; jrcxz slow; <jmp fast>;
+//   slow: mov s6,%rcx; <callout syscall>;
+//   fast: mov %rax,s0; <pushf on the host stack>; pop %rax; <rsp back>;
+//   mov vif,%rcx; lea (%rax,%rcx),%rax; mov pushf_add,%rcx; lea (%rax,%rcx),%rax;
+//   mov %rax,%r11; and sfmask_not,%rax; <vif = rax & IF>; incq count;
+//   <live flags from rax>; movq $0,cpl_mode; mov s0,%rax; mov %rdx,s2;
+//   mov $next,%rcx; mov %rcx,s1; mov lstar,%rdx; jmp lookup
+void Translator::emit_inline_syscall(Ctx& c, const Insn& in) {
+  Emitter& e = c.e;
+  e.store_abs(RCX, abs_of(BT_OFF_S6));
+  e.load_abs(RCX, abs_of(BT_OFF_SYSCALL_OK));
+  const size_t fast = jrcxz_slow(e);
+  e.load_abs(RCX, abs_of(BT_OFF_S6));
+  emit_callout(c, in, CalloutOp::Syscall, 0, 0, 0, 0, 0, true);
+  e.patch_rel32(fast, e.pc());
+  e.store_abs(RAX, abs_of(BT_OFF_S0));
+  host_stack_pushf(e);
+  e.b(0x58);  // pop %rax
+  host_stack_drop(e);
+  e.load_abs(RCX, abs_of(BT_OFF_VIF));
+  lea_add(e, RAX, RCX);
+  e.load_abs(RCX, abs_of(BT_OFF_PUSHF_ADD));
+  lea_add(e, RAX, RCX);
+  e.b(0x49); e.b(0x89); e.b(0xc3);                                  // mov %rax,%r11
+  e.rex_w_abs(0x23, RAX, uint32_t(abs_of(BT_OFF_SFMASK_NOT)));      // and sfmask_not,%rax
+  vif_from_rax(e);
+  e.b(0x48); e.b(0xff); e.b(0x04); e.b(0x25); e.d32(uint32_t(count_slot(InlineOp::Syscall)));
+  load_live_flags(e);
+  movq_imm_abs(e, abs_of(BT_OFF_CPL_MODE), 0);
+  e.load_abs(RAX, abs_of(BT_OFF_S0));
+  e.store_abs(RDX, abs_of(BT_OFF_S2));
+  e.b(0x48); e.b(0xb9); e.q(in.pc + in.len);                        // movabs $next,%rcx
+  e.store_abs(RCX, abs_of(BT_OFF_S1));
+  e.load_abs(RDX, abs_of(BT_OFF_LSTAR));
+  e.jmp32(c.env.lookup_entry);
+}
+
+// Kernel sysretq (not bt-direct, whose user code must run directly): checks
+// with the guest's flags parked on the host stack (a refused one leaves them
+// as they were for the callout's #GP), then flags from r11, cpl_mode 3 and
+// the user rip (rcx) through the indirect-branch table.
+//   mov %rcx,s6; mov sysret_ok,%rcx; jrcxz slow0; <jmp fast>; slow0: mov s6,%rcx; <callout>;
+//   fast: mov s6,%rcx; mov %rax,s0; <pushf on the host stack>;
+//   mov %rcx,%rax; sar $47,%rax; add $1,%rax; cmp $1,%rax; ja slow;   (canonical)
+//   mov %r11,%rax; and $~(live|IF|RF|VM|2),%rax; cmp sysret_expect,%rax; jne slow;
+//   test $IF,%r11; jz 1f; mov irq_pending,%rax; test %rax,%rax; jnz slow; 1:
+//   <rsp back>; mov %r11,%rax; <vif = rax & IF>; incq count; mov %r11,%rax;
+//   <live flags from rax>; movq $3,cpl_mode; mov s0,%rax; mov s6,%rcx;
+//   mov %rdx,s2; mov %rcx,s1; mov %rcx,%rdx; jmp lookup
+//   slow: popfq; <rsp back>; mov s0,%rax; mov s6,%rcx; <callout sysret>
+void Translator::emit_inline_sysret(Ctx& c, const Insn& in) {
+  Emitter& e = c.e;
+  e.store_abs(RCX, abs_of(BT_OFF_S6));
+  e.load_abs(RCX, abs_of(BT_OFF_SYSRET_OK));
+  const size_t fast = jrcxz_slow(e);
+  e.load_abs(RCX, abs_of(BT_OFF_S6));
+  emit_callout(c, in, CalloutOp::Sysret, 8, 0, 0, 0, 0, true);
+  e.patch_rel32(fast, e.pc());
+  e.load_abs(RCX, abs_of(BT_OFF_S6));
+  e.store_abs(RAX, abs_of(BT_OFF_S0));
+  host_stack_pushf(e);
+  e.b(0x48); e.b(0x89); e.b(0xc8);                                  // mov %rcx,%rax
+  e.b(0x48); e.b(0xc1); e.b(0xf8); e.b(47);                         // sar $47,%rax
+  e.b(0x48); e.b(0x83); e.b(0xc0); e.b(0x01);                       // add $1,%rax
+  e.b(0x48); e.b(0x83); e.b(0xf8); e.b(0x01);                       // cmp $1,%rax
+  const size_t s1 = e.jcc32(0x7, e.pc());                           // ja slow
+  e.b(0x4c); e.b(0x89); e.b(0xd8);                                  // mov %r11,%rax
+  e.b(0x48); e.b(0x25); e.d32(uint32_t(~(kLiveFlags | kFlagIF | kFlagRF | kFlagVM | 2)));  // and $imm,%rax
+  e.rex_w_abs(0x3b, RAX, uint32_t(abs_of(BT_OFF_SYSRET_EXPECT)));  // cmp sysret_expect,%rax
+  const size_t s2 = e.jcc32(0x5, e.pc());                           // jne slow
+  e.b(0x49); e.b(0xf7); e.b(0xc3); e.d32(uint32_t(kFlagIF));        // test $IF,%r11
+  e.b(0x74);                                                        // jz 1f
+  const size_t jz = e.size();
+  e.b(0);
+  e.load_abs(RAX, abs_of(BT_OFF_IRQ_PENDING));
+  e.b(0x48); e.b(0x85); e.b(0xc0);                                  // test %rax,%rax
+  const size_t s3 = e.jcc32(0x5, e.pc());                           // jnz slow
+  *e.at(jz) = uint8_t(e.size() - (jz + 1));
+  host_stack_drop(e);
+  e.b(0x4c); e.b(0x89); e.b(0xd8);                                  // mov %r11,%rax
+  vif_from_rax(e);
+  e.b(0x48); e.b(0xff); e.b(0x04); e.b(0x25); e.d32(uint32_t(count_slot(InlineOp::Sysret)));
+  e.b(0x4c); e.b(0x89); e.b(0xd8);                                  // mov %r11,%rax
+  load_live_flags(e);
+  movq_imm_abs(e, abs_of(BT_OFF_CPL_MODE), 3);
+  e.load_abs(RAX, abs_of(BT_OFF_S0));
+  e.load_abs(RCX, abs_of(BT_OFF_S6));
+  e.store_abs(RDX, abs_of(BT_OFF_S2));
+  e.store_abs(RCX, abs_of(BT_OFF_S1));
+  e.b(0x48); e.b(0x89); e.b(0xca);                                  // mov %rcx,%rdx
+  e.jmp32(c.env.lookup_entry);
+  for (size_t s : {s1, s2, s3}) e.patch_rel32(s, e.pc());
+  host_stack_pop(e);
+  e.load_abs(RAX, abs_of(BT_OFF_S0));
+  e.load_abs(RCX, abs_of(BT_OFF_S6));
+  emit_callout(c, in, CalloutOp::Sysret, 8, 0, 0, 0, 0, true);
+}
+
 void Runtime::sync_inline_state() {
   AsmVcpu* a = asm_vcpu();
   const uint64_t rest = cpu_.vflags & ~(kLiveFlags | kFlagIF);
@@ -256,6 +406,28 @@ void Runtime::sync_inline_state() {
   a->popf_expect_u = plain && ((rest & kFlagIOPL) != kFlagIOPL) ? (rest & kPopfBits) : kNever;
   a->tsc_offset = cpu_.tsc_offset;
   a->tsc_trap = (cpu_.cr4 & 4) ? 1 : 0;
+  const bool sce = cpu_.efer & 1;
+  a->syscall_ok = sce && (rest & (cpu_.sfmask | kFlagRF)) == 0;
+  a->sfmask_not = ~cpu_.sfmask;
+  a->lstar = cpu_.lstar;
+  a->sysret_ok = sce && !opt_.direct_user;
+  a->sysret_expect = (rest & (kFlagRF | kFlagVM)) ? kNever : (rest & ~uint64_t(2));
+}
+
+// Inline syscall/sysret changed the privilege level (AsmVcpu::cpl_mode):
+// what the callouts do beside it (do_syscall, do_sysret) on the C++ side.
+void Runtime::sync_cpl_from_inline() {
+  const int cpl = int(asm_vcpu()->cpl_mode);
+  if (cpl == 0) {
+    cpu_.cs.selector = uint16_t((cpu_.star >> 32) & 0xfffc);
+    cpu_.ss.selector = uint16_t(((cpu_.star >> 32) + 8) & 0xfffc);
+  } else {
+    const uint64_t base = (cpu_.star >> 48) & 0xffff;
+    cpu_.cs.selector = uint16_t(((base + 16) & 0xfffc) | 3);
+    cpu_.ss.selector = uint16_t(((base + 8) & 0xfffc) | 3);
+  }
+  cpu_.cpl = cpl;
+  mem_->set_user_mode(cpl == 3);
 }
 
 uint64_t Runtime::inline_count(InlineOp op) const { return asm_vcpu()->inline_count[unsigned(op)]; }
@@ -269,6 +441,8 @@ CalloutOp Runtime::inline_callout(InlineOp op) {
     case InlineOp::Swapgs: return CalloutOp::Swapgs;
     case InlineOp::Cli: return CalloutOp::Cli;
     case InlineOp::Sti: return CalloutOp::Sti;
+    case InlineOp::Syscall: return CalloutOp::Syscall;
+    case InlineOp::Sysret: return CalloutOp::Sysret;
   }
   return CalloutOp::Count;
 }

@@ -64,7 +64,13 @@
 #define BT_OFF_CPUID_NEGKEY 0x248 /* -(subleaf << 32 | leaf) of the cached cpuid answer */
 #define BT_OFF_CPUID_REGS 0x250 /* eax ebx ecx edx of it (4 x u32) */
 #define BT_OFF_INLINE_COUNT 0x260 /* u64 per InlineOp: executions of inline sequences */
-#define BT_INLINE_OPS 8
+#define BT_INLINE_OPS 10
+#define BT_OFF_CPL_MODE 0x2b0 /* the vCPU's CPL as inline syscall/sysret leave it (the dispatcher syncs cpu_.cpl from it) */
+#define BT_OFF_SYSCALL_OK 0x2b8 /* nonzero: a user syscall may run inline (EFER.SCE, SFMASK touches no C++-side flag) */
+#define BT_OFF_SYSRET_OK 0x2c0 /* nonzero: a kernel sysretq may run inline (EFER.SCE, not bt-direct) */
+#define BT_OFF_SFMASK_NOT 0x2c8 /* ~SFMASK */
+#define BT_OFF_LSTAR 0x2d0
+#define BT_OFF_SYSRET_EXPECT 0x2d8 /* sysretq inline when (r11 & ~(live|IF|RF|VM|2)) equals this */
 
 #define BT_NEGTAG_OFF 0x100000
 #define BT_TCADDR_OFF 0x180000
@@ -136,6 +142,7 @@ struct AsmVcpu {
   uint64_t cpuid_negkey;
   uint32_t cpuid_regs[4];
   uint64_t inline_count[BT_INLINE_OPS];
+  uint64_t cpl_mode, syscall_ok, sysret_ok, sfmask_not, lstar, sysret_expect;
 };
 static_assert(offsetof(AsmVcpu, rflags) == BT_OFF_RFLAGS);
 static_assert(offsetof(AsmVcpu, host_sp) == BT_OFF_HOST_SP);
@@ -159,10 +166,13 @@ static_assert(offsetof(AsmVcpu, popf_expect_u) == BT_OFF_POPF_EXPECT_U && offset
 static_assert(offsetof(AsmVcpu, tsc_trap) == BT_OFF_TSC_TRAP && offsetof(AsmVcpu, kernel_gs_base) == BT_OFF_KERNEL_GS_BASE);
 static_assert(offsetof(AsmVcpu, cpuid_negkey) == BT_OFF_CPUID_NEGKEY && offsetof(AsmVcpu, cpuid_regs) == BT_OFF_CPUID_REGS);
 static_assert(offsetof(AsmVcpu, inline_count) == BT_OFF_INLINE_COUNT);
+static_assert(offsetof(AsmVcpu, cpl_mode) == BT_OFF_CPL_MODE && offsetof(AsmVcpu, syscall_ok) == BT_OFF_SYSCALL_OK);
+static_assert(offsetof(AsmVcpu, sysret_ok) == BT_OFF_SYSRET_OK && offsetof(AsmVcpu, sfmask_not) == BT_OFF_SFMASK_NOT);
+static_assert(offsetof(AsmVcpu, lstar) == BT_OFF_LSTAR && offsetof(AsmVcpu, sysret_expect) == BT_OFF_SYSRET_EXPECT);
 
 // Sensitive instructions that translated code may execute inline (counted in
 // AsmVcpu::inline_count; reported with the callouts as priv.<insn>).
-enum class InlineOp : uint8_t { Pushf, Popf, Rdtsc, Cpuid, Swapgs, Cli, Sti };
+enum class InlineOp : uint8_t { Pushf, Popf, Rdtsc, Cpuid, Swapgs, Cli, Sti, Syscall, Sysret };
 
 static_assert(sizeof(AsmVcpu) <= BT_OFF_USER_LIMIT && BT_OFF_SHIFT44_MASK + 8 <= BT_VCPU_SIZE);
 

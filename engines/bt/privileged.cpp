@@ -455,6 +455,7 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       if (wr) {
         if (msr == kMsrEfer) *slot = (v & 0xd01) | 0x500;  // LME/LMA stay on
         else *slot = v;
+        sync_inline_state();  // EFER.SCE, SFMASK, LSTAR: inline syscall/sysret
         if (msr == kMsrFsBase) cpu_.fs.base = v;
         if (msr == kMsrGsBase) cpu_.gs.base = v;
       } else {

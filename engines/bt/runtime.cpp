@@ -212,6 +212,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   env.inline_if = !user;
   env.inline_sensitive = inline_sensitive_;
   env.bmi2 = bmi2_;
+  env.inline_sysret = !opt_.direct_user;
   if (!exact_check_pcs_.empty()) env.exact_check = [this](uint64_t pc) { return exact_check_pcs_.count(pc) != 0; };
   have_translations_ = true;
   if (!traced_pcs_.empty()) env.traced_store = [this](uint64_t pc) { return traced_pcs_.count(pc) != 0; };
@@ -568,9 +569,13 @@ Exit Runtime::run(const RunLimits& lim) {
       continue;
     }
     if (direct) seal_for_direct();
+    a->cpl_mode = uint64_t(cpu_.cpl);
     const ExitRecord* r = reinterpret_cast<const ExitRecord*>(direct ? bt_enter_direct(tc) : bt_enter(tc));
     in_guest_ = false;
     in_direct_ = false;
+    // Inline syscall/sysret move the privilege level (never directly run user
+    // code, which may write the vCPU block).
+    if (!direct && a->cpl_mode != uint64_t(cpu_.cpl)) sync_cpl_from_inline();
     ++st_.exits;
     int64_t used = slice - a->budget;
     switch (r->reason) {

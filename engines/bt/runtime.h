@@ -155,6 +155,7 @@ class Runtime {
   // fields they read, recomputed whenever the virtual flags, CR4 or the TSC
   // offset change (and after guest user code ran directly).
   void sync_inline_state();
+  void sync_cpl_from_inline();
   uint64_t inline_count(InlineOp op) const;
   static CalloutOp inline_callout(InlineOp op);
   void guest_cpuid(uint32_t leaf, uint32_t sub, unsigned out[4]);

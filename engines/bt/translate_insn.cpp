@@ -143,7 +143,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   if (o0 == 0xcc) return callout(CalloutOp::Int3, 3, 0, 0, 0, 0, true);
   if (o0 == 0xf1) return callout(CalloutOp::Int, 1, 0, 0, 0, 0, true);
 
-  if (emit_inline_sensitive(c, in)) return true;  // pushf/popf/rdtsc/cpuid/swapgs (inline_sensitive.cpp)
+  if (emit_inline_sensitive(c, in, end)) return true;  // pushf/popf/rdtsc/cpuid/swapgs (inline_sensitive.cpp)
   // ---- one-byte sensitive / privileged ----
   switch (o0) {
     case 0xf4: return callout(CalloutOp::Hlt);

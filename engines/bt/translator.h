@@ -38,6 +38,7 @@ struct TranslateEnv {
   // where its state suffices (inline_sensitive.cpp); rdtsc/cpuid need BMI2.
   bool inline_sensitive = false;
   bool bmi2 = false;
+  bool inline_sysret = false;  // kernel sysretq inline (not bt-direct: its user code runs directly)
   // Instructions whose check must compute the exact address (see address_checks.cpp).
   std::function<bool(uint64_t pc)> exact_check;
   // Adaptive translation: stores at these guest pcs become TracedStore callouts.
@@ -92,7 +93,9 @@ class Translator {
   bool emit_ident(Ctx& c, const Insn& in);
   void emit_div_check(Ctx& c, const Insn& in);
   // inline_sensitive.cpp: false when the instruction is not done inline here.
-  bool emit_inline_sensitive(Ctx& c, const Insn& in);
+  bool emit_inline_sensitive(Ctx& c, const Insn& in, bool* end);
+  void emit_inline_syscall(Ctx& c, const Insn& in);
+  void emit_inline_sysret(Ctx& c, const Insn& in);
   void emit_inline_pushf(Ctx& c);
   void emit_inline_popf(Ctx& c, const Insn& in);
   void emit_inline_rdtsc(Ctx& c, const Insn& in);

@@ -210,5 +210,72 @@ TEST_F(Inline, KernelSwapgsSwapsTheBases) {
   EXPECT_EQ(u.inl, 0u);
 }
 
+// User syscall into a kernel handler that ends in sysretq, inline and as
+// callouts: the same registers, flags, selectors; inline neither leaves.
+TEST_F(Inline, SyscallSysretRoundTripMatchesTheCallouts) {
+  struct Case {
+    std::vector<uint8_t> handler;
+    uint64_t sfmask;
+    bool sysret_inline;
+    uint64_t r11_or;  // what the handler adds to the user's flags
+    const char* what;
+  };
+  const Case cases[] = {
+      // mov $7,%eax; sysretq
+      {{0xb8, 0x07, 0x00, 0x00, 0x00, 0x48, 0x0f, 0x07}, 0x200, true, 0, "plain"},
+      // stc; mov $7,%eax; or $0x800,%r11 (OF in the user's flags); sysretq
+      {{0xf9, 0xb8, 0x07, 0x00, 0x00, 0x00, 0x49, 0x81, 0xcb, 0x00, 0x08, 0x00, 0x00, 0x48, 0x0f, 0x07}, 0x600, true,
+       0x800, "flags from r11"},
+      // mov $7,%eax; or $0x40000,%r11 (AC: a virtual flag the C++ side keeps): the callout
+      {{0xb8, 0x07, 0x00, 0x00, 0x00, 0x49, 0x81, 0xcb, 0x00, 0x00, 0x04, 0x00, 0x48, 0x0f, 0x07}, 0x200, false,
+       0x40000, "AC via r11"},
+  };
+  for (const Case& k : cases) {
+    Regs r = initial_regs();
+    r.cs.selector = 0x33;
+    r.ss.selector = 0x2b;
+    r.rflags = 0x3202 | 0x85;  // IOPL 3 (the terminator's out), CF PF SF
+    memcpy(reinterpret_cast<void*>(kCode + 0x800), k.handler.data(), k.handler.size());
+    m_->rt->invalidate_range(kCode + 0x800, k.handler.size());
+    m_->rt->cpu().star = (0x10ULL << 48) | (0x08ULL << 32);
+    m_->rt->cpu().lstar = kCode + 0x800;
+    m_->rt->cpu().sfmask = k.sfmask;
+    const std::vector<uint8_t> code = {0x0f, 0x05, 0x48, 0x89, 0xc3, 0x9c, 0x5e};  // syscall; mov %rax,%rbx; pushf; pop %rsi
+    const uint64_t sysret0 = counter("bt.inline.sysret");
+    const Run on = run(code, r, true, "syscall");
+    const uint64_t sysret_inl = counter("bt.inline.sysret") - sysret0;
+    const Run off = run(code, r, false, "syscall");
+    ASSERT_TRUE(done(on.e) && done(off.e)) << k.what << on.e.message << off.e.message;
+    expect_same(on.r, off.r, k.what);
+    EXPECT_EQ(on.r.cs.selector, off.r.cs.selector) << k.what;
+    EXPECT_EQ(on.r.ss.selector, off.r.ss.selector) << k.what;
+    EXPECT_EQ(on.r.cs.selector, 0x23) << k.what;
+    EXPECT_EQ(on.r.rbx, 7u) << k.what;
+    EXPECT_EQ(on.r.rcx, kCode + 2) << k.what;
+    EXPECT_EQ(on.r.r11, 0x3202u | 0x85 | k.r11_or) << k.what << ": r11 is the user's rflags";
+    EXPECT_EQ(on.r.rsi, 0x3202u | 0x85 | k.r11_or) << k.what << ": sysret loads them";
+    EXPECT_EQ(on.inl, 1u) << k.what;
+    EXPECT_EQ(on.priv, 1u) << k.what;
+    EXPECT_EQ(sysret_inl, k.sysret_inline ? 1u : 0u) << k.what;
+    EXPECT_EQ(off.inl, 0u) << k.what;
+  }
+}
+
+TEST_F(Inline, SysretToANonCanonicalRipIsTheCalloutsGp) {
+  Regs r = initial_regs();
+  r.rcx = 0x0000800000000000ULL;  // non-canonical
+  r.r11 = 0x202;
+  r.rflags = 0x2 | 0x41;  // ZF CF: what the #GP must see
+  const Run on = run({0x48, 0x0f, 0x07}, r, true, "sysret"), off = run({0x48, 0x0f, 0x07}, r, false, "sysret");
+  ASSERT_EQ(on.e.kind, ExitKind::GuestFault) << on.e.message;
+  ASSERT_EQ(off.e.kind, ExitKind::GuestFault) << off.e.message;
+  EXPECT_EQ(on.e.vector, 13);
+  EXPECT_EQ(on.e.rip, kCode);
+  expect_same(on.r, off.r, "non-canonical sysret");
+  EXPECT_EQ(on.r.rflags & 0xcd5, 0x41u);
+  EXPECT_EQ(on.inl, 0u);
+  EXPECT_EQ(on.r.cs.selector & 3, 0) << "still CPL 0";
+}
+
 }  // namespace
 }  // namespace vtb::bt::test
