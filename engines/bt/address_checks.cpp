@@ -123,7 +123,18 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
   }
   const bool exact = c.env.exact_check && c.env.exact_check(pc);
   const bool small = r.disp >= -kCheckMaxDisp && r.disp <= kCheckMaxDisp;
+  if (r.base >= 0 && r.index < 0 && !exact && !addr32 && c.anchor[r.base].valid) {
+    // The base is `delta` from a value a quick check of this block accepted:
+    // every accepted value lies 1 MiB or more inside the allowance, so this
+    // access is allowed when it stays within that distance (flags untouched).
+    const int64_t off = c.anchor[r.base].delta + r.disp;
+    if (off >= -kCheckMaxDisp && off <= kCheckMaxDisp) {
+      ++c.checks_elided;
+      return;
+    }
+  }
   if (flags_dead && r.base >= 0 && r.index < 0 && small && !exact && !addr32) {
+    c.anchor[r.base] = {true, 0};  // set before the check: a refusal leaves the block
     int kind = 2;
     if (kernel) {
       cmp_abs(e, r.base, BT_OFF_KHALF_LO);  // jb slow: below the kernel half
@@ -183,6 +194,67 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
   for (size_t o : oks) *e.at(o) = uint8_t(e.size() - (o + 1));
   e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
   ++c.checks;
+}
+
+// After `in`: follow what it does to registers a quick check accepted. Only
+// forms whose effect is known keep anchors: a 64-bit add/sub of an
+// immediate or a lea on the register itself moves it by a constant,
+// push/pop/call move rsp by 8; instructions that write no GPR keep all of
+// them; a write to a register drops its anchor; anything else (callouts,
+// inline sequences, division, string ops, VEX...) drops every anchor.
+void Translator::track_checked_regs(Ctx& c, const Insn& in) {
+  auto& an = c.anchor;
+  auto kill_all = [&] { for (auto& a : an) a.valid = false; };
+  auto kill = [&](int r) { if (r >= 0 && r < 16) an[r].valid = false; };
+  auto move = [&](int r, int64_t d) {
+    if (!an[r].valid) return;
+    an[r].delta += d;
+    if (an[r].delta < -kCheckMaxDisp || an[r].delta > kCheckMaxDisp) an[r].valid = false;
+  };
+  if (in.vex || in.rep || in.repne || in.lock) return kill_all();
+  const uint8_t o0 = in.opcode0();
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const bool w = in.rex & 8;
+  const bool reg_dst = in.has_modrm && in.mod == 3;
+  const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
+  const int low = (o0 & 7) | ((in.rex & 1) ? 8 : 0);  // register in the opcode byte
+  if (o0 < 0x40 && (o0 & 7) <= 5) {  // ALU: add or adc sbb and sub xor cmp
+    const bool cmp = (o0 >> 3) == 7;
+    if (cmp) return;
+    if ((o0 & 7) <= 1) return reg_dst ? kill(in.rm) : void();
+    if ((o0 & 7) <= 3) return kill(in.reg);
+    return kill(RAX);
+  }
+  if (o0 == 0x81 || o0 == 0x83) {
+    if (!reg_dst || ext == 7) return;
+    if (w && (ext == 0 || ext == 5)) return move(in.rm, ext == 0 ? in.imm : -in.imm);
+    return kill(in.rm);
+  }
+  if (o0 == 0x84 || o0 == 0x85 || o0 == 0xa8 || o0 == 0xa9 || (o0 >= 0x70 && o0 <= 0x7f) || o0 == 0x90) return;
+  if (o0 == 0x88 || o0 == 0x89 || o0 == 0xc6 || o0 == 0xc7) return reg_dst ? kill(in.rm) : void();
+  if (o0 == 0x8a || o0 == 0x8b || o0 == 0x63 || o0 == 0x69 || o0 == 0x6b) return kill(in.reg);
+  if (o0 == 0x8d) {
+    if (w && !in.addr32 && !in.mem.rip && !in.mem.seg && in.mem.index < 0 && in.mem.base == in.reg)
+      return move(in.reg, in.mem.disp);
+    return kill(in.reg);
+  }
+  if (o0 >= 0x50 && o0 <= 0x57) return move(RSP, -8);
+  if (o0 == 0x6a || o0 == 0x68) return move(RSP, -8);
+  if (o0 >= 0x58 && o0 <= 0x5f) {
+    move(RSP, 8);
+    return kill(low);
+  }
+  if (o0 >= 0xb8 && o0 <= 0xbf) return kill(low);
+  if (o0 == 0xc0 || o0 == 0xc1 || (o0 >= 0xd0 && o0 <= 0xd3)) return reg_dst ? kill(in.rm) : void();
+  if ((o0 == 0xf6 || o0 == 0xf7) && ext <= 3) return (ext >= 2 && reg_dst) ? kill(in.rm) : void();
+  if ((o0 == 0xfe || o0 == 0xff) && ext <= 1) return reg_dst ? kill(in.rm) : void();
+  if (o0 == 0x0f) {
+    if ((o1 >= 0x80 && o1 <= 0x8f) || o1 == 0x1f) return;
+    if (o1 == 0xb6 || o1 == 0xb7 || o1 == 0xbe || o1 == 0xbf || o1 == 0xaf || (o1 >= 0x40 && o1 <= 0x4f))
+      return kill(in.reg);
+    if (o1 >= 0x90 && o1 <= 0x9f) return reg_dst ? kill(in.rm) : void();
+  }
+  kill_all();
 }
 
 namespace {

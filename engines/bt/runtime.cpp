@@ -241,6 +241,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
     ++st_.blocks;
     st_.insns += r.guest_insns;
     (user ? st_.user_checks : st_.kernel_checks) += r.address_checks;
+    (user ? st_.user_checks_elided : st_.kernel_checks_elided) += r.address_checks_elided;
     break;
   }
   Block* b = blk.get();

@@ -96,6 +96,8 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.user_isolation", address_checks_ ? 1 : 0);
   out.add("bt.user_checks", st_.user_checks);
   out.add("bt.kernel_checks", st_.kernel_checks);
+  out.add("bt.user_checks_elided", st_.user_checks_elided);
+  out.add("bt.kernel_checks_elided", st_.kernel_checks_elided);
   out.add("bt.user_isolation_faults", st_.user_isolation_faults);
   out.add("bt.kernel_isolation_faults", st_.kernel_isolation_faults);
   if (opt_.direct_user) {

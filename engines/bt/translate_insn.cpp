@@ -391,6 +391,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
       ended = true;
       break;
     }
+    if (c.env.user_checks || c.env.kernel_checks) track_checked_regs(c, in);
     ++c.index;
     cur += in.len;
     ended = end;
@@ -441,6 +442,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   res.size = e.size();
   res.guest_insns = uint32_t(n);
   res.address_checks = uint32_t(c.checks);
+  res.address_checks_elided = uint32_t(c.checks_elided);
   return res;
 }
 

@@ -69,6 +69,7 @@ struct TranslateResult {
   size_t size = 0;         // bytes emitted
   uint32_t guest_insns = 0;
   uint32_t address_checks = 0;  // address checks emitted (address_checks.cpp)
+  uint32_t address_checks_elided = 0;  // accesses an earlier check of the block covers
 };
 
 class Translator {
@@ -107,6 +108,7 @@ class Translator {
   void emit_address_checks(Ctx& c, const Insn& in);
   void emit_address_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32 = false);
   bool flags_dead_at(Ctx& c, const Insn& in);
+  static void track_checked_regs(Ctx& c, const Insn& in);
   const Insn* lookahead(Ctx& c, uint64_t pc);
   void emit_check_stubs(Ctx& c);
   bool emit_seg_rewrite(Ctx& c, const Insn& in);

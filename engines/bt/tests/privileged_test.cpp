@@ -495,6 +495,42 @@ TEST_F(Priv, DivideByZeroIsPreciseWithoutAHostSignal) {
 // (vCPU block with exit_fn/host_sp, lookup tables, user translation cache):
 // a guest #PF (nothing of the guest is mapped there), and the host state is
 // intact afterwards. Legal addresses right below the range still work.
+// A quick check covers later accesses of the block through the same base
+// while it moves by constants within the 1 MiB margin; beyond it, or after
+// any other write to the base, the access is checked again.
+TEST_F(Priv, CheckedBaseCoversLaterAccessesOnlyWithinTheMargin) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
+  // mov %rsi,(%rax); sub $8,%rax; mov 8(%rax),%rcx; add $1,%rdx
+  Regs w = user_regs();
+  EXPECT_DONE(m_->run_bt({0x48, 0x83, 0xc2, 0x01}, &w));  // the end stub's translation (its own accesses) first
+  Regs r = user_regs();
+  r.rax = kData + 0x100;
+  r.rsi = 0x1122334455667788ULL;
+  const uint64_t e0 = counter("bt.user_checks_elided");
+  Exit e = m_->run_bt({0x48, 0x89, 0x30, 0x48, 0x83, 0xe8, 0x08, 0x48, 0x8b, 0x48, 0x08, 0x48, 0x83, 0xc2, 0x01}, &r);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rcx, 0x1122334455667788ULL);
+  EXPECT_EQ(counter("bt.user_checks_elided") - e0, 1u) << "the load is covered by the store's check";
+  // mov (%rax),%rbx; add $0x3fa00000,%rax (to the vCPU block: far beyond the margin); mov (%rax),%rcx
+  const uint64_t target = VTB_HOST_RESERVED_USER_LO;
+  Regs u = user_regs();
+  u.rax = target - 0x3fa00000;
+  u.rcx = 0x55;
+  const uint64_t e1 = counter("bt.user_checks_elided");
+  e = m_->run_bt({0x48, 0x8b, 0x18, 0x48, 0x05, 0x00, 0x00, 0xa0, 0x3f, 0x48, 0x8b, 0x08, 0x48, 0x83, 0xc2, 0x01}, &u);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 4, target, kCode + 9));
+  EXPECT_EQ(u.rcx, 0x55u);
+  EXPECT_EQ(counter("bt.user_checks_elided") - e1, 0u);
+  // mov (%rax),%rbx; mov %rdi,%rax (any other write drops the cover); mov (%rax),%rcx
+  Regs v = user_regs();
+  v.rax = kData;
+  v.rdi = target;
+  v.rcx = 0x55;
+  e = m_->run_bt({0x48, 0x8b, 0x18, 0x48, 0x89, 0xf8, 0x48, 0x8b, 0x08, 0x48, 0x83, 0xc2, 0x01}, &v);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 4, target, kCode + 6));
+  EXPECT_EQ(v.rcx, 0x55u);
+}
+
 TEST_F(Priv, UserCodeCannotTouchTheHostRange) {
   if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
   const uint64_t target = VTB_HOST_RESERVED_USER_LO + 0x90;  // AsmVcpu::exit_fn
