@@ -292,6 +292,19 @@ void Translator::emit_inline_swapgs(Ctx& c) {
   e.load_abs(RAX, abs_of(BT_OFF_S0));
 }
 
+// The callout unless the vCPU block's field at `ok_off` is nonzero (guest
+// rcx intact on both paths, flags untouched):
+//   mov %rcx,s6; mov ok,%rcx; jrcxz slow; jmp fast; slow: mov s6,%rcx; <callout>; fast:
+void Translator::emit_inline_guard(Ctx& c, const Insn& in, uint32_t ok_off, CalloutOp op, uint8_t a) {
+  Emitter& e = c.e;
+  e.store_abs(RCX, abs_of(BT_OFF_S6));
+  e.load_abs(RCX, abs_of(ok_off));
+  const size_t fast = jrcxz_slow(e);
+  e.load_abs(RCX, abs_of(BT_OFF_S6));
+  emit_callout(c, in, op, a, 0, 0, 0, 0, true);
+  e.patch_rel32(fast, e.pc());
+}
+
 // User syscall, when the runtime's fields allow it (EFER.SCE; SFMASK clears
 // no virtual flag the C++ side keeps): the guest's rcx/r11 and flags as the
 // callout sets them, cpl_mode 0 (the dispatcher moves cpu_.cpl, CS/SS and
@@ -306,12 +319,7 @@ void Translator::emit_inline_swapgs(Ctx& c) {
 //   mov $next,%rcx; mov %rcx,s1; mov lstar,%rdx; jmp lookup
 void Translator::emit_inline_syscall(Ctx& c, const Insn& in) {
   Emitter& e = c.e;
-  e.store_abs(RCX, abs_of(BT_OFF_S6));
-  e.load_abs(RCX, abs_of(BT_OFF_SYSCALL_OK));
-  const size_t fast = jrcxz_slow(e);
-  e.load_abs(RCX, abs_of(BT_OFF_S6));
-  emit_callout(c, in, CalloutOp::Syscall, 0, 0, 0, 0, 0, true);
-  e.patch_rel32(fast, e.pc());
+  emit_inline_guard(c, in, BT_OFF_SYSCALL_OK, CalloutOp::Syscall, 0);
   e.store_abs(RAX, abs_of(BT_OFF_S0));
   host_stack_pushf(e);
   e.b(0x58);  // pop %rax
@@ -349,12 +357,7 @@ void Translator::emit_inline_syscall(Ctx& c, const Insn& in) {
 //   slow: popfq; <rsp back>; mov s0,%rax; mov s6,%rcx; <callout sysret>
 void Translator::emit_inline_sysret(Ctx& c, const Insn& in) {
   Emitter& e = c.e;
-  e.store_abs(RCX, abs_of(BT_OFF_S6));
-  e.load_abs(RCX, abs_of(BT_OFF_SYSRET_OK));
-  const size_t fast = jrcxz_slow(e);
-  e.load_abs(RCX, abs_of(BT_OFF_S6));
-  emit_callout(c, in, CalloutOp::Sysret, 8, 0, 0, 0, 0, true);
-  e.patch_rel32(fast, e.pc());
+  emit_inline_guard(c, in, BT_OFF_SYSRET_OK, CalloutOp::Sysret, 8);
   e.load_abs(RCX, abs_of(BT_OFF_S6));
   e.store_abs(RAX, abs_of(BT_OFF_S0));
   host_stack_pushf(e);

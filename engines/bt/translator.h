@@ -95,6 +95,7 @@ class Translator {
   void emit_div_check(Ctx& c, const Insn& in);
   // inline_sensitive.cpp: false when the instruction is not done inline here.
   bool emit_inline_sensitive(Ctx& c, const Insn& in, bool* end);
+  void emit_inline_guard(Ctx& c, const Insn& in, uint32_t ok_off, CalloutOp op, uint8_t a);
   void emit_inline_syscall(Ctx& c, const Insn& in);
   void emit_inline_sysret(Ctx& c, const Insn& in);
   void emit_inline_pushf(Ctx& c);

@@ -6,25 +6,15 @@
 #include <vector>
 
 #include "common/counters.h"
+#include "engines/bt/tests/machine_suite.h"
 #include "engines/bt/tests/snippet.h"
 
 namespace vtb::bt::test {
 namespace {
 
-class Inline : public ::testing::Test {
+class Inline : public MachineSuite<Inline> {
  protected:
-  static void SetUpTestSuite() { m_ = new Machine(); }
-  static void TearDownTestSuite() { delete m_; m_ = nullptr; }
-  void SetUp() override {
-    ASSERT_TRUE(m_->ok()) << m_->error;
-    memset(m_->data(), 0, 0x10000);
-  }
   void TearDown() override { m_->rt->set_inline_sensitive(true); }
-  uint64_t counter(const std::string& name) {
-    Counters c;
-    m_->rt->stats(c);
-    return c.get(name);
-  }
   struct Run {
     Exit e;
     Regs r;
@@ -49,9 +39,7 @@ class Inline : public ::testing::Test {
     EXPECT_EQ(a.gs.base, b.gs.base) << what;
     EXPECT_EQ(a.kernel_gs_base, b.kernel_gs_base) << what;
   }
-  static Machine* m_;
 };
-Machine* Inline::m_ = nullptr;
 
 bool done(const Exit& e) { return e.kind == ExitKind::PortIo && e.port == 0xf4; }
 

@@ -8,27 +8,13 @@
 
 #include "common/abi/vtb_abi.h"
 #include "common/counters.h"
+#include "engines/bt/tests/machine_suite.h"
 #include "engines/bt/tests/snippet.h"
 
 namespace vtb::bt::test {
 namespace {
 
-class Priv : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { m_ = new Machine(); }
-  static void TearDownTestSuite() { delete m_; m_ = nullptr; }
-  void SetUp() override {
-    ASSERT_TRUE(m_->ok()) << m_->error;
-    memset(m_->data(), 0, 0x10000);
-  }
-  uint64_t counter(const char* name) {
-    Counters c;
-    m_->rt->stats(c);
-    return c.get(name);
-  }
-  static Machine* m_;
-};
-Machine* Priv::m_ = nullptr;
+class Priv : public MachineSuite<Priv> {};
 
 #define EXPECT_DONE(e) ASSERT_TRUE((e).kind == ExitKind::PortIo && (e).port == 0xf4) << (e).message << " kind " << int((e).kind)
 
