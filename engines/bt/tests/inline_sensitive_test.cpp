@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/counters.h"
+#include "common/interrupt_source.h"
 #include "engines/bt/tests/machine_suite.h"
 #include "engines/bt/tests/snippet.h"
 
@@ -123,6 +124,53 @@ TEST_F(Inline, PopfMatchesTheCalloutAndLeavesWhatItCannotDo) {
   EXPECT_EQ(u3.r.rbx, 0x3002u);
   EXPECT_EQ(u3.inl, 0u);
   EXPECT_EQ(u3.priv, 1u);
+}
+
+// One interrupt line that stays raised until acknowledged.
+struct OneInterrupt : InterruptSource {
+  bool raised = true;
+  int acks = 0;
+  void update(uint64_t) override {}
+  bool pending() const override { return raised; }
+  int acknowledge() override {
+    ++acks;
+    raised = false;
+    return 0x20;
+  }
+  uint64_t next_event_ns() const override { return 0; }
+};
+
+// A kernel popf that enables IF while an interrupt may be deliverable must
+// leave translated code so that the dispatcher delivers it right after the
+// popf; with nothing pending it stays inline. (The snippet machine has no
+// IDT: the interrupt is acknowledged and dropped.)
+TEST_F(Inline, PopfEnablingIfWithAnInterruptPendingTakesTheCallout) {
+  const std::vector<uint8_t> code = {0x68, 0x02, 0x02, 0x00, 0x00, 0x9d, 0x48, 0x83, 0xc2, 0x01};  // push $0x202; popf; add $1,%rdx
+  OneInterrupt irq;
+  m_->rt->set_interrupt_source(&irq);
+  Regs r = initial_regs();  // IF = 0
+  const Run pend = run(code, r, true, "popf");
+  m_->rt->set_interrupt_source(nullptr);
+  ASSERT_TRUE(done(pend.e)) << pend.e.message;
+  EXPECT_EQ(pend.inl, 0u);
+  EXPECT_EQ(pend.priv, 1u);
+  EXPECT_EQ(irq.acks, 1);
+  EXPECT_EQ(pend.r.rflags & 0x200, 0x200u);
+  // Nothing pending (the dispatcher has read the timers: IF was 1 at entry;
+  // cli first, so that popf enables IF again).
+  OneInterrupt quiet;
+  quiet.raised = false;
+  m_->rt->set_interrupt_source(&quiet);
+  std::vector<uint8_t> cli_code = {0xfa};
+  cli_code.insert(cli_code.end(), code.begin(), code.end());
+  Regs q = initial_regs();
+  q.rflags = 0x202;
+  const Run calm = run(cli_code, q, true, "popf");
+  m_->rt->set_interrupt_source(nullptr);
+  ASSERT_TRUE(done(calm.e)) << calm.e.message;
+  EXPECT_EQ(calm.inl, 1u);
+  EXPECT_EQ(calm.r.rflags & 0x200, 0x200u);
+  EXPECT_EQ(quiet.acks, 0);
 }
 
 TEST_F(Inline, RdtscAddsTheGuestOffset) {
