@@ -82,6 +82,12 @@ void cmp_abs(Emitter& e, int reg, uint32_t off) {  // cmp off(abs), %reg (3b /r)
   const uint8_t cmp = 0x3b;
   emit_modrm_mem(e, nullptr, 0, true, false, &cmp, 1, reg, lim, nullptr, 0);
 }
+size_t jmp_to_later(Emitter& e) {  // jmp rel32, patched by the caller; returns the field
+  e.b(0xe9);
+  const size_t at = e.size();
+  e.d32(0);
+  return at;
+}
 void pext_abs_rcx(Emitter& e, uint32_t off) {  // pext off(abs), %rcx, %rcx
   const uint8_t pext[] = {0xc4, 0xe2, 0xf2, 0xf5, 0x0c, 0x25};
   e.bytes(pext, sizeof pext);
@@ -156,40 +162,68 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
     ++c.checks;
     return;
   }
+  // A stack access the quick form cannot take (flags live): both ends of
+  // its 1 MiB margin are checked instead of the address, so that it covers
+  // the pushes and pops after it (track_checked_regs) — no allowed range is
+  // narrower than 2 MiB, so two allowed ends mean an allowed margin. A
+  // refusal near a bound is retranslated with the plain exact form.
+  const bool margin = r.base == RSP && r.index < 0 && small && !exact && !addr32;
   const uint8_t lea = 0x8d;
   const uint8_t a32[] = {0x67};
-  auto lea_rcx = [&] { return emit_modrm_mem(e, a32, addr32 ? 1 : 0, true, false, &lea, 1, RCX, r, nullptr, 0); };
   std::vector<size_t> fails;  // rel8 of jrcxz to the failure jump
-  std::vector<size_t> oks;    // rel8 of jrcxz/jmp short to ok
+  // The exact tests of one address (into %rcx): `oks` go past all tests.
+  auto test = [&](const MemRef& at, std::vector<size_t>* oks) {
+    auto lea_rcx = [&] { return emit_modrm_mem(e, a32, addr32 ? 1 : 0, true, false, &lea, 1, RCX, at, nullptr, 0); };
+    if (!lea_rcx()) return false;
+    if (kernel) {
+      // ea < 16 TiB: pext ~(16T-1) is 0; then ea >> 30 not 1 (second GiB) nor 8191 (host range below 8 TiB)
+      pext_abs_rcx(e, BT_OFF_SHIFT44_MASK);
+      e.b(0xe3); e.b(2);  // jrcxz +2 (over the short jmp)
+      e.b(0xeb); fails.push_back(e.size()); e.b(0);  // jmp fail
+      e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+      lea_rcx();
+      pext_abs_rcx(e, BT_OFF_SHIFT30_MASK);  // ea >> 30
+      e.b(0xe3); oks->push_back(e.size()); e.b(0);       // jrcxz ok (below 1 GiB)
+      e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
+      e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (second GiB)
+      e.b(0x48); e.b(0x8d); e.b(0x89); e.d32(uint32_t(-8190));  // lea -8190(%rcx),%rcx
+      e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the GiB below 8 TiB)
+      e.b(0xeb); oks->push_back(e.size()); e.b(0);       // jmp ok
+    } else {
+      pext_abs_rcx(e, BT_OFF_SHIFT30_MASK);  // ea >> 30
+      e.b(0xe3); oks->push_back(e.size()); e.b(0);       // jrcxz ok (below 1 GiB)
+      e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
+      e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the second GiB)
+      pext_abs_rcx(e, BT_OFF_SHIFT9_MASK);
+      e.b(0xe3); oks->push_back(e.size()); e.b(0);       // jrcxz ok (below 513 GiB; the unmapped gap covers the last one)
+      e.b(0xeb); fails.push_back(e.size()); e.b(0);      // jmp fail
+    }
+    return true;
+  };
+  std::vector<size_t> oks, far_fails;
   e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
-  if (!lea_rcx()) {
+  if (margin) {
+    MemRef lo = r, hi = r;
+    lo.disp -= kCheckMaxDisp;
+    hi.disp += kCheckMaxDisp;
+    std::vector<size_t> first;
+    test(lo, &first);
+    // The first end's failures (rel8: out of reach of the common failure
+    // jump after the second test) go to a jump of their own to it.
+    for (size_t f : fails) *e.at(f) = uint8_t(e.size() - (f + 1));
+    fails.clear();
+    const size_t far_fail = jmp_to_later(e);
+    for (size_t o : first) *e.at(o) = uint8_t(e.size() - (o + 1));
+    e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+    test(hi, &oks);
+    far_fails.push_back(far_fail);
+    c.anchor[r.base] = {true, -r.disp};  // the margin is centred on the address
+  } else if (!test(r, &oks)) {
     e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
     return;
   }
-  if (kernel) {
-    // ea < 16 TiB: pext ~(16T-1) is 0; then ea >> 30 not 1 (second GiB) nor 8191 (host range below 8 TiB)
-    pext_abs_rcx(e, BT_OFF_SHIFT44_MASK);
-    e.b(0xe3); e.b(2);  // jrcxz +2 (over the short jmp)
-    e.b(0xeb); fails.push_back(e.size()); e.b(0);  // jmp fail
-    e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
-    lea_rcx();
-    pext_abs_rcx(e, BT_OFF_SHIFT30_MASK);  // ea >> 30
-    e.b(0xe3); oks.push_back(e.size()); e.b(0);        // jrcxz ok (below 1 GiB)
-    e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
-    e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (second GiB)
-    e.b(0x48); e.b(0x8d); e.b(0x89); e.d32(uint32_t(-8190));  // lea -8190(%rcx),%rcx
-    e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the GiB below 8 TiB)
-    e.b(0xeb); oks.push_back(e.size()); e.b(0);        // jmp ok
-  } else {
-    pext_abs_rcx(e, BT_OFF_SHIFT30_MASK);  // ea >> 30
-    e.b(0xe3); oks.push_back(e.size()); e.b(0);        // jrcxz ok (below 1 GiB)
-    e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
-    e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the second GiB)
-    pext_abs_rcx(e, BT_OFF_SHIFT9_MASK);
-    e.b(0xe3); oks.push_back(e.size()); e.b(0);        // jrcxz ok (below 513 GiB; the unmapped gap covers the last one)
-    e.b(0xeb); fails.push_back(e.size()); e.b(0);      // jmp fail
-  }
   for (size_t f : fails) *e.at(f) = uint8_t(e.size() - (f + 1));
+  for (size_t f : far_fails) e.patch_rel32(f, e.pc());
   c.check_stubs.push_back({e.jmp32(e.pc()), r, write, pc, c.index, true, addr32});
   for (size_t o : oks) *e.at(o) = uint8_t(e.size() - (o + 1));
   e.load_abs(RCX, kGlobalBase + BT_OFF_S6);

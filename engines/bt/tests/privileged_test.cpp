@@ -517,6 +517,52 @@ TEST_F(Priv, CheckedBaseCoversLaterAccessesOnlyWithinTheMargin) {
   EXPECT_EQ(v.rcx, 0x55u);
 }
 
+// Kernel pushes with the flags live: the first checks both ends of its
+// 1 MiB margin and covers the next; a stack within 1 MiB of the host's range
+// is refused by that form and retranslated with the plain exact one (and
+// runs); a push into the host's range is still a #PF.
+TEST_F(Priv, KernelStackMarginCheckCoversPushesAndFallsBackNearTheHostRange) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): address checks are off on this host";
+  const std::vector<uint8_t> code = {0x48, 0x83, 0xfa, 0x00, 0x50, 0x53, 0x0f, 0x94, 0xc2};  // cmp $0,%rdx; push %rax; push %rbx; setz %dl
+  Regs w = initial_regs();
+  EXPECT_DONE(m_->run_bt({0x48, 0x83, 0xc2, 0x01}, &w));  // the end stub's translation first
+  Regs r = initial_regs();
+  r.rax = 0x1111;
+  r.rbx = 0x2222;
+  const uint64_t e0 = counter("bt.kernel_checks_elided"), i0 = counter("bt.tc_invalidate");
+  Exit e = m_->run_bt(code, &r);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rdx & 0xff, 1u);
+  EXPECT_EQ(r.rsp, kStackTop - 256 - 16);
+  EXPECT_EQ(*reinterpret_cast<uint64_t*>(kStackTop - 256 - 16), 0x2222u);
+  EXPECT_EQ(counter("bt.kernel_checks_elided") - e0, 1u) << "the second push is covered by the first's margin";
+  EXPECT_EQ(counter("bt.tc_invalidate") - i0, 1u) << "only run_bt's own invalidation";
+  // A kernel stack page right above the host's range (8 TiB): the margin's
+  // low end lies in it, so each push is refused once and retranslated.
+  ScratchPage page(*m_, VTB_HOST_RESERVED_KERNEL_HI);
+  ASSERT_TRUE(page.ok);
+  Regs k = initial_regs();
+  k.rsp = VTB_HOST_RESERVED_KERNEL_HI + 0x800;
+  k.rax = 0x3333;
+  k.rbx = 0x4444;
+  const uint64_t i1 = counter("bt.tc_invalidate"), f1 = counter("bt.kernel_isolation_faults");
+  e = m_->run_bt(code, &k);
+  EXPECT_DONE(e);
+  EXPECT_EQ(*page.word(0x7f8), 0x3333u);
+  EXPECT_EQ(*page.word(0x7f0), 0x4444u);
+  EXPECT_EQ(k.rdx & 0xff, 1u);
+  EXPECT_EQ(counter("bt.tc_invalidate") - i1, 3u) << "run_bt's invalidation and one exact retranslation per push";
+  EXPECT_EQ(counter("bt.kernel_isolation_faults") - f1, 0u);
+  // Pushes into the host's range below 8 TiB: #PF at the first push, nothing written.
+  Regs h = initial_regs();
+  h.rsp = VTB_HOST_RESERVED_KERNEL_HI + 0x8;
+  e = m_->run_bt({0x48, 0x83, 0xfa, 0x00, 0x50, 0x53, 0x50, 0x0f, 0x94, 0xc2}, &h);  // ...; push %rax; push %rbx; push %rax; ...
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.fault_addr, VTB_HOST_RESERVED_KERNEL_HI - 8);
+  EXPECT_EQ(e.rip, kCode + 5) << "the second push";
+}
+
 TEST_F(Priv, UserCodeCannotTouchTheHostRange) {
   if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
   const uint64_t target = VTB_HOST_RESERVED_USER_LO + 0x90;  // AsmVcpu::exit_fn
