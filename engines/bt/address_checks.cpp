@@ -82,6 +82,13 @@ void cmp_abs(Emitter& e, int reg, uint32_t off) {  // cmp off(abs), %reg (3b /r)
   const uint8_t cmp = 0x3b;
   emit_modrm_mem(e, nullptr, 0, true, false, &cmp, 1, reg, lim, nullptr, 0);
 }
+// cmp $imm32,%reg (REX.W 81 /7; the immediate is sign-extended, so < 2 GiB)
+void cmp_imm(Emitter& e, int reg, uint32_t imm) {
+  e.b(uint8_t(0x48 | (reg >= 8 ? 1 : 0)));
+  e.b(0x81);
+  e.b(uint8_t(0xf8 | (reg & 7)));
+  e.d32(imm);
+}
 size_t jmp_to_later(Emitter& e) {  // jmp rel32, patched by the caller; returns the field
   e.b(0xe9);
   const size_t at = e.size();
@@ -105,7 +112,7 @@ void pext_abs_rcx(Emitter& e, uint32_t off) {  // pext off(abs), %rcx, %rcx
 // Quick form: flags dead, base register only, |disp| <= 1 MiB; bounds
 // widened by 1 MiB so the displacement cannot cross them; the likely side
 // inline with not-taken branches, the rest out of line (emit_check_stubs):
-//   user, other bases: cmp hole_lo,%base; jae slow
+//   user, other bases: cmp $hole_lo,%base; jae slow   (an immediate: below 2 GiB)
 //   user, rsp/rbp:     cmp hole_hi,%base; jb slow; cmp user_limit,%base; jae fail
 //   kernel:            cmp khalf_lo,%base; jb slow; cmp khalf_hi,%base; jae fail
 // A legal address the widened bounds refuse is caught by the dispatcher,
@@ -149,7 +156,7 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
       c.check_stubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false, false});  // jae fail
     } else if (r.base != RSP && r.base != RBP) {
       kind = 0;
-      cmp_abs(e, r.base, BT_OFF_HOLE_LO);  // jae slow: the hole or above
+      cmp_imm(e, r.base, uint32_t(VTB_HOST_RESERVED_USER_LO - kCheckMaxDisp));  // jae slow: the hole or above
       c.slow_checks.push_back({e.jcc32(0x3, e.pc()), r.base, kind, r, write, pc, c.index, 0});
     } else {
       kind = 1;
