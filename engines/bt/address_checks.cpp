@@ -119,7 +119,8 @@ void pext_abs_rcx(Emitter& e, uint32_t off) {  // pext off(abs), %rcx, %rcx
 // which retranslates that instruction with the exact form.
 // Exact form (flags live, an index register, a large displacement, addr32):
 //   mov %rcx,s6; lea ea,%rcx; ...pext/jrcxz tests...; mov s6,%rcx
-void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32) {
+void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32,
+                                    bool margin_ok) {
   Emitter& e = c.e;
   const bool kernel = !c.env.user_checks;
   MemRef r = m;
@@ -174,7 +175,7 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
   // the pushes and pops after it (track_checked_regs) — no allowed range is
   // narrower than 2 MiB, so two allowed ends mean an allowed margin. A
   // refusal near a bound is retranslated with the plain exact form.
-  const bool margin = r.base == RSP && r.index < 0 && small && !exact && !addr32;
+  const bool margin = margin_ok && r.base == RSP && r.index < 0 && small && !exact && !addr32;
   const uint8_t lea = 0x8d;
   const uint8_t a32[] = {0x67};
   std::vector<size_t> fails;  // rel8 of jrcxz to the failure jump
@@ -357,8 +358,10 @@ void Translator::emit_address_checks(Ctx& c, const Insn& in) {
                     (o0 == 0x0f && (o1 == 0xa0 || o1 == 0xa8));
   const bool pop = (o0 >= 0x58 && o0 <= 0x5f) || o0 == 0x9d || o0 == 0xc3 || o0 == 0xc2 ||
                    (o0 == 0x8f && in.has_modrm && modrm_reg(in) == 0) || (o0 == 0x0f && (o1 == 0xa1 || o1 == 0xa9));
-  if (push) emit_address_check(c, reg_ref(RSP, -8), true, dead());
-  if (pop) emit_address_check(c, reg_ref(RSP, 0), false, dead());
+  // call/ret end the block: their stack check has nothing after it to cover.
+  const bool transfer = o0 == 0xe8 || o0 == 0xc3 || o0 == 0xc2 || (o0 == 0xff && in.has_modrm && modrm_reg(in) == 2);
+  if (push) emit_address_check(c, reg_ref(RSP, -8), true, dead(), false, !transfer);
+  if (pop) emit_address_check(c, reg_ref(RSP, 0), false, dead(), false, !transfer);
   if (o0 == 0xc9) emit_address_check(c, reg_ref(RBP, 0), false, dead());  // leave
   if (o0 == 0xd7) emit_address_check(c, reg_ref(RBX, 0), false, dead(), a32);  // xlat
   // string operands (movs cmps lods: rsi; movs cmps stos scas: rdi)

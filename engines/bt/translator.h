@@ -107,7 +107,10 @@ class Translator {
   static void emit_inline_count_saving(Emitter& e, InlineOp op);
   // Address checks before a guest instruction (address_checks.cpp).
   void emit_address_checks(Ctx& c, const Insn& in);
-  void emit_address_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32 = false);
+  // margin_ok: a stack access the quick form cannot take may use the margin
+  // form (false where the block ends with the instruction: nothing to cover).
+  void emit_address_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32 = false,
+                          bool margin_ok = true);
   bool flags_dead_at(Ctx& c, const Insn& in);
   static void track_checked_regs(Ctx& c, const Insn& in);
   const Insn* lookahead(Ctx& c, uint64_t pc);
