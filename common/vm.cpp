@@ -162,7 +162,7 @@ RunResult Vm::run() {
       r.message = "wall-clock limit reached (" + std::to_string(wall / 1000000) + " ms)";
       break;
     }
-    RunLimits lim{m.cfg.limits.max_guest_insns, std::chrono::nanoseconds(deadline - now)};
+    RunLimits lim{m.cfg.limits.max_guest_insns, std::chrono::nanoseconds(deadline - now), now};
     Exit e = m.engine->run(lim);
     switch (e.kind) {
       case ExitKind::PortIo:

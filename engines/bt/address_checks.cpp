@@ -82,6 +82,19 @@ void cmp_abs(Emitter& e, int reg, uint32_t off) {  // cmp off(abs), %reg (3b /r)
   const uint8_t cmp = 0x3b;
   emit_modrm_mem(e, nullptr, 0, true, false, &cmp, 1, reg, lim, nullptr, 0);
 }
+// cmp $imm32,%reg (REX.W 81 /7; the immediate is sign-extended, so < 2 GiB)
+void cmp_imm(Emitter& e, int reg, uint32_t imm) {
+  e.b(uint8_t(0x48 | (reg >= 8 ? 1 : 0)));
+  e.b(0x81);
+  e.b(uint8_t(0xf8 | (reg & 7)));
+  e.d32(imm);
+}
+size_t jmp_to_later(Emitter& e) {  // jmp rel32, patched by the caller; returns the field
+  e.b(0xe9);
+  const size_t at = e.size();
+  e.d32(0);
+  return at;
+}
 void pext_abs_rcx(Emitter& e, uint32_t off) {  // pext off(abs), %rcx, %rcx
   const uint8_t pext[] = {0xc4, 0xe2, 0xf2, 0xf5, 0x0c, 0x25};
   e.bytes(pext, sizeof pext);
@@ -99,14 +112,15 @@ void pext_abs_rcx(Emitter& e, uint32_t off) {  // pext off(abs), %rcx, %rcx
 // Quick form: flags dead, base register only, |disp| <= 1 MiB; bounds
 // widened by 1 MiB so the displacement cannot cross them; the likely side
 // inline with not-taken branches, the rest out of line (emit_check_stubs):
-//   user, other bases: cmp hole_lo,%base; jae slow
+//   user, other bases: cmp $hole_lo,%base; jae slow   (an immediate: below 2 GiB)
 //   user, rsp/rbp:     cmp hole_hi,%base; jb slow; cmp user_limit,%base; jae fail
 //   kernel:            cmp khalf_lo,%base; jb slow; cmp khalf_hi,%base; jae fail
 // A legal address the widened bounds refuse is caught by the dispatcher,
 // which retranslates that instruction with the exact form.
 // Exact form (flags live, an index register, a large displacement, addr32):
 //   mov %rcx,s6; lea ea,%rcx; ...pext/jrcxz tests...; mov s6,%rcx
-void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32) {
+void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32,
+                                    bool margin_ok) {
   Emitter& e = c.e;
   const bool kernel = !c.env.user_checks;
   MemRef r = m;
@@ -123,7 +137,18 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
   }
   const bool exact = c.env.exact_check && c.env.exact_check(pc);
   const bool small = r.disp >= -kCheckMaxDisp && r.disp <= kCheckMaxDisp;
+  if (r.base >= 0 && r.index < 0 && !exact && !addr32 && c.anchor[r.base].valid) {
+    // The base is `delta` from a value a quick check of this block accepted:
+    // every accepted value lies 1 MiB or more inside the allowance, so this
+    // access is allowed when it stays within that distance (flags untouched).
+    const int64_t off = c.anchor[r.base].delta + r.disp;
+    if (off >= -kCheckMaxDisp && off <= kCheckMaxDisp) {
+      ++c.checks_elided;
+      return;
+    }
+  }
   if (flags_dead && r.base >= 0 && r.index < 0 && small && !exact && !addr32) {
+    c.anchor[r.base] = {true, 0};  // set before the check: a refusal leaves the block
     int kind = 2;
     if (kernel) {
       cmp_abs(e, r.base, BT_OFF_KHALF_LO);  // jb slow: below the kernel half
@@ -132,7 +157,7 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
       c.check_stubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false, false});  // jae fail
     } else if (r.base != RSP && r.base != RBP) {
       kind = 0;
-      cmp_abs(e, r.base, BT_OFF_HOLE_LO);  // jae slow: the hole or above
+      cmp_imm(e, r.base, uint32_t(VTB_HOST_RESERVED_USER_LO - kCheckMaxDisp));  // jae slow: the hole or above
       c.slow_checks.push_back({e.jcc32(0x3, e.pc()), r.base, kind, r, write, pc, c.index, 0});
     } else {
       kind = 1;
@@ -145,44 +170,133 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
     ++c.checks;
     return;
   }
+  // A stack access the quick form cannot take (flags live): both ends of
+  // its 1 MiB margin are checked instead of the address, so that it covers
+  // the pushes and pops after it (track_checked_regs) — no allowed range is
+  // narrower than 2 MiB, so two allowed ends mean an allowed margin. A
+  // refusal near a bound is retranslated with the plain exact form.
+  const bool margin = margin_ok && r.base == RSP && r.index < 0 && small && !exact && !addr32;
   const uint8_t lea = 0x8d;
   const uint8_t a32[] = {0x67};
-  auto lea_rcx = [&] { return emit_modrm_mem(e, a32, addr32 ? 1 : 0, true, false, &lea, 1, RCX, r, nullptr, 0); };
   std::vector<size_t> fails;  // rel8 of jrcxz to the failure jump
-  std::vector<size_t> oks;    // rel8 of jrcxz/jmp short to ok
+  // The exact tests of one address (into %rcx): `oks` go past all tests.
+  auto test = [&](const MemRef& at, std::vector<size_t>* oks) {
+    auto lea_rcx = [&] { return emit_modrm_mem(e, a32, addr32 ? 1 : 0, true, false, &lea, 1, RCX, at, nullptr, 0); };
+    if (!lea_rcx()) return false;
+    if (kernel) {
+      // ea < 16 TiB: pext ~(16T-1) is 0; then ea >> 30 not 1 (second GiB) nor 8191 (host range below 8 TiB)
+      pext_abs_rcx(e, BT_OFF_SHIFT44_MASK);
+      e.b(0xe3); e.b(2);  // jrcxz +2 (over the short jmp)
+      e.b(0xeb); fails.push_back(e.size()); e.b(0);  // jmp fail
+      e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+      lea_rcx();
+      pext_abs_rcx(e, BT_OFF_SHIFT30_MASK);  // ea >> 30
+      e.b(0xe3); oks->push_back(e.size()); e.b(0);       // jrcxz ok (below 1 GiB)
+      e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
+      e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (second GiB)
+      e.b(0x48); e.b(0x8d); e.b(0x89); e.d32(uint32_t(-8190));  // lea -8190(%rcx),%rcx
+      e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the GiB below 8 TiB)
+      e.b(0xeb); oks->push_back(e.size()); e.b(0);       // jmp ok
+    } else {
+      pext_abs_rcx(e, BT_OFF_SHIFT30_MASK);  // ea >> 30
+      e.b(0xe3); oks->push_back(e.size()); e.b(0);       // jrcxz ok (below 1 GiB)
+      e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
+      e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the second GiB)
+      pext_abs_rcx(e, BT_OFF_SHIFT9_MASK);
+      e.b(0xe3); oks->push_back(e.size()); e.b(0);       // jrcxz ok (below 513 GiB; the unmapped gap covers the last one)
+      e.b(0xeb); fails.push_back(e.size()); e.b(0);      // jmp fail
+    }
+    return true;
+  };
+  std::vector<size_t> oks, far_fails;
   e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
-  if (!lea_rcx()) {
+  if (margin) {
+    MemRef lo = r, hi = r;
+    lo.disp -= kCheckMaxDisp;
+    hi.disp += kCheckMaxDisp;
+    std::vector<size_t> first;
+    test(lo, &first);
+    // The first end's failures (rel8: out of reach of the common failure
+    // jump after the second test) go to a jump of their own to it.
+    for (size_t f : fails) *e.at(f) = uint8_t(e.size() - (f + 1));
+    fails.clear();
+    const size_t far_fail = jmp_to_later(e);
+    for (size_t o : first) *e.at(o) = uint8_t(e.size() - (o + 1));
+    e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+    test(hi, &oks);
+    far_fails.push_back(far_fail);
+    c.anchor[r.base] = {true, -r.disp};  // the margin is centred on the address
+  } else if (!test(r, &oks)) {
     e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
     return;
   }
-  if (kernel) {
-    // ea < 16 TiB: pext ~(16T-1) is 0; then ea >> 30 not 1 (second GiB) nor 8191 (host range below 8 TiB)
-    pext_abs_rcx(e, BT_OFF_SHIFT44_MASK);
-    e.b(0xe3); e.b(2);  // jrcxz +2 (over the short jmp)
-    e.b(0xeb); fails.push_back(e.size()); e.b(0);  // jmp fail
-    e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
-    lea_rcx();
-    pext_abs_rcx(e, BT_OFF_SHIFT30_MASK);  // ea >> 30
-    e.b(0xe3); oks.push_back(e.size()); e.b(0);        // jrcxz ok (below 1 GiB)
-    e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
-    e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (second GiB)
-    e.b(0x48); e.b(0x8d); e.b(0x89); e.d32(uint32_t(-8190));  // lea -8190(%rcx),%rcx
-    e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the GiB below 8 TiB)
-    e.b(0xeb); oks.push_back(e.size()); e.b(0);        // jmp ok
-  } else {
-    pext_abs_rcx(e, BT_OFF_SHIFT30_MASK);  // ea >> 30
-    e.b(0xe3); oks.push_back(e.size()); e.b(0);        // jrcxz ok (below 1 GiB)
-    e.b(0x48); e.b(0x8d); e.b(0x49); e.b(0xff);        // lea -1(%rcx),%rcx
-    e.b(0xe3); fails.push_back(e.size()); e.b(0);      // jrcxz fail (the second GiB)
-    pext_abs_rcx(e, BT_OFF_SHIFT9_MASK);
-    e.b(0xe3); oks.push_back(e.size()); e.b(0);        // jrcxz ok (below 513 GiB; the unmapped gap covers the last one)
-    e.b(0xeb); fails.push_back(e.size()); e.b(0);      // jmp fail
-  }
   for (size_t f : fails) *e.at(f) = uint8_t(e.size() - (f + 1));
+  for (size_t f : far_fails) e.patch_rel32(f, e.pc());
   c.check_stubs.push_back({e.jmp32(e.pc()), r, write, pc, c.index, true, addr32});
   for (size_t o : oks) *e.at(o) = uint8_t(e.size() - (o + 1));
   e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
   ++c.checks;
+}
+
+// After `in`: follow what it does to registers a quick check accepted. Only
+// forms whose effect is known keep anchors: a 64-bit add/sub of an
+// immediate or a lea on the register itself moves it by a constant,
+// push/pop/call move rsp by 8; instructions that write no GPR keep all of
+// them; a write to a register drops its anchor; anything else (callouts,
+// inline sequences, division, string ops, VEX...) drops every anchor.
+void Translator::track_checked_regs(Ctx& c, const Insn& in) {
+  auto& an = c.anchor;
+  auto kill_all = [&] { for (auto& a : an) a.valid = false; };
+  auto kill = [&](int r) { if (r >= 0 && r < 16) an[r].valid = false; };
+  auto move = [&](int r, int64_t d) {
+    if (!an[r].valid) return;
+    an[r].delta += d;
+    if (an[r].delta < -kCheckMaxDisp || an[r].delta > kCheckMaxDisp) an[r].valid = false;
+  };
+  if (in.vex || in.rep || in.repne || in.lock) return kill_all();
+  const uint8_t o0 = in.opcode0();
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const bool w = in.rex & 8;
+  const bool reg_dst = in.has_modrm && in.mod == 3;
+  const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
+  const int low = (o0 & 7) | ((in.rex & 1) ? 8 : 0);  // register in the opcode byte
+  if (o0 < 0x40 && (o0 & 7) <= 5) {  // ALU: add or adc sbb and sub xor cmp
+    const bool cmp = (o0 >> 3) == 7;
+    if (cmp) return;
+    if ((o0 & 7) <= 1) return reg_dst ? kill(in.rm) : void();
+    if ((o0 & 7) <= 3) return kill(in.reg);
+    return kill(RAX);
+  }
+  if (o0 == 0x81 || o0 == 0x83) {
+    if (!reg_dst || ext == 7) return;
+    if (w && (ext == 0 || ext == 5)) return move(in.rm, ext == 0 ? in.imm : -in.imm);
+    return kill(in.rm);
+  }
+  if (o0 == 0x84 || o0 == 0x85 || o0 == 0xa8 || o0 == 0xa9 || (o0 >= 0x70 && o0 <= 0x7f) || o0 == 0x90) return;
+  if (o0 == 0x88 || o0 == 0x89 || o0 == 0xc6 || o0 == 0xc7) return reg_dst ? kill(in.rm) : void();
+  if (o0 == 0x8a || o0 == 0x8b || o0 == 0x63 || o0 == 0x69 || o0 == 0x6b) return kill(in.reg);
+  if (o0 == 0x8d) {
+    if (w && !in.addr32 && !in.mem.rip && !in.mem.seg && in.mem.index < 0 && in.mem.base == in.reg)
+      return move(in.reg, in.mem.disp);
+    return kill(in.reg);
+  }
+  if (o0 >= 0x50 && o0 <= 0x57) return move(RSP, -8);
+  if (o0 == 0x6a || o0 == 0x68) return move(RSP, -8);
+  if (o0 >= 0x58 && o0 <= 0x5f) {
+    move(RSP, 8);
+    return kill(low);
+  }
+  if (o0 >= 0xb8 && o0 <= 0xbf) return kill(low);
+  if (o0 == 0xc0 || o0 == 0xc1 || (o0 >= 0xd0 && o0 <= 0xd3)) return reg_dst ? kill(in.rm) : void();
+  if ((o0 == 0xf6 || o0 == 0xf7) && ext <= 3) return (ext >= 2 && reg_dst) ? kill(in.rm) : void();
+  if ((o0 == 0xfe || o0 == 0xff) && ext <= 1) return reg_dst ? kill(in.rm) : void();
+  if (o0 == 0x0f) {
+    if ((o1 >= 0x80 && o1 <= 0x8f) || o1 == 0x1f) return;
+    if (o1 == 0xb6 || o1 == 0xb7 || o1 == 0xbe || o1 == 0xbf || o1 == 0xaf || (o1 >= 0x40 && o1 <= 0x4f))
+      return kill(in.reg);
+    if (o1 >= 0x90 && o1 <= 0x9f) return reg_dst ? kill(in.rm) : void();
+  }
+  kill_all();
 }
 
 namespace {
@@ -244,8 +358,10 @@ void Translator::emit_address_checks(Ctx& c, const Insn& in) {
                     (o0 == 0x0f && (o1 == 0xa0 || o1 == 0xa8));
   const bool pop = (o0 >= 0x58 && o0 <= 0x5f) || o0 == 0x9d || o0 == 0xc3 || o0 == 0xc2 ||
                    (o0 == 0x8f && in.has_modrm && modrm_reg(in) == 0) || (o0 == 0x0f && (o1 == 0xa1 || o1 == 0xa9));
-  if (push) emit_address_check(c, reg_ref(RSP, -8), true, dead());
-  if (pop) emit_address_check(c, reg_ref(RSP, 0), false, dead());
+  // call/ret end the block: their stack check has nothing after it to cover.
+  const bool transfer = o0 == 0xe8 || o0 == 0xc3 || o0 == 0xc2 || (o0 == 0xff && in.has_modrm && modrm_reg(in) == 2);
+  if (push) emit_address_check(c, reg_ref(RSP, -8), true, dead(), false, !transfer);
+  if (pop) emit_address_check(c, reg_ref(RSP, 0), false, dead(), false, !transfer);
   if (o0 == 0xc9) emit_address_check(c, reg_ref(RBP, 0), false, dead());  // leave
   if (o0 == 0xd7) emit_address_check(c, reg_ref(RBX, 0), false, dead(), a32);  // xlat
   // string operands (movs cmps lods: rsi; movs cmps stos scas: rdi)

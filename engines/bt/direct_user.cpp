@@ -65,7 +65,12 @@ void Runtime::seal_for_direct() {
   AsmVcpu* a = asm_vcpu();
   a->fs_base = canonical_address(a->fs_base);  // wrfsbase in the entry would fault on the host otherwise
   a->gs_base = canonical_address(a->gs_base);
-  sealed_ = {a->budget, a->vif, a->fs_base, a->gs_base};
+  sealed_.budget = a->budget;
+  sealed_.vif = a->vif;
+  sealed_.fs_base = a->fs_base;
+  sealed_.gs_base = a->gs_base;
+  sealed_.kernel_gs_base = a->kernel_gs_base;
+  memcpy(sealed_.inline_count, a->inline_count, sizeof sealed_.inline_count);
   a->host_sp = a->exit_fn = a->fault_rec = 0;
   a->host_mxcsr = 0;
   a->s0 = a->s1 = a->s2 = a->s4 = a->s5 = a->s6 = a->ea = 0;
@@ -82,6 +87,11 @@ void Runtime::unseal_after_direct(const SignalFrame* fr) {
   put_host_fields();  // exit_fn, fault_rec and the address checks' bounds
   a->budget = sealed_.budget;
   a->vif = sealed_.vif;
+  a->kernel_gs_base = sealed_.kernel_gs_base;
+  memcpy(a->inline_count, sealed_.inline_count, sizeof a->inline_count);
+  sync_inline_state();  // the derived fields and the inline cpuid answer, whatever the guest wrote there
+  unsigned v[4];
+  guest_cpuid(uint32_t(cpuid_key_), uint32_t(cpuid_key_ >> 32), v);
   a->fs_base = fr->switched ? fr->fs : sealed_.fs_base;
   a->gs_base = fr->switched ? fr->gs : sealed_.gs_base;
   cpu_.fs.base = a->fs_base;

@@ -71,7 +71,7 @@ bool Runtime::deliver_pending(Exit* out) {
       return false;
     }
     if (clock_due_) {  // timers advance at asynchronous exits (or always, without them)
-      irq_->update(monotonic_ns());
+      irq_->update(visit_now());
       clock_due_ = false;
     }
     if (irq_->pending()) {

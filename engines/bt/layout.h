@@ -54,6 +54,23 @@
 #define BT_OFF_HOST_MXCSR 0x204
 #define BT_OFF_VIF 0x208
 #define BT_OFF_IRQ_PENDING 0x210
+/* inline sensitive instructions (inline_sensitive.cpp); derived from the C++ vCPU by Runtime::sync_inline_state */
+#define BT_OFF_PUSHF_ADD 0x218 /* pushf: host flags (live | 0x202) + vif + this = the guest's rflags image */
+#define BT_OFF_POPF_EXPECT_K 0x220 /* popf inline when (value & TF|IOPL|NT|AC|ID) equals this (kernel translations) */
+#define BT_OFF_POPF_EXPECT_U 0x228 /* the same for user translations (never matches when IOPL = 3: IF is the guest's) */
+#define BT_OFF_TSC_OFFSET 0x230
+#define BT_OFF_TSC_TRAP 0x238 /* nonzero: user rdtsc takes the callout (CR4.TSD) */
+#define BT_OFF_KERNEL_GS_BASE 0x240 /* the guest's IA32_KERNEL_GS_BASE (inline swapgs) */
+#define BT_OFF_CPUID_NEGKEY 0x248 /* -(subleaf << 32 | leaf) of the cached cpuid answer */
+#define BT_OFF_CPUID_REGS 0x250 /* eax ebx ecx edx of it (4 x u32) */
+#define BT_OFF_INLINE_COUNT 0x260 /* u64 per InlineOp: executions of inline sequences */
+#define BT_INLINE_OPS 10
+#define BT_OFF_CPL_MODE 0x2b0 /* the vCPU's CPL as inline syscall/sysret leave it (the dispatcher syncs cpu_.cpl from it) */
+#define BT_OFF_SYSCALL_OK 0x2b8 /* nonzero: a user syscall may run inline (EFER.SCE, SFMASK touches no C++-side flag) */
+#define BT_OFF_SYSRET_OK 0x2c0 /* nonzero: a kernel sysretq may run inline (EFER.SCE, not bt-direct) */
+#define BT_OFF_SFMASK_NOT 0x2c8 /* ~SFMASK */
+#define BT_OFF_LSTAR 0x2d0
+#define BT_OFF_SYSRET_EXPECT 0x2d8 /* sysretq inline when (r11 & ~(live|IF|RF|VM|2)) equals this */
 
 #define BT_NEGTAG_OFF 0x100000
 #define BT_TCADDR_OFF 0x180000
@@ -116,6 +133,16 @@ struct AsmVcpu {
   uint32_t mxcsr, host_mxcsr;
   uint64_t vif;          // virtual IF (0/1): inline cli/sti in kernel translations
   uint64_t irq_pending;  // nonzero: an interrupt may be deliverable (inline sti then takes the callout)
+  // Inline sensitive instructions (inline_sensitive.cpp); all but
+  // kernel_gs_base and the counts are derived from the C++ vCPU.
+  uint64_t pushf_add, popf_expect_k, popf_expect_u;
+  int64_t tsc_offset;
+  uint64_t tsc_trap;
+  uint64_t kernel_gs_base;
+  uint64_t cpuid_negkey;
+  uint32_t cpuid_regs[4];
+  uint64_t inline_count[BT_INLINE_OPS];
+  uint64_t cpl_mode, syscall_ok, sysret_ok, sfmask_not, lstar, sysret_expect;
 };
 static_assert(offsetof(AsmVcpu, rflags) == BT_OFF_RFLAGS);
 static_assert(offsetof(AsmVcpu, host_sp) == BT_OFF_HOST_SP);
@@ -134,6 +161,18 @@ static_assert(offsetof(AsmVcpu, mxcsr) == BT_OFF_MXCSR);
 static_assert(offsetof(AsmVcpu, host_mxcsr) == BT_OFF_HOST_MXCSR);
 static_assert(offsetof(AsmVcpu, vif) == BT_OFF_VIF);
 static_assert(offsetof(AsmVcpu, irq_pending) == BT_OFF_IRQ_PENDING);
+static_assert(offsetof(AsmVcpu, pushf_add) == BT_OFF_PUSHF_ADD && offsetof(AsmVcpu, popf_expect_k) == BT_OFF_POPF_EXPECT_K);
+static_assert(offsetof(AsmVcpu, popf_expect_u) == BT_OFF_POPF_EXPECT_U && offsetof(AsmVcpu, tsc_offset) == BT_OFF_TSC_OFFSET);
+static_assert(offsetof(AsmVcpu, tsc_trap) == BT_OFF_TSC_TRAP && offsetof(AsmVcpu, kernel_gs_base) == BT_OFF_KERNEL_GS_BASE);
+static_assert(offsetof(AsmVcpu, cpuid_negkey) == BT_OFF_CPUID_NEGKEY && offsetof(AsmVcpu, cpuid_regs) == BT_OFF_CPUID_REGS);
+static_assert(offsetof(AsmVcpu, inline_count) == BT_OFF_INLINE_COUNT);
+static_assert(offsetof(AsmVcpu, cpl_mode) == BT_OFF_CPL_MODE && offsetof(AsmVcpu, syscall_ok) == BT_OFF_SYSCALL_OK);
+static_assert(offsetof(AsmVcpu, sysret_ok) == BT_OFF_SYSRET_OK && offsetof(AsmVcpu, sfmask_not) == BT_OFF_SFMASK_NOT);
+static_assert(offsetof(AsmVcpu, lstar) == BT_OFF_LSTAR && offsetof(AsmVcpu, sysret_expect) == BT_OFF_SYSRET_EXPECT);
+
+// Sensitive instructions that translated code may execute inline (counted in
+// AsmVcpu::inline_count; reported with the callouts as priv.<insn>).
+enum class InlineOp : uint8_t { Pushf, Popf, Rdtsc, Cpuid, Swapgs, Cli, Sti, Syscall, Sysret };
 
 static_assert(sizeof(AsmVcpu) <= BT_OFF_USER_LIMIT && BT_OFF_SHIFT44_MASK + 8 <= BT_VCPU_SIZE);
 

@@ -84,6 +84,32 @@ bool Runtime::load_segment_descriptor(uint16_t sel, uint64_t desc[2], bool* pres
   return true;
 }
 
+// The guest's cpuid answer for (leaf, subleaf); it becomes the one the
+// translated code answers inline (AsmVcpu::cpuid_*) until another leaf asks.
+void Runtime::guest_cpuid(uint32_t leaf, uint32_t sub, unsigned out[4]) {
+  // The host's answer is fetched once per (leaf, subleaf): on a virtualized
+  // host cpuid itself traps (~8 us here), and the guest's CPU model must not
+  // change between two reads anyway.
+  auto [it, fresh] = cpuid_cache_.try_emplace((uint64_t(sub) << 32) | leaf);
+  if (fresh) __cpuid_count(leaf, sub, it->second[0], it->second[1], it->second[2], it->second[3]);
+  if (fresh) count_host(HostEvent::Cpuid);
+  unsigned eax = it->second[0], ebx = it->second[1], ecx = it->second[2], edx = it->second[3];
+  if (leaf == 1) {
+    ecx &= ~(1u << 5);   // no VMX
+    ecx &= ~(1u << 27);  // OSXSAVE reflects the host's CR4, not ours
+    ecx |= 1u << 31;     // hypervisor present
+    ebx &= 0x00ffffffu;  // initial APIC id 0
+  }
+  out[0] = eax;
+  out[1] = ebx;
+  out[2] = ecx;
+  out[3] = edx;
+  AsmVcpu* a = asm_vcpu();
+  cpuid_key_ = (uint64_t(sub) << 32) | leaf;
+  a->cpuid_negkey = uint64_t(0) - cpuid_key_;
+  memcpy(a->cpuid_regs, out, sizeof a->cpuid_regs);
+}
+
 Runtime::Step Runtime::port_io(const ExitRecord& r, Exit* out) {
   AsmVcpu* a = asm_vcpu();
   const uint64_t iopl = (vflags() >> 12) & 3;
@@ -262,7 +288,10 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
           mem_->set_cr3(v);
           on_cr3_change();
           break;
-        case 4: cpu_.cr4 = v; break;
+        case 4:
+          cpu_.cr4 = v;
+          sync_inline_state();  // CR4.TSD: whether user rdtsc may run inline
+          break;
         case 8: cpu_.cr8 = v & 15; break;
         default: return ud();
       }
@@ -368,24 +397,12 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
     case CalloutOp::Outs:
       return port_io(r, out);
     case CalloutOp::Cpuid: {
-      const uint32_t leaf = uint32_t(a->gpr[RAX]), sub = uint32_t(a->gpr[RCX]);
-      // The host's answer is fetched once per (leaf, subleaf): on a
-      // virtualized host cpuid itself traps (~8 us here), and the guest's
-      // CPU model must not change between two reads anyway.
-      auto [it, fresh] = cpuid_cache_.try_emplace((uint64_t(leaf) << 32) | sub);
-      if (fresh) __cpuid_count(leaf, sub, it->second[0], it->second[1], it->second[2], it->second[3]);
-      if (fresh) count_host(HostEvent::Cpuid);
-      unsigned eax = it->second[0], ebx = it->second[1], ecx = it->second[2], edx = it->second[3];
-      if (leaf == 1) {
-        ecx &= ~(1u << 5);   // no VMX
-        ecx &= ~(1u << 27);  // OSXSAVE reflects the host's CR4, not ours
-        ecx |= 1u << 31;     // hypervisor present
-        ebx &= 0x00ffffffu;  // initial APIC id 0
-      }
-      a->gpr[RAX] = eax;
-      a->gpr[RBX] = ebx;
-      a->gpr[RCX] = ecx;
-      a->gpr[RDX] = edx;
+      unsigned v[4];
+      guest_cpuid(uint32_t(a->gpr[RAX]), uint32_t(a->gpr[RCX]), v);
+      a->gpr[RAX] = v[0];
+      a->gpr[RBX] = v[1];
+      a->gpr[RCX] = v[2];
+      a->gpr[RDX] = v[3];
       return done();
     }
     case CalloutOp::Rdtsc:
@@ -416,12 +433,15 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
         case kMsrSfmask: slot = &cpu_.sfmask; break;
         case kMsrFsBase: slot = &a->fs_base; break;
         case kMsrGsBase: slot = &a->gs_base; break;
-        case kMsrKernelGsBase: slot = &cpu_.kernel_gs_base; break;
+        case kMsrKernelGsBase: slot = &a->kernel_gs_base; break;
         case kMsrTscAux: slot = &cpu_.tsc_aux; break;
         case kMsrApicBase: slot = &cpu_.apic_base; break;
         case kMsrPat: slot = &cpu_.pat; break;
         case kMsrTsc:
-          if (wr) cpu_.tsc_offset = int64_t(v - __rdtsc());
+          if (wr) {
+            cpu_.tsc_offset = int64_t(v - __rdtsc());
+            sync_inline_state();
+          }
           tsc_now = __rdtsc() + uint64_t(cpu_.tsc_offset);
           slot = &tsc_now;
           break;
@@ -437,6 +457,7 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       if (wr) {
         if (msr == kMsrEfer) *slot = (v & 0xd01) | 0x500;  // LME/LMA stay on
         else *slot = v;
+        sync_inline_state();  // EFER.SCE, SFMASK, LSTAR: inline syscall/sysret
         if (msr == kMsrFsBase) cpu_.fs.base = v;
         if (msr == kMsrGsBase) cpu_.gs.base = v;
       } else {
@@ -448,8 +469,8 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
     case CalloutOp::Swapgs: {
       if (!kernel) return ud();
       const uint64_t t = a->gs_base;
-      a->gs_base = cpu_.kernel_gs_base;
-      cpu_.kernel_gs_base = t;
+      a->gs_base = a->kernel_gs_base;
+      a->kernel_gs_base = t;
       cpu_.gs.base = a->gs_base;
       return done();
     }

@@ -97,8 +97,15 @@ Status Runtime::init() {
   a->rflags = 0x2;
   a->mxcsr = 0x1f80;
   put_host_fields();
+  sync_inline_state();
+  unsigned cpuid0[4];
+  guest_cpuid(0, 0, cpuid0);  // the inline cpuid entry always holds a real answer
   address_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2");
   if (const char* v = getenv("VTB_BT_USER_CHECKS"); v && !strcmp(v, "0")) address_checks_ = false;  // experiments; counter bt.user_isolation says so
+  bmi2_ = __builtin_cpu_supports("bmi2");
+  // Experiments (before/after figures in docs/bt.md): 0 keeps every sensitive
+  // instruction a callout; the counters bt.inline.<insn> say which ran inline.
+  if (const char* v = getenv("VTB_BT_INLINE"); v && !strcmp(v, "0")) inline_sensitive_ = false;
   fault_rec_.reason = ExitReason::Fault;
   timer_.set_backstop(kAsyncBackstopNs);
   if (Status s = user_tc_.init(kUserTcBase, kTcSize); !s) return s;
@@ -203,6 +210,9 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   env.user_checks = user && address_checks_;
   env.kernel_checks = !user && address_checks_;
   env.inline_if = !user;
+  env.inline_sensitive = inline_sensitive_;
+  env.bmi2 = bmi2_;
+  env.inline_sysret = !opt_.direct_user;
   if (!exact_check_pcs_.empty()) env.exact_check = [this](uint64_t pc) { return exact_check_pcs_.count(pc) != 0; };
   have_translations_ = true;
   if (!traced_pcs_.empty()) env.traced_store = [this](uint64_t pc) { return traced_pcs_.count(pc) != 0; };
@@ -231,6 +241,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
     ++st_.blocks;
     st_.insns += r.guest_insns;
     (user ? st_.user_checks : st_.kernel_checks) += r.address_checks;
+    (user ? st_.user_checks_elided : st_.kernel_checks_elided) += r.address_checks_elided;
     break;
   }
   Block* b = blk.get();
@@ -320,7 +331,7 @@ void Runtime::arm_async_exit(uint64_t deadline) {
   if (!want) return;
   const uint64_t armed = timer_.armed_ns();  // 0 once it has fired
   if (armed && armed <= want) return;        // an early enough expiry is pending: no clock read
-  const uint64_t now = monotonic_ns();
+  const uint64_t now = visit_now();
   want = std::max(want, now + 200000);
   if (armed && armed <= want) return;
   timer_.want(want, now);
@@ -419,7 +430,7 @@ void Runtime::on_cr3_change() {
 Exit Runtime::run(const RunLimits& lim) {
   Exit out;
   AsmVcpu* a = asm_vcpu();
-  const uint64_t start = monotonic_ns();
+  const uint64_t start = lim.now_ns ? lim.now_ns : monotonic_ns();
   const uint64_t deadline = lim.wall.count() > 0 ? start + uint64_t(lim.wall.count()) : 0;
   const bool counting = lim.max_guest_insns != 0;
   counting_ = counting;
@@ -494,7 +505,9 @@ Exit Runtime::run(const RunLimits& lim) {
   // every kAsyncBackstopNs until it is re-armed. A guest that exits often
   // also has the clock read every kClockEveryVisits visits without any signal.
   int clock_visits = kClockEveryVisits;
-  for (;;) {
+  visit_now_ = start;  // the first visit uses the reading taken at entry
+  for (bool first = true;; first = false) {
+    if (!first) visit_now_ = 0;
     if (exit_req_) {
       clear_async_exit();
       clock_visits = kClockEveryVisits;
@@ -506,7 +519,7 @@ Exit Runtime::run(const RunLimits& lim) {
     // the deadline and at guest timer events: the clock is read only then
     // (and every kClockEveryVisits visits).
     if (!async) clock_due_ = true;
-    if (deadline && (clock_due_ || !async) && monotonic_ns() >= deadline)
+    if (deadline && (clock_due_ || !async) && visit_now() >= deadline)
       return finish(ExitKind::LimitReached, "wall-clock limit reached");
     if (counting && executed_ >= lim.max_guest_insns)
       return finish(ExitKind::LimitReached, "guest instruction limit reached (" + std::to_string(executed_) + ")");
@@ -557,9 +570,13 @@ Exit Runtime::run(const RunLimits& lim) {
       continue;
     }
     if (direct) seal_for_direct();
+    a->cpl_mode = uint64_t(cpu_.cpl);
     const ExitRecord* r = reinterpret_cast<const ExitRecord*>(direct ? bt_enter_direct(tc) : bt_enter(tc));
     in_guest_ = false;
     in_direct_ = false;
+    // Inline syscall/sysret move the privilege level (never directly run user
+    // code, which may write the vCPU block).
+    if (!direct && a->cpl_mode != uint64_t(cpu_.cpl)) sync_cpl_from_inline();
     ++st_.exits;
     int64_t used = slice - a->budget;
     switch (r->reason) {

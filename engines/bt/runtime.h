@@ -12,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/counters.h"
 #include "common/engine.h"
 #include "common/exit.h"
@@ -88,6 +89,14 @@ class Runtime {
   bool on_async_signal(void* uctx, const SignalFrame* fr);
   static int async_signal_number();
 
+  // Sensitive instructions inline where the vCPU block suffices (default;
+  // inline_sensitive.cpp), or every one of them a callout (translations made
+  // so far are dropped).
+  void set_inline_sensitive(bool on) {
+    inline_sensitive_ = on;
+    if (have_translations_) reset_translations();
+  }
+
  private:
   explicit Runtime(GuestAccess* mem, const RuntimeOptions& opt);
   Status init();
@@ -135,11 +144,21 @@ class Runtime {
   uint64_t full_rflags() const;
   // The virtual flags (IF, IOPL, TF, NT, AC, ID...): IF lives in AsmVcpu::vif
   // so that translated kernel code can change it inline (cli/sti).
+  // (0 or kFlagIF there, so that an inline pushf adds it to the image).
   uint64_t vflags() const { return (cpu_.vflags & ~kFlagIF) | (asm_vcpu()->vif ? kFlagIF : 0); }
   void set_vflags(uint64_t v) {
     cpu_.vflags = v & ~kFlagIF;
-    asm_vcpu()->vif = (v & kFlagIF) ? 1 : 0;
+    asm_vcpu()->vif = v & kFlagIF;
+    sync_inline_state();
   }
+  // Inline sensitive instructions (inline_sensitive.cpp): the vCPU block's
+  // fields they read, recomputed whenever the virtual flags, CR4 or the TSC
+  // offset change (and after guest user code ran directly).
+  void sync_inline_state();
+  void sync_cpl_from_inline();
+  uint64_t inline_count(InlineOp op) const;
+  static CalloutOp inline_callout(InlineOp op);
+  void guest_cpuid(uint32_t leaf, uint32_t sub, unsigned out[4]);
   void set_full_rflags(uint64_t f, bool allow_if_iopl);
   bool load_segment_descriptor(uint16_t sel, uint64_t desc[2], bool* present);
 
@@ -170,7 +189,7 @@ class Runtime {
   std::vector<uint32_t> ibtc_user_slots_;
   std::unordered_map<uint64_t, int> traced_traps_;  // guest pc -> traced-write traps taken
   std::unordered_set<uint64_t> traced_pcs_;          // stores retranslated as TracedStore callouts
-  std::unordered_map<uint64_t, std::array<unsigned, 4>> cpuid_cache_;  // (leaf << 32 | subleaf) -> host answer
+  std::unordered_map<uint64_t, std::array<unsigned, 4>> cpuid_cache_;  // (subleaf << 32 | leaf, the inline key) -> host answer
   std::unordered_set<uint64_t> exact_check_pcs_;     // user checks that must use the exact address
   std::unordered_set<uint64_t> no_adapt_;            // general stores: never emulated/adapted again
   std::unordered_map<uint64_t, int> traced_useless_;  // consecutive TracedStore callouts that hit no table
@@ -202,6 +221,15 @@ class Runtime {
   bool extend_ = false;              // mode the current translations were made in
   bool have_translations_ = false;
   bool clock_due_ = true;            // read the clock (deadline, timer devices) at the next dispatcher visit
+  // One clock reading per dispatcher visit (0: not read yet); the first visit
+  // of a run() uses the one taken at its entry. A read costs ~60 ns on this
+  // host (clock_gettime, 150 cycles): three of them made up most of the
+  // dispatcher's share of a port I/O exit.
+  uint64_t visit_now_ = 0;
+  uint64_t visit_now() {
+    if (!visit_now_) visit_now_ = monotonic_ns();
+    return visit_now_;
+  }
   ThreadTimer timer_;
   volatile sig_atomic_t exit_req_ = 0;
   volatile sig_atomic_t lookups_forced_ = 0;
@@ -213,7 +241,14 @@ class Runtime {
   volatile bool in_direct_ = false;  // translated code is not running: guest user code is, natively
   // The host's fields of the vCPU block that a direct entry clears or the guest
   // may overwrite while it runs directly, as they were (put back after it).
-  struct Sealed { int64_t budget = 0; uint64_t vif = 0, fs_base = 0, gs_base = 0; } sealed_;
+  struct Sealed {
+    int64_t budget = 0;
+    uint64_t vif = 0, fs_base = 0, gs_base = 0, kernel_gs_base = 0;
+    uint64_t inline_count[BT_INLINE_OPS] = {};
+  } sealed_;
+  uint64_t cpuid_key_ = 0;
+  bool inline_sensitive_ = true;  // pushf/popf/rdtsc/cpuid/swapgs inline (VTB_BT_INLINE=0: callouts)
+  bool bmi2_ = false;  // (subleaf << 32 | leaf) answered inline
   bool sud_thread_ = false;         // SUD is on for the thread that runs the guest
   bool address_checks_ = false;        // user translations carry address checks
   bool hold_irq_ = false;  // resume_tc_ is mid-instruction-sequence: no event delivery now
@@ -225,6 +260,7 @@ class Runtime {
     uint64_t blocks = 0, insns = 0, chain = 0, ind_miss = 0, tc_flush = 0, tc_invalidate = 0, translate_ns = 0;
     uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0, async_exits = 0;
     uint64_t direct_entries = 0, direct_syscalls = 0, direct_faults = 0, direct_interrupts = 0, direct_outside = 0;
+    uint64_t user_checks_elided = 0, kernel_checks_elided = 0;
     uint64_t user_checks = 0, kernel_checks = 0, user_isolation_faults = 0, kernel_isolation_faults = 0;
     uint64_t priv[uint8_t(CalloutOp::Count)] = {};
     uint64_t cr_write[16] = {}, cr_read[16] = {};

@@ -1,5 +1,6 @@
 // tags: engines|bt — desc: architectural register exchange (Regs) and the counters the runtime reports.
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "engines/bt/layout.h"
@@ -35,7 +36,7 @@ Regs Runtime::regs() const {
   r.gdt_limit = cpu_.gdt_limit;
   r.idt_base = cpu_.idt_base;
   r.idt_limit = cpu_.idt_limit;
-  r.kernel_gs_base = cpu_.kernel_gs_base;
+  r.kernel_gs_base = a->kernel_gs_base;
   return r;
 }
 
@@ -70,7 +71,7 @@ void Runtime::set_regs(const Regs& r) {
   cpu_.gdt_limit = r.gdt_limit;
   cpu_.idt_base = r.idt_base;
   cpu_.idt_limit = r.idt_limit;
-  cpu_.kernel_gs_base = canonical_address(r.kernel_gs_base);
+  a->kernel_gs_base = canonical_address(r.kernel_gs_base);
   cpu_.cpl = r.cs.selector & 3;
   resume_tc_ = 0;
   pending_in_.valid = false;
@@ -79,6 +80,7 @@ void Runtime::set_regs(const Regs& r) {
     on_cr3_change();
   }
   mem_->set_user_mode(cpu_.cpl == 3);
+  sync_inline_state();
 }
 
 void Runtime::stats(Counters& out) const {
@@ -94,6 +96,8 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.user_isolation", address_checks_ ? 1 : 0);
   out.add("bt.user_checks", st_.user_checks);
   out.add("bt.kernel_checks", st_.kernel_checks);
+  out.add("bt.user_checks_elided", st_.user_checks_elided);
+  out.add("bt.kernel_checks_elided", st_.kernel_checks_elided);
   out.add("bt.user_isolation_faults", st_.user_isolation_faults);
   out.add("bt.kernel_isolation_faults", st_.kernel_isolation_faults);
   if (opt_.direct_user) {
@@ -114,10 +118,21 @@ void Runtime::stats(Counters& out) const {
   out.add("mmu.pte_write_callout", st_.pte_callout);
   out.add("mmu.pte_untraced", st_.pte_untraced);
   out.add("bt.adaptive_retranslate", st_.adaptive);
+  // Inline executions count with the callouts (priv.<insn>: how often the
+  // instruction ran) and alone (bt.inline.<insn>: how many never left).
+  uint64_t priv[unsigned(CalloutOp::Count)];
+  memcpy(priv, st_.priv, sizeof priv);
+  for (unsigned k = 0; k < BT_INLINE_OPS; ++k) {
+    const uint64_t n = inline_count(InlineOp(k));
+    const CalloutOp op = inline_callout(InlineOp(k));
+    if (op == CalloutOp::Count) continue;
+    priv[unsigned(op)] += n;
+    if (n) out.add(std::string("bt.inline.") + callout_name(op), n);
+  }
   for (unsigned i = 1; i < unsigned(CalloutOp::Count); ++i) {
     const CalloutOp op = CalloutOp(i);
-    if (!st_.priv[i] || op == CalloutOp::MovToCr || op == CalloutOp::MovFromCr || op == CalloutOp::TracedStore) continue;
-    out.add(std::string("priv.") + callout_name(op), st_.priv[i]);
+    if (!priv[i] || op == CalloutOp::MovToCr || op == CalloutOp::MovFromCr || op == CalloutOp::TracedStore) continue;
+    out.add(std::string("priv.") + callout_name(op), priv[i]);
   }
   for (int c = 0; c < 16; ++c) {
     if (st_.cr_write[c]) out.add("priv.mov_cr" + std::to_string(c), st_.cr_write[c]);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engines/bt/translator_ctx.h"
+#include "engines/bt/vcpu.h"
 
 namespace vtb::bt {
 
@@ -142,21 +143,23 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   if (o0 == 0xcc) return callout(CalloutOp::Int3, 3, 0, 0, 0, 0, true);
   if (o0 == 0xf1) return callout(CalloutOp::Int, 1, 0, 0, 0, 0, true);
 
+  if (emit_inline_sensitive(c, in, end)) return true;  // pushf/popf/rdtsc/cpuid/swapgs (inline_sensitive.cpp)
   // ---- one-byte sensitive / privileged ----
   switch (o0) {
     case 0xf4: return callout(CalloutOp::Hlt);
     case 0xfa:
       if (c.env.inline_if) {  // movq $0, vif
         e.b(0x48); e.b(0xc7); e.b(0x04); e.b(0x25); e.d32(uint32_t(kGlobalBase + BT_OFF_VIF)); e.d32(0);
+        emit_inline_count_saving(e, InlineOp::Cli);
         return true;
       }
       return callout(CalloutOp::Cli);
     case 0xfb:
       if (c.env.inline_if) {
-        // Nothing deliverable: movq $1, vif. Else the callout (interrupt
+        // Nothing deliverable: movq $IF, vif. Else the callout (interrupt
         // shadow, delivery after the next instruction).
         // mov %rcx,s6; mov irq_pending,%rcx; jrcxz fast; mov s6,%rcx; <callout>; jmp done;
-        // fast: mov s6,%rcx; movq $1,vif; done:
+        // fast: <count>; mov s6,%rcx; movq $IF,vif; done:
         e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
         e.load_abs(RCX, kGlobalBase + BT_OFF_IRQ_PENDING);
         e.b(0xe3);
@@ -168,8 +171,9 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
         const size_t done = e.size();
         e.d32(0);
         *e.at(jz) = uint8_t(e.size() - (jz + 1));
+        emit_inline_count(e, InlineOp::Sti, RCX);
         e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
-        e.b(0x48); e.b(0xc7); e.b(0x04); e.b(0x25); e.d32(uint32_t(kGlobalBase + BT_OFF_VIF)); e.d32(1);
+        e.b(0x48); e.b(0xc7); e.b(0x04); e.b(0x25); e.d32(uint32_t(kGlobalBase + BT_OFF_VIF)); e.d32(uint32_t(kFlagIF));
         e.patch_rel32(done, e.pc());
         return true;
       }
@@ -307,7 +311,7 @@ bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* 
 TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateEnv& env, uint8_t* buf, size_t cap,
                                       Block* blk) {
   TranslateResult res;
-  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, {}, 0, {}};
+  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, {}, 0, 0, {}, {}};
   Emitter& e = c.e;
   blk->pc = pc;
   blk->tc = tc;
@@ -387,6 +391,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
       ended = true;
       break;
     }
+    if (c.env.user_checks || c.env.kernel_checks) track_checked_regs(c, in);
     ++c.index;
     cur += in.len;
     ended = end;
@@ -437,6 +442,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   res.size = e.size();
   res.guest_insns = uint32_t(n);
   res.address_checks = uint32_t(c.checks);
+  res.address_checks_elided = uint32_t(c.checks_elided);
   return res;
 }
 

@@ -34,6 +34,11 @@ struct TranslateEnv {
   // Kernel code (CPL 0): cli/sti become stores to the virtual IF (sti takes
   // the callout when an interrupt may be deliverable).
   bool inline_if = false;
+  // pushf/popf (8-byte), rdtsc, cpuid, swapgs run inline on the vCPU block
+  // where its state suffices (inline_sensitive.cpp); rdtsc/cpuid need BMI2.
+  bool inline_sensitive = false;
+  bool bmi2 = false;
+  bool inline_sysret = false;  // kernel sysretq inline (not bt-direct: its user code runs directly)
   // Instructions whose check must compute the exact address (see address_checks.cpp).
   std::function<bool(uint64_t pc)> exact_check;
   // Adaptive translation: stores at these guest pcs become TracedStore callouts.
@@ -64,6 +69,7 @@ struct TranslateResult {
   size_t size = 0;         // bytes emitted
   uint32_t guest_insns = 0;
   uint32_t address_checks = 0;  // address checks emitted (address_checks.cpp)
+  uint32_t address_checks_elided = 0;  // accesses an earlier check of the block covers
 };
 
 class Translator {
@@ -87,10 +93,26 @@ class Translator {
   bool emit_ea(Ctx& c, const Insn& in, uint64_t* aux, uint64_t* target);
   bool emit_ident(Ctx& c, const Insn& in);
   void emit_div_check(Ctx& c, const Insn& in);
+  // inline_sensitive.cpp: false when the instruction is not done inline here.
+  bool emit_inline_sensitive(Ctx& c, const Insn& in, bool* end);
+  void emit_inline_guard(Ctx& c, const Insn& in, uint32_t ok_off, CalloutOp op, uint8_t a);
+  void emit_inline_syscall(Ctx& c, const Insn& in);
+  void emit_inline_sysret(Ctx& c, const Insn& in);
+  void emit_inline_pushf(Ctx& c);
+  void emit_inline_popf(Ctx& c, const Insn& in);
+  void emit_inline_rdtsc(Ctx& c, const Insn& in);
+  void emit_inline_cpuid(Ctx& c, const Insn& in);
+  void emit_inline_swapgs(Ctx& c);
+  static void emit_inline_count(Emitter& e, InlineOp op, int reg);
+  static void emit_inline_count_saving(Emitter& e, InlineOp op);
   // Address checks before a guest instruction (address_checks.cpp).
   void emit_address_checks(Ctx& c, const Insn& in);
-  void emit_address_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32 = false);
+  // margin_ok: a stack access the quick form cannot take may use the margin
+  // form (false where the block ends with the instruction: nothing to cover).
+  void emit_address_check(Ctx& c, const MemRef& m, bool write, bool flags_dead, bool addr32 = false,
+                          bool margin_ok = true);
   bool flags_dead_at(Ctx& c, const Insn& in);
+  static void track_checked_regs(Ctx& c, const Insn& in);
   const Insn* lookahead(Ctx& c, uint64_t pc);
   void emit_check_stubs(Ctx& c);
   bool emit_seg_rewrite(Ctx& c, const Insn& in);

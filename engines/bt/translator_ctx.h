@@ -24,6 +24,11 @@ struct Translator::Ctx {
   struct SlowCheck { size_t rel_off; int base; int kind; MemRef m; bool write; uint64_t pc; int index; size_t back; };
   std::vector<SlowCheck> slow_checks;
   int checks = 0;  // address checks emitted
+  int checks_elided = 0;  // accesses proven allowed by an earlier quick check of the block
+  // Per GPR: its value is `delta` away from one a quick check of this block
+  // accepted (every accepted value has 1 MiB of slack; address_checks.cpp).
+  struct Anchor { bool valid = false; int64_t delta = 0; };
+  Anchor anchor[16];
   std::vector<Insn> ahead;  // look-ahead decodes (address_checks.cpp)
 };
 

@@ -31,7 +31,7 @@ struct VirtCpu {
   Segment cs, ds, es, ss, fs, gs, tr, ldtr;  // fs/gs bases: authoritative copy is in AsmVcpu
   uint64_t gdt_base = 0, idt_base = 0;
   uint16_t gdt_limit = 0, idt_limit = 0;
-  uint64_t kernel_gs_base = 0, star = 0, lstar = 0, cstar = 0, sfmask = 0, tsc_aux = 0, pat = 0x0007040600070406ULL;
+  uint64_t star = 0, lstar = 0, cstar = 0, sfmask = 0, tsc_aux = 0, pat = 0x0007040600070406ULL;
   uint64_t apic_base = 0xfee00900;
   int64_t tsc_offset = 0;
   bool interrupt_shadow = false;  // sti/mov ss: no interrupt before the next instruction

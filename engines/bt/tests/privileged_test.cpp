@@ -8,54 +8,46 @@
 
 #include "common/abi/vtb_abi.h"
 #include "common/counters.h"
+#include "engines/bt/tests/machine_suite.h"
 #include "engines/bt/tests/snippet.h"
 
 namespace vtb::bt::test {
 namespace {
 
-class Priv : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { m_ = new Machine(); }
-  static void TearDownTestSuite() { delete m_; m_ = nullptr; }
-  void SetUp() override {
-    ASSERT_TRUE(m_->ok()) << m_->error;
-    memset(m_->data(), 0, 0x10000);
-  }
-  uint64_t counter(const char* name) {
-    Counters c;
-    m_->rt->stats(c);
-    return c.get(name);
-  }
-  static Machine* m_;
-};
-Machine* Priv::m_ = nullptr;
+class Priv : public MachineSuite<Priv> {};
 
 #define EXPECT_DONE(e) ASSERT_TRUE((e).kind == ExitKind::PortIo && (e).port == 0xf4) << (e).message << " kind " << int((e).kind)
 
 TEST_F(Priv, CliStiPushfShowVirtualIf) {
   Regs r = initial_regs();
   r.rflags = 0x202;  // virtual IF=1
-  const uint64_t cli0 = counter("priv.cli");
+  const uint64_t cli0 = counter("priv.cli"), icli0 = counter("bt.inline.cli"), ipushf0 = counter("bt.inline.pushf");
+  const uint64_t exits0 = counter("bt.tc_exits");
   Exit e = m_->run_bt({0xfa, 0x9c, 0x58, 0xfb, 0x9c, 0x5b}, &r);  // cli; pushf; pop %rax; sti; pushf; pop %rbx
   EXPECT_DONE(e);
   EXPECT_EQ(r.rax & 0x200, 0u) << "pushf after cli must show IF=0";
   EXPECT_EQ(r.rbx & 0x200, 0x200u) << "pushf after sti must show IF=1";
   EXPECT_EQ(r.rflags & 0x200, 0x200u);
-  // At CPL 0 cli/sti are inline stores to the virtual IF: no callout.
-  EXPECT_EQ(counter("priv.cli") - cli0, 0u);
+  // At CPL 0 cli/sti are inline stores to the virtual IF and pushf is inline
+  // too: no callout, but each execution is counted (priv.<insn> includes them).
+  EXPECT_EQ(counter("priv.cli") - cli0, 1u);
+  EXPECT_EQ(counter("bt.inline.cli") - icli0, 1u);
+  EXPECT_EQ(counter("bt.inline.pushf") - ipushf0, 2u);
   EXPECT_GE(counter("priv.pushf"), 2u);
+  EXPECT_LE(counter("bt.tc_exits") - exits0, 2u) << "only the jump to the end stub and its out may leave";
   // At CPL 3 (IOPL 3 allows them) they are callouts, with the same effect.
   Regs u = initial_regs();
   u.cs.selector = 0x33;
   u.ss.selector = 0x2b;
   u.rflags = 0x3202;
-  const uint64_t cli1 = counter("priv.cli"), sti1 = counter("priv.sti");
+  const uint64_t cli1 = counter("priv.cli"), sti1 = counter("priv.sti"), icli1 = counter("bt.inline.cli");
   e = m_->run_bt({0xfa, 0x9c, 0x58, 0xfb, 0x9c, 0x5b}, &u);
   EXPECT_DONE(e);
   EXPECT_EQ(u.rax & 0x200, 0u);
   EXPECT_EQ(u.rbx & 0x200, 0x200u);
   EXPECT_EQ(counter("priv.cli") - cli1, 1u);
   EXPECT_EQ(counter("priv.sti") - sti1, 1u);
+  EXPECT_EQ(counter("bt.inline.cli") - icli1, 0u) << "user cli is a callout (IOPL check)";
 }
 
 TEST_F(Priv, PopfClearsVirtualIf) {
@@ -489,6 +481,88 @@ TEST_F(Priv, DivideByZeroIsPreciseWithoutAHostSignal) {
 // (vCPU block with exit_fn/host_sp, lookup tables, user translation cache):
 // a guest #PF (nothing of the guest is mapped there), and the host state is
 // intact afterwards. Legal addresses right below the range still work.
+// A quick check covers later accesses of the block through the same base
+// while it moves by constants within the 1 MiB margin; beyond it, or after
+// any other write to the base, the access is checked again.
+TEST_F(Priv, CheckedBaseCoversLaterAccessesOnlyWithinTheMargin) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
+  // mov %rsi,(%rax); sub $8,%rax; mov 8(%rax),%rcx; add $1,%rdx
+  Regs w = user_regs();
+  EXPECT_DONE(m_->run_bt({0x48, 0x83, 0xc2, 0x01}, &w));  // the end stub's translation (its own accesses) first
+  Regs r = user_regs();
+  r.rax = kData + 0x100;
+  r.rsi = 0x1122334455667788ULL;
+  const uint64_t e0 = counter("bt.user_checks_elided");
+  Exit e = m_->run_bt({0x48, 0x89, 0x30, 0x48, 0x83, 0xe8, 0x08, 0x48, 0x8b, 0x48, 0x08, 0x48, 0x83, 0xc2, 0x01}, &r);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rcx, 0x1122334455667788ULL);
+  EXPECT_EQ(counter("bt.user_checks_elided") - e0, 1u) << "the load is covered by the store's check";
+  // mov (%rax),%rbx; add $0x3fa00000,%rax (to the vCPU block: far beyond the margin); mov (%rax),%rcx
+  const uint64_t target = VTB_HOST_RESERVED_USER_LO;
+  Regs u = user_regs();
+  u.rax = target - 0x3fa00000;
+  u.rcx = 0x55;
+  const uint64_t e1 = counter("bt.user_checks_elided");
+  e = m_->run_bt({0x48, 0x8b, 0x18, 0x48, 0x05, 0x00, 0x00, 0xa0, 0x3f, 0x48, 0x8b, 0x08, 0x48, 0x83, 0xc2, 0x01}, &u);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 4, target, kCode + 9));
+  EXPECT_EQ(u.rcx, 0x55u);
+  EXPECT_EQ(counter("bt.user_checks_elided") - e1, 0u);
+  // mov (%rax),%rbx; mov %rdi,%rax (any other write drops the cover); mov (%rax),%rcx
+  Regs v = user_regs();
+  v.rax = kData;
+  v.rdi = target;
+  v.rcx = 0x55;
+  e = m_->run_bt({0x48, 0x8b, 0x18, 0x48, 0x89, 0xf8, 0x48, 0x8b, 0x08, 0x48, 0x83, 0xc2, 0x01}, &v);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 4, target, kCode + 6));
+  EXPECT_EQ(v.rcx, 0x55u);
+}
+
+// Kernel pushes with the flags live: the first checks both ends of its
+// 1 MiB margin and covers the next; a stack within 1 MiB of the host's range
+// is refused by that form and retranslated with the plain exact one (and
+// runs); a push into the host's range is still a #PF.
+TEST_F(Priv, KernelStackMarginCheckCoversPushesAndFallsBackNearTheHostRange) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): address checks are off on this host";
+  const std::vector<uint8_t> code = {0x48, 0x83, 0xfa, 0x00, 0x50, 0x53, 0x0f, 0x94, 0xc2};  // cmp $0,%rdx; push %rax; push %rbx; setz %dl
+  Regs w = initial_regs();
+  EXPECT_DONE(m_->run_bt({0x48, 0x83, 0xc2, 0x01}, &w));  // the end stub's translation first
+  Regs r = initial_regs();
+  r.rax = 0x1111;
+  r.rbx = 0x2222;
+  const uint64_t e0 = counter("bt.kernel_checks_elided"), i0 = counter("bt.tc_invalidate");
+  Exit e = m_->run_bt(code, &r);
+  EXPECT_DONE(e);
+  EXPECT_EQ(r.rdx & 0xff, 1u);
+  EXPECT_EQ(r.rsp, kStackTop - 256 - 16);
+  EXPECT_EQ(*reinterpret_cast<uint64_t*>(kStackTop - 256 - 16), 0x2222u);
+  EXPECT_EQ(counter("bt.kernel_checks_elided") - e0, 1u) << "the second push is covered by the first's margin";
+  EXPECT_EQ(counter("bt.tc_invalidate") - i0, 1u) << "only run_bt's own invalidation";
+  // A kernel stack page right above the host's range (8 TiB): the margin's
+  // low end lies in it, so each push is refused once and retranslated.
+  ScratchPage page(*m_, VTB_HOST_RESERVED_KERNEL_HI);
+  ASSERT_TRUE(page.ok);
+  Regs k = initial_regs();
+  k.rsp = VTB_HOST_RESERVED_KERNEL_HI + 0x800;
+  k.rax = 0x3333;
+  k.rbx = 0x4444;
+  const uint64_t i1 = counter("bt.tc_invalidate"), f1 = counter("bt.kernel_isolation_faults");
+  e = m_->run_bt(code, &k);
+  EXPECT_DONE(e);
+  EXPECT_EQ(*page.word(0x7f8), 0x3333u);
+  EXPECT_EQ(*page.word(0x7f0), 0x4444u);
+  EXPECT_EQ(k.rdx & 0xff, 1u);
+  EXPECT_EQ(counter("bt.tc_invalidate") - i1, 3u) << "run_bt's invalidation and one exact retranslation per push";
+  EXPECT_EQ(counter("bt.kernel_isolation_faults") - f1, 0u);
+  // Pushes into the host's range below 8 TiB: #PF at the first push, nothing written.
+  Regs h = initial_regs();
+  h.rsp = VTB_HOST_RESERVED_KERNEL_HI + 0x8;
+  e = m_->run_bt({0x48, 0x83, 0xfa, 0x00, 0x50, 0x53, 0x50, 0x0f, 0x94, 0xc2}, &h);  // ...; push %rax; push %rbx; push %rax; ...
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.fault_addr, VTB_HOST_RESERVED_KERNEL_HI - 8);
+  EXPECT_EQ(e.rip, kCode + 5) << "the second push";
+}
+
 TEST_F(Priv, UserCodeCannotTouchTheHostRange) {
   if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
   const uint64_t target = VTB_HOST_RESERVED_USER_LO + 0x90;  // AsmVcpu::exit_fn
