@@ -276,6 +276,13 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
       default: break;
     }
   }
+  // A control transfer copied as is would make the host jump to a guest
+  // address (a jump relative to the translation cache, or to a guest pointer).
+  if (in.id == X86_INS_XBEGIN) return callout(CalloutOp::Int, 6, 0, 0, 0, 0, true);  // RTM is not virtualised: #UD
+  if (in.transfer) {
+    c.error = "control transfer not recognised: " + in.text;
+    return false;
+  }
   if (in.seg && in.has_mem && in.id != X86_INS_LEA && in.id != X86_INS_NOP) return emit_seg_rewrite(c, in);
   return emit_ident(c, in);
 }

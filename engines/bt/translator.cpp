@@ -23,7 +23,7 @@ int pick_scratch(uint16_t used) {
 void copy_prefixes(const Insn& in, uint8_t* out, int* n) {
   *n = 0;
   for (int i = 0; i < in.npfx; ++i)
-    if (in.bytes[i] != 0x64 && in.bytes[i] != 0x65) out[(*n)++] = in.bytes[i];
+    if (in.bytes[i] != 0x64 && in.bytes[i] != 0x65 && (in.bytes[i] & 0xf0) != 0x40) out[(*n)++] = in.bytes[i];
 }
 
 }  // namespace

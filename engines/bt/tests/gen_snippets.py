@@ -58,6 +58,12 @@ ROWS = [
   ("gs_byte_rex", "movb %gs:1,%sil", {"gs": D, "m0": 0x3300, "rsi": 0}, {"rsi": 0x33}, ""),
   ("gs_imm_store", "movq $0x12,%gs:0x18", {"gs": D}, {"m24": 0x12}, ""),
   ("gs_indirect_call", "lea 1f(%rip),%rbx; mov %rbx,(%r15); call *%gs:0; jmp 2f; 1: mov $5,%rax; ret; 2:", {"gs": D, "r15": D}, {"rax": 5}, ""),
+  # A REX byte before a legacy prefix or another REX is ignored: the opcode
+  # after it is still a branch (the fuzz campaign's bt host crashes: these
+  # were copied as is and the host jumped to a guest address).
+  ("jmp_after_ignored_rex", ".byte 0x4d,0xf3,0xe9; .long 1f-2f; 2: mov $1,%rax; 1: mov $2,%rcx", {"rax": 0}, {"rax": 0, "rcx": 2}, ""),
+  ("ret_after_double_rex", "lea 1f(%rip),%rbx; push %rbx; .byte 0x48,0x4a,0xc3; mov $1,%rax; 1: mov $2,%rcx", {"rax": 0}, {"rax": 0, "rcx": 2}, ""),
+  ("ret_imm_after_double_rex", "push $0; call 1f; jmp 2f; 1: .byte 0x45,0x4d,0xc2,0x08,0x00; 2:", {"rsp": 0x71ff00}, {"rsp": 0x71ff00}, ""),
   ("xmm_across_callout", "movq %rax,%xmm0; paddq %xmm0,%xmm0; cpuid; movq %xmm0,%rbx", {"rax": 21}, {"rbx": 42}, ""),
 ]
 
