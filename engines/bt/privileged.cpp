@@ -462,6 +462,9 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       if (r.b == 1) {  // software int n: trap, return address after the instruction
         cpu_.rip = next;
         raise(r.a, 0, false, 0, r.len);
+      } else if (r.b == 2) {  // int1 (icebp): a #DB trap after the instruction, no gate DPL check
+        cpu_.rip = next;
+        raise(r.a);
       } else {
         raise(r.a, 0, r.a == 13);
       }

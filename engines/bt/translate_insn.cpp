@@ -140,7 +140,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   if (o0 == 0xcf) return callout(CalloutOp::Iret, opsize_of(in), 0, 0, 0, 0, true);
   if (o0 == 0xcd) return callout(CalloutOp::Int, uint8_t(in.imm), 1, 0, 0, 0, true);
   if (o0 == 0xcc) return callout(CalloutOp::Int3, 3, 0, 0, 0, 0, true);
-  if (o0 == 0xf1) return callout(CalloutOp::Int, 1, 0, 0, 0, 0, true);
+  if (o0 == 0xf1) return callout(CalloutOp::Int, 1, 2, 0, 0, 0, true);  // int1 (icebp)
 
   // ---- one-byte sensitive / privileged ----
   switch (o0) {

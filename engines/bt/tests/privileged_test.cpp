@@ -235,6 +235,11 @@ TEST_F(Priv, Int3AndGarbageAreGuestFaults) {
   ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
   EXPECT_EQ(e.vector, 6);
   EXPECT_EQ(e.rip, kCode + 1);
+  r = initial_regs();
+  e = m_->run_bt({0x90, 0xf1}, &r);  // nop; int1: a #DB trap, reported after the instruction (as the hardware)
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 1);
+  EXPECT_EQ(e.rip, kCode + 2);
 }
 
 TEST_F(Priv, HltWithInterruptsOffStops) {
