@@ -257,6 +257,18 @@ void Translator::emit_address_checks(Ctx& c, const Insn& in) {
     emit_address_check(c, reg_ref(RDI, 0), false, dead(), a32);
 }
 
+// The linear address of a rewritten %fs:/%gs:/far operand, in t: the exact
+// check (prefetches touch nothing). A refused access leaves through a stub
+// that puts t back (the rewrite saved it in s4).
+void Translator::emit_linear_check(Ctx& c, const Insn& in, int t) {
+  if (!c.env.user_checks && !c.env.kernel_checks) return;
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  if (!in.vex && in.opcode0() == 0x0f && ((o1 >= 0x18 && o1 <= 0x1f) || o1 == 0x0d)) return;
+  const size_t before = c.check_stubs.size();
+  emit_address_check(c, reg_ref(t, 0), writes_memory(in), false);
+  for (size_t i = before; i < c.check_stubs.size(); ++i) c.check_stubs[i].restore_reg = t;
+}
+
 // A failed check: restore %rcx, put the address in AsmVcpu::ea, leave.
 void Translator::emit_check_stubs(Ctx& c) {
   Emitter& e = c.e;
@@ -291,7 +303,7 @@ void Translator::emit_check_stubs(Ctx& c) {
   for (const auto& s : c.check_stubs) {
     e.patch_rel32(s.rel_off, e.pc());
     if (s.restore_rcx) e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
-    e.store_abs(RAX, kGlobalBase + BT_OFF_S4);
+    e.store_abs(RAX, kGlobalBase + BT_OFF_S0);  // s4 may hold a rewrite's scratch register
     const uint8_t lea = 0x8d;
     const uint8_t a32[] = {0x67};
     const bool constant = s.m.base < 0 && s.m.index < 0;
@@ -303,7 +315,8 @@ void Translator::emit_check_stubs(Ctx& c) {
       emit_modrm_mem(e, a32, s.addr32 ? 1 : 0, true, false, &lea, 1, RAX, s.m, nullptr, 0);
     }
     e.store_abs(RAX, kGlobalBase + BT_OFF_EA);
-    e.load_abs(RAX, kGlobalBase + BT_OFF_S4);
+    e.load_abs(RAX, kGlobalBase + BT_OFF_S0);
+    if (s.restore_reg >= 0) e.load_abs(s.restore_reg, kGlobalBase + BT_OFF_S4);
     ExitRecord r{};
     r.reason = ExitReason::UserAccess;
     r.guest_pc = s.pc;

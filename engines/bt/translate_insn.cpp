@@ -190,10 +190,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
     case 0xce: return callout(CalloutOp::Int, 6, 0, 0, 0, 0, true);  // into: #UD in 64-bit mode
     default: break;
   }
-  if ((o0 >= 0xa0 && o0 <= 0xa3) && in.seg) {
-    c.error = "moffs access with a segment override: " + in.text;
-    return false;
-  }
+  if (o0 >= 0xa0 && o0 <= 0xa3 && (in.seg || c.env.user_checks || c.env.kernel_checks)) return emit_moffs(c, in);
   if (in.seg && !in.has_mem && (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad)) {
     c.error = "string instruction with a segment override: " + in.text;
     return false;

@@ -20,7 +20,7 @@ const char* kFuzzUsage =
     "  Runs N generated programs (bit-flipped real programs, random bytes, random instruction\n"
     "  sequences), K per vtb run, on every engine and on qemu-tcg, and compares each program's\n"
     "  outcome and console with qemu-tcg's. --budget: guest timer ticks (100 Hz) a program may\n"
-    "  run before the driver kills it as a guest hang (default 20; 0 = until the run's --timeout).\n"
+    "  run before the driver kills it as a guest hang (default 50; 0 = until the run's --timeout).\n"
     "  Exit: 0 no host crash, hang, engine error or\n"
     "  unexplained mismatch; 1 unexplained mismatches; 4 host crash, hang or engine error;\n"
     "  2 bad input; 3 qemu-tcg unavailable; 5 host error (docs/reliability.md).\n";

@@ -5,7 +5,7 @@
  * (KIND, SEED, i) — flip: exec of archive entry "f<i>" (a bit-flipped copy of
  * a real program, written by `vtb fuzz`); rand/seq: the code page from
  * harness/fuzz/fuzz_gen.h, generated here, mapped at the first mmap address
- * and called. The parent waits at most BUDGET timer ticks (default 20; 0 =
+ * and called. The parent waits at most BUDGET timer ticks (default 50; 0 =
  * forever), then kills it, and prints "@fz <i> <status>" (status in hex: exit
  * code, or VTB_WSTATUS_KILLED | vector, or VTB_WSTATUS_KILLED |
  * VTB_WSTATUS_BY_KILL for a program that ran out of its budget: a guest

@@ -64,6 +64,11 @@ ROWS = [
   ("jmp_after_ignored_rex", ".byte 0x4d,0xf3,0xe9; .long 1f-2f; 2: mov $1,%rax; 1: mov $2,%rcx", {"rax": 0}, {"rax": 0, "rcx": 2}, ""),
   ("ret_after_double_rex", "lea 1f(%rip),%rbx; push %rbx; .byte 0x48,0x4a,0xc3; mov $1,%rax; 1: mov $2,%rcx", {"rax": 0}, {"rax": 0, "rcx": 2}, ""),
   ("ret_imm_after_double_rex", "push $0; call 1f; jmp 2f; 1: .byte 0x45,0x4d,0xc2,0x08,0x00; 2:", {"rsp": 0x71ff00}, {"rsp": 0x71ff00}, ""),
+  # moffs and %fs:/%gs: operands go through a scratch register now (checked like any access)
+  ("moffs_load", "movabs 0x600008,%rax", {"m8": 0x77}, {"rax": 0x77}, ""),
+  ("gs_moffs_load", "movabs %gs:8,%rax", {"gs": D, "m8": 0x1234, "rbx": 5}, {"rax": 0x1234, "rbx": 5}, ""),
+  ("fs_moffs_store_byte", "movabs %al,%fs:0x11", {"fs": D, "rax": 0xab, "m16": 0}, {"m16": 0xab00}, ""),
+  ("gs_base_index_disp_rsp", "mov %gs:8(%rsp,%rbx,8),%rax", {"gs": 0x10, "rsp": D - 0x10, "rbx": 1, "m16": 0x99}, {"rax": 0x99}, ""),
   ("xmm_across_callout", "movq %rax,%xmm0; paddq %xmm0,%xmm0; cpuid; movq %xmm0,%rbx", {"rax": 21}, {"rbx": 42}, ""),
 ]
 
