@@ -353,13 +353,15 @@ void Runtime::invalidate_range(uint64_t va, uint64_t len) {
   for (auto& [space, m] : by_pc_)
     for (auto& [pc, b] : m)
       if (b->pc < va + len && va < b->end) dead.push_back(b);
-  for (Block* b : dead) {
-    unlink(b);
-    b->valid = false;
-    by_pc_[b->space].erase(b->pc);
-    ++st_.tc_invalidate;
-  }
-  if (!dead.empty()) resume_tc_ = 0;
+  for (Block* b : dead) drop_block(b);
+}
+
+void Runtime::drop_block(Block* b) {
+  unlink(b);
+  b->valid = false;
+  by_pc_[b->space].erase(b->pc);
+  ++st_.tc_invalidate;
+  resume_tc_ = 0;
 }
 
 void Runtime::flush_all() {
@@ -447,13 +449,9 @@ void Runtime::on_cr3_change() {
   std::sort(dead.begin(), dead.end());
   dead.erase(std::unique(dead.begin(), dead.end()), dead.end());
   for (Block* b : dead) {
-    unlink(b);
-    b->valid = false;
-    sp->second.erase(b->pc);
-    ++st_.tc_invalidate;
+    drop_block(b);
     ++st_.tc_stale_space;
   }
-  if (!dead.empty()) resume_tc_ = 0;
 }
 
 Exit Runtime::run(const RunLimits& lim) {
@@ -669,6 +667,13 @@ Exit Runtime::run(const RunLimits& lim) {
       case ExitReason::FetchFault: {
         used -= r->unexec;
         cpu_.rip = r->guest_pc;
+        uint64_t gpa;
+        if (mem_->code_frame(r->target, cpu_.cpl == 3, &gpa)) {
+          // The page became fetchable after the translation (a store earlier
+          // in the same block demand-mapped it): translate again.
+          if (Block* b = block_at_tc(reinterpret_cast<uint64_t>(r))) drop_block(b);
+          break;
+        }
         const GuestFaultInfo f = mem_->fetch_fault(r->target, cpu_.cpl == 3);
         raise(f.vector, f.error, true, f.addr);
         break;

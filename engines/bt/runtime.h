@@ -107,6 +107,7 @@ class Runtime {
   uint64_t space_of(uint64_t pc) const;
   CodeCache& cache_for(uint64_t pc);
   void unlink(Block* b);
+  void drop_block(Block* b);  // unlink, invalidate, forget (counted as bt.tc_invalidate)
   void reset_translations();
   void arm_async_exit(uint64_t deadline);
   void clear_async_exit();
