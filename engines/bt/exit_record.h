@@ -27,7 +27,9 @@ enum class CalloutOp : uint8_t {
 const char* callout_name(CalloutOp op);
 
 // 32 bytes, inline in the translation cache after `call *exit_fn`.
-struct ExitRecord {
+// Inline in translated code after the exit call, at any alignment: packed
+// (the layout has no padding either way), so reading it in place is defined.
+struct __attribute__((packed)) ExitRecord {
   ExitReason reason;
   uint8_t len;      // guest instruction length
   uint8_t unexec;   // guest insns of the block not yet executed when this exit fires (this one excluded)
