@@ -249,8 +249,8 @@ void Translator::emit_address_checks(Ctx& c, const Insn& in) {
   if (o0 == 0xc9) emit_address_check(c, reg_ref(RBP, 0), false, dead());  // leave
   if (o0 == 0xd7) emit_address_check(c, reg_ref(RBX, 0), false, dead(), a32);  // xlat
   // string operands (movs cmps lods: rsi; movs cmps stos scas: rdi)
-  if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad)
-    emit_address_check(c, reg_ref(RSI, 0), false, dead(), a32);
+  if ((o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad) && !in.seg)
+    emit_address_check(c, reg_ref(RSI, 0), false, dead(), a32);  // with %fs:/%gs: emulated (StringSeg) and checked there
   if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xaa || o0 == 0xab)
     emit_address_check(c, reg_ref(RDI, 0), true, dead(), a32);
   if (o0 == 0xa6 || o0 == 0xa7 || o0 == 0xae || o0 == 0xaf)

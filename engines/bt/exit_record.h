@@ -22,7 +22,7 @@ enum class CalloutOp : uint8_t {
   Ltr, Sldt, Str, Smsw, Lmsw, In, Out, Ins, Outs, Cpuid, Rdtsc, Rdtscp, Rdpid, Rdmsr, Wrmsr, Swapgs,
   Syscall, Sysret, Iret, Int, Int3, Invlpg, Invd, Clts, Rdpmc, MovToSeg, MovFromSeg, PushSeg, PopSeg,
   LoadFarPtr, FarJmp, FarCall, FarRet, Lar, Lsl, Verr, Verw, RdSegBase, WrSegBase, Nop, Xsetbv,
-  Monitor, Mwait, Sysenter, TracedStore, DivideError, Count
+  Monitor, Mwait, Sysenter, TracedStore, DivideError, StringSeg, Count
 };
 const char* callout_name(CalloutOp op);
 
@@ -49,6 +49,7 @@ enum : uint64_t {
   kOpRep = 8,        // rep prefix (ins/outs)
   kOpPortDx = 16,    // in/out: port in %dx (else `target`)
   kOpAbs = 32,       // memory operand address is the constant `target` (rip-relative)
+  kOpRepne = 64,     // repne prefix (cmps)
 };
 
 }  // namespace vtb::bt

@@ -192,8 +192,13 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   }
   if (o0 >= 0xa0 && o0 <= 0xa3 && (in.seg || c.env.user_checks || c.env.kernel_checks)) return emit_moffs(c, in);
   if (in.seg && !in.has_mem && (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad)) {
-    c.error = "string instruction with a segment override: " + in.text;
-    return false;
+    if (in.addr32) {
+      c.error = "string instruction with a segment override and 32-bit addresses: " + in.text;
+      return false;
+    }
+    const uint8_t size = (o0 & 1) ? opsize_of(in) : 1;
+    return callout(CalloutOp::StringSeg, o0, uint8_t(in.seg), size, 0,
+                   (in.rep ? uint64_t(kOpRep) : 0) | (in.repne ? uint64_t(kOpRepne) : 0));
   }
 
   // ---- 0F xx ----

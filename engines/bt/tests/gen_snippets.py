@@ -69,6 +69,11 @@ ROWS = [
   ("gs_moffs_load", "movabs %gs:8,%rax", {"gs": D, "m8": 0x1234, "rbx": 5}, {"rax": 0x1234, "rbx": 5}, ""),
   ("fs_moffs_store_byte", "movabs %al,%fs:0x11", {"fs": D, "rax": 0xab, "m16": 0}, {"m16": 0xab00}, ""),
   ("gs_base_index_disp_rsp", "mov %gs:8(%rsp,%rbx,8),%rax", {"gs": 0x10, "rsp": D - 0x10, "rbx": 1, "m16": 0x99}, {"rax": 0x99}, ""),
+  # string instructions with an %fs:/%gs: source (emulated: StringSeg)
+  ("fs_lodsq", "lodsq %fs:(%rsi),%rax", {"fs": D, "rsi": 8, "m8": 0x55, "rax": 1}, {"rax": 0x55, "rsi": 16}, ""),
+  ("gs_lodsb_merges", "lodsb %gs:(%rsi),%al", {"gs": D, "rsi": 1, "m0": 0x7700, "rax": 0x1122334455667788}, {"rax": 0x1122334455667777, "rsi": 2}, ""),
+  ("gs_rep_movsb", "rep movsb %gs:(%rsi),%es:(%rdi)", {"gs": D, "rsi": 0, "rdi": D + 0x100, "rcx": 8, "m0": 0x0807060504030201}, {"m256": 0x0807060504030201, "rcx": 0, "rsi": 8, "rdi": D + 0x108}, ""),
+  ("fs_repe_cmpsb", "repz cmpsb %es:(%rdi),%fs:(%rsi)", {"fs": D, "rsi": 0, "rdi": D + 0x100, "rcx": 8, "m0": 0x58636261, "m256": 0x59636261}, {"rcx": 4, "rsi": 4, "rdi": D + 0x104}, "ZF=0 CF=1"),
   ("xmm_across_callout", "movq %rax,%xmm0; paddq %xmm0,%xmm0; cpuid; movq %xmm0,%rbx", {"rax": 21}, {"rbx": 42}, ""),
 ]
 

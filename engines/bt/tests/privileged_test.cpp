@@ -596,6 +596,14 @@ TEST_F(Priv, UserFsOperandAndMoffsToKernelAddressArePageFaults) {
     EXPECT_EQ(r.rax, 0x55u);
     EXPECT_EQ(r.rbx, 0x66u);
   }
+  // a string instruction with an %fs: source (emulated): lodsq %fs:(%rsi)
+  r = user_regs();
+  r.rsi = kKernelCode;
+  r.rax = 0x55;
+  e = m_->run_bt({0x64, 0x48, 0xad}, &r);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 5, kKernelCode, kCode));
+  EXPECT_EQ(r.rax, 0x55u);
+  EXPECT_EQ(r.rsi, kKernelCode);
 }
 
 }  // namespace vtb::bt::test
