@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "harness/fuzz/fuzz_gen.h"
 
 namespace vtb::fuzz {
 
@@ -28,7 +29,7 @@ struct Options {
   int per_run = 50;
   int shard_i = 0, shard_n = 1;
   double timeout_s = 0;  // per vtb run; 0 = 4 s + 0.2 s per program
-  uint64_t budget_ticks = 50;  // per program, in guest ticks (= FZ_BUDGET_TICKS); 0 = none (the run's timeout ends a hang)
+  uint64_t budget_ticks = FZ_BUDGET_TICKS;  // per program, in guest ticks; 0 = none (the run's timeout ends a hang)
   std::string out, kernel, kernel_pv, archive, workdir;
   bool verbose = false;
 };

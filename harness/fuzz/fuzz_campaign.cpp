@@ -392,7 +392,8 @@ std::string write_manifest(const std::string& dir) {
   std::string path = dir + "/fuzz.manifest";
   std::ofstream f(path);
   f << "# written by vtb fuzz\n[fuzz]\nprogram = fuzz\nargs = {kind} {seed} {first} {count} {budget}\n"
-       "param kind = seq\nparam seed = 0\nparam first = 0\nparam count = 1\nparam budget = 50\nflavors = native pv\n"
+       "param kind = seq\nparam seed = 0\nparam first = 0\nparam count = 1\nparam budget = "
+    << FZ_BUDGET_TICKS << "\nflavors = native pv\n"
        "peers = qemu-tcg native\ntimeout = 600\n";
   return f ? path : "";
 }
