@@ -156,7 +156,7 @@ enum vtb_sys {
   VTB_SYS_GETPID = 2,  /* () */
   VTB_SYS_FORK = 3,    /* () -> child pid / 0 */
   VTB_SYS_EXEC = 4,    /* (name, argv) */
-  VTB_SYS_WAIT = 5,    /* (pid or -1, &status) -> pid */
+  VTB_SYS_WAIT = 5,    /* (pid or -1, &status, timeout ticks: 0 = none) -> pid, 0 = timed out */
   VTB_SYS_MMAP = 6,    /* (addr hint, len, prot) anonymous -> addr */
   VTB_SYS_MUNMAP = 7,  /* (addr, len) */
   VTB_SYS_YIELD = 8,   /* () */
@@ -164,6 +164,7 @@ enum vtb_sys {
   VTB_SYS_CTRL = 10,   /* (buf, len): bytes to the control channel (records) */
   VTB_SYS_TICKS = 11,  /* () -> timer ticks since boot */
   VTB_SYS_KTEST = 12,  /* (name, n): run a kernel-mode micro loop (workloads) */
+  VTB_SYS_KILL = 13,   /* (pid, or -1 = every descendant): end them -> how many */
   VTB_SYS_COUNT
 };
 #endif
@@ -211,6 +212,7 @@ enum vtb_sched_op { VTB_SCHED_YIELD = 0, VTB_SCHED_BLOCK = 1, VTB_SCHED_SHUTDOWN
 
 /* Errors returned in rax (negated). */
 #define VTB_EPERM   1
+#define VTB_ESRCH   3  /* kill: no such process */
 #define VTB_EINVAL  22
 #define VTB_EFAULT  14
 #define VTB_ENOSYS  38
@@ -220,6 +222,8 @@ enum vtb_sched_op { VTB_SCHED_YIELD = 0, VTB_SCHED_BLOCK = 1, VTB_SCHED_SHUTDOWN
 /* wait() status: exit code (0..255), or VTB_WSTATUS_KILLED | vector when the
  * kernel killed the process for an exception (e.g. | 14 for a page fault). */
 #define VTB_WSTATUS_KILLED 0x100
+/* ... | VTB_WSTATUS_BY_KILL: ended by kill(), not by an exception. */
+#define VTB_WSTATUS_BY_KILL 0xff
 /* mmap prot bits */
 #define VTB_PROT_READ  1
 #define VTB_PROT_WRITE 2

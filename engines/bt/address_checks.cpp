@@ -365,12 +365,24 @@ void Translator::emit_address_checks(Ctx& c, const Insn& in) {
   if (o0 == 0xc9) emit_address_check(c, reg_ref(RBP, 0), false, dead());  // leave
   if (o0 == 0xd7) emit_address_check(c, reg_ref(RBX, 0), false, dead(), a32);  // xlat
   // string operands (movs cmps lods: rsi; movs cmps stos scas: rdi)
-  if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad)
-    emit_address_check(c, reg_ref(RSI, 0), false, dead(), a32);
+  if ((o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad) && !in.seg)
+    emit_address_check(c, reg_ref(RSI, 0), false, dead(), a32);  // with %fs:/%gs: emulated (StringSeg) and checked there
   if (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xaa || o0 == 0xab)
     emit_address_check(c, reg_ref(RDI, 0), true, dead(), a32);
   if (o0 == 0xa6 || o0 == 0xa7 || o0 == 0xae || o0 == 0xaf)
     emit_address_check(c, reg_ref(RDI, 0), false, dead(), a32);
+}
+
+// The linear address of a rewritten %fs:/%gs:/far operand, in t: the exact
+// check (prefetches touch nothing). A refused access leaves through a stub
+// that puts t back (the rewrite saved it in s4).
+void Translator::emit_linear_check(Ctx& c, const Insn& in, int t) {
+  if (!c.env.user_checks && !c.env.kernel_checks) return;
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  if (!in.vex && in.opcode0() == 0x0f && ((o1 >= 0x18 && o1 <= 0x1f) || o1 == 0x0d)) return;
+  const size_t before = c.check_stubs.size();
+  emit_address_check(c, reg_ref(t, 0), writes_memory(in), false);
+  for (size_t i = before; i < c.check_stubs.size(); ++i) c.check_stubs[i].restore_reg = t;
 }
 
 // A failed check: restore %rcx, put the address in AsmVcpu::ea, leave.
@@ -407,7 +419,7 @@ void Translator::emit_check_stubs(Ctx& c) {
   for (const auto& s : c.check_stubs) {
     e.patch_rel32(s.rel_off, e.pc());
     if (s.restore_rcx) e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
-    e.store_abs(RAX, kGlobalBase + BT_OFF_S4);
+    e.store_abs(RAX, kGlobalBase + BT_OFF_S0);  // s4 may hold a rewrite's scratch register
     const uint8_t lea = 0x8d;
     const uint8_t a32[] = {0x67};
     const bool constant = s.m.base < 0 && s.m.index < 0;
@@ -419,7 +431,8 @@ void Translator::emit_check_stubs(Ctx& c) {
       emit_modrm_mem(e, a32, s.addr32 ? 1 : 0, true, false, &lea, 1, RAX, s.m, nullptr, 0);
     }
     e.store_abs(RAX, kGlobalBase + BT_OFF_EA);
-    e.load_abs(RAX, kGlobalBase + BT_OFF_S4);
+    e.load_abs(RAX, kGlobalBase + BT_OFF_S0);
+    if (s.restore_reg >= 0) e.load_abs(s.restore_reg, kGlobalBase + BT_OFF_S4);
     ExitRecord r{};
     r.reason = ExitReason::UserAccess;
     r.guest_pc = s.pc;

@@ -77,9 +77,15 @@ bool Decoder::decode(const uint8_t* code, size_t avail, uint64_t pc, Insn* out) 
   d.id = ci.id;
   d.text = std::string(ci.mnemonic) + (ci.op_str[0] ? " " : "") + ci.op_str;
 
-  // Prefixes and REX, our own scan.
+  // Prefixes and REX, our own scan. A REX byte counts only when the opcode
+  // follows it: one before a legacy prefix or another REX is ignored by the
+  // CPU (`4d f3 e9 rel32` is a plain `jmp rel32`), so npfx covers every byte
+  // before the effective REX, ignored REX bytes included (copy_prefixes and
+  // the other users skip them).
   unsigned i = 0;
-  while (i < d.len && is_legacy_prefix(d.bytes[i])) {
+  while (i < d.len && (is_legacy_prefix(d.bytes[i]) || ((d.bytes[i] & 0xf0) == 0x40 && i + 1 < d.len &&
+                                                         (is_legacy_prefix(d.bytes[i + 1]) ||
+                                                          (d.bytes[i + 1] & 0xf0) == 0x40)))) {
     switch (d.bytes[i]) {
       case 0x66: d.opsize = true; break;
       case 0x67: d.addr32 = true; break;
@@ -162,6 +168,10 @@ bool Decoder::decode(const uint8_t* code, size_t avail, uint64_t pc, Insn* out) 
       d.op_is_mem[k] = true;
     }
   }
+
+  d.transfer = cs_insn_group(handle_, &ci, CS_GRP_JUMP) || cs_insn_group(handle_, &ci, CS_GRP_CALL) ||
+               cs_insn_group(handle_, &ci, CS_GRP_RET) || cs_insn_group(handle_, &ci, CS_GRP_IRET) ||
+               ci.id == X86_INS_XBEGIN;
 
   // Every GPR touched (explicit and implicit), for picking scratch registers.
   cs_regs rr, rw;

@@ -24,7 +24,7 @@ struct Insn {
   unsigned id = 0;              // Capstone x86_insn
   std::string text;             // "mnemonic op_str" (diagnostics)
   // raw encoding
-  uint8_t npfx = 0;             // legacy prefix bytes
+  uint8_t npfx = 0;             // prefix bytes before the REX/opcode (legacy ones and ignored REX bytes)
   uint8_t rex = 0;              // 0 when absent
   bool vex = false;             // VEX/EVEX/XOP encoded
   uint8_t op_off = 0;           // first opcode byte
@@ -35,6 +35,7 @@ struct Insn {
   MemRef mem;
   bool opsize = false, addr32 = false, rep = false, repne = false, lock = false;
   char seg = 0;                 // last fs/gs override prefix
+  bool transfer = false;        // Capstone's jump/call/ret/iret groups or xbegin: never copied as is
   uint16_t gprs = 0;            // every GPR read or written, explicit or implicit
   bool has_imm = false;
   int64_t imm = 0;              // first immediate operand (branch target for relative branches)

@@ -78,5 +78,11 @@ class Emitter {
 };
 
 inline bool fits_rel32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
+// movabs $v, %reg
+inline void emit_mov_imm64(Emitter& e, int reg, uint64_t v) {
+  e.b(uint8_t(0x48 | (reg >= 8 ? 1 : 0)));
+  e.b(uint8_t(0xb8 + (reg & 7)));
+  e.q(v);
+}
 
 }  // namespace vtb::bt

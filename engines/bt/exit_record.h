@@ -22,12 +22,14 @@ enum class CalloutOp : uint8_t {
   Ltr, Sldt, Str, Smsw, Lmsw, In, Out, Ins, Outs, Cpuid, Rdtsc, Rdtscp, Rdpid, Rdmsr, Wrmsr, Swapgs,
   Syscall, Sysret, Iret, Int, Int3, Invlpg, Invd, Clts, Rdpmc, MovToSeg, MovFromSeg, PushSeg, PopSeg,
   LoadFarPtr, FarJmp, FarCall, FarRet, Lar, Lsl, Verr, Verw, RdSegBase, WrSegBase, Nop, Xsetbv,
-  Monitor, Mwait, Sysenter, TracedStore, DivideError, Count
+  Monitor, Mwait, Sysenter, TracedStore, DivideError, StringSeg, Count
 };
 const char* callout_name(CalloutOp op);
 
 // 32 bytes, inline in the translation cache after `call *exit_fn`.
-struct ExitRecord {
+// Inline in translated code after the exit call, at any alignment: packed
+// (the layout has no padding either way), so reading it in place is defined.
+struct __attribute__((packed)) ExitRecord {
   ExitReason reason;
   uint8_t len;      // guest instruction length
   uint8_t unexec;   // guest insns of the block not yet executed when this exit fires (this one excluded)
@@ -47,6 +49,7 @@ enum : uint64_t {
   kOpRep = 8,        // rep prefix (ins/outs)
   kOpPortDx = 16,    // in/out: port in %dx (else `target`)
   kOpAbs = 32,       // memory operand address is the constant `target` (rip-relative)
+  kOpRepne = 64,     // repne prefix (cmps)
 };
 
 }  // namespace vtb::bt

@@ -47,6 +47,14 @@ class GuestAccess {
   virtual bool traced(uint64_t /*va*/) { return false; }
   // Stop tracing writes to the frame behind `va` (the store cannot be emulated).
   virtual void drop_write_trace(uint64_t /*va*/) {}
+  // The guest frame of the code page at `va` as a fetch at CPL 3 (`user`) or
+  // 0 sees it now, without side effects; false when it cannot be fetched.
+  // The default (flat test memory): the identity, where a byte can be fetched.
+  virtual bool code_frame(uint64_t va, bool user, uint64_t* gpa) {
+    uint8_t b;
+    *gpa = va & ~uint64_t(0xfff);
+    return fetch(va, &b, 1, user) == 1;
+  }
   // Address-space events.
   virtual void set_cr3(uint64_t /*cr3*/) {}
   virtual void invlpg(uint64_t /*va*/) {}

@@ -14,6 +14,18 @@ namespace vtb::bt {
 
 namespace {
 uint64_t mask_of(int size) { return size >= 8 ? ~0ULL : (1ULL << (8 * size)) - 1; }
+
+// The arithmetic flags of `cmp y, x` (x - y) at operand size `size`.
+uint64_t cmp_flags(uint64_t x, uint64_t y, int size) {
+  uint64_t f;
+  switch (size) {
+    case 1: __asm__("cmpb %b2, %b1\n\tpushfq\n\tpopq %0" : "=r"(f) : "q"(x), "q"(y) : "cc"); break;
+    case 2: __asm__("cmpw %w2, %w1\n\tpushfq\n\tpopq %0" : "=r"(f) : "r"(x), "r"(y) : "cc"); break;
+    case 4: __asm__("cmpl %k2, %k1\n\tpushfq\n\tpopq %0" : "=r"(f) : "r"(x), "r"(y) : "cc"); break;
+    default: __asm__("cmpq %2, %1\n\tpushfq\n\tpopq %0" : "=r"(f) : "r"(x), "r"(y) : "cc"); break;
+  }
+  return f & 0x8d5;  // OF SF ZF AF PF CF
+}
 }  // namespace
 
 const char* callout_name(CalloutOp op) {
@@ -23,7 +35,8 @@ const char* callout_name(CalloutOp op) {
                                 "wrmsr", "swapgs", "syscall", "sysret", "iretq", "int", "int3", "invlpg", "wbinvd",
                                 "clts", "rdpmc", "mov_to_seg", "mov_from_seg", "push_seg", "pop_seg", "load_far_ptr",
                                 "ljmp", "lcall", "lret", "lar", "lsl", "verr", "verw", "rdsegbase", "wrsegbase", "nop",
-                                "xsetbv", "monitor", "mwait", "sysenter", "traced_store", "divide_error"};
+                                "xsetbv", "monitor", "mwait", "sysenter", "traced_store", "divide_error",
+                                "string_seg"};
   const unsigned i = unsigned(op);
   return i < sizeof names / sizeof names[0] ? names[i] : "?";
 }
@@ -485,6 +498,9 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       if (r.b == 1) {  // software int n: trap, return address after the instruction
         cpu_.rip = next;
         raise(r.a, 0, false, 0, r.len);
+      } else if (r.b == 2) {  // int1 (icebp): a #DB trap after the instruction, no gate DPL check
+        cpu_.rip = next;
+        raise(r.a);
       } else {
         raise(r.a, 0, r.a == 13);
       }
@@ -673,6 +689,57 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
     case CalloutOp::DivideError:  // div/idiv by zero found by the translated pre-check
       raise(0);
       return Step::Fault;
+    case CalloutOp::StringSeg: {
+      // movs/cmps/lods whose source has an %fs:/%gs: override (a = opcode,
+      // b = 'f'/'g', c = size): emulated element by element through the
+      // guest's tables, so a fault leaves the registers of the elements
+      // done; a rep form does at most 4096 per visit and comes back.
+      const bool rep = r.aux & (kOpRep | kOpRepne);
+      const int size = r.c;
+      const int64_t step = (a->rflags & kFlagDF) ? -int64_t(size) : int64_t(size);
+      const uint64_t base = r.b == 'f' ? a->fs_base : a->gs_base;
+      const bool user = cpu_.cpl == 3;
+      // the address checks of translated code, then the guest's tables
+      auto outside = [&](uint64_t va, bool w) {
+        if (guest_may_address(va, user)) return false;
+        raise_outside_access(va, w, user);
+        return true;
+      };
+      for (int k = 0; k < 4096; ++k) {
+        if (rep && a->gpr[RCX] == 0) return done();
+        GuestFaultInfo f;
+        uint64_t x = 0, y = 0;
+        const bool to_mem = r.a <= 0xa7;
+        if (outside(base + a->gpr[RSI], false) || (to_mem && outside(a->gpr[RDI], r.a <= 0xa5))) return Step::Fault;
+        if (!mem_->read(base + a->gpr[RSI], &x, size_t(size), user, &f)) {
+          raise(f.vector, f.error, true, f.addr);
+          return Step::Fault;
+        }
+        if (r.a == 0xa4 || r.a == 0xa5) {  // movs
+          if (!mem_->write(a->gpr[RDI], &x, size_t(size), user, &f)) {
+            raise(f.vector, f.error, true, f.addr);
+            return Step::Fault;
+          }
+          a->gpr[RDI] += uint64_t(step);
+        } else if (r.a == 0xa6 || r.a == 0xa7) {  // cmps
+          if (!mem_->read(a->gpr[RDI], &y, size_t(size), user, &f)) {
+            raise(f.vector, f.error, true, f.addr);
+            return Step::Fault;
+          }
+          a->rflags = (a->rflags & ~uint64_t(0x8d5)) | cmp_flags(x, y, size);
+          a->gpr[RDI] += uint64_t(step);
+        } else {  // lods: 8/16-bit merge, 32-bit zero-extends
+          a->gpr[RAX] = size >= 4 ? x : (a->gpr[RAX] & ~mask_of(size)) | x;
+        }
+        a->gpr[RSI] += uint64_t(step);
+        if (!rep) return done();
+        a->gpr[RCX] -= 1;
+        const bool zf = a->rflags & 0x40;
+        if ((r.a == 0xa6 || r.a == 0xa7) && ((r.aux & kOpRepne) ? zf : !zf)) return done();
+      }
+      cpu_.rip = r.guest_pc;  // more to do: the dispatcher (and its timer checks) in between
+      return Step::Resume;
+    }
     case CalloutOp::TracedStore: {
       // Adaptive translation of a store that kept hitting a traced page table:
       // the write is done here and the mirror updated, with no host fault.

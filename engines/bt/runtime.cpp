@@ -248,6 +248,11 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   blocks_.push_back(std::move(blk));
   by_pc_[b->space][pc] = b;
   by_tc_[b->tc] = b;
+  if (b->space && b->end > b->pc)
+    for (uint64_t p = b->pc & ~0xfffULL; p < b->end; p += 0x1000) {
+      uint64_t gpa;
+      if (mem_->code_frame(p, user, &gpa)) space_code_[b->space][p] = gpa;
+    }
   const uint64_t dt = monotonic_ns() - t0;
   st_.translate_ns += dt;
   return b;
@@ -359,13 +364,15 @@ void Runtime::invalidate_range(uint64_t va, uint64_t len) {
   for (auto& [space, m] : by_pc_)
     for (auto& [pc, b] : m)
       if (b->pc < va + len && va < b->end) dead.push_back(b);
-  for (Block* b : dead) {
-    unlink(b);
-    b->valid = false;
-    by_pc_[b->space].erase(b->pc);
-    ++st_.tc_invalidate;
-  }
-  if (!dead.empty()) resume_tc_ = 0;
+  for (Block* b : dead) drop_block(b);
+}
+
+void Runtime::drop_block(Block* b) {
+  unlink(b);
+  b->valid = false;
+  by_pc_[b->space].erase(b->pc);
+  ++st_.tc_invalidate;
+  resume_tc_ = 0;
 }
 
 void Runtime::flush_all() {
@@ -379,6 +386,7 @@ void Runtime::reset_translations() {
   have_translations_ = false;
   blocks_.clear();
   by_pc_.clear();
+  space_code_.clear();
   by_tc_.clear();
   user_tc_.reset(user_keep_);
   kernel_tc_.reset(kernel_keep_);
@@ -425,6 +433,36 @@ void Runtime::on_cr3_change() {
     tca[s] = user_tc_.exec_base();
   }
   ibtc_user_slots_.clear();
+  // The new space's translations are only as good as its code pages: a root
+  // frame freed by one process and reused by the next (fork after exec) keys
+  // the old process's blocks, whose code frames may be alive and unwritten
+  // (so the code-write protection never fired). Drop the blocks of every
+  // code page that now maps another frame, or none.
+  const uint64_t space = space_of(0);
+  auto sc = space_code_.find(space);
+  auto sp = by_pc_.find(space);
+  if (sc == space_code_.end()) return;
+  if (sp == by_pc_.end()) {
+    space_code_.erase(sc);
+    return;
+  }
+  std::vector<Block*> dead;
+  for (auto it = sc->second.begin(); it != sc->second.end();) {
+    uint64_t gpa;
+    if (mem_->code_frame(it->first, true, &gpa) && gpa == it->second) {
+      ++it;
+      continue;
+    }
+    for (auto& [pc, b] : sp->second)
+      if (b->pc < it->first + 0x1000 && it->first < b->end) dead.push_back(b);
+    it = sc->second.erase(it);
+  }
+  std::sort(dead.begin(), dead.end());
+  dead.erase(std::unique(dead.begin(), dead.end()), dead.end());
+  for (Block* b : dead) {
+    drop_block(b);
+    ++st_.tc_stale_space;
+  }
 }
 
 Exit Runtime::run(const RunLimits& lim) {
@@ -646,6 +684,13 @@ Exit Runtime::run(const RunLimits& lim) {
       case ExitReason::FetchFault: {
         used -= r->unexec;
         cpu_.rip = r->guest_pc;
+        uint64_t gpa;
+        if (mem_->code_frame(r->target, cpu_.cpl == 3, &gpa)) {
+          // The page became fetchable after the translation (a store earlier
+          // in the same block demand-mapped it): translate again.
+          if (Block* b = block_at_tc(reinterpret_cast<uint64_t>(r))) drop_block(b);
+          break;
+        }
         const GuestFaultInfo f = mem_->fetch_fault(r->target, cpu_.cpl == 3);
         raise(f.vector, f.error, true, f.addr);
         break;

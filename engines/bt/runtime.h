@@ -116,6 +116,7 @@ class Runtime {
   uint64_t space_of(uint64_t pc) const;
   CodeCache& cache_for(uint64_t pc);
   void unlink(Block* b);
+  void drop_block(Block* b);  // unlink, invalidate, forget (counted as bt.tc_invalidate)
   void reset_translations();
   void arm_async_exit(uint64_t deadline);
   void clear_async_exit();
@@ -185,6 +186,10 @@ class Runtime {
   std::vector<uint8_t> scratch_;
   std::deque<std::unique_ptr<Block>> blocks_;
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, Block*>> by_pc_;  // space -> pc -> block
+  // space -> code page -> the frame it was translated from: a cr3 value is
+  // reused when the guest frees a page table root and allocates it again, so
+  // a load of it checks its code pages (on_cr3_change).
+  std::unordered_map<uint64_t, std::unordered_map<uint64_t, uint64_t>> space_code_;
   std::map<uint64_t, Block*> by_tc_;
   std::vector<uint32_t> ibtc_user_slots_;
   std::unordered_map<uint64_t, int> traced_traps_;  // guest pc -> traced-write traps taken
@@ -258,6 +263,7 @@ class Runtime {
   // Counters (hot ones kept as plain fields).
   struct Stats {
     uint64_t blocks = 0, insns = 0, chain = 0, ind_miss = 0, tc_flush = 0, tc_invalidate = 0, translate_ns = 0;
+    uint64_t tc_stale_space = 0;  // blocks dropped at a cr3 load: their code page maps another frame now
     uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0, async_exits = 0;
     uint64_t direct_entries = 0, direct_syscalls = 0, direct_faults = 0, direct_interrupts = 0, direct_outside = 0;
     uint64_t user_checks_elided = 0, kernel_checks_elided = 0;

@@ -90,6 +90,7 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.indirect_lookup_miss", st_.ind_miss);
   out.add("bt.tc_flush", st_.tc_flush);
   out.add("bt.tc_invalidate", st_.tc_invalidate);
+  out.add("bt.tc_stale_space", st_.tc_stale_space);
   out.add("bt.translate_ns", st_.translate_ns);
   out.add("bt.tc_exits", st_.exits);
   out.add("bt.async_exits", st_.async_exits);

@@ -372,6 +372,17 @@ void ShadowMmu::drop_write_trace(uint64_t va) {
   flush_ops();
 }
 
+bool ShadowMmu::code_frame(uint64_t va, bool user, uint64_t* gpa) {
+  WalkRequest req;
+  req.user = user;
+  req.fetch = true;
+  req.set_ad = false;
+  const WalkResult w = walk_page_tables(*mem_, cr3_, va, req);
+  if (w.status != WalkStatus::Ok || w.gpa >= mem_->size()) return false;
+  *gpa = w.gpa & ~(kPage - 1);
+  return true;
+}
+
 void ShadowMmu::code_written(uint64_t gpa_page) {
   auto it = code_.find(gpa_page);
   if (it == code_.end()) return;

@@ -49,6 +49,7 @@ class ShadowMmu : public GuestAccess {
   // are mirrored PROT_EXEC.
   void set_exec_user(bool on) { exec_user_ = on; }
   void drop_write_trace(uint64_t va) override;
+  bool code_frame(uint64_t va, bool user, uint64_t* gpa) override;
   bool traced(uint64_t va) override;
 
   struct Stats {

@@ -141,7 +141,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   if (o0 == 0xcf) return callout(CalloutOp::Iret, opsize_of(in), 0, 0, 0, 0, true);
   if (o0 == 0xcd) return callout(CalloutOp::Int, uint8_t(in.imm), 1, 0, 0, 0, true);
   if (o0 == 0xcc) return callout(CalloutOp::Int3, 3, 0, 0, 0, 0, true);
-  if (o0 == 0xf1) return callout(CalloutOp::Int, 1, 0, 0, 0, 0, true);
+  if (o0 == 0xf1) return callout(CalloutOp::Int, 1, 2, 0, 0, 0, true);  // int1 (icebp)
 
   if (emit_inline_sensitive(c, in, end)) return true;  // pushf/popf/rdtsc/cpuid/swapgs (inline_sensitive.cpp)
   // ---- one-byte sensitive / privileged ----
@@ -194,13 +194,15 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
     case 0xce: return callout(CalloutOp::Int, 6, 0, 0, 0, 0, true);  // into: #UD in 64-bit mode
     default: break;
   }
-  if ((o0 >= 0xa0 && o0 <= 0xa3) && in.seg) {
-    c.error = "moffs access with a segment override: " + in.text;
-    return false;
-  }
+  if (o0 >= 0xa0 && o0 <= 0xa3 && (in.seg || c.env.user_checks || c.env.kernel_checks)) return emit_moffs(c, in);
   if (in.seg && !in.has_mem && (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad)) {
-    c.error = "string instruction with a segment override: " + in.text;
-    return false;
+    if (in.addr32) {
+      c.error = "string instruction with a segment override and 32-bit addresses: " + in.text;
+      return false;
+    }
+    const uint8_t size = (o0 & 1) ? opsize_of(in) : 1;
+    return callout(CalloutOp::StringSeg, o0, uint8_t(in.seg), size, 0,
+                   (in.rep ? uint64_t(kOpRep) : 0) | (in.repne ? uint64_t(kOpRepne) : 0));
   }
 
   // ---- 0F xx ----
@@ -279,6 +281,13 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
       case 0x78: case 0x79: return callout(CalloutOp::Int, 6, 0, 0, 0, 0, true);
       default: break;
     }
+  }
+  // A control transfer copied as is would make the host jump to a guest
+  // address (a jump relative to the translation cache, or to a guest pointer).
+  if (in.id == X86_INS_XBEGIN) return callout(CalloutOp::Int, 6, 0, 0, 0, 0, true);  // RTM is not virtualised: #UD
+  if (in.transfer) {
+    c.error = "control transfer not recognised: " + in.text;
+    return false;
   }
   if (in.seg && in.has_mem && in.id != X86_INS_LEA && in.id != X86_INS_NOP) return emit_seg_rewrite(c, in);
   return emit_ident(c, in);

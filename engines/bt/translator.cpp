@@ -3,6 +3,7 @@
 
 #include <capstone/capstone.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace vtb::bt {
@@ -23,7 +24,7 @@ int pick_scratch(uint16_t used) {
 void copy_prefixes(const Insn& in, uint8_t* out, int* n) {
   *n = 0;
   for (int i = 0; i < in.npfx; ++i)
-    if (in.bytes[i] != 0x64 && in.bytes[i] != 0x65) out[(*n)++] = in.bytes[i];
+    if (in.bytes[i] != 0x64 && in.bytes[i] != 0x65 && (in.bytes[i] & 0xf0) != 0x40) out[(*n)++] = in.bytes[i];
 }
 
 }  // namespace
@@ -170,6 +171,16 @@ bool Translator::emit_ident(Ctx& c, const Insn& in) {
       return emit_modrm_mem(c.e, pfx, np, in.rex & 8, in.rex != 0, in.bytes + in.op_off, in.modrm_off - in.op_off,
                             in.reg, m, in.bytes + in.modrm_end, in.len - in.modrm_end);
     }
+    // Out of reach of both: the target in a scratch register (its check
+    // was decided at translation time, emit_address_checks).
+    if (!in.vex) {
+      const int t = begin_scratch(c, in, 0);
+      if (t >= 0) {
+        emit_mov_imm64(c.e, t, target);
+        return emit_via_scratch(c, in, t, in.bytes + in.op_off, in.modrm_off - in.op_off, in.reg,
+                                in.bytes + in.modrm_end, in.len - in.modrm_end, false);
+      }
+    }
     c.error = "rip-relative target out of reach of the translation cache: " + in.text;
     return false;
   }
@@ -177,60 +188,118 @@ bool Translator::emit_ident(Ctx& c, const Insn& in) {
   return true;
 }
 
-// %fs:/%gs: memory operand: add the virtual segment base through a scratch register.
+// %fs:/%gs: memory operand: the virtual segment base plus the effective
+// address, in a scratch register, checked, then the access through it.
 bool Translator::emit_seg_rewrite(Ctx& c, const Insn& in) {
   if (in.vex || !in.has_modrm || in.addr32) {
     c.error = "unsupported segment-override form: " + in.text;
     return false;
   }
-  const int t = pick_scratch(in.gprs);
+  const MemRef& o = in.mem;
+  const int64_t abs = o.rip ? int64_t(in.pc + in.len + uint64_t(o.disp)) : o.disp;
+  if (!fits32(abs)) {
+    c.error = "rip-relative %fs/%gs operand out of reach: " + in.text;
+    return false;
+  }
+  const int t = begin_scratch(c, in, 0);
   if (t < 0) {
     c.error = "no scratch register for: " + in.text;
     return false;
   }
-  c.blk->map.back().fixup = Fixup::RestoreS4;
-  c.blk->map.back().reg = uint8_t(t);
-  const uint64_t slot = kGlobalBase + (in.mem.seg == 'f' ? BT_OFF_FS_BASE : BT_OFF_GS_BASE);
-  c.e.store_abs(t, kGlobalBase + BT_OFF_S4);
-  c.e.load_abs(t, slot);
+  c.e.load_abs(t, kGlobalBase + (o.seg == 'f' ? BT_OFF_FS_BASE : BT_OFF_GS_BASE));
+  const uint8_t lea = 0x8d;
+  auto lea_t = [&](const MemRef& m) { emit_modrm_mem(c.e, nullptr, 0, true, false, &lea, 1, t, m, nullptr, 0); };
   MemRef m;
-  const MemRef& o = in.mem;
-  if (o.rip) {
-    const int64_t abs = int64_t(in.pc + in.len + uint64_t(o.disp));
-    if (!fits32(abs)) {
-      c.error = "rip-relative %fs/%gs operand out of reach: " + in.text;
-      return false;
-    }
+  if (o.rip || (o.base < 0 && o.index < 0)) {  // lea abs(%t),%t
     m.base = t;
     m.disp = abs;
-  } else if (o.base < 0 && o.index < 0) {
-    m.base = t;
-    m.disp = o.disp;
-  } else if (o.index < 0) {
+  } else if (o.index < 0) {                    // lea disp(%base,%t),%t (the base may be %rsp, never an index)
     m.base = o.base;
     m.index = t;
     m.disp = o.disp;
-  } else if (o.base < 0) {
-    m.base = t;
-    m.index = o.index;
-    m.scale = o.scale;
-    m.disp = o.disp;
-  } else {
-    MemRef l;
-    l.base = o.base;
-    l.index = t;
-    const uint8_t lea = 0x8d;
-    emit_modrm_mem(c.e, nullptr, 0, true, false, &lea, 1, t, l, nullptr, 0);
+  } else {                                     // [lea (%base,%t),%t;] lea disp(%t,%index,scale),%t
+    if (o.base >= 0) {
+      MemRef l;
+      l.base = o.base;
+      l.index = t;
+      lea_t(l);
+    }
     m.base = t;
     m.index = o.index;
     m.scale = o.scale;
     m.disp = o.disp;
   }
+  lea_t(m);
+  return emit_via_scratch(c, in, t, in.bytes + in.op_off, in.modrm_off - in.op_off, in.reg, in.bytes + in.modrm_end,
+                          in.len - in.modrm_end, true);
+}
+
+// mov moffs (a0-a3): the absolute offset (64-bit, or 32-bit with 0x67), plus
+// the virtual %fs:/%gs: base (through a second scratch register, back before
+// the access), in a scratch register, checked like any access: Capstone's
+// operand has no ModRM, so the generic checks never see it.
+bool Translator::emit_moffs(Ctx& c, const Insn& in) {
+  const unsigned at = in.op_off + 1u;
+  uint64_t off = 0;
+  if (at + (in.addr32 ? 4u : 8u) > in.len) {
+    c.error = "moffs encoding: " + in.text;
+    return false;
+  }
+  memcpy(&off, in.bytes + at, in.addr32 ? 4 : 8);
+  const int t = begin_scratch(c, in, 0);
+  const int t2 = t < 0 ? -1 : pick_scratch(uint16_t(in.gprs | (1u << t)));
+  if (t2 < 0) {
+    c.error = "no scratch register for: " + in.text;
+    return false;
+  }
+  emit_mov_imm64(c.e, t, off);
+  if (in.seg) {
+    c.e.store_abs(t2, kGlobalBase + BT_OFF_S1);
+    c.e.load_abs(t2, kGlobalBase + (in.seg == 'f' ? BT_OFF_FS_BASE : BT_OFF_GS_BASE));
+    MemRef m;
+    m.base = t;
+    m.index = t2;
+    const uint8_t lea = 0x8d;
+    emit_modrm_mem(c.e, nullptr, 0, true, false, &lea, 1, t, m, nullptr, 0);
+    c.e.load_abs(t2, kGlobalBase + BT_OFF_S1);
+  }
+  const uint8_t o0 = in.opcode0();
+  const uint8_t opc = o0 == 0xa0 ? 0x8a : o0 == 0xa1 ? 0x8b : o0 == 0xa2 ? 0x88 : 0x89;
+  return emit_via_scratch(c, in, t, &opc, 1, RAX, nullptr, 0, true);
+}
+
+// A scratch register the instruction does not use (without REX, one of the
+// low eight: a REX would turn %ah..%bh into %spl..%dil), saved in s4; the
+// fixup puts it back when the access faults.
+int Translator::begin_scratch(Ctx& c, const Insn& in, uint16_t avoid) {
+  const uint16_t used = uint16_t(in.gprs | avoid);
+  int t = -1;
+  if (!in.rex) {
+    for (int r : {RBX, RBP, RSI, RDI, RAX, RCX, RDX})
+      if (!(used & (1u << r))) {
+        t = r;
+        break;
+      }
+  } else {
+    t = pick_scratch(used);
+  }
+  if (t < 0) return -1;
+  c.blk->map.back().fixup = Fixup::RestoreS4;
+  c.blk->map.back().reg = uint8_t(t);
+  c.e.store_abs(t, kGlobalBase + BT_OFF_S4);
+  return t;
+}
+
+bool Translator::emit_via_scratch(Ctx& c, const Insn& in, int t, const uint8_t* opc, int nopc, int regfield,
+                                  const uint8_t* tail, int ntail, bool check) {
+  if (check) emit_linear_check(c, in, t);
   uint8_t pfx[16];
   int np;
   copy_prefixes(in, pfx, &np);
-  if (!emit_modrm_mem(c.e, pfx, np, in.rex & 8, in.rex != 0, in.bytes + in.op_off, in.modrm_off - in.op_off, in.reg,
-                      m, in.bytes + in.modrm_end, in.len - in.modrm_end)) {
+  np = int(std::remove(pfx, pfx + np, uint8_t(0x67)) - pfx);  // (%t) holds the whole 64-bit address
+  MemRef m;
+  m.base = t;
+  if (!emit_modrm_mem(c.e, pfx, np, in.rex & 8, in.rex != 0, opc, nopc, regfield, m, tail, ntail)) {
     c.error = "cannot re-encode: " + in.text;
     return false;
   }

@@ -116,6 +116,14 @@ class Translator {
   const Insn* lookahead(Ctx& c, uint64_t pc);
   void emit_check_stubs(Ctx& c);
   bool emit_seg_rewrite(Ctx& c, const Insn& in);
+  // The instruction with its memory operand replaced by (%t), t holding the
+  // whole linear address (saved in s4), checked like any other access
+  // (address_checks.cpp); pfx/opc/regfield/tail: its re-encoding.
+  bool emit_via_scratch(Ctx& c, const Insn& in, int t, const uint8_t* opc, int nopc, int regfield,
+                        const uint8_t* tail, int ntail, bool check);
+  int begin_scratch(Ctx& c, const Insn& in, uint16_t avoid);
+  bool emit_moffs(Ctx& c, const Insn& in);
+  void emit_linear_check(Ctx& c, const Insn& in, int t);
   bool emit_load_operand_rdx(Ctx& c, const Insn& in);
   void emit_branch_stub_site(Ctx& c, size_t rel_off, uint64_t target);
   Decoder& dec_;

@@ -17,7 +17,9 @@ struct Translator::Ctx {
   std::vector<Rec> records;
   std::vector<std::pair<size_t, uint64_t>> stubs;  // rel32 offset -> guest target
   std::string error;
-  struct CheckStub { size_t rel_off; MemRef m; bool write; uint64_t pc; int index; bool restore_rcx; bool addr32; };
+  // restore_reg: a rewrite's scratch register to put back from s4 before leaving.
+  struct CheckStub { size_t rel_off; MemRef m; bool write; uint64_t pc; int index; bool restore_rcx; bool addr32;
+                     int restore_reg = -1; };
   std::vector<CheckStub> check_stubs;  // failed address checks
   // Out-of-line rest of a quick user check (the uncommon side of the hole).
   // kind: 0 user, likely low (data); 1 user, likely high (stack); 2 kernel.

@@ -13,12 +13,15 @@ namespace {
 
 const char* kFuzzUsage =
     "usage: vtb fuzz [--engines E,...] [--seed S] [--programs N] [--first I] [--per-run K]\n"
-    "                [--kind bitflip|random|seq[,...]|both|all] [--shard i/N] [--timeout S] [--out FILE.json]\n"
+    "                [--kind bitflip|random|seq[,...]|both|all] [--shard i/N] [--timeout S] [--budget TICKS]\n"
+    "                [--out FILE.json]\n"
     "                [--kernel PATH] [--kernel-pv PATH] [--archive PATH] [--workdir DIR] [--verbose]\n"
     "       vtb fuzz --dump FILE --kind K --seed S --first I   (writes program I: the code page, or the mutant ELF)\n"
     "  Runs N generated programs (bit-flipped real programs, random bytes, random instruction\n"
     "  sequences), K per vtb run, on every engine and on qemu-tcg, and compares each program's\n"
-    "  outcome and console with qemu-tcg's. Exit: 0 no host crash, hang, engine error or\n"
+    "  outcome and console with qemu-tcg's. --budget: guest timer ticks (100 Hz) a program may\n"
+    "  run before the driver kills it as a guest hang (default 50; 0 = until the run's --timeout).\n"
+    "  Exit: 0 no host crash, hang, engine error or\n"
     "  unexplained mismatch; 1 unexplained mismatches; 4 host crash, hang or engine error;\n"
     "  2 bad input; 3 qemu-tcg unavailable; 5 host error (docs/reliability.md).\n";
 
@@ -55,10 +58,11 @@ int cmd_fuzz(int argc, char** argv) {
       if (!need()) return kExitBadInput;
       (a == "--engines" ? engines_arg : a == "--kind" ? kind : a == "--out" ? o.out : a == "--kernel" ? o.kernel
        : a == "--kernel-pv" ? o.kernel_pv : a == "--archive" ? o.archive : a == "--dump" ? dump : o.workdir) = v;
-    } else if (a == "--seed" || a == "--programs" || a == "--first" || a == "--per-run" || a == "--timeout") {
+    } else if (a == "--seed" || a == "--programs" || a == "--first" || a == "--per-run" || a == "--timeout" ||
+               a == "--budget") {
       if (!need()) return kExitBadInput;
       if (!parse_u64(v, &n) || (a == "--per-run" && (n < 1 || n > 500)) || (a == "--timeout" && (n < 1 || n > 3600)) ||
-          (a == "--programs" && n < 1)) {
+          (a == "--programs" && n < 1) || (a == "--budget" && n > 360000)) {
         error_line("fuzz: bad " + a + " '" + v + "'");
         return kExitBadInput;
       }
@@ -67,6 +71,7 @@ int cmd_fuzz(int argc, char** argv) {
       if (a == "--first") o.first = n;
       if (a == "--per-run") o.per_run = int(n);
       if (a == "--timeout") o.timeout_s = double(n);
+      if (a == "--budget") o.budget_ticks = n;
     } else if (a == "--shard") {
       if (!need()) return kExitBadInput;
       if (sscanf(v.c_str(), "%d/%d", &o.shard_i, &o.shard_n) != 2 || o.shard_n < 1 || o.shard_i < 0 ||

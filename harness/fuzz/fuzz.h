@@ -6,12 +6,13 @@
 #include <vector>
 
 #include "common/status.h"
+#include "harness/fuzz/fuzz_gen.h"
 
 namespace vtb::fuzz {
 
 // One program's outcome on one engine: "exit:N", "killed:V" (guest exception
 // vector), "fork:E", or a run-level class for the program that was running
-// when the run ended early: "hang" (vtb's --timeout), "guest-crash",
+// when the run ended early: "hang" (the driver's per-program budget, or vtb's --timeout), "guest-crash",
 // "engine-error", "engine-limit" (a documented
 // translator limit: "unsupported instruction"), "host-error", "host-crash:SIG" (vtb's run process killed by
 // a signal), "host-hang" (the harness's backstop), "lost".
@@ -28,6 +29,7 @@ struct Options {
   int per_run = 50;
   int shard_i = 0, shard_n = 1;
   double timeout_s = 0;  // per vtb run; 0 = 4 s + 0.2 s per program
+  uint64_t budget_ticks = FZ_BUDGET_TICKS;  // per program, in guest ticks; 0 = none (the run's timeout ends a hang)
   std::string out, kernel, kernel_pv, archive, workdir;
   bool verbose = false;
 };

@@ -191,7 +191,9 @@ std::string reproducer(const Ctx& c, const std::string& engine, int kind, uint64
   char b[200];
   snprintf(b, sizeof b, "vtb fuzz --engines %s --kind %s --seed %llu --first %llu --programs 1", engine.c_str(),
            kCliNames[kind], (unsigned long long)c.o.seed, (unsigned long long)index);
-  return b;
+  std::string s = b;
+  if (c.o.budget_ticks != FZ_BUDGET_TICKS) s += " --budget " + std::to_string(c.o.budget_ticks);
+  return s;
 }
 
 // Runs the batch on one engine; a run that ends before its last record is
@@ -209,7 +211,8 @@ std::map<uint64_t, Outcome> run_batch(Ctx& c, const std::string& engine, const B
     req.workload = "fuzz";
     req.manifest_path = c.manifest;
     req.params = {{"kind", kKindNames[b.kind]}, {"seed", std::to_string(c.o.seed)},
-                  {"first", std::to_string(cur)}, {"count", std::to_string(end - cur)}};
+                  {"first", std::to_string(cur)}, {"count", std::to_string(end - cur)},
+                  {"budget", std::to_string(c.o.budget_ticks)}};
     if (b.kind == FZ_FLIP) req.archive_path = c.flip_archive;
     else if (!c.o.archive.empty()) req.archive_path = c.o.archive;
     const bool pv = engine == "pv";
@@ -239,7 +242,9 @@ std::map<uint64_t, Outcome> run_batch(Ctx& c, const std::string& engine, const B
           out.what = "fork:" + m[3].str();
         } else {
           unsigned long v = strtoul(m[3].str().c_str(), nullptr, 16);
-          out.what = (v & VTB_WSTATUS_KILLED) ? "killed:" + std::to_string(v & 0xff) : "exit:" + std::to_string(v);
+          out.what = v == (VTB_WSTATUS_KILLED | VTB_WSTATUS_BY_KILL) ? "hang"  // out of the driver's budget
+                     : (v & VTB_WSTATUS_KILLED)                      ? "killed:" + std::to_string(v & 0xff)
+                                                                     : "exit:" + std::to_string(v);
         }
         set_console(&out, seg);
         seg.clear();
@@ -386,8 +391,9 @@ void compare(Ctx& c, const std::string& engine, const Batch& b, const std::map<u
 std::string write_manifest(const std::string& dir) {
   std::string path = dir + "/fuzz.manifest";
   std::ofstream f(path);
-  f << "# written by vtb fuzz\n[fuzz]\nprogram = fuzz\nargs = {kind} {seed} {first} {count}\n"
-       "param kind = seq\nparam seed = 0\nparam first = 0\nparam count = 1\nflavors = native pv\n"
+  f << "# written by vtb fuzz\n[fuzz]\nprogram = fuzz\nargs = {kind} {seed} {first} {count} {budget}\n"
+       "param kind = seq\nparam seed = 0\nparam first = 0\nparam count = 1\nparam budget = "
+    << FZ_BUDGET_TICKS << "\nflavors = native pv\n"
        "peers = qemu-tcg native\ntimeout = 600\n";
   return f ? path : "";
 }
@@ -482,7 +488,7 @@ std::string summary_json(const Options& o, const Summary& s) {
   JsonWriter w;
   w.begin_object();
   w.key("seed").value(o.seed).key("programs").value(s.programs).key("first").value(o.first);
-  w.key("per_run").value(o.per_run).key("shard").value(std::to_string(o.shard_i) + "/" + std::to_string(o.shard_n));
+  w.key("per_run").value(o.per_run).key("budget_ticks").value(o.budget_ticks).key("shard").value(std::to_string(o.shard_i) + "/" + std::to_string(o.shard_n));
   w.key("kinds").begin_array();
   for (int k : o.kinds) w.value(kCliNames[k]);
   w.end_array();

@@ -20,6 +20,9 @@ enum fz_kind { FZ_FLIP = 0, FZ_RAND = 1, FZ_SEQ = 2 };
 #define FZ_SEQ_INSNS 48           /* instructions per seq program */
 #define FZ_RAND_MIN 16            /* random bytes per rand program: 16..79 */
 #define FZ_RAND_SPAN 64
+/* The driver's default budget per program, in guest timer ticks (100 Hz):
+ * a program still running then is killed and counted as a guest hang. */
+#define FZ_BUDGET_TICKS 50
 
 typedef struct { uint64_t s; } fz_rng;
 

@@ -77,6 +77,7 @@ struct proc {
   uint64_t ksp;        /* saved kernel rsp (swtch) */
   uint64_t kstack_top;
   uint64_t wake_tick;
+  uint64_t wait_deadline; /* a wait with a timeout: the tick it ends (0: none) */
   int wait_for;        /* pid waited for, -1 any */
   int status;          /* exit status */
   uint64_t mmap_next;
@@ -92,7 +93,8 @@ void proc_tick(int from_user);  /* timer: wake sleepers, maybe preempt */
 void proc_kill(const char *why, struct trapframe *tf) __attribute__((noreturn));
 void proc_exit(int status) __attribute__((noreturn));
 long proc_fork(struct trapframe *tf);
-long proc_wait(int pid, uint64_t status_uva);
+long proc_wait(int pid, uint64_t status_uva, uint64_t timeout); /* 0 = timed out */
+long proc_kill_pid(int pid); /* pid > 0 or -1: descendants of cur */
 long proc_exec(const char *name, uint64_t argv_uva, struct trapframe *tf);
 long proc_mmap(uint64_t hint, uint64_t len, uint64_t prot);
 long proc_munmap(uint64_t addr, uint64_t len);

@@ -9,6 +9,7 @@ static int next_pid = 1;
 static uint64_t cur_cr3;
 static int nslots;    /* 1 + highest slot ever used: bounds every scan */
 static int nsleeping; /* processes in P_SLEEPING */
+static int ntimed;    /* processes in a wait with a deadline */
 
 struct trapframe *proc_tf(struct proc *p) {
   return (struct trapframe *)(p->kstack_top - TBK_TF_SIZE);
@@ -80,8 +81,11 @@ void sched(void) {
 
 void proc_tick(int from_user) {
   ticks++;
-  for (int i = 0; nsleeping && i < nslots; i++)
-    if (procs[i].state == P_SLEEPING && ticks >= procs[i].wake_tick) procs[i].state = P_RUNNABLE, nsleeping--;
+  for (int i = 0; (nsleeping || ntimed) && i < nslots; i++) {
+    struct proc *p = &procs[i];
+    if (p->state == P_SLEEPING && ticks >= p->wake_tick) p->state = P_RUNNABLE, nsleeping--;
+    if (p->state == P_WAITING && p->wait_deadline && ticks >= p->wait_deadline) p->state = P_RUNNABLE;
+  }
   if (from_user) sched(); /* preempt: round-robin among runnable processes */
 }
 
@@ -151,24 +155,66 @@ long proc_fork(struct trapframe *tf) {
   return c->pid;
 }
 
+/* q becomes a zombie with `status` (q is cur, or a process parked in sched()). */
+static void proc_end(struct proc *q, int status) {
+  if (q->state == P_SLEEPING) nsleeping--;
+  if (q->wait_deadline) ntimed--, q->wait_deadline = 0;
+  vm_free_space(q->pml4);
+  q->pml4 = kernel_pml4_pa;
+  q->status = status;
+  q->state = P_ZOMBIE;
+  for (int i = 0; i < nslots; i++) {
+    struct proc *p = &procs[i];
+    if (p->state != P_FREE && p->ppid == q->pid) p->ppid = 1; /* orphans go to init */
+    if (p->state == P_WAITING && p->pid == q->ppid && (p->wait_for < 0 || p->wait_for == q->pid))
+      p->state = P_RUNNABLE;
+  }
+}
+
 void proc_exit(int status) {
   if (cur->pid == 1) kexit((status & VTB_WSTATUS_KILLED) ? VTB_EXIT_FAIL : (uint32_t)(status & 0xff));
   proc_load_space(kernel_pml4_pa);
-  vm_free_space(cur->pml4);
-  cur->pml4 = kernel_pml4_pa;
-  cur->status = status;
-  cur->state = P_ZOMBIE;
-  for (int i = 0; i < nslots; i++) {
-    struct proc *p = &procs[i];
-    if (p->state != P_FREE && p->ppid == cur->pid) p->ppid = 1; /* orphans go to init */
-    if (p->state == P_WAITING && p->pid == cur->ppid && (p->wait_for < 0 || p->wait_for == cur->pid))
-      p->state = P_RUNNABLE;
-  }
+  proc_end(cur, status);
   sched();
   panic("zombie %d scheduled", cur->pid);
 }
 
-long proc_wait(int pid, uint64_t status_uva) {
+static int descends_from(const struct proc *p, int anc) {
+  for (int hops = 0; hops < NPROC && p->ppid > 0; hops++) {
+    if (p->ppid == anc) return 1;
+    const struct proc *up = 0;
+    for (int i = 0; i < nslots && !up; i++)
+      if (procs[i].state != P_FREE && procs[i].pid == p->ppid) up = &procs[i];
+    if (!up) return 0;
+    p = up;
+  }
+  return 0;
+}
+
+/* kill(pid): end a descendant of the caller (pid > 0) or all of them (-1),
+ * as if it had exited with VTB_WSTATUS_KILLED | VTB_WSTATUS_BY_KILL. The
+ * targets are parked in sched() (the kernel is not preemptive), so their
+ * kernel stacks are simply abandoned. Their children go to init. */
+long proc_kill_pid(int pid) {
+  int mark[NPROC] = {0}, n = 0;
+  for (int i = 0; i < nslots; i++) {
+    struct proc *p = &procs[i];
+    if (p == cur || p->state == P_FREE || p->state == P_ZOMBIE) continue;
+    if ((pid == -1 || p->pid == pid) && descends_from(p, cur->pid)) mark[i] = 1, n++;
+  }
+  if (!n) {
+    if (pid == -1) return 0;
+    for (int i = 0; i < nslots; i++)
+      if (procs[i].state != P_FREE && procs[i].pid == pid) return procs[i].state == P_ZOMBIE ? 0 : -VTB_EPERM;
+    return -VTB_ESRCH;
+  }
+  for (int i = 0; i < nslots; i++)
+    if (mark[i]) proc_end(&procs[i], VTB_WSTATUS_KILLED | VTB_WSTATUS_BY_KILL);
+  return n;
+}
+
+long proc_wait(int pid, uint64_t status_uva, uint64_t timeout) {
+  const uint64_t deadline = timeout ? ticks + timeout : 0;
   if (status_uva && !user_range_ok(status_uva, 4, 1)) return -VTB_EFAULT;
   for (;;) {
     int have = 0;
@@ -183,9 +229,12 @@ long proc_wait(int pid, uint64_t status_uva) {
       return cpid;
     }
     if (!have) return -VTB_ECHILD;
+    if (deadline && ticks >= deadline) return 0;
     cur->state = P_WAITING;
     cur->wait_for = pid > 0 ? pid : -1;
+    if (deadline) cur->wait_deadline = deadline, ntimed++;
     sched();
+    if (cur->wait_deadline) cur->wait_deadline = 0, ntimed--;
   }
 }
 

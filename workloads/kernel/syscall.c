@@ -59,7 +59,7 @@ void syscall_dispatch(struct trapframe *tf) {
     case VTB_SYS_GETPID: r = cur->pid; break;
     case VTB_SYS_FORK: r = proc_fork(tf); break;
     case VTB_SYS_EXEC: r = sys_exec(a0, a1, tf); break;
-    case VTB_SYS_WAIT: r = proc_wait((int)a0, a1); break;
+    case VTB_SYS_WAIT: r = proc_wait((int)a0, a1, a2); break;
     case VTB_SYS_MMAP: r = proc_mmap(a0, a1, a2); break;
     case VTB_SYS_MUNMAP: r = proc_munmap(a0, a1); break;
     case VTB_SYS_YIELD: sched(); r = 0; break;
@@ -71,6 +71,7 @@ void syscall_dispatch(struct trapframe *tf) {
       break;
     case VTB_SYS_TICKS: r = (long)ticks; break;
     case VTB_SYS_KTEST: r = sys_ktest(a0, a1); break;
+    case VTB_SYS_KILL: r = ((long)a0 > 0 && a0 <= 0x7fffffff) || (long)a0 == -1 ? proc_kill_pid((int)(long)a0) : -VTB_EINVAL; break;
     default: r = -VTB_ENOSYS; break;
   }
   tf->rax = (uint64_t)r;

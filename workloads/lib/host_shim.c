@@ -1,6 +1,7 @@
 /* tags: workloads|lib — desc: host-native shim: the vtb.h API on Linux, control records to $VTB_CTRL_FD. */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -39,12 +40,34 @@ long vtb_exec(const char *name, char *const argv[]) {
   execv(path, argv);
   return -errno;
 }
-long vtb_wait(long pid, int *status) {
+static long wait_flags(long pid, int *status, int flags) {
   int st = 0;
-  pid_t r = waitpid(pid > 0 ? (pid_t)pid : -1, &st, 0);
+  pid_t r = waitpid(pid > 0 ? (pid_t)pid : -1, &st, flags);
   if (r < 0) return errno == ECHILD ? -VTB_ECHILD : -errno;
-  if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : (VTB_WSTATUS_KILLED | WTERMSIG(st));
+  if (r == 0) return 0;
+  if (status)
+    *status = WIFEXITED(st) ? WEXITSTATUS(st)
+              : WTERMSIG(st) == SIGKILL ? (VTB_WSTATUS_KILLED | VTB_WSTATUS_BY_KILL)
+                                        : (VTB_WSTATUS_KILLED | WTERMSIG(st));
   return r;
+}
+long vtb_wait(long pid, int *status) { return wait_flags(pid, status, 0); }
+/* Polls every millisecond up to the deadline (tick = 10 ms). */
+long vtb_wait_timeout(long pid, int *status, uint64_t ticks) {
+  if (!ticks) return vtb_wait(pid, status);
+  const uint64_t end = vtb_ticks() + ticks;
+  for (;;) {
+    long r = wait_flags(pid, status, WNOHANG);
+    if (r != 0 || vtb_ticks() >= end) return r;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, 0);
+  }
+}
+/* Only a child by pid here (SIGKILL): Linux has no "my descendants" target,
+ * and kill(-1) would reach every process of the user. -1 is refused. */
+long vtb_kill(long pid) {
+  if (pid <= 0) return -VTB_EINVAL;
+  return kill((pid_t)pid, SIGKILL) == 0 ? 1 : (errno == ESRCH ? -VTB_ESRCH : -errno);
 }
 void *vtb_mmap(void *hint, size_t len, int prot) {
   int p = PROT_READ | ((prot & VTB_PROT_WRITE) ? PROT_WRITE : 0);

@@ -12,6 +12,8 @@ long vtb_getpid(void) { return sc(VTB_SYS_GETPID, 0, 0, 0); }
 long vtb_fork(void) { return sc(VTB_SYS_FORK, 0, 0, 0); }
 long vtb_exec(const char *name, char *const argv[]) { return sc(VTB_SYS_EXEC, (long)name, (long)argv, 0); }
 long vtb_wait(long pid, int *status) { return sc(VTB_SYS_WAIT, pid, (long)status, 0); }
+long vtb_wait_timeout(long pid, int *status, uint64_t ticks) { return sc(VTB_SYS_WAIT, pid, (long)status, (long)ticks); }
+long vtb_kill(long pid) { return sc(VTB_SYS_KILL, pid, 0, 0); }
 void *vtb_mmap(void *hint, size_t len, int prot) { return (void *)sc(VTB_SYS_MMAP, (long)hint, (long)len, prot); }
 long vtb_munmap(void *addr, size_t len) { return sc(VTB_SYS_MUNMAP, (long)addr, (long)len, 0); }
 long vtb_yield(void) { return sc(VTB_SYS_YIELD, 0, 0, 0); }

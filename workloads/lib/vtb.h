@@ -14,6 +14,8 @@ long vtb_getpid(void);
 long vtb_fork(void);
 long vtb_exec(const char *name, char *const argv[]);
 long vtb_wait(long pid, int *status); /* status: exit code, or VTB_WSTATUS_KILLED | vector */
+long vtb_wait_timeout(long pid, int *status, uint64_t ticks); /* 0: still running after `ticks` */
+long vtb_kill(long pid); /* a descendant, or -1 = all of them: status VTB_WSTATUS_KILLED | VTB_WSTATUS_BY_KILL */
 void *vtb_mmap(void *hint, size_t len, int prot); /* anonymous; (void *)-errno on failure */
 long vtb_munmap(void *addr, size_t len);
 long vtb_yield(void);

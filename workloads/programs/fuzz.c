@@ -1,13 +1,17 @@
 /* tags: workloads|programs — desc: fuzz: the `vtb fuzz` driver: runs COUNT generated or bit-flipped programs, one child each, one record per child.
  *
- * fuzz KIND SEED FIRST COUNT   (KIND: flip | rand | seq; docs/reliability.md)
+ * fuzz KIND SEED FIRST COUNT [BUDGET]   (KIND: flip | rand | seq; docs/reliability.md)
  * For each index i in [FIRST, FIRST+COUNT): fork; the child runs program
  * (KIND, SEED, i) — flip: exec of archive entry "f<i>" (a bit-flipped copy of
  * a real program, written by `vtb fuzz`); rand/seq: the code page from
  * harness/fuzz/fuzz_gen.h, generated here, mapped at the first mmap address
- * and called. The parent waits and prints "@fz <i> <status>" (status in hex:
- * exit code, or VTB_WSTATUS_KILLED | vector). The child's output (and the
- * kernel's kill line) comes just before its record. */
+ * and called. The parent waits at most BUDGET timer ticks (default 50; 0 =
+ * forever), then kills it, and prints "@fz <i> <status>" (status in hex: exit
+ * code, or VTB_WSTATUS_KILLED | vector, or VTB_WSTATUS_KILLED |
+ * VTB_WSTATUS_BY_KILL for a program that ran out of its budget: a guest
+ * hang). Whatever the program forked and left running is killed and reaped
+ * before the next one. The child's output (and the kernel's kill line) comes
+ * just before its record. */
 #include "vtb.h"
 #include "harness/fuzz/fuzz_gen.h"
 #ifdef VTB_HOST_NATIVE
@@ -58,11 +62,12 @@ static int run_child(int kind, uint64_t seed, uint64_t i) {
 
 int main(int argc, char **argv) {
   if (argc < 5) {
-    printf("usage: fuzz flip|rand|seq SEED FIRST COUNT\n");
+    printf("usage: fuzz flip|rand|seq SEED FIRST COUNT [BUDGET_TICKS]\n");
     return 2;
   }
   int kind = strcmp(argv[1], "flip") == 0 ? FZ_FLIP : strcmp(argv[1], "rand") == 0 ? FZ_RAND : FZ_SEQ;
   uint64_t seed = vtb_atou(argv[2], 0), first = vtb_atou(argv[3], 0), count = vtb_atou(argv[4], 0);
+  uint64_t budget = vtb_atou(argc > 5 ? argv[5] : 0, FZ_BUDGET_TICKS);
   printf("@fz start %s %lu %lu %lu\n", argv[1], (unsigned long)seed, (unsigned long)first, (unsigned long)count);
   for (uint64_t i = first; i < first + count; ++i) {
     long pid = vtb_fork();
@@ -72,7 +77,13 @@ int main(int argc, char **argv) {
     }
     if (pid == 0) exit(run_child(kind, seed, i));
     int status = -1;
-    long w = vtb_wait(pid, &status);
+    long w = vtb_wait_timeout(pid, &status, budget);
+    if (w == 0) {  /* out of budget */
+      vtb_kill(pid);
+      w = vtb_wait(pid, &status);
+    }
+    vtb_kill(-1); /* what it forked and left behind (orphans are ours now) */
+    for (int st; vtb_wait(-1, &st) > 0;) {}
     printf("@fz %lu %x\n", (unsigned long)i, w == pid ? status : 0xfff);
   }
   printf("@fz done\n");

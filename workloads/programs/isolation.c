@@ -38,6 +38,19 @@ static void probe_change(int how) {
   exit(SURVIVED);
 }
 
+/* Reads the host's range in the second GiB (bt keeps its vCPU block there:
+ * host stack pointer, exit function) through the two operand forms bt once
+ * copied unchecked: moffs and an %fs: operand (guest FS base 0). Killed, or
+ * a zero (bt-direct seals the block while guest code runs), never a value. */
+#define HOST_SLOT (VTB_HOST_RESERVED_USER_LO + 0x88)
+static void probe_host_read(int how) {
+  uint64_t v;
+  if (how == 0) __asm__ volatile("movabsq %c1, %%rax" : "=a"(v) : "i"(HOST_SLOT));
+  else __asm__ volatile("movq %%fs:(%1), %0" : "=r"(v) : "r"(HOST_SLOT));
+  printf("isolation: host range read 0x%lx\n", v);
+  exit(v ? SAW_VALUE : SAW_ZERO);
+}
+
 static void probe_jump(uint64_t target) {
   __asm__ volatile("jmp *%0" ::"r"(target));
   exit(SURVIVED);
@@ -45,7 +58,7 @@ static void probe_jump(uint64_t target) {
 
 struct probe {
   const char *name;
-  int kind; /* 0 fs load, 1 rd base, 2 change, 3 jump */
+  int kind; /* 0 fs load, 1 rd base, 2 change, 3 jump, 4 host-range read */
   uint64_t arg;
 };
 
@@ -58,6 +71,8 @@ static const struct probe probes[] = {
     {"wrgsbase", 2, 1},
     {"mov_fs", 2, 2},
     {"eflags_ac", 2, 3},
+    {"moffs_host_range", 4, 0},
+    {"fs_host_range", 4, 1},
     {"jmp_1", 3, 1},
     {"jmp_0x8000", 3, 0x8000},
     {"jmp_0x7fff00000000", 3, 0x7fff00000000ULL},
@@ -75,6 +90,7 @@ int main(void) {
       if (p->kind == 0) probe_fs_load(p->arg);
       if (p->kind == 1) probe_rdbase((int)p->arg);
       if (p->kind == 2) probe_change((int)p->arg);
+      if (p->kind == 4) probe_host_read((int)p->arg);
       probe_jump(p->arg);
     }
     if (pid < 0) {

@@ -131,7 +131,8 @@ TEST_F(BtKernel, DirectUserIsolationProbesStayInTheGuest) {
   const std::pair<const char*, const char*> want[] = {
       {"fs_0", "killed"},   {"fs_0x28", "killed"},  {"rdfsbase", "guest"},
       {"rdgsbase", "guest"}, {"wrfsbase", "guest"}, {"wrgsbase", "guest"},
-      {"mov_fs", "guest"},  {"jmp_1", "killed"},    {"jmp_0x8000", "killed"},
+      {"mov_fs", "guest"},  {"moffs_host_range", "guest"}, {"fs_host_range", "guest"},  // sealed: zero
+      {"jmp_1", "killed"},    {"jmp_0x8000", "killed"},
       {"jmp_0x7fff00000000", "killed"}, {"jmp_kernel_text", "killed"}};
   for (const auto& [probe, verdict] : want) {
     const auto it = std::find_if(r.records.begin(), r.records.end(), [&](const auto& kv) { return kv.first == probe; });

@@ -58,6 +58,22 @@ ROWS = [
   ("gs_byte_rex", "movb %gs:1,%sil", {"gs": D, "m0": 0x3300, "rsi": 0}, {"rsi": 0x33}, ""),
   ("gs_imm_store", "movq $0x12,%gs:0x18", {"gs": D}, {"m24": 0x12}, ""),
   ("gs_indirect_call", "lea 1f(%rip),%rbx; mov %rbx,(%r15); call *%gs:0; jmp 2f; 1: mov $5,%rax; ret; 2:", {"gs": D, "r15": D}, {"rax": 5}, ""),
+  # A REX byte before a legacy prefix or another REX is ignored: the opcode
+  # after it is still a branch (the fuzz campaign's bt host crashes: these
+  # were copied as is and the host jumped to a guest address).
+  ("jmp_after_ignored_rex", ".byte 0x4d,0xf3,0xe9; .long 1f-2f; 2: mov $1,%rax; 1: mov $2,%rcx", {"rax": 0}, {"rax": 0, "rcx": 2}, ""),
+  ("ret_after_double_rex", "lea 1f(%rip),%rbx; push %rbx; .byte 0x48,0x4a,0xc3; mov $1,%rax; 1: mov $2,%rcx", {"rax": 0}, {"rax": 0, "rcx": 2}, ""),
+  ("ret_imm_after_double_rex", "push $0; call 1f; jmp 2f; 1: .byte 0x45,0x4d,0xc2,0x08,0x00; 2:", {"rsp": 0x71ff00}, {"rsp": 0x71ff00}, ""),
+  # moffs and %fs:/%gs: operands go through a scratch register now (checked like any access)
+  ("moffs_load", "movabs 0x600008,%rax", {"m8": 0x77}, {"rax": 0x77}, ""),
+  ("gs_moffs_load", "movabs %gs:8,%rax", {"gs": D, "m8": 0x1234, "rbx": 5}, {"rax": 0x1234, "rbx": 5}, ""),
+  ("fs_moffs_store_byte", "movabs %al,%fs:0x11", {"fs": D, "rax": 0xab, "m16": 0}, {"m16": 0xab00}, ""),
+  ("gs_base_index_disp_rsp", "mov %gs:8(%rsp,%rbx,8),%rax", {"gs": 0x10, "rsp": D - 0x10, "rbx": 1, "m16": 0x99}, {"rax": 0x99}, ""),
+  # string instructions with an %fs:/%gs: source (emulated: StringSeg)
+  ("fs_lodsq", "lodsq %fs:(%rsi),%rax", {"fs": D, "rsi": 8, "m8": 0x55, "rax": 1}, {"rax": 0x55, "rsi": 16}, ""),
+  ("gs_lodsb_merges", "lodsb %gs:(%rsi),%al", {"gs": D, "rsi": 1, "m0": 0x7700, "rax": 0x1122334455667788}, {"rax": 0x1122334455667777, "rsi": 2}, ""),
+  ("gs_rep_movsb", "rep movsb %gs:(%rsi),%es:(%rdi)", {"gs": D, "rsi": 0, "rdi": D + 0x100, "rcx": 8, "m0": 0x0807060504030201}, {"m256": 0x0807060504030201, "rcx": 0, "rsi": 8, "rdi": D + 0x108}, ""),
+  ("fs_repe_cmpsb", "repz cmpsb %es:(%rdi),%fs:(%rsi)", {"fs": D, "rsi": 0, "rdi": D + 0x100, "rcx": 8, "m0": 0x58636261, "m256": 0x59636261}, {"rcx": 4, "rsi": 4, "rdi": D + 0x104}, "ZF=0 CF=1"),
   ("xmm_across_callout", "movq %rax,%xmm0; paddq %xmm0,%xmm0; cpuid; movq %xmm0,%rbx", {"rax": 21}, {"rbx": 42}, ""),
 ]
 

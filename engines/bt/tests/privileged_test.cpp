@@ -227,6 +227,11 @@ TEST_F(Priv, Int3AndGarbageAreGuestFaults) {
   ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
   EXPECT_EQ(e.vector, 6);
   EXPECT_EQ(e.rip, kCode + 1);
+  r = initial_regs();
+  e = m_->run_bt({0x90, 0xf1}, &r);  // nop; int1: a #DB trap, reported after the instruction (as the hardware)
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 1);
+  EXPECT_EQ(e.rip, kCode + 2);
 }
 
 TEST_F(Priv, HltWithInterruptsOffStops) {
@@ -635,6 +640,44 @@ TEST_F(Priv, KernelCodeCannotTouchTheHostRanges) {
   Counters c;
   m_->rt->stats(c);
   EXPECT_GE(c.get("bt.kernel_isolation_faults"), 6u);
+}
+
+// %fs:/%gs: operands and moffs were copied without a check: guest user code
+// read guest-kernel memory (and could reach the host's vCPU block) that way.
+TEST_F(Priv, UserFsOperandAndMoffsToKernelAddressArePageFaults) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
+  // %fs base 0 (the guest's): mov %fs:(%rbx),%rax with rbx = a kernel address
+  Regs r = user_regs();
+  r.rbx = kKernelCode;
+  r.rax = 0x55;
+  Exit e = m_->run_bt({0x64, 0x48, 0x8b, 0x03}, &r);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 5, kKernelCode, kCode));
+  EXPECT_EQ(r.rax, 0x55u);
+  EXPECT_EQ(r.rbx, kKernelCode);  // the rewrite's scratch register is back
+  // the same through moffs, with and without %fs: (movabs kKernelCode,%rax)
+  for (bool fs : {false, true}) {
+    SCOPED_TRACE(fs ? "fs moffs" : "moffs");
+    std::vector<uint8_t> code;
+    if (fs) code.push_back(0x64);
+    code.push_back(0x48);
+    code.push_back(0xa1);
+    for (int i = 0; i < 8; ++i) code.push_back(uint8_t(kKernelCode >> (8 * i)));
+    r = user_regs();
+    r.rax = 0x55;
+    r.rbx = 0x66;
+    e = m_->run_bt(code, &r);
+    ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 5, kKernelCode, kCode));
+    EXPECT_EQ(r.rax, 0x55u);
+    EXPECT_EQ(r.rbx, 0x66u);
+  }
+  // a string instruction with an %fs: source (emulated): lodsq %fs:(%rsi)
+  r = user_regs();
+  r.rsi = kKernelCode;
+  r.rax = 0x55;
+  e = m_->run_bt({0x64, 0x48, 0xad}, &r);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 5, kKernelCode, kCode));
+  EXPECT_EQ(r.rax, 0x55u);
+  EXPECT_EQ(r.rsi, kKernelCode);
 }
 
 }  // namespace vtb::bt::test
