@@ -15,9 +15,16 @@ namespace {
 const char* kRunUsage =
     "usage: vtb run --engine E --workload W [--param k=v]... [--json] [--kernel PATH] [--archive PATH]\n"
     "               [--manifest PATH] [--native-dir DIR] [--timeout S] [--mem MIB] [--quiet] [--out FILE]\n"
+    "               [--all-counters]   (counters that stayed 0 too; default: the non-zero ones)\n"
     "               [--vms N]   (N VMs at once, one host process each: per-VM and total throughput)\n";
 
-void print_human(const RunReport& r) {
+// "  name   value" lines, the non-zero counters only unless `all`.
+void print_counters(const Counters& c, bool all, const char* indent) {
+  for (const auto& [k, v] : c.all())
+    if (all || v) printf("%s%-36s %llu\n", indent, k.c_str(), static_cast<unsigned long long>(v));
+}
+
+void print_human(const RunReport& r, bool all_counters) {
   const RunResult& res = r.result;
   if (!res.console.empty() && res.console.back() != '\n') printf("\n");
   std::string params;
@@ -35,11 +42,14 @@ void print_human(const RunReport& r) {
       printf("phase %d: %.6f s\n", p.phase, p.seconds());
     else
       printf("phase %d: never ended\n", p.phase);
+    if (p.end_ns && p.has_counters && !p.counters.all().empty()) print_counters(p.counters, all_counters, "    ");
   }
   for (const auto& [k, v] : res.records) printf("record %s: %s\n", k.c_str(), v.c_str());
   if (!res.counters.all().empty()) {
-    printf("counters:\n");
-    for (const auto& [k, v] : res.counters.all()) printf("  %-36s %llu\n", k.c_str(), static_cast<unsigned long long>(v));
+    size_t zero = 0;
+    for (const auto& [k, v] : res.counters.all()) zero += v == 0;
+    printf("counters (whole run%s):\n", all_counters || !zero ? "" : ", non-zero; --all-counters for all");
+    print_counters(res.counters, all_counters, "  ");
   }
   if (r.check_failures.empty()) {
     printf("checks: ok\n");
@@ -52,7 +62,7 @@ void print_human(const RunReport& r) {
 
 int cmd_run(int argc, char** argv) {
   RunRequest req;
-  bool json = false, quiet = false;
+  bool json = false, quiet = false, all_counters = false;
   int vms = 1;
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
@@ -80,6 +90,8 @@ int cmd_run(int argc, char** argv) {
         return kExitBadInput;
       }
       vms = int(n);
+    } else if (a == "--all-counters") {
+      all_counters = true;
     } else if (a == "--quiet") {
       quiet = true;
     } else if (a == "--engine") {
@@ -148,7 +160,7 @@ int cmd_run(int argc, char** argv) {
   if (json) {
     printf("%s\n", report_to_json(r).c_str());
   } else if (r.error == ErrorKind::None) {
-    print_human(r);
+    print_human(r, all_counters);
   }
   fflush(stdout);
   if (r.error != ErrorKind::None) {

@@ -12,6 +12,7 @@ namespace vtb::cli {
 int cmd_list(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_compare(int argc, char** argv); // cmd_bench.cpp: two cells side by side (harness/bench/compare.cpp)
 int cmd_merge(int argc, char** argv);   // cmd_merge.cpp: joins `vtb bench --shard` results folders
 int cmd_census(int argc, char** argv);  // cmd_census.cpp (workload suite)
 int cmd_fuzz(int argc, char** argv);    // fuzz/cmd_fuzz.cpp: fuzz campaigns vs qemu-tcg (docs/reliability.md)

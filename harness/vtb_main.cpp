@@ -37,13 +37,6 @@ void print_usage(FILE* f) {
           "(docs/cli.md)\n");
 }
 
-void error_line(const std::string& msg) {
-  std::string m = msg;
-  for (char& c : m)
-    if (c == '\n' || c == '\r') c = ' ';
-  fprintf(stderr, "vtb: %s\n", m.c_str());
-}
-
 bool write_file_atomic(const std::string& path, const std::string& data, std::string* err) {
   // Only a new file or a regular file is ever replaced: never a device node,
   // a FIFO, a directory or what a symbolic link names.
@@ -101,6 +94,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return cmd_run(argc - 1, argv + 1);
     if (cmd == "bench") return cmd_bench(argc - 1, argv + 1);
     if (cmd == "merge") return cmd_merge(argc - 1, argv + 1);
+    if (cmd == "compare") return cmd_compare(argc - 1, argv + 1);
     if (cmd == "census") return cmd_census(argc - 1, argv + 1);
     if (cmd == "fuzz") return cmd_fuzz(argc - 1, argv + 1);
     error_line("unknown command '" + cmd + "' (known: list, run, bench, merge, census, fuzz, help)");

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/abi/vtb_abi.h"
+#include "common/scoped_ns.h"
 
 namespace vtb::pv {
 namespace {
@@ -80,6 +81,7 @@ bool PvWindow::unmap(uint64_t va, uint64_t len) {
 
 bool PvWindow::protect(uint64_t va, uint64_t len, int prot) {
   ++protect_ops_;
+  ScopedNs timed(protect_ns_);
   return mprotect(reinterpret_cast<void*>(va), len, prot) == 0 || fail("mprotect window range", va, len);
 }
 

@@ -17,7 +17,7 @@
 #include "common/clock.h"
 #include "harness/bench/child_process.h"
 #include "harness/bench/environment.h"
-#include "harness/bench/json_value.h"
+#include "harness/json.h"
 #include "harness/bench/matrix.h"
 #include "harness/bench/nested_cells.h"
 #include "harness/bench/results_dir.h"
@@ -131,30 +131,6 @@ std::string parse_options(int argc, char** argv, Options* o) {
   return "";
 }
 
-// The number of operations the measured phase performed.
-uint64_t op_count(const RunReport& r, const Cell& c) {
-  // The workload says it with a record ("R ops N", or its loop count).
-  for (const char* k : {"ops", "iterations", "pages"}) {
-    if (const std::string* v = r.record(k)) {
-      uint64_t n = std::strtoull(v->c_str(), nullptr, 10);
-      if (n) return n;
-    }
-  }
-  for (const char* k : {"n", "iters", "iterations", "count", "pages"}) {
-    auto it = c.params.find(k);
-    if (it != c.params.end()) {
-      uint64_t n = std::strtoull(it->second.c_str(), nullptr, 10);
-      if (n) return n;
-    }
-  }
-  for (const auto& [k, v] : c.params) {
-    char* end = nullptr;
-    unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-    if (!v.empty() && !*end && n) return n;
-  }
-  return 1;
-}
-
 // One printable line for Google Benchmark's JSON (no quotes, backslashes or control characters).
 std::string one_line(const std::string& s) {
   std::string o;
@@ -173,13 +149,13 @@ bool has_content(const std::string& path) {
 
 // The bench.json of a run in which no cell ran.
 std::string empty_bench_json(const std::string& host, const std::string& commit) {
-  Json ctx = Json::make_object();
-  ctx.set("host_name", Json::make_string(host));
-  ctx.set("vtb.commit", Json::make_string(commit));
-  Json j = Json::make_object();
-  j.set("context", ctx);
-  j.set("benchmarks", Json::make_array());
-  return to_json(j, 2) + "\n";
+  Json ctx = Json::object();
+  ctx["host_name"] = Json(host);
+  ctx["vtb.commit"] = Json(commit);
+  Json j = Json::object();
+  j["context"] = ctx;
+  j["benchmarks"] = Json::array();
+  return dump_json(j, 2) + "\n";
 }
 
 struct CellState {
@@ -199,7 +175,7 @@ struct Suite {
   std::vector<CellState> state;
   std::string vtb;
   std::unique_ptr<Progress> progress;
-  Json census = Json::make_object();
+  Json census = Json::object();
 
   // Index of the cold cell of the same engine/workload (for warm cells).
   int cold_of(size_t i) const {
@@ -249,6 +225,7 @@ struct Suite {
     std::string err;
     RunReport rep;
     uint64_t phase_ns = 0;
+    int occurrence = 0;  // the measured phase-1 occurrence (warm: the last one)
     bool have_report = false;
     bool transient = false;
     for (auto _ : st) {
@@ -265,6 +242,7 @@ struct Suite {
           rep = cold->reports[size_t(rep_index)];
           have_report = true;
           int n = phase_count(rep, kMeasuredPhase);
+          occurrence = n - 1;
           if (n < 2 || !phase_interval(rep, kMeasuredPhase, n - 1, &phase_ns))
             err = "not measured: the run reported phase 1 once (the workload does not repeat its loop in one VM), cold only";
           else if (phase_ns == 0)
@@ -315,16 +293,22 @@ struct Suite {
     st.SetLabel(one_line(labelled.label() + label_suffix));
     if (have_report && !rep.backend.empty()) cs.outcome.backend = labelled.backend;
     if (err.empty()) {
-      uint64_t ops = op_count(rep, c);
+      uint64_t ops = op_count(rep, c.params);
       double ns_per_op = double(phase_ns) / double(ops);
       st.counters["ns_per_op"] = ns_per_op;
       st.counters["ops"] = double(ops);
       st.counters["phase_ns"] = double(phase_ns);
       st.counters["wall_s"] = rep.wall_seconds;
-      // Counters cover the whole run: with a repeated loop (reps) it measured
-      // every phase-1 occurrence, so divide by all their operations.
+      // Counts of the measured phase-1 occurrence per op (cold: the first,
+      // warm: the last), so cold and warm rows differ where the work differs.
+      // A report without per-phase counters (peers) has only run totals: those
+      // are divided by the operations of every phase-1 occurrence.
       const double run_ops = double(ops) * double(std::max(1, phase_count(rep, kMeasuredPhase)));
-      for (const auto& [name, v] : rep.counters) st.counters[name + "/op"] = v / run_ops;
+      const ReportPhase* ph = phase_occurrence(rep, kMeasuredPhase, occurrence);
+      if (ph && ph->has_counters)
+        for (const auto& [name, v] : ph->counters) st.counters[name + "/op"] = v / double(ops);
+      else
+        for (const auto& [name, v] : rep.counters) st.counters[name + "/op"] = v / run_ops;
       // Counts the guest kernel reports about itself (tbk.syscall_pf_compat:
       // system calls that took the kvm_pvm compatibility path) label the cell too.
       for (const auto& [name, v] : rep.records) {
@@ -342,17 +326,17 @@ struct Suite {
   }
 
   bool census_has(const std::string& engine) const {
-    const Json& e = census[engine];
-    return e.is_object() && e.find("records") != nullptr && !e["records"].members().empty();
+    const Json& e = json_at(census, engine);
+    return e.is_object() && !json_at(e, "records").empty();
   }
 
   void add_census(const Cell& c, const RunReport& rep) {
-    Json e = census.find(c.engine) ? census[c.engine] : Json::make_object();
-    e.set("backend", Json::make_string(rep.backend.empty() ? c.backend : rep.backend));
-    Json recs = e.find("records") ? e["records"] : Json::make_object();
-    for (const auto& [k, v] : rep.records) recs.set(c.workload == "census" ? k : c.workload + "." + k, Json::make_string(v));
-    e.set("records", recs);
-    census.set(c.engine, e);
+    Json e = census.contains(c.engine) ? census[c.engine] : Json::object();
+    e["backend"] = Json(rep.backend.empty() ? c.backend : rep.backend);
+    Json recs = e.contains("records") ? e["records"] : Json::object();
+    for (const auto& [k, v] : rep.records) recs[c.workload == "census" ? k : c.workload + "." + k] = Json(v);
+    e["records"] = recs;
+    census[c.engine] = e;
   }
 };
 
@@ -443,7 +427,7 @@ int bench_main(int argc, char** argv) {
   std::string commit = source_commit(VTB_SOURCE_DIR, &dirty);
   std::string host = safe_host_name();
   // Every cell's label says where it ran: merged shards keep hosts (and host kinds) apart.
-  const std::string kind = host_kind(collect_environment(VTB_SOURCE_DIR, Json::make_object()));
+  const std::string kind = host_kind(collect_environment(VTB_SOURCE_DIR, Json::object()));
   suite.label_suffix = ";host=" + host + ";host_kind=" + kind + (opt.shard.enabled() ? ";shard=" + opt.shard.str() : "");
   const std::string folder =
       results_folder_name(long(time(nullptr)), host, commit + (dirty ? "+dirty" : "")) +
@@ -549,35 +533,35 @@ int bench_main(int argc, char** argv) {
   std::string summary = format_summary(outcomes);
   for (const auto& n : na) summary += "n/a  " + n + "\n";
 
-  Json extra = Json::make_object();
-  extra.set("suite", Json::make_string(opt.m.quick ? "quick" : "default"));
-  extra.set("quick", Json::make_bool(opt.m.quick));
-  extra.set("repetitions", Json::make_number(opt.m.repetitions));
-  extra.set("scale", Json::make_number(opt.m.scale));
-  extra.set("bench_seconds", Json::make_number(std::round(secs * 10) / 10));
-  extra.set("cells", Json::make_number(double(suite.cells.size())));
-  extra.set("cells_lost_or_skipped", Json::make_number(lost));
-  extra.set("load_average_start", Json::make_string(load_start));
-  extra.set("load_average_end", Json::make_string(load_average()));
-  extra.set("manifest", Json::make_string(manifest.path));
-  extra.set("manifest_hash", Json::make_string(key.manifest_hash));
-  extra.set("options", Json::make_string(key.options));
-  extra.set("plan_hash", Json::make_string(key.plan_hash));
-  extra.set("cells_in_selection", Json::make_number(double(plan.size())));
+  Json extra = Json::object();
+  extra["suite"] = Json(opt.m.quick ? "quick" : "default");
+  extra["quick"] = Json(opt.m.quick);
+  extra["repetitions"] = Json(opt.m.repetitions);
+  extra["scale"] = Json(opt.m.scale);
+  extra["bench_seconds"] = Json(std::round(secs * 10) / 10);
+  extra["cells"] = Json(double(suite.cells.size()));
+  extra["cells_lost_or_skipped"] = Json(lost);
+  extra["load_average_start"] = Json(load_start);
+  extra["load_average_end"] = Json(load_average());
+  extra["manifest"] = Json(manifest.path);
+  extra["manifest_hash"] = Json(key.manifest_hash);
+  extra["options"] = Json(key.options);
+  extra["plan_hash"] = Json(key.plan_hash);
+  extra["cells_in_selection"] = Json(double(plan.size()));
   if (opt.shard.enabled()) {
-    extra.set("shard", Json::make_string(opt.shard.str()));
-    extra.set("shard_estimated_seconds", Json::make_number(double(shard_ms[size_t(opt.shard.index - 1)] / 100) / 10));
+    extra["shard"] = Json(opt.shard.str());
+    extra["shard_estimated_seconds"] = Json(double(shard_ms[size_t(opt.shard.index - 1)] / 100) / 10);
   }
-  Json args = Json::make_array();
-  for (int i = 0; i < argc; ++i) args.push(Json::make_string(argv[i]));
-  extra.set("arguments", args);
+  Json args = Json::array();
+  for (int i = 0; i < argc; ++i) args.push_back(Json(argv[i]));
+  extra["arguments"] = args;
   Json env = collect_environment(VTB_SOURCE_DIR, extra);
-  bool ok = out.write_file("environment.json", to_json(env, 2) + "\n", &err) &&
+  bool ok = out.write_file("environment.json", dump_json(env, 2) + "\n", &err) &&
             out.write_file("summary.txt", summary, &err) &&
-            (suite.census.members().empty() || out.write_file("census.json", to_json(suite.census, 2) + "\n", &err)) &&
+            (suite.census.empty() || out.write_file("census.json", dump_json(suite.census, 2) + "\n", &err)) &&
             (!opt.shard.enabled() ||
              out.write_file("shard.json",
-                            to_json(shard_record(opt.shard, key, plan, shard_of, shard_ms, costs, opt.m.scale), 1) +
+                            dump_json(shard_record(opt.shard, key, plan, shard_of, shard_ms, costs, opt.m.scale), 1) +
                                 "\n",
                             &err));
   std::string final_path = ok ? out.commit(&err) : "";

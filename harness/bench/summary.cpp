@@ -20,6 +20,24 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+Spread spread_of(const std::vector<double>& v) {
+  Spread s;
+  s.n = v.size();
+  if (v.empty()) return s;
+  s.median = median(v);
+  s.min = *std::min_element(v.begin(), v.end());
+  s.max = *std::max_element(v.begin(), v.end());
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / double(v.size());
+  if (v.size() >= 2 && s.mean != 0) {
+    double ss = 0;
+    for (double x : v) ss += (x - s.mean) * (x - s.mean);
+    s.cv = std::sqrt(ss / double(v.size() - 1)) / std::fabs(s.mean);
+  }
+  return s;
+}
+
 std::string format_ns(double ns) {
   char b[32];
   if (!std::isfinite(ns)) return "-";

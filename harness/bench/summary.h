@@ -1,5 +1,6 @@
 // tags: harness|bench — desc: the bench's summary table (median per-op time, ratios vs native and qemu-tcg) and TTY progress line.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,6 +16,15 @@ struct CellOutcome {
 };
 
 double median(std::vector<double> v);  // NaN when empty
+
+// The spread of a cell's repetitions: median, min, max, mean and the
+// coefficient of variation (sample standard deviation / mean; NaN for fewer
+// than 2 values or a mean of 0).
+struct Spread {
+  size_t n = 0;
+  double median = NAN, min = NAN, max = NAN, mean = NAN, cv = NAN;
+};
+Spread spread_of(const std::vector<double>& v);
 
 // The table printed at the end of `vtb bench`: one line per measured cell
 // with the median per-op time and its ratio to the native and qemu-tcg
