@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "harness/commands.h"
-#include "harness/json_writer.h"
+#include "harness/json.h"
 #include "harness/runner.h"
 
 namespace vtb::cli {
@@ -195,28 +195,24 @@ int cmd_census(int argc, char** argv) {
   }
 
   if (json) {
-    JsonWriter j;
-    j.begin_object().key("engines").begin_array();
+    Json j = {{"engines", Json::array()}, {"rows", Json::array()}};
     for (const auto& c : cols) {
-      j.begin_object().key("name").value(c.engine).key("backend").value(c.label);
-      j.key("available").value(c.unavailable.empty());
-      if (!c.unavailable.empty()) j.key("reason").value(c.unavailable);
-      if (!c.failure.empty()) j.key("failure").value(c.failure);
-      j.end_object();
+      Json e = {{"name", c.engine}, {"backend", c.label}, {"available", c.unavailable.empty()}};
+      if (!c.unavailable.empty()) e["reason"] = c.unavailable;
+      if (!c.failure.empty()) e["failure"] = c.failure;
+      j["engines"].push_back(std::move(e));
     }
-    j.end_array().key("rows").begin_array();
     for (const char* insn : kInsns)
       for (const char* mode : kModes) {
         std::string key = std::string(insn) + "." + mode;
-        j.begin_object().key("insn").value(insn).key("mode").value(mode).key("results").begin_object();
+        Json results = Json::object();
         for (const auto& c : cols) {
           auto it = c.cells.find(key);
-          j.key(c.engine).value(!c.unavailable.empty() ? "n/a" : it == c.cells.end() ? "missing" : it->second);
+          results[c.engine] = !c.unavailable.empty() ? "n/a" : it == c.cells.end() ? "missing" : it->second;
         }
-        j.end_object().end_object();
+        j["rows"].push_back({{"insn", insn}, {"mode", mode}, {"results", std::move(results)}});
       }
-    j.end_array().end_object();
-    printf("%s\n", j.str().c_str());
+    printf("%s\n", dump_json(j).c_str());
     return kExitOk;
   }
 

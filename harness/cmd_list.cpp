@@ -3,7 +3,7 @@
 #include <string>
 
 #include "harness/commands.h"
-#include "harness/json_writer.h"
+#include "harness/json.h"
 #include "harness/manifest.h"
 #include "harness/runner.h"
 
@@ -32,35 +32,22 @@ int cmd_list(int argc, char** argv) {
   Status ms = load_manifest(manifest_path, &m);
 
   if (json) {
-    JsonWriter j;
-    j.begin_object().key("engines").begin_array();
-    for (const auto& r : runners) {
-      j.begin_object();
-      j.key("name").value(r.name).key("technique").value(r.technique).key("backend").value(r.backend);
-      j.key("flavor").value(r.flavor).key("peer").value(r.is_peer).key("available").value(r.available.is_ok());
-      j.key("reason").value(r.available.message()).key("needs_dev_kvm").value(r.needs_dev_kvm);
-      j.end_object();
-    }
-    j.end_array();
-    j.key("manifest").value(manifest_path);
-    if (!ms) j.key("manifest_error").value(ms.message());
-    j.key("workloads").begin_array();
+    Json j = {{"engines", Json::array()}};
+    for (const auto& r : runners)
+      j["engines"].push_back({{"name", r.name}, {"technique", r.technique}, {"backend", r.backend},
+                              {"flavor", r.flavor}, {"peer", r.is_peer}, {"available", r.available.is_ok()},
+                              {"reason", r.available.message()}, {"needs_dev_kvm", r.needs_dev_kvm}});
+    j["manifest"] = manifest_path;
+    if (!ms) j["manifest_error"] = ms.message();
+    j["workloads"] = Json::array();
     for (const auto& w : m.workloads) {
-      j.begin_object().key("name").value(w.name).key("program").value(w.program).key("args").value(w.args);
-      j.key("params").begin_object();
-      for (const auto& [k, v] : w.params) j.key(k).value(v);
-      j.end_object();
-      j.key("flavors").begin_array();
-      for (const auto& f : w.flavors) j.value(f);
-      j.end_array().key("groups").begin_array();
-      for (const auto& g : w.groups) j.value(g);
-      j.end_array().key("peers").begin_array();
-      for (const auto& g : w.peers) j.value(g);
-      j.end_array().key("timeout_s").value(w.timeout_s).key("exit_code").value(w.exit_code);
-      j.end_object();
+      Json params = Json::object();
+      for (const auto& [k, v] : w.params) params[k] = v;
+      j["workloads"].push_back({{"name", w.name}, {"program", w.program}, {"args", w.args}, {"params", params},
+                                {"flavors", w.flavors}, {"groups", w.groups}, {"peers", w.peers},
+                                {"timeout_s", w.timeout_s}, {"exit_code", w.exit_code}});
     }
-    j.end_array().end_object();
-    printf("%s\n", j.str().c_str());
+    printf("%s\n", dump_json(j).c_str());
     return ms ? 0 : kExitBadInput;
   }
 

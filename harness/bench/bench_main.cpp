@@ -539,7 +539,7 @@ int bench_main(int argc, char** argv) {
   extra["repetitions"] = Json(opt.m.repetitions);
   extra["scale"] = Json(opt.m.scale);
   extra["bench_seconds"] = Json(std::round(secs * 10) / 10);
-  extra["cells"] = Json(double(suite.cells.size()));
+  extra["cells"] = Json(suite.cells.size());
   extra["cells_lost_or_skipped"] = Json(lost);
   extra["load_average_start"] = Json(load_start);
   extra["load_average_end"] = Json(load_average());
@@ -547,7 +547,7 @@ int bench_main(int argc, char** argv) {
   extra["manifest_hash"] = Json(key.manifest_hash);
   extra["options"] = Json(key.options);
   extra["plan_hash"] = Json(key.plan_hash);
-  extra["cells_in_selection"] = Json(double(plan.size()));
+  extra["cells_in_selection"] = Json(plan.size());
   if (opt.shard.enabled()) {
     extra["shard"] = Json(opt.shard.str());
     extra["shard_estimated_seconds"] = Json(double(shard_ms[size_t(opt.shard.index - 1)] / 100) / 10);

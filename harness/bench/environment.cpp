@@ -135,7 +135,7 @@ Json collect_environment(const std::string& source_dir, const Json& extra) {
   e["date"] = Json(date);
   e["host"] = Json(safe_host_name());
   e["cpu_model"] = Json(cpuinfo_field("model name"));
-  e["cpu_count"] = Json(double(std::thread::hardware_concurrency()));
+  e["cpu_count"] = Json(std::thread::hardware_concurrency());
   std::string flags = " " + cpuinfo_field("flags") + " ";
   e["cpu_has_vmx_or_svm"] = Json(flags.find(" vmx ") != std::string::npos || flags.find(" svm ") != std::string::npos);
   std::string hyp = "none";

@@ -282,11 +282,11 @@ std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vect
     shard_envs.push_back(e);
   }
   env["shards_count"] = Json(n);
-  env["shards_present"] = Json(double(present.size()));
+  env["shards_present"] = Json(present.size());
   env["missing_shards"] = missing_shards;
   env["bench_seconds"] = Json(longest);
   env["bench_seconds_total"] = Json(std::round(total * 10) / 10);
-  env["cells"] = Json(double(plan.size()));
+  env["cells"] = Json(plan.size());
   env["cells_lost_or_skipped"] = Json(lost);
   env["cells_missing"] = Json(out->missing_cells);
   Json args = Json::array();
