@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <string>
 
+#include "harness/atomic_file.h"
+
 namespace vtb {
 struct RunRequest;
 }
@@ -23,7 +25,6 @@ void print_usage(FILE* f);
 // "vtb: <msg>" on stderr, one line (newlines in msg become spaces).
 void error_line(const std::string& msg);
 
-// Writes `data` to `path` through a temporary file + rename (no partial file).
-bool write_file_atomic(const std::string& path, const std::string& data, std::string* err);
+using vtb::write_file_atomic;  // harness/atomic_file.h
 
 }  // namespace vtb::cli

@@ -10,20 +10,23 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
 #include "harness/bench/child_process.h"
 #include "harness/bench/environment.h"
-#include "harness/json.h"
+#include "harness/atomic_file.h"
 #include "harness/bench/matrix.h"
 #include "harness/bench/nested_cells.h"
 #include "harness/bench/results_dir.h"
 #include "harness/bench/run_report.h"
 #include "harness/bench/shard.h"
 #include "harness/bench/summary.h"
+#include "harness/json.h"
 #include "harness/manifest.h"
 #include "harness/runner.h"
 
@@ -56,6 +59,8 @@ struct Options {
   std::string vtb_path;
   bool list_only = false;
   bool scale_set = false, reps_set = false;
+  double target_cv = 0;     // --target-cv: repeat cells until their cv is below it (0: off)
+  int max_repetitions = 10; // --max-repetitions: the bound of --target-cv
   ShardSpec shard;
   std::vector<std::string> gb_flags;
 };
@@ -98,6 +103,7 @@ std::string parse_options(int argc, char** argv, Options* o) {
     std::string key = a.substr(0, a.find('='));
     std::string v;
     if (key != "--engines" && key != "--workloads" && key != "--groups" && key != "--repetitions" &&
+        key != "--target-cv" && key != "--max-repetitions" &&
         key != "--scale" && key != "--out" && key != "--vtb" && key != "--shard")
       return "unknown option '" + a + "'";
     if (!value(&v)) return "option " + a + " needs a value";
@@ -116,6 +122,16 @@ std::string parse_options(int argc, char** argv, Options* o) {
       if (v.empty() || *end || n < 1 || n > 1000) return "--repetitions needs an integer in 1..1000";
       o->m.repetitions = int(n);
       o->reps_set = true;
+    } else if (a == "--target-cv") {
+      char* end = nullptr;
+      double f = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(f > 0) || f >= 10) return "--target-cv needs a fraction in (0, 10), e.g. 0.05";
+      o->target_cv = f;
+    } else if (a == "--max-repetitions") {
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 1 || n > 1000) return "--max-repetitions needs an integer in 1..1000";
+      o->max_repetitions = int(n);
     } else if (a == "--scale") {
       char* end = nullptr;
       double f = std::strtod(v.c_str(), &end);
@@ -156,6 +172,12 @@ std::string empty_bench_json(const std::string& host, const std::string& commit)
   j["context"] = ctx;
   j["benchmarks"] = Json::array();
   return dump_json(j, 2) + "\n";
+}
+
+// The cell ("engine/workload/mode") of a Google Benchmark row.
+std::string row_cell(const Json& row) {
+  const std::string rn = json_string(json_at(row, "run_name"));
+  return rn.substr(0, rn.find("/iterations:"));
 }
 
 struct CellState {
@@ -325,6 +347,82 @@ struct Suite {
     progress->step(c.name() + (err.empty() ? "" : " (lost)"));
   }
 
+  void register_cell(size_t i, int repetitions) {
+    Suite* s = this;
+    benchmark::RegisterBenchmark(cells[i].name().c_str(), [s, i](benchmark::State& st) { s->run(st, i); })
+        ->Iterations(1)
+        ->Repetitions(repetitions)
+        ->ReportAggregatesOnly(false)
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+  }
+
+  // --target-cv: rounds of more repetitions (doubling, at most `max_reps` in
+  // all) for every measured cold cell whose cv is not below `target` (or that
+  // has fewer than 3 repetitions), with its warm cell. Each round's rows join
+  // bench.json in `dir` (repetition_index continued; the aggregates of
+  // repeated cells dropped: they covered one round). Returns "" or an error.
+  std::string repeat_until_cv(double target, int max_reps, const std::string& dir, benchmark::BenchmarkReporter* quiet) {
+    const std::string path = dir + "/bench.json";
+    std::string text, err;
+    Json all;
+    if (!read_text(path, &text) || !parse_json(text, &all, &err)) return "bench.json unreadable: " + err;
+    std::set<std::string> repeated;
+    for (int round = 1;; ++round) {
+      std::vector<std::pair<size_t, int>> again;
+      for (size_t i = 0; i < cells.size(); ++i) {
+        const CellState& cs = state[i];
+        if (cells[i].mode != "cold" || !cells[i].skip.empty() || !cs.first_error.empty()) continue;
+        if (cs.outcome.ns_per_op.empty() || cs.calls >= max_reps) continue;
+        const Spread sp = spread_of(cs.outcome.ns_per_op);
+        if (sp.n >= 3 && sp.cv < target) continue;
+        const int k = std::min(cs.calls, max_reps - cs.calls);
+        again.emplace_back(i, k);
+        for (size_t j = 0; j < cells.size(); ++j)
+          if (cells[j].mode == "warm" && cold_of(j) == int(i)) again.emplace_back(j, k);
+      }
+      if (again.empty()) break;
+      benchmark::ClearRegisteredBenchmarks();
+      std::sort(again.begin(), again.end());
+      for (const auto& [i, k] : again) {
+        register_cell(i, k);
+        progress->add_total(k);
+        repeated.insert(cells[i].name());
+      }
+      std::map<std::string, int> before;  // rows per cell so far
+      for (const Json& r : json_at(all, "benchmarks"))
+        if (json_string(json_at(r, "run_type")) == "iteration") ++before[row_cell(r)];
+      benchmark::RunSpecifiedBenchmarks(quiet);
+      Json next;
+      if (!read_text(path, &text) || !parse_json(text, &next, &err)) return "round " + std::to_string(round) + ": " + err;
+      for (Json r : json_at(next, "benchmarks")) {
+        if (json_string(json_at(r, "run_type")) != "iteration") continue;
+        r["repetition_index"] = before[row_cell(r)] + json_i64(json_at(r, "repetition_index"));
+        all["benchmarks"].push_back(std::move(r));
+      }
+    }
+    if (repeated.empty()) return "";
+    Json rows = Json::array();
+    std::map<std::string, int> total;
+    for (const Json& r : all["benchmarks"])
+      if (json_string(json_at(r, "run_type")) == "iteration") ++total[row_cell(r)];
+    for (Json r : all["benchmarks"]) {
+      const std::string cell = row_cell(r);
+      if (!repeated.count(cell)) { rows.push_back(std::move(r)); continue; }
+      if (json_string(json_at(r, "run_type")) != "iteration") continue;
+      r["repetitions"] = total[cell];
+      rows.push_back(std::move(r));
+    }
+    // Rows of one cell together, in the order the cells were planned.
+    std::stable_sort(rows.begin(), rows.end(), [](const Json& a, const Json& b) {
+      return json_i64(json_at(a, "family_index")) < json_i64(json_at(b, "family_index"));
+    });
+    all["benchmarks"] = std::move(rows);
+    std::string werr;
+    if (!write_file_atomic(path, dump_json(all, 2) + "\n", &werr)) return werr;
+    return "";
+  }
+
   bool census_has(const std::string& engine) const {
     const Json& e = json_at(census, engine);
     return e.is_object() && !json_at(e, "records").empty();
@@ -490,21 +588,16 @@ int bench_main(int argc, char** argv) {
   if (opt.shard.enabled()) benchmark::AddCustomContext("vtb.shard", opt.shard.str());
   if (!shard_line.empty()) std::fprintf(stderr, "vtb bench: %s\n", shard_line.c_str());
 
-  for (size_t i = 0; i < suite.cells.size(); ++i) {
-    const Cell& c = suite.cells[i];
-    Suite* s = &suite;
-    benchmark::RegisterBenchmark(c.name().c_str(), [s, i](benchmark::State& st) { s->run(st, i); })
-        ->Iterations(1)
-        ->Repetitions(c.repetitions)
-        ->ReportAggregatesOnly(false)
-        ->UseManualTime()
-        ->Unit(benchmark::kMicrosecond);
-  }
+  for (size_t i = 0; i < suite.cells.size(); ++i) suite.register_cell(i, suite.cells[i].repetitions);
 
   std::string load_start = load_average();
   uint64_t t0 = monotonic_ns();
   QuietReporter quiet;
   if (!suite.cells.empty()) benchmark::RunSpecifiedBenchmarks(&quiet);
+  if (opt.target_cv > 0 && !suite.cells.empty() && has_content(out.temp_path() + "/bench.json")) {
+    const std::string more = suite.repeat_until_cv(opt.target_cv, opt.max_repetitions, out.temp_path(), &quiet);
+    if (!more.empty()) std::fprintf(stderr, "vtb bench: --target-cv: %s\n", more.c_str());
+  }
   benchmark::Shutdown();
   // No cell ran (an empty shard, a filter that matched nothing): still a valid, empty bench.json.
   if (!has_content(out.temp_path() + "/bench.json") &&
@@ -516,7 +609,7 @@ int bench_main(int argc, char** argv) {
   double secs = double(monotonic_ns() - t0) * 1e-9;
 
   std::vector<CellOutcome> outcomes;
-  int lost = 0;
+  int lost = 0, reps_total = 0, reps_lost = 0;
   for (size_t i = 0; i < suite.cells.size(); ++i) {
     const Cell& c = suite.cells[i];
     CellOutcome o = suite.state[i].outcome;
@@ -528,6 +621,8 @@ int bench_main(int argc, char** argv) {
     o.params = c.params_str();
     if (suite.state[i].calls == 0) o.error = "not run (filtered out by --benchmark_filter)";
     if (o.ns_per_op.empty()) ++lost;
+    reps_total += int(o.ns_per_op.size()) + o.failed_reps;
+    reps_lost += o.failed_reps;
     outcomes.push_back(o);
   }
   std::string summary = format_summary(outcomes);
@@ -541,6 +636,9 @@ int bench_main(int argc, char** argv) {
   extra["bench_seconds"] = Json(std::round(secs * 10) / 10);
   extra["cells"] = Json(suite.cells.size());
   extra["cells_lost_or_skipped"] = Json(lost);
+  extra["repetitions_total"] = reps_total;  // lost work is counted in repetitions (summary, analysis)
+  extra["repetitions_lost"] = reps_lost;
+  extra["target_cv"] = opt.target_cv > 0 ? Json(opt.target_cv) : Json(nullptr);
   extra["load_average_start"] = Json(load_start);
   extra["load_average_end"] = Json(load_average());
   extra["manifest"] = Json(manifest.path);
@@ -570,8 +668,9 @@ int bench_main(int argc, char** argv) {
     std::fprintf(stderr, "vtb bench: results not written: %s\n", err.c_str());
     return kExitHostError;
   }
-  std::printf("\nresults: %s (%s%d cells, %d skipped or lost, %.0f s)\n", final_path.c_str(),
-              opt.shard.enabled() ? ("shard " + opt.shard.str() + ": ").c_str() : "", int(suite.cells.size()), lost, secs);
+  std::printf("\nresults: %s (%s%d cells, %d of %d repetitions lost, %.0f s)\n", final_path.c_str(),
+              opt.shard.enabled() ? ("shard " + opt.shard.str() + ": ").c_str() : "", int(suite.cells.size()), reps_lost,
+              reps_total, secs);
   return 0;
 }
 

@@ -26,9 +26,14 @@ struct Spread {
 };
 Spread spread_of(const std::vector<double>& v);
 
+// Baselines of `workload` that contradict themselves: "native-slower-than-tcg"
+// (native median above qemu-tcg's), "all-engines-faster-than-native".
+std::vector<std::string> baseline_flags(const std::vector<CellOutcome>& cells, const std::string& workload);
+
 // The table printed at the end of `vtb bench`: one line per measured cell
-// with the median per-op time and its ratio to the native and qemu-tcg
-// cells of the same workload, then every skipped/lost cell with its reason.
+// with the repetitions, median per-op time, its spread (cv, min .. max) and
+// ratio to the native and qemu-tcg cells of the same workload, baseline flags
+// and a legend; then the lost repetitions and every skipped/lost cell.
 std::string format_summary(const std::vector<CellOutcome>& cells);
 
 // "1.23 us", "456 ns", "7.8 ms", "2.01 s".
@@ -41,6 +46,7 @@ class Progress {
   void step(const std::string& what);  // one repetition finished
   void finish();
   int done() const { return done_; }
+  void add_total(int n) { total_ += n; }  // more repetitions were scheduled (--target-cv)
 
  private:
   int total_, done_ = 0;
