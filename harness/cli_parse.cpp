@@ -17,7 +17,6 @@ void error_line(const std::string& msg) {
 }
 
 void init_app(CLI::App& app) {
-  app.option_defaults()->always_capture_default(false);
   app.get_formatter()->column_width(34);
 }
 
@@ -28,13 +27,23 @@ int parse_cli(CLI::App& app, int argc, char** argv) {
   } catch (const CLI::CallForHelp&) {
     std::fputs(app.help().c_str(), stdout);
     return 0;
+  } catch (const CLI::CallForVersion& e) {
+    std::printf("%s\n", e.what());
+    return 0;
   } catch (const CLI::CallForAllHelp&) {
     std::fputs(app.help("", CLI::AppFormatMode::All).c_str(), stdout);
     return 0;
   } catch (const CLI::ParseError& e) {
     std::string cmd = app.get_name();  // "vtb run"
     if (cmd.rfind("vtb ", 0) == 0) cmd = cmd.substr(4);
-    error_line(cmd + ": " + e.what() + " (vtb " + cmd + " --help)");
+    std::string what = e.what();
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) && !app.remaining().empty()) {
+      what = "unknown option '" + app.remaining().front() + "'";
+    } else if (dynamic_cast<const CLI::ArgumentMismatch*>(&e)) {
+      what = "option " + what.substr(0, what.find(':')) + " needs a value";  // "--engine: 1 required TEXT missing"
+    }
+    if (cmd == "vtb") error_line(what + " (vtb --help)");
+    else error_line(cmd + ": " + what + " (vtb " + cmd + " --help)");
     return kExitBadInput;
   }
 }

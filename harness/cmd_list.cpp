@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <string>
 
+#include "harness/cli_parse.h"
 #include "harness/commands.h"
 #include "harness/json.h"
 #include "harness/manifest.h"
@@ -12,20 +13,13 @@ namespace vtb::cli {
 int cmd_list(int argc, char** argv) {
   bool json = false;
   std::string manifest_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--json") {
-      json = true;
-    } else if (a == "--manifest" && i + 1 < argc) {
-      manifest_path = argv[++i];
-    } else if (a == "--help" || a == "-h") {
-      printf("usage: vtb list [--json] [--manifest PATH]\n");
-      return 0;
-    } else {
-      error_line("list: unknown option '" + a + "' (vtb list [--json] [--manifest PATH])");
-      return kExitBadInput;
-    }
-  }
+  CLI::App app{"Lists the engines (technique, backend, availability, options), the peers and the workloads\n"
+               "(with their parameters and defaults).",
+               "vtb list"};
+  init_app(app);
+  app.add_flag("--json", json, "everything as one JSON object");
+  app.add_option("--manifest", manifest_path, "workload manifest (default: the built one)");
+  if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
   std::vector<RunnerInfo> runners = list_runners();
   Manifest m;
   if (manifest_path.empty()) manifest_path = default_manifest_path();

@@ -20,7 +20,6 @@ int cmd_census(int argc, char** argv);  // cmd_census.cpp (workload suite)
 int cmd_fuzz(int argc, char** argv);    // fuzz/cmd_fuzz.cpp: fuzz campaigns vs qemu-tcg (docs/reliability.md)
 // multi_vm.cpp: `vtb run --vms N`: N VMs at once, one host process each.
 int run_multi_vm(const vtb::RunRequest& req, int n, bool json);
-void print_usage(FILE* f);
 
 // "vtb: <msg>" on stderr, one line (newlines in msg become spaces).
 void error_line(const std::string& msg);

@@ -26,6 +26,8 @@
 #include "harness/bench/run_report.h"
 #include "harness/bench/shard.h"
 #include "harness/bench/summary.h"
+#include "harness/cli_parse.h"
+#include "harness/commands.h"
 #include "harness/json.h"
 #include "harness/manifest.h"
 #include "harness/runner.h"
@@ -40,18 +42,6 @@ namespace {
 
 constexpr int kMeasuredPhase = 1;  // the workload's measured loop (docs/benchmarks.md)
 
-const char* kUsage =
-    "usage: vtb bench [--engines a,b] [--workloads x,y] [--groups micro,macro,census] [--quick]\n"
-    "                 [--repetitions N] [--scale F] [--shard i/N] [--out DIR] [--vtb PATH] [--list]\n"
-    "                 [--benchmark_* ...]\n"
-    "  Runs every (engine, workload) cell in a child `vtb run --json`, keeps every repetition,\n"
-    "  writes DIR/<date>_<host>_<commit>/{bench.json,environment.json,summary.txt[,census.json]}\n"
-    "  (default DIR: the source tree's results/) and prints a summary table.\n"
-    "  --engines kvm@nested-tcg measures the kvm engine's cells inside the nested runner\n"
-    "  (QEMU TCG with emulated AMD SVM; any host): two series, kvm@nested-tcg/npt and\n"
-    "  kvm@nested-tcg/shadow (npt=0), exact exit counts, TCG-scale timings (docs/kvm.md).\n"
-    "  --shard i/N runs the i-th of N cost-balanced parts of the selection (the same split on\n"
-    "  every host); `vtb merge` joins the N results folders into one (docs/benchmarks.md).\n";
 
 struct Options {
   MatrixOptions m;
@@ -84,67 +74,60 @@ std::string canonical_options(const Options& o) {
          ";benchmark_flags=" + gb;
 }
 
-// Returns "" or a one-line usage error.
-std::string parse_options(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](std::string* v) -> bool {
-      auto eq = a.find('=');
-      if (eq != std::string::npos) { *v = a.substr(eq + 1); a = a.substr(0, eq); return true; }
-      if (i + 1 >= argc) return false;
-      *v = argv[++i];
-      return true;
-    };
-    if (a.rfind("--benchmark_out", 0) == 0) return "--benchmark_out is set by vtb bench (use --out DIR)";
-    if (a.rfind("--benchmark_", 0) == 0) { o->gb_flags.push_back(a); continue; }
-    if (a == "--quick") { o->m.quick = true; continue; }
-    if (a == "--list") { o->list_only = true; continue; }
-    if (a == "-h" || a == "--help") return "help";
-    std::string key = a.substr(0, a.find('='));
-    std::string v;
-    if (key != "--engines" && key != "--workloads" && key != "--groups" && key != "--repetitions" &&
-        key != "--target-cv" && key != "--max-repetitions" &&
-        key != "--scale" && key != "--out" && key != "--vtb" && key != "--shard")
-      return "unknown option '" + a + "'";
-    if (!value(&v)) return "option " + a + " needs a value";
-    if (a == "--engines") o->m.engines = split_list(v);
-    else if (a == "--workloads") o->m.workloads = split_list(v);
-    else if (a == "--groups") o->m.groups = split_list(v);
-    else if (a == "--out") o->out_root = v;
-    else if (a == "--vtb") o->vtb_path = v;
-    else if (a == "--shard") {
-      std::string e = parse_shard(v, &o->shard);
-      if (!e.empty()) return e;
+// Parses the options with CLI11. Returns -1 to go on, else the exit code
+// (0 after --help, 2 after a usage error reported on one line).
+int parse_options(int argc, char** argv, Options* o) {
+  CLI::App app{"Runs every (engine, workload) cell in a child `vtb run --json`, keeps every repetition, writes\n"
+               "DIR/<date>_<host>_<commit>/{bench.json,environment.json,summary.txt[,census.json]} and prints\n"
+               "a summary table (median, cv, min .. max, repetitions, ratios, baseline flags). Options of\n"
+               "Google Benchmark pass through as --benchmark_*=VALUE.",
+               "vtb bench"};
+  cli::init_app(app);
+  std::string engines, workloads, groups, shard;
+  app.add_option("--engines", engines, "a,b: engines and peers; kvm@nested-tcg: the kvm cells in the nested runner");
+  app.add_option("--workloads", workloads, "x,y: workloads");
+  app.add_option("--groups", groups, "micro,macro,census: workload groups");
+  app.add_flag("--quick", o->m.quick, "the quick suite (2 repetitions, scale 1)");
+  auto* reps = app.add_option("--repetitions", o->m.repetitions, "repetitions per cell")->check(CLI::Range(1, 1000));
+  app.add_option("--target-cv", o->target_cv, "repeat a cell until its cv is below this fraction (e.g. 0.05)")
+      ->check(CLI::Range(1e-9, 10.0));
+  app.add_option("--max-repetitions", o->max_repetitions, "the bound of --target-cv (default 10)")
+      ->check(CLI::Range(1, 1000));
+  auto* scale = app.add_option("--scale", o->m.scale, "multiply the workloads' counts")->check(CLI::Range(1e-9, 1000.0));
+  app.add_option("--shard", shard, "i/N: the i-th of N cost-balanced parts of the selection (vtb merge joins them)");
+  app.add_option("--out", o->out_root, "DIR (default: results/ of the source tree)");
+  app.add_option("--vtb", o->vtb_path, "the vtb binary that runs the cells (default: this one)");
+  app.add_flag("--list", o->list_only, "list the cells and stop");
+  app.allow_extras();
+  app.footer("--engines kvm@nested-tcg: two series, kvm@nested-tcg/npt and kvm@nested-tcg/shadow, exact exit\n"
+             "counts, TCG-scale timings (docs/kvm.md). Shards and merging: docs/benchmarks.md.");
+  if (int rc = cli::parse_cli(app, argc, argv); rc >= 0) return rc;
+  for (const std::string& a : app.remaining()) {
+    std::string bad;
+    if (a.rfind("--benchmark_out", 0) == 0) bad = "--benchmark_out is set by vtb bench (use --out DIR)";
+    else if (a.rfind("--benchmark_", 0) != 0) bad = "unknown option '" + a + "'";
+    if (!bad.empty()) {
+      cli::error_line("bench: " + bad + " (vtb bench --help)");
+      return kExitBadInput;
     }
-    else if (a == "--repetitions") {
-      char* end = nullptr;
-      long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end || n < 1 || n > 1000) return "--repetitions needs an integer in 1..1000";
-      o->m.repetitions = int(n);
-      o->reps_set = true;
-    } else if (a == "--target-cv") {
-      char* end = nullptr;
-      double f = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end || !(f > 0) || f >= 10) return "--target-cv needs a fraction in (0, 10), e.g. 0.05";
-      o->target_cv = f;
-    } else if (a == "--max-repetitions") {
-      char* end = nullptr;
-      long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end || n < 1 || n > 1000) return "--max-repetitions needs an integer in 1..1000";
-      o->max_repetitions = int(n);
-    } else if (a == "--scale") {
-      char* end = nullptr;
-      double f = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end || !(f > 0) || f > 1000) return "--scale needs a positive number";
-      o->m.scale = f;
-      o->scale_set = true;
+    o->gb_flags.push_back(a);
+  }
+  if (!engines.empty()) o->m.engines = split_list(engines);
+  if (!workloads.empty()) o->m.workloads = split_list(workloads);
+  if (!groups.empty()) o->m.groups = split_list(groups);
+  if (!shard.empty()) {
+    if (std::string e = parse_shard(shard, &o->shard); !e.empty()) {
+      cli::error_line("bench: " + e);
+      return kExitBadInput;
     }
   }
+  o->reps_set = reps->count() > 0;
+  o->scale_set = scale->count() > 0;
   if (o->m.quick) {
     if (!o->reps_set) o->m.repetitions = 2;
     if (!o->scale_set) o->m.scale = 1.0;  // the manifest defaults are CI-sized; shorter loops fall below the runner's marker resolution
   }
-  return "";
+  return -1;
 }
 
 // One printable line for Google Benchmark's JSON (no quotes, backslashes or control characters).
@@ -452,9 +435,7 @@ class QuietReporter : public benchmark::BenchmarkReporter {
 int bench_main(int argc, char** argv) {
   using namespace bench;
   Options opt;
-  std::string perr = parse_options(argc, argv, &opt);
-  if (perr == "help") { std::fputs(kUsage, stdout); return 0; }
-  if (!perr.empty()) { std::fprintf(stderr, "vtb bench: %s\n%s", perr.c_str(), kUsage); return kExitBadInput; }
+  if (int rc = parse_options(argc, argv, &opt); rc >= 0) return rc;
 
   Manifest manifest;
   Status ms = load_manifest(default_manifest_path(), &manifest);

@@ -12,6 +12,8 @@
 
 #include "harness/bench/results_dir.h"
 #include "harness/bench/summary.h"
+#include "harness/cli_parse.h"
+#include "harness/json.h"
 
 #ifndef VTB_SOURCE_DIR
 #define VTB_SOURCE_DIR "."
@@ -25,12 +27,6 @@ namespace fs = std::filesystem;
 
 constexpr int kExitMissing = 1, kExitBad = 2, kExitHost = 5;
 
-const char* kMergeUsage =
-    "usage: vtb merge [--out DIR] SHARD_DIR...\n"
-    "  Joins the results folders of `vtb bench --shard i/N` (each SHARD_DIR a shard folder, or a\n"
-    "  folder holding them) into DIR/<date>_merged_<commit>/ (default DIR: the source tree's results/).\n"
-    "  Refuses shards of different commits, manifests, options or splits; every cell of a missing\n"
-    "  shard is listed and kept in the merged bench.json as a lost cell (exit 1).\n";
 
 // The fields of shard.json that every shard of one sweep shares.
 const char* const kSweepFields[] = {"commit", "manifest_hash", "options", "plan_hash", "count"};
@@ -349,19 +345,15 @@ int merge_main(int argc, char** argv) {
   std::string out_root = std::string(VTB_SOURCE_DIR) + "/results";
   std::vector<std::string> dirs, arguments;
   for (int i = 0; i < argc; ++i) arguments.push_back(argv[i]);
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") { std::fputs(kMergeUsage, stdout); return 0; }
-    if (a.rfind("--out=", 0) == 0) { out_root = a.substr(6); continue; }
-    if (a == "--out") {
-      if (i + 1 >= argc) { std::fprintf(stderr, "vtb merge: --out needs a value\n%s", kMergeUsage); return kExitBad; }
-      out_root = argv[++i];
-      continue;
-    }
-    if (!a.empty() && a[0] == '-') { std::fprintf(stderr, "vtb merge: unknown option '%s'\n%s", a.c_str(), kMergeUsage); return kExitBad; }
-    dirs.push_back(a);
-  }
-  if (dirs.empty()) { std::fprintf(stderr, "vtb merge: no shard folders given\n%s", kMergeUsage); return kExitBad; }
+  CLI::App app{"Joins the results folders of `vtb bench --shard i/N` (each SHARD_DIR a shard folder, or a\n"
+               "folder holding them) into DIR/<date>_merged_<commit>/. Refuses shards of different commits,\n"
+               "manifests, options or splits; every cell of a missing shard is listed and kept in the merged\n"
+               "bench.json as a lost cell (exit 1).",
+               "vtb merge"};
+  cli::init_app(app);
+  app.add_option("--out", out_root, "DIR (default: results/ of the source tree)");
+  app.add_option("SHARD_DIR", dirs, "shard results folders")->required();
+  if (int rc = cli::parse_cli(app, argc, argv); rc >= 0) return rc;
 
   std::vector<std::string> paths;
   std::string err = find_shard_folders(dirs, &paths);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "harness/tests/run_vtb.h"
 
@@ -49,6 +50,50 @@ TEST(Cli, UnknownCommand) {
   VtbRun r = run_vtb({"frob"});
   EXPECT_EQ(r.code, kExitBadInput);
   expect_one_line(r, "unknown command 'frob'");
+}
+
+TEST(Cli, GnuStyleShortOptionsAndVersion) {
+  VtbRun r = run_vtb({"--version"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("vtb ", 0), 0u) << r.out;
+  // --opt=value and -e/-w spell the same request as --engine E --workload W.
+  r = run_vtb({"run", "--engine=foo", "-w", "hello"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "unknown engine 'foo'");
+  r = run_vtb({"run", "-e", "native", "--workload=nosuch"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "unknown workload 'nosuch'");
+  // Help is generated from the option definitions: every option is named.
+  r = run_vtb({"run", "--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* opt : {"-e,--engine", "-w,--workload", "--param", "--all-counters", "--vms", "--timeout"})
+    EXPECT_NE(r.out.find(opt), std::string::npos) << opt << "\n" << r.out;
+  r = run_vtb({"compare", "bt"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "compare: B is required");
+  r = run_vtb({"compare", "bt", "pv/micro_syscall"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "bad cell 'bt'");
+}
+
+TEST(Cli, RunShowsNonZeroCountersUnlessAskedForAll) {
+  // Counter lines of the whole-run list ("  name   value") whose value is 0.
+  auto zero_lines = [](const std::string& out) {
+    size_t n = 0;
+    std::istringstream in(out.substr(out.find("counters (whole run")));
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line) && line.rfind("  ", 0) == 0) n += line.substr(line.find_last_of(' ') + 1) == "0";
+    return n;
+  };
+  VtbRun r = run_vtb({"run", "-e", "bt", "-w", "hello", "--quiet"});
+  if (r.code == kExitUnavailable) GTEST_SKIP() << r.err;
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(zero_lines(r.out), 0u) << r.out;
+  EXPECT_NE(r.out.find("--all-counters for all"), std::string::npos) << r.out;
+  VtbRun all = run_vtb({"run", "-e", "bt", "-w", "hello", "--quiet", "--all-counters"});
+  ASSERT_EQ(all.code, 0) << all.err;
+  EXPECT_GT(zero_lines(all.out), 0u) << all.out;
 }
 
 TEST(Cli, UnknownEngine) {

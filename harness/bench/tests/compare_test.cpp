@@ -1,0 +1,96 @@
+// tags: harness|bench|tests — desc: `vtb compare`: cell specs, the side-by-side table, and both questions it must answer (counts, not timings).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "harness/bench/child_process.h"
+#include "harness/bench/compare.h"
+
+using namespace vtb::bench;
+
+TEST(Compare, ParsesCellSpecs) {
+  CellSpec c;
+  ASSERT_EQ(parse_cell_spec("bt/forkwait@n=50,reps=3:warm", &c), "");
+  EXPECT_EQ(c.engine, "bt");
+  EXPECT_EQ(c.workload, "forkwait");
+  EXPECT_EQ(c.params, (std::map<std::string, std::string>{{"n", "50"}, {"reps", "3"}}));
+  EXPECT_TRUE(c.warm);
+  ASSERT_EQ(parse_cell_spec("pv/micro_syscall", &c), "");
+  EXPECT_FALSE(c.warm);
+  EXPECT_TRUE(c.params.empty());
+  for (const char* bad : {"bt", "/forkwait", "bt/", "bt/forkwait@n", "bt/forkwait@=1"})
+    EXPECT_NE(parse_cell_spec(bad, &c), "") << bad;
+}
+
+TEST(Compare, SortsDifferencesLargestFirstAndSeparatesTime) {
+  CompareSide a{"A", {100, 110, 90}, {{"x", {1, 1, 1}}, {"y", {5, 5, 5}}, {"same", {2, 2, 2}}, {"t_ns", {10, 10, 10}}}};
+  CompareSide b{"B", {300, 310, 290}, {{"x", {4, 4, 4}}, {"y", {5.5, 5.5, 5.5}}, {"same", {2, 2, 2}}, {"t_ns", {90, 90, 90}}}};
+  const std::string s = format_comparison(a, b, 0);
+  EXPECT_NE(s.find("3 reps, cv 10.0%"), std::string::npos) << s;
+  EXPECT_NE(s.find("3x"), std::string::npos) << s;  // 300 / 100
+  const size_t counts = s.find("counts per op");
+  ASSERT_NE(counts, std::string::npos) << s;
+  EXPECT_LT(s.find("t_ns"), counts) << s;            // a time counter: its own table
+  EXPECT_LT(s.find("\n  x "), s.find("\n  y ")) << s;  // |+3| before |+0.5|
+  EXPECT_EQ(s.find("same"), std::string::npos) << s;  // no difference: not listed
+  EXPECT_EQ(format_comparison(a, b, 1).find("\n  y "), std::string::npos);  // --top 1
+}
+
+namespace {
+
+// Runs `vtb compare`; "" when the engines are not available here.
+std::string compare(const std::vector<std::string>& args) {
+  const char* vtb = std::getenv("VTB_BIN");
+  if (!vtb) return "";
+  std::vector<std::string> argv = {vtb, "compare"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ChildResult r = run_child(argv, 300);
+  if (!r.exited || r.exit_code != 0) {
+    ADD_FAILURE() << r.describe() << " " << r.err;
+    return "";
+  }
+  return r.out;
+}
+
+// The A and B columns of a counter row ("  name   A   B   B-A   B/A").
+bool row(const std::string& out, const std::string& name, double* a, double* b) {
+  const size_t p = out.find("\n  " + name + " ");
+  if (p == std::string::npos) return false;
+  std::istringstream in(out.substr(p + 3 + name.size()));
+  return bool(in >> *a >> *b);
+}
+
+}  // namespace
+
+// "Why is pv's syscall slower than bt's?": the protection switches and the
+// syscall bounce, per op, from phase 1 only.
+TEST(Compare, PvVersusBtSyscallNamesTheProtectionSwitches) {
+  if (!std::getenv("VTB_BIN")) GTEST_SKIP() << "VTB_BIN not set";
+  const std::string out = compare({"bt/micro_syscall@n=2000", "pv/micro_syscall@n=2000", "-r", "1", "--top", "0"});
+  ASSERT_FALSE(out.empty());
+  double a = -1, b = -1;
+  ASSERT_TRUE(row(out, "pv.kernel_protect_ops", &a, &b)) << out;
+  EXPECT_EQ(a, 0);
+  EXPECT_GE(b, 2);  // at least a protect and an unprotect per system call
+  ASSERT_TRUE(row(out, "pv.syscall_bounce", &a, &b)) << out;
+  EXPECT_EQ(a, 0);
+  EXPECT_NEAR(b, 1, 0.01);  // one bounce per syscall; boot is not in phase 1
+  ASSERT_TRUE(row(out, "priv.syscall", &a, &b)) << out;
+  EXPECT_NEAR(a, 1, 0.01);
+  EXPECT_EQ(b, 0);
+  EXPECT_NE(out.find("time.pv.protect_ns"), std::string::npos) << out;
+}
+
+// "How do bt cold and warm translation differ on forkwait?": warm translates
+// (almost) nothing in phase 1.
+TEST(Compare, BtColdVersusWarmForkwaitTranslatesOnlyWhenCold) {
+  if (!std::getenv("VTB_BIN")) GTEST_SKIP() << "VTB_BIN not set";
+  const std::string out = compare({"bt/forkwait@n=50", "bt/forkwait@n=50:warm", "-r", "1", "--top", "0"});
+  ASSERT_FALSE(out.empty());
+  EXPECT_NE(out.find("B: bt/forkwait@n=50,reps=2 warm"), std::string::npos) << out;
+  double a = -1, b = -1;
+  ASSERT_TRUE(row(out, "bt.blocks_translated", &a, &b)) << out;
+  EXPECT_GT(a, 0);
+  EXPECT_LT(b, a / 10);
+}
