@@ -1,7 +1,10 @@
-// tags: harness|cli — desc: `vtb list`: engines with technique, backend and availability; peers; workloads.
+// tags: harness|cli — desc: `vtb list`: engines (technique, backend, availability, options); peers; workloads with their parameters.
 #include <cstdio>
 #include <string>
 
+#include <fmt/format.h>
+
+#include "engines/registry.h"
 #include "harness/cli_parse.h"
 #include "harness/commands.h"
 #include "harness/json.h"
@@ -27,10 +30,19 @@ int cmd_list(int argc, char** argv) {
 
   if (json) {
     Json j = {{"engines", Json::array()}};
-    for (const auto& r : runners)
+    for (const auto& r : runners) {
+      Json options = Json::object();
+      if (const EngineInfo* info = find_engine(r.name))
+        for (const auto& o : info->options) {
+          Json values = Json::array();
+          for (const auto& v : o.values) values.push_back({{"value", v.value}, {"what", v.what}});
+          options[std::string(o.name)] = {{"what", o.what}, {"values", values}};
+        }
       j["engines"].push_back({{"name", r.name}, {"technique", r.technique}, {"backend", r.backend},
                               {"flavor", r.flavor}, {"peer", r.is_peer}, {"available", r.available.is_ok()},
-                              {"reason", r.available.message()}, {"needs_dev_kvm", r.needs_dev_kvm}});
+                              {"reason", r.available.message()}, {"needs_dev_kvm", r.needs_dev_kvm},
+                              {"options", options}});
+    }
     j["manifest"] = manifest_path;
     if (!ms) j["manifest_error"] = ms.message();
     j["workloads"] = Json::array();
@@ -45,38 +57,44 @@ int cmd_list(int argc, char** argv) {
     return ms ? 0 : kExitBadInput;
   }
 
-  printf("engines:\n");
-  printf("  %-10s %-32s %-14s %-7s %s\n", "NAME", "TECHNIQUE", "BACKEND", "FLAVOR", "AVAILABLE");
+  const auto row = [](const auto&... f) { fmt::print("  {:<10} {:<32} {:<14} {:<7} {}\n", f...); };
+  fmt::print("engines:\n");
+  row("NAME", "TECHNIQUE", "BACKEND", "FLAVOR", "AVAILABLE");
   bool any_engine = false;
   for (const auto& r : runners) {
     if (r.is_peer) continue;
     any_engine = true;
-    const std::string avail = (r.available ? "yes" : "no: " + r.available.message()) +
-                              (r.needs_dev_kvm ? " (needs /dev/kvm)" : "");
-    printf("  %-10s %-32s %-14s %-7s %s\n", r.name.c_str(), r.technique.c_str(), r.backend.c_str(), r.flavor.c_str(),
-           avail.c_str());
+    row(r.name, r.technique, r.backend, r.flavor,
+        (r.available ? "yes" : "no: " + r.available.message()) + (r.needs_dev_kvm ? " (needs /dev/kvm)" : ""));
+    if (const EngineInfo* info = find_engine(r.name))
+      for (const auto& o : info->options) {
+        std::string values;
+        for (const auto& v : o.values) values += (values.empty() ? "" : "|") + std::string(v.value);
+        fmt::print("  {:<10} option {}={} (default {}): {}\n", "", o.name, values, o.values.front().value, o.what);
+      }
   }
-  if (!any_engine) printf("  (no engine built into this binary)\n");
-  printf("peers:\n");
-  for (const auto& r : runners) {
-    if (!r.is_peer) continue;
-    printf("  %-10s %-32s %-14s %-7s %s\n", r.name.c_str(), r.technique.c_str(), r.backend.c_str(), r.flavor.c_str(),
-           r.available ? "yes" : ("no: " + r.available.message()).c_str());
-  }
-  printf("workloads (%s):\n", manifest_path.c_str());
+  if (!any_engine) fmt::print("  (no engine built into this binary)\n");
+  fmt::print("  options: --engine NAME:option=value[,option=value] (e.g. pv:protect=off), in vtb run and as\n"
+             "  a series of its own in vtb bench --engines\n");
+  fmt::print("peers:\n");
+  for (const auto& r : runners)
+    if (r.is_peer) row(r.name, r.technique, r.backend, r.flavor, r.available ? "yes" : "no: " + r.available.message());
+  fmt::print("workloads ({}):\n", manifest_path);
   if (!ms) {
-    printf("  (manifest unreadable)\n");
+    fmt::print("  (manifest unreadable)\n");
     error_line(ms.message());
     return kExitBadInput;
   }
-  printf("  %-22s %-32s %-10s %s\n", "NAME", "COMMAND", "FLAVORS", "GROUPS");
+  fmt::print("  {:<22} {:<24} {:<32} {:<10} {}\n", "NAME", "PARAMETERS (defaults)", "COMMAND", "FLAVORS", "GROUPS");
   for (const auto& w : m.workloads) {
-    std::string cl, fl, gr;
+    std::string cl, fl, gr, ps;
     if (!render_command_line(w, w.params, &cl)) cl = w.program + " " + w.args;
     for (const auto& f : w.flavors) fl += (fl.empty() ? "" : ",") + f;
     for (const auto& g : w.groups) gr += (gr.empty() ? "" : ",") + g;
-    printf("  %-22s %-32s %-10s %s\n", w.name.c_str(), cl.c_str(), fl.c_str(), gr.c_str());
+    for (const auto& [k, v] : w.params) ps += (ps.empty() ? "" : " ") + k + "=" + v;
+    fmt::print("  {:<22} {:<24} {:<32} {:<10} {}\n", w.name, ps.empty() ? "-" : ps, cl, fl, gr);
   }
+  fmt::print("  set a parameter with vtb run --param k=v (bench cells: ENGINE/WORKLOAD@k=v in vtb compare)\n");
   return 0;
 }
 

@@ -50,7 +50,8 @@ std::vector<std::string> split_words(const std::string& s) {
 
 bool scope_matches(const std::string& scope, const RunReport& r) {
   if (scope == "*") return r.engine != "qemu-tcg" && r.engine != "native";  // peers: only when named
-  return scope == r.engine || scope == r.engine_label || scope == r.technique;
+  return scope == r.engine || scope == r.engine.substr(0, r.engine.find(':')) || scope == r.engine_label ||
+         scope == r.technique;
 }
 
 bool compare(uint64_t a, const std::string& op, uint64_t b) {
@@ -244,11 +245,14 @@ RunReport run_one(const RunRequest& req) {
     r.engine_label = req.engine;
     r.technique = req.engine == "native" ? "host native (no virtualization)" : "reference machine (QEMU TCG)";
   } else {
-    info = find_engine(req.engine);
-    if (!info) {
-      harness::fail(&r, Status::bad_input("unknown engine '" + req.engine + "' (known: " + known_runners() + ")"));
+    EngineSpec spec;
+    if (std::string e = parse_engine_spec(req.engine, &spec); !e.empty()) {
+      const bool unknown = e.rfind("unknown engine", 0) == 0;
+      harness::fail(&r, Status::bad_input(e + (unknown ? " (known: " + known_runners() + ")" : "")));
       return r;
     }
+    info = spec.info;
+    apply_engine_options(spec);  // `--engine pv:protect=off`: the environment the engine reads at creation
     r.technique = std::string(info->technique);
     probe = info->make ? info->make() : nullptr;
     if (!probe) {
@@ -256,7 +260,8 @@ RunReport run_one(const RunRequest& req) {
       return r;
     }
     Caps c = probe->caps();
-    r.engine_label = c.backend.empty() ? req.engine : c.backend;
+    // The series label names the options: "pv-unprotected:protect=off".
+    r.engine_label = (c.backend.empty() ? std::string(info->name) : c.backend) + spec.options;
     pv_flavor = c.flavor == Flavor::Pv;
   }
 

@@ -101,10 +101,10 @@ std::string format_summary(const std::vector<CellOutcome>& cells) {
   });
   std::string o;
   const auto row = [&](auto&&... f) {
-    o += fmt::format("{:<7} {:<20} {:<22} {:<5} {:>4} {:>10} {:>6} {:>21} {:>9} {:>9} {}\n", f...);
+    o += fmt::format("{:<7} {:<20} {:<28} {:<5} {:>4} {:>10} {:>6} {:>21} {:>9} {:>9} {}\n", f...);
   };
   row("group", "workload", "backend", "mode", "reps", "median/op", "cv", "min .. max", "vs native", "vs tcg", "flags");
-  o += std::string(126, '-') + "\n";
+  o += std::string(132, '-') + "\n";
   std::set<std::string> flags_seen;
   bool few_reps = false;
   for (auto* c : ok) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "harness/json.h"
 #include "harness/tests/run_vtb.h"
 
 namespace vtb::test {
@@ -94,6 +95,30 @@ TEST(Cli, RunShowsNonZeroCountersUnlessAskedForAll) {
   VtbRun all = run_vtb({"run", "-e", "bt", "-w", "hello", "--quiet", "--all-counters"});
   ASSERT_EQ(all.code, 0) << all.err;
   EXPECT_GT(zero_lines(all.out), 0u) << all.out;
+}
+
+TEST(Cli, EngineOptionsAreValidatedAndLabelTheRun) {
+  VtbRun r = run_vtb({"run", "-e", "pv:protect=maybe", "-w", "hello"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "option protect of engine pv: bad value 'maybe' (mprotect, off)");
+  r = run_vtb({"run", "-e", "pv:nosuch=1", "-w", "hello"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "engine pv has no option 'nosuch' (known: protect)");
+  r = run_vtb({"list"});
+  EXPECT_NE(r.out.find("option protect=mprotect|off"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("n=1000 reps=1"), std::string::npos) << r.out;  // forkwait's parameters
+  r = run_vtb({"run", "-e", "pv:protect=off", "-w", "micro_syscall", "-p", "n=200", "--json"});
+  if (r.code == kExitUnavailable) GTEST_SKIP() << r.err;
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("engine":"pv:protect=off")"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"(:protect=off","technique")"), std::string::npos) << r.out;  // the backend label too
+  // Unprotected: no protection switch in the measured phase, one bounce per system call.
+  Json j;
+  std::string err;
+  ASSERT_TRUE(parse_json(r.out, &j, &err)) << err;
+  const Json& phase = j["phases"][0]["counters"];
+  EXPECT_FALSE(phase.contains("pv.kernel_protect_ops")) << phase;
+  EXPECT_GE(json_u64(json_at(phase, "pv.syscall_bounce")), 200u) << phase;
 }
 
 TEST(Cli, UnknownEngine) {

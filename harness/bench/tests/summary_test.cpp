@@ -44,7 +44,7 @@ TEST(Summary, PartlyLostCellIsMeasuredAndListed) {
   CellOutcome c{"qemu-tcg", "qemu-tcg", "micro_out", "micro", "cold", "n=1", {100, 120}, "phase 1 has zero length"};
   c.failed_reps = 1;
   std::string s = format_summary({c});
-  EXPECT_NE(s.find("micro_out            qemu-tcg               -        2     110 ns  12.9%      100 ns .. 120 ns"),
+  EXPECT_NE(s.find("micro_out            qemu-tcg                     -        2     110 ns  12.9%      100 ns .. 120 ns"),
             std::string::npos) << s;
   EXPECT_NE(s.find("repetitions: 1 of 3 lost (0 cells without any measurement)"), std::string::npos) << s;
   EXPECT_NE(s.find("fewer than 3 repetitions"), std::string::npos) << s;
@@ -66,7 +66,7 @@ TEST(Summary, FlagsBaselinesThatContradictThemselves) {
   line = line.substr(1, line.find('\n', 1) - 1);
   EXPECT_NE(line.find("native-slower-than-tcg,all-engines-faster-than-native"), std::string::npos) << line;
   EXPECT_NE(s.find("\nnative-slower-than-tcg: the native baseline"), std::string::npos) << s;
-  EXPECT_NE(s.find("micro_cpuid_user     bt                     warm"), std::string::npos) << s;
+  EXPECT_NE(s.find("micro_cpuid_user     bt                           warm"), std::string::npos) << s;
   // A consistent workload: no flag.
   cells[0].ns_per_op = {10, 10, 10};
   EXPECT_TRUE(baseline_flags(cells, "micro_cpuid_user").empty());
