@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -123,12 +124,39 @@ const char* error_kind_name(ErrorKind k) {
   return "unknown";
 }
 
-std::string default_manifest_path() { return env_or("VTB_MANIFEST", VTB_DEFAULT_MANIFEST); }
-std::string default_kernel_path(bool pv) {
-  return pv ? env_or("VTB_KERNEL_PV", VTB_DEFAULT_KERNEL_PV_ELF) : env_or("VTB_KERNEL", VTB_DEFAULT_KERNEL_ELF);
+namespace {
+
+// The folder of the running binary ("" when /proc/self/exe is unreadable).
+std::string exe_dir() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string p(buf, size_t(n));
+  return p.substr(0, p.rfind('/'));
 }
-std::string default_archive_path() { return env_or("VTB_ARCHIVE", VTB_DEFAULT_ARCHIVE); }
-std::string default_native_dir() { return env_or("VTB_NATIVE_DIR", VTB_DEFAULT_NATIVE_DIR); }
+
+// Where a datum of the build is: the environment variable, else next to the
+// binary (the build tree: <build>/harness/vtb, data in <build>/workloads/;
+// an install: <prefix>/bin/vtb, data in <prefix>/share/vtb/), else the path
+// the build was configured with (a binary that was moved alone).
+std::string data_path(const char* env, const char* name, const char* configured) {
+  if (const char* v = std::getenv(env); v && *v) return v;
+  const std::string dir = exe_dir();
+  if (!dir.empty())
+    for (const std::string& p : {dir + "/../workloads/" + name, dir + "/../share/vtb/" + name})
+      if (access(p.c_str(), F_OK) == 0) return std::filesystem::path(p).lexically_normal().string();
+  return configured;
+}
+
+}  // namespace
+
+std::string default_manifest_path() { return data_path("VTB_MANIFEST", "manifest", VTB_DEFAULT_MANIFEST); }
+std::string default_kernel_path(bool pv) {
+  return pv ? data_path("VTB_KERNEL_PV", "tbk.pv.elf", VTB_DEFAULT_KERNEL_PV_ELF)
+            : data_path("VTB_KERNEL", "tbk.elf", VTB_DEFAULT_KERNEL_ELF);
+}
+std::string default_archive_path() { return data_path("VTB_ARCHIVE", "programs.vtba", VTB_DEFAULT_ARCHIVE); }
+std::string default_native_dir() { return data_path("VTB_NATIVE_DIR", "native", VTB_DEFAULT_NATIVE_DIR); }
 
 namespace {
 
