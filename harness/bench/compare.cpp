@@ -104,7 +104,7 @@ std::string file_side(const std::string& path, bool warm, CompareSide* s) {
 // Every measured repetition of cell ENGINE/WORKLOAD/MODE in DIR/bench.json.
 std::string results_side(const std::string& dir, const CellSpec& c, CompareSide* s) {
   std::string text, err;
-  const std::string path = dir + "/bench.json";
+  const std::string path = (std::filesystem::path(dir) / "bench.json").lexically_normal().string();
   if (!read_text(path, &text)) return path + ": cannot read";
   Json j;
   if (!parse_json(text, &j, &err)) return path + ": " + err;
