@@ -1,11 +1,16 @@
-// tags: harness|bench|tests — desc: `vtb compare`: cell specs, the side-by-side table, and both questions it must answer (counts, not timings).
+// tags: harness|bench|tests — desc: `vtb compare` (cell specs, the table, both questions it must answer) and `vtb bench --target-cv`; counts, not timings.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 #include "harness/bench/child_process.h"
 #include "harness/bench/compare.h"
+#include "harness/bench/results_dir.h"
+#include "harness/json.h"
 
 using namespace vtb::bench;
 
@@ -93,4 +98,37 @@ TEST(Compare, BtColdVersusWarmForkwaitTranslatesOnlyWhenCold) {
   ASSERT_TRUE(row(out, "bt.blocks_translated", &a, &b)) << out;
   EXPECT_GT(a, 0);
   EXPECT_LT(b, a / 10);
+}
+
+// `vtb bench --target-cv`: more repetitions until the cv is below the target
+// (or fewer than 3 were measured), bounded; every round's rows in bench.json.
+TEST(Bench, TargetCvRepeatsCellsWithinTheBound) {
+  const char* vtb = std::getenv("VTB_BIN");
+  if (!vtb) GTEST_SKIP() << "VTB_BIN not set";
+  for (const auto& [target, want] : std::vector<std::pair<std::string, int>>{{"0.000000001", 5}, {"9", 4}}) {
+    const std::string out = ::testing::TempDir() + "/vtb_target_cv_" + std::to_string(getpid()) + "_" + std::to_string(want);
+    ChildResult r = run_child({vtb, "bench", "--engines", "native", "--workloads", "micro_syscall", "--repetitions", "2",
+                               "--target-cv", target, "--max-repetitions", "5", "--out", out},
+                              300);
+    ASSERT_TRUE(r.exited && r.exit_code == 0) << r.describe() << r.err;
+    if (r.out.find("native/micro_syscall") != std::string::npos && r.out.find("unavailable") != std::string::npos)
+      GTEST_SKIP() << "native unavailable";
+    const size_t at = r.out.find("results: ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string dir = r.out.substr(at + 9, r.out.find(' ', at + 9) - at - 9);
+    std::string text, err;
+    vtb::Json j;
+    ASSERT_TRUE(vtb::bench::read_text(dir + "/bench.json", &text) && vtb::parse_json(text, &j, &err)) << err;
+    std::set<int64_t> reps;
+    int rows = 0;
+    for (const auto& row : j["benchmarks"]) {
+      if (row.value("run_type", "") != "iteration") continue;
+      ++rows;
+      reps.insert(row.value("repetition_index", int64_t(-1)));
+      EXPECT_EQ(row.value("repetitions", 0), want);
+    }
+    EXPECT_EQ(rows, want) << target;
+    EXPECT_EQ(int(reps.size()), want) << target;  // repetition_index continues across rounds
+    EXPECT_NE(r.out.find("native                       -        " + std::to_string(want)), std::string::npos) << r.out;
+  }
 }
