@@ -33,7 +33,8 @@ const char* const kSweepFields[] = {"commit", "manifest_hash", "options", "plan_
 
 // Environment fields that are per shard (summarised, not compared).
 const std::set<std::string> kPerShardEnv = {"date", "host", "host_kind", "shard", "shard_estimated_seconds",
-                                           "bench_seconds", "cells", "cells_lost_or_skipped", "arguments"};
+                                           "bench_seconds", "cells", "cells_lost_or_skipped", "repetitions_total",
+                                           "repetitions_lost", "arguments"};
 
 std::map<std::string, std::string> label_fields(const std::string& label) {
   std::map<std::string, std::string> out;
@@ -195,7 +196,7 @@ std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vect
   std::vector<CellOutcome> outcomes;
   std::vector<std::string> outcome_kind;  // the host kind of the shard that ran it ("" when none did)
   std::map<int, std::vector<std::string>> missing_by_shard;
-  int lost = 0, family = 0;
+  int lost = 0, family = 0, reps_total = 0, reps_lost = 0;
   for (size_t i = 0; i < plan.size(); ++i, ++family) {
     const int k = int(json_i64(json_at(plan[i], "shard")));
     if (rows[i].empty()) {
@@ -213,6 +214,8 @@ std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vect
     outcomes.push_back(outcome_of(plan[i], rows[i]));
     outcome_kind.push_back(present.count(k) ? json_string(json_at(present[k]->env, "host_kind")) : "");
     if (outcomes.back().ns_per_op.empty()) ++lost;
+    reps_total += int(outcomes.back().ns_per_op.size()) + outcomes.back().failed_reps;
+    reps_lost += outcomes.back().failed_reps;
   }
   out->count = n;
   out->missing.clear();
@@ -284,6 +287,8 @@ std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vect
   env["bench_seconds_total"] = Json(std::round(total * 10) / 10);
   env["cells"] = Json(plan.size());
   env["cells_lost_or_skipped"] = Json(lost);
+  env["repetitions_total"] = reps_total;  // the one unit for lost work (docs/benchmarks.md)
+  env["repetitions_lost"] = reps_lost;
   env["cells_missing"] = Json(out->missing_cells);
   Json args = Json::array();
   for (const auto& a : arguments) args.push_back(Json(a));
@@ -385,9 +390,10 @@ int merge_main(int argc, char** argv) {
     return kExitHost;
   }
   for (const auto& line : m.missing) std::fprintf(stderr, "vtb merge: %s\n", line.c_str());
-  std::printf("\nresults: %s (merged %.0f of %d shards: %.0f cells, %.0f skipped or lost, %d missing)\n",
+  std::printf("\nresults: %s (merged %.0f of %d shards: %.0f cells, %.0f of %.0f repetitions lost, %d cells missing)\n",
               final_path.c_str(), json_double(json_at(m.env, "shards_present")), m.count, json_double(json_at(m.env, "cells")),
-              json_double(json_at(m.env, "cells_lost_or_skipped")), m.missing_cells);
+              json_double(json_at(m.env, "repetitions_lost")), json_double(json_at(m.env, "repetitions_total")),
+              m.missing_cells);
   return m.missing.empty() ? 0 : kExitMissing;
 }
 
