@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -119,6 +120,29 @@ TEST(Cli, EngineOptionsAreValidatedAndLabelTheRun) {
   const Json& phase = j["phases"][0]["counters"];
   EXPECT_FALSE(phase.contains("pv.kernel_protect_ops")) << phase;
   EXPECT_GE(json_u64(json_at(phase, "pv.syscall_bounce")), 200u) << phase;
+}
+
+// A binary finds its data next to itself (<prefix>/share/vtb), not where the
+// build was configured: a copied install reads its own manifest.
+TEST(Cli, FindsItsDataNextToTheBinary) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(::testing::TempDir()) / ("vtb_prefix_" + std::to_string(getpid()));
+  fs::create_directories(root / "bin");
+  fs::create_directories(root / "share/vtb");
+  fs::copy_file(VTB_BIN, root / "bin/vtb", fs::copy_options::overwrite_existing);
+  std::ofstream(root / "share/vtb/manifest") << "[only_here]\nprogram = hello\nflavors = native\n";
+  VtbRun r = run_vtb({"list", "--json"}, {}, 60, (root / "bin/vtb").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json j;
+  std::string err;
+  ASSERT_TRUE(parse_json(r.out, &j, &err)) << err;
+  EXPECT_EQ(json_string(j["manifest"]), (root / "share/vtb/manifest").string());
+  ASSERT_EQ(j["workloads"].size(), 1u) << r.out;
+  EXPECT_EQ(json_string(j["workloads"][0]["name"]), "only_here");
+  // The environment still wins.
+  r = run_vtb({"list", "--json"}, {"VTB_MANIFEST=/nonexistent/manifest"}, 60, (root / "bin/vtb").string());
+  EXPECT_NE(r.out.find("/nonexistent/manifest"), std::string::npos) << r.out;
+  fs::remove_all(root);
 }
 
 TEST(Cli, UnknownEngine) {
