@@ -52,7 +52,11 @@ void ControlDevice::feed_line(const std::string& line, uint64_t now_ns) {
     if (line[0] == VTB_CTRL_BEGIN) {
       list.push_back({static_cast<int>(id), now_ns, 0, {}, false});
       if (snapshot_) {
+        // The snapshot's own host time is not part of the phase: the phase
+        // begins when it is taken (at the end marker it is taken after the stamp).
+        const uint64_t t0 = monotonic_ns();
         list.back().counters = snapshot_();
+        list.back().begin_ns = now_ns + (monotonic_ns() - t0);
         list.back().has_counters = true;
       }
       return;
