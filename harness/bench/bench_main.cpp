@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "common/clock.h"
 #include "harness/bench/child_process.h"
 #include "harness/bench/environment.h"
@@ -480,10 +482,8 @@ int bench_main(int argc, char** argv) {
   const std::string plan_hash = plan_fingerprint(plan, shard_of);
   std::string shard_line;
   if (opt.shard.enabled()) {
-    char line[160];
-    std::snprintf(line, sizeof line, "shard %s: %zu of %zu cells, estimated %.0f s; all shards:", opt.shard.str().c_str(),
-                  suite.cells.size(), plan.size(), double(shard_ms[size_t(opt.shard.index - 1)]) / 1000);
-    shard_line = line;
+    shard_line = fmt::format("shard {}: {} of {} cells, estimated {:.0f} s; all shards:", opt.shard.str(),
+                             suite.cells.size(), plan.size(), double(shard_ms[size_t(opt.shard.index - 1)]) / 1000);
     for (int64_t ms : shard_ms) shard_line += " " + std::to_string((ms + 500) / 1000) + " s";
   }
 

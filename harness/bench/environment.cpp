@@ -1,6 +1,8 @@
 // tags: harness|bench — desc: collects environment.json (reads /proc, /sys, uname, git).
 #include "harness/bench/environment.h"
 
+#include <fmt/format.h>
+
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -110,8 +112,7 @@ std::string host_kind(const Json& env) {
   std::istringstream kernel(field("kernel", "unknown kernel"));
   std::string sys, release;
   kernel >> sys >> release;
-  char count[32];
-  std::snprintf(count, sizeof count, "%.0f", json_double(json_at(env, "cpu_count")));
+  const std::string count = fmt::format("{:.0f}", json_double(json_at(env, "cpu_count")));
   std::string kind = field("cpu_model", "unknown CPU") + " x" + (json_at(env, "cpu_count").is_number() ? count : "?") + ", " +
                      sys + (release.empty() ? "" : " " + release) + ", kvm " + field("kvm_backend", "unknown");
   if (json_string(json_at(env, "running_under_hypervisor")) == "present") kind += ", virtualized";

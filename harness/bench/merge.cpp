@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "harness/bench/results_dir.h"
 #include "harness/bench/summary.h"
 #include "harness/cli_parse.h"
@@ -312,17 +314,14 @@ std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vect
                     json_string(json_at(first.shard, "commit")) + " (" + json_string(json_at(first.shard, "options")) + ")\n";
   for (int k = 1; k <= n; ++k) {
     auto it = present.find(k);
-    char line[512];
     if (it == present.end()) {
-      std::snprintf(line, sizeof line, "  shard %-7s MISSING: %zu cells not run\n", shard_str(k, n).c_str(),
-                    missing_by_shard[k].size());
+      sum += fmt::format("  shard {:<7} MISSING: {} cells not run\n", shard_str(k, n), missing_by_shard[k].size());
     } else {
       const Json& e = it->second->env;
-      std::snprintf(line, sizeof line, "  shard %-7s %s (%s): %.0f cells in %.0f s\n", shard_str(k, n).c_str(),
-                    json_string(json_at(e, "host")).c_str(), json_string(json_at(e, "host_kind")).c_str(), json_double(json_at(e, "cells")),
-                    json_double(json_at(e, "bench_seconds")));
+      sum += fmt::format("  shard {:<7} {} ({}): {:.0f} cells in {:.0f} s\n", shard_str(k, n), json_string(json_at(e, "host")),
+                         json_string(json_at(e, "host_kind")), json_double(json_at(e, "cells")),
+                         json_double(json_at(e, "bench_seconds")));
     }
-    sum += line;
   }
   if (kinds.size() <= 1) {
     sum += "\n" + format_summary(outcomes);
