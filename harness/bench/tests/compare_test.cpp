@@ -132,3 +132,21 @@ TEST(Bench, TargetCvRepeatsCellsWithinTheBound) {
     EXPECT_NE(r.out.find("native                       -        " + std::to_string(want)), std::string::npos) << r.out;
   }
 }
+
+// Saved `vtb run --json` reports are cells too: a report against itself differs in nothing.
+TEST(Compare, SavedReportsAreCells) {
+  const char* vtb = std::getenv("VTB_BIN");
+  if (!vtb) GTEST_SKIP() << "VTB_BIN not set";
+  const std::string file = ::testing::TempDir() + "/vtb_compare_" + std::to_string(getpid()) + ".json";
+  ChildResult r = run_child({vtb, "run", "-e", "bt", "-w", "micro_syscall", "-p", "n=500", "--quiet", "--out", file}, 120);
+  if (r.exited && r.exit_code == 3) GTEST_SKIP() << "bt unavailable";
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.describe() << r.err;
+  const std::string out = compare({file, file});
+  EXPECT_NE(out.find("A: " + file + " (bt/micro_syscall cold)"), std::string::npos) << out;
+  EXPECT_NE(out.find("counts per op (median per op, largest |B - A| first):\n  (none differ)"), std::string::npos) << out;
+  // A report has one phase 1: no warm measurement in it.
+  ChildResult w = run_child({vtb, "compare", file, file + ":warm"}, 60);
+  EXPECT_EQ(w.exit_code, 4) << w.out;
+  EXPECT_NE(w.err.find("warm needs phase 1 at least twice"), std::string::npos) << w.err;
+  std::remove(file.c_str());
+}
