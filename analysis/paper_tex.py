@@ -29,6 +29,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import anchors  # noqa: E402
+import paper_model  # noqa: E402
 import plots  # noqa: E402
 import stats  # noqa: E402
 import tidy  # noqa: E402
@@ -93,7 +94,7 @@ def fmt_time_ci(m, lo, hi):
 
 # Environment fields that describe a host: for a merged run they come from a shard of the paper's host kind.
 HOST_FIELDS = ("host", "cpu_model", "cpu_count", "kernel", "kvm_backend", "running_under_hypervisor", "clocksource",
-               "load_average_start", "load_average_end", "compiler", "cxx_flags", "build_type")
+               "load_average_start", "load_average_end", "compiler", "cxx_flags", "build_type", "calibration")
 
 
 class Run:
@@ -116,6 +117,11 @@ class Run:
         self.groups = {}
         for r in self.table.rows:
             self.groups[r["workload"]] = r["group"]
+        self.flagged = plots.contradicting_baselines(self.table)
+
+    def wname(self, w):
+        """A workload's name in a table, with a dagger when its host-native baseline contradicts itself."""
+        return tex(w) + ("\\textsuperscript{\\dag}" if w in self.flagged else "")
 
     def series(self):
         return plots._series_order(k[:3] for k in self.med)
@@ -219,8 +225,8 @@ def gen_micro_table(run, out, group="micro"):
             if not m:
                 cells.append("---")
             else:
-                cells.append(fmt_time_ci(m[0], m[1], m[2]) if m[3] > 1 else fmt_time_ns(m[0]))
-        lines.append(tex(w) + " & " + " & ".join(cells) + " \\\\")
+                cells.append(fmt_time_ci(m[0], m[1], m[2]) if m[3] >= stats.MIN_CI_REPS else fmt_time_ns(m[0]))
+        lines.append(run.wname(w) + " & " + " & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     write(out, "%s_table.tex" % group, "\n".join(lines) + "\n")
 
@@ -235,7 +241,7 @@ def gen_macro_table(run, out):
              "workload & series & per op & vs native & vs QEMU TCG \\\\", "\\midrule"]
     nat = {w: run.median("native", w) for w in ws}
     for w in ws:
-        lines.append("%s & native & %s & 1$\\times$ & \\\\" % (tex(w), fmt_time_ns(nat[w])) if nat[w] else "%s & native & --- & & \\\\" % tex(w))
+        lines.append("%s & native & %s & 1$\\times$ & \\\\" % (run.wname(w), fmt_time_ns(nat[w])) if nat[w] else "%s & native & --- & & \\\\" % tex(w))
         for s in series:
             k = s + (w,)
             if k not in run.med:
@@ -268,11 +274,13 @@ def _ours(run, engine, w, base):
     return run.ratio(engine, w, base)
 
 
-def gen_repro_table(run, out):
-    lines = ["\\begin{tabular}{l ccc cc cccccc}", "\\toprule",
-             " & \\multicolumn{3}{c}{Adams \\& Agesen 2006} & \\multicolumn{2}{c}{Xen 2003 (lmbench)} & \\multicolumn{6}{c}{this run} \\\\",
-             "\\cmidrule(lr){2-4}\\cmidrule(lr){5-6}\\cmidrule(lr){7-12}",
-             "workload & BT/nat & HW/nat & HW/BT & Xen/nat & VMW/nat & bt/nat & pv/nat & kvm/nat & kvm/bt & TCG/nat & bt/TCG \\\\", "\\midrule"]
+def gen_repro_table(run, out, ms=None):
+    """Published ratios, ours measured, and the modelled [M] hardware-assist columns (paper_model)."""
+    ms = ms or {}
+    lines = ["\\begin{tabular}{l ccc cc cccccc ccc}", "\\toprule",
+             " & \\multicolumn{3}{c}{Adams \\& Agesen 2006} & \\multicolumn{2}{c}{Xen 2003 (lmbench)} & \\multicolumn{6}{c}{this run (measured)} & \\multicolumn{3}{c}{modelled [M]} \\\\",
+             "\\cmidrule(lr){2-4}\\cmidrule(lr){5-6}\\cmidrule(lr){7-12}\\cmidrule(lr){13-15}",
+             "workload & BT/nat & HW/nat & HW/BT & Xen/nat & VMW/nat & bt/nat & pv/nat & kvm/nat & kvm/bt & TCG/nat & bt/TCG & BT/nat & HW/nat & HW/BT \\\\", "\\midrule"]
     for w, candidates in REPRO_ROWS:
         ow = ours_workload(run, candidates)
         tag = anchors.aa_tag(w)
@@ -284,27 +292,39 @@ def gen_repro_table(run, out):
         xs = [ratio(anchors.xen_ratio(w, "xen")) + " [R]", ratio(anchors.xen_ratio(w, "vmw")) + " [R]"] if xr else ["---", "---"]
         ours = [_ours(run, "bt", ow, "native"), _ours(run, "pv", ow, "native"), _ours(run, "kvm", ow, "native"),
                 run.ratio("kvm", ow, "bt"), _ours(run, "qemu-tcg", ow, "native"), run.ratio("bt", ow, "qemu-tcg")]
-        name = tex(w) if ow == w else "%s ({\\small %s})" % (tex(w), tex(ow))
-        lines.append(name + " & " + " & ".join(aa_s + xs + [ratio(x) for x in ours]) + " \\\\")
+        name = (tex(w) if ow == w else "%s ({\\small %s})" % (tex(w), tex(ow))) + \
+            ("\\textsuperscript{\\dag}" if ow in run.flagged else "")
+        m = ms.get(w, {})
+        nat, bt, hw = m.get("native"), m.get("bt"), paper_model.hw_first_gen(m)
+        mod = [bt / nat if bt and nat else None, hw / nat if hw and nat else None, hw / bt if hw and bt else None]
+        mod_s = [ratio(x) + ("\\,[M]" if x is not None else "") for x in mod]
+        lines.append(name + " & " + " & ".join(aa_s + xs + [ratio(x) for x in ours] + mod_s) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     write(out, "repro_table.tex", "\n".join(lines) + "\n")
 
 
 def gen_counters_table(run, out):
+    """The appendix: every measured cell's dominant counters per operation, as a longtable (the full
+    counts stay in the results' bench.json)."""
     rows = []
     for w in run.workloads("micro") + run.workloads("macro"):
         for s in run.series():
             k = s + (w,)
             if k in run.med and s[0] != "native" and run.counters_per_op(k):
-                rows.append("%s & %s & %s \\\\" % (tex(w), tex(plots.series_label(*s)), run.dominant(k)))
+                rows.append("%s & %s & %s \\\\" % (tex(w), tex(plots.series_label(*s)), run.dominant(k, 4)))
     if not rows:
         write(out, "counters_table.tex", "\\emph{No counters recorded in this run.}\n")
         return
     silent = sorted({plots.series_label(*k[:3]) for k in run.med if not run.counters_per_op(k)})
-    lines = ["\\begin{tabular}{ll p{0.6\\linewidth}}", "\\toprule", "workload & series & dominant counters per operation \\\\", "\\midrule"]
+    head = ["\\begin{longtable}{p{0.2\\linewidth}p{0.16\\linewidth}p{0.56\\linewidth}}",
+            "\\caption{The dominant counters per operation of every measured cell (the full counts are in the "
+            "results' \\texttt{bench.json}).}\\label{tab:counters}\\\\",
+            "\\toprule", "workload & series & dominant counters per operation \\\\", "\\midrule", "\\endfirsthead",
+            "\\toprule", "workload & series & dominant counters per operation (continued) \\\\", "\\midrule",
+            "\\endhead", "\\bottomrule", "\\endfoot"]
     if silent:
         rows.append("\\midrule\\multicolumn{3}{l}{\\emph{No counters recorded by: %s.}} \\\\" % tex(", ".join(silent)))
-    write(out, "counters_table.tex", "\n".join(lines + rows + ["\\bottomrule", "\\end{tabular}"]) + "\n")
+    write(out, "counters_table.tex", "\n".join(head + rows + ["\\end{longtable}"]) + "\n")
 
 
 def gen_findings(run, out):
@@ -336,6 +356,18 @@ def gen_findings(run, out):
     write(out, "findings.tex", body)
 
 
+def gen_baselines(run, out):
+    """The self-contradicting baselines, named with their reason (the daggers of the tables and figures)."""
+    if not run.flagged:
+        write(out, "baselines.tex", "No host-native baseline of this run is slower than QEMU TCG.\n")
+        return
+    items = ["%s (%s)" % (tex(w), tex(why)) for w, why in sorted(run.flagged.items())]
+    write(out, "baselines.tex", "\\textsuperscript{\\dag}~Baselines that contradict themselves: the host-native "
+          "program is slower than the same program under QEMU TCG, so the host's own path (a host instruction that "
+          "traps to the outer hypervisor, a host kernel path emulation skips) is what such a ratio measures: "
+          + "; ".join(items) + ".\n")
+
+
 def gen_lost(run, out):
     seen = {}
     for e in run.table.errors:
@@ -364,7 +396,7 @@ def gen_census(run, out):
     ok = sum(1 for r in rows.values() for v in r.values() if v == "ok")
     total = sum(len(r) for r in rows.values())
     write(out, "census_text.tex",
-          "Table~\\ref{tab:census} runs each sensitive instruction of Robin and Irvine in the guest kernel and in "
+          "Table~\\ref{tab:census} runs each sensitive instruction of Robin and Irvine~\\cite{robin00} in the guest kernel and in "
           "guest user mode on every engine that ran the census; ``ok'' means the guest saw its own (virtual) state, "
           "``trap:$n$'' that it took exception $n$ instead. %d of %d checks were ok in this run.\n" % (ok, total))
     lines = ["\\begin{tabular}{l" + "c" * len(cols) + "}", "\\toprule",
@@ -383,12 +415,14 @@ def generate(run_dir, out_dir, host_kind=None):
     gen_numbers(run, gen)
     gen_micro_table(run, gen, "micro")
     gen_macro_table(run, gen)
-    gen_repro_table(run, gen)
+    _, ms = paper_model.generate(run, gen)
+    gen_repro_table(run, gen, ms)
     gen_counters_table(run, gen)
     gen_findings(run, gen)
     gen_lost(run, gen)
+    gen_baselines(run, gen)
     gen_census(run, gen)
-    info = plots.make_all(run.table, gen, "pdf")
+    info = plots.make_all(run.table, gen, "pdf", companions=paper_model.companions(run))
     return run, info
 
 

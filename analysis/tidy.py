@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# tags: analysis|tidy — desc: load every results/<run>/ folder (Google Benchmark JSON + environment.json) into one tidy table.
+# tags: analysis|tidy — desc: load every results/<run>/ folder (Google Benchmark JSON + environment.json) into one tidy table (a pandas DataFrame with Table.frame()).
 """One tidy table of every vtb bench result.
 
 A results folder (``results/<date>_<host>_<commit>/``) holds ``bench.json``
@@ -91,6 +91,11 @@ class Table:
     def series(self):
         """Distinct (engine, backend) pairs: one plotted series each (backends never mix)."""
         return sorted({(r["engine"], r["backend"]) for r in self.rows})
+
+    def frame(self):
+        """The rows as a pandas DataFrame (one row per run, cell, repetition and metric; COLUMNS)."""
+        import pandas as pd
+        return pd.DataFrame(self.rows, columns=COLUMNS)
 
     def write_csv(self, path_or_file):
         close = False

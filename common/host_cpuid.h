@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <unordered_map>
 
+#include "common/host_events.h"
+
 namespace vtb {
 
 // Not thread-safe: one per vCPU. The host's answers do not change while a
@@ -19,6 +21,7 @@ class HostCpuidCache {
     std::array<uint32_t, 4> r{};
     __cpuid_count(leaf, subleaf, r[0], r[1], r[2], r[3]);
     ++misses_;
+    count_host(HostEvent::Cpuid);
     return cache_.emplace(key, r).first->second;
   }
   uint64_t misses() const { return misses_; }  // host cpuid instructions executed

@@ -1,5 +1,6 @@
 // tags: common — desc: ThreadTimer: per-thread POSIX timer (SIGEV_THREAD_ID), armed at absolute CLOCK_MONOTONIC deadlines.
 #include "common/thread_timer.h"
+#include "common/host_events.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -83,6 +84,7 @@ void ThreadTimer::want(uint64_t abs_ns, uint64_t now_ns) {
   // re-arm needlessly.
   armed_ns_ = abs_ns;
   std::atomic_signal_fence(std::memory_order_seq_cst);
+  count_host(HostEvent::TimerArm);
   if (timer_settime(timer_, TIMER_ABSTIME, &its, nullptr) != 0) armed_ns_ = 0;
 }
 

@@ -14,6 +14,7 @@
 #include "common/devices/pit.h"
 #include "common/devices/post_port.h"
 #include "common/devices/uart.h"
+#include "common/host_events.h"
 #include "common/interrupt_source.h"
 
 namespace vtb {
@@ -41,6 +42,7 @@ struct Vm::Impl {
   Bus pio{"port-io"};
   Bus mmio{"mmio"};
   Counters counters;
+  const HostEventSnapshot host_start = HostEventSnapshot::now();  // host.* counts from here
   Uart uart;
   ControlDevice control;
   PostPort post;
@@ -48,7 +50,7 @@ struct Vm::Impl {
   Pit pit{[this](int irq) { pic.raise_irq(irq); }};
   bool loaded = false;
 
-  // Every counter now: the loop's, the devices', the engine's stats().
+  // Every counter now: the loop's, the devices', the engine's stats(), the host events (host.*).
   Counters snapshot() const {
     Counters c = counters;
     c.set("timer.ticks", pit.ticks_fired());
@@ -56,6 +58,9 @@ struct Vm::Impl {
     c.set("irq.delivered", pic.delivered());
     if (control.malformed_lines()) c.set("control.malformed_lines", control.malformed_lines());
     engine->stats(c);
+    const HostEventSnapshot host_now = HostEventSnapshot::now();
+    for (unsigned i = 0; i < unsigned(HostEvent::kCount); ++i)
+      if (const uint64_t d = host_now.n[i] - host_start.n[i]) c.set(std::string("host.") + kHostEventNames[i], d);
     return c;
   }
 

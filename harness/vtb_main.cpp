@@ -1,10 +1,11 @@
-// tags: harness|cli — desc: vtb entry point: CLI11 subcommands list | run | bench | compare | merge | census | fuzz, --help, --version.
+// tags: harness|cli — desc: vtb entry point: CLI11 subcommands list | run | bench | compare | merge | census | fuzz | calibrate, --help, --version.
 #include <cstdio>
 #include <exception>
 #include <new>
 #include <string>
 #include <vector>
 
+#include "harness/calibrate/calibrate.h"
 #include "harness/cli_parse.h"
 #include "harness/commands.h"
 #include "harness/runner.h"
@@ -30,6 +31,7 @@ const Command kCommands[] = {
     {"merge", "join the results folders of vtb bench --shard (vtb merge --help)", cmd_merge},
     {"census", "the sensitive-instruction census table (docs/census.md)", cmd_census},
     {"fuzz", "fuzz campaign on every engine vs qemu-tcg (docs/reliability.md)", cmd_fuzz},
+    {"calibrate", "this host's unit cost of each host event (docs/calibrate.md)", vtb::calibrate::cmd_calibrate},
 };
 
 const char* const kExitCodes =

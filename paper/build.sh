@@ -6,7 +6,8 @@
 #          (default: the kind with the most measured cells; kinds are never pooled)
 #   --out  where the includes, figures and LaTeX output go (default: paper/build)
 #   --pdf  copy the finished PDF there too
-# Exit: 0 built, 2 bad input, 1 build failed, 77 a tool is missing (latexmk, matplotlib).
+# Exit: 0 built, 2 bad input, 1 build failed or the paper does not fit (float too large, overfull box,
+#   undefined citation), 77 a tool is missing (latexmk, matplotlib, scipy, pandas).
 set -eu
 SRC=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$SRC")
@@ -29,8 +30,8 @@ if ! command -v latexmk >/dev/null 2>&1 || ! command -v pdflatex >/dev/null 2>&1
   echo "paper/build.sh: latexmk/pdflatex not installed (apt-get install \$(cat harness/bench/DEPENDENCIES))" >&2
   exit 77
 fi
-if ! "$PY" -c 'import matplotlib, numpy' >/dev/null 2>&1; then
-  echo "paper/build.sh: $PY lacks matplotlib/numpy (apt-get install python3-matplotlib python3-numpy)" >&2
+if ! "$PY" -c 'import matplotlib, numpy, scipy, pandas' >/dev/null 2>&1; then
+  echo "paper/build.sh: $PY lacks matplotlib/numpy/scipy/pandas (apt-get install python3-matplotlib python3-numpy python3-scipy python3-pandas)" >&2
   exit 77
 fi
 mkdir -p "$OUT"
@@ -48,9 +49,16 @@ if ! latexmk -pdf -interaction=nonstopmode -halt-on-error -file-line-error paper
   exit 1
 fi
 if [ ! -s paper.pdf ]; then echo "paper/build.sh: no paper.pdf produced" >&2; exit 1; fi
+# A paper that builds is not enough: it must also fit. Any of these in the final log fails the build
+# (paper.tex sets \hfuzz/\vfuzz to 1pt, so sub-point rounding is not reported).
 if grep -q 'undefined' paper.log; then
   grep 'undefined' paper.log | head -5 >&2
-  echo "paper/build.sh: undefined references or macros" >&2
+  echo "paper/build.sh: undefined references, citations or macros" >&2
+  exit 1
+fi
+if grep -qE 'Float too large|Float\(s\) lost|Overfull \\[hv]box' paper.log; then
+  grep -E 'Float too large|Float\(s\) lost|Overfull \\[hv]box' paper.log | head -8 >&2
+  echo "paper/build.sh: a float or box does not fit the page (see $OUT/paper.log)" >&2
   exit 1
 fi
 if [ -n "$PDF" ]; then cp paper.pdf "$PDF"; fi

@@ -4,21 +4,26 @@
 #   --quick       2 repetitions of the manifest's (CI-sized) parameters (the CI variant)
 #   --no-build    use an existing build (default: configure + build, -j2)
 #   --build-dir   build folder (default: $VTB_BUILD_DIR or ./build, the release preset's folder)
+#   --validate    first run the companions of the model's validation (pv with VTB_PV_UNPROTECTED=1;
+#                 bt, bt-direct, pv at --scale 2: the loops' own counts), each its own results folder
 #   anything after -- goes to `vtb bench` (e.g. -- --engines bt,qemu-tcg,native)
 # Writes results/<date>_<host>_<commit>/ (new, immutable), build/paper/ (figures, tables,
-# tidy.csv) and paper/paper.pdf; prints the summary table and the time of each stage.
+# tidy.csv, decomposition.txt) and paper/paper.pdf; prints the summary table, the decomposition
+# (counts x calibrated unit costs) with its validation line and the time of each stage.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD="${VTB_BUILD_DIR:-$ROOT/build}"
 QUICK=""
 DO_BUILD=1
+VALIDATE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK="--quick"; shift ;;
     --no-build) DO_BUILD=0; shift ;;
     --build-dir) BUILD="$2"; shift 2 ;;
+    --validate) VALIDATE=1; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "reproduce.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,6 +39,12 @@ fi
 VTB="$BUILD/harness/vtb"
 [ -x "$VTB" ] || { echo "reproduce.sh: $VTB not built (drop --no-build)" >&2; exit 2; }
 
+if [ "$VALIDATE" = 1 ]; then  # before the suite, so the suite's folder stays the newest
+  stage "validation companions (pv unprotected; --scale 2)"
+  VTB_PV_UNPROTECTED=1 "$VTB" bench $QUICK --engines pv --groups micro,macro --out "$ROOT/results" > "$BUILD/reproduce-pvunprot.log"
+  "$VTB" bench $QUICK --engines bt,bt-direct,pv --groups micro,macro --scale 2 --out "$ROOT/results" > "$BUILD/reproduce-scale2.log"
+fi
+
 stage "benchmark suite (vtb bench $QUICK $*)"
 tb=$(date +%s)
 LOG="$BUILD/reproduce-bench.log"
@@ -48,6 +59,15 @@ bench_s=$(( $(date +%s) - tb ))
 stage "analysis + paper ($RUN)"
 mkdir -p "$BUILD/paper"
 "$PY" "$ROOT/analysis/tidy.py" "$RUN" --csv "$BUILD/paper/tidy.csv"
+# Counts x calibrated unit costs per cell, and the validation pairs (analysis/decompose.py): the
+# run itself and, for the pairs and the loop counts, the companion folders (--validate).
+COMP=""
+if [ "$VALIDATE" = 1 ]; then
+  COMP=$(sed -n 's/^results: \([^ ]*\) .*/\1/p' "$BUILD/reproduce-pvunprot.log" "$BUILD/reproduce-scale2.log")
+fi
+# shellcheck disable=SC2086  # COMP: folder paths without spaces (vtb bench names them)
+"$PY" "$ROOT/analysis/decompose.py" "$RUN" $COMP > "$BUILD/paper/decomposition.txt" || true
+cat "$BUILD/paper/decomposition.txt"
 "$ROOT/paper/build.sh" --run "$RUN" --out "$BUILD/paper" --pdf "$ROOT/paper/paper.pdf"
 
 total=$(( $(date +%s) - t0 ))

@@ -108,7 +108,10 @@ class StatsTest(unittest.TestCase):
         self.assertEqual(m, 3.0)
         self.assertLessEqual(lo, m)
         self.assertGreaterEqual(hi, m)
-        self.assertEqual(stats.median_ci([5.0]), (5.0, 5.0, 5.0))
+        m1 = stats.median_ci([5.0, 7.0])  # under 3 repetitions: a median, no interval
+        self.assertEqual(m1[0], 6.0)
+        self.assertTrue(m1[1] != m1[1] and m1[2] != m1[2])
+        self.assertEqual(stats.median_ci([5.0, 5.0, 5.0]), (5.0, 5.0, 5.0))
         self.assertTrue(all(x != x for x in stats.median_ci([])))
         self.assertEqual(stats.median_ci([1, 2, 3, 9]), stats.median_ci([1, 2, 3, 9]))  # fixed seed
 
@@ -119,6 +122,9 @@ class StatsTest(unittest.TestCase):
         self.assertEqual(r, 5.0)
         self.assertLess(lo, r)
         self.assertGreater(hi, r)
+        r, lo, hi = stats.ratio_ci([9, 10], [1, 2, 3])  # a side with 2 repetitions: no interval
+        self.assertAlmostEqual(r, 4.75)
+        self.assertTrue(lo != lo and hi != hi)
 
 
 if __name__ == "__main__":

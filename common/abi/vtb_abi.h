@@ -194,11 +194,16 @@ enum vtb_hypercall {
   VTB_HC_CPUID = 11,         /* (leaf, subleaf, out va[4]) */
   VTB_HC_RDTSC = 12,         /* () -> tsc */
   VTB_HC_NULL = 13,          /* () -> 0: the micro-benchmark's null hypercall */
-  VTB_HC_UNPIN_TABLE = 14,   /* (table gpa, level): release a pinned table (pv) */
+  VTB_HC_UNPIN_TABLE = 14,   /* (table gpa, level, flags VTB_UNPIN_*): release a pinned table (pv) */
   VTB_HC_PIN_TABLE = 15,     /* (table gpa, level): pin a PML4 as a root (levels 1-3: validated when linked) */
   VTB_HC_COUNT
 };
 #endif
+
+/* unpin_table flags: the engine hands the released frame back zeroed, so
+ * the kernel need not write it (it may stay read-only in the direct map
+ * until the kernel uses it as ordinary memory again). */
+#define VTB_UNPIN_ZERO 1
 
 #ifndef __ASSEMBLER__
 enum vtb_sched_op { VTB_SCHED_YIELD = 0, VTB_SCHED_BLOCK = 1, VTB_SCHED_SHUTDOWN = 2 };

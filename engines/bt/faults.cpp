@@ -9,6 +9,7 @@
 
 #include "engines/bt/layout.h"
 #include "engines/bt/runtime.h"
+#include "common/host_events.h"
 
 extern "C" void bt_fault_return();
 
@@ -144,6 +145,7 @@ extern "C" int bt_on_signal(int sig, siginfo_t* info, void* uctx, const vtb::bt:
   using vtb::bt::g_rt;
   using vtb::bt::Runtime;
   const int saved = errno;
+  vtb::count_host(sig == SIGSYS ? vtb::HostEvent::Sigsys : vtb::HostEvent::Signal);
   int to_host = 0;
   if (sig == Runtime::async_signal_number()) {
     if (g_rt) to_host = g_rt->on_async_signal(uctx, fr);

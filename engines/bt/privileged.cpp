@@ -8,6 +8,7 @@
 #include "common/interrupt_source.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/runtime.h"
+#include "common/host_events.h"
 
 namespace vtb::bt {
 
@@ -373,6 +374,7 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       // CPU model must not change between two reads anyway.
       auto [it, fresh] = cpuid_cache_.try_emplace((uint64_t(leaf) << 32) | sub);
       if (fresh) __cpuid_count(leaf, sub, it->second[0], it->second[1], it->second[2], it->second[3]);
+      if (fresh) count_host(HostEvent::Cpuid);
       unsigned eax = it->second[0], ebx = it->second[1], ecx = it->second[2], edx = it->second[3];
       if (leaf == 1) {
         ecx &= ~(1u << 5);   // no VMX

@@ -12,6 +12,7 @@
 #include "common/abi/vtb_abi.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/runtime.h"
+#include "common/host_events.h"
 
 namespace vtb::bt {
 
@@ -589,6 +590,7 @@ bool ShadowMmu::issue(const Op& o, size_t pages) {
   void* addr = reinterpret_cast<void*>(o.va);
   const size_t len = pages * kPage;
   ++st_.host_calls;
+  count_host_range(o.kind == OpKind::Protect ? HostEvent::Mprotect : HostEvent::Mmap, len);
   switch (o.kind) {
     case OpKind::Map:
       return mmap(addr, len, host_prot(o.prot), MAP_SHARED | MAP_FIXED, mem_->fd(), off_t(o.gpa)) != MAP_FAILED;

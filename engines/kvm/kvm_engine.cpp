@@ -22,6 +22,7 @@
 #include "engines/kvm/kvm_stats.h"
 #include "engines/kvm/kvm_uapi.h"
 #include "engines/kvm/kvm_vm.h"
+#include "common/host_events.h"
 
 namespace vtb {
 namespace kvm {
@@ -123,6 +124,7 @@ class KvmEngine final : public Engine {
       }
       kick_.want(kick_at, now);
 
+      count_host(HostEvent::KvmRun);
       if (ioctl(vm_->vcpu_fd(), KVM_RUN, 0) < 0) {
         if (errno == EINTR || errno == EAGAIN) {
           run_->immediate_exit = 0;

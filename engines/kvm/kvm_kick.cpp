@@ -1,5 +1,6 @@
 // tags: engines|kvm — desc: the kick timer and its signal handler (immediate_exit).
 #include "engines/kvm/kvm_kick.h"
+#include "common/host_events.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -14,6 +15,7 @@ namespace {
 thread_local kvm_run* volatile t_run = nullptr;
 
 void on_kick(int) {
+  count_host(HostEvent::Signal);
   kvm_run* r = t_run;
   if (r) r->immediate_exit = 1;
 }

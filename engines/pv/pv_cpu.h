@@ -34,6 +34,10 @@
 #define PV_ALTSTACK_SIZE 0x40000
 #define PV_HC_NULL 13           /* = VTB_HC_NULL (an enum: the assembler cannot see it) */
 #define PV_OFF_FPU 0x100      /* 64-byte aligned xsave area */
+/* Guest FP/SIMD state is saved and restored with every component but PKRU
+ * (9): PKRU follows the vCPU's mode (pkeys protection), and an xrstor of
+ * the value saved at a hypercall entry would undo the switch made by it. */
+#define PV_XSTATE_LO 0xfffffdff
 #define PV_FPU_AREA 0x3000
 
 // vtb_pv_enter / vtb_pv_hc_slow return codes.
@@ -92,6 +96,10 @@ struct alignas(64) PvCpu {
   // Hypercall counts by number (index VTB_HC_COUNT: out of range).
   uint64_t hc_count[VTB_HC_COUNT + 1];
   bool active = false;                    // an engine is loaded
+  // Protection keys (pkeys mode): the PKRU of guest user and guest kernel
+  // code; a signal that resumes guest code puts the right one in its frame.
+  bool pkeys = false;
+  uint32_t pkru_user = 0, pkru_kernel = 0;
 };
 
 static_assert(offsetof(PvCpu, gpr) == PV_OFF_GPR);

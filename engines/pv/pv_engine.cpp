@@ -28,10 +28,40 @@ __attribute__((visibility("hidden"))) vtb::pv::PvCpu vtb_pv_cpu;
 
 namespace vtb {
 
+const char* pv_protect_name(PvProtect m) {
+  switch (m) {
+    case PvProtect::Pkeys: return "pkeys";
+    case PvProtect::TwoAs: return "2as";
+    case PvProtect::Mprotect: return "mprotect";
+    case PvProtect::Off: return "off";
+  }
+  return "?";
+}
+
+bool parse_pv_protect(const std::string& s, PvProtect* out) {
+  for (PvProtect m : {PvProtect::Pkeys, PvProtect::TwoAs, PvProtect::Mprotect, PvProtect::Off})
+    if (s == pv_protect_name(m)) {
+      *out = m;
+      return true;
+    }
+  return false;
+}
+
+void pv_protect_mode_from_env(PvOptions* o) {
+  // VTB_PV_UNPROTECTED=1: the old switch for the unsafe ablation, = off.
+  if (const char* e = std::getenv("VTB_PV_UNPROTECTED"); e && *e && std::strcmp(e, "0") != 0) o->protect = PvProtect::Off;
+  if (const char* e = std::getenv("VTB_PV_PROTECT"); e && *e) {
+    PvProtect m;
+    if (parse_pv_protect(e, &m))
+      o->protect = m;
+    else
+      o->config_error = std::string("pv: VTB_PV_PROTECT='") + e + "' is not a protection mode (pkeys, 2as, mprotect, off)";
+  }
+}
+
 std::unique_ptr<Engine> make_pv_engine() {
   PvOptions o;
-  // The unsafe fast mode for measurements; results carry backend "pv-unprotected".
-  if (const char* e = std::getenv("VTB_PV_UNPROTECTED"); e && *e && std::strcmp(e, "0") != 0) o.protect_kernel = false;
+  pv_protect_mode_from_env(&o);
   return make_pv_engine(o);
 }
 std::unique_ptr<Engine> make_pv_engine(const PvOptions& opts) { return std::make_unique<pv::PvEngine>(opts); }
@@ -67,12 +97,49 @@ std::string hex(uint64_t x) {
 
 PvEngine::PvEngine(const PvOptions& opts) : opts_(opts) {
   if (!win_.reserve()) reserve_error_ = win_.error();
+  resolve_protect_mode();
+}
+
+// The forced mode, else the best mode that keeps the guarantee against any
+// user code: mprotect. pkeys is faster but only when forced: WRPKRU (and
+// XRSTOR) are unprivileged, so guest user code that executes one can enable
+// the key itself; closing that needs an inspection of executable user
+// frames (ERIM-style) that is not built (docs/pv.md). 2as: not built.
+void PvEngine::resolve_protect_mode() {
+  protect_error_ = opts_.config_error;
+  std::optional<PvProtect> want = opts_.protect;
+  if (!want && !opts_.protect_kernel) want = PvProtect::Off;
+  std::string why;
+  protect_ = want ? *want : PvProtect::Mprotect;
+  if (!want) return;
+  if (!protect_error_.empty()) return;
+  if (protect_ == PvProtect::Pkeys && !PkeyGuard::available(&why))
+    protect_error_ = "pv: protection mode pkeys is unavailable: " + why;
+  else if (protect_ == PvProtect::TwoAs)
+    protect_error_ = "pv: protection mode 2as is not built (docs/pv.md: two host address spaces, open item)";
+}
+
+// One key over the hypercall page and the direct map; guest user code runs
+// with its access disabled. PKRU is written at every user<->kernel
+// transition (set_mode) and put into the frame of a signal that resumes
+// guest code (pv_host.cpp).
+bool PvEngine::setup_pkeys(std::string* err) {
+  PvCpu& v = vtb_pv_cpu;
+  if (!pkey_.init(err) || !pkey_.tag(VTB_HYPERCALL_VA, VTB_PAGE_SIZE, PROT_READ | PROT_EXEC, err) ||
+      !pkey_.tag(VTB_KERNEL_VBASE, mem_->size(), PROT_READ | PROT_WRITE | PROT_EXEC, err))
+    return false;
+  v.pkru_user = pkey_.user_pkru();
+  v.pkru_kernel = pkey_.kernel_pkru();
+  v.pkeys = true;
+  return true;
 }
 
 PvEngine::~PvEngine() {
   timer_stop(&timer_);
   if (g_engine == this) {
     vtb_pv_cpu.active = false;
+    if (vtb_pv_cpu.pkeys) pkru_port().write(vtb_pv_cpu.pkru_kernel);  // the key is freed with pkey_
+    vtb_pv_cpu.pkeys = false;
     set_sync_trap_hook(nullptr);
     g_engine = nullptr;
     win_.reset();
@@ -85,9 +152,11 @@ Caps PvEngine::caps() const {
   Caps c;
   c.flavor = Flavor::Pv;
   c.owns_address_window = true;
-  c.backend = opts_.protect_kernel ? "pv" : "pv-unprotected";
+  c.backend = std::string("pv@") + pv_protect_name(protect_);
   std::string why;
-  if (!reserve_error_.empty())
+  if (!protect_error_.empty())
+    c.available = Status::unavailable(protect_error_);
+  else if (!reserve_error_.empty())
     c.available = Status::unavailable("pv: cannot reserve the guest address window: " + reserve_error_);
   else if (!sud_inclusive_available(&why))
     c.available = Status::unavailable("pv: " + why);
@@ -98,6 +167,7 @@ Caps PvEngine::caps() const {
 
 Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& irq) {
   if (!reserve_error_.empty()) return Status::unavailable("pv: cannot reserve the guest address window: " + reserve_error_);
+  if (!protect_error_.empty()) return Status::unavailable(protect_error_);
   if (g_engine && g_engine != this) return Status::unavailable("pv: another pv engine is active in this process");
   if (boot.flavor != Flavor::Pv) return Status::bad_input("pv: the engine runs the pv kernel flavor only");
   if (mem.size() < (2u << 20) || mem.size() % VTB_PAGE_SIZE)
@@ -143,6 +213,10 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
 
   mmu_ = std::make_unique<PvMmu>(mem, win_, usable);
   if (!mmu_->boot(boot.loader_cr3)) return Status::host_error("pv: " + win_.error());
+  mem_ = &mem;  // setup_pkeys needs its size
+  v.pkeys = false;
+  std::string perr;
+  if (protect_ == PvProtect::Pkeys && !setup_pkeys(&perr)) return Status::host_error("pv: protection keys: " + perr);
 
   std::string err;
   if (!install_signal_handlers(&err)) return Status::host_error("pv: " + err);
@@ -172,7 +246,6 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
   v.in_guest = 0;
   std::memset(trap_, 0, sizeof trap_);
   std::memset(trap_flags_, 0, sizeof trap_flags_);
-  mem_ = &mem;
   irq_ = &irq;
   g_engine = this;
   v.active = true;
@@ -249,6 +322,7 @@ Exit PvEngine::run(const RunLimits& limits) {
     if (!deliver_events(&delivered)) return *pending_exit_;
     if (!win_.error().empty()) break;
     v.exit_reason = ExitReason::None;
+    if (v.pkeys) pkru_port().write(v.mode == Mode::User ? v.pkru_user : v.pkru_kernel);  // this thread's PKRU
     if (v.fsgs) {  // this thread's own bases (the run thread may change between runs)
       __asm__ volatile("rdfsbase %0" : "=r"(v.host_fs));
       __asm__ volatile("rdgsbase %0" : "=r"(v.host_gs));
@@ -324,6 +398,7 @@ void PvEngine::stats(Counters& out) const {
     out.add("mmu.validated_update", mmu_->validated_updates());
     if (mmu_->unvalidated_writes()) out.add("mmu.unvalidated_write", mmu_->unvalidated_writes());
     out.set("pv.pt_frames", mmu_->pt_frames());
+    if (mmu_->stale_releases()) out.add("pv.stale_table_release", mmu_->stale_releases());
   }
   static const char* const kBuckets[4] = {"1", "2_8", "9_64", "65_up"};
   for (int i = 0; i < 4; ++i)
@@ -335,6 +410,7 @@ void PvEngine::stats(Counters& out) const {
   if (cpuid_.misses()) out.add("host.cpuid", cpuid_.misses());
   out.add("pv.map_ops", win_.map_ops());
   out.add("pv.kernel_protect_ops", win_.protect_ops());
+  if (protect_ == PvProtect::Pkeys) out.add("pv.pkru_writes", pkru_writes_);
   out.add("pv.events_delivered", events_delivered_);
   out.add("pv.host_ticks", host_ticks_);
   if (hidden_faults_) out.add("mmu.hidden_fault", hidden_faults_);

@@ -13,6 +13,7 @@
 #include "engines/pv/pv_engine.h"
 #include "engines/pv/pv_host.h"
 #include "engines/pv/pv_mmu.h"
+#include "engines/pv/pv_pkru.h"
 #include "engines/pv/pv_window.h"
 
 namespace vtb::pv {
@@ -63,8 +64,14 @@ class PvEngine final : public Engine {
   bool copy_from_guest(uint64_t va, void* out, size_t len);
   bool copy_to_guest(uint64_t va, const void* in, size_t len);
   bool setup_thread(std::string* err);
+  void resolve_protect_mode();
+  bool setup_pkeys(std::string* err);
 
   PvOptions opts_;
+  PvProtect protect_ = PvProtect::Mprotect;  // the mode in force (resolved at construction)
+  std::string protect_error_;                // a forced mode that is unavailable, or a bad option
+  PkeyGuard pkey_;                           // pkeys mode
+  uint64_t pkru_writes_ = 0;
   PvWindow win_;
   std::string reserve_error_;
   GuestMemory* mem_ = nullptr;

@@ -87,7 +87,7 @@ resume_full:
 	cmpq $0, V(PV_OFF_FPU_VALID)
 	je 1f
 	movq $0, V(PV_OFF_FPU_VALID)
-	mov $-1, %eax
+	mov $PV_XSTATE_LO, %eax
 	mov $-1, %edx
 	xrstor64 V(PV_OFF_FPU)
 1:	TO_GUEST %rax
@@ -182,7 +182,7 @@ slow_common:
 	mov %r15, G(R15_)
 	pushfq
 	popq V(PV_OFF_RFLAGS)
-	mov $-1, %eax
+	mov $PV_XSTATE_LO, %eax
 	mov $-1, %edx
 	xsaveopt64 V(PV_OFF_FPU)
 	movq $1, V(PV_OFF_FPU_VALID)
@@ -194,7 +194,7 @@ slow_common:
 	cmp $PV_RESUME_FULL, %eax
 	je resume_full
 	movq $0, V(PV_OFF_FPU_VALID)
-	mov $-1, %eax
+	mov $PV_XSTATE_LO, %eax
 	mov $-1, %edx
 	xrstor64 V(PV_OFF_FPU)
 	mov G(RBP_), %rbp
@@ -246,7 +246,7 @@ vtb_pv_iret_entry:
 	.globl vtb_pv_signal_exit
 	.type vtb_pv_signal_exit, @function
 vtb_pv_signal_exit:
-	mov $-1, %eax
+	mov $PV_XSTATE_LO, %eax
 	mov $-1, %edx
 	xsaveopt64 V(PV_OFF_FPU)
 	movq $1, V(PV_OFF_FPU_VALID)

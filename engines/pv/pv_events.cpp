@@ -34,10 +34,21 @@ const char* vector_name(unsigned v) {
 
 void PvEngine::set_mode(Mode m) {
   PvCpu& v = vtb_pv_cpu;
-  if (m == v.mode) return;
-  if (m == Mode::User && opts_.protect_kernel) mmu_->protect_kernel();
-  if (m == Mode::Kernel) mmu_->unprotect_kernel();
-  v.mode = m;
+  if (m == v.mode) return;  // user->user, kernel->kernel: nothing to switch
+  v.mode = m;  // first: PKRU is always written for the mode the vCPU is in
+  switch (protect_) {
+    case PvProtect::Mprotect:
+      if (m == Mode::User) mmu_->protect_kernel();
+      else mmu_->unprotect_kernel();
+      break;
+    case PvProtect::Pkeys:
+      pkru_port().write(m == Mode::User ? v.pkru_user : v.pkru_kernel);
+      ++pkru_writes_;
+      break;
+    case PvProtect::TwoAs:
+    case PvProtect::Off:
+      break;
+  }
 }
 
 bool PvEngine::events_due(uint64_t now) {
@@ -208,6 +219,8 @@ bool PvEngine::handle_signal() {
           ScopedNs timed(hidden_fault_ns_);
           return mmu_->resync_page(cr2);
         }
+        // A released page table the kernel now writes as ordinary memory.
+        if (v.mode == Mode::Kernel && req.write && mmu_->release_stale_table(cr2)) return win_.error().empty();
         // Allowed by the guest's tables but refused by the engine: a write to
         // a page-table frame, or kernel memory from user mode.
         const uint64_t e = kPfPresent | (req.write ? uint64_t(kPfWrite) : 0) | (req.user ? uint64_t(kPfUser) : 0) |

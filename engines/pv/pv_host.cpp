@@ -15,6 +15,8 @@
 #include "common/clock.h"
 #include "common/sud.h"
 #include "engines/pv/pv_cpu.h"
+#include "common/host_events.h"
+#include "engines/pv/pv_pkru.h"
 
 
 namespace vtb::pv {
@@ -94,6 +96,7 @@ void exit_guest(ucontext_t* uc, int sig, siginfo_t* si, ExitReason why) {
 // FS/GS bases); 0: it returns where it interrupted.
 int on_signal(int sig, siginfo_t* si, void* ucv) {
   auto* uc = static_cast<ucontext_t*>(ucv);
+  count_host(sig == SIGSYS ? HostEvent::Sigsys : HostEvent::Signal);
   PvCpu& v = vtb_pv_cpu;
   const uint64_t rip = uint64_t(uc->uc_mcontext.gregs[REG_RIP]);
   const bool guest = interrupted_guest(v, rip);
@@ -124,6 +127,9 @@ int on_signal(int sig, siginfo_t* si, void* ucv) {
       const int r = g_sync_hook();
       if (r == 0) {
         copy_out(uc);
+        // sigreturn restores PKRU from the frame: the mode's, not the
+        // interrupted code's (a bounced syscall enters the guest kernel).
+        if (v.pkeys) pkru_port().write_frame(uc, v.mode == Mode::User ? v.pkru_user : v.pkru_kernel);
         return 0;
       }
       v.sig = 0;  // served: the run loop returns the exit the hook prepared

@@ -94,6 +94,7 @@ int PvEngine::hypercall_slow() {
     }
   }
   v.gpr[RAX] = uint64_t(ret);
+  mmu_->commit_table_prot();  // before guest kernel code runs again
   if (!win_.error().empty()) {
     Exit e;
     e.kind = ExitKind::EngineError;
@@ -124,7 +125,7 @@ int64_t PvEngine::do_simple(uint64_t nr, const uint64_t a[4], bool* handled) {
     case VTB_HC_NEW_BASEPTR:
       return mmu_->new_baseptr(a[0]);
     case VTB_HC_UNPIN_TABLE:
-      return mmu_->unpin(a[0], a[1] ? int(a[1]) : 4);
+      return mmu_->unpin(a[0], a[1] ? int(a[1]) : 4, a[2]);
     case VTB_HC_PIN_TABLE:
       return mmu_->pin(a[0], int(a[1]));
     case VTB_HC_SCHED_OP:

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/abi/vtb_abi.h"
 
@@ -32,7 +33,7 @@ bool reflectable(uint64_t va) {
 }  // namespace
 
 PvMmu::PvMmu(GuestMemory& mem, PvWindow& win, uint64_t usable_bytes)
-    : mem_(mem), win_(win), usable_(usable_bytes), frames_(mem.size() / kPg) {}
+    : mem_(mem), win_(win), usable_(usable_bytes), frames_(mem.size() / kPg), ro_(mem.size() / kPg) {}
 
 uint64_t PvMmu::entry(uint64_t table_gpa, unsigned i) const {
   uint64_t e = 0;
@@ -51,9 +52,27 @@ uint64_t PvMmu::pt_frames() const {
   return n;
 }
 
-void PvMmu::set_direct_prot(uint64_t frame, bool table) {
-  if (protected_) return;  // unprotect_kernel() recomputes everything
-  win_.protect(VTB_KERNEL_VBASE + frame * kPg, kPg, table ? PROT_READ : kRWX);
+void PvMmu::note_table_change(uint64_t frame) {
+  if (!protected_) prot_dirty_.push_back(frame);  // else unprotect_kernel() recomputes everything
+}
+
+bool PvMmu::commit_table_prot() {
+  if (prot_dirty_.empty()) return true;
+  std::sort(prot_dirty_.begin(), prot_dirty_.end());
+  const uint64_t last = prot_dirty_.back();
+  bool ok = true;
+  for (uint64_t f : prot_dirty_) {
+    const bool table = frames_[f].level != 0;
+    if (ro_[f] == table) continue;  // already applied (or back where it was)
+    // One run: every following frame up to the last changed one that wants
+    // the same state (frames already in it cost nothing extra).
+    uint64_t end = f + 1;
+    while (end <= last && (frames_[end].level != 0) == table) ++end;
+    ok = win_.protect(VTB_KERNEL_VBASE + f * kPg, (end - f) * kPg, table ? PROT_READ : kRWX) && ok;
+    for (uint64_t i = f; i < end; ++i) ro_[i] = table;
+  }
+  prot_dirty_.clear();
+  return ok;
 }
 
 int64_t PvMmu::take(int level, uint64_t va, uint64_t e, uint64_t egpa) {
@@ -120,7 +139,7 @@ int64_t PvMmu::promote(uint64_t frame, int level, uint64_t va_base) {
       return r;
     }
   }
-  set_direct_prot(frame, true);
+  note_table_change(frame);
   return 0;
 }
 
@@ -132,7 +151,17 @@ void PvMmu::demote(uint64_t frame) {
   f.tainted = 0;
   f.parent = 0;
   for (unsigned i = 0; i < 512; ++i) drop(level, va_base + i * span(level), entry(gpa, i), gpa + 8 * i);
-  set_direct_prot(frame, false);
+  // Its direct-map page stays read-only (release_stale_table): a released
+  // table is usually reused as a table before the kernel writes it.
+}
+
+bool PvMmu::release_stale_table(uint64_t va) {
+  if (va < VTB_KERNEL_VBASE || va >= VTB_KERNEL_VBASE + mem_.size()) return false;
+  const uint64_t f = (va - VTB_KERNEL_VBASE) / kPg;
+  if (frames_[f].level || !ro_[f] || protected_) return false;
+  ro_[f] = 0;
+  ++stale_releases_;
+  return win_.protect(VTB_KERNEL_VBASE + f * kPg, kPg, kRWX);
 }
 
 bool PvMmu::in_current(uint64_t table_frame, int level, uint64_t va) const {
@@ -210,7 +239,15 @@ int64_t PvMmu::pin(uint64_t g, int level) {
   return 0;
 }
 
-int64_t PvMmu::unpin(uint64_t g, int level) {
+int64_t PvMmu::unpin(uint64_t g, int level, uint64_t flags) {
+  const int64_t r = unpin_table(g, level);
+  // Released for good: hand it back zeroed through the engine's own mapping
+  // (the kernel's direct map of it may still be read-only).
+  if (r == 0 && (flags & VTB_UNPIN_ZERO) && !frames_[g / kPg].level) std::memset(mem_.ptr(g, kPg), 0, kPg);
+  return r;
+}
+
+int64_t PvMmu::unpin_table(uint64_t g, int level) {
   if ((g & (kPg - 1)) || g + kPg > usable_ || level < 1 || level > 4) return -VTB_EINVAL;
   Frame& f = frames_[g / kPg];
   if (!f.level) return 0;  // never linked, or already released with its parent
@@ -239,18 +276,20 @@ int64_t PvMmu::unpin(uint64_t g, int level) {
   return 0;
 }
 
-void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi,
-                    std::map<uint64_t, uint64_t>& out) const {
+void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi, Pages& out) const {
   // Effective permissions are approximated per leaf (tbk sets W/NX on leaves).
+  // The table is read in place (tables hold mostly zero entries: skipped).
+  const auto* t = reinterpret_cast<const uint64_t*>(mem_.ptr(table, kPg));
+  if (!t) return;
   const uint64_t sz = span(level);
   unsigned first = 0, last = 511;
   if (lo > va_base) first = unsigned(std::min<uint64_t>((lo - va_base) / sz, 512));
   if (hi < va_base + 512 * sz) last = unsigned((hi - 1 - va_base) / sz);
   for (unsigned i = first; i <= last && i < 512; ++i) {
+    const uint64_t e = t[i];
+    if (!(e & P)) continue;
     const uint64_t eva = va_base + i * sz;
     if (eva >= VTB_KERNEL_VBASE) break;
-    const uint64_t e = entry(table, i);
-    if (!(e & P)) continue;
     if (!dead_.empty() && dead_.count(table + 8ULL * i)) continue;
     if (level == 1 || (e & PS)) {
       const uint64_t frame = e & ADDR & ~(sz - 1);
@@ -259,7 +298,7 @@ void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, ui
       for (uint64_t va = a; va < b; va += kPg) {
         const uint64_t gpa = frame + (va - eva);
         if (gpa + kPg > mem_.size()) break;
-        if (reflectable(va)) out[va] = gpa | prot;
+        if (reflectable(va)) out.emplace_back(va, gpa | prot);
       }
     } else if ((e & ADDR) + kPg <= mem_.size()) {
       collect(e & ADDR, level - 1, eva, lo, hi, out);
@@ -268,13 +307,24 @@ void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, ui
 }
 
 bool PvMmu::sync(uint64_t lo, uint64_t hi) {
-  std::map<uint64_t, uint64_t> want;
+  Pages want;  // in va order: the walk visits entries in order
   collect(root_, 4, 0, lo, hi, want);
   std::vector<uint64_t> gone;
-  for (auto it = mapped_.lower_bound(lo); it != mapped_.end() && it->first < hi; ++it) {
-    auto w = want.find(it->first);
-    if (w == want.end()) gone.push_back(it->first);
+  Pages add;
+  // Merge the sorted wanted pages with what the window maps in [lo, hi).
+  auto m = mapped_.lower_bound(lo);
+  size_t w = 0;
+  while (m != mapped_.end() && m->first < hi) {
+    while (w < want.size() && want[w].first < m->first) add.push_back(want[w++]);
+    if (w < want.size() && want[w].first == m->first) {
+      if (want[w].second != m->second) add.push_back(want[w]);
+      ++w;
+    } else {
+      gone.push_back(m->first);
+    }
+    ++m;
   }
+  add.insert(add.end(), want.begin() + long(w), want.end());
   bool ok = true;
   // Unmap runs of consecutive pages.
   for (size_t i = 0; i < gone.size();) {
@@ -285,11 +335,6 @@ bool PvMmu::sync(uint64_t lo, uint64_t hi) {
     i = j;
   }
   // Map runs: consecutive va, consecutive gpa, same protection.
-  std::vector<std::pair<uint64_t, uint64_t>> add;
-  for (const auto& [va, v] : want) {
-    auto m = mapped_.find(va);
-    if (m == mapped_.end() || m->second != v) add.emplace_back(va, v);
-  }
   for (size_t i = 0; i < add.size();) {
     size_t j = i + 1;
     while (j < add.size() && add[j].first == add[j - 1].first + kPg &&
@@ -318,21 +363,25 @@ bool PvMmu::resync_page(uint64_t va) { return sync(va & ~(kPg - 1), (va & ~(kPg 
 bool PvMmu::protect_kernel() {
   if (protected_) return true;
   protected_ = true;
+  prot_dirty_.clear();
   return win_.protect(VTB_HYPERCALL_VA, kPg + mem_.size(), PROT_NONE);
 }
 
 bool PvMmu::unprotect_kernel() {
   if (!protected_) return true;
   protected_ = false;
-  bool ok = win_.protect(VTB_HYPERCALL_VA, kPg, PROT_READ | PROT_EXEC);
-  ok = win_.protect(VTB_KERNEL_VBASE, mem_.size(), kRWX) && ok;
-  for (size_t i = 0; i < frames_.size();) {
-    if (!frames_[i].level) {
+  // The hypercall page comes back writable with the direct map: one call
+  // instead of two (the guest kernel is trusted with it, as Xen's guest
+  // owns its hypercall page).
+  bool ok = win_.protect(VTB_HYPERCALL_VA, kPg + mem_.size(), kRWX);
+  for (size_t i = 0; i < frames_.size(); ++i) ro_[i] |= frames_[i].level != 0;
+  for (size_t i = 0; i < frames_.size();) {  // tables and released tables not written since: read-only again
+    if (!ro_[i]) {
       ++i;
       continue;
     }
     size_t j = i + 1;
-    while (j < frames_.size() && frames_[j].level) ++j;
+    while (j < frames_.size() && ro_[j]) ++j;
     ok = win_.protect(VTB_KERNEL_VBASE + i * kPg, (j - i) * kPg, PROT_READ) && ok;
     i = j;
   }

@@ -42,13 +42,25 @@ class PvMmu {
   // the parent entry is dead to the engine and its root can no longer be
   // loaded (the kernel tears whole address spaces down bottom-up).
   int64_t pin(uint64_t gpa, int level);
-  int64_t unpin(uint64_t gpa, int level);
+  int64_t unpin(uint64_t gpa, int level, uint64_t flags = 0);  // VTB_UNPIN_ZERO: the frame is zeroed
   uint64_t cr3() const { return root_; }
 
-  // User/kernel transitions: the kernel range (hypercall page + direct map)
-  // is PROT_NONE while guest user code runs.
+  // User/kernel transitions (mprotect mode): the kernel range (hypercall
+  // page + direct map) is PROT_NONE while guest user code runs: one mprotect
+  // to protect; one to unprotect (RWX, the hypercall page included) plus one
+  // per run of page-table frames (read-only again).
   bool protect_kernel();
   bool unprotect_kernel();
+  // Page-table frames change protection in the direct map (read-only while
+  // a frame is a table) when a hypercall ends, not one by one: runs are
+  // coalesced, frames back in their old state cost nothing, and nothing is
+  // done while the kernel range is protected (unprotect recomputes it).
+  bool commit_table_prot();
+  // A frame that stops being a table stays read-only in the direct map
+  // until the guest kernel writes it as ordinary memory: then this makes it
+  // writable (true) and the write is retried. False: not such a frame.
+  bool release_stale_table(uint64_t va);
+  uint64_t stale_releases() const { return stale_releases_; }
   bool kernel_protected() const { return protected_; }
   // Re-derive one page of the user half from the guest tables (hidden fault).
   bool resync_page(uint64_t va);
@@ -74,11 +86,12 @@ class PvMmu {
   int64_t promote(uint64_t frame, int level, uint64_t va_base);
   void demote(uint64_t frame);
   uint64_t entry(uint64_t table_gpa, unsigned i) const;
-  void set_direct_prot(uint64_t frame, bool table);
+  void note_table_change(uint64_t frame);  // its direct-map protection is due at commit_table_prot()
   bool in_current(uint64_t table_frame, int level, uint64_t va) const;
-  void collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi,
-               std::map<uint64_t, uint64_t>& out) const;
+  using Pages = std::vector<std::pair<uint64_t, uint64_t>>;  // (va, gpa | PROT_* bits), va ascending
+  void collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi, Pages& out) const;
   bool sync(uint64_t lo, uint64_t hi);
+  int64_t unpin_table(uint64_t gpa, int level);
 
   GuestMemory& mem_;
   PvWindow& win_;
@@ -89,8 +102,10 @@ class PvMmu {
   bool protected_ = false;
   std::map<uint64_t, uint64_t> mapped_;  // user-half page va -> gpa | prot bits
   std::vector<std::pair<uint64_t, uint64_t>> dirty_;
+  std::vector<uint64_t> prot_dirty_;  // frames whose table state changed since the last commit
+  std::vector<uint8_t> ro_;          // direct-map page read-only: a table, or one until the kernel writes it
   std::set<uint64_t> dead_;  // entry gpas whose link was detached by unpin
-  uint64_t validated_ = 0, unvalidated_ = 0;
+  uint64_t validated_ = 0, unvalidated_ = 0, stale_releases_ = 0;
 };
 
 }  // namespace vtb::pv

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/abi/vtb_abi.h"
+#include "common/host_events.h"
 #include "common/scoped_ns.h"
 
 namespace vtb::pv {
@@ -63,24 +64,28 @@ bool PvWindow::reset() { return unmap(VTB_WINDOW_LO, VTB_WINDOW_HI - VTB_WINDOW_
 
 bool PvWindow::map_frames(uint64_t va, int fd, uint64_t gpa, uint64_t len, int prot) {
   ++map_ops_;
+  count_host_range(HostEvent::Mmap, len);
   void* p = mmap(reinterpret_cast<void*>(va), len, prot, MAP_SHARED | MAP_FIXED, fd, off_t(gpa));
   return p != MAP_FAILED || fail("map guest frames", va, len);
 }
 
 bool PvWindow::map_anon(uint64_t va, uint64_t len, int prot) {
   ++map_ops_;
+  count_host_range(HostEvent::Mmap, len);
   void* p = mmap(reinterpret_cast<void*>(va), len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   return p != MAP_FAILED || fail("map anonymous page", va, len);
 }
 
 bool PvWindow::unmap(uint64_t va, uint64_t len) {
   ++map_ops_;
+  count_host_range(HostEvent::Mmap, len);
   void* p = mmap(reinterpret_cast<void*>(va), len, PROT_NONE, kNoReserve | MAP_FIXED, -1, 0);
   return p != MAP_FAILED || fail("unmap window range", va, len);
 }
 
 bool PvWindow::protect(uint64_t va, uint64_t len, int prot) {
   ++protect_ops_;
+  count_host_range(HostEvent::Mprotect, len);
   ScopedNs timed(protect_ns_);
   return mprotect(reinterpret_cast<void*>(va), len, prot) == 0 || fail("mprotect window range", va, len);
 }

@@ -634,7 +634,7 @@ int bench_main(int argc, char** argv) {
   Json args = Json::array();
   for (int i = 0; i < argc; ++i) args.push_back(Json(argv[i]));
   extra["arguments"] = args;
-  Json env = collect_environment(VTB_SOURCE_DIR, extra);
+  Json env = collect_environment(VTB_SOURCE_DIR, extra, /*calibrate=*/true);
   bool ok = out.write_file("environment.json", dump_json(env, 2) + "\n", &err) &&
             out.write_file("summary.txt", summary, &err) &&
             (suite.census.empty() || out.write_file("census.json", dump_json(suite.census, 2) + "\n", &err)) &&

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -121,7 +122,20 @@ std::string host_kind(const Json& env) {
   return kind;
 }
 
-Json collect_environment(const std::string& source_dir, const Json& extra) {
+Json collect_calibration() {
+  auto unavailable = [](const std::string& why) { return Json{{"available", false}, {"reason", why}}; };
+  const std::string self = self_exe_path();
+  if (self.empty()) return unavailable("cannot find the vtb executable (/proc/self/exe)");
+  ChildResult r = run_child({self, "calibrate", "--json"}, 60);
+  if (!r.exited || r.exit_code != 0)
+    return unavailable("vtb calibrate failed: " + (r.timed_out ? std::string("timed out after 60 s") : last_line(r.err)));
+  Json j;
+  std::string err;
+  if (!parse_json(r.out, &j, &err)) return unavailable("vtb calibrate --json: " + err);
+  return j;
+}
+
+Json collect_environment(const std::string& source_dir, const Json& extra, bool calibrate) {
   Json e = Json::object();
   utsname u{};
   uname(&u);
@@ -158,7 +172,14 @@ Json collect_environment(const std::string& source_dir, const Json& extra) {
   e["clocksource"] = Json(read_first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource"));
   e["governor"] = Json(read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"));
   e["host_kind"] = Json(host_kind(e));
+  // Engine switches given by environment (e.g. VTB_PV_UNPROTECTED=1): the analysis names such a series apart.
+  Json vtb_env = Json::object();
+  for (char** v = environ; *v; ++v)
+    if (std::strncmp(*v, "VTB_", 4) == 0)
+      if (const char* eq = std::strchr(*v, '=')) vtb_env[std::string(*v, size_t(eq - *v))] = eq + 1;
+  e["vtb_env"] = vtb_env;
   for (const auto& [k, v] : extra.items()) e[k] = v;
+  if (calibrate) e["calibration"] = collect_calibration();
   return e;
 }
 

@@ -27,7 +27,13 @@ std::string load_average();
 // statistic (analysis/tidy.py host_kind() says the same words).
 std::string host_kind(const Json& env);
 
-// The whole record written to environment.json (with its host_kind). `extra` members are appended.
-Json collect_environment(const std::string& source_dir, const Json& extra);
+// This host's unit costs (`vtb calibrate --json`, run as a child of this executable so
+// its signal handlers and mappings stay out of the bench): the parsed record, or
+// {"available": false, "reason": ...} when it could not run.
+Json collect_calibration();
+
+// The whole record written to environment.json (with its host_kind). `extra` members are appended;
+// with `calibrate`, "calibration" holds collect_calibration().
+Json collect_environment(const std::string& source_dir, const Json& extra, bool calibrate = false);
 
 }  // namespace vtb::bench

@@ -56,8 +56,11 @@ static long load_elf(uint64_t pml4, struct vma *vmas, const uint8_t *img, uint64
     for (uint64_t va = lo; va < hi; va += PAGE) {
       uint64_t *pte = vm_pte(pml4, va, 1);
       if (!pte) return -VTB_ENOMEM;
+      /* The entry is not read back after the write: writes may be queued
+       * until plat_pte_flush (pv batches them). */
+      uint64_t pa = *pte & PTE_ADDR;
       if (!(*pte & PTE_P)) {
-        uint64_t pa = frame_alloc(1);
+        pa = frame_alloc(1);
         if (!pa) return -VTB_ENOMEM;
         plat_pte_write(pte, pa | PTE_P | PTE_U | w);
       } else if (w) {
@@ -66,8 +69,9 @@ static long load_elf(uint64_t pml4, struct vma *vmas, const uint8_t *img, uint64
       /* copy the file bytes that fall in this page */
       uint64_t flo = p->vaddr, fhi = p->vaddr + p->filesz;
       uint64_t a = va > flo ? va : flo, b = va + PAGE < fhi ? va + PAGE : fhi;
-      if (a < b) memcpy((uint8_t *)P2V(*pte & PTE_ADDR) + (a - va), img + p->offset + (a - flo), b - a);
+      if (a < b) memcpy((uint8_t *)P2V(pa) + (a - va), img + p->offset + (a - flo), b - a);
     }
+    plat_pte_flush(); /* the next segment may share this one's last page: it reads that entry */
   }
   if (!nv || eh->entry < VTB_USER_BASE || eh->entry >= VTB_USER_MMAP_BASE) return -VTB_EINVAL;
   *entry = eh->entry;
@@ -103,6 +107,7 @@ long proc_exec_image(struct proc *p, const char *name, int argc, char **argv) {
     uargv[i] = sp;
   }
   if (nv < 0) {
+    plat_pte_flush(); /* the stack entry is read back */
     uint64_t *e = vm_pte(pml4, top - PAGE, 0);
     if (spage && !(e && (*e & PTE_P))) frame_unref(spage);
     vm_free_space(pml4);

@@ -10,6 +10,17 @@ static uint64_t kernel_pdpt_pa;
 static struct { uint64_t next, end; } range[2];
 static uint64_t free_dirty, free_zero; /* free lists (pa, 0 = empty): dirty / known-zero frames */
 static uint64_t free_count, bump_left;
+/* Page tables come from their own pool first (a bump range, then a free
+ * list of released tables): all tables sit in a few contiguous runs, so a
+ * pv engine that keeps them read-only re-protects one run, not one per
+ * table (docs/pv.md). Other frames use the pool only when nothing else is left. */
+#define TABLE_POOL_FRAMES 256
+static struct { uint64_t next, end; } table_pool;
+/* Released pool frames: a stack beside them, not a list threaded through
+ * them, so that a released table is not written until it is used again (a
+ * pv engine may keep it read-only until then). */
+static uint32_t free_table[TABLE_POOL_FRAMES];
+static unsigned free_tables;
 static uint16_t refcnt[MAX_RAM / PAGE];
 
 uint64_t mm_free_frames(void) { return free_count + bump_left; }
@@ -20,6 +31,18 @@ static uint64_t pop(uint64_t *list) {
   *(uint64_t *)P2V(pa) = 0; /* the link was the only non-zero word of a zero frame */
   free_count--;
   return pa;
+}
+
+/* A known-zero frame of the table pool, or 0. */
+static uint64_t table_pool_take(void) {
+  if (free_tables) {
+    free_count--;
+    return (uint64_t)free_table[--free_tables] * PAGE;
+  }
+  if (table_pool.next >= table_pool.end) return 0;
+  bump_left--;
+  table_pool.next += PAGE;
+  return table_pool.next - PAGE;
 }
 
 /* A frame with refcount 1. zero: its contents must read as zero. Known-zero
@@ -39,6 +62,7 @@ uint64_t frame_alloc(int zero) {
     pa = pop(&free_dirty);
     if (zero) memset(P2V(pa), 0, PAGE);
   }
+  if (!pa) pa = table_pool_take();
   if (!pa) return 0;
   refcnt[pa / PAGE] = 1;
   return pa;
@@ -50,11 +74,17 @@ static void push(uint64_t *list, uint64_t pa) {
   free_count++;
 }
 
-/* Free a frame of refcount 1 whose contents are all zero. */
+/* Free a frame of refcount 1 whose contents are all zero (back to the
+ * table pool when it came from there). */
 static void frame_free_zeroed(uint64_t pa) {
   if (refcnt[pa / PAGE] != 1) panic("zeroed frame 0x%lx freed with refcount %u", pa, refcnt[pa / PAGE]);
   refcnt[pa / PAGE] = 0;
-  push(&free_zero, pa);
+  if (table_pool.end && pa >= table_pool.end - TABLE_POOL_FRAMES * PAGE && pa < table_pool.end) {
+    free_table[free_tables++] = (uint32_t)(pa / PAGE);
+    free_count++;
+  } else {
+    push(&free_zero, pa);
+  }
 }
 
 void frame_ref(uint64_t pa) { refcnt[pa / PAGE]++; }
@@ -76,7 +106,9 @@ static void add_range(int i, uint64_t lo, uint64_t hi) {
 }
 
 static uint64_t new_table(int level) {
-  uint64_t pa = frame_alloc(1);
+  uint64_t pa = table_pool_take();
+  if (pa) refcnt[pa / PAGE] = 1;
+  else pa = frame_alloc(1);
   if (!pa) return 0;
   plat_pt_pin(pa, level);
   return pa;
@@ -91,6 +123,12 @@ void mm_init(void) {
   } else {
     add_range(0, lo, top);
   }
+  for (int i = 0; i < 2; i++) /* the table pool: the start of a range that has room for it */
+    if (range[i].end - range[i].next >= 4ULL * TABLE_POOL_FRAMES * PAGE) {
+      table_pool.next = range[i].next;
+      table_pool.end = range[i].next += TABLE_POOL_FRAMES * PAGE;
+      break;
+    }
   /* The kernel half: PML4[VTB_KERNEL_PML4_SLOT] -> one PDPT whose first
    * entry maps RAM with 2 MiB pages (direct map, VBASE + pa). Shared by
    * every address space. Nothing is identity-mapped. */
@@ -142,16 +180,34 @@ int vm_map(uint64_t pml4, uint64_t va, uint64_t pa, uint64_t flags) {
 
 static int is_current(uint64_t pml4) { return cur && cur->pml4 == pml4; }
 
+/* Unmapping goes in chunks: the chunk's entries are cleared (one batch on
+ * pv), the TLB is invalidated (per page, or whole past UNMAP_FULL_FLUSH
+ * pages, as Linux's single-page flush ceiling), then its frames are freed. */
+#define UNMAP_CHUNK 64
+#define UNMAP_FULL_FLUSH 32
+static void unmap_chunk_done(int current, const uint64_t *va, const uint64_t *pa, int n) {
+  plat_pte_flush();
+  if (current && n > UNMAP_FULL_FLUSH) plat_flush_tlb();
+  else if (current)
+    for (int i = 0; i < n; i++) plat_invlpg(va[i]);
+  for (int i = 0; i < n; i++) frame_unref(pa[i]);
+}
+
 void vm_unmap_range(uint64_t pml4, uint64_t lo, uint64_t hi) {
+  uint64_t vas[UNMAP_CHUNK], pas[UNMAP_CHUNK];
+  int n = 0, current = is_current(pml4);
   for (uint64_t va = lo; va < hi; va += PAGE) {
     uint64_t *pte = vm_pte(pml4, va, 0);
     if (!pte || !(*pte & PTE_P)) continue;
-    uint64_t pa = *pte & PTE_ADDR;
+    vas[n] = va;
+    pas[n++] = *pte & PTE_ADDR;
     plat_pte_write(pte, 0);
-    if (is_current(pml4)) plat_invlpg(va);
-    frame_unref(pa);
+    if (n == UNMAP_CHUNK) {
+      unmap_chunk_done(current, vas, pas, n);
+      n = 0;
+    }
   }
-  plat_pte_flush();
+  unmap_chunk_done(current, vas, pas, n);
 }
 
 /* Index of the first non-zero entry in t[from, 512), or 512: one `repe

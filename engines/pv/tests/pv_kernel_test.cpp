@@ -21,7 +21,7 @@ struct Case {
 
 class PvKernel : public ::testing::TestWithParam<Case> {};
 
-RunResult boot_tbk(const std::string& cmdline, std::string* skip) {
+RunResult boot_tbk(const std::string& cmdline, std::string* skip, PvOptions opts = {}) {
   RunResult r;
   const std::string elf = TBK_PV_ELF;
   if (elf.empty() || !std::ifstream(elf).good() || !std::ifstream(TBK_ARCHIVE).good()) {
@@ -30,7 +30,7 @@ RunResult boot_tbk(const std::string& cmdline, std::string* skip) {
   }
   std::vector<uint8_t> archive;
   EXPECT_TRUE(read_file(TBK_ARCHIVE, &archive));
-  if (!run_pv(elf, cmdline, archive, 120s, &r, skip, PvOptions{}, 64)) return r;
+  if (!run_pv(elf, cmdline, archive, 120s, &r, skip, opts, 64)) return r;
   skip->clear();
   return r;
 }
@@ -79,6 +79,41 @@ TEST(PvKernelCounters, ForkwaitCountsBouncesBatchesAndProtection) {
   EXPECT_GT(r.counters.get("pv.kernel_protect_ops"), 0u);
   EXPECT_GT(r.counters.get("exit.hypercall.iret"), 3000u);
   EXPECT_GT(r.counters.get("exit.hypercall.unpin_table"), 1000u);
+}
+
+// Page tables come from a pool and go back to it zeroed by the engine and
+// still read-only: a fork+exit re-protects nothing for its tables (before:
+// 12 mprotects per fork), and mprotect mode pays only its switches.
+TEST(PvKernelCounters, ReleasedTablesAreReusedWithoutReprotection) {
+  std::string skip = "unset";
+  PvOptions off;
+  off.protect = PvProtect::Off;
+  RunResult r = boot_tbk("forkwait 200", &skip, off);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
+  EXPECT_LT(r.counters.get("pv.kernel_protect_ops"), 50u);
+  EXPECT_EQ(r.counters.get("pv.stale_table_release"), 0u);
+  PvOptions mp;
+  mp.protect = PvProtect::Mprotect;
+  skip = "unset";
+  r = boot_tbk("forkwait 200", &skip, mp);
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
+  // 3 syscalls + 2 COW faults per fork: 5 returns to user (1 each) and 5
+  // kernel entries (1 + one run of tables each).
+  EXPECT_LE(r.counters.get("pv.kernel_protect_ops"), 16u * 200u);
+  EXPECT_GE(r.counters.get("pv.kernel_protect_ops"), 10u * 200u);
+}
+
+TEST(PvKernelCounters, UnmapIsBatched) {
+  std::string skip = "unset";
+  RunResult r = boot_tbk("memtouch 300", &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
+  // munmap of 300 touched pages: chunks of 64 entries, one mmu_update each
+  // (4 x 64 + 44), not one per page.
+  EXPECT_GE(r.counters.get("mmu.update_batch.9_64"), 5u);
+  EXPECT_LT(r.counters.get("exit.hypercall.mmu_update"), 300u + 60u);  // the 300 demand faults + the rest
+  EXPECT_LT(r.counters.get("exit.hypercall.invlpg"), 20u);
 }
 
 TEST(PvKernelCounters, BadptrChildIsKilledKernelSurvives) {

@@ -51,11 +51,13 @@ uint64_t plat_syscall_entry(void) { return 0; }
 uint64_t plat_fault_addr(void) { return shared->cr2; }
 
 /* ---- page tables: validated by the engine, queued in batches ----
- * A write that creates a mapping (or links a table) is sent at once: the
- * kernel uses such entries right after writing them (exec reads *pte back).
- * Downgrades and removals (fork's COW marking, unmapping) are queued and go
- * to the engine as one mmu_update at plat_pte_flush or when the queue fills. */
-#define PV_QUEUE 64
+ * Leaf entries (level-1 tables) are queued and go to the engine as one
+ * mmu_update at plat_pte_flush or when the queue fills: fork's COW marking
+ * and the child's entries, exec's image, unmapping (Xen's batching; the plat
+ * contract lets the kernel read an entry back only after a flush). A write
+ * into a higher-level table (a link) is sent at once: vm_pte follows the
+ * link right after writing it. */
+#define PV_QUEUE 128
 static struct vtb_mmu_update queue[PV_QUEUE];
 static unsigned queued;
 
@@ -72,8 +74,7 @@ void plat_pte_flush(void) {
 void plat_pte_write(uint64_t *pte, uint64_t val) {
   uint64_t pa = V2P(pte);
   queue[queued++] = (struct vtb_mmu_update){pa, val};
-  int creates = (val & PTE_P) && !(*pte & PTE_P);
-  if (queued == PV_QUEUE || creates || pt_level[pa / PAGE] != 1) plat_pte_flush();
+  if (queued == PV_QUEUE || pt_level[pa / PAGE] != 1) plat_pte_flush();
 }
 
 void plat_pt_pin(uint64_t pa, int level) {
@@ -87,7 +88,7 @@ void plat_pt_pin(uint64_t pa, int level) {
 
 void plat_pt_unpin(uint64_t pa, int level) {
   plat_pte_flush();
-  long r = hc(VTB_HC_UNPIN_TABLE, pa, (uint64_t)level, 0, 0);
+  long r = hc(VTB_HC_UNPIN_TABLE, pa, (uint64_t)level, VTB_UNPIN_ZERO, 0); /* comes back zeroed */
   if (r != 0) panic("unpin of level-%d table 0x%lx refused: %ld", level, pa, r);
   pt_level[pa / PAGE] = 0;
 }

@@ -1,4 +1,4 @@
-/* tags: engines|pv|tests — desc: pv test guest scenarios (boot cmdline): hello, mmu, trap, timer, spin, user. */
+/* tags: engines|pv|tests — desc: pv test guest scenarios (boot cmdline): hello, mmu, stale, trap, timer, spin, user. */
 #include <stdint.h>
 
 #include "common/abi/vtb_abi.h"
@@ -168,6 +168,21 @@ static void scenario_mmu(uint64_t ram) {
   check(0, "direct page-table write went through");
 }
 
+/* A released page table stays read-only until the kernel writes it as
+ * ordinary memory; the engine hands it back zeroed and then lets the write
+ * through (no fault reaches the guest: no trap table is set). */
+static void scenario_stale(uint64_t ram) {
+  build_space(ram);
+  const uint64_t t = 0x408000;
+  check(mmu1(UPD + 5 * 8, t | P | W | U) == 0, "table linked");
+  check(mmu1(t, 0x520000 | P | W | U) == 0, "entry in it");
+  check(hc(VTB_HC_UNPIN_TABLE, t, 1, VTB_UNPIN_ZERO, 0) == 0, "table released");
+  check(*(volatile uint64_t *)(KV + t) == 0, "released table handed back zeroed");
+  *(volatile uint64_t *)(KV + t) = 0x77;
+  check(*(volatile uint64_t *)(KV + t) == 0x77, "released table writable again");
+  finish(0);
+}
+
 static void scenario_trap(void) {
   set_traps();
   skip = 3;
@@ -291,6 +306,7 @@ void tg_main(uint64_t boot_pa) {
   }
   if (streq(c, "mmu")) scenario_mmu(bi->mem_bytes + 4096);
   if (streq(c, "trap")) scenario_trap();
+  if (streq(c, "stale")) scenario_stale(bi->mem_bytes + 4096);
   if (streq(c, "timer")) scenario_timer();
   if (streq(c, "user")) scenario_user(bi->mem_bytes + 4096);
   if (c[0] == 'b' && c[1] == 'e' && c[2] == 'n' && c[3] == 'c' && c[4] == 'h') scenario_bench(c, bi->mem_bytes + 4096);

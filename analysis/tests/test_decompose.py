@@ -1,0 +1,172 @@
+# tags: analysis|tests — desc: decompose.py: Σ count x unit cost per cell, the remainder, the validation pairs and their ±30 % rule; the decomposition figure.
+import os
+import shutil
+import tempfile
+import unittest
+
+import matplotlib
+matplotlib.use("Agg")
+
+from common import decompose_run
+import decompose
+import plots
+import tidy
+
+COSTS = {"signal": 2000.0, "sigsys": 1500.0, "mmap_touch": 6000.0, "mprotect": 1000.0, "mprotect_sparse": 9191.0,
+         "kvm_exit_user": 8000.0, "kvm_exit_kernel": 2500.0, "syscall": 100.0, "cpuid": 4000.0}
+
+
+def env(unprotected=False, costs=COSTS):
+    e = {"calibration": {"costs": {k: {"available": True, "median_ns": v} for k, v in costs.items()}},
+         "host_kind": "test host"}
+    if unprotected:
+        e["vtb_env"] = {"VTB_PV_UNPROTECTED": "1"}
+    return e
+
+
+def rows(run, engine, workload, ns_per_op, per_op, ops=1000, mode="cold", backend=None):
+    base = {"run": run, "date": "", "host": "h", "host_kind": "test host", "shard": "", "commit": "c",
+            "kvm_backend": "", "engine": engine, "backend": backend or engine, "workload": workload,
+            "group": "micro", "mode": mode, "params": "n=%d" % ops, "ops": ops}
+    out = []
+    for rep in range(3):
+        for metric, value in [("ns_per_op", ns_per_op), ("phase_ns", ns_per_op * ops)] + \
+                             [(k + "/op", v) for k, v in per_op.items()]:
+            r = dict(base)
+            r.update(repetition=rep, metric=metric, value=value)
+            out.append(r)
+    return out
+
+
+class DecomposeTest(unittest.TestCase):
+    def table(self):
+        t = tidy.Table()
+        t.runs = {"r1": env(), "r2": env(unprotected=True), "r3": env()}
+        # bt vs bt-direct: 1 SIGSYS per op more on bt-direct -> predicted difference -1500 ns.
+        t.rows += rows("r1", "bt", "micro_syscall", 1000.0, {"host.signal": 0.01})
+        t.rows += rows("r1", "bt-direct", "micro_syscall", 2600.0, {"host.signal": 0.01, "host.sigsys": 1.0})
+        # pv protected vs unprotected: 5 mprotects over 2 pages each -> 5 x (1000 + 1 page x 1 ns).
+        t.rows += rows("r1", "pv", "micro_syscall", 9000.0, {"host.sigsys": 1.0, "host.mprotect": 5.0,
+                                                              "host.mprotect_pages": 10.0})
+        t.rows += rows("r2", "pv", "micro_syscall", 1000.0, {"host.sigsys": 1.0})
+        # kvm: user exits and in-kernel exits (kvm.exits counts both).
+        t.rows += rows("r1", "kvm", "micro_out", 9000.0, {"host.kvm_run": 1.0, "kvm.exits": 3.0}, backend="kvm@pvm")
+        # two sizes of bt micro_syscall (r3 at 2x): a miss on purpose (measured doubles the host prediction).
+        t.rows += rows("r3", "bt", "micro_syscall", 1000.0, {"host.signal": 0.005}, ops=2000)
+        t.rows += rows("r1", "native", "micro_syscall", 100.0, {})
+        return t
+
+    def test_host_share_is_counts_times_unit_costs(self):
+        cells = {(c.run, c.series, c.workload): c for c in decompose.cells(self.table())}
+        self.assertNotIn(("r1", "native", "micro_syscall"), cells)  # peers are not decomposed
+        d = cells[("r1", "bt-direct", "micro_syscall")]
+        self.assertAlmostEqual(d.host_ns, 0.01 * 2000 + 1.0 * 1500)
+        self.assertAlmostEqual(d.remainder_ns, 2600 - 1520)
+        p = cells[("r1", "pv", "micro_syscall")]
+        self.assertAlmostEqual(p.terms["mprotect"], 5 * 1000 + 5 * 1.0)  # 5 pages beyond the calls' first
+        self.assertAlmostEqual(p.host_ns, 5005 + 1500)
+        k = cells[("r1", "kvm@pvm", "micro_out")]
+        self.assertAlmostEqual(k.terms["KVM_RUN user exits"], 8000)
+        self.assertAlmostEqual(k.terms[decompose.KVM_KERNEL_EXITS], 2 * 2500)
+        self.assertEqual(cells[("r2", "pv-unprotected", "micro_syscall")].series, "pv-unprotected")
+
+    def test_no_calibration_no_decomposition(self):
+        t = self.table()
+        t.runs["r1"] = {"host_kind": "test host"}
+        c = [c for c in decompose.cells(t) if c.run == "r1" and c.series == "bt"][0]
+        self.assertIsNone(c.terms)
+        self.assertNotEqual(c.host_ns, c.host_ns)  # NaN, never a made-up share
+        # A calibration that lacks a figure a non-zero count needs: no decomposition either.
+        t.runs["r1"] = env(costs={"signal": 1.0})
+        c = [c for c in decompose.cells(t) if c.run == "r1" and c.series == "bt-direct"][0]
+        self.assertIsNone(c.terms)
+
+    def test_merged_shards_use_their_own_calibration(self):
+        t = self.table()
+        # A folder merged from shards: the calibration is in the shard's own record only.
+        t.runs["r1"] = {"host_kind": "test host", "calibration": "mixed (see shards)",
+                        "shards": [dict(env(), shard="2/2")]}
+        for r in t.rows:
+            if r["run"] == "r1":
+                r["shard"] = "2/2"
+        d = [c for c in decompose.cells(t) if c.run == "r1" and c.series == "bt-direct"][0]
+        self.assertAlmostEqual(d.host_ns, 0.01 * 2000 + 1500)
+
+    def test_loop_counts_from_two_sizes(self):
+        cells = {(c.run, c.series, c.workload): c for c in decompose.cells(self.table())}
+        small, big = cells[("r1", "bt", "micro_syscall")], cells[("r3", "bt", "micro_syscall")]
+        # 10 signals in both runs (0.01 x 1000, 0.005 x 2000): boot's, none in the loop.
+        self.assertTrue(small.boot_subtracted and big.boot_subtracted)
+        self.assertEqual(small.per_op["host.signal"], 0.0)
+        self.assertAlmostEqual(small.raw_per_op["host.signal"], 0.01)
+        self.assertEqual(small.host_ns, 0.0)
+        # No second size: the whole-run counts stay.
+        self.assertFalse(cells[("r1", "bt-direct", "micro_syscall")].boot_subtracted)
+
+    def test_pairs_and_the_30_percent_rule(self):
+        ps = decompose.pairs(decompose.cells(self.table()))
+        kinds = sorted(p["kind"] for p in ps)
+        self.assertEqual(kinds, ["bt / bt-direct", "pv / pv-unprotected", "size 2000 / 1000"])
+        by = {p["kind"]: p for p in ps}
+        bt = by["bt / bt-direct"]
+        self.assertAlmostEqual(bt["predicted_ns"], 0 - (0.01 * 2000 + 1500))  # bt's loop has no host event
+        self.assertAlmostEqual(bt["measured_ns"], -1600)
+        self.assertTrue(bt["judged"] and bt["hit"])      # |−1520 − (−1600)| = 80 <= 480
+        pv = by["pv / pv-unprotected"]
+        self.assertAlmostEqual(pv["predicted_ns"], 5005)
+        self.assertAlmostEqual(pv["measured_ns"], 8000)
+        self.assertTrue(pv["judged"])
+        self.assertFalse(pv["hit"])                       # |5005 - 8000| = 2995 > 0.3 x 8000
+        size = by["size 2000 / 1000"]                     # the loop counts' premise: time per op steady
+        self.assertFalse(size["judged"])
+        self.assertTrue(size["hit"])
+        s = decompose.validation_summary(ps)
+        self.assertEqual((s["judged"], s["hits"], s["skipped"], s["sizes"], s["sizes_steady"]), (2, 1, 0, 1, 1))
+        self.assertTrue(s["line"].startswith("pairs within ±30 %: 1 of 2"), s["line"])
+
+    def test_noise_floor(self):
+        t = self.table()
+        # bt-direct's repetitions spread wider than the predicted difference: not judged.
+        for r in t.rows:
+            if r["engine"] == "bt-direct" and r["metric"] == "ns_per_op" and r["repetition"] == 0:
+                r["value"] = 9000.0
+        ps = {p["kind"]: p for p in decompose.pairs(decompose.cells(t))}
+        self.assertFalse(ps["bt / bt-direct"]["judged"])
+
+    def test_recorded_run_and_figure(self):
+        table = tidy.load([decompose_run()])
+        cs = decompose.cells(table)
+        self.assertTrue(cs and all(c.terms is not None for c in cs), "the recorded run has a calibration")
+        bd = [c for c in cs if c.series == "bt-direct" and c.workload == "micro_syscall" and c.mode == "cold"][0]
+        # bt-direct's syscalls are SIGSYS bounces: one per op (plus boot's, spread over the loop).
+        self.assertGreaterEqual(bd.per_op["host.sigsys"], 1.0)
+        self.assertIn("SIGSYS", bd.terms)
+        out = tempfile.mkdtemp()
+        try:
+            path = os.path.join(out, "d.pdf")
+            info = plots.plot_decomposition(table, path, "micro")
+            self.assertGreater(os.path.getsize(path), 1000)
+            self.assertEqual(info["workloads"], sorted({c.workload for c in cs if c.group == "micro"}))
+            self.assertEqual(set(info["series"]), {c.series for c in cs})
+            self.assertIn("SIGSYS", info["components"])
+        finally:
+            shutil.rmtree(out)
+
+
+class DecomposeCliTest(unittest.TestCase):
+    def test_prints_cells_and_the_validation_line(self):
+        import contextlib
+        import io
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            rc = decompose.main([decompose_run()])
+        self.assertEqual(rc, 0)
+        text = buf.getvalue()
+        self.assertIn("micro_syscall", text)
+        self.assertIn("pairs within ±30 %:", text)
+        with contextlib.redirect_stderr(io.StringIO()):
+            self.assertEqual(decompose.main(["/nonexistent-results"]), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,131 @@
+// tags: harness|calibrate — desc: runs the probes, summarises repetitions (median, min, max), prints a table or JSON.
+#include "harness/calibrate/calibrate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+
+namespace vtb::calibrate {
+
+namespace {
+
+UnitCost measure(const Probe& p, int reps, double scale) {
+  UnitCost c;
+  c.name = p.name;
+  c.what = p.what;
+  c.batch = std::max(1, int(std::lround(p.batch * scale)));
+  std::string err;
+  if (p.run(c.batch, &err) < 0) {  // warm-up batch; also the availability check
+    c.available = false;
+    c.reason = err.empty() ? "probe failed" : err;
+    return c;
+  }
+  std::vector<double> v;
+  for (int i = 0; i < reps; ++i) {
+    const double ns = p.run(c.batch, &err);
+    if (ns < 0) {
+      c.available = false;
+      c.reason = err;
+      return c;
+    }
+    v.push_back(ns);
+  }
+  std::sort(v.begin(), v.end());
+  c.reps = int(v.size());
+  const size_t n = v.size();
+  c.median_ns = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  c.min_ns = v.front();
+  c.max_ns = v.back();
+  return c;
+}
+
+}  // namespace
+
+std::vector<UnitCost> measure_all(int reps, double scale) {
+  std::vector<UnitCost> out;
+  for (const auto* list : {&host_probes(), &memory_probes(), &kvm_probes()})
+    for (const Probe& p : *list) out.push_back(measure(p, reps, scale));
+  return out;
+}
+
+std::string to_json_text(const std::vector<UnitCost>& costs, int reps, double seconds) {
+  nlohmann::ordered_json j;
+  j["schema"] = "vtb-calibration/1";
+  j["repetitions"] = reps;
+  j["seconds"] = std::round(seconds * 100) / 100;
+  j["unit"] = "ns per event";
+  nlohmann::ordered_json all = nlohmann::ordered_json::object();
+  for (const UnitCost& c : costs) {
+    nlohmann::ordered_json e;
+    e["what"] = c.what;
+    e["available"] = c.available;
+    if (!c.available) {
+      e["reason"] = c.reason;
+    } else {
+      e["median_ns"] = c.median_ns;
+      e["min_ns"] = c.min_ns;
+      e["max_ns"] = c.max_ns;
+      e["reps"] = c.reps;
+      e["batch"] = c.batch;
+    }
+    all[c.name] = e;
+  }
+  j["costs"] = all;
+  return j.dump(2);
+}
+
+int cmd_calibrate(int argc, char** argv) {
+  bool json = false;
+  int reps = 7;
+  double scale = 1.0;
+  for (int i = 1; i < argc; ++i) {
+    const char* a = argv[i];
+    if (!std::strcmp(a, "--json")) {
+      json = true;
+    } else if (!std::strcmp(a, "--quick")) {
+      scale = 0.25;
+      reps = 3;
+    } else if (!std::strncmp(a, "--reps=", 7) || (!std::strcmp(a, "--reps") && i + 1 < argc)) {
+      const char* v = a[6] == '=' ? a + 7 : argv[++i];
+      char* end = nullptr;
+      const long n = std::strtol(v, &end, 10);
+      if (!*v || *end || n < 1 || n > 100) {
+        std::fprintf(stderr, "vtb calibrate: --reps wants a number 1..100, got '%s'\n", v);
+        return 2;
+      }
+      reps = int(n);
+    } else if (!std::strcmp(a, "--help") || !std::strcmp(a, "-h")) {
+      std::printf(
+          "usage: vtb calibrate [--json] [--reps N] [--quick]\n"
+          "  this host's unit cost of every host event an engine performs (ns per event: median,\n"
+          "  min and max over N repetitions, default 7; --quick: 3 smaller ones). vtb bench writes\n"
+          "  the same figures into environment.json (\"calibration\"); docs/calibrate.md.\n");
+      return 0;
+    } else {
+      std::fprintf(stderr, "vtb calibrate: unknown option '%s' (vtb calibrate --help)\n", a);
+      return 2;
+    }
+  }
+  const uint64_t t0 = monotonic_ns();
+  const std::vector<UnitCost> costs = measure_all(reps, scale);
+  const double secs = double(monotonic_ns() - t0) * 1e-9;
+  if (json) {
+    std::printf("%s\n", to_json_text(costs, reps, secs).c_str());
+    return 0;
+  }
+  std::printf("%-22s %12s %12s %12s  %s\n", "event", "median ns", "min ns", "max ns", "what");
+  for (const UnitCost& c : costs) {
+    if (c.available)
+      std::printf("%-22s %12.1f %12.1f %12.1f  %s\n", c.name.c_str(), c.median_ns, c.min_ns, c.max_ns, c.what.c_str());
+    else
+      std::printf("%-22s %12s %12s %12s  unavailable: %s\n", c.name.c_str(), "-", "-", "-", c.reason.c_str());
+  }
+  std::printf("(%d repetitions each, %.1f s)\n", reps, secs);
+  return 0;
+}
+
+}  // namespace vtb::calibrate
