@@ -120,16 +120,18 @@ TEST(Bench, TargetCvRepeatsCellsWithinTheBound) {
     vtb::Json j;
     ASSERT_TRUE(vtb::bench::read_text(dir + "/bench.json", &text) && vtb::parse_json(text, &j, &err)) << err;
     std::set<int64_t> reps;
-    int rows = 0;
+    int rows = 0, measured = 0;
     for (const auto& row : j["benchmarks"]) {
       if (row.value("run_type", "") != "iteration") continue;
       ++rows;
+      measured += !row.value("error_occurred", false);
       reps.insert(row.value("repetition_index", int64_t(-1)));
       EXPECT_EQ(row.value("repetitions", 0), want);
     }
-    EXPECT_EQ(rows, want) << target;
+    EXPECT_EQ(rows, want) << target << "\n" << r.out;
     EXPECT_EQ(int(reps.size()), want) << target;  // repetition_index continues across rounds
-    EXPECT_NE(r.out.find("native                       -        " + std::to_string(want)), std::string::npos) << r.out;
+    // The summary counts the measured repetitions (a loaded host may lose one to a zero-length phase).
+    EXPECT_NE(r.out.find("native                       -        " + std::to_string(measured)), std::string::npos) << r.out;
   }
 }
 
