@@ -18,4 +18,13 @@ void Counters::merge(const Counters& other) {
   for (const auto& [k, v] : other.map_) slot(k) += v;
 }
 
+Counters Counters::minus(const Counters& before) const {
+  Counters d;
+  for (const auto& [k, v] : map_) {
+    const uint64_t b = before.get(k);
+    if (v > b) d.map_.emplace(k, v - b);
+  }
+  return d;
+}
+
 }  // namespace vtb

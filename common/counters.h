@@ -23,6 +23,8 @@ class Counters {
   void set(std::string_view name, uint64_t v) { slot(name) = v; }
   uint64_t get(std::string_view name) const;  // 0 when absent
   void merge(const Counters& other);          // add every counter of other
+  // this - before, per counter; counters with no increase are left out.
+  Counters minus(const Counters& before) const;
   const std::map<std::string, uint64_t, std::less<>>& all() const { return map_; }
   void clear() { map_.clear(); }
 

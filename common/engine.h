@@ -110,8 +110,10 @@ class Engine {
   //     priv.<insn> (a privileged/sensitive instruction it emulated),
   //     fault.reflected.<vector> (an exception it delivered to the guest),
   //     exit.hypercall.<name> (a hypercall it served), and its own area
-  //     (<engine>.*, mmu.*). Counts are exact; stats() is called once, at the
-  //     end of Vm::run(), and adds to what the Vm counted.
+  //     (<engine>.*, mmu.*). Counts are exact; stats() adds the engine's totals
+  //     since load() to what the Vm counted. The Vm calls it at every phase
+  //     marker (per-phase snapshots) and at the end of Vm::run(), so it must
+  //     be cheap enough for that and must not reset anything.
   virtual void stats(Counters& /*out*/) const {}
 };
 

@@ -50,8 +50,23 @@ struct Vm::Impl {
   Pit pit{[this](int irq) { pic.raise_irq(irq); }};
   bool loaded = false;
 
+  // Every counter now: the loop's, the devices', the engine's stats(), the host events (host.*).
+  Counters snapshot() const {
+    Counters c = counters;
+    c.set("timer.ticks", pit.ticks_fired());
+    c.set("timer.ticks_coalesced", pit.ticks_coalesced());
+    c.set("irq.delivered", pic.delivered());
+    if (control.malformed_lines()) c.set("control.malformed_lines", control.malformed_lines());
+    engine->stats(c);
+    const HostEventSnapshot host_now = HostEventSnapshot::now();
+    for (unsigned i = 0; i < unsigned(HostEvent::kCount); ++i)
+      if (const uint64_t d = host_now.n[i] - host_start.n[i]) c.set(std::string("host.") + kHostEventNames[i], d);
+    return c;
+  }
+
   Status add_devices() {
     pic.set_timer(&pit);
+    control.set_snapshot([this] { return snapshot(); });
     uart.set_echo(cfg.echo_console);
     struct { uint64_t base, len; Device* dev; } table[] = {
         {VTB_PORT_UART, 8, &uart},
@@ -220,15 +235,7 @@ RunResult Vm::run() {
   r.console = m.uart.output();
   r.phases = m.control.phases();
   r.records = m.control.records();
-  r.counters = m.counters;
-  r.counters.set("timer.ticks", m.pit.ticks_fired());
-  r.counters.set("timer.ticks_coalesced", m.pit.ticks_coalesced());
-  r.counters.set("irq.delivered", m.pic.delivered());
-  if (m.control.malformed_lines()) r.counters.set("control.malformed_lines", m.control.malformed_lines());
-  m.engine->stats(r.counters);
-  const HostEventSnapshot host_end = HostEventSnapshot::now();
-  for (unsigned i = 0; i < unsigned(HostEvent::kCount); ++i)
-    if (const uint64_t d = host_end.n[i] - m.host_start.n[i]) r.counters.set(std::string("host.") + kHostEventNames[i], d);
+  r.counters = m.snapshot();
   return r;
 }
 

@@ -11,8 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "harness/cli_parse.h"
 #include "harness/commands.h"
-#include "harness/json_writer.h"
+#include "harness/json.h"
 #include "harness/runner.h"
 
 namespace vtb::cli {
@@ -128,44 +129,31 @@ void run_in_child(const RunRequest& req, Column* c) {
 
 }  // namespace
 
+const char* const kCensusLegend =
+    "legend: rows: a sensitive instruction, run in guest user mode (cpl3) or kernel mode (cpl0);\n"
+    "        columns: one engine or peer each; a cell says what the guest saw:\n"
+    "        ok = its own (virtual) state; WRONG = something else (host state);\n"
+    "        TRAP n = exception n where none belongs; n/a = engine not available; - = no record;\n"
+    "        correct = ok cells of the 36 (docs/census.md)\n";
+
 int cmd_census(int argc, char** argv) {
   bool json = false;
   std::vector<std::string> engines;
   RunRequest base;
   base.workload = "census";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto need = [&](std::string* dst) -> bool {
-      if (i + 1 >= argc) {
-        error_line("census: option " + a + " needs a value");
-        return false;
-      }
-      *dst = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "--help" || a == "-h") {
-      printf("usage: vtb census [--engines E1,E2,...] [--json] [--kernel PATH] [--archive PATH] [--manifest PATH]\n"
-             "  runs the census workload on every engine and qemu-tcg (default) and prints the\n"
-             "  instruction x engine table: ok (virtualized correctly), WRONG (host state seen),\n"
-             "  TRAP n (an unexpected exception), n/a (engine not available here)\n");
-      return 0;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--engines") {
-      if (!need(&v)) return kExitBadInput;
-      engines = split_commas(v);
-    } else if (a == "--archive") {
-      if (!need(&base.archive_path)) return kExitBadInput;
-    } else if (a == "--manifest") {
-      if (!need(&base.manifest_path)) return kExitBadInput;
-    } else if (a == "--kernel") {
-      if (!need(&base.kernel_path)) return kExitBadInput;
-    } else {
-      error_line("census: unknown option '" + a + "' (vtb census --help)");
-      return kExitBadInput;
-    }
-  }
+  std::string engines_arg;
+  CLI::App app{"Runs the census workload on every engine and qemu-tcg (default) and prints the instruction x\n"
+               "engine table (docs/census.md).",
+               "vtb census"};
+  init_app(app);
+  app.add_option("--engines", engines_arg, "E1,E2,...: the columns (default: every engine and qemu-tcg)");
+  app.add_flag("--json", json, "the table as one JSON object");
+  app.add_option("--kernel", base.kernel_path, "guest kernel ELF");
+  app.add_option("--archive", base.archive_path, "program archive");
+  app.add_option("--manifest", base.manifest_path, "workload manifest");
+  app.footer(kCensusLegend);
+  if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
+  if (!engines_arg.empty()) engines = split_commas(engines_arg);
   std::vector<RunnerInfo> runners = list_runners();
   if (engines.empty()) {
     for (const auto& r : runners)
@@ -195,28 +183,24 @@ int cmd_census(int argc, char** argv) {
   }
 
   if (json) {
-    JsonWriter j;
-    j.begin_object().key("engines").begin_array();
+    Json j = {{"engines", Json::array()}, {"rows", Json::array()}};
     for (const auto& c : cols) {
-      j.begin_object().key("name").value(c.engine).key("backend").value(c.label);
-      j.key("available").value(c.unavailable.empty());
-      if (!c.unavailable.empty()) j.key("reason").value(c.unavailable);
-      if (!c.failure.empty()) j.key("failure").value(c.failure);
-      j.end_object();
+      Json e = {{"name", c.engine}, {"backend", c.label}, {"available", c.unavailable.empty()}};
+      if (!c.unavailable.empty()) e["reason"] = c.unavailable;
+      if (!c.failure.empty()) e["failure"] = c.failure;
+      j["engines"].push_back(std::move(e));
     }
-    j.end_array().key("rows").begin_array();
     for (const char* insn : kInsns)
       for (const char* mode : kModes) {
         std::string key = std::string(insn) + "." + mode;
-        j.begin_object().key("insn").value(insn).key("mode").value(mode).key("results").begin_object();
+        Json results = Json::object();
         for (const auto& c : cols) {
           auto it = c.cells.find(key);
-          j.key(c.engine).value(!c.unavailable.empty() ? "n/a" : it == c.cells.end() ? "missing" : it->second);
+          results[c.engine] = !c.unavailable.empty() ? "n/a" : it == c.cells.end() ? "missing" : it->second;
         }
-        j.end_object().end_object();
+        j["rows"].push_back({{"insn", insn}, {"mode", mode}, {"results", std::move(results)}});
       }
-    j.end_array().end_object();
-    printf("%s\n", j.str().c_str());
+    printf("%s\n", dump_json(j).c_str());
     return kExitOk;
   }
 
@@ -245,8 +229,7 @@ int cmd_census(int argc, char** argv) {
     for (const auto& [k, v] : c.cells)
       if (v != "ok") printf("%s: %s = %s\n", c.engine.c_str(), k.c_str(), v.c_str());
   }
-  printf("legend: ok = guest saw its own (virtual) state; WRONG = it saw something else (host state);\n"
-         "        TRAP n = exception n where none belongs; n/a = engine not available; - = no record\n");
+  printf("%s", kCensusLegend);
   return kExitOk;
 }
 

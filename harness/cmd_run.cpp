@@ -4,20 +4,23 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "common/loader.h"
+#include "harness/cli_parse.h"
 #include "harness/commands.h"
 #include "harness/runner.h"
 
 namespace vtb::cli {
 namespace {
 
-const char* kRunUsage =
-    "usage: vtb run --engine E --workload W [--param k=v]... [--json] [--kernel PATH] [--archive PATH]\n"
-    "               [--manifest PATH] [--native-dir DIR] [--timeout S] [--mem MIB] [--quiet] [--out FILE]\n"
-    "               [--vms N]   (N VMs at once, one host process each: per-VM and total throughput)\n";
+// "  name   value" lines, the non-zero counters only unless `all`.
+void print_counters(const Counters& c, bool all, const char* indent) {
+  for (const auto& [k, v] : c.all())
+    if (all || v) printf("%s%-36s %llu\n", indent, k.c_str(), static_cast<unsigned long long>(v));
+}
 
-void print_human(const RunReport& r) {
+void print_human(const RunReport& r, bool all_counters) {
   const RunResult& res = r.result;
   if (!res.console.empty() && res.console.back() != '\n') printf("\n");
   std::string params;
@@ -35,11 +38,14 @@ void print_human(const RunReport& r) {
       printf("phase %d: %.6f s\n", p.phase, p.seconds());
     else
       printf("phase %d: never ended\n", p.phase);
+    if (p.end_ns && p.has_counters && !p.counters.all().empty()) print_counters(p.counters, all_counters, "    ");
   }
   for (const auto& [k, v] : res.records) printf("record %s: %s\n", k.c_str(), v.c_str());
   if (!res.counters.all().empty()) {
-    printf("counters:\n");
-    for (const auto& [k, v] : res.counters.all()) printf("  %-36s %llu\n", k.c_str(), static_cast<unsigned long long>(v));
+    size_t zero = 0;
+    for (const auto& [k, v] : res.counters.all()) zero += v == 0;
+    printf("counters (whole run%s):\n", all_counters || !zero ? "" : ", non-zero; --all-counters for all");
+    print_counters(res.counters, all_counters, "  ");
   }
   if (r.check_failures.empty()) {
     printf("checks: ok\n");
@@ -52,82 +58,59 @@ void print_human(const RunReport& r) {
 
 int cmd_run(int argc, char** argv) {
   RunRequest req;
-  bool json = false, quiet = false;
+  bool json = false, quiet = false, all_counters = false;
   int vms = 1;
-  std::string out_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto need = [&](std::string* dst) -> bool {
-      if (i + 1 >= argc) {
-        error_line("run: option " + a + " needs a value");
-        return false;
-      }
-      *dst = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "--help" || a == "-h") {
-      printf("%s", kRunUsage);
-      return 0;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--vms") {
-      if (!need(&v)) return kExitBadInput;
-      char* end = nullptr;
-      long n = strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end || n < 1 || n > 64) {
-        error_line("run: bad --vms '" + v + "' (1..64)");
-        return kExitBadInput;
-      }
-      vms = int(n);
-    } else if (a == "--quiet") {
-      quiet = true;
-    } else if (a == "--engine") {
-      if (!need(&req.engine)) return kExitBadInput;
-    } else if (a == "--workload") {
-      if (!need(&req.workload)) return kExitBadInput;
-    } else if (a == "--kernel") {
-      if (!need(&req.kernel_path)) return kExitBadInput;
-    } else if (a == "--archive") {
-      if (!need(&req.archive_path)) return kExitBadInput;
-    } else if (a == "--manifest") {
-      if (!need(&req.manifest_path)) return kExitBadInput;
-    } else if (a == "--native-dir") {
-      if (!need(&req.native_dir)) return kExitBadInput;
-    } else if (a == "--out") {
-      if (!need(&out_path)) return kExitBadInput;
-    } else if (a == "--param") {
-      if (!need(&v)) return kExitBadInput;
-      size_t eq = v.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        error_line("run: bad --param '" + v + "' (expected key=value)");
-        return kExitBadInput;
-      }
-      req.params[v.substr(0, eq)] = v.substr(eq + 1);
-    } else if (a == "--timeout") {
-      if (!need(&v)) return kExitBadInput;
-      char* end = nullptr;
-      double s = strtod(v.c_str(), &end);
-      if (v.empty() || *end || !std::isfinite(s) || s <= 0 || s > 86400) {
-        error_line("run: bad --timeout '" + v + "' (seconds, 0 < S <= 86400)");
-        return kExitBadInput;
-      }
-      req.timeout = std::chrono::milliseconds(int64_t(s * 1000.0) > 0 ? int64_t(s * 1000.0) : 1);
-    } else if (a == "--mem") {
-      if (!need(&v)) return kExitBadInput;
-      char* end = nullptr;
-      errno = 0;
-      long long n = strtoll(v.c_str(), &end, 10);
-      if (v.empty() || *end || errno || n < (long long)kMinGuestMemMib || n > (long long)kMaxGuestMemMib) {
-        error_line("run: bad --mem '" + v + "' (MiB, " + std::to_string(kMinGuestMemMib) + ".." +
-                   std::to_string(kMaxGuestMemMib) + ")");
-        return kExitBadInput;
-      }
-      req.mem_mib = size_t(n);
-    } else {
-      error_line("run: unknown option '" + a + "'");
+  std::string out_path, timeout, mem;
+  std::vector<std::string> params;
+  CLI::App app{"Runs one workload on one engine or peer (qemu-tcg, native): the console, the exit code, the\n"
+               "phases with the counters that moved in each, the non-zero counters of the whole run; or JSON.",
+               "vtb run"};
+  init_app(app);
+  app.add_option("-e,--engine", req.engine, "engine or peer (vtb list)");
+  app.add_option("-w,--workload", req.workload, "workload (vtb list)");
+  app.add_option("-p,--param", params, "k=v: a workload parameter (repeatable)")->take_all()->allow_extra_args(false);
+  app.add_flag("--json", json, "the run report as one JSON object on stdout (docs/cli.md)");
+  app.add_option("--kernel", req.kernel_path, "guest kernel ELF (default: the built one)");
+  app.add_option("--archive", req.archive_path, "program archive (default: the built one)");
+  app.add_option("--manifest", req.manifest_path, "workload manifest (default: next to the binary or in the source tree)");
+  app.add_option("--native-dir", req.native_dir, "the native peer's programs");
+  app.add_option("--timeout", timeout, "wall-clock limit in seconds (0 < S <= 86400; default: the manifest's)");
+  app.add_option("--mem", mem, "guest memory in MiB");
+  app.add_flag("--quiet", quiet, "no console echo");
+  app.add_option("--out", out_path, "also write the JSON report to FILE (atomically)");
+  app.add_option("--vms", vms, "N VMs at once, one host process each: per-VM and total throughput")
+      ->check(CLI::Range(1, 64));
+  app.add_flag("--all-counters", all_counters, "list the counters that stayed 0 too");
+  app.footer("exit codes: 0 guest exited 0; 10 guest exited non-zero; 11 guest crashed; 12 limit reached;\n"
+             "2 bad input; 3 engine unavailable; 4 engine error; 5 host error");
+  if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
+  for (const std::string& v : params) {
+    size_t eq = v.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      error_line("run: bad --param '" + v + "' (expected key=value)");
       return kExitBadInput;
     }
+    req.params[v.substr(0, eq)] = v.substr(eq + 1);
+  }
+  if (!timeout.empty()) {
+    char* end = nullptr;
+    double s = strtod(timeout.c_str(), &end);
+    if (*end || !std::isfinite(s) || s <= 0 || s > 86400) {
+      error_line("run: bad --timeout '" + timeout + "' (seconds, 0 < S <= 86400)");
+      return kExitBadInput;
+    }
+    req.timeout = std::chrono::milliseconds(int64_t(s * 1000.0) > 0 ? int64_t(s * 1000.0) : 1);
+  }
+  if (!mem.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    long long n = strtoll(mem.c_str(), &end, 10);
+    if (*end || errno || n < (long long)kMinGuestMemMib || n > (long long)kMaxGuestMemMib) {
+      error_line("run: bad --mem '" + mem + "' (MiB, " + std::to_string(kMinGuestMemMib) + ".." +
+                 std::to_string(kMaxGuestMemMib) + ")");
+      return kExitBadInput;
+    }
+    req.mem_mib = size_t(n);
   }
   if (req.engine.empty() || req.workload.empty()) {
     error_line("run: --engine and --workload are required (vtb run --help)");
@@ -148,7 +131,7 @@ int cmd_run(int argc, char** argv) {
   if (json) {
     printf("%s\n", report_to_json(r).c_str());
   } else if (r.error == ErrorKind::None) {
-    print_human(r);
+    print_human(r, all_counters);
   }
   fflush(stdout);
   if (r.error != ErrorKind::None) {

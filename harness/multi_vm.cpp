@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "harness/commands.h"
-#include "harness/json_writer.h"
+#include "harness/json.h"
 #include "harness/runner.h"
 
 namespace vtb::cli {
@@ -110,17 +110,12 @@ int run_multi_vm(const RunRequest& req0, int n, bool json) {
     if (r.wall > 0) sum_rate += 1.0 / r.wall;
   }
   if (json) {
-    JsonWriter j;
-    j.begin_object().key("engine").value(req.engine).key("workload").value(req.workload).key("vms").value(int64_t(n));
-    j.key("total_wall_seconds").value(total).key("runs_per_second").value(total > 0 ? n / total : 0.0);
-    j.key("per_vm").begin_array();
-    for (const auto& r : res) {
-      j.begin_object().key("cli_exit").value(int64_t(r.cli_exit)).key("exit_code").value(int64_t(r.exit_code));
-      j.key("outcome").value(r.outcome).key("wall_seconds").value(r.wall).key("phase1_seconds").value(r.phase1);
-      j.key("message").value(r.message).end_object();
-    }
-    j.end_array().end_object();
-    printf("%s\n", j.str().c_str());
+    Json j = {{"engine", req.engine}, {"workload", req.workload}, {"vms", n}, {"total_wall_seconds", total},
+              {"runs_per_second", total > 0 ? n / total : 0.0}, {"per_vm", Json::array()}};
+    for (const auto& r : res)
+      j["per_vm"].push_back({{"cli_exit", r.cli_exit}, {"exit_code", r.exit_code}, {"outcome", r.outcome},
+                             {"wall_seconds", r.wall}, {"phase1_seconds", r.phase1}, {"message", r.message}});
+    printf("%s\n", dump_json(j).c_str());
   } else {
     printf("--- vtb: engine %s, workload %s, %d VMs at once (one host process each)\n", req.engine.c_str(),
            req.workload.c_str(), n);

@@ -1,57 +1,54 @@
 // tags: harness|json — desc: a RunReport as one JSON object (schema in docs/cli.md).
-#include "harness/json_writer.h"
+#include "harness/json.h"
 #include "harness/runner.h"
 
 namespace vtb {
 
+namespace {
+
+Json counters_json(const Counters& c) {
+  Json o = Json::object();
+  for (const auto& [k, v] : c.all()) o[k] = v;
+  return o;
+}
+
+}  // namespace
+
 std::string report_to_json(const RunReport& r) {
-  JsonWriter j;
   const RunResult& res = r.result;
-  j.begin_object();
-  j.key("engine").value(r.engine);
-  j.key("backend").value(r.engine_label);
-  j.key("technique").value(r.technique);
-  j.key("workload").value(r.workload);
-  j.key("params").begin_object();
-  for (const auto& [k, v] : r.params) j.key(k).value(v);
-  j.end_object();
-  j.key("command_line").value(r.command_line);
-  j.key("kernel").value(r.kernel_path);
-  j.key("archive").value(r.archive_path);
-  j.key("outcome").value(r.error == ErrorKind::None ? outcome_name(res.outcome) : "not_run");
+  Json j = Json::object();
+  j["engine"] = r.engine;
+  j["backend"] = r.engine_label;
+  j["technique"] = r.technique;
+  j["workload"] = r.workload;
+  j["params"] = Json::object();
+  for (const auto& [k, v] : r.params) j["params"][k] = v;
+  j["command_line"] = r.command_line;
+  j["kernel"] = r.kernel_path;
+  j["archive"] = r.archive_path;
+  j["outcome"] = r.error == ErrorKind::None ? outcome_name(res.outcome) : "not_run";
   if (r.error == ErrorKind::None && res.outcome == Outcome::Exited)
-    j.key("exit_code").value(res.exit_code);
+    j["exit_code"] = res.exit_code;
   else
-    j.key("exit_code").null();
-  j.key("cli_exit").value(cli_exit_code(r));
-  j.key("error").value(error_kind_name(r.error));
-  j.key("message").value(r.error != ErrorKind::None ? r.error_message : res.message);
-  j.key("wall_seconds").value(res.wall_seconds);
-  j.key("phases").begin_array();
+    j["exit_code"] = nullptr;
+  j["cli_exit"] = cli_exit_code(r);
+  j["error"] = error_kind_name(r.error);
+  j["message"] = r.error != ErrorKind::None ? r.error_message : res.message;
+  j["wall_seconds"] = res.wall_seconds;
+  j["phases"] = Json::array();
   for (const auto& p : res.phases) {
-    j.begin_object();
-    j.key("phase").value(p.phase);
-    j.key("begin_ns").value(p.begin_ns);
-    j.key("end_ns").value(p.end_ns);
-    if (p.end_ns)
-      j.key("seconds").value(p.seconds());
-    else
-      j.key("seconds").null();
-    j.end_object();
+    Json ph = {{"phase", p.phase}, {"begin_ns", p.begin_ns}, {"end_ns", p.end_ns}};
+    ph["seconds"] = p.end_ns ? Json(p.seconds()) : Json(nullptr);
+    // What moved between the two markers (only ended phases of a Vm run).
+    if (p.has_counters && p.end_ns) ph["counters"] = counters_json(p.counters);
+    j["phases"].push_back(std::move(ph));
   }
-  j.end_array();
-  j.key("records").begin_array();
-  for (const auto& [k, v] : res.records) j.begin_object().key("key").value(k).key("value").value(v).end_object();
-  j.end_array();
-  j.key("counters").begin_object();
-  for (const auto& [k, v] : res.counters.all()) j.key(k).value(v);
-  j.end_object();
-  j.key("check_failures").begin_array();
-  for (const auto& c : r.check_failures) j.value(c);
-  j.end_array();
-  j.key("console").value(res.console);
-  j.end_object();
-  return j.str();
+  j["records"] = Json::array();
+  for (const auto& [k, v] : res.records) j["records"].push_back({{"key", k}, {"value", v}});
+  j["counters"] = counters_json(res.counters);
+  j["check_failures"] = r.check_failures;
+  j["console"] = res.console;
+  return dump_json(j);
 }
 
 }  // namespace vtb

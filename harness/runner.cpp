@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -50,7 +51,8 @@ std::vector<std::string> split_words(const std::string& s) {
 
 bool scope_matches(const std::string& scope, const RunReport& r) {
   if (scope == "*") return r.engine != "qemu-tcg" && r.engine != "native";  // peers: only when named
-  return scope == r.engine || scope == r.engine_label || scope == r.technique;
+  return scope == r.engine || scope == r.engine.substr(0, r.engine.find(':')) || scope == r.engine_label ||
+         scope == r.technique;
 }
 
 bool compare(uint64_t a, const std::string& op, uint64_t b) {
@@ -122,12 +124,39 @@ const char* error_kind_name(ErrorKind k) {
   return "unknown";
 }
 
-std::string default_manifest_path() { return env_or("VTB_MANIFEST", VTB_DEFAULT_MANIFEST); }
-std::string default_kernel_path(bool pv) {
-  return pv ? env_or("VTB_KERNEL_PV", VTB_DEFAULT_KERNEL_PV_ELF) : env_or("VTB_KERNEL", VTB_DEFAULT_KERNEL_ELF);
+namespace {
+
+// The folder of the running binary ("" when /proc/self/exe is unreadable).
+std::string exe_dir() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string p(buf, size_t(n));
+  return p.substr(0, p.rfind('/'));
 }
-std::string default_archive_path() { return env_or("VTB_ARCHIVE", VTB_DEFAULT_ARCHIVE); }
-std::string default_native_dir() { return env_or("VTB_NATIVE_DIR", VTB_DEFAULT_NATIVE_DIR); }
+
+// Where a datum of the build is: the environment variable, else next to the
+// binary (the build tree: <build>/harness/vtb, data in <build>/workloads/;
+// an install: <prefix>/bin/vtb, data in <prefix>/share/vtb/), else the path
+// the build was configured with (a binary that was moved alone).
+std::string data_path(const char* env, const char* name, const char* configured) {
+  if (const char* v = std::getenv(env); v && *v) return v;
+  const std::string dir = exe_dir();
+  if (!dir.empty())
+    for (const std::string& p : {dir + "/../workloads/" + name, dir + "/../share/vtb/" + name})
+      if (access(p.c_str(), F_OK) == 0) return std::filesystem::path(p).lexically_normal().string();
+  return configured;
+}
+
+}  // namespace
+
+std::string default_manifest_path() { return data_path("VTB_MANIFEST", "manifest", VTB_DEFAULT_MANIFEST); }
+std::string default_kernel_path(bool pv) {
+  return pv ? data_path("VTB_KERNEL_PV", "tbk.pv.elf", VTB_DEFAULT_KERNEL_PV_ELF)
+            : data_path("VTB_KERNEL", "tbk.elf", VTB_DEFAULT_KERNEL_ELF);
+}
+std::string default_archive_path() { return data_path("VTB_ARCHIVE", "programs.vtba", VTB_DEFAULT_ARCHIVE); }
+std::string default_native_dir() { return data_path("VTB_NATIVE_DIR", "native", VTB_DEFAULT_NATIVE_DIR); }
 
 namespace {
 
@@ -244,11 +273,14 @@ RunReport run_one(const RunRequest& req) {
     r.engine_label = req.engine;
     r.technique = req.engine == "native" ? "host native (no virtualization)" : "reference machine (QEMU TCG)";
   } else {
-    info = find_engine(req.engine);
-    if (!info) {
-      harness::fail(&r, Status::bad_input("unknown engine '" + req.engine + "' (known: " + known_runners() + ")"));
+    EngineSpec spec;
+    if (std::string e = parse_engine_spec(req.engine, &spec); !e.empty()) {
+      const bool unknown = e.rfind("unknown engine", 0) == 0;
+      harness::fail(&r, Status::bad_input(e + (unknown ? " (known: " + known_runners() + ")" : "")));
       return r;
     }
+    info = spec.info;
+    apply_engine_options(spec);  // `--engine pv:protect=off`: the environment the engine reads at creation
     r.technique = std::string(info->technique);
     probe = info->make ? info->make() : nullptr;
     if (!probe) {
@@ -256,7 +288,8 @@ RunReport run_one(const RunRequest& req) {
       return r;
     }
     Caps c = probe->caps();
-    r.engine_label = c.backend.empty() ? req.engine : c.backend;
+    // The series label names the options: "pv-unprotected:protect=off".
+    r.engine_label = (c.backend.empty() ? std::string(info->name) : c.backend) + spec.options;
     pv_flavor = c.flavor == Flavor::Pv;
   }
 

@@ -1,89 +1,49 @@
-// tags: harness|cli — desc: vtb entry point: dispatch to list | run | bench | merge | census | fuzz, --help, shared helpers.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
+// tags: harness|cli — desc: vtb entry point: CLI11 subcommands list | run | bench | compare | merge | census | fuzz | calibrate, --help, --version.
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <new>
+#include <string>
+#include <vector>
 
 #include "harness/calibrate/calibrate.h"
+#include "harness/cli_parse.h"
 #include "harness/commands.h"
 #include "harness/runner.h"
 
+#ifndef VTB_VERSION
+#define VTB_VERSION "unknown"
+#endif
+
 namespace vtb::cli {
+namespace {
 
-void print_usage(FILE* f) {
-  fprintf(f,
-          "usage: vtb <command> [options]\n"
-          "\n"
-          "commands:\n"
-          "  list                      engines (technique, backend, availability), peers, workloads\n"
-          "  run --engine E --workload W [--param k=v]... [--json] [--kernel PATH]\n"
-          "      [--archive PATH] [--manifest PATH] [--timeout S] [--mem MIB] [--quiet] [--out FILE] [--vms N]\n"
-          "                            run one workload on one engine or peer (qemu-tcg, native)\n"
-          "  bench [...]               the benchmark matrix (vtb bench --help; --shard i/N: one part of it)\n"
-          "  merge [--out DIR] SHARD_DIR...\n"
-          "                            join the results folders of vtb bench --shard into one (vtb merge --help)\n"
-          "  census [--engines E,...] [--json]\n"
-          "                            the sensitive-instruction census table (docs/census.md)\n"
-          "  fuzz [--engines E,...] [--seed S] [--programs N] [--kind K] [--shard i/N] [--out FILE]\n"
-          "                            fuzz campaign on every engine vs qemu-tcg (vtb fuzz --help; docs/reliability.md)\n"
-          "  calibrate [--json] [--reps N] [--quick]\n"
-          "                            this host's unit cost of each host event (docs/calibrate.md)\n"
-          "  help                      this text\n"
-          "\n"
-          "exit codes: 0 guest exited 0; 10 guest exited non-zero; 11 guest crashed;\n"
-          "12 limit reached; 2 bad input; 3 engine unavailable; 4 engine error; 5 host error\n"
-          "(docs/cli.md)\n");
-}
+struct Command {
+  const char* name;
+  const char* what;
+  int (*run)(int argc, char** argv);
+};
 
-void error_line(const std::string& msg) {
-  std::string m = msg;
-  for (char& c : m)
-    if (c == '\n' || c == '\r') c = ' ';
-  fprintf(stderr, "vtb: %s\n", m.c_str());
-}
+const Command kCommands[] = {
+    {"list", "engines (technique, backend, options, availability), peers, workloads and their parameters", cmd_list},
+    {"run", "run one workload on one engine or peer (vtb run --help)", cmd_run},
+    {"bench", "the benchmark matrix: results folder + summary (vtb bench --help)", cmd_bench},
+    {"compare", "two cells side by side: per-op time and counters of phase 1 (vtb compare --help)", cmd_compare},
+    {"merge", "join the results folders of vtb bench --shard (vtb merge --help)", cmd_merge},
+    {"census", "the sensitive-instruction census table (docs/census.md)", cmd_census},
+    {"fuzz", "fuzz campaign on every engine vs qemu-tcg (docs/reliability.md)", cmd_fuzz},
+    {"calibrate", "this host's unit cost of each host event (docs/calibrate.md)", vtb::calibrate::cmd_calibrate},
+};
 
-bool write_file_atomic(const std::string& path, const std::string& data, std::string* err) {
-  // Only a new file or a regular file is ever replaced: never a device node,
-  // a FIFO, a directory or what a symbolic link names.
-  struct stat st;
-  if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    *err = path + ": not a regular file; refusing to replace it";
-    return false;
-  }
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) {
-    *err = tmp + ": " + strerror(errno);
-    return false;
-  }
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      *err = tmp + ": " + strerror(errno);
-      close(fd);
-      unlink(tmp.c_str());
-      return false;
-    }
-    off += size_t(n);
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    *err = tmp + ": " + strerror(errno);
-    unlink(tmp.c_str());
-    return false;
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    *err = path + ": " + strerror(errno);
-    unlink(tmp.c_str());
-    return false;
-  }
-  return true;
+const char* const kExitCodes =
+    "exit codes: 0 guest exited 0; 10 guest exited non-zero; 11 guest crashed; 12 limit reached;\n"
+    "2 bad input; 3 engine unavailable; 4 engine error; 5 host error (docs/cli.md)";
+
+}  // namespace
+
+std::string known_commands() {
+  std::string s;
+  for (const auto& c : kCommands) s += (s.empty() ? "" : ", ") + std::string(c.name);
+  return s + ", help";
 }
 
 }  // namespace vtb::cli
@@ -91,23 +51,43 @@ bool write_file_atomic(const std::string& path, const std::string& data, std::st
 int main(int argc, char** argv) {
   using namespace vtb::cli;
   try {
+    CLI::App app{"vtb: an x86 virtualization testbed (bt, pv, kvm engines; qemu-tcg and native peers)", "vtb"};
+    init_app(app);
+    app.set_version_flag("--version", "vtb " VTB_VERSION);
+    app.require_subcommand(0, 1);
+    app.footer(kExitCodes);
+    for (const auto& c : kCommands) {
+      // Each command parses its own options (CLI11 too): everything after its name goes to it.
+      CLI::App* sub = app.add_subcommand(c.name, c.what);
+      sub->prefix_command();
+      sub->set_help_flag();
+    }
     if (argc < 2) {
-      print_usage(stderr);
+      error_line("usage: vtb <command> [options] (commands: " + known_commands() + "; vtb --help)");
       return vtb::kExitBadInput;
     }
-    std::string cmd = argv[1];
-    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-      print_usage(stdout);
+    const std::string first = argv[1];
+    if (first == "help") {
+      std::fputs(app.help().c_str(), stdout);
       return 0;
     }
-    if (cmd == "list") return cmd_list(argc - 1, argv + 1);
-    if (cmd == "run") return cmd_run(argc - 1, argv + 1);
-    if (cmd == "bench") return cmd_bench(argc - 1, argv + 1);
-    if (cmd == "merge") return cmd_merge(argc - 1, argv + 1);
-    if (cmd == "census") return cmd_census(argc - 1, argv + 1);
-    if (cmd == "fuzz") return cmd_fuzz(argc - 1, argv + 1);
-    if (cmd == "calibrate") return vtb::calibrate::cmd_calibrate(argc - 1, argv + 1);
-    error_line("unknown command '" + cmd + "' (known: list, run, bench, merge, census, fuzz, calibrate, help)");
+    bool known = false;
+    for (const auto& c : kCommands) known = known || first == c.name;
+    if (first[0] != '-' && !known) {
+      error_line("unknown command '" + first + "' (known: " + known_commands() + ")");
+      return vtb::kExitBadInput;
+    }
+    if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
+    for (const auto& c : kCommands) {
+      CLI::App* sub = app.get_subcommand(c.name);
+      if (!sub->parsed()) continue;
+      std::vector<std::string> args = sub->remaining();
+      std::vector<char*> av = {const_cast<char*>(c.name)};
+      for (auto& a : args) av.push_back(a.data());
+      av.push_back(nullptr);
+      return c.run(int(av.size()) - 1, av.data());
+    }
+    error_line("usage: vtb <command> [options] (commands: " + known_commands() + "; vtb --help)");
     return vtb::kExitBadInput;
   } catch (const std::bad_alloc&) {
     error_line("out of host memory");

@@ -19,6 +19,7 @@ done
 
 # Everything the project builds and tests with (Debian 12 package names).
 PKGS=(build-essential cmake pkg-config git libgtest-dev libbenchmark-dev libcapstone-dev
+      nlohmann-json3-dev libcli11-dev libfmt-dev
       qemu-system-x86 busybox-static cpio python3 python3-matplotlib python3-numpy)
 # The benchmark/paper part lists its own needs, one package per line.
 if [ -f "$ROOT/harness/bench/DEPENDENCIES" ]; then

@@ -50,12 +50,21 @@ void ControlDevice::feed_line(const std::string& line, uint64_t now_ns) {
     }
     auto& list = phases_;
     if (line[0] == VTB_CTRL_BEGIN) {
-      list.push_back({static_cast<int>(id), now_ns, 0});
+      list.push_back({static_cast<int>(id), now_ns, 0, {}, false});
+      if (snapshot_) {
+        // The snapshot's own host time is not part of the phase: the phase
+        // begins when it is taken (at the end marker it is taken after the stamp).
+        const uint64_t t0 = monotonic_ns();
+        list.back().counters = snapshot_();
+        list.back().begin_ns = now_ns + (monotonic_ns() - t0);
+        list.back().has_counters = true;
+      }
       return;
     }
     for (auto it = list.rbegin(); it != list.rend(); ++it)
       if (it->phase == id && it->end_ns == 0) {
         it->end_ns = now_ns;
+        if (it->has_counters) it->counters = snapshot_().minus(it->counters);
         return;
       }
     ++malformed_;  // end without begin

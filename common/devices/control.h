@@ -1,6 +1,7 @@
 // tags: common|devices — desc: the testbed control device: exit code, phases, result records.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,10 @@ class ControlDevice : public Device {
   // qemu/native peers, which read the same protocol from a pipe).
   void feed_line(const std::string& line, uint64_t now_ns);
 
+  // Called at every phase marker for a snapshot of every counter; the
+  // phase keeps end - begin (PhaseTiming::counters). Unset: no snapshots.
+  void set_snapshot(std::function<Counters()> fn) { snapshot_ = std::move(fn); }
+
   ControlDevice();
 
  private:
@@ -51,6 +56,7 @@ class ControlDevice : public Device {
   int exit_code_ = -1;
   uint64_t malformed_ = 0;
   std::vector<PhaseTiming> phases_;
+  std::function<Counters()> snapshot_;
   std::vector<std::pair<std::string, std::string>> records_;
 };
 

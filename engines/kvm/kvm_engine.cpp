@@ -230,29 +230,19 @@ class KvmEngine final : public Engine {
     halted_ = false;
   }
 
-  // kvm.<stat> (vCPU) and kvm.vm.<stat> (VM): deltas since load() or the
-  // previous stats() call, so that merging every call adds up. kvm.user.*
-  // count what this engine did in user space without leaving run().
+  // kvm.<stat> (vCPU) and kvm.vm.<stat> (VM): totals since load(), so that
+  // the Vm may snapshot them at every phase marker. kvm.user.* count what this
+  // engine did in user space without leaving run().
   void stats(Counters& out) const override {
     if (!vm_) return;
     std::vector<uint64_t> now;
-    if (vcpu_stats_.snapshot(&now)) {
-      StatsReader::add_deltas(vcpu_stats_.names(), vcpu_base_, now, "kvm.", out);
-      vcpu_base_ = now;
-    }
-    if (vm_stats_.snapshot(&now)) {
-      StatsReader::add_deltas(vm_stats_.names(), vm_base_, now, "kvm.vm.", out);
-      vm_base_ = now;
-    }
+    if (vcpu_stats_.snapshot(&now)) StatsReader::add_deltas(vcpu_stats_.names(), vcpu_base_, now, "kvm.", out);
+    if (vm_stats_.snapshot(&now)) StatsReader::add_deltas(vm_stats_.names(), vm_base_, now, "kvm.vm.", out);
     for (const auto& [insn, n] : emulated_)
-      if (n > emulated_base_[insn]) out.add("kvm.user.emulated." + insn, n - emulated_base_[insn]);
-    emulated_base_ = emulated_;
-    if (kicks_ > kicks_base_) out.add("kvm.user.kicks", kicks_ - kicks_base_);
-    if (injected_ > injected_base_) out.add("kvm.user.irq_injected", injected_ - injected_base_);
-    if (window_exits_ > window_base_) out.add("kvm.user.irq_window_exits", window_exits_ - window_base_);
-    kicks_base_ = kicks_;
-    injected_base_ = injected_;
-    window_base_ = window_exits_;
+      if (n) out.add("kvm.user.emulated." + insn, n);
+    if (kicks_) out.add("kvm.user.kicks", kicks_);
+    if (injected_) out.add("kvm.user.irq_injected", injected_);
+    if (window_exits_) out.add("kvm.user.irq_window_exits", window_exits_);
   }
 
  private:
@@ -357,12 +347,10 @@ class KvmEngine final : public Engine {
   bool halted_ = false, dead_ = false;
   std::string dead_reason_;
   StatsReader vcpu_stats_, vm_stats_;
-  mutable std::vector<uint64_t> vcpu_base_, vm_base_;
+  std::vector<uint64_t> vcpu_base_, vm_base_;
   uint64_t kicks_ = 0, injected_ = 0, window_exits_ = 0;
   GuestMemory* mem_ = nullptr;
   std::map<std::string, uint64_t> emulated_;  // kvm.user.emulated.<insn>
-  mutable std::map<std::string, uint64_t> emulated_base_;
-  mutable uint64_t kicks_base_ = 0, injected_base_ = 0, window_base_ = 0;
 };
 
 }  // namespace

@@ -417,6 +417,9 @@ void PvEngine::stats(Counters& out) const {
   if (int80_refused_) out.add("pv.int80_refused", int80_refused_);
   if (sysenter_refused_) out.add("pv.sysenter_refused", sysenter_refused_);
   if (blocks_) out.add("pv.block", blocks_);
+  out.add("time.pv.protect_ns", win_.protect_ns());
+  out.add("time.pv.syscall_bounce_ns", syscall_bounce_ns_);
+  if (hidden_fault_ns_) out.add("time.pv.hidden_fault_ns", hidden_fault_ns_);
 }
 
 bool PvEngine::copy_from_guest(uint64_t va, void* out, size_t len) {

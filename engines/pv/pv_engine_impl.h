@@ -95,6 +95,7 @@ class PvEngine final : public Engine {
   HostCpuidCache cpuid_;  // VTB_HC_CPUID answers
   uint64_t int80_refused_ = 0, sysenter_refused_ = 0, host_ticks_ = 0, blocks_ = 0;
   uint64_t last_hidden_va_ = ~0ULL, last_hidden_rip_ = ~0ULL;
+  uint64_t syscall_bounce_ns_ = 0, hidden_fault_ns_ = 0;  // time.pv.* (ScopedNs)
 };
 
 extern PvEngine* g_engine;

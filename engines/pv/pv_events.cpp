@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "common/abi/vtb_abi.h"
+#include "common/scoped_ns.h"
 #include "common/clock.h"
 #include "common/page_walk.h"
 #include "common/sud.h"
@@ -180,6 +181,7 @@ bool PvEngine::handle_signal() {
     }
     if (v.mode == Mode::User) {
       ++syscall_bounce_;
+      ScopedNs timed(syscall_bounce_ns_);
       v.gpr[RCX] = v.rip;  // as the syscall instruction leaves them
       v.gpr[R11] = v.rflags;
       return upcall(VTB_PV_VECTOR_SYSCALL, false, 0, "syscall");
@@ -214,6 +216,7 @@ bool PvEngine::handle_signal() {
           }
           last_hidden_va_ = cr2, last_hidden_rip_ = v.rip;
           ++hidden_faults_;
+          ScopedNs timed(hidden_fault_ns_);
           return mmu_->resync_page(cr2);
         }
         // A released page table the kernel now writes as ordinary memory.

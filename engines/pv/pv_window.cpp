@@ -9,6 +9,7 @@
 
 #include "common/abi/vtb_abi.h"
 #include "common/host_events.h"
+#include "common/scoped_ns.h"
 
 namespace vtb::pv {
 namespace {
@@ -85,6 +86,7 @@ bool PvWindow::unmap(uint64_t va, uint64_t len) {
 bool PvWindow::protect(uint64_t va, uint64_t len, int prot) {
   ++protect_ops_;
   count_host_range(HostEvent::Mprotect, len);
+  ScopedNs timed(protect_ns_);
   return mprotect(reinterpret_cast<void*>(va), len, prot) == 0 || fail("mprotect window range", va, len);
 }
 

@@ -10,20 +10,27 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "common/clock.h"
 #include "harness/bench/child_process.h"
 #include "harness/bench/environment.h"
-#include "harness/bench/json_value.h"
+#include "harness/atomic_file.h"
 #include "harness/bench/matrix.h"
 #include "harness/bench/nested_cells.h"
 #include "harness/bench/results_dir.h"
 #include "harness/bench/run_report.h"
 #include "harness/bench/shard.h"
 #include "harness/bench/summary.h"
+#include "harness/cli_parse.h"
+#include "harness/commands.h"
+#include "harness/json.h"
 #include "harness/manifest.h"
 #include "harness/runner.h"
 
@@ -37,18 +44,6 @@ namespace {
 
 constexpr int kMeasuredPhase = 1;  // the workload's measured loop (docs/benchmarks.md)
 
-const char* kUsage =
-    "usage: vtb bench [--engines a,b] [--workloads x,y] [--groups micro,macro,census] [--quick]\n"
-    "                 [--repetitions N] [--scale F] [--shard i/N] [--out DIR] [--vtb PATH] [--list]\n"
-    "                 [--benchmark_* ...]\n"
-    "  Runs every (engine, workload) cell in a child `vtb run --json`, keeps every repetition,\n"
-    "  writes DIR/<date>_<host>_<commit>/{bench.json,environment.json,summary.txt[,census.json]}\n"
-    "  (default DIR: the source tree's results/) and prints a summary table.\n"
-    "  --engines kvm@nested-tcg measures the kvm engine's cells inside the nested runner\n"
-    "  (QEMU TCG with emulated AMD SVM; any host): two series, kvm@nested-tcg/npt and\n"
-    "  kvm@nested-tcg/shadow (npt=0), exact exit counts, TCG-scale timings (docs/kvm.md).\n"
-    "  --shard i/N runs the i-th of N cost-balanced parts of the selection (the same split on\n"
-    "  every host); `vtb merge` joins the N results folders into one (docs/benchmarks.md).\n";
 
 struct Options {
   MatrixOptions m;
@@ -56,6 +51,8 @@ struct Options {
   std::string vtb_path;
   bool list_only = false;
   bool scale_set = false, reps_set = false;
+  double target_cv = 0;     // --target-cv: repeat cells until their cv is below it (0: off)
+  int max_repetitions = 10; // --max-repetitions: the bound of --target-cv
   ShardSpec shard;
   std::vector<std::string> gb_flags;
 };
@@ -79,80 +76,60 @@ std::string canonical_options(const Options& o) {
          ";benchmark_flags=" + gb;
 }
 
-// Returns "" or a one-line usage error.
-std::string parse_options(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](std::string* v) -> bool {
-      auto eq = a.find('=');
-      if (eq != std::string::npos) { *v = a.substr(eq + 1); a = a.substr(0, eq); return true; }
-      if (i + 1 >= argc) return false;
-      *v = argv[++i];
-      return true;
-    };
-    if (a.rfind("--benchmark_out", 0) == 0) return "--benchmark_out is set by vtb bench (use --out DIR)";
-    if (a.rfind("--benchmark_", 0) == 0) { o->gb_flags.push_back(a); continue; }
-    if (a == "--quick") { o->m.quick = true; continue; }
-    if (a == "--list") { o->list_only = true; continue; }
-    if (a == "-h" || a == "--help") return "help";
-    std::string key = a.substr(0, a.find('='));
-    std::string v;
-    if (key != "--engines" && key != "--workloads" && key != "--groups" && key != "--repetitions" &&
-        key != "--scale" && key != "--out" && key != "--vtb" && key != "--shard")
-      return "unknown option '" + a + "'";
-    if (!value(&v)) return "option " + a + " needs a value";
-    if (a == "--engines") o->m.engines = split_list(v);
-    else if (a == "--workloads") o->m.workloads = split_list(v);
-    else if (a == "--groups") o->m.groups = split_list(v);
-    else if (a == "--out") o->out_root = v;
-    else if (a == "--vtb") o->vtb_path = v;
-    else if (a == "--shard") {
-      std::string e = parse_shard(v, &o->shard);
-      if (!e.empty()) return e;
+// Parses the options with CLI11. Returns -1 to go on, else the exit code
+// (0 after --help, 2 after a usage error reported on one line).
+int parse_options(int argc, char** argv, Options* o) {
+  CLI::App app{"Runs every (engine, workload) cell in a child `vtb run --json`, keeps every repetition, writes\n"
+               "DIR/<date>_<host>_<commit>/{bench.json,environment.json,summary.txt[,census.json]} and prints\n"
+               "a summary table (median, cv, min .. max, repetitions, ratios, baseline flags). Options of\n"
+               "Google Benchmark pass through as --benchmark_*=VALUE.",
+               "vtb bench"};
+  cli::init_app(app);
+  std::string engines, workloads, groups, shard;
+  app.add_option("--engines", engines, "a,b: engines and peers; kvm@nested-tcg: the kvm cells in the nested runner");
+  app.add_option("--workloads", workloads, "x,y: workloads");
+  app.add_option("--groups", groups, "micro,macro,census: workload groups");
+  app.add_flag("--quick", o->m.quick, "the quick suite (2 repetitions, scale 1)");
+  auto* reps = app.add_option("--repetitions", o->m.repetitions, "repetitions per cell")->check(CLI::Range(1, 1000));
+  app.add_option("--target-cv", o->target_cv, "repeat a cell until its cv is below this fraction (e.g. 0.05)")
+      ->check(CLI::Range(1e-9, 10.0));
+  app.add_option("--max-repetitions", o->max_repetitions, "the bound of --target-cv (default 10)")
+      ->check(CLI::Range(1, 1000));
+  auto* scale = app.add_option("--scale", o->m.scale, "multiply the workloads' counts")->check(CLI::Range(1e-9, 1000.0));
+  app.add_option("--shard", shard, "i/N: the i-th of N cost-balanced parts of the selection (vtb merge joins them)");
+  app.add_option("--out", o->out_root, "DIR (default: results/ of the source tree)");
+  app.add_option("--vtb", o->vtb_path, "the vtb binary that runs the cells (default: this one)");
+  app.add_flag("--list", o->list_only, "list the cells and stop");
+  app.allow_extras();
+  app.footer("--engines kvm@nested-tcg: two series, kvm@nested-tcg/npt and kvm@nested-tcg/shadow, exact exit\n"
+             "counts, TCG-scale timings (docs/kvm.md). Shards and merging: docs/benchmarks.md.");
+  if (int rc = cli::parse_cli(app, argc, argv); rc >= 0) return rc;
+  for (const std::string& a : app.remaining()) {
+    std::string bad;
+    if (a.rfind("--benchmark_out", 0) == 0) bad = "--benchmark_out is set by vtb bench (use --out DIR)";
+    else if (a.rfind("--benchmark_", 0) != 0) bad = "unknown option '" + a + "'";
+    if (!bad.empty()) {
+      cli::error_line("bench: " + bad + " (vtb bench --help)");
+      return kExitBadInput;
     }
-    else if (a == "--repetitions") {
-      char* end = nullptr;
-      long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end || n < 1 || n > 1000) return "--repetitions needs an integer in 1..1000";
-      o->m.repetitions = int(n);
-      o->reps_set = true;
-    } else if (a == "--scale") {
-      char* end = nullptr;
-      double f = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end || !(f > 0) || f > 1000) return "--scale needs a positive number";
-      o->m.scale = f;
-      o->scale_set = true;
+    o->gb_flags.push_back(a);
+  }
+  if (!engines.empty()) o->m.engines = split_list(engines);
+  if (!workloads.empty()) o->m.workloads = split_list(workloads);
+  if (!groups.empty()) o->m.groups = split_list(groups);
+  if (!shard.empty()) {
+    if (std::string e = parse_shard(shard, &o->shard); !e.empty()) {
+      cli::error_line("bench: " + e);
+      return kExitBadInput;
     }
   }
+  o->reps_set = reps->count() > 0;
+  o->scale_set = scale->count() > 0;
   if (o->m.quick) {
     if (!o->reps_set) o->m.repetitions = 2;
     if (!o->scale_set) o->m.scale = 1.0;  // the manifest defaults are CI-sized; shorter loops fall below the runner's marker resolution
   }
-  return "";
-}
-
-// The number of operations the measured phase performed.
-uint64_t op_count(const RunReport& r, const Cell& c) {
-  // The workload says it with a record ("R ops N", or its loop count).
-  for (const char* k : {"ops", "iterations", "pages"}) {
-    if (const std::string* v = r.record(k)) {
-      uint64_t n = std::strtoull(v->c_str(), nullptr, 10);
-      if (n) return n;
-    }
-  }
-  for (const char* k : {"n", "iters", "iterations", "count", "pages"}) {
-    auto it = c.params.find(k);
-    if (it != c.params.end()) {
-      uint64_t n = std::strtoull(it->second.c_str(), nullptr, 10);
-      if (n) return n;
-    }
-  }
-  for (const auto& [k, v] : c.params) {
-    char* end = nullptr;
-    unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-    if (!v.empty() && !*end && n) return n;
-  }
-  return 1;
+  return -1;
 }
 
 // One printable line for Google Benchmark's JSON (no quotes, backslashes or control characters).
@@ -173,13 +150,19 @@ bool has_content(const std::string& path) {
 
 // The bench.json of a run in which no cell ran.
 std::string empty_bench_json(const std::string& host, const std::string& commit) {
-  Json ctx = Json::make_object();
-  ctx.set("host_name", Json::make_string(host));
-  ctx.set("vtb.commit", Json::make_string(commit));
-  Json j = Json::make_object();
-  j.set("context", ctx);
-  j.set("benchmarks", Json::make_array());
-  return to_json(j, 2) + "\n";
+  Json ctx = Json::object();
+  ctx["host_name"] = Json(host);
+  ctx["vtb.commit"] = Json(commit);
+  Json j = Json::object();
+  j["context"] = ctx;
+  j["benchmarks"] = Json::array();
+  return dump_json(j, 2) + "\n";
+}
+
+// The cell ("engine/workload/mode") of a Google Benchmark row.
+std::string row_cell(const Json& row) {
+  const std::string rn = json_string(json_at(row, "run_name"));
+  return rn.substr(0, rn.find("/iterations:"));
 }
 
 struct CellState {
@@ -199,7 +182,7 @@ struct Suite {
   std::vector<CellState> state;
   std::string vtb;
   std::unique_ptr<Progress> progress;
-  Json census = Json::make_object();
+  Json census = Json::object();
 
   // Index of the cold cell of the same engine/workload (for warm cells).
   int cold_of(size_t i) const {
@@ -249,6 +232,7 @@ struct Suite {
     std::string err;
     RunReport rep;
     uint64_t phase_ns = 0;
+    int occurrence = 0;  // the measured phase-1 occurrence (warm: the last one)
     bool have_report = false;
     bool transient = false;
     for (auto _ : st) {
@@ -265,6 +249,7 @@ struct Suite {
           rep = cold->reports[size_t(rep_index)];
           have_report = true;
           int n = phase_count(rep, kMeasuredPhase);
+          occurrence = n - 1;
           if (n < 2 || !phase_interval(rep, kMeasuredPhase, n - 1, &phase_ns))
             err = "not measured: the run reported phase 1 once (the workload does not repeat its loop in one VM), cold only";
           else if (phase_ns == 0)
@@ -315,16 +300,22 @@ struct Suite {
     st.SetLabel(one_line(labelled.label() + label_suffix));
     if (have_report && !rep.backend.empty()) cs.outcome.backend = labelled.backend;
     if (err.empty()) {
-      uint64_t ops = op_count(rep, c);
+      uint64_t ops = op_count(rep, c.params);
       double ns_per_op = double(phase_ns) / double(ops);
       st.counters["ns_per_op"] = ns_per_op;
       st.counters["ops"] = double(ops);
       st.counters["phase_ns"] = double(phase_ns);
       st.counters["wall_s"] = rep.wall_seconds;
-      // Counters cover the whole run: with a repeated loop (reps) it measured
-      // every phase-1 occurrence, so divide by all their operations.
+      // Counts of the measured phase-1 occurrence per op (cold: the first,
+      // warm: the last), so cold and warm rows differ where the work differs.
+      // A report without per-phase counters (peers) has only run totals: those
+      // are divided by the operations of every phase-1 occurrence.
       const double run_ops = double(ops) * double(std::max(1, phase_count(rep, kMeasuredPhase)));
-      for (const auto& [name, v] : rep.counters) st.counters[name + "/op"] = v / run_ops;
+      const ReportPhase* ph = phase_occurrence(rep, kMeasuredPhase, occurrence);
+      if (ph && ph->has_counters)
+        for (const auto& [name, v] : ph->counters) st.counters[name + "/op"] = v / double(ops);
+      else
+        for (const auto& [name, v] : rep.counters) st.counters[name + "/op"] = v / run_ops;
       // Counts the guest kernel reports about itself (tbk.syscall_pf_compat:
       // system calls that took the kvm_pvm compatibility path) label the cell too.
       for (const auto& [name, v] : rep.records) {
@@ -341,18 +332,94 @@ struct Suite {
     progress->step(c.name() + (err.empty() ? "" : " (lost)"));
   }
 
+  void register_cell(size_t i, int repetitions) {
+    Suite* s = this;
+    benchmark::RegisterBenchmark(cells[i].name().c_str(), [s, i](benchmark::State& st) { s->run(st, i); })
+        ->Iterations(1)
+        ->Repetitions(repetitions)
+        ->ReportAggregatesOnly(false)
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+  }
+
+  // --target-cv: rounds of more repetitions (doubling, at most `max_reps` in
+  // all) for every measured cold cell whose cv is not below `target` (or that
+  // has fewer than 3 repetitions), with its warm cell. Each round's rows join
+  // bench.json in `dir` (repetition_index continued; the aggregates of
+  // repeated cells dropped: they covered one round). Returns "" or an error.
+  std::string repeat_until_cv(double target, int max_reps, const std::string& dir, benchmark::BenchmarkReporter* quiet) {
+    const std::string path = dir + "/bench.json";
+    std::string text, err;
+    Json all;
+    if (!read_text(path, &text) || !parse_json(text, &all, &err)) return "bench.json unreadable: " + err;
+    std::set<std::string> repeated;
+    for (int round = 1;; ++round) {
+      std::vector<std::pair<size_t, int>> again;
+      for (size_t i = 0; i < cells.size(); ++i) {
+        const CellState& cs = state[i];
+        if (cells[i].mode != "cold" || !cells[i].skip.empty() || !cs.first_error.empty()) continue;
+        if (cs.outcome.ns_per_op.empty() || cs.calls >= max_reps) continue;
+        const Spread sp = spread_of(cs.outcome.ns_per_op);
+        if (sp.n >= 3 && sp.cv < target) continue;
+        const int k = std::min(cs.calls, max_reps - cs.calls);
+        again.emplace_back(i, k);
+        for (size_t j = 0; j < cells.size(); ++j)
+          if (cells[j].mode == "warm" && cold_of(j) == int(i)) again.emplace_back(j, k);
+      }
+      if (again.empty()) break;
+      benchmark::ClearRegisteredBenchmarks();
+      std::sort(again.begin(), again.end());
+      for (const auto& [i, k] : again) {
+        register_cell(i, k);
+        progress->add_total(k);
+        repeated.insert(cells[i].name());
+      }
+      std::map<std::string, int> before;  // rows per cell so far
+      for (const Json& r : json_at(all, "benchmarks"))
+        if (json_string(json_at(r, "run_type")) == "iteration") ++before[row_cell(r)];
+      benchmark::RunSpecifiedBenchmarks(quiet);
+      Json next;
+      if (!read_text(path, &text) || !parse_json(text, &next, &err)) return "round " + std::to_string(round) + ": " + err;
+      for (Json r : json_at(next, "benchmarks")) {
+        if (json_string(json_at(r, "run_type")) != "iteration") continue;
+        r["repetition_index"] = before[row_cell(r)] + json_i64(json_at(r, "repetition_index"));
+        all["benchmarks"].push_back(std::move(r));
+      }
+    }
+    if (repeated.empty()) return "";
+    Json rows = Json::array();
+    std::map<std::string, int> total;
+    for (const Json& r : all["benchmarks"])
+      if (json_string(json_at(r, "run_type")) == "iteration") ++total[row_cell(r)];
+    for (Json r : all["benchmarks"]) {
+      const std::string cell = row_cell(r);
+      if (!repeated.count(cell)) { rows.push_back(std::move(r)); continue; }
+      if (json_string(json_at(r, "run_type")) != "iteration") continue;
+      r["repetitions"] = total[cell];
+      rows.push_back(std::move(r));
+    }
+    // Rows of one cell together, in the order the cells were planned.
+    std::stable_sort(rows.begin(), rows.end(), [](const Json& a, const Json& b) {
+      return json_i64(json_at(a, "family_index")) < json_i64(json_at(b, "family_index"));
+    });
+    all["benchmarks"] = std::move(rows);
+    std::string werr;
+    if (!write_file_atomic(path, dump_json(all, 2) + "\n", &werr)) return werr;
+    return "";
+  }
+
   bool census_has(const std::string& engine) const {
-    const Json& e = census[engine];
-    return e.is_object() && e.find("records") != nullptr && !e["records"].members().empty();
+    const Json& e = json_at(census, engine);
+    return e.is_object() && !json_at(e, "records").empty();
   }
 
   void add_census(const Cell& c, const RunReport& rep) {
-    Json e = census.find(c.engine) ? census[c.engine] : Json::make_object();
-    e.set("backend", Json::make_string(rep.backend.empty() ? c.backend : rep.backend));
-    Json recs = e.find("records") ? e["records"] : Json::make_object();
-    for (const auto& [k, v] : rep.records) recs.set(c.workload == "census" ? k : c.workload + "." + k, Json::make_string(v));
-    e.set("records", recs);
-    census.set(c.engine, e);
+    Json e = census.contains(c.engine) ? census[c.engine] : Json::object();
+    e["backend"] = Json(rep.backend.empty() ? c.backend : rep.backend);
+    Json recs = e.contains("records") ? e["records"] : Json::object();
+    for (const auto& [k, v] : rep.records) recs[c.workload == "census" ? k : c.workload + "." + k] = Json(v);
+    e["records"] = recs;
+    census[c.engine] = e;
   }
 };
 
@@ -370,9 +437,7 @@ class QuietReporter : public benchmark::BenchmarkReporter {
 int bench_main(int argc, char** argv) {
   using namespace bench;
   Options opt;
-  std::string perr = parse_options(argc, argv, &opt);
-  if (perr == "help") { std::fputs(kUsage, stdout); return 0; }
-  if (!perr.empty()) { std::fprintf(stderr, "vtb bench: %s\n%s", perr.c_str(), kUsage); return kExitBadInput; }
+  if (int rc = parse_options(argc, argv, &opt); rc >= 0) return rc;
 
   Manifest manifest;
   Status ms = load_manifest(default_manifest_path(), &manifest);
@@ -417,10 +482,8 @@ int bench_main(int argc, char** argv) {
   const std::string plan_hash = plan_fingerprint(plan, shard_of);
   std::string shard_line;
   if (opt.shard.enabled()) {
-    char line[160];
-    std::snprintf(line, sizeof line, "shard %s: %zu of %zu cells, estimated %.0f s; all shards:", opt.shard.str().c_str(),
-                  suite.cells.size(), plan.size(), double(shard_ms[size_t(opt.shard.index - 1)]) / 1000);
-    shard_line = line;
+    shard_line = fmt::format("shard {}: {} of {} cells, estimated {:.0f} s; all shards:", opt.shard.str(),
+                             suite.cells.size(), plan.size(), double(shard_ms[size_t(opt.shard.index - 1)]) / 1000);
     for (int64_t ms : shard_ms) shard_line += " " + std::to_string((ms + 500) / 1000) + " s";
   }
 
@@ -443,7 +506,7 @@ int bench_main(int argc, char** argv) {
   std::string commit = source_commit(VTB_SOURCE_DIR, &dirty);
   std::string host = safe_host_name();
   // Every cell's label says where it ran: merged shards keep hosts (and host kinds) apart.
-  const std::string kind = host_kind(collect_environment(VTB_SOURCE_DIR, Json::make_object()));
+  const std::string kind = host_kind(collect_environment(VTB_SOURCE_DIR, Json::object()));
   suite.label_suffix = ";host=" + host + ";host_kind=" + kind + (opt.shard.enabled() ? ";shard=" + opt.shard.str() : "");
   const std::string folder =
       results_folder_name(long(time(nullptr)), host, commit + (dirty ? "+dirty" : "")) +
@@ -506,21 +569,16 @@ int bench_main(int argc, char** argv) {
   if (opt.shard.enabled()) benchmark::AddCustomContext("vtb.shard", opt.shard.str());
   if (!shard_line.empty()) std::fprintf(stderr, "vtb bench: %s\n", shard_line.c_str());
 
-  for (size_t i = 0; i < suite.cells.size(); ++i) {
-    const Cell& c = suite.cells[i];
-    Suite* s = &suite;
-    benchmark::RegisterBenchmark(c.name().c_str(), [s, i](benchmark::State& st) { s->run(st, i); })
-        ->Iterations(1)
-        ->Repetitions(c.repetitions)
-        ->ReportAggregatesOnly(false)
-        ->UseManualTime()
-        ->Unit(benchmark::kMicrosecond);
-  }
+  for (size_t i = 0; i < suite.cells.size(); ++i) suite.register_cell(i, suite.cells[i].repetitions);
 
   std::string load_start = load_average();
   uint64_t t0 = monotonic_ns();
   QuietReporter quiet;
   if (!suite.cells.empty()) benchmark::RunSpecifiedBenchmarks(&quiet);
+  if (opt.target_cv > 0 && !suite.cells.empty() && has_content(out.temp_path() + "/bench.json")) {
+    const std::string more = suite.repeat_until_cv(opt.target_cv, opt.max_repetitions, out.temp_path(), &quiet);
+    if (!more.empty()) std::fprintf(stderr, "vtb bench: --target-cv: %s\n", more.c_str());
+  }
   benchmark::Shutdown();
   // No cell ran (an empty shard, a filter that matched nothing): still a valid, empty bench.json.
   if (!has_content(out.temp_path() + "/bench.json") &&
@@ -532,7 +590,7 @@ int bench_main(int argc, char** argv) {
   double secs = double(monotonic_ns() - t0) * 1e-9;
 
   std::vector<CellOutcome> outcomes;
-  int lost = 0;
+  int lost = 0, reps_total = 0, reps_lost = 0;
   for (size_t i = 0; i < suite.cells.size(); ++i) {
     const Cell& c = suite.cells[i];
     CellOutcome o = suite.state[i].outcome;
@@ -544,40 +602,45 @@ int bench_main(int argc, char** argv) {
     o.params = c.params_str();
     if (suite.state[i].calls == 0) o.error = "not run (filtered out by --benchmark_filter)";
     if (o.ns_per_op.empty()) ++lost;
+    reps_total += int(o.ns_per_op.size()) + o.failed_reps;
+    reps_lost += o.failed_reps;
     outcomes.push_back(o);
   }
   std::string summary = format_summary(outcomes);
   for (const auto& n : na) summary += "n/a  " + n + "\n";
 
-  Json extra = Json::make_object();
-  extra.set("suite", Json::make_string(opt.m.quick ? "quick" : "default"));
-  extra.set("quick", Json::make_bool(opt.m.quick));
-  extra.set("repetitions", Json::make_number(opt.m.repetitions));
-  extra.set("scale", Json::make_number(opt.m.scale));
-  extra.set("bench_seconds", Json::make_number(std::round(secs * 10) / 10));
-  extra.set("cells", Json::make_number(double(suite.cells.size())));
-  extra.set("cells_lost_or_skipped", Json::make_number(lost));
-  extra.set("load_average_start", Json::make_string(load_start));
-  extra.set("load_average_end", Json::make_string(load_average()));
-  extra.set("manifest", Json::make_string(manifest.path));
-  extra.set("manifest_hash", Json::make_string(key.manifest_hash));
-  extra.set("options", Json::make_string(key.options));
-  extra.set("plan_hash", Json::make_string(key.plan_hash));
-  extra.set("cells_in_selection", Json::make_number(double(plan.size())));
+  Json extra = Json::object();
+  extra["suite"] = Json(opt.m.quick ? "quick" : "default");
+  extra["quick"] = Json(opt.m.quick);
+  extra["repetitions"] = Json(opt.m.repetitions);
+  extra["scale"] = Json(opt.m.scale);
+  extra["bench_seconds"] = Json(std::round(secs * 10) / 10);
+  extra["cells"] = Json(suite.cells.size());
+  extra["cells_lost_or_skipped"] = Json(lost);
+  extra["repetitions_total"] = reps_total;  // lost work is counted in repetitions (summary, analysis)
+  extra["repetitions_lost"] = reps_lost;
+  extra["target_cv"] = opt.target_cv > 0 ? Json(opt.target_cv) : Json(nullptr);
+  extra["load_average_start"] = Json(load_start);
+  extra["load_average_end"] = Json(load_average());
+  extra["manifest"] = Json(manifest.path);
+  extra["manifest_hash"] = Json(key.manifest_hash);
+  extra["options"] = Json(key.options);
+  extra["plan_hash"] = Json(key.plan_hash);
+  extra["cells_in_selection"] = Json(plan.size());
   if (opt.shard.enabled()) {
-    extra.set("shard", Json::make_string(opt.shard.str()));
-    extra.set("shard_estimated_seconds", Json::make_number(double(shard_ms[size_t(opt.shard.index - 1)] / 100) / 10));
+    extra["shard"] = Json(opt.shard.str());
+    extra["shard_estimated_seconds"] = Json(double(shard_ms[size_t(opt.shard.index - 1)] / 100) / 10);
   }
-  Json args = Json::make_array();
-  for (int i = 0; i < argc; ++i) args.push(Json::make_string(argv[i]));
-  extra.set("arguments", args);
+  Json args = Json::array();
+  for (int i = 0; i < argc; ++i) args.push_back(Json(argv[i]));
+  extra["arguments"] = args;
   Json env = collect_environment(VTB_SOURCE_DIR, extra, /*calibrate=*/true);
-  bool ok = out.write_file("environment.json", to_json(env, 2) + "\n", &err) &&
+  bool ok = out.write_file("environment.json", dump_json(env, 2) + "\n", &err) &&
             out.write_file("summary.txt", summary, &err) &&
-            (suite.census.members().empty() || out.write_file("census.json", to_json(suite.census, 2) + "\n", &err)) &&
+            (suite.census.empty() || out.write_file("census.json", dump_json(suite.census, 2) + "\n", &err)) &&
             (!opt.shard.enabled() ||
              out.write_file("shard.json",
-                            to_json(shard_record(opt.shard, key, plan, shard_of, shard_ms, costs, opt.m.scale), 1) +
+                            dump_json(shard_record(opt.shard, key, plan, shard_of, shard_ms, costs, opt.m.scale), 1) +
                                 "\n",
                             &err));
   std::string final_path = ok ? out.commit(&err) : "";
@@ -586,8 +649,9 @@ int bench_main(int argc, char** argv) {
     std::fprintf(stderr, "vtb bench: results not written: %s\n", err.c_str());
     return kExitHostError;
   }
-  std::printf("\nresults: %s (%s%d cells, %d skipped or lost, %.0f s)\n", final_path.c_str(),
-              opt.shard.enabled() ? ("shard " + opt.shard.str() + ": ").c_str() : "", int(suite.cells.size()), lost, secs);
+  std::printf("\nresults: %s (%s%d cells, %d of %d repetitions lost, %.0f s)\n", final_path.c_str(),
+              opt.shard.enabled() ? ("shard " + opt.shard.str() + ": ").c_str() : "", int(suite.cells.size()), reps_lost,
+              reps_total, secs);
   return 0;
 }
 

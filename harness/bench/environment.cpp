@@ -1,6 +1,8 @@
 // tags: harness|bench — desc: collects environment.json (reads /proc, /sys, uname, git).
 #include "harness/bench/environment.h"
 
+#include <fmt/format.h>
+
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -103,31 +105,25 @@ std::string load_average() {
 }
 
 std::string host_kind(const Json& env) {
-  if (env["host_kind"].is_string() && !env["host_kind"].as_string().empty()) return env["host_kind"].as_string();
+  if (json_at(env, "host_kind").is_string() && !json_string(json_at(env, "host_kind")).empty()) return json_string(json_at(env, "host_kind"));
   auto field = [&](const char* k, const char* dflt) {
-    const std::string& v = env[k].as_string();
+    const std::string v = json_string(json_at(env, k));
     return v.empty() ? std::string(dflt) : v;
   };
   std::istringstream kernel(field("kernel", "unknown kernel"));
   std::string sys, release;
   kernel >> sys >> release;
-  char count[32];
-  std::snprintf(count, sizeof count, "%.0f", env["cpu_count"].as_double());
-  std::string kind = field("cpu_model", "unknown CPU") + " x" + (env["cpu_count"].is_number() ? count : "?") + ", " +
+  const std::string count = fmt::format("{:.0f}", json_double(json_at(env, "cpu_count")));
+  std::string kind = field("cpu_model", "unknown CPU") + " x" + (json_at(env, "cpu_count").is_number() ? count : "?") + ", " +
                      sys + (release.empty() ? "" : " " + release) + ", kvm " + field("kvm_backend", "unknown");
-  if (env["running_under_hypervisor"].as_string() == "present") kind += ", virtualized";
+  if (json_string(json_at(env, "running_under_hypervisor")) == "present") kind += ", virtualized";
   for (char& c : kind)
     if (c == ';' || c == '=') c = ' ';
   return kind;
 }
 
 Json collect_calibration() {
-  auto unavailable = [](const std::string& why) {
-    Json j = Json::make_object();
-    j.set("available", Json::make_bool(false));
-    j.set("reason", Json::make_string(why));
-    return j;
-  };
+  auto unavailable = [](const std::string& why) { return Json{{"available", false}, {"reason", why}}; };
   const std::string self = self_exe_path();
   if (self.empty()) return unavailable("cannot find the vtb executable (/proc/self/exe)");
   ChildResult r = run_child({self, "calibrate", "--json"}, 60);
@@ -140,7 +136,7 @@ Json collect_calibration() {
 }
 
 Json collect_environment(const std::string& source_dir, const Json& extra, bool calibrate) {
-  Json e = Json::make_object();
+  Json e = Json::object();
   utsname u{};
   uname(&u);
   char date[64];
@@ -151,39 +147,39 @@ Json collect_environment(const std::string& source_dir, const Json& extra, bool 
   bool dirty = false;
   std::string commit = source_commit(source_dir, &dirty);
 
-  e.set("date", Json::make_string(date));
-  e.set("host", Json::make_string(safe_host_name()));
-  e.set("cpu_model", Json::make_string(cpuinfo_field("model name")));
-  e.set("cpu_count", Json::make_number(double(std::thread::hardware_concurrency())));
+  e["date"] = Json(date);
+  e["host"] = Json(safe_host_name());
+  e["cpu_model"] = Json(cpuinfo_field("model name"));
+  e["cpu_count"] = Json(std::thread::hardware_concurrency());
   std::string flags = " " + cpuinfo_field("flags") + " ";
-  e.set("cpu_has_vmx_or_svm", Json::make_bool(flags.find(" vmx ") != std::string::npos || flags.find(" svm ") != std::string::npos));
+  e["cpu_has_vmx_or_svm"] = Json(flags.find(" vmx ") != std::string::npos || flags.find(" svm ") != std::string::npos);
   std::string hyp = "none";
   if (flags.find(" hypervisor ") != std::string::npos) hyp = "present";
-  e.set("running_under_hypervisor", Json::make_string(hyp));
-  e.set("kernel", Json::make_string(std::string(u.sysname) + " " + u.release + " " + u.version));
-  e.set("machine", Json::make_string(u.machine));
-  e.set("kvm_backend", Json::make_string(detect_kvm_backend()));
+  e["running_under_hypervisor"] = Json(hyp);
+  e["kernel"] = Json(std::string(u.sysname) + " " + u.release + " " + u.version);
+  e["machine"] = Json(u.machine);
+  e["kvm_backend"] = Json(detect_kvm_backend());
   std::string mods;
   for (const char* m : {"kvm_intel", "kvm_amd", "kvm_pvm"})
     if (exists((std::string("/sys/module/") + m).c_str())) mods += (mods.empty() ? "" : " ") + std::string(m);
-  e.set("kvm_modules", Json::make_string(mods));
-  e.set("compiler", Json::make_string(VTB_BENCH_COMPILER));
-  e.set("cxx_flags", Json::make_string(VTB_BENCH_CXX_FLAGS));
-  e.set("build_type", Json::make_string(VTB_BENCH_BUILD_TYPE));
-  e.set("commit", Json::make_string(commit));
-  e.set("commit_dirty", Json::make_bool(dirty));
-  e.set("load_average_start", Json::make_string(load_average()));
-  e.set("clocksource", Json::make_string(read_first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource")));
-  e.set("governor", Json::make_string(read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")));
-  e.set("host_kind", Json::make_string(host_kind(e)));
+  e["kvm_modules"] = Json(mods);
+  e["compiler"] = Json(VTB_BENCH_COMPILER);
+  e["cxx_flags"] = Json(VTB_BENCH_CXX_FLAGS);
+  e["build_type"] = Json(VTB_BENCH_BUILD_TYPE);
+  e["commit"] = Json(commit);
+  e["commit_dirty"] = Json(dirty);
+  e["load_average_start"] = Json(load_average());
+  e["clocksource"] = Json(read_first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource"));
+  e["governor"] = Json(read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"));
+  e["host_kind"] = Json(host_kind(e));
   // Engine switches given by environment (e.g. VTB_PV_UNPROTECTED=1): the analysis names such a series apart.
-  Json vtb_env = Json::make_object();
+  Json vtb_env = Json::object();
   for (char** v = environ; *v; ++v)
     if (std::strncmp(*v, "VTB_", 4) == 0)
-      if (const char* eq = std::strchr(*v, '=')) vtb_env.set(std::string(*v, size_t(eq - *v)), Json::make_string(eq + 1));
-  e.set("vtb_env", vtb_env);
-  for (const auto& [k, v] : extra.members()) e.set(k, v);
-  if (calibrate) e.set("calibration", collect_calibration());
+      if (const char* eq = std::strchr(*v, '=')) vtb_env[std::string(*v, size_t(eq - *v))] = eq + 1;
+  e["vtb_env"] = vtb_env;
+  for (const auto& [k, v] : extra.items()) e[k] = v;
+  if (calibrate) e["calibration"] = collect_calibration();
   return e;
 }
 

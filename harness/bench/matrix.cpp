@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "engines/registry.h"
 #include "harness/manifest.h"
 #include "harness/runner.h"
 
@@ -63,9 +64,23 @@ static bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-std::string build_matrix(const std::vector<Workload>& workloads, const std::vector<RunnerInfo>& runners,
+std::string build_matrix(const std::vector<Workload>& workloads, const std::vector<RunnerInfo>& base_runners,
                          const MatrixOptions& opt, std::vector<Cell>* cells,
                          std::vector<std::string>* not_applicable) {
+  // An engine with options (pv:protect=off) is its own series: a runner of its own.
+  std::vector<RunnerInfo> runners = base_runners;
+  for (const auto& e : opt.engines) {
+    if (e.find(':') == std::string::npos) continue;
+    EngineSpec spec;
+    if (std::string err = parse_engine_spec(e, &spec); !err.empty()) return err;
+    auto base = std::find_if(base_runners.begin(), base_runners.end(),
+                             [&](const RunnerInfo& r) { return r.name == spec.info->name; });
+    if (base == base_runners.end()) return "unknown engine '" + e + "'";
+    RunnerInfo r = *base;
+    r.name = e;
+    r.backend = (r.backend.empty() ? std::string(spec.info->name) : r.backend) + spec.options;
+    runners.push_back(r);
+  }
   for (const auto& e : opt.engines) {
     bool found = std::any_of(runners.begin(), runners.end(), [&](const RunnerInfo& r) { return r.name == e; });
     if (!found) {
@@ -106,7 +121,7 @@ std::string build_matrix(const std::vector<Workload>& workloads, const std::vect
       // A warm row needs a workload that can repeat its measured loop in one
       // VM (param "reps"): the cold cell then runs it twice; the first phase 1
       // is the cold time, the last the warm one.
-      const bool warm_row = group != "census" && contains(opt.warm_engines, r.name) && w.params.count("reps");
+      const bool warm_row = group != "census" && contains(opt.warm_engines, r.name.substr(0, r.name.find(':'))) && w.params.count("reps");
       if (warm_row) c.params["reps"] = "2";
       cells->push_back(c);
       if (warm_row) {

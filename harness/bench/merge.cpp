@@ -10,8 +10,12 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "harness/bench/results_dir.h"
 #include "harness/bench/summary.h"
+#include "harness/cli_parse.h"
+#include "harness/json.h"
 
 #ifndef VTB_SOURCE_DIR
 #define VTB_SOURCE_DIR "."
@@ -25,19 +29,14 @@ namespace fs = std::filesystem;
 
 constexpr int kExitMissing = 1, kExitBad = 2, kExitHost = 5;
 
-const char* kMergeUsage =
-    "usage: vtb merge [--out DIR] SHARD_DIR...\n"
-    "  Joins the results folders of `vtb bench --shard i/N` (each SHARD_DIR a shard folder, or a\n"
-    "  folder holding them) into DIR/<date>_merged_<commit>/ (default DIR: the source tree's results/).\n"
-    "  Refuses shards of different commits, manifests, options or splits; every cell of a missing\n"
-    "  shard is listed and kept in the merged bench.json as a lost cell (exit 1).\n";
 
 // The fields of shard.json that every shard of one sweep shares.
 const char* const kSweepFields[] = {"commit", "manifest_hash", "options", "plan_hash", "count"};
 
 // Environment fields that are per shard (summarised, not compared).
 const std::set<std::string> kPerShardEnv = {"date", "host", "host_kind", "shard", "shard_estimated_seconds",
-                                           "bench_seconds", "cells", "cells_lost_or_skipped", "arguments"};
+                                           "bench_seconds", "cells", "cells_lost_or_skipped", "repetitions_total",
+                                           "repetitions_lost", "arguments"};
 
 std::map<std::string, std::string> label_fields(const std::string& label) {
   std::map<std::string, std::string> out;
@@ -69,31 +68,31 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 
 // A lost row for one repetition of a cell the merge has no row for.
 Json missing_row(const Json& cell, int rep, const std::string& reason) {
-  const std::string name = cell["cell"].as_string();
-  const int reps = int(cell["repetitions"].as_i64(1));
+  const std::string name = json_string(json_at(cell, "cell"));
+  const int reps = int(json_i64(json_at(cell, "repetitions"), 1));
   const std::string gb_name = name + "/iterations:1/repeats:" + std::to_string(reps) + "/manual_time";
-  Json r = Json::make_object();
-  r.set("name", Json::make_string(gb_name));
-  r.set("family_index", Json::make_number(0));
-  r.set("per_family_instance_index", Json::make_number(0));
-  r.set("run_name", Json::make_string(gb_name));
-  r.set("run_type", Json::make_string("iteration"));
-  r.set("repetitions", Json::make_number(reps));
-  r.set("repetition_index", Json::make_number(rep));
-  r.set("threads", Json::make_number(1));
-  r.set("error_occurred", Json::make_bool(true));
-  r.set("error_message", Json::make_string(reason));
-  r.set("iterations", Json::make_number(0));
-  r.set("real_time", Json::make_number(0));
-  r.set("cpu_time", Json::make_number(0));
-  r.set("time_unit", Json::make_string("us"));
-  r.set("label", cell["label"]);
+  Json r = Json::object();
+  r["name"] = Json(gb_name);
+  r["family_index"] = Json(0);
+  r["per_family_instance_index"] = Json(0);
+  r["run_name"] = Json(gb_name);
+  r["run_type"] = Json("iteration");
+  r["repetitions"] = Json(reps);
+  r["repetition_index"] = Json(rep);
+  r["threads"] = Json(1);
+  r["error_occurred"] = Json(true);
+  r["error_message"] = Json(reason);
+  r["iterations"] = Json(0);
+  r["real_time"] = Json(0);
+  r["cpu_time"] = Json(0);
+  r["time_unit"] = Json("us");
+  r["label"] = json_at(cell, "label");
   return r;
 }
 
 // The summary of one cell from its rows (as bench_main keeps it while running).
 CellOutcome outcome_of(const Json& cell, const std::vector<Json>& rows) {
-  auto f = label_fields(rows.empty() ? cell["label"].as_string() : rows.front()["label"].as_string());
+  auto f = label_fields(rows.empty() ? json_string(json_at(cell, "label")) : json_string(json_at(rows.front(), "label")));
   CellOutcome o;
   o.engine = f["engine"];
   o.backend = f["backend"];
@@ -102,12 +101,12 @@ CellOutcome outcome_of(const Json& cell, const std::vector<Json>& rows) {
   o.mode = f["mode"];
   o.params = f["params"];
   for (const Json& r : rows) {
-    if (r["run_type"].as_string() != "iteration") continue;
-    if (r["error_occurred"].as_bool()) {
+    if (json_string(json_at(r, "run_type")) != "iteration") continue;
+    if (json_at(r, "error_occurred") == true) {
       ++o.failed_reps;
-      if (o.error.empty()) o.error = r["error_message"].as_string();
+      if (o.error.empty()) o.error = json_string(json_at(r, "error_message"));
     } else {
-      o.ns_per_op.push_back(r["ns_per_op"].as_double());
+      o.ns_per_op.push_back(json_double(json_at(r, "ns_per_op")));
     }
   }
   return o;
@@ -126,11 +125,11 @@ std::string read_shard_folder(const std::string& path, ShardFolder* out) {
   if (!read_text(path + "/environment.json", &out->env_text) || !parse_json(out->env_text, &out->env, &err))
     return path + "/environment.json: " + (err.empty() ? "cannot read" : err);
   if (!read_json_file(path + "/bench.json", &out->bench, &err)) return err;
-  if (!out->bench["benchmarks"].is_array()) return path + "/bench.json: not Google Benchmark JSON";
+  if (!json_at(out->bench, "benchmarks").is_array()) return path + "/bench.json: not Google Benchmark JSON";
   read_text(path + "/summary.txt", &out->summary);
   read_text(path + "/nested.json", &out->nested);
   if (fs::exists(path + "/census.json") && !read_json_file(path + "/census.json", &out->census, &err)) return err;
-  out->index = int(out->shard["shard"].as_i64(0));
+  out->index = int(json_i64(json_at(out->shard, "shard"), 0));
   return "";
 }
 
@@ -161,10 +160,10 @@ std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vect
   for (const auto& s : shards) by_index.push_back(&s);
   std::stable_sort(by_index.begin(), by_index.end(), [](auto* a, auto* b) { return a->index < b->index; });
   const ShardFolder& first = *by_index.front();
-  const int n = int(first.shard["count"].as_i64(0));
+  const int n = int(json_i64(json_at(first.shard, "count"), 0));
   for (const ShardFolder* s : by_index) {
     for (const char* f : kSweepFields) {
-      const std::string a = to_json(first.shard[f]), b = to_json(s->shard[f]);
+      const std::string a = dump_json(json_at(first.shard, f)), b = dump_json(json_at(s->shard, f));
       if (a != b)
         return s->name + " and " + first.name + " are not shards of one sweep: they differ in " + f + " (" + b +
                " vs " + a + ")";
@@ -176,47 +175,49 @@ std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vect
       return "shard " + shard_str(by_index[i]->index, n) + " given twice: " + by_index[i - 1]->name + " and " +
              by_index[i]->name + " (keep one)";
 
-  const std::vector<Json>& plan = first.shard["cells"].items();
+  const Json& plan = json_at(first.shard, "cells");
   std::map<std::string, size_t> cell_index;
-  for (size_t i = 0; i < plan.size(); ++i) cell_index[plan[i]["cell"].as_string()] = i;
+  for (size_t i = 0; i < plan.size(); ++i) cell_index[json_string(json_at(plan[i], "cell"))] = i;
   std::vector<std::vector<Json>> rows(plan.size());
   std::map<int, const ShardFolder*> present;
   for (const ShardFolder* s : by_index) {
     present[s->index] = s;
-    for (const Json& row : s->bench["benchmarks"].items()) {
-      std::string rn = row["run_name"].as_string().empty() ? row["name"].as_string() : row["run_name"].as_string();
+    for (const Json& row : json_at(s->bench, "benchmarks")) {
+      std::string rn = json_string(json_at(row, "run_name")).empty() ? json_string(json_at(row, "name")) : json_string(json_at(row, "run_name"));
       const std::string cell = rn.substr(0, rn.find("/iterations:"));
       auto it = cell_index.find(cell);
       if (it == cell_index.end()) return s->name + ": bench.json row '" + rn + "' is not a cell of the sweep's plan";
-      if (plan[it->second]["shard"].as_i64() != s->index)
-        return s->name + ": has cell " + cell + " of shard " + shard_str(int(plan[it->second]["shard"].as_i64()), n);
+      if (json_i64(json_at(plan[it->second], "shard")) != s->index)
+        return s->name + ": has cell " + cell + " of shard " + shard_str(int(json_i64(json_at(plan[it->second], "shard"))), n);
       rows[it->second].push_back(row);
     }
   }
 
   // Every cell in plan order (the order of an unsharded run); lost rows for the cells no shard has.
-  Json benchmarks = Json::make_array();
+  Json benchmarks = Json::array();
   std::vector<CellOutcome> outcomes;
   std::vector<std::string> outcome_kind;  // the host kind of the shard that ran it ("" when none did)
   std::map<int, std::vector<std::string>> missing_by_shard;
-  int lost = 0, family = 0;
+  int lost = 0, family = 0, reps_total = 0, reps_lost = 0;
   for (size_t i = 0; i < plan.size(); ++i, ++family) {
-    const int k = int(plan[i]["shard"].as_i64());
+    const int k = int(json_i64(json_at(plan[i], "shard")));
     if (rows[i].empty()) {
       const std::string reason =
           present.count(k) ? "not run: shard " + shard_str(k, n) + " has no row for this cell (filtered out, or the shard stopped)"
                            : "not run: shard " + shard_str(k, n) + " is missing (it failed or its folder was not given to vtb merge)";
-      for (int r = 0; r < int(plan[i]["repetitions"].as_i64(1)); ++r) rows[i].push_back(missing_row(plan[i], r, reason));
-      missing_by_shard[k].push_back(plan[i]["cell"].as_string());
+      for (int r = 0; r < int(json_i64(json_at(plan[i], "repetitions"), 1)); ++r) rows[i].push_back(missing_row(plan[i], r, reason));
+      missing_by_shard[k].push_back(json_string(json_at(plan[i], "cell")));
     }
     for (Json row : rows[i]) {
-      row.set("family_index", Json::make_number(family));
-      row.set("per_family_instance_index", Json::make_number(0));
-      benchmarks.push(row);
+      row["family_index"] = Json(family);
+      row["per_family_instance_index"] = Json(0);
+      benchmarks.push_back(row);
     }
     outcomes.push_back(outcome_of(plan[i], rows[i]));
-    outcome_kind.push_back(present.count(k) ? present[k]->env["host_kind"].as_string() : "");
+    outcome_kind.push_back(present.count(k) ? json_string(json_at(present[k]->env, "host_kind")) : "");
     if (outcomes.back().ns_per_op.empty()) ++lost;
+    reps_total += int(outcomes.back().ns_per_op.size()) + outcomes.back().failed_reps;
+    reps_lost += outcomes.back().failed_reps;
   }
   out->count = n;
   out->missing.clear();
@@ -231,97 +232,96 @@ std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vect
   std::vector<std::string> hosts, kinds;
   for (const ShardFolder* s : by_index) {
     for (auto [list, key] : {std::pair{&hosts, "host"}, std::pair{&kinds, "host_kind"}}) {
-      const std::string v = s->env[key].as_string();
+      const std::string v = json_string(s->env[key]);
       if (std::find(list->begin(), list->end(), v) == list->end()) list->push_back(v);
     }
   }
   // Google Benchmark's context of the first shard that ran a cell (an empty shard writes a minimal one).
   const ShardFolder* ran = &first;
   for (const ShardFolder* s : by_index)
-    if (!s->bench["benchmarks"].items().empty()) { ran = s; break; }
-  Json ctx = Json::make_object();
-  for (const auto& [k, v] : ran->bench["context"].members())
-    if (k != "vtb.shard") ctx.set(k, v);
-  ctx.set("host_name", Json::make_string(join(hosts, ",")));
-  ctx.set("vtb.host", Json::make_string(join(hosts, ",")));
-  ctx.set("vtb.merged", Json::make_string(std::to_string(present.size()) + " of " + std::to_string(n) + " shards"));
-  out->bench = Json::make_object();
-  out->bench.set("context", ctx);
-  out->bench.set("benchmarks", benchmarks);
+    if (!json_at(s->bench, "benchmarks").empty()) { ran = s; break; }
+  Json ctx = Json::object();
+  for (const auto& [k, v] : json_at(ran->bench, "context").items())
+    if (k != "vtb.shard") ctx[k] = v;
+  ctx["host_name"] = Json(join(hosts, ","));
+  ctx["vtb.host"] = Json(join(hosts, ","));
+  ctx["vtb.merged"] = Json(std::to_string(present.size()) + " of " + std::to_string(n) + " shards");
+  out->bench = Json::object();
+  out->bench["context"] = ctx;
+  out->bench["benchmarks"] = benchmarks;
 
   // environment.json: what all shards share, then each shard's own record.
-  Json env = Json::make_object();
-  env.set("date", Json::make_string(utc_now()));
-  env.set("merged", Json::make_bool(true));
-  env.set("host", Json::make_string(join(hosts, ",")));
-  env.set("host_kind", Json::make_string(kinds.size() == 1 ? kinds.front() : "mixed"));
-  Json kinds_json = Json::make_array();
-  for (const auto& k : kinds) kinds_json.push(Json::make_string(k));
-  env.set("host_kinds", kinds_json);
-  for (const auto& [k, v] : first.env.members()) {
+  Json env = Json::object();
+  env["date"] = Json(utc_now());
+  env["merged"] = Json(true);
+  env["host"] = Json(join(hosts, ","));
+  env["host_kind"] = Json(kinds.size() == 1 ? kinds.front() : "mixed");
+  Json kinds_json = Json::array();
+  for (const auto& k : kinds) kinds_json.push_back(Json(k));
+  env["host_kinds"] = kinds_json;
+  for (const auto& [k, v] : first.env.items()) {
     if (kPerShardEnv.count(k)) continue;
     bool same = true;
-    for (const ShardFolder* s : by_index) same = same && to_json(s->env[k]) == to_json(v);
-    env.set(k, same ? v : Json::make_string("mixed (see shards)"));
+    for (const ShardFolder* s : by_index) same = same && dump_json(json_at(s->env, k)) == dump_json(v);
+    env[k] = same ? v : Json("mixed (see shards)");
   }
   double longest = 0, total = 0;
-  Json shard_envs = Json::make_array();
-  Json missing_shards = Json::make_array();
+  Json shard_envs = Json::array();
+  Json missing_shards = Json::array();
   for (int k = 1; k <= n; ++k) {
     auto it = present.find(k);
     if (it == present.end()) {
-      missing_shards.push(Json::make_string(shard_str(k, n)));
+      missing_shards.push_back(Json(shard_str(k, n)));
       continue;
     }
-    const double secs = it->second->env["bench_seconds"].as_double();
+    const double secs = json_double(json_at(it->second->env, "bench_seconds"));
     longest = std::max(longest, secs);
     total += secs;
-    Json e = Json::make_object();
-    e.set("folder", Json::make_string(it->second->name));
-    for (const auto& [key, v] : it->second->env.members()) e.set(key, v);
-    shard_envs.push(e);
+    Json e = Json::object();
+    e["folder"] = Json(it->second->name);
+    for (const auto& [key, v] : it->second->env.items()) e[key] = v;
+    shard_envs.push_back(e);
   }
-  env.set("shards_count", Json::make_number(n));
-  env.set("shards_present", Json::make_number(double(present.size())));
-  env.set("missing_shards", missing_shards);
-  env.set("bench_seconds", Json::make_number(longest));
-  env.set("bench_seconds_total", Json::make_number(std::round(total * 10) / 10));
-  env.set("cells", Json::make_number(double(plan.size())));
-  env.set("cells_lost_or_skipped", Json::make_number(lost));
-  env.set("cells_missing", Json::make_number(out->missing_cells));
-  Json args = Json::make_array();
-  for (const auto& a : arguments) args.push(Json::make_string(a));
-  env.set("arguments", args);
-  env.set("shards", shard_envs);
+  env["shards_count"] = Json(n);
+  env["shards_present"] = Json(present.size());
+  env["missing_shards"] = missing_shards;
+  env["bench_seconds"] = Json(longest);
+  env["bench_seconds_total"] = Json(std::round(total * 10) / 10);
+  env["cells"] = Json(plan.size());
+  env["cells_lost_or_skipped"] = Json(lost);
+  env["repetitions_total"] = reps_total;  // the one unit for lost work (docs/benchmarks.md)
+  env["repetitions_lost"] = reps_lost;
+  env["cells_missing"] = Json(out->missing_cells);
+  Json args = Json::array();
+  for (const auto& a : arguments) args.push_back(Json(a));
+  env["arguments"] = args;
+  env["shards"] = shard_envs;
   out->env = env;
 
   // The census of every engine (one census cell per engine and workload: a unit of one shard).
   out->census = Json();
   out->nested.clear();
   for (const ShardFolder* s : by_index) {
-    for (const auto& [engine, v] : s->census.members()) {
-      if (!out->census.is_object()) out->census = Json::make_object();
-      if (!out->census.find(engine)) out->census.set(engine, v);
+    for (const auto& [engine, v] : s->census.items()) {
+      if (!out->census.is_object()) out->census = Json::object();
+      if (!out->census.contains(engine)) out->census[engine] = v;
     }
     if (out->nested.empty()) out->nested = s->nested;
   }
 
   // summary.txt: the shards, the table over every cell, the n/a pairs of the selection.
   std::string sum = "merged " + std::to_string(present.size()) + " of " + std::to_string(n) + " shards of " +
-                    first.shard["commit"].as_string() + " (" + first.shard["options"].as_string() + ")\n";
+                    json_string(json_at(first.shard, "commit")) + " (" + json_string(json_at(first.shard, "options")) + ")\n";
   for (int k = 1; k <= n; ++k) {
     auto it = present.find(k);
-    char line[512];
     if (it == present.end()) {
-      std::snprintf(line, sizeof line, "  shard %-7s MISSING: %zu cells not run\n", shard_str(k, n).c_str(),
-                    missing_by_shard[k].size());
+      sum += fmt::format("  shard {:<7} MISSING: {} cells not run\n", shard_str(k, n), missing_by_shard[k].size());
     } else {
       const Json& e = it->second->env;
-      std::snprintf(line, sizeof line, "  shard %-7s %s (%s): %.0f cells in %.0f s\n", shard_str(k, n).c_str(),
-                    e["host"].as_string().c_str(), e["host_kind"].as_string().c_str(), e["cells"].as_double(),
-                    e["bench_seconds"].as_double());
+      sum += fmt::format("  shard {:<7} {} ({}): {:.0f} cells in {:.0f} s\n", shard_str(k, n), json_string(json_at(e, "host")),
+                         json_string(json_at(e, "host_kind")), json_double(json_at(e, "cells")),
+                         json_double(json_at(e, "bench_seconds")));
     }
-    sum += line;
   }
   if (kinds.size() <= 1) {
     sum += "\n" + format_summary(outcomes);
@@ -349,19 +349,15 @@ int merge_main(int argc, char** argv) {
   std::string out_root = std::string(VTB_SOURCE_DIR) + "/results";
   std::vector<std::string> dirs, arguments;
   for (int i = 0; i < argc; ++i) arguments.push_back(argv[i]);
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") { std::fputs(kMergeUsage, stdout); return 0; }
-    if (a.rfind("--out=", 0) == 0) { out_root = a.substr(6); continue; }
-    if (a == "--out") {
-      if (i + 1 >= argc) { std::fprintf(stderr, "vtb merge: --out needs a value\n%s", kMergeUsage); return kExitBad; }
-      out_root = argv[++i];
-      continue;
-    }
-    if (!a.empty() && a[0] == '-') { std::fprintf(stderr, "vtb merge: unknown option '%s'\n%s", a.c_str(), kMergeUsage); return kExitBad; }
-    dirs.push_back(a);
-  }
-  if (dirs.empty()) { std::fprintf(stderr, "vtb merge: no shard folders given\n%s", kMergeUsage); return kExitBad; }
+  CLI::App app{"Joins the results folders of `vtb bench --shard i/N` (each SHARD_DIR a shard folder, or a\n"
+               "folder holding them) into DIR/<date>_merged_<commit>/. Refuses shards of different commits,\n"
+               "manifests, options or splits; every cell of a missing shard is listed and kept in the merged\n"
+               "bench.json as a lost cell (exit 1).",
+               "vtb merge"};
+  cli::init_app(app);
+  app.add_option("--out", out_root, "DIR (default: results/ of the source tree)");
+  app.add_option("SHARD_DIR", dirs, "shard results folders")->required();
+  if (int rc = cli::parse_cli(app, argc, argv); rc >= 0) return rc;
 
   std::vector<std::string> paths;
   std::string err = find_shard_folders(dirs, &paths);
@@ -372,12 +368,12 @@ int merge_main(int argc, char** argv) {
   if (!err.empty()) { std::fprintf(stderr, "vtb merge: %s\n", err.c_str()); return kExitBad; }
 
   ResultsDir out;
-  const std::string commit = m.env["commit"].as_string() + (m.env["commit_dirty"].as_bool() ? "+dirty" : "");
+  const std::string commit = json_string(json_at(m.env, "commit")) + ((json_at(m.env, "commit_dirty") == true) ? "+dirty" : "");
   bool ok = out.create(out_root, results_folder_name(long(time(nullptr)), "merged", commit), &err) &&
-            out.write_file("bench.json", to_json(m.bench, 2, true) + "\n", &err) &&
-            out.write_file("environment.json", to_json(m.env, 2) + "\n", &err) &&
+            out.write_file("bench.json", dump_json(m.bench, 2) + "\n", &err) &&
+            out.write_file("environment.json", dump_json(m.env, 2) + "\n", &err) &&
             out.write_file("summary.txt", m.summary, &err) &&
-            (m.census.is_null() || out.write_file("census.json", to_json(m.census, 2) + "\n", &err)) &&
+            (m.census.is_null() || out.write_file("census.json", dump_json(m.census, 2) + "\n", &err)) &&
             (m.nested.empty() || out.write_file("nested.json", m.nested, &err));
   // Each shard's own records, as it wrote them.
   for (size_t i = 0; ok && i < shards.size(); ++i) {
@@ -393,9 +389,10 @@ int merge_main(int argc, char** argv) {
     return kExitHost;
   }
   for (const auto& line : m.missing) std::fprintf(stderr, "vtb merge: %s\n", line.c_str());
-  std::printf("\nresults: %s (merged %.0f of %d shards: %.0f cells, %.0f skipped or lost, %d missing)\n",
-              final_path.c_str(), m.env["shards_present"].as_double(), m.count, m.env["cells"].as_double(),
-              m.env["cells_lost_or_skipped"].as_double(), m.missing_cells);
+  std::printf("\nresults: %s (merged %.0f of %d shards: %.0f cells, %.0f of %.0f repetitions lost, %d cells missing)\n",
+              final_path.c_str(), json_double(json_at(m.env, "shards_present")), m.count, json_double(json_at(m.env, "cells")),
+              json_double(json_at(m.env, "repetitions_lost")), json_double(json_at(m.env, "repetitions_total")),
+              m.missing_cells);
   return m.missing.empty() ? 0 : kExitMissing;
 }
 

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/bench/json_value.h"
+#include "harness/json.h"
 
 namespace vtb::bench {
 

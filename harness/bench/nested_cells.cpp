@@ -6,7 +6,7 @@
 #include <set>
 
 #include "harness/bench/child_process.h"
-#include "harness/bench/json_value.h"
+#include "harness/json.h"
 #include "harness/bench/results_dir.h"
 
 namespace vtb::bench {
@@ -90,7 +90,7 @@ NestedReports run_nested(const std::vector<Cell>& cells, int reps, const std::st
     out.raw.clear();
     return out;
   }
-  const Json* blocks = res.find("blocks");
+  const Json* blocks = json_find(res, "blocks");
   if (!blocks) {
     out.error = "nested runner: result.json has no blocks";
     return out;
@@ -102,8 +102,8 @@ NestedReports run_nested(const std::vector<Cell>& cells, int reps, const std::st
       if (c.backend == std::string(kNestedEngine) + "/" + m[0]) npt = m[1];
     for (int rep = 1; rep <= reps; ++rep) {
       const std::string key = "vtb-run " + c.workload + " npt=" + npt + " irqchip=user rep=" + std::to_string(rep);
-      const Json* b = blocks->find(key);
-      out.by_cell[c.name()].push_back(b ? to_json(*b) : std::string());
+      const Json* b = json_find(*blocks, key);
+      out.by_cell[c.name()].push_back(b ? dump_json(*b) : std::string());
     }
   }
   return out;

@@ -2,7 +2,7 @@
 #pragma once
 #include <string>
 
-#include "harness/bench/json_value.h"
+#include "harness/json.h"
 
 namespace vtb::bench {
 

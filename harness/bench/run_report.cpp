@@ -3,8 +3,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
-#include "harness/bench/json_value.h"
+#include "harness/json.h"
 
 namespace vtb::bench {
 
@@ -15,22 +16,21 @@ std::string lower(std::string s) {
 }
 
 std::string str_of(const Json& v) {
-  if (v.is_string()) return v.as_string();
-  if (v.is_number()) return to_json(v);
-  if (v.type() == Json::Type::Bool) return v.as_bool() ? "true" : "false";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number() || v.is_boolean()) return dump_json(v);
   return "";
 }
 
 const Json* first_of(const Json& o, std::initializer_list<const char*> keys) {
   for (const char* k : keys)
-    if (const Json* v = o.find(k)) return v;
+    if (const Json* v = json_find(o, k)) return v;
   return nullptr;
 }
 
 void flatten_counters(const Json& v, const std::string& prefix, std::map<std::string, double>* out) {
-  if (v.is_number()) { (*out)[prefix] = v.as_double(); return; }
+  if (v.is_number()) { (*out)[prefix] = v.get<double>(); return; }
   if (v.is_object())
-    for (const auto& [k, x] : v.members()) flatten_counters(x, prefix.empty() ? k : prefix + "." + k, out);
+    for (const auto& [k, x] : v.items()) flatten_counters(x, prefix.empty() ? k : prefix + "." + k, out);
 }
 }  // namespace
 
@@ -59,38 +59,45 @@ bool parse_run_report(const std::string& text, RunReport* out, std::string* err)
     return false;
   }
   RunReport r;
-  const Json& root = j.find("result") && j["result"].is_object() ? j["result"] : j;
+  const Json& root = json_at(j, "result").is_object() ? json_at(j, "result") : j;
   if (const Json* v = first_of(root, {"outcome", "status"})) r.outcome = str_of(*v);
-  if (const Json* v = first_of(root, {"exit_code", "guest_exit_code", "code"})) r.exit_code = int(v->as_i64(-1));
+  if (const Json* v = first_of(root, {"exit_code", "guest_exit_code", "code"})) r.exit_code = int(json_i64(*v, -1));
   if (const Json* v = first_of(root, {"message", "error"})) r.message = str_of(*v);
   if (const Json* v = first_of(root, {"engine"})) {
     if (v->is_object()) {
-      r.engine = str_of((*v)["name"]);
-      r.backend = str_of((*v)["backend"]);
-      if (r.backend.empty()) r.backend = str_of((*v)["label"]);
+      r.engine = str_of(json_at(*v, "name"));
+      r.backend = str_of(json_at(*v, "backend"));
+      if (r.backend.empty()) r.backend = str_of(json_at(*v, "label"));
     } else {
       r.engine = str_of(*v);
     }
   }
   if (const Json* v = first_of(root, {"backend", "engine_backend", "engine_label", "label"}); v && r.backend.empty()) r.backend = str_of(*v);
-  if (const Json* v = first_of(root, {"wall_seconds", "wall_s"})) r.wall_seconds = v->as_double();
+  r.workload = str_of(json_at(root, "workload"));
+  if (const Json* v = json_find(root, "params"); v && v->is_object())
+    for (const auto& [k, x] : v->items()) r.params[k] = str_of(x);
+  if (const Json* v = first_of(root, {"wall_seconds", "wall_s"})) r.wall_seconds = json_double(*v);
   if (const Json* v = first_of(root, {"phases"}); v && v->is_array()) {
-    for (const Json& p : v->items()) {
+    for (const Json& p : *v) {
       ReportPhase ph;
-      ph.phase = int(first_of(p, {"phase", "id", "n"}) ? first_of(p, {"phase", "id", "n"})->as_i64(0) : 0);
-      if (const Json* b = first_of(p, {"begin_ns", "begin"})) ph.begin_ns = b->as_u64();
-      if (const Json* e = first_of(p, {"end_ns", "end"})) ph.end_ns = e->as_u64();
+      if (const Json* n = first_of(p, {"phase", "id", "n"})) ph.phase = int(json_i64(*n));
+      if (const Json* b = first_of(p, {"begin_ns", "begin"})) ph.begin_ns = json_u64(*b);
+      if (const Json* e = first_of(p, {"end_ns", "end"})) ph.end_ns = json_u64(*e);
+      if (const Json* c = json_find(p, "counters"); c && c->is_object()) {
+        ph.has_counters = true;
+        flatten_counters(*c, "", &ph.counters);
+      }
       r.phases.push_back(ph);
     }
   }
   if (const Json* v = first_of(root, {"records"})) {
     if (v->is_array()) {
-      for (const Json& rec : v->items()) {
-        if (rec.is_array() && rec.items().size() >= 2) r.records.emplace_back(str_of(rec.items()[0]), str_of(rec.items()[1]));
-        else if (rec.is_object()) r.records.emplace_back(str_of(rec["key"]), str_of(rec["value"]));
+      for (const Json& rec : *v) {
+        if (rec.is_array() && rec.size() >= 2) r.records.emplace_back(str_of(rec[0]), str_of(rec[1]));
+        else if (rec.is_object()) r.records.emplace_back(str_of(json_at(rec, "key")), str_of(json_at(rec, "value")));
       }
     } else if (v->is_object()) {
-      for (const auto& [k, x] : v->members()) r.records.emplace_back(k, str_of(x));
+      for (const auto& [k, x] : v->items()) r.records.emplace_back(k, str_of(x));
     }
   }
   if (const Json* v = first_of(root, {"counters"})) flatten_counters(*v, "", &r.counters);
@@ -103,12 +110,42 @@ bool parse_run_report(const std::string& text, RunReport* out, std::string* err)
 }
 
 bool phase_interval(const RunReport& r, int phase, int occurrence, uint64_t* ns) {
+  const ReportPhase* p = phase_occurrence(r, phase, occurrence);
+  if (p) *ns = p->end_ns - p->begin_ns;
+  return p != nullptr;
+}
+
+// The number of operations the measured phase performed.
+uint64_t op_count(const RunReport& r, const std::map<std::string, std::string>& params) {
+  // The workload says it with a record ("R ops N", or its loop count).
+  for (const char* k : {"ops", "iterations", "pages"}) {
+    if (const std::string* v = r.record(k)) {
+      uint64_t n = std::strtoull(v->c_str(), nullptr, 10);
+      if (n) return n;
+    }
+  }
+  for (const char* k : {"n", "iters", "iterations", "count", "pages"}) {
+    auto it = params.find(k);
+    if (it != params.end()) {
+      uint64_t n = std::strtoull(it->second.c_str(), nullptr, 10);
+      if (n) return n;
+    }
+  }
+  for (const auto& [k, v] : params) {
+    char* end = nullptr;
+    unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    if (!v.empty() && !*end && n) return n;
+  }
+  return 1;
+}
+
+const ReportPhase* phase_occurrence(const RunReport& r, int phase, int occurrence) {
   int seen = 0;
   for (const auto& p : r.phases) {
     if (p.phase != phase || p.end_ns == 0 || p.end_ns < p.begin_ns) continue;
-    if (seen++ == occurrence) { *ns = p.end_ns - p.begin_ns; return true; }
+    if (seen++ == occurrence) return &p;
   }
-  return false;
+  return nullptr;
 }
 
 int phase_count(const RunReport& r, int phase) {

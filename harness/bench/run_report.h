@@ -11,13 +11,16 @@ namespace vtb::bench {
 struct ReportPhase {
   int phase = 0;
   uint64_t begin_ns = 0, end_ns = 0;  // end 0: never ended
+  bool has_counters = false;          // the report carried this phase's counters
+  std::map<std::string, double> counters;  // what moved between its markers
 };
 
 struct RunReport {
   std::string outcome;  // "exited", "shutdown", "guest_fault", "limit_reached", "engine_error", ...
   int exit_code = -1;
   std::string message;
-  std::string engine, backend;
+  std::string engine, backend, workload;
+  std::map<std::string, std::string> params;  // the resolved workload parameters
   std::vector<ReportPhase> phases;
   std::vector<std::pair<std::string, std::string>> records;
   std::map<std::string, double> counters;
@@ -34,6 +37,13 @@ bool parse_run_report(const std::string& text, RunReport* out, std::string* err)
 // The measured interval: occurrence `occurrence` (0 = first) of phase
 // `phase`. Returns false when absent or unterminated.
 bool phase_interval(const RunReport& r, int phase, int occurrence, uint64_t* ns);
+
+// The number of operations the measured phase performed: the workload's
+// record (ops, iterations, pages), else its count parameter, else 1.
+uint64_t op_count(const RunReport& r, const std::map<std::string, std::string>& params);
+
+// Occurrence `occurrence` (0 = first) of a completed phase `phase`, or nullptr.
+const ReportPhase* phase_occurrence(const RunReport& r, int phase, int occurrence);
 
 // How many times phase `phase` completed in the run.
 int phase_count(const RunReport& r, int phase);

@@ -171,28 +171,28 @@ std::string file_fingerprint(const std::string& path) {
 Json shard_record(const ShardSpec& shard, const SweepKey& key, const std::vector<Cell>& plan,
                   const std::vector<int>& shard_of, const std::vector<int64_t>& shard_ms, const CostModel& costs,
                   double scale) {
-  auto secs = [](double s) { return Json::make_number(std::round(s * 10) / 10); };
-  Json r = Json::make_object();
-  r.set("shard", Json::make_number(shard.index));
-  r.set("count", Json::make_number(shard.count));
-  r.set("commit", Json::make_string(key.commit));
-  r.set("manifest_hash", Json::make_string(key.manifest_hash));
-  r.set("options", Json::make_string(key.options));
-  r.set("plan_hash", Json::make_string(key.plan_hash));
-  Json est = Json::make_array();
-  for (int64_t ms : shard_ms) est.push(secs(double(ms) / 1000));
-  r.set("estimated_seconds", est);
-  Json cells = Json::make_array();
+  auto secs = [](double s) { return Json(std::round(s * 10) / 10); };
+  Json r = Json::object();
+  r["shard"] = Json(shard.index);
+  r["count"] = Json(shard.count);
+  r["commit"] = Json(key.commit);
+  r["manifest_hash"] = Json(key.manifest_hash);
+  r["options"] = Json(key.options);
+  r["plan_hash"] = Json(key.plan_hash);
+  Json est = Json::array();
+  for (int64_t ms : shard_ms) est.push_back(secs(double(ms) / 1000));
+  r["estimated_seconds"] = est;
+  Json cells = Json::array();
   for (size_t i = 0; i < plan.size(); ++i) {
-    Json c = Json::make_object();
-    c.set("cell", Json::make_string(plan[i].name()));
-    c.set("shard", Json::make_number(shard_of[i] + 1));
-    c.set("repetitions", Json::make_number(plan[i].repetitions));
-    c.set("estimated_seconds", secs(costs.cell_seconds(plan[i], scale)));
-    c.set("label", Json::make_string(plan[i].label()));
-    cells.push(c);
+    Json c = Json::object();
+    c["cell"] = Json(plan[i].name());
+    c["shard"] = Json(shard_of[i] + 1);
+    c["repetitions"] = Json(plan[i].repetitions);
+    c["estimated_seconds"] = secs(costs.cell_seconds(plan[i], scale));
+    c["label"] = Json(plan[i].label());
+    cells.push_back(c);
   }
-  r.set("cells", cells);
+  r["cells"] = cells;
   return r;
 }
 

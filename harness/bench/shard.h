@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "harness/bench/json_value.h"
+#include "harness/json.h"
 #include "harness/bench/matrix.h"
 
 namespace vtb::bench {

@@ -1,5 +1,6 @@
 // tags: harness|bench — desc: the bench's summary table (median per-op time, ratios vs native and qemu-tcg) and TTY progress line.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,9 +17,23 @@ struct CellOutcome {
 
 double median(std::vector<double> v);  // NaN when empty
 
+// The spread of a cell's repetitions: median, min, max, mean and the
+// coefficient of variation (sample standard deviation / mean; NaN for fewer
+// than 2 values or a mean of 0).
+struct Spread {
+  size_t n = 0;
+  double median = NAN, min = NAN, max = NAN, mean = NAN, cv = NAN;
+};
+Spread spread_of(const std::vector<double>& v);
+
+// Baselines of `workload` that contradict themselves: "native-slower-than-tcg"
+// (native median above qemu-tcg's), "all-engines-faster-than-native".
+std::vector<std::string> baseline_flags(const std::vector<CellOutcome>& cells, const std::string& workload);
+
 // The table printed at the end of `vtb bench`: one line per measured cell
-// with the median per-op time and its ratio to the native and qemu-tcg
-// cells of the same workload, then every skipped/lost cell with its reason.
+// with the repetitions, median per-op time, its spread (cv, min .. max) and
+// ratio to the native and qemu-tcg cells of the same workload, baseline flags
+// and a legend; then the lost repetitions and every skipped/lost cell.
 std::string format_summary(const std::vector<CellOutcome>& cells);
 
 // "1.23 us", "456 ns", "7.8 ms", "2.01 s".
@@ -31,6 +46,7 @@ class Progress {
   void step(const std::string& what);  // one repetition finished
   void finish();
   int done() const { return done_; }
+  void add_total(int n) { total_ += n; }  // more repetitions were scheduled (--target-cv)
 
  private:
   int total_, done_ = 0;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "harness/cli_parse.h"
 
 namespace vtb::calibrate {
 
@@ -82,33 +83,19 @@ int cmd_calibrate(int argc, char** argv) {
   bool json = false;
   int reps = 7;
   double scale = 1.0;
-  for (int i = 1; i < argc; ++i) {
-    const char* a = argv[i];
-    if (!std::strcmp(a, "--json")) {
-      json = true;
-    } else if (!std::strcmp(a, "--quick")) {
-      scale = 0.25;
-      reps = 3;
-    } else if (!std::strncmp(a, "--reps=", 7) || (!std::strcmp(a, "--reps") && i + 1 < argc)) {
-      const char* v = a[6] == '=' ? a + 7 : argv[++i];
-      char* end = nullptr;
-      const long n = std::strtol(v, &end, 10);
-      if (!*v || *end || n < 1 || n > 100) {
-        std::fprintf(stderr, "vtb calibrate: --reps wants a number 1..100, got '%s'\n", v);
-        return 2;
-      }
-      reps = int(n);
-    } else if (!std::strcmp(a, "--help") || !std::strcmp(a, "-h")) {
-      std::printf(
-          "usage: vtb calibrate [--json] [--reps N] [--quick]\n"
-          "  this host's unit cost of every host event an engine performs (ns per event: median,\n"
-          "  min and max over N repetitions, default 7; --quick: 3 smaller ones). vtb bench writes\n"
-          "  the same figures into environment.json (\"calibration\"); docs/calibrate.md.\n");
-      return 0;
-    } else {
-      std::fprintf(stderr, "vtb calibrate: unknown option '%s' (vtb calibrate --help)\n", a);
-      return 2;
-    }
+  bool quick = false;
+  CLI::App app{"This host's unit cost of every host event an engine performs (ns per event: median, min and\n"
+               "max over N repetitions). vtb bench writes the same figures into environment.json\n"
+               "(\"calibration\"); docs/calibrate.md.",
+               "vtb calibrate"};
+  cli::init_app(app);
+  app.add_flag("--json", json, "the figures as one JSON object");
+  auto* reps_opt = app.add_option("--reps", reps, "repetitions (default 7)")->check(CLI::Range(1, 100));
+  app.add_flag("--quick", quick, "3 smaller repetitions");
+  if (int rc = cli::parse_cli(app, argc, argv); rc >= 0) return rc;
+  if (quick) {
+    scale = 0.25;
+    if (!reps_opt->count()) reps = 3;
   }
   const uint64_t t0 = monotonic_ns();
   const std::vector<UnitCost> costs = measure_all(reps, scale);

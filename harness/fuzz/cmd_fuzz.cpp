@@ -3,87 +3,52 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "harness/cli_parse.h"
 #include "harness/commands.h"
 #include "harness/fuzz/fuzz.h"
 #include "harness/fuzz/fuzz_gen.h"
 #include "harness/runner.h"
 
 namespace vtb::cli {
-namespace {
-
-const char* kFuzzUsage =
-    "usage: vtb fuzz [--engines E,...] [--seed S] [--programs N] [--first I] [--per-run K]\n"
-    "                [--kind bitflip|random|seq[,...]|both|all] [--shard i/N] [--timeout S] [--budget TICKS]\n"
-    "                [--out FILE.json]\n"
-    "                [--kernel PATH] [--kernel-pv PATH] [--archive PATH] [--workdir DIR] [--verbose]\n"
-    "       vtb fuzz --dump FILE --kind K --seed S --first I   (writes program I: the code page, or the mutant ELF)\n"
-    "  Runs N generated programs (bit-flipped real programs, random bytes, random instruction\n"
-    "  sequences), K per vtb run, on every engine and on qemu-tcg, and compares each program's\n"
-    "  outcome and console with qemu-tcg's. --budget: guest timer ticks (100 Hz) a program may\n"
-    "  run before the driver kills it as a guest hang (default 50; 0 = until the run's --timeout).\n"
-    "  Exit: 0 no host crash, hang, engine error or\n"
-    "  unexplained mismatch; 1 unexplained mismatches; 4 host crash, hang or engine error;\n"
-    "  2 bad input; 3 qemu-tcg unavailable; 5 host error (docs/reliability.md).\n";
-
-bool parse_u64(const std::string& v, uint64_t* out) {
-  char* end = nullptr;
-  if (v.empty() || v[0] == '-') return false;
-  *out = strtoull(v.c_str(), &end, 0);
-  return *end == 0;
-}
-
-}  // namespace
 
 int cmd_fuzz(int argc, char** argv) {
   fuzz::Options o;
   std::string engines_arg, kind = "all", dump;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i], v;
-    auto need = [&]() -> bool {
-      if (i + 1 >= argc) {
-        error_line("fuzz: option " + a + " needs a value");
-        return false;
-      }
-      v = argv[++i];
-      return true;
-    };
-    uint64_t n = 0;
-    if (a == "--help" || a == "-h") {
-      printf("%s", kFuzzUsage);
-      return 0;
-    } else if (a == "--verbose") {
-      o.verbose = true;
-    } else if (a == "--engines" || a == "--kind" || a == "--out" || a == "--kernel" || a == "--kernel-pv" ||
-               a == "--archive" || a == "--workdir" || a == "--dump") {
-      if (!need()) return kExitBadInput;
-      (a == "--engines" ? engines_arg : a == "--kind" ? kind : a == "--out" ? o.out : a == "--kernel" ? o.kernel
-       : a == "--kernel-pv" ? o.kernel_pv : a == "--archive" ? o.archive : a == "--dump" ? dump : o.workdir) = v;
-    } else if (a == "--seed" || a == "--programs" || a == "--first" || a == "--per-run" || a == "--timeout" ||
-               a == "--budget") {
-      if (!need()) return kExitBadInput;
-      if (!parse_u64(v, &n) || (a == "--per-run" && (n < 1 || n > 500)) || (a == "--timeout" && (n < 1 || n > 3600)) ||
-          (a == "--programs" && n < 1) || (a == "--budget" && n > 360000)) {
-        error_line("fuzz: bad " + a + " '" + v + "'");
-        return kExitBadInput;
-      }
-      if (a == "--seed") o.seed = n;
-      if (a == "--programs") o.programs = n;
-      if (a == "--first") o.first = n;
-      if (a == "--per-run") o.per_run = int(n);
-      if (a == "--timeout") o.timeout_s = double(n);
-      if (a == "--budget") o.budget_ticks = n;
-    } else if (a == "--shard") {
-      if (!need()) return kExitBadInput;
-      if (sscanf(v.c_str(), "%d/%d", &o.shard_i, &o.shard_n) != 2 || o.shard_n < 1 || o.shard_i < 0 ||
-          o.shard_i >= o.shard_n) {
-        error_line("fuzz: bad --shard '" + v + "' (i/N with 0 <= i < N)");
-        return kExitBadInput;
-      }
-    } else {
-      error_line("fuzz: unknown option '" + a + "'");
-      fprintf(stderr, "%s", kFuzzUsage);
-      return kExitBadInput;
-    }
+  uint64_t timeout_s = 0;
+  std::string shard;
+  CLI::App app{"Runs N generated programs (bit-flipped real programs, random bytes, random instruction\n"
+               "sequences), K per vtb run, on every engine and on qemu-tcg, and compares each program's\n"
+               "outcome and console with qemu-tcg's (docs/reliability.md).\n"
+               "  vtb fuzz --dump FILE --kind K --seed S --first I   writes program I (the code page, or the mutant ELF)",
+               "vtb fuzz"};
+  init_app(app);
+  app.add_option("--engines", engines_arg, "E,...: the engines (default: every available engine and native)");
+  app.add_option("--seed", o.seed, "the generator's seed (below 2^63)");
+  app.add_option("--programs", o.programs, "programs to run")->check(CLI::PositiveNumber);
+  app.add_option("--first", o.first, "index of the first program");
+  app.add_option("--per-run", o.per_run, "programs per vtb run")->check(CLI::Range(1, 500));
+  app.add_option("--kind", kind, "bitflip|random|seq[,...]|both|all");
+  app.add_option("--shard", shard, "i/N: programs i, i+N, ... (0 <= i < N)");
+  app.add_option("--timeout", timeout_s, "seconds per run")->check(CLI::Range(1, 3600));
+  app.add_option("--budget", o.budget_ticks,
+                 "guest timer ticks (100 Hz) a program may run before the driver kills it as a guest hang "
+                 "(0 = until the run's --timeout)")
+      ->check(CLI::Range(0, 360000));
+  app.add_option("--out", o.out, "the summary as JSON (atomically)");
+  app.add_option("--kernel", o.kernel, "guest kernel ELF");
+  app.add_option("--kernel-pv", o.kernel_pv, "pv guest kernel ELF");
+  app.add_option("--archive", o.archive, "program archive");
+  app.add_option("--workdir", o.workdir, "keep the generated files here");
+  app.add_option("--dump", dump, "write one program to FILE and stop");
+  app.add_flag("--verbose", o.verbose, "every program's outcome");
+  app.footer("exit: 0 no host crash, hang, engine error or unexplained mismatch; 1 unexplained mismatches;\n"
+             "4 host crash, hang or engine error; 2 bad input; 3 qemu-tcg unavailable; 5 host error");
+  if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
+  if (timeout_s) o.timeout_s = double(timeout_s);
+  if (!shard.empty() && (sscanf(shard.c_str(), "%d/%d", &o.shard_i, &o.shard_n) != 2 || o.shard_n < 1 ||
+                         o.shard_i < 0 || o.shard_i >= o.shard_n)) {
+    error_line("fuzz: bad --shard '" + shard + "' (i/N with 0 <= i < N)");
+    return kExitBadInput;
   }
   if (o.seed > uint64_t(INT64_MAX)) {
     error_line("fuzz: --seed must be below 2^63");

@@ -19,7 +19,7 @@
 #include "common/abi/vtb_abi.h"
 #include "harness/fuzz/fuzz.h"
 #include "harness/fuzz/fuzz_gen.h"
-#include "harness/json_writer.h"
+#include "harness/json.h"
 #include "harness/runner.h"
 
 namespace vtb::fuzz {
@@ -485,46 +485,31 @@ int run_campaign(const Options& o, Summary* s) {
 }
 
 std::string summary_json(const Options& o, const Summary& s) {
-  JsonWriter w;
-  w.begin_object();
-  w.key("seed").value(o.seed).key("programs").value(s.programs).key("first").value(o.first);
-  w.key("per_run").value(o.per_run).key("budget_ticks").value(o.budget_ticks).key("shard").value(std::to_string(o.shard_i) + "/" + std::to_string(o.shard_n));
-  w.key("kinds").begin_array();
-  for (int k : o.kinds) w.value(kCliNames[k]);
-  w.end_array();
-  w.key("engines").begin_object();
+  Json w = {{"seed", o.seed}, {"programs", s.programs}, {"first", o.first}, {"per_run", o.per_run}, {"budget_ticks", o.budget_ticks},
+            {"shard", std::to_string(o.shard_i) + "/" + std::to_string(o.shard_n)}};
+  w["kinds"] = Json::array();
+  for (int k : o.kinds) w["kinds"].push_back(kCliNames[k]);
+  w["engines"] = Json::object();
   for (const auto& [e, st] : s.per_engine) {
-    w.key(e).begin_object();
-    w.key("programs").value(st.programs).key("runs").value(st.runs).key("seconds").value(st.seconds);
-    w.key("host_crashes").value(st.host_crashes).key("host_hangs").value(st.host_hangs);
-    w.key("engine_errors").value(st.engine_errors).key("guest_hangs_agreed").value(st.guest_hangs);
-    w.key("engine_limits").value(st.engine_limits);
-    w.key("matched").value(st.matched).key("mismatched").value(st.mismatched).key("unexplained").value(st.unexplained);
-    w.key("outcomes").begin_object();
-    for (const auto& [k, v] : st.outcomes) w.key(k).value(v);
-    w.end_object();
-    w.key("mismatch_classes").begin_object();
-    for (const auto& [k, v] : st.classes) w.key(k).value(v);
-    w.end_object();
-    w.end_object();
+    Json x = {{"programs", st.programs}, {"runs", st.runs}, {"seconds", st.seconds},
+              {"host_crashes", st.host_crashes}, {"host_hangs", st.host_hangs},
+              {"engine_errors", st.engine_errors}, {"guest_hangs_agreed", st.guest_hangs},
+              {"engine_limits", st.engine_limits}, {"matched", st.matched}, {"mismatched", st.mismatched},
+              {"unexplained", st.unexplained}};
+    x["outcomes"] = Json::object();
+    for (const auto& [k, v] : st.outcomes) x["outcomes"][k] = v;
+    x["mismatch_classes"] = Json::object();
+    for (const auto& [k, v] : st.classes) x["mismatch_classes"][k] = v;
+    w["engines"][e] = std::move(x);
   }
-  w.end_object();
-  w.key("failures").begin_array();
-  for (const auto& f : s.failures) w.value(f);
-  w.end_array();
-  w.key("engine_limits").begin_array();
-  for (const auto& f : s.limits) w.value(f);
-  w.end_array();
-  w.key("mismatches").begin_array();
-  for (const auto& m : s.mismatches) {
-    w.begin_object();
-    w.key("engine").value(m.engine).key("kind").value(m.kind).key("index").value(m.index).key("class").value(m.cls);
-    w.key("engine_outcome").value(m.engine_outcome).key("ref_outcome").value(m.ref_outcome).key("detail").value(m.detail);
-    w.end_object();
-  }
-  w.end_array();
-  w.end_object();
-  return w.str();
+  w["failures"] = s.failures;
+  w["engine_limits"] = s.limits;
+  w["mismatches"] = Json::array();
+  for (const auto& m : s.mismatches)
+    w["mismatches"].push_back({{"engine", m.engine}, {"kind", m.kind}, {"index", m.index}, {"class", m.cls},
+                               {"engine_outcome", m.engine_outcome}, {"ref_outcome", m.ref_outcome},
+                               {"detail", m.detail}});
+  return dump_json(w);
 }
 
 }  // namespace vtb::fuzz

@@ -3,8 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
+#include "harness/json.h"
 #include "harness/tests/run_vtb.h"
 
 namespace vtb::test {
@@ -49,6 +52,97 @@ TEST(Cli, UnknownCommand) {
   VtbRun r = run_vtb({"frob"});
   EXPECT_EQ(r.code, kExitBadInput);
   expect_one_line(r, "unknown command 'frob'");
+}
+
+TEST(Cli, GnuStyleShortOptionsAndVersion) {
+  VtbRun r = run_vtb({"--version"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("vtb ", 0), 0u) << r.out;
+  // --opt=value and -e/-w spell the same request as --engine E --workload W.
+  r = run_vtb({"run", "--engine=foo", "-w", "hello"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "unknown engine 'foo'");
+  r = run_vtb({"run", "-e", "native", "--workload=nosuch"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "unknown workload 'nosuch'");
+  // Help is generated from the option definitions: every option is named.
+  r = run_vtb({"run", "--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* opt : {"-e,--engine", "-w,--workload", "--param", "--all-counters", "--vms", "--timeout"})
+    EXPECT_NE(r.out.find(opt), std::string::npos) << opt << "\n" << r.out;
+  r = run_vtb({"compare", "bt"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "compare: B is required");
+  r = run_vtb({"compare", "bt", "pv/micro_syscall"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "bad cell 'bt'");
+}
+
+TEST(Cli, RunShowsNonZeroCountersUnlessAskedForAll) {
+  // Counter lines of the whole-run list ("  name   value") whose value is 0.
+  auto zero_lines = [](const std::string& out) {
+    size_t n = 0;
+    std::istringstream in(out.substr(out.find("counters (whole run")));
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line) && line.rfind("  ", 0) == 0) n += line.substr(line.find_last_of(' ') + 1) == "0";
+    return n;
+  };
+  VtbRun r = run_vtb({"run", "-e", "bt", "-w", "hello", "--quiet"});
+  if (r.code == kExitUnavailable) GTEST_SKIP() << r.err;
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(zero_lines(r.out), 0u) << r.out;
+  EXPECT_NE(r.out.find("--all-counters for all"), std::string::npos) << r.out;
+  VtbRun all = run_vtb({"run", "-e", "bt", "-w", "hello", "--quiet", "--all-counters"});
+  ASSERT_EQ(all.code, 0) << all.err;
+  EXPECT_GT(zero_lines(all.out), 0u) << all.out;
+}
+
+TEST(Cli, EngineOptionsAreValidatedAndLabelTheRun) {
+  VtbRun r = run_vtb({"run", "-e", "pv:protect=maybe", "-w", "hello"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "option protect of engine pv: bad value 'maybe' (mprotect, off, pkeys)");
+  r = run_vtb({"run", "-e", "pv:nosuch=1", "-w", "hello"});
+  EXPECT_EQ(r.code, kExitBadInput);
+  expect_one_line(r, "engine pv has no option 'nosuch' (known: protect)");
+  r = run_vtb({"list"});
+  EXPECT_NE(r.out.find("option protect=mprotect|off|pkeys"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("n=1000 reps=1"), std::string::npos) << r.out;  // forkwait's parameters
+  r = run_vtb({"run", "-e", "pv:protect=off", "-w", "micro_syscall", "-p", "n=200", "--json"});
+  if (r.code == kExitUnavailable) GTEST_SKIP() << r.err;
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find(R"("engine":"pv:protect=off")"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"(:protect=off","technique")"), std::string::npos) << r.out;  // the backend label too
+  // Unprotected: no protection switch in the measured phase, one bounce per system call.
+  Json j;
+  std::string err;
+  ASSERT_TRUE(parse_json(r.out, &j, &err)) << err;
+  const Json& phase = j["phases"][0]["counters"];
+  EXPECT_FALSE(phase.contains("pv.kernel_protect_ops")) << phase;
+  EXPECT_GE(json_u64(json_at(phase, "pv.syscall_bounce")), 200u) << phase;
+}
+
+// A binary finds its data next to itself (<prefix>/share/vtb), not where the
+// build was configured: a copied install reads its own manifest.
+TEST(Cli, FindsItsDataNextToTheBinary) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(::testing::TempDir()) / ("vtb_prefix_" + std::to_string(getpid()));
+  fs::create_directories(root / "bin");
+  fs::create_directories(root / "share/vtb");
+  fs::copy_file(VTB_BIN, root / "bin/vtb", fs::copy_options::overwrite_existing);
+  std::ofstream(root / "share/vtb/manifest") << "[only_here]\nprogram = hello\nflavors = native\n";
+  VtbRun r = run_vtb({"list", "--json"}, {}, 60, (root / "bin/vtb").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json j;
+  std::string err;
+  ASSERT_TRUE(parse_json(r.out, &j, &err)) << err;
+  EXPECT_EQ(json_string(j["manifest"]), (root / "share/vtb/manifest").string());
+  ASSERT_EQ(j["workloads"].size(), 1u) << r.out;
+  EXPECT_EQ(json_string(j["workloads"][0]["name"]), "only_here");
+  // The environment still wins.
+  r = run_vtb({"list", "--json"}, {"VTB_MANIFEST=/nonexistent/manifest"}, 60, (root / "bin/vtb").string());
+  EXPECT_NE(r.out.find("/nonexistent/manifest"), std::string::npos) << r.out;
+  fs::remove_all(root);
 }
 
 TEST(Cli, UnknownEngine) {

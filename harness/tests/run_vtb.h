@@ -18,9 +18,9 @@ struct VtbRun {
 };
 
 inline VtbRun run_vtb(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
-                      int timeout_s = 120) {
+                      int timeout_s = 120, const std::string& binary = VTB_BIN) {
   PeerSpawn s;
-  s.argv = {VTB_BIN};
+  s.argv = {binary};
   s.argv.insert(s.argv.end(), args.begin(), args.end());
   s.env_add = env;
   s.ctrl_fd = -1;

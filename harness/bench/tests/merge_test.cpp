@@ -9,6 +9,7 @@
 #include "harness/bench/merge.h"
 #include "harness/bench/shard.h"
 
+using namespace vtb;
 using namespace vtb::bench;
 
 namespace {
@@ -50,45 +51,45 @@ struct Sweep {
     f.name = "2026-01-01-0000_" + host + "_abc123-dirty_shard-" + std::to_string(index) + "of" + std::to_string(n);
     f.path = "/x/" + f.name;
     f.shard = shard_record(ShardSpec{index, n}, key, plan, shard_of, load, costs, 1.0);
-    f.env = Json::make_object();
-    f.env.set("date", Json::make_string("2026-01-01T00:00:0" + std::to_string(index) + "Z"));
-    f.env.set("host", Json::make_string(host));
-    f.env.set("host_kind", Json::make_string(kind));
-    f.env.set("commit", Json::make_string("abc123"));
-    f.env.set("commit_dirty", Json::make_bool(true));
-    f.env.set("cpu_model", Json::make_string(kind + " CPU"));
-    f.env.set("repetitions", Json::make_number(2));
-    f.env.set("shard", Json::make_string(std::to_string(index) + "/" + std::to_string(n)));
-    f.env.set("bench_seconds", Json::make_number(10 * index));
+    f.env = Json::object();
+    f.env["date"] = Json("2026-01-01T00:00:0" + std::to_string(index) + "Z");
+    f.env["host"] = Json(host);
+    f.env["host_kind"] = Json(kind);
+    f.env["commit"] = Json("abc123");
+    f.env["commit_dirty"] = Json(true);
+    f.env["cpu_model"] = Json(kind + " CPU");
+    f.env["repetitions"] = Json(2);
+    f.env["shard"] = Json(std::to_string(index) + "/" + std::to_string(n));
+    f.env["bench_seconds"] = Json(10 * index);
     f.summary = "table\nn/a  native/micro_x: the manifest does not run it on this peer\n";
-    Json rows = Json::make_array();
+    Json rows = Json::array();
     for (size_t i = 0; i < plan.size(); ++i) {
       if (shard_of[i] != index - 1) continue;
       const std::string gb = plan[i].name() + "/iterations:1/repeats:2/manual_time";
       for (int r = 0; r < 2; ++r) {
-        Json row = Json::make_object();
-        row.set("name", Json::make_string(gb));
-        row.set("family_index", Json::make_number(7));
-        row.set("run_name", Json::make_string(gb));
-        row.set("run_type", Json::make_string("iteration"));
-        row.set("repetition_index", Json::make_number(r));
-        row.set("ns_per_op", Json::make_number(100 + r));
-        row.set("label", Json::make_string(plan[i].label() + ";host=" + host + ";host_kind=" + kind +
-                                           ";shard=" + std::to_string(index) + "/" + std::to_string(n)));
-        rows.push(row);
+        Json row = Json::object();
+        row["name"] = Json(gb);
+        row["family_index"] = Json(7);
+        row["run_name"] = Json(gb);
+        row["run_type"] = Json("iteration");
+        row["repetition_index"] = Json(r);
+        row["ns_per_op"] = Json(100 + r);
+        row["label"] = Json(plan[i].label() + ";host=" + host + ";host_kind=" + kind +
+                                           ";shard=" + std::to_string(index) + "/" + std::to_string(n));
+        rows.push_back(row);
       }
-      Json agg = Json::make_object();
-      agg.set("name", Json::make_string(gb + "_mean"));
-      agg.set("run_name", Json::make_string(gb));
-      agg.set("run_type", Json::make_string("aggregate"));
-      rows.push(agg);
+      Json agg = Json::object();
+      agg["name"] = Json(gb + "_mean");
+      agg["run_name"] = Json(gb);
+      agg["run_type"] = Json("aggregate");
+      rows.push_back(agg);
     }
-    f.bench = Json::make_object();
-    f.bench.set("context", Json::make_object());
-    f.bench.set("benchmarks", rows);
+    f.bench = Json::object();
+    f.bench["context"] = Json::object();
+    f.bench["benchmarks"] = rows;
     if (index == 1) {
-      Json census = Json::make_object();
-      census.set("bt", Json::make_object());
+      Json census = Json::object();
+      census["bt"] = Json::object();
       f.census = census;
     }
     return f;
@@ -97,9 +98,9 @@ struct Sweep {
 
 std::vector<std::string> cells_of(const Json& bench) {
   std::vector<std::string> out;
-  for (const Json& r : bench["benchmarks"].items()) {
-    if (r["run_type"].as_string() != "iteration" || r["repetition_index"].as_i64() != 0) continue;
-    const std::string rn = r["run_name"].as_string();
+  for (const Json& r : json_at(bench, "benchmarks")) {
+    if (json_string(json_at(r, "run_type")) != "iteration" || json_i64(json_at(r, "repetition_index")) != 0) continue;
+    const std::string rn = json_string(json_at(r, "run_name"));
     out.push_back(rn.substr(0, rn.find("/iterations:")));
   }
   return out;
@@ -120,26 +121,28 @@ TEST(Merge, JoinsEveryCellInPlanOrderWithItsHost) {
   // Aggregates are kept, family indices renumbered in plan order.
   int iterations = 0, aggregates = 0;
   int64_t last_family = -1;
-  for (const Json& r : m.bench["benchmarks"].items()) {
-    (r["run_type"].as_string() == "iteration" ? iterations : aggregates)++;
-    EXPECT_GE(r["family_index"].as_i64(), last_family);
-    last_family = r["family_index"].as_i64();
-    if (r["run_type"].as_string() == "iteration") EXPECT_NE(r["label"].as_string().find(";host=h"), std::string::npos);
+  for (const Json& r : json_at(m.bench, "benchmarks")) {
+    (json_string(json_at(r, "run_type")) == "iteration" ? iterations : aggregates)++;
+    EXPECT_GE(json_i64(json_at(r, "family_index")), last_family);
+    last_family = json_i64(json_at(r, "family_index"));
+    if (json_string(json_at(r, "run_type")) == "iteration") {
+      EXPECT_NE(json_string(json_at(r, "label")).find(";host=h"), std::string::npos);
+    }
   }
   EXPECT_EQ(iterations, int(s.plan.size()) * 2);
   EXPECT_EQ(aggregates, int(s.plan.size()));
   EXPECT_EQ(last_family, int64_t(s.plan.size()) - 1);
-  EXPECT_TRUE(m.env["merged"].as_bool());
-  EXPECT_EQ(m.env["host"].as_string(), "h1,h2,h3");
-  EXPECT_EQ(m.env["host_kind"].as_string(), "K1");
-  EXPECT_EQ(m.env["commit"].as_string(), "abc123");
-  EXPECT_EQ(m.env["cells"].as_i64(), int64_t(s.plan.size()));
-  EXPECT_EQ(m.env["bench_seconds"].as_double(), 30);
-  EXPECT_EQ(m.env["bench_seconds_total"].as_double(), 60);
-  ASSERT_EQ(m.env["shards"].items().size(), 3u);
-  EXPECT_EQ(m.env["shards"].items()[1]["shard"].as_string(), "2/3");
-  EXPECT_EQ(m.env["shards"].items()[1]["host"].as_string(), "h2");
-  EXPECT_TRUE(m.census.find("bt"));
+  EXPECT_TRUE((json_at(m.env, "merged") == true));
+  EXPECT_EQ(json_string(json_at(m.env, "host")), "h1,h2,h3");
+  EXPECT_EQ(json_string(json_at(m.env, "host_kind")), "K1");
+  EXPECT_EQ(json_string(json_at(m.env, "commit")), "abc123");
+  EXPECT_EQ(json_i64(json_at(m.env, "cells")), int64_t(s.plan.size()));
+  EXPECT_EQ(json_double(json_at(m.env, "bench_seconds")), 30);
+  EXPECT_EQ(json_double(json_at(m.env, "bench_seconds_total")), 60);
+  ASSERT_EQ(json_at(m.env, "shards").size(), 3u);
+  EXPECT_EQ(json_string(json_at(json_at(m.env, "shards")[1], "shard")), "2/3");
+  EXPECT_EQ(json_string(json_at(json_at(m.env, "shards")[1], "host")), "h2");
+  EXPECT_TRUE(m.census.contains("bt"));
   EXPECT_NE(m.summary.find("merged 3 of 3 shards"), std::string::npos);
   EXPECT_NE(m.summary.find("n/a  native/micro_x"), std::string::npos);
 }
@@ -149,10 +152,10 @@ TEST(Merge, HostKindsAreKeptApart) {
   std::vector<ShardFolder> shards = {s.shard(1, "a", "EPYC x2"), s.shard(2, "b", "Xeon x64")};
   MergeResult m;
   ASSERT_EQ(merge_shards(shards, {}, &m), "");
-  EXPECT_EQ(m.env["host_kind"].as_string(), "mixed");
-  ASSERT_EQ(m.env["host_kinds"].items().size(), 2u);
-  EXPECT_EQ(m.env["cpu_model"].as_string(), "mixed (see shards)");  // never one value for both
-  EXPECT_EQ(m.env["shards"].items()[1]["cpu_model"].as_string(), "Xeon x64 CPU");
+  EXPECT_EQ(json_string(json_at(m.env, "host_kind")), "mixed");
+  ASSERT_EQ(json_at(m.env, "host_kinds").size(), 2u);
+  EXPECT_EQ(json_string(json_at(m.env, "cpu_model")), "mixed (see shards)");  // never one value for both
+  EXPECT_EQ(json_string(json_at(json_at(m.env, "shards")[1], "cpu_model")), "Xeon x64 CPU");
   // The summary has one table per kind: no "vs native" ratio pairs a cell with another kind's native.
   EXPECT_NE(m.summary.find("host kind: EPYC x2\n"), std::string::npos) << m.summary;
   EXPECT_NE(m.summary.find("host kind: Xeon x64\n"), std::string::npos) << m.summary;
@@ -163,7 +166,7 @@ TEST(Merge, RefusesShardsOfDifferentSweeps) {
   MergeResult m;
   for (const char* field : {"commit", "manifest_hash", "options", "plan_hash"}) {
     std::vector<ShardFolder> shards = {s.shard(1), s.shard(2), s.shard(3)};
-    shards[2].shard.set(field, Json::make_string("other"));
+    shards[2].shard[field] = Json("other");
     std::string err = merge_shards(shards, {}, &m);
     EXPECT_NE(err.find("not shards of one sweep"), std::string::npos) << err;
     EXPECT_NE(err.find(field), std::string::npos) << err;
@@ -180,14 +183,14 @@ TEST(Merge, MissingShardIsReportedByCell) {
   Sweep s(3);
   std::vector<ShardFolder> shards = {s.shard(1), s.shard(3)};
   // Shard 3 lost one cell (e.g. --benchmark_filter, or it stopped).
-  Json kept = Json::make_array();
+  Json kept = Json::array();
   std::string dropped;
-  for (const Json& r : shards[1].bench["benchmarks"].items()) {
-    const std::string rn = r["run_name"].as_string();
+  for (const Json& r : json_at(shards[1].bench, "benchmarks")) {
+    const std::string rn = json_string(json_at(r, "run_name"));
     if (dropped.empty()) dropped = rn.substr(0, rn.find("/iterations:"));
-    if (rn.rfind(dropped + "/", 0) != 0) kept.push(r);
+    if (rn.rfind(dropped + "/", 0) != 0) kept.push_back(r);
   }
-  shards[1].bench.set("benchmarks", kept);
+  shards[1].bench["benchmarks"] = kept;
   MergeResult m;
   ASSERT_EQ(merge_shards(shards, {}, &m), "");
   std::vector<std::string> want;
@@ -200,25 +203,25 @@ TEST(Merge, MissingShardIsReportedByCell) {
   EXPECT_NE(m.missing[1].find(dropped), std::string::npos) << m.missing[1];
   EXPECT_EQ(m.missing_cells, missing2 + 1);
   int lost_rows = 0;
-  for (const Json& r : m.bench["benchmarks"].items()) {
-    if (!r["error_occurred"].as_bool()) continue;
+  for (const Json& r : json_at(m.bench, "benchmarks")) {
+    if (!(json_at(r, "error_occurred") == true)) continue;
     ++lost_rows;
-    EXPECT_NE(r["error_message"].as_string().find("shard"), std::string::npos);
-    EXPECT_NE(r["label"].as_string().find("engine="), std::string::npos) << "the plan's label";
+    EXPECT_NE(json_string(json_at(r, "error_message")).find("shard"), std::string::npos);
+    EXPECT_NE(json_string(json_at(r, "label")).find("engine="), std::string::npos) << "the plan's label";
   }
   EXPECT_EQ(lost_rows, 2 * (missing2 + 1));
-  EXPECT_EQ(m.env["missing_shards"].items().size(), 1u);
+  EXPECT_EQ(json_at(m.env, "missing_shards").size(), 1u);
   EXPECT_NE(m.summary.find("MISSING"), std::string::npos);
 }
 
 TEST(Merge, RejectsRowsOutsideThePlan) {
   Sweep s(2);
   std::vector<ShardFolder> shards = {s.shard(1), s.shard(2)};
-  Json rows = shards[0].bench["benchmarks"];
-  Json stray = Json::make_object();
-  stray.set("run_name", Json::make_string("bt/unknown/cold/iterations:1/manual_time"));
-  rows.push(stray);
-  shards[0].bench.set("benchmarks", rows);
+  Json rows = json_at(shards[0].bench, "benchmarks");
+  Json stray = Json::object();
+  stray["run_name"] = Json("bt/unknown/cold/iterations:1/manual_time");
+  rows.push_back(stray);
+  shards[0].bench["benchmarks"] = rows;
   MergeResult m;
   EXPECT_NE(merge_shards(shards, {}, &m).find("not a cell"), std::string::npos);
 }
@@ -231,9 +234,9 @@ TEST(Merge, ReadsFoldersAndFindsShardsInAParent) {
   for (int i = 1; i <= 2; ++i) {
     ShardFolder f = s.shard(i);
     fs::create_directories(root / f.name);
-    std::ofstream(root / f.name / "bench.json") << to_json(f.bench);
-    std::ofstream(root / f.name / "environment.json") << to_json(f.env);
-    std::ofstream(root / f.name / "shard.json") << to_json(f.shard);
+    std::ofstream(root / f.name / "bench.json") << dump_json(f.bench);
+    std::ofstream(root / f.name / "environment.json") << dump_json(f.env);
+    std::ofstream(root / f.name / "shard.json") << dump_json(f.shard);
   }
   fs::create_directories(root / ".tmp-unfinished");
   std::vector<std::string> found;

@@ -8,6 +8,7 @@
 #include "harness/bench/nested_cells.h"
 #include "harness/bench/shard.h"
 
+using namespace vtb;
 using namespace vtb::bench;
 
 namespace {
@@ -187,15 +188,15 @@ TEST(Shard, RecordListsThePlan) {
   std::vector<int> of = assign_shards(cells, 3, m, 1.0, &load);
   SweepKey key{"abc+dirty", "m1", "engines=;quick=1", plan_fingerprint(cells, of)};
   Json r = shard_record(ShardSpec{2, 3}, key, cells, of, load, m, 1.0);
-  EXPECT_EQ(r["shard"].as_i64(), 2);
-  EXPECT_EQ(r["count"].as_i64(), 3);
-  EXPECT_EQ(r["plan_hash"].as_string(), key.plan_hash);
-  EXPECT_EQ(r["estimated_seconds"].items().size(), 3u);
-  ASSERT_EQ(r["cells"].items().size(), cells.size());
+  EXPECT_EQ(json_i64(json_at(r, "shard")), 2);
+  EXPECT_EQ(json_i64(json_at(r, "count")), 3);
+  EXPECT_EQ(json_string(json_at(r, "plan_hash")), key.plan_hash);
+  EXPECT_EQ(json_at(r, "estimated_seconds").size(), 3u);
+  ASSERT_EQ(json_at(r, "cells").size(), cells.size());
   for (size_t i = 0; i < cells.size(); ++i) {
-    EXPECT_EQ(r["cells"].items()[i]["cell"].as_string(), cells[i].name());
-    EXPECT_EQ(r["cells"].items()[i]["shard"].as_i64(), of[i] + 1);
-    EXPECT_EQ(r["cells"].items()[i]["label"].as_string(), cells[i].label());
+    EXPECT_EQ(json_string(json_at(json_at(r, "cells")[i], "cell")), cells[i].name());
+    EXPECT_EQ(json_i64(json_at(json_at(r, "cells")[i], "shard")), of[i] + 1);
+    EXPECT_EQ(json_string(json_at(json_at(r, "cells")[i], "label")), cells[i].label());
   }
   EXPECT_EQ(hex64(fnv1a64("")), "cbf29ce484222325");
   EXPECT_EQ(hex64(fnv1a64("a")), "af63dc4c8601ec8c");
@@ -204,15 +205,15 @@ TEST(Shard, RecordListsThePlan) {
 
 TEST(Environment, HostKindWordsMatchTheAnalysis) {
   // analysis/tests/test_host_kinds.py checks tidy.host_kind() gives the same words for this record.
-  Json env = Json::make_object();
-  env.set("cpu_model", Json::make_string("AMD EPYC"));
-  env.set("cpu_count", Json::make_number(2));
-  env.set("kernel", Json::make_string("Linux 6.18.44-fc-v782 #1 SMP PREEMPT_DYNAMIC @0"));
-  env.set("kvm_backend", Json::make_string("none"));
-  env.set("running_under_hypervisor", Json::make_string("present"));
+  Json env = Json::object();
+  env["cpu_model"] = Json("AMD EPYC");
+  env["cpu_count"] = Json(2);
+  env["kernel"] = Json("Linux 6.18.44-fc-v782 #1 SMP PREEMPT_DYNAMIC @0");
+  env["kvm_backend"] = Json("none");
+  env["running_under_hypervisor"] = Json("present");
   EXPECT_EQ(host_kind(env), "AMD EPYC x2, Linux 6.18.44-fc-v782, kvm none, virtualized");
-  env.set("cpu_model", Json::make_string("odd;cpu=x"));  // a label separator never leaks into the label
+  env["cpu_model"] = Json("odd;cpu=x");  // a label separator never leaks into the label
   EXPECT_EQ(host_kind(env).find_first_of(";="), std::string::npos);
-  env.set("host_kind", Json::make_string("given"));
+  env["host_kind"] = Json("given");
   EXPECT_EQ(host_kind(env), "given");
 }
