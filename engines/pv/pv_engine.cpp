@@ -335,6 +335,7 @@ void PvEngine::stats(Counters& out) const {
   if (cpuid_.misses()) out.add("host.cpuid", cpuid_.misses());
   out.add("pv.map_ops", win_.map_ops());
   out.add("pv.kernel_protect_ops", win_.protect_ops());
+  out.add("pv.kernel_protect_ns", win_.protect_ns());
   out.add("pv.events_delivered", events_delivered_);
   out.add("pv.host_ticks", host_ticks_);
   if (hidden_faults_) out.add("mmu.hidden_fault", hidden_faults_);

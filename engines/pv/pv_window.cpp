@@ -1,6 +1,8 @@
 // tags: engines|pv — desc: reserve the window, map memfd runs into it, protect ranges.
 #include "engines/pv/pv_window.h"
 
+#include "common/clock.h"
+
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -85,7 +87,10 @@ bool PvWindow::unmap(uint64_t va, uint64_t len) {
 bool PvWindow::protect(uint64_t va, uint64_t len, int prot) {
   ++protect_ops_;
   count_host_range(HostEvent::Mprotect, len);
-  return mprotect(reinterpret_cast<void*>(va), len, prot) == 0 || fail("mprotect window range", va, len);
+  const uint64_t t0 = monotonic_ns();
+  const bool ok = mprotect(reinterpret_cast<void*>(va), len, prot) == 0;
+  protect_ns_ += monotonic_ns() - t0;
+  return ok || fail("mprotect window range", va, len);
 }
 
 uint64_t PvWindow::ensure_max_map_count(uint64_t want) {

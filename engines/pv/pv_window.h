@@ -25,6 +25,7 @@ class PvWindow {
 
   uint64_t map_ops() const { return map_ops_; }
   uint64_t protect_ops() const { return protect_ops_; }
+  uint64_t protect_ns() const { return protect_ns_; }  // time inside those mprotect calls
   const std::string& error() const { return error_; }
   void clear_error() { error_.clear(); }
 
@@ -35,7 +36,7 @@ class PvWindow {
  private:
   bool fail(const char* what, uint64_t va, uint64_t len);
   bool holds_ = false;
-  uint64_t map_ops_ = 0, protect_ops_ = 0;
+  uint64_t map_ops_ = 0, protect_ops_ = 0, protect_ns_ = 0;
   std::string error_;
 };
 
