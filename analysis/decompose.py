@@ -41,6 +41,7 @@ Usage: /usr/bin/python3 analysis/decompose.py [RUN_DIR ...] [--validate]
 (a run's companions/ folder, the runs that go with it, is read too)
 """
 import argparse
+import json
 import os
 import sys
 
@@ -384,6 +385,11 @@ def main(argv=None):
     ps = pairs(cs)
     print_report(cs, ps)
     s = validation_summary(ps)
+    for p in paths:  # the interleaved pairs (analysis/validate_pairs.py) a run keeps beside its cells
+        v = os.path.join(p, "validation.json")
+        if os.path.exists(v):
+            with open(v) as f:
+                print("%s: %s" % (os.path.basename(os.path.normpath(p)), json.load(f).get("line", "")))
     if args.validate and (not s["judged"] or s["rate"] < TARGET_HIT_RATE):
         return 1
     return 0
