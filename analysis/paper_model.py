@@ -116,9 +116,13 @@ def gen_interleaved_validation(path, out):
              "\\newcommand{\\vtbSizePairsLine}{%s}" % _tex(
                  "%d of %d cells keep their time per op within ±30 %% between the two sizes" %
                  (s["sizes_steady"], s["sizes"])),
-             "\\newcommand{\\vtbPairsMisses}{%s}" % (_tex("; ".join(
-                 "%s on %s (predicted %s, measured %s)" % (p["kind"], p["workload"], _ns(p["predicted_ns"]),
-                                                           _ns(p["measured_ns"])) for p in misses)) or "none"),
+             "\\newcommand{\\vtbPairsMisses}{%s}" % ("; ".join(
+                 "%s on %s (predicted %s, measured %s)" % (_tex(p["kind"]), _tex(p["workload"]), _ns(p["predicted_ns"]),
+                                                           _ns(p["measured_ns"])) for p in misses) or "none"),
+             "\\newcommand{\\vtbPvProtectLine}{%s}" % ("; ".join(
+                 "%s: priced %s, inside the calls %s, whole difference %s" % (
+                     _tex(p["workload"]), _ns(p["mprotect_priced_ns"]), _ns(p["mprotect_in_process_ns"]),
+                     _ns(p["measured_ns"])) for p in every if p.get("mprotect_in_process_ns")) or "no pv pair"),
              "\\newcommand{\\vtbPairsTable}{%"]
     lines += _pairs_table([(p["kind"], p["workload"], "%s vs %s" % (p["a"], p["b"]), p["predicted_ns"],
                             p["measured_ns"], p["hit"] if p.get("judged", True) else None) for p in every])
@@ -138,6 +142,7 @@ def gen_validation(run, table, out):
              "\\newcommand{\\vtbPairsHits}{%d}" % s["hits"], "\\newcommand{\\vtbPairsJudged}{%d}" % s["judged"],
              "\\newcommand{\\vtbPairsSkipped}{%d}" % s["skipped"], "\\newcommand{\\vtbPairsRounds}{0}",
              "\\newcommand{\\vtbPairsMisses}{see Table~\\ref{tab:pairs}}",
+             "\\newcommand{\\vtbPvProtectLine}{not measured in this run}",
              "\\newcommand{\\vtbPairsVerdict}{%s}" % (
                  "at least" if s["judged"] and s["rate"] >= decompose.TARGET_HIT_RATE else "below"),
              "\\newcommand{\\vtbSizePairsLine}{%s}" % _tex(
