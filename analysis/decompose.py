@@ -41,6 +41,7 @@ Usage: /usr/bin/python3 analysis/decompose.py [RUN_DIR ...] [--validate]
 (a run's companions/ folder, the runs that go with it, is read too)
 """
 import argparse
+import json
 import os
 import sys
 
@@ -51,8 +52,8 @@ TOLERANCE = 0.30
 TARGET_HIT_RATE = 0.80
 MIN_HOST_DIFF = 0.10
 
-# counter -> (component shown in figures, calibration entry pricing it). host.mprotect adds
-# host.mprotect_pages x the per-page slope (mprotect_page_ns).
+# counter -> (component shown in figures, calibration entry pricing it). host.mprotect is priced with
+# host.mprotect_pages as a + b x pages (mprotect_ns).
 PRICES = [
     ("host.signal", "signals", "signal"),
     ("host.sigsys", "SIGSYS", "sigsys"),
@@ -87,12 +88,42 @@ def unit_costs_for(cell):
     return cell.costs
 
 
+# vtb calibrate's pv-pattern probes (harness/calibrate/memory_probes.cpp): mprotect_pv_<P> is one of
+# pv's five calls per protection cycle over a P-page guest map; the five cover 2P + 4 pages.
+PV_PROBE_PAGES = {"mprotect_pv_%d" % p: (2 * p + 4) / 5.0 for p in (4096, 8192, 16384)}
+
+
+def mprotect_fit(costs):
+    """(a ns per call, b ns per page) of cost = a + b x pages: the least-squares line through the
+    pv-pattern probes (docs/calibrate.md); None when the calibration has fewer than two of them."""
+    pts = [(pages, costs[name]) for name, pages in PV_PROBE_PAGES.items() if name in costs]
+    if len(pts) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    b = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+    b = max(0.0, b)  # a range never gets cheaper with size; noise may say so
+    return my - b * mx, b
+
+
 def mprotect_page_ns(costs):
-    """ns per page of an mprotect range beyond its first: the slope between the one-page probe
-    and the 32 MiB sparse probe (1 page in 128 present, docs/calibrate.md); 0 without them."""
+    """Calibrations before the pv-pattern probes: ns per page beyond a call's first, the slope between
+    the one-page probe and the 32 MiB sparse probe (1 page in 128 present); 0 without them."""
     if "mprotect_sparse" not in costs or "mprotect" not in costs:
         return 0.0
     return max(0.0, (costs["mprotect_sparse"] - costs["mprotect"]) / (8192 - 1))
+
+
+def mprotect_ns(calls, pages, costs):
+    """ns of `calls` mprotect calls covering `pages` pages in all: a x calls + b x pages from the
+    pv-pattern fit, or (older calibrations) the one-page cost per call plus the sparse slope per page
+    beyond each call's first. None when the calibration has neither."""
+    fit = mprotect_fit(costs)
+    if fit:
+        return calls * fit[0] + pages * fit[1]
+    if "mprotect" not in costs:
+        return None
+    return calls * costs["mprotect"] + max(0.0, pages - calls) * mprotect_page_ns(costs)
 
 
 def host_terms(per_op, costs):
@@ -103,12 +134,11 @@ def host_terms(per_op, costs):
         n = per_op.get(counter, 0.0)
         if not n:
             continue
-        price = costs.get(cal)
+        price = (mprotect_ns(n, per_op.get("host.mprotect_pages", 0.0), costs) if counter == "host.mprotect"
+                 else None if costs.get(cal) is None else n * costs[cal])
         if price is None:
             return None
-        out[comp] = n * price
-        if counter == "host.mprotect":  # a + b x pages: the range beyond each call's first page
-            out[comp] += max(0.0, per_op.get("host.mprotect_pages", 0.0) - n) * mprotect_page_ns(costs)
+        out[comp] = price
     kernel_exits = per_op.get("kvm.exits", 0.0) - per_op.get("host.kvm_run", 0.0)
     if per_op.get("host.kvm_run") and kernel_exits > 0:
         if "kvm_exit_kernel" not in costs:
@@ -355,6 +385,11 @@ def main(argv=None):
     ps = pairs(cs)
     print_report(cs, ps)
     s = validation_summary(ps)
+    for p in paths:  # the interleaved pairs (analysis/validate_pairs.py) a run keeps beside its cells
+        v = os.path.join(p, "validation.json")
+        if os.path.exists(v):
+            with open(v) as f:
+                print("%s: %s" % (os.path.basename(os.path.normpath(p)), json.load(f).get("line", "")))
     if args.validate and (not s["judged"] or s["rate"] < TARGET_HIT_RATE):
         return 1
     return 0

@@ -80,14 +80,84 @@ def gen_calibration(run, out):
     write(out, "calibration_table.tex", "\n".join(lines) + "\n")
 
 
+INTERLEAVED = "validation.json"  # RUN/validation.json: analysis/validate_pairs.py's interleaved pairs
+
+
+def _pairs_table(rows):
+    """rows: (kind, workload, series, predicted ns, measured ns, hit: True, False or None = not judged)
+    -> the \\vtbPairsTable tabular."""
+    lines = ["\\begin{tabular}{lllrrl}", "\\toprule", "pair & workload & series & predicted & measured & \\\\",
+             "\\midrule"]
+    for kind, workload, series, pred, meas, hit in rows:
+        lines.append("%s & %s & %s & %s & %s & %s \\\\" % (_tex(kind), _tex(workload), _tex(series), _ns(pred),
+                                                         _ns(meas), "not judged" if hit is None else
+                                                         "hit" if hit else "\\textbf{miss}"))
+    return lines + ["\\bottomrule", "\\end{tabular}"]
+
+
+def _pv_outside_range(pairs):
+    """'lo--hi' µs: the measured pv / pv-unprotected difference outside pv's mprotect calls (its own
+    clock) per switch to the guest kernel and back (five calls; validate_pairs.py)."""
+    per = []
+    for p in pairs:
+        calls = p.get("a_loop_per_op", {}).get("host.mprotect", 0) - p.get("b_loop_per_op", {}).get("host.mprotect", 0)
+        if p.get("mprotect_in_process_ns") and calls > 0:
+            per.append((p["measured_ns"] - p["mprotect_in_process_ns"]) / (calls / 5.0))
+    if not per:
+        return "not measured"
+    return "%s--%s" % (_ns(min(per)), _ns(max(per))) if len(per) > 1 else _ns(per[0])
+
+
+def gen_interleaved_validation(path, out):
+    """validation.tex from RUN/validation.json (both cells of each pair in one invocation, interleaved,
+    with its own calibrations): the same macros as gen_validation, and \\vtbPairsMisses."""
+    import json
+    with open(path) as f:
+        v = json.load(f)
+    every = v.get("pairs", [])
+    ps = [p for p in every if p.get("judged", True)]
+    hits = sum(1 for p in ps if p.get("hit"))
+    misses = [p for p in ps if not p.get("hit")]
+    s = {"hits": hits, "judged": len(ps), "skipped": len(every) - len(ps), "sizes": len(v.get("sizes", [])),
+         "sizes_steady": sum(1 for z in v.get("sizes", []) if z.get("steady")),
+         "rate": hits / len(ps) if ps else float("nan"), "line": v.get("line", "")}
+    lines = ["\\newcommand{\\vtbPairsLine}{%s}" % _tex(s["line"]),
+             "\\newcommand{\\vtbPairsHits}{%d}" % hits, "\\newcommand{\\vtbPairsJudged}{%d}" % len(ps),
+             "\\newcommand{\\vtbPairsSkipped}{%d}" % s["skipped"], "\\newcommand{\\vtbPairsRounds}{%d}" % v.get("rounds", 0),
+             "\\newcommand{\\vtbPairsVerdict}{%s}" % (
+                 "at least" if ps and s["rate"] >= decompose.TARGET_HIT_RATE else "below"),
+             "\\newcommand{\\vtbSizePairsLine}{%s}" % _tex(
+                 "%d of %d cells keep their time per op within ±30 %% between the two sizes" %
+                 (s["sizes_steady"], s["sizes"])),
+             "\\newcommand{\\vtbPairsMisses}{%s}" % ("; ".join(
+                 "%s on %s (predicted %s, measured %s)" % (_tex(p["kind"]), _tex(p["workload"]), _ns(p["predicted_ns"]),
+                                                           _ns(p["measured_ns"])) for p in misses) or "none"),
+             "\\newcommand{\\vtbPvProtectLine}{%s}" % ("; ".join(
+                 "%s: priced %s, inside the calls %s, whole difference %s" % (
+                     _tex(p["workload"]), _ns(p["mprotect_priced_ns"]), _ns(p["mprotect_in_process_ns"]),
+                     _ns(p["measured_ns"])) for p in every if p.get("mprotect_in_process_ns")) or "no pv pair"),
+             "\\newcommand{\\vtbPvOutsideRange}{%s}" % _pv_outside_range(every),
+             "\\newcommand{\\vtbPairsTable}{%"]
+    lines += _pairs_table([(p["kind"], p["workload"], "%s vs %s" % (p["a"], p["b"]), p["predicted_ns"],
+                            p["measured_ns"], p["hit"] if p.get("judged", True) else None) for p in every])
+    lines.append("}")
+    write(out, "validation.tex", "\n".join(lines) + "\n")
+    return s
+
+
 def gen_validation(run, table, out):
+    if os.path.exists(os.path.join(run.path, INTERLEAVED)):
+        return gen_interleaved_validation(os.path.join(run.path, INTERLEAVED), out)
     cs = decompose.cells(table)
     ps = decompose.pairs(cs)
     s = decompose.validation_summary(ps)
     judged = [p for p in ps if p["judged"]]
     lines = ["\\newcommand{\\vtbPairsLine}{%s}" % _tex(s["line"]),
              "\\newcommand{\\vtbPairsHits}{%d}" % s["hits"], "\\newcommand{\\vtbPairsJudged}{%d}" % s["judged"],
-             "\\newcommand{\\vtbPairsSkipped}{%d}" % s["skipped"],
+             "\\newcommand{\\vtbPairsSkipped}{%d}" % s["skipped"], "\\newcommand{\\vtbPairsRounds}{0}",
+             "\\newcommand{\\vtbPairsMisses}{see Table~\\ref{tab:pairs}}",
+             "\\newcommand{\\vtbPvProtectLine}{not measured in this run}",
+             "\\newcommand{\\vtbPvOutsideRange}{not measured}",
              "\\newcommand{\\vtbPairsVerdict}{%s}" % (
                  "at least" if s["judged"] and s["rate"] >= decompose.TARGET_HIT_RATE else "below"),
              "\\newcommand{\\vtbSizePairsLine}{%s}" % _tex(
@@ -95,13 +165,9 @@ def gen_validation(run, table, out):
                  if s["sizes"] else "no cell was run at two sizes"),
              "\\newcommand{\\vtbPairsTable}{%"]
     if judged:
-        lines += ["\\begin{tabular}{lllrrl}", "\\toprule", "pair & workload & series & predicted & measured & \\\\",
-                  "\\midrule"]
-        for p in sorted(judged, key=lambda p: (p["kind"], p["a"].workload, p["a"].mode)):
-            lines.append("%s & %s & %s & %s & %s & %s \\\\" % (
-                _tex(p["kind"]), _tex(p["a"].workload), _tex("%s/%s" % (p["a"].series, p["a"].mode)),
-                _ns(p["predicted_ns"]), _ns(p["measured_ns"]), "hit" if p["hit"] else "\\textbf{miss}"))
-        lines += ["\\bottomrule", "\\end{tabular}"]
+        lines += _pairs_table([(p["kind"], p["a"].workload, "%s/%s" % (p["a"].series, p["a"].mode), p["predicted_ns"],
+                                p["measured_ns"], p["hit"]) for p in sorted(
+                                    judged, key=lambda p: (p["kind"], p["a"].workload, p["a"].mode))])
     else:
         lines.append("\\emph{no pair with a host difference of at least %d\\,\\%% of its time}" %
                      (decompose.MIN_HOST_DIFF * 100))

@@ -5,7 +5,9 @@
 #   --no-build    use an existing build (default: configure + build, -j2)
 #   --build-dir   build folder (default: $VTB_BUILD_DIR or ./build, the release preset's folder)
 #   --validate    first run the companions of the model's validation (pv with VTB_PV_UNPROTECTED=1;
-#                 bt, bt-direct, pv at --scale 2: the loops' own counts), each its own results folder
+#                 bt, bt-direct, pv at --scale 2: the loops' own counts), each its own results folder,
+#                 and after the suite the interleaved pairs (analysis/validate_pairs.py, ~4 min) into
+#                 the suite's folder as validation.json (the paper's validation line)
 #   anything after -- goes to `vtb bench` (e.g. -- --engines bt,qemu-tcg,native)
 # Writes results/<date>_<host>_<commit>/ (new, immutable), build/paper/ (figures, tables,
 # tidy.csv, decomposition.txt) and paper/paper.pdf; prints the summary table, the decomposition
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
     --build-dir) BUILD="$2"; shift 2 ;;
     --validate) VALIDATE=1; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "reproduce.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +57,11 @@ cat "$LOG"
 RUN=$(sed -n 's/^results: \([^ ]*\) .*/\1/p' "$LOG" | tail -1)
 [ -n "$RUN" ] && [ -f "$RUN/bench.json" ] || { echo "reproduce.sh: the bench wrote no results folder" >&2; exit 1; }
 bench_s=$(( $(date +%s) - tb ))
+
+if [ "$VALIDATE" = 1 ]; then
+  stage "interleaved validation pairs (analysis/validate_pairs.py)"
+  "$PY" "$ROOT/analysis/validate_pairs.py" --vtb "$VTB" --out "$RUN/validation.json"
+fi
 
 stage "analysis + paper ($RUN)"
 mkdir -p "$BUILD/paper"

@@ -70,6 +70,17 @@ class DecomposeTest(unittest.TestCase):
         self.assertAlmostEqual(k.terms[decompose.KVM_KERNEL_EXITS], 2 * 2500)
         self.assertEqual(cells[("r2", "pv-unprotected", "micro_syscall")].series, "pv-unprotected")
 
+    def test_mprotect_priced_from_the_pv_pattern_fit(self):
+        # three pv-pattern probes on the line 3000 + 0.5 x pages: the fit gives them back, and a call
+        # count and its pages are priced a x calls + b x pages.
+        costs = {name: 3000.0 + 0.5 * pages for name, pages in decompose.PV_PROBE_PAGES.items()}
+        a, b = decompose.mprotect_fit(costs)
+        self.assertAlmostEqual(a, 3000.0)
+        self.assertAlmostEqual(b, 0.5)
+        terms = decompose.host_terms({"host.mprotect": 5.0, "host.mprotect_pages": 6554.0}, costs)
+        self.assertAlmostEqual(terms["mprotect"], 5 * 3000.0 + 6554 * 0.5)
+        self.assertIsNone(decompose.mprotect_fit({"mprotect_pv_4096": 1.0}))  # one size is no line
+
     def test_no_calibration_no_decomposition(self):
         t = self.table()
         t.runs["r1"] = {"host_kind": "test host"}

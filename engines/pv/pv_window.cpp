@@ -1,6 +1,8 @@
 // tags: engines|pv — desc: reserve the window, map memfd runs into it, protect ranges.
 #include "engines/pv/pv_window.h"
 
+#include "common/clock.h"
+
 #include <sys/mman.h>
 
 #include <cerrno>

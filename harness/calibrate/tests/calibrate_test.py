@@ -8,7 +8,7 @@ import sys
 
 # Every host event an engine counts (docs/counters.md, host.*) must have a price.
 EXPECTED = {"signal", "sigsys", "syscall", "cpuid", "callout", "futex_handoff", "mmap", "mmap_touch", "mprotect",
-            "mprotect_range64", "mprotect_sparse", "munmap", "madvise", "kvm_exit_user", "kvm_exit_kernel"}
+            "mprotect_range64", "mprotect_pv_4096", "mprotect_pv_8192", "mprotect_pv_16384", "munmap", "madvise", "kvm_exit_user", "kvm_exit_kernel"}
 
 
 def fail(msg):

@@ -1,0 +1,47 @@
+# tags: analysis|tests — desc: the paper's validation include from an interleaved validation.json: only judged pairs count, misses named, pv's outside-the-calls time per switch.
+import json
+import os
+import tempfile
+import unittest
+
+import common  # noqa: F401  (puts analysis/ on the path)
+import paper_model
+
+
+def pair(name, kind, workload, pred, meas, judged, mprot_a=0.0, inside=0.0):
+    return {"name": name, "kind": kind, "workload": workload, "a": "pv", "b": "pv-unprotected",
+            "predicted_ns": pred, "measured_ns": meas, "judged": judged,
+            "hit": abs(pred - meas) <= 0.3 * abs(meas), "mprotect_priced_ns": pred,
+            "mprotect_in_process_ns": inside, "a_loop_per_op": {"host.mprotect": mprot_a},
+            "b_loop_per_op": {"host.mprotect": 0.0}}
+
+
+class InterleavedValidationTex(unittest.TestCase):
+    def test_macros(self):
+        v = {"rounds": 5, "line": "pairs within ±30 %: 1 of 2", "sizes": [{"steady": True}, {"steady": False}],
+             "pairs": [pair("a", "pv / pv-unprotected", "micro_syscall", 30000.0, 40000.0, True, 5.0, 30000.0),
+                       pair("b", "pv / pv-unprotected", "ctxswitch", 60000.0, 90000.0, True, 10.0, 66000.0),
+                       pair("c", "bt / bt-direct", "micro_pgfault", 10.0, 500.0, False)]}
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "validation.json")
+            with open(path, "w") as f:
+                json.dump(v, f)
+            s = paper_model.gen_interleaved_validation(path, d)
+            with open(os.path.join(d, "validation.tex")) as f:
+                tex = f.read()
+        self.assertEqual((s["hits"], s["judged"], s["skipped"], s["sizes_steady"]), (1, 2, 1, 1))
+        self.assertIn("\\newcommand{\\vtbPairsVerdict}{below}", tex)
+        self.assertIn("\\newcommand{\\vtbPairsRounds}{5}", tex)
+        # the miss is named, the hit and the unjudged pair are not
+        misses = [l for l in tex.splitlines() if l.startswith("\\newcommand{\\vtbPairsMisses}")][0]
+        self.assertIn("ctxswitch", misses)
+        self.assertNotIn("micro\\_syscall", misses)
+        self.assertIn("not judged", tex)
+        # outside the calls per switch (5 calls each): (40-30)/1 = 10 us and (90-66)/2 = 12 us
+        rng = [l for l in tex.splitlines() if l.startswith("\\newcommand{\\vtbPvOutsideRange}")][0]
+        self.assertIn("10", rng)
+        self.assertIn("12", rng)
+
+
+if __name__ == "__main__":
+    unittest.main()

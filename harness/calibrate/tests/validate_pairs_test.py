@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+# tags: calibrate|tests — desc: analysis/validate_pairs.py on two small pairs: the loop counts that separate each pair (SIGSYS per bt-direct syscall, pv's five mprotects per syscall), the summary's arithmetic, bad input.
+"""Asserts counts and the summary's consistency, never a timing or a hit."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+SCRIPT = os.path.join(ROOT, "analysis", "validate_pairs.py")
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def main(vtb):
+    bad = subprocess.run([sys.executable, SCRIPT, "--vtb", vtb, "--pairs", "nope"], capture_output=True, text=True)
+    if bad.returncode != 2 or len(bad.stderr.strip().splitlines()) != 1:
+        fail("unknown pair: exit %d, stderr %r" % (bad.returncode, bad.stderr))
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "validation.json")
+        p = subprocess.run([sys.executable, SCRIPT, "--vtb", vtb, "--rounds", "2", "--scale", "0.05",
+                            "--pairs", "bt-syscall,pv-syscall", "--out", out], capture_output=True, text=True,
+                           timeout=240)
+        if p.returncode != 0:
+            fail("exit %d: %s" % (p.returncode, p.stderr))
+        v = json.load(open(out))
+    if v["schema"] != "vtb-validation/1" or v["rounds"] != 2 or v["calibrations"] != 3:
+        fail("header %r" % {k: v.get(k) for k in ("schema", "rounds", "calibrations")})
+    pairs = {p["name"]: p for p in v["pairs"]}
+    if set(pairs) != {"bt-syscall", "pv-syscall"}:
+        fail("pairs %r" % sorted(pairs))
+    bt = pairs["bt-syscall"]
+    # bt-direct: one SIGSYS per guest system call; bt translates the syscall (no host signal).
+    if not 0.95 <= bt["b_loop_per_op"].get("host.sigsys", 0) <= 1.05 or bt["a_loop_per_op"].get("host.sigsys", 0) > 0.05:
+        fail("bt/bt-direct sigsys per op %r / %r" % (bt["a_loop_per_op"].get("host.sigsys"),
+                                                     bt["b_loop_per_op"].get("host.sigsys")))
+    pv = pairs["pv-syscall"]
+    # pv protects the guest kernel on every user<->kernel switch: five mprotect calls per syscall,
+    # each over (on average) thousands of pages; unprotected pv makes none in the loop.
+    if not 4.5 <= pv["a_loop_per_op"].get("host.mprotect", 0) <= 5.5 or pv["b_loop_per_op"].get("host.mprotect", 0) > 0.05:
+        fail("pv mprotect per op %r / %r" % (pv["a_loop_per_op"].get("host.mprotect"),
+                                             pv["b_loop_per_op"].get("host.mprotect")))
+    if pv["a_loop_per_op"].get("host.mprotect_pages", 0) < 1000 * pv["a_loop_per_op"]["host.mprotect"]:
+        fail("pv mprotect pages per call below 1000: %r" % pv["a_loop_per_op"])
+    if pv["mprotect_in_process_ns"] <= 0:
+        fail("time.pv.protect_ns not reported")
+    for p in v["pairs"]:
+        if abs(p["predicted_ns"] - (sum(p["a_host_terms"].values()) - sum(p["b_host_terms"].values()))) > 1e-6:
+            fail("%s: predicted is not the difference of the host terms" % p["name"])
+        if p["hit"] != (abs(p["predicted_ns"] - p["measured_ns"]) <= 0.3 * abs(p["measured_ns"])):
+            fail("%s: hit does not follow the ±30 %% rule" % p["name"])
+    judged = [p for p in v["pairs"] if p["judged"]]
+    if v["judged"] != len(judged) or v["hits"] != sum(p["hit"] for p in judged):
+        fail("summary counts")
+    if not v["line"].startswith("pairs within ±30 %%: %d of %d" % (v["hits"], v["judged"])):
+        fail("line %r" % v["line"])
+    if len(v["sizes"]) != 4:
+        fail("size pairs: %d, want 4" % len(v["sizes"]))
+    print("ok")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
