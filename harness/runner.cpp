@@ -37,11 +37,6 @@
 namespace vtb {
 namespace {
 
-std::string env_or(const char* name, const char* dflt) {
-  const char* v = getenv(name);
-  return v && *v ? std::string(v) : std::string(dflt);
-}
-
 std::vector<std::string> split_words(const std::string& s) {
   std::vector<std::string> out;
   std::istringstream in(s);
@@ -157,6 +152,9 @@ std::string default_kernel_path(bool pv) {
 }
 std::string default_archive_path() { return data_path("VTB_ARCHIVE", "programs.vtba", VTB_DEFAULT_ARCHIVE); }
 std::string default_native_dir() { return data_path("VTB_NATIVE_DIR", "native", VTB_DEFAULT_NATIVE_DIR); }
+std::string default_data_path(const char* env, const char* name, const std::string& configured) {
+  return data_path(env, name, configured.c_str());
+}
 
 namespace {
 

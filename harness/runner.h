@@ -83,6 +83,9 @@ std::string default_manifest_path();
 std::string default_kernel_path(bool pv_flavor);
 std::string default_archive_path();
 std::string default_native_dir();
+// Any other datum of the build by file name (e.g. "cell_costs.tsv"): $env, next to the binary
+// (<build>/workloads, <prefix>/share/vtb), else `configured`.
+std::string default_data_path(const char* env, const char* name, const std::string& configured);
 
 const char* error_kind_name(ErrorKind k);
 

@@ -47,7 +47,9 @@ constexpr int kMeasuredPhase = 1;  // the workload's measured loop (docs/benchma
 
 struct Options {
   MatrixOptions m;
-  std::string out_root = std::string(VTB_SOURCE_DIR) + "/results";
+  // The source tree's results/ while it exists (the README's layout); a moved or installed binary
+  // writes ./results.
+  std::string out_root = access(VTB_SOURCE_DIR, F_OK) == 0 ? std::string(VTB_SOURCE_DIR) + "/results" : "results";
   std::string vtb_path;
   bool list_only = false;
   bool scale_set = false, reps_set = false;
@@ -470,7 +472,9 @@ int bench_main(int argc, char** argv) {
   CostModel costs;
   if (opt.shard.enabled()) {
     std::string cerr;
-    if (!costs.load(std::string(VTB_SOURCE_DIR) + "/harness/bench/cell_costs.tsv", &cerr)) {
+    const std::string tsv =
+        default_data_path("VTB_CELL_COSTS", "cell_costs.tsv", std::string(VTB_SOURCE_DIR) + "/harness/bench/cell_costs.tsv");
+    if (!costs.load(tsv, &cerr)) {
       std::fprintf(stderr, "vtb bench: %s\n", cerr.c_str());
       return kExitHostError;
     }
