@@ -195,6 +195,8 @@ bool PvEngine::handle_signal() {
       if (trapno == 13 && (v.err & 2))  // `int n` through an IDT gate the host refuses
         return software_interrupt(unsigned(v.err >> 3) & 0xff);
       if (trapno != 14 && sig == SIGSEGV) return reflect(trapno ? trapno : 13, v.err, has_error_code(trapno), 0);
+      // #SS (a stack access at a non-canonical address): the host sends SIGBUS, no CR2.
+      if (trapno == 12 && sig == SIGBUS) return reflect(12, v.err, true, 0);
       const uint64_t cr2 = v.addr;
       WalkRequest req;
       req.write = (v.err & 2) != 0;

@@ -58,6 +58,24 @@ std::string category(const cs_insn& in) {
   return "";
 }
 
+// Whether the instruction addresses memory through SS: a base of rsp/rbp, or
+// an implicit stack access (push, pop, call, ret, leave, enter, ...).
+bool uses_stack_segment(csh h, const cs_insn& in) {
+  if (!in.detail) return false;
+  for (uint8_t i = 0; i < in.detail->x86.op_count; ++i) {
+    const cs_x86_op& o = in.detail->x86.operands[i];
+    if (o.type == X86_OP_MEM && (o.mem.base == X86_REG_RSP || o.mem.base == X86_REG_RBP ||
+                                 o.mem.base == X86_REG_ESP || o.mem.base == X86_REG_EBP || o.mem.segment == X86_REG_SS))
+      return true;
+  }
+  cs_regs rd, wr;
+  uint8_t nr = 0, nw = 0;
+  if (cs_regs_access(h, &in, rd, &nr, wr, &nw) != CS_ERR_OK) return false;
+  for (uint8_t i = 0; i < nr; ++i)
+    if (rd[i] == X86_REG_RSP) return true;
+  return false;
+}
+
 class Decoder {
  public:
   Decoder() {
@@ -84,6 +102,20 @@ class Decoder {
       return c;
     }
     return "";
+  }
+  // Whether the instruction at `addr` addresses memory through SS.
+  bool stack_access_at(const std::vector<Segment>& segs, uint64_t addr) {
+    for (const auto& s : segs) {
+      if (!ok_ || addr < s.vaddr || addr >= s.vaddr + s.bytes.size()) continue;
+      cs_insn* in = nullptr;
+      if (cs_disasm(h_, reinterpret_cast<const uint8_t*>(s.bytes.data()) + (addr - s.vaddr),
+                    s.bytes.size() - (addr - s.vaddr), addr, 1, &in) != 1)
+        return false;
+      const bool r = uses_stack_segment(h_, *in);
+      cs_free(in, 1);
+      return r;
+    }
+    return false;
   }
 
  private:
@@ -132,6 +164,17 @@ std::string classify(int kind, uint64_t seed, uint64_t index, const std::string&
       return "host-dependent:" + c;
     }
   }
+  // 1b. #SS on one side, #GP on the other, at a stack access: the CPU raises
+  // #SS for a non-canonical address through SS; QEMU TCG raises #GP.
+  const bool ss_gp = (ref.what == "killed:13" && eng.what == "killed:12") ||
+                     (ref.what == "killed:12" && eng.what == "killed:13");
+  for (uint64_t rip : rips)
+    if (ss_gp && d.stack_access_at(segs, rip)) {
+      char b[96];
+      snprintf(b, sizeof b, "stack access at rip 0x%llx: #SS vs #GP", (unsigned long long)rip);
+      *detail = b;
+      return "host-dependent:stack-segment";
+    }
   // 2. rand: the first host-dependent instruction in a linear sweep of the body
   for (uint64_t a = sweep_from; a < sweep_to;) {
     std::string c = d.at(segs, a, &mnem, &len);
