@@ -363,6 +363,10 @@ void Translator::emit_address_checks(Ctx& c, const Insn& in) {
   if (push) emit_address_check(c, reg_ref(RSP, -8), true, dead(), false, !transfer);
   if (pop) emit_address_check(c, reg_ref(RSP, 0), false, dead(), false, !transfer);
   if (o0 == 0xc9) emit_address_check(c, reg_ref(RBP, 0), false, dead());  // leave
+  // enter imm16, L: with a nesting level L > 1 it also copies L - 1 frame
+  // pointers from [rbp - 8] downwards (at most 248 bytes, inside the gap).
+  if (o0 == 0xc8 && in.len > in.op_off + 3 && (in.bytes[in.op_off + 3] & 31) > 1)
+    emit_address_check(c, reg_ref(RBP, -8), false, dead());
   if (o0 == 0xd7) emit_address_check(c, reg_ref(RBX, 0), false, dead(), a32);  // xlat
   // string operands (movs cmps lods: rsi; movs cmps stos scas: rdi)
   if ((o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad) && !in.seg)
