@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "common/scoped_ns.h"
 #include "common/abi/vtb_abi.h"
 #include "common/sud.h"
 #include "engines/bt/layout.h"
@@ -158,8 +159,11 @@ bool Runtime::direct_exit() {
     if (hf_.trapno == 14) {
       GuestFaultInfo f;
       const bool fetch = hf_.err & 0x10;
-      const HostFaultAction act = fetch ? mem_->host_fetch_fault(hf_.addr, true, &f)
-                                        : mem_->host_fault(hf_.addr, hf_.err & 2, true, &f);
+      HostFaultAction act;
+      {
+        ScopedNs timed(st_.host_fault_ns);
+        act = fetch ? mem_->host_fetch_fault(hf_.addr, true, &f) : mem_->host_fault(hf_.addr, hf_.err & 2, true, &f);
+      }
       switch (act) {
         case HostFaultAction::Retry:
           ++st_.hidden_fault;

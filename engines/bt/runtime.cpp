@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/scoped_ns.h"
 #include "common/abi/vtb_abi.h"
 #include "common/clock.h"
 #include "common/interrupt_source.h"
@@ -735,7 +736,11 @@ Exit Runtime::run(const RunLimits& lim) {
         const uint64_t pc = b->pc + m->guest_off;
         if (hf_.sig == SIGSEGV && hf_.trapno == 14) {
           GuestFaultInfo f;
-          const HostFaultAction act = mem_->host_fault(hf_.addr, hf_.err & 2, cpu_.cpl == 3, &f);
+          HostFaultAction act;
+          {
+            ScopedNs timed(st_.host_fault_ns);
+            act = mem_->host_fault(hf_.addr, hf_.err & 2, cpu_.cpl == 3, &f);
+          }
           if (act == HostFaultAction::Retry) {
             ++st_.hidden_fault;
             resume_tc_ = hf_.tc_rip;  // registers are exactly as at the fault

@@ -265,6 +265,7 @@ class Runtime {
     uint64_t blocks = 0, insns = 0, chain = 0, ind_miss = 0, tc_flush = 0, tc_invalidate = 0, translate_ns = 0;
     uint64_t tc_stale_space = 0;  // blocks dropped at a cr3 load: their code page maps another frame now
     uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0, async_exits = 0;
+    uint64_t host_fault_ns = 0;  // time.bt.host_fault_ns: the shadow MMU's handling of host page faults
     uint64_t direct_entries = 0, direct_syscalls = 0, direct_faults = 0, direct_interrupts = 0, direct_outside = 0;
     uint64_t user_checks_elided = 0, kernel_checks_elided = 0;
     uint64_t user_checks = 0, kernel_checks = 0, user_isolation_faults = 0, kernel_isolation_faults = 0;

@@ -112,6 +112,7 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.tc_bytes", user_tc_.used() + kernel_tc_.used());
   if (executed_) out.add("bt.guest_insns_executed", executed_);
   if (st_.hidden_fault) out.add("mmu.hidden_fault", st_.hidden_fault);
+  if (st_.host_fault_ns) out.add("time.bt.host_fault_ns", st_.host_fault_ns);
   // Every traced guest page-table store, whether it trapped (host fault,
   // emulated) or was already retranslated into a callout (adaptive).
   out.add("mmu.pte_write_trap", st_.pte_trap + st_.pte_callout);
