@@ -1,5 +1,4 @@
 // tags: engines|bt — desc: callouts: privileged and sensitive instructions emulated on the virtual CPU (priv.<insn>).
-#include <cpuid.h>
 #include <x86intrin.h>
 
 #include <cstring>
@@ -8,7 +7,6 @@
 #include "common/interrupt_source.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/runtime.h"
-#include "common/host_events.h"
 
 namespace vtb::bt {
 
@@ -103,10 +101,8 @@ void Runtime::guest_cpuid(uint32_t leaf, uint32_t sub, unsigned out[4]) {
   // The host's answer is fetched once per (leaf, subleaf): on a virtualized
   // host cpuid itself traps (~8 us here), and the guest's CPU model must not
   // change between two reads anyway.
-  auto [it, fresh] = cpuid_cache_.try_emplace((uint64_t(sub) << 32) | leaf);
-  if (fresh) __cpuid_count(leaf, sub, it->second[0], it->second[1], it->second[2], it->second[3]);
-  if (fresh) count_host(HostEvent::Cpuid);
-  unsigned eax = it->second[0], ebx = it->second[1], ecx = it->second[2], edx = it->second[3];
+  const std::array<uint32_t, 4> h = host_cpuid_.get(leaf, sub);
+  unsigned eax = h[0], ebx = h[1], ecx = h[2], edx = h[3];
   if (leaf == 1) {
     ecx &= ~(1u << 5);   // no VMX
     ecx &= ~(1u << 27);  // OSXSAVE reflects the host's CR4, not ours

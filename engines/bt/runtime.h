@@ -16,6 +16,7 @@
 #include "common/counters.h"
 #include "common/engine.h"
 #include "common/exit.h"
+#include "common/host_cpuid.h"
 #include "common/regs.h"
 #include "common/status.h"
 #include "common/thread_timer.h"
@@ -194,7 +195,7 @@ class Runtime {
   std::vector<uint32_t> ibtc_user_slots_;
   std::unordered_map<uint64_t, int> traced_traps_;  // guest pc -> traced-write traps taken
   std::unordered_set<uint64_t> traced_pcs_;          // stores retranslated as TracedStore callouts
-  std::unordered_map<uint64_t, std::array<unsigned, 4>> cpuid_cache_;  // (subleaf << 32 | leaf, the inline key) -> host answer
+  HostCpuidCache host_cpuid_;  // the host's answers per (leaf, subleaf); counts host.cpuid
   std::unordered_set<uint64_t> exact_check_pcs_;     // user checks that must use the exact address
   std::unordered_set<uint64_t> no_adapt_;            // general stores: never emulated/adapted again
   std::unordered_map<uint64_t, int> traced_useless_;  // consecutive TracedStore callouts that hit no table
