@@ -88,37 +88,41 @@ class Decoder {
   // The category of the instruction at `addr` ("" none, "invalid-encoding" undecodable).
   std::string at(const std::vector<Segment>& segs, uint64_t addr, std::string* mnem, size_t* len) {
     *len = 0;
-    for (const auto& s : segs) {
-      if (addr < s.vaddr || addr >= s.vaddr + s.bytes.size()) continue;
-      const uint8_t* p = reinterpret_cast<const uint8_t*>(s.bytes.data()) + (addr - s.vaddr);
-      size_t n = s.bytes.size() - (addr - s.vaddr);
-      if (!ok_) return "";
-      cs_insn* in = nullptr;
-      if (cs_disasm(h_, p, n, addr, 1, &in) != 1) return "invalid-encoding";
-      *mnem = in->mnemonic;
-      *len = in->size;
-      std::string c = category(*in);
-      cs_free(in, 1);
-      return c;
-    }
-    return "";
+    std::string c;
+    const Found f = decode(segs, addr, [&](const cs_insn& in) {
+      *mnem = in.mnemonic;
+      *len = in.size;
+      c = category(in);
+    });
+    return f == Found::Undecodable ? "invalid-encoding" : c;
   }
   // Whether the instruction at `addr` addresses memory through SS.
   bool stack_access_at(const std::vector<Segment>& segs, uint64_t addr) {
-    for (const auto& s : segs) {
-      if (!ok_ || addr < s.vaddr || addr >= s.vaddr + s.bytes.size()) continue;
-      cs_insn* in = nullptr;
-      if (cs_disasm(h_, reinterpret_cast<const uint8_t*>(s.bytes.data()) + (addr - s.vaddr),
-                    s.bytes.size() - (addr - s.vaddr), addr, 1, &in) != 1)
-        return false;
-      const bool r = uses_stack_segment(h_, *in);
-      cs_free(in, 1);
-      return r;
-    }
-    return false;
+    bool r = false;
+    decode(segs, addr, [&](const cs_insn& in) { r = uses_stack_segment(h_, in); });
+    return r;
   }
 
  private:
+  enum class Found { None, Undecodable, Insn };
+  // Decodes the instruction at `addr` in whichever segment holds it and
+  // hands it to `use` (Found::Insn).
+  template <typename F>
+  Found decode(const std::vector<Segment>& segs, uint64_t addr, F use) {
+    for (const auto& s : segs) {
+      if (addr < s.vaddr || addr >= s.vaddr + s.bytes.size()) continue;
+      if (!ok_) return Found::None;
+      cs_insn* in = nullptr;
+      if (cs_disasm(h_, reinterpret_cast<const uint8_t*>(s.bytes.data()) + (addr - s.vaddr),
+                    s.bytes.size() - (addr - s.vaddr), addr, 1, &in) != 1)
+        return Found::Undecodable;
+      use(*in);
+      cs_free(in, 1);
+      return Found::Insn;
+    }
+    return Found::None;
+  }
+
   csh h_ = 0;
   bool ok_ = false;
 };
