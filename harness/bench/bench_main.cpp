@@ -506,11 +506,13 @@ int bench_main(int argc, char** argv) {
     return kExitBadInput;
   }
 
-  bool dirty = false;
-  std::string commit = source_commit(VTB_SOURCE_DIR, &dirty);
-  std::string host = safe_host_name();
+  // Where and from what this run is, read once: the folder name, the sweep key and every cell's label.
+  const Json start_env = collect_environment(VTB_SOURCE_DIR, Json::object());
+  const bool dirty = start_env.value("commit_dirty", false);
+  const std::string commit = json_string(json_at(start_env, "commit"));
+  const std::string host = json_string(json_at(start_env, "host"));
   // Every cell's label says where it ran: merged shards keep hosts (and host kinds) apart.
-  const std::string kind = host_kind(collect_environment(VTB_SOURCE_DIR, Json::object()));
+  const std::string kind = host_kind(start_env);
   suite.label_suffix = ";host=" + host + ";host_kind=" + kind + (opt.shard.enabled() ? ";shard=" + opt.shard.str() : "");
   const std::string folder =
       results_folder_name(long(time(nullptr)), host, commit + (dirty ? "+dirty" : "")) +
