@@ -25,8 +25,9 @@ the difference of their times; a pair is a hit when the prediction is within
 ±30 % of the measured difference. Pairs (each kind only where both cells exist):
 
   bt / bt-direct        the same workload and mode, one run
-  pv / pv-unprotected   the same workload, a run with VTB_PV_UNPROTECTED=1
-                        (backend pv-unprotected, or environment.json vtb_env) beside a normal one
+  pv@<mode> / pv@off    every pv protection mode against the unprotected ablation
+                        (VTB_PV_PROTECT=off; older runs: backend pv-unprotected, or
+                        VTB_PV_UNPROTECTED=1 in environment.json vtb_env) of the same workload
   size n / 2n           the same engine, mode and workload at two parameter
                         sizes (vtb bench --scale): they give the loop's own
                         counts (loop_counts), so they are reported apart, as
@@ -63,6 +64,8 @@ PRICES = [
     ("host.madvise", "madvise", "madvise"),
     ("host.kvm_run", "KVM_RUN user exits", "kvm_exit_user"),
     ("host.futex_wait", "futex handoffs", "futex_handoff"),
+    ("host.futex_wake", "futex wakes", "futex_wake"),
+    ("host.spin_handoff", "spin handoffs", "spin_handoff"),
     ("host.cpuid", "host cpuid", "cpuid"),
     ("host.timer_arm", "timer arms", "syscall"),
 ]
@@ -88,15 +91,21 @@ def unit_costs_for(cell):
     return cell.costs
 
 
-# vtb calibrate's pv-pattern probes (harness/calibrate/memory_probes.cpp): mprotect_pv_<P> is one of
-# pv's five calls per protection cycle over a P-page guest map; the five cover 2P + 4 pages.
-PV_PROBE_PAGES = {"mprotect_pv_%d" % p: (2 * p + 4) / 5.0 for p in (4096, 8192, 16384)}
+# vtb calibrate's pv-pattern probes (harness/calibrate/memory_probes.cpp): mprotect_pv3_<P> is one of
+# pv@mprotect's three calls per protection cycle over a P-page guest map (NONE and RWX over the map and
+# the hypercall page, READ over one PV_TABLE_RUN-page run of page-table frames). Calibrations made
+# before pv's protection rework have mprotect_pv_<P> instead: one of five calls covering 2P + 4 pages.
+PV_TABLE_RUN = 451  # pv micro_syscall, 64 MiB: 33221 pages per 3.04 calls = 2 x 16385 + 451
+PV_PROBE_PAGES = {"mprotect_pv3_%d" % p: (2 * (p + 1) + PV_TABLE_RUN) / 3.0 for p in (4096, 16384, 65536)}
+PV_PROBE_PAGES_OLD = {"mprotect_pv_%d" % p: (2 * p + 4) / 5.0 for p in (4096, 8192, 16384)}
 
 
 def mprotect_fit(costs):
     """(a ns per call, b ns per page) of cost = a + b x pages: the least-squares line through the
     pv-pattern probes (docs/calibrate.md); None when the calibration has fewer than two of them."""
     pts = [(pages, costs[name]) for name, pages in PV_PROBE_PAGES.items() if name in costs]
+    if len(pts) < 2:
+        pts = [(pages, costs[name]) for name, pages in PV_PROBE_PAGES_OLD.items() if name in costs]
     if len(pts) < 2:
         return None
     mx = sum(x for x, _ in pts) / len(pts)
@@ -154,6 +163,9 @@ def run_env(env, shard):
         if isinstance(s, dict) and shard and s.get("shard") == shard:
             return s
     return env
+
+
+PV_UNPROTECTED = ("pv@off", "pv-unprotected")  # the pv ablation's series: today's label, older runs'
 
 
 def series_name(engine, backend, env):
@@ -290,11 +302,15 @@ def pairs(all_cells):
             if d:
                 out.append(_pair("bt / bt-direct", c, d, host_ns_with(c, c.costs) - host_ns_with(d, d.costs),
                                  c.time_ns - d.time_ns, max(c.time_ns, d.time_ns)))
-        if c.series == "pv":
-            u = one(c.host_kind, "pv-unprotected", c.mode, c.workload, c.params)
-            if u:
-                out.append(_pair("pv / pv-unprotected", c, u, host_ns_with(c, c.costs) - host_ns_with(u, u.costs),
-                                 c.time_ns - u.time_ns, max(c.time_ns, u.time_ns)))
+        if c.engine == "pv" and c.series not in PV_UNPROTECTED:
+            # every protection mode (pv@mprotect, pv@2as, ..., or an older run's plain "pv") against the
+            # unprotected ablation of the same workload
+            for name in PV_UNPROTECTED:
+                u = one(c.host_kind, name, c.mode, c.workload, c.params)
+                if u:
+                    out.append(_pair("%s / %s" % (c.series, u.series), c, u,
+                                     host_ns_with(c, c.costs) - host_ns_with(u, u.costs),
+                                     c.time_ns - u.time_ns, max(c.time_ns, u.time_ns)))
     # Two sizes: the loop counts come from this very pair (loop_counts), so the model cannot predict
     # their difference independently; the pair says whether the time per op stays the same (a check
     # of the loop counts' premise), reported apart and never judged.

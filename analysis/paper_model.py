@@ -185,11 +185,19 @@ def gen_reference(out):
     write(out, "reference_table.tex", "\n".join(lines) + "\n")
 
 
-def _cell(cs, series, workload, mode="cold", run=None):
-    """The cell of the paper's own run first (companions only where it has none)."""
-    got = [c for c in cs if c.series == series and c.workload == workload and c.mode == mode and c.terms is not None]
-    own = [c for c in got if c.run == run]
-    return (own or got or [None])[0]
+# The series that stands for an engine in the model columns when a run has several (pv's default
+# protection mode; an older run's plain "pv"): any other series of the engine still counts, after these.
+PREFERRED_SERIES = {"pv": ("pv", "pv@mprotect")}
+
+
+def _cell(cs, engine, workload, mode="cold", run=None):
+    """The engine's cell for a model column: the paper's own run first (companions only where it has
+    none), its preferred series first, never an ablation (pv@off)."""
+    got = [c for c in cs if c.engine == engine and c.series not in decompose.PV_UNPROTECTED and
+           c.workload == workload and c.mode == mode and c.terms is not None]
+    pref = PREFERRED_SERIES.get(engine, (engine,))
+    got.sort(key=lambda c: (c.run != run, pref.index(c.series) if c.series in pref else len(pref), c.series))
+    return got[0] if got else None
 
 
 def _kvm_counts(cs, workload, prefer):
@@ -214,6 +222,7 @@ def modelled(run, table):
         m["counts"] = bt.per_op if bt else {}
         m["bt"] = reference.bare_metal_ns(bt) if bt else None
         m["pv"] = reference.bare_metal_ns(pv) if pv else None
+        m["series"] = {"bt": bt.series if bt else None, "pv": pv.series if pv else None}
         for npt, prefer in (("npt", ("kvm@nested-tcg/npt", "kvm@pvm", "kvm")),
                             ("shadow", ("kvm@nested-tcg/shadow",))):
             counts, src = _kvm_counts(cs, w, prefer)
