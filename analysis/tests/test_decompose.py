@@ -144,6 +144,34 @@ class DecomposeTest(unittest.TestCase):
         ps = {p["kind"]: p for p in decompose.pairs(decompose.cells(t))}
         self.assertFalse(ps["bt / bt-direct"]["judged"])
 
+    def test_unseen_engines_and_modes_are_kept(self):
+        """Series the analysis has never seen (bt-softmmu, pv@2as with futex handoffs) are decomposed,
+        paired and drawn; pv's protection modes pair with pv@off; the model column takes pv@mprotect."""
+        import paper_model
+        costs = dict(COSTS, futex_handoff=5000.0, futex_wake=900.0, spin_handoff=800.0)
+        t = tidy.Table()
+        t.runs = {"r1": env(costs=costs)}
+        t.rows += rows("r1", "bt-softmmu", "micro_syscall", 800.0, {"host.signal": 0.01})
+        t.rows += rows("r1", "pv", "micro_syscall", 20000.0, {"host.sigsys": 1.0, "host.futex_wait": 2.0,
+                                                               "host.futex_wake": 1.0, "host.spin_handoff": 1.0},
+                       backend="pv@2as")
+        t.rows += rows("r1", "pv", "micro_syscall", 9000.0, {"host.sigsys": 1.0, "host.mprotect": 3.0,
+                                                              "host.mprotect_pages": 6.0}, backend="pv@mprotect")
+        t.rows += rows("r1", "pv", "micro_syscall", 1000.0, {"host.sigsys": 1.0}, backend="pv@off")
+        cs = decompose.cells(t)
+        by = {c.series: c for c in cs}
+        self.assertEqual(set(by), {"bt-softmmu", "pv@2as", "pv@mprotect", "pv@off"})
+        self.assertAlmostEqual(by["pv@2as"].terms["futex handoffs"], 2 * 5000.0)
+        self.assertAlmostEqual(by["pv@2as"].terms["futex wakes"], 900.0)
+        self.assertAlmostEqual(by["pv@2as"].terms["spin handoffs"], 800.0)
+        kinds = sorted(p["kind"] for p in decompose.pairs(cs))
+        self.assertEqual(kinds, ["pv@2as / pv@off", "pv@mprotect / pv@off"])
+        self.assertEqual(paper_model._cell(cs, "pv", "micro_syscall", run="r1").series, "pv@mprotect")
+        with tempfile.TemporaryDirectory() as d:
+            info = plots.plot_decomposition(t, os.path.join(d, "f.pdf"), "micro")
+        self.assertEqual(set(info["series"]), set(by))
+        self.assertIn("futex handoffs", info["components"])
+
     def test_recorded_run_and_figure(self):
         table = tidy.load([decompose_run()])
         cs = decompose.cells(table)
