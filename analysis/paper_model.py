@@ -284,13 +284,19 @@ def hw_first_gen(m):
     return m.get("hw_VT-x_shadow") or m.get("hw_VT-x_npt")
 
 
+def _covers(ms, engine):
+    """A model column's header: the engine and the series its cells come from ("pv (pv@mprotect)")."""
+    got = sorted({m["series"][engine] for m in ms.values() if m["series"].get(engine)})
+    return _tex(engine) + (" {\\tiny(%s)}" % _tex(", ".join(got)) if got and got != [engine] else "")
+
+
 def gen_model_repro(run, table, out):
     ms = modelled(run, table)
     lines = ["\\begin{tabular}{l rrrrrr rrr l}", "\\toprule",
              " & \\multicolumn{6}{c}{per operation [M]} & \\multicolumn{3}{c}{ratios [M], VT-x without npt} & \\\\",
              "\\cmidrule(lr){2-7}\\cmidrule(lr){8-10}",
-             "workload & native-tbk & bt & pv & VT-x npt & VT-x no npt & AMD-V no npt & BT/nat & HW/nat & HW/BT & "
-             "exit counts from \\\\",
+             "workload & native-tbk & %s & %s & VT-x npt & VT-x no npt & AMD-V no npt & BT/nat & HW/nat & HW/BT & "
+             "exit counts from \\\\" % tuple(_covers(ms, e) for e in ("bt", "pv")),
              "\\midrule"]
     for row, _w in AA_ROWS:
         m = ms[row]
