@@ -73,7 +73,7 @@ def ratio(x):
 
 def _time_unit(ns):
     for div, unit in ((1e9, "\\,s"), (1e6, "\\,ms"), (1e3, "\\,\\textmu s")):
-        if ns >= div:
+        if abs(ns) >= div:
             return div, unit
     return 1.0, "\\,ns"
 
