@@ -165,7 +165,7 @@ class Run:
         for r in self.table.rows:
             if (r["engine"], r["backend"], r["mode"], r["workload"]) == key and r["metric"].endswith("/op"):
                 per.setdefault(r["metric"][:-3], []).append(r["value"])
-        return {c: stats.median_ci(v)[0] for c, v in per.items()}
+        return {c: stats.median(v) for c, v in per.items()}
 
     def dominant(self, key, k=3):
         c = self.counters_per_op(key)
