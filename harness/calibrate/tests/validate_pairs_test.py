@@ -55,7 +55,8 @@ def main(vtb):
         fail("pv mprotect pages per call below 1000: %r" % pv["a_per_op"])
     mem = pairs["pv-mem-syscall"]
     # The same mode and workload with 4x the guest memory: the same calls, each covering ~4x the pages.
-    if abs(mem["a_per_op"].get("host.mprotect", 0) - mem["b_per_op"].get("host.mprotect", -1)) > 0.05 or \
+    # (a short loop: timer ticks add a few protection switches per hundred operations on either side)
+    if abs(mem["a_per_op"].get("host.mprotect", 0) - mem["b_per_op"].get("host.mprotect", -1)) > 0.2 or \
             not 3 <= mem["a_per_op"].get("host.mprotect_pages", 0) / mem["b_per_op"].get("host.mprotect_pages", 1) <= 4.5:
         fail("pv 256/64 MiB mprotect counts %r / %r" % (mem["a_per_op"], mem["b_per_op"]))
     if pv["mprotect_in_process_ns"] <= 0:
