@@ -1,12 +1,12 @@
 #!/bin/sh
 # tags: scripts|reproduce — desc: one command: build, run the benchmark suite, regenerate the analysis and rebuild paper/paper.pdf.
-# usage: scripts/reproduce.sh [--quick] [--no-build] [--build-dir DIR] [-- VTB_BENCH_OPTIONS...]
+# usage: scripts/reproduce.sh [--quick] [--no-build] [--build-dir DIR] [--validate] [--from RUN] [-- VTB_BENCH_OPTIONS...]
 #   --quick       2 repetitions of the manifest's (CI-sized) parameters (the CI variant)
 #   --no-build    use an existing build (default: configure + build, -j2)
 #   --build-dir   build folder (default: $VTB_BUILD_DIR or ./build, the release preset's folder)
-#   --validate    first run the companions of the model's validation (pv with VTB_PV_UNPROTECTED=1;
+#   --validate    first run the companions of the model's validation (pv with VTB_PV_PROTECT=off;
 #                 bt, bt-direct, pv at --scale 2: the loops' own counts), each its own results folder,
-#                 and after the suite the interleaved pairs (analysis/validate_pairs.py, ~4 min) into
+#                 and after the suite the interleaved pairs (analysis/validate_pairs.py, ~2 min) into
 #                 the suite's folder as validation.json (the paper's validation line)
 #   --from RUN    only the analysis + paper stage, on an existing results folder (its companions/ and
 #                 validation.json included): no build, no bench; a few seconds plus LaTeX
@@ -53,8 +53,8 @@ else
   [ -x "$VTB" ] || { echo "reproduce.sh: $VTB not built (drop --no-build)" >&2; exit 2; }
 
   if [ "$VALIDATE" = 1 ]; then  # before the suite, so the suite's folder stays the newest
-    stage "validation companions (pv unprotected; --scale 2)"
-    VTB_PV_UNPROTECTED=1 "$VTB" bench $QUICK --engines pv --groups micro,macro --out "$ROOT/results" > "$BUILD/reproduce-pvunprot.log"
+    stage "validation companions (pv@off; --scale 2)"
+    VTB_PV_PROTECT=off "$VTB" bench $QUICK --engines pv --groups micro,macro --out "$ROOT/results" > "$BUILD/reproduce-pvunprot.log"
     "$VTB" bench $QUICK --engines bt,bt-direct,pv --groups micro,macro --scale 2 --out "$ROOT/results" > "$BUILD/reproduce-scale2.log"
   fi
 
