@@ -150,7 +150,7 @@ def gen_interleaved_validation(path, out):
     lines = ["\\newcommand{\\vtbPairsLine}{%s}" % _tex(s["line"]),
              "\\newcommand{\\vtbPairsHits}{%d}" % hits, "\\newcommand{\\vtbPairsJudged}{%d}" % len(ps),
              "\\newcommand{\\vtbPairsSkipped}{%d}" % s["skipped"], "\\newcommand{\\vtbPairsRounds}{%d}" % v.get("rounds", 0),
-             "\\newcommand{\\vtbPairsCount}{%d}" % len(every),
+             "\\newcommand{\\vtbPairsCount}{%d}" % (len(every) + len(unavailable)),
              "\\newcommand{\\vtbPairsVerdict}{%s}" % (
                  "at least" if ps and s["rate"] >= decompose.TARGET_HIT_RATE else "below"),
              "\\newcommand{\\vtbSizePairsLine}{%s}" % _tex(
