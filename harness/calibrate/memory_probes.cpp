@@ -28,8 +28,8 @@ constexpr int kRange = 64;  // pages of the per-range mprotect
 // sweeps 4 MiB (Zen 4: 1 MiB L2 per core) there, untimed. One event is one call (three per cycle);
 // the analysis fits cost = a + b x pages over the three sizes.
 constexpr int kPvCallsPerCycle = 3;
-constexpr int kTablePage = 1536;  // the run of page-table frames: first page (outside the resident chunks) and length:
-constexpr int kTableRun = 451;  // pv micro_syscall: 33221 pages per 3.04 calls = 2 x 16385 + 451
+constexpr int kTablePage = 1536;  // the page-table frames' run: its first page (outside the resident chunks)
+constexpr int kTableRun = 451;    // and its length (pv micro_syscall: 33221 pages per 3.04 calls = 2 x 16385 + 451)
 constexpr size_t kBetweenSweep = size_t(4) << 20;
 
 // A memfd of `pages` pages and a PROT_NONE reservation of the same size: the
@@ -111,7 +111,6 @@ double mprotect_pv(int n, std::string* err) {
   const int resident[][2] = {{7, 19}, {784, 18}, {1168, 47}, {Pages - 1, 1}};  // first page, count
   for (const auto& r : resident)
     for (int i = 0; i < r[1]; ++i) map[size_t(r[0] + i) * kPage] = 1;
-  const int table_run = kTablePage;  // the page-table frames: one run, read-only in kernel mode
   const int cycles = std::max(1, n / kPvCallsPerCycle);
   std::vector<char> sweep(kBetweenSweep);
   auto run_between = [&] {  // the guest and the engine run between the two halves (untimed)
@@ -125,7 +124,7 @@ double mprotect_pv(int n, std::string* err) {
     run_between();
     t0 = monotonic_ns();
     ok = mprotect(a.base, kPage + len, PROT_READ | PROT_WRITE | PROT_EXEC) == 0 && ok;
-    ok = mprotect(map + size_t(table_run) * kPage, size_t(kTableRun) * kPage, PROT_READ) == 0 && ok;
+    ok = mprotect(map + size_t(kTablePage) * kPage, size_t(kTableRun) * kPage, PROT_READ) == 0 && ok;
     ns += monotonic_ns() - t0;
     run_between();
     if (!ok) return *err = std::string("mprotect: ") + std::strerror(errno), -1;
