@@ -123,15 +123,34 @@ def mprotect_page_ns(costs):
     return max(0.0, (costs["mprotect_sparse"] - costs["mprotect"]) / (8192 - 1))
 
 
+def _pv_probe_points(costs):
+    """(pages per call, ns per call) of the pv-pattern probes a calibration has (the newest set)."""
+    for probes in (PV_PROBE_PAGES, PV_PROBE_PAGES_OLD):
+        pts = sorted((pages, costs[name]) for name, pages in probes.items() if name in costs)
+        if len(pts) >= 2:
+            return pts
+    return []
+
+
 def mprotect_ns(calls, pages, costs):
-    """ns of `calls` mprotect calls covering `pages` pages in all: a x calls + b x pages from the
-    pv-pattern fit, or (older calibrations) the one-page cost per call plus the sparse slope per page
-    beyond each call's first. None when the calibration has neither."""
-    fit = mprotect_fit(costs)
-    if fit:
+    """ns of `calls` mprotect calls covering `pages` pages in all. The cost of a call depends on its
+    shape, so it is priced by its pages per call: from the smallest pv-pattern probe's size up (pv's
+    calls over megabytes of mostly empty window), a x calls + b x pages from the pv-pattern fit; below
+    it (bt's one-page calls on mirror pages), linear between the one-page probe (`mprotect`) and that
+    smallest pv-pattern point. Older calibrations without the pv-pattern probes: the one-page cost per
+    call plus the sparse slope per page beyond each call's first. None when the calibration has
+    neither."""
+    if calls <= 0:
+        return 0.0
+    per_call = pages / calls
+    fit, pts = mprotect_fit(costs), _pv_probe_points(costs)
+    if fit and (per_call >= pts[0][0] or "mprotect" not in costs):
         return calls * fit[0] + pages * fit[1]
     if "mprotect" not in costs:
         return None
+    if fit:
+        (x0, y0), (x1, y1) = (1.0, costs["mprotect"]), (pts[0][0], fit[0] + fit[1] * pts[0][0])
+        return calls * (y0 + (y1 - y0) * (max(per_call, 1.0) - x0) / (x1 - x0))
     return calls * costs["mprotect"] + max(0.0, pages - calls) * mprotect_page_ns(costs)
 
 

@@ -77,9 +77,20 @@ class DecomposeTest(unittest.TestCase):
         a, b = decompose.mprotect_fit(costs)
         self.assertAlmostEqual(a, 3000.0)
         self.assertAlmostEqual(b, 0.5)
-        terms = decompose.host_terms({"host.mprotect": 5.0, "host.mprotect_pages": 6554.0}, costs)
-        self.assertAlmostEqual(terms["mprotect"], 5 * 3000.0 + 6554 * 0.5)
+        terms = decompose.host_terms({"host.mprotect": 3.0, "host.mprotect_pages": 3 * 6000.0}, costs)
+        self.assertAlmostEqual(terms["mprotect"], 3 * 3000.0 + 3 * 6000 * 0.5)
         self.assertIsNone(decompose.mprotect_fit({"mprotect_pv_4096": 1.0}))  # one size is no line
+        # bt's one-page calls are priced at the one-page probe, not at the fit's intercept (pv's large
+        # calls); between one page and the smallest pv-pattern size, linearly.
+        costs["mprotect"] = 1000.0
+        terms = decompose.host_terms({"host.mprotect": 2.0, "host.mprotect_pages": 2.0}, costs)
+        self.assertAlmostEqual(terms["mprotect"], 2 * 1000.0)
+        x1 = min(decompose.PV_PROBE_PAGES.values())
+        mid = (1.0 + x1) / 2
+        terms = decompose.host_terms({"host.mprotect": 1.0, "host.mprotect_pages": mid}, costs)
+        self.assertAlmostEqual(terms["mprotect"], (1000.0 + 3000.0 + 0.5 * x1) / 2)
+        terms = decompose.host_terms({"host.mprotect": 1.0, "host.mprotect_pages": x1 + 100}, costs)
+        self.assertAlmostEqual(terms["mprotect"], 3000.0 + 0.5 * (x1 + 100))
 
     def test_no_calibration_no_decomposition(self):
         t = self.table()
