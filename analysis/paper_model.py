@@ -161,8 +161,11 @@ def gen_interleaved_validation(path, out):
                  "%s on %s (predicted %s, measured %s)" % (_tex(p["kind"]), _tex(p["workload"]), _ns(p["predicted_ns"]),
                                                            _ns(p["measured_ns"])) for p in misses) or "none"),
              "\\newcommand{\\vtbPairsUnresolved}{%s}" % ("; ".join(
-                 "%s on %s (%s)" % (_tex(p["kind"]), _tex(p["workload"]),
-                                    why[x] % _ns(p.get("spread_ns")) if x == "unresolvable" else why.get(x, x))
+                 "%s on %s (%s%s)" % (_tex(p["kind"]), _tex(p["workload"]),
+                                      why[x] % _ns(p.get("spread_ns")) if x == "unresolvable" else why.get(x, x),
+                                      "; but the measured %s $\\pm$ %s is resolved and unexplained" % (
+                                          _ns(p["measured_ns"]), _ns(p.get("spread_ns")))
+                                      if p.get("unexplained") else "")
                  for p, x in unresolved) + "".join(
                  "; %s on %s (unavailable: %s)" % (_tex(u["kind"]), _tex(u["workload"]), _tex(u["reason"]))
                  for u in unavailable) or "none").lstrip("; "),

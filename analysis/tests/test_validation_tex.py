@@ -56,6 +56,7 @@ class InterleavedValidationTex(unittest.TestCase):
         a = pair("a", "pv mprotect / off", "micro_syscall", 30000.0, 40000.0, True, 3.0, 30000.0)
         b = pair("b", "pv mprotect / off", "ctxswitch", 60000.0, 90000.0, True, 6.0, 66000.0)
         c = pair("c", "bt / bt-direct", "micro_pgfault", 800.0, 500.0, False)
+        c["unexplained"] = True
         for p_, v_ in ((a, "hit"), (b, "miss"), (c, "unresolvable")):
             p_["verdict"], p_["spread_ns"] = v_, 900.0 if v_ == "unresolvable" else 100.0
             p_["a_per_op"], p_["b_per_op"] = p_.pop("a_loop_per_op"), p_.pop("b_loop_per_op")
@@ -66,6 +67,7 @@ class InterleavedValidationTex(unittest.TestCase):
         un = [l for l in tex.splitlines() if l.startswith("\\newcommand{\\vtbPairsUnresolved}")][0]
         self.assertIn("micro\\_pgfault", un)
         self.assertIn("not built", un)
+        self.assertIn("resolved and unexplained", un)
         self.assertIn("unresolvable", tex)
         # outside the calls per switch (3 calls each): (40-30)/1 = 10 us and (90-66)/2 = 12 us
         self.assert_outside_10_12(tex)
