@@ -187,6 +187,17 @@ def run_env(env, shard):
 PV_UNPROTECTED = ("pv@off", "pv-unprotected")  # the pv ablation's series: today's label, older runs'
 
 
+def base_engine(engine):
+    """The engine without the bench's options (vtb bench --engines pv:protect=off runs engine pv)."""
+    return engine.split(":")[0]
+
+
+def is_pv_ablation(series):
+    """Whether a series is pv's unprotected ablation: pv@off, an older run's pv-unprotected, or such a
+    label with the bench's engine options after it (vtb bench --engines pv:protect=off: pv@off:protect=off)."""
+    return series.split(":")[0] in PV_UNPROTECTED
+
+
 def series_name(engine, backend, env):
     """The series a cell belongs to: its backend label, with engine switches of the run
     (VTB_PV_UNPROTECTED=1) named apart."""
@@ -324,21 +335,23 @@ def pairs(all_cells):
     def one(kind, series, mode, workload, params):
         got = idx.get((kind, series, mode, workload, params))
         return got[0] if got else None
+    ablations = {}
+    for c in ok:
+        if base_engine(c.engine) == "pv" and is_pv_ablation(c.series):
+            ablations.setdefault((c.host_kind, c.mode, c.workload, c.params), []).append(c)
     for c in ok:
         if c.series == "bt":
             d = one(c.host_kind, "bt-direct", c.mode, c.workload, c.params)
             if d:
                 out.append(_pair("bt / bt-direct", c, d, host_ns_with(c, c.costs) - host_ns_with(d, d.costs),
                                  c.time_ns - d.time_ns, max(c.time_ns, d.time_ns)))
-        if c.engine == "pv" and c.series not in PV_UNPROTECTED:
+        if base_engine(c.engine) == "pv" and not is_pv_ablation(c.series):
             # every protection mode (pv@mprotect, pv@2as, ..., or an older run's plain "pv") against the
             # unprotected ablation of the same workload
-            for name in PV_UNPROTECTED:
-                u = one(c.host_kind, name, c.mode, c.workload, c.params)
-                if u:
-                    out.append(_pair("%s / %s" % (c.series, u.series), c, u,
-                                     host_ns_with(c, c.costs) - host_ns_with(u, u.costs),
-                                     c.time_ns - u.time_ns, max(c.time_ns, u.time_ns)))
+            for u in ablations.get((c.host_kind, c.mode, c.workload, c.params), []):
+                out.append(_pair("%s / %s" % (c.series, u.series), c, u,
+                                 host_ns_with(c, c.costs) - host_ns_with(u, u.costs),
+                                 c.time_ns - u.time_ns, max(c.time_ns, u.time_ns)))
     # Two sizes: the loop counts come from this very pair (loop_counts), so the model cannot predict
     # their difference independently; the pair says whether the time per op stays the same (a check
     # of the loop counts' premise), reported apart and never judged.

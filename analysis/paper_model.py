@@ -236,7 +236,7 @@ PREFERRED_SERIES = {"pv": ("pv", "pv@mprotect")}
 def _cell(cs, engine, workload, mode="cold", run=None):
     """The engine's cell for a model column: the paper's own run first (companions only where it has
     none), its preferred series first, never an ablation (pv@off)."""
-    got = [c for c in cs if c.engine == engine and c.series not in decompose.PV_UNPROTECTED and
+    got = [c for c in cs if c.engine == engine and not decompose.is_pv_ablation(c.series) and
            c.workload == workload and c.mode == mode and c.terms is not None]
     pref = PREFERRED_SERIES.get(engine, (engine,))
     got.sort(key=lambda c: (c.run != run, pref.index(c.series) if c.series in pref else len(pref), c.series))

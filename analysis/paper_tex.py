@@ -133,7 +133,7 @@ class Run:
         the first backend by name."""
         pref = paper_model.PREFERRED_SERIES.get(engine, (engine,))
         ks = [k for k in self.med if k[0] == engine and k[2] == mode and k[3] == workload]
-        ks.sort(key=lambda k: (k[1] in decompose.PV_UNPROTECTED, pref.index(k[1]) if k[1] in pref else len(pref), k[1]))
+        ks.sort(key=lambda k: (decompose.is_pv_ablation(k[1]), pref.index(k[1]) if k[1] in pref else len(pref), k[1]))
         return ks[0] if ks else None
 
     def series_ratio(self, series, workload, baseline):

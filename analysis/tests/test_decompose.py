@@ -169,14 +169,18 @@ class DecomposeTest(unittest.TestCase):
         t.rows += rows("r1", "pv", "micro_syscall", 9000.0, {"host.sigsys": 1.0, "host.mprotect": 3.0,
                                                               "host.mprotect_pages": 6.0}, backend="pv@mprotect")
         t.rows += rows("r1", "pv", "micro_syscall", 1000.0, {"host.sigsys": 1.0}, backend="pv@off")
+        # the ablation as vtb bench --engines pv:protect=off labels it: paired too, never a model column
+        t.rows += rows("r1", "pv:protect=off", "micro_syscall", 1100.0, {"host.sigsys": 1.0},
+                       backend="pv@off:protect=off")
         cs = decompose.cells(t)
         by = {c.series: c for c in cs}
-        self.assertEqual(set(by), {"bt-softmmu", "pv@2as", "pv@mprotect", "pv@off"})
+        self.assertEqual(set(by), {"bt-softmmu", "pv@2as", "pv@mprotect", "pv@off", "pv@off:protect=off"})
         self.assertAlmostEqual(by["pv@2as"].terms["futex handoffs"], 2 * 5000.0)
         self.assertAlmostEqual(by["pv@2as"].terms["futex wakes"], 900.0)
         self.assertAlmostEqual(by["pv@2as"].terms["spin handoffs"], 800.0)
         kinds = sorted(p["kind"] for p in decompose.pairs(cs))
-        self.assertEqual(kinds, ["pv@2as / pv@off", "pv@mprotect / pv@off"])
+        self.assertEqual(kinds, ["pv@2as / pv@off", "pv@2as / pv@off:protect=off", "pv@mprotect / pv@off",
+                                 "pv@mprotect / pv@off:protect=off"])
         self.assertEqual(paper_model._cell(cs, "pv", "micro_syscall", run="r1").series, "pv@mprotect")
         with tempfile.TemporaryDirectory() as d:
             info = plots.plot_decomposition(t, os.path.join(d, "f.pdf"), "micro")
