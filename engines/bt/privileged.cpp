@@ -141,13 +141,13 @@ Runtime::Step Runtime::port_io(const ExitRecord& r, Exit* out) {
       memset(io_buf_, 0xff, size_t(size));
       pending_in_ = {true, size, 1, false, false};
       cpu_.rip = next;
-      return Step::ExitVm;
+      return serve_port_io(out);
     case CalloutOp::Out: {
       out->is_write = true;
       const uint64_t v = a->gpr[RAX];
       memcpy(io_buf_, &v, size_t(size));
       cpu_.rip = next;
-      return Step::ExitVm;
+      return serve_port_io(out);
     }
     case CalloutOp::Ins:
     case CalloutOp::Outs: {
@@ -185,7 +185,7 @@ Runtime::Step Runtime::port_io(const ExitRecord& r, Exit* out) {
         pending_in_ = {true, size, count, true, rep};
         cpu_.rip = (rep && a->gpr[RCX] > count) ? r.guest_pc : next;
       }
-      return Step::ExitVm;
+      return serve_port_io(out);
     }
     default:
       return Step::Error;

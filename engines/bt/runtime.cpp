@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/interrupt_source.h"
 #include "common/page_walk.h"
+#include "common/port_io.h"
 #include "common/sud.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/translator.h"
@@ -466,6 +467,50 @@ void Runtime::on_cr3_change() {
   }
 }
 
+// The data of a read the Vm (or its handler) answered: into rax, or for
+// ins into guest memory at rdi. False when that store raised a guest fault.
+bool Runtime::complete_pending_in() {
+  if (!pending_in_.valid) return true;
+  pending_in_.valid = false;
+  AsmVcpu* a = asm_vcpu();
+  if (!pending_in_.string) {
+    uint64_t v = 0;
+    memcpy(&v, io_buf_, size_t(pending_in_.size));
+    uint64_t& rax = a->gpr[RAX];
+    if (pending_in_.size == 4) rax = v;  // 32-bit results zero-extend
+    else rax = (rax & ~((1ULL << (8 * pending_in_.size)) - 1)) | v;
+    return true;
+  }
+  // ins: store the data at rdi, advance rdi (and rcx for rep).
+  const size_t n = size_t(pending_in_.size) * pending_in_.count;
+  GuestFaultInfo f;
+  const bool df = a->rflags & kFlagDF;
+  uint64_t rdi = a->gpr[RDI];
+  const uint64_t at = df ? rdi - n + size_t(pending_in_.size) : rdi;
+  if (!mem_->write(at, io_buf_, n, cpu_.cpl == 3, &f)) {
+    raise(f.vector, f.error, true, f.addr);
+    return false;
+  }
+  a->gpr[RDI] = df ? rdi - n : rdi + n;
+  if (pending_in_.rep) a->gpr[RCX] -= pending_in_.count;
+  return true;
+}
+
+// An in/out the callout prepared as an Exit: the Vm's handler serves it
+// here when it takes it (counting it as the Vm does), and the dispatcher
+// resumes translated code; what it refuses leaves run() as before.
+Runtime::Step Runtime::serve_port_io(Exit* out) {
+  if (!pio_) return Step::ExitVm;
+  const PortIoResult res = pio_->handle(out->port, out->is_write, out->size, out->count, out->data);
+  if (res == PortIoResult::Exit) return Step::ExitVm;
+  ++io_in_run_;
+  // The PIC or PIT changed: the next dispatcher visit reads the clock and the
+  // interrupt lines, as the first visit after a return from the Vm does.
+  if (res == PortIoResult::ServedIrq) clock_due_ = true;
+  *out = Exit{};
+  return complete_pending_in() ? Step::Resume : Step::Jump;
+}
+
 Exit Runtime::run(const RunLimits& lim) {
   Exit out;
   AsmVcpu* a = asm_vcpu();
@@ -513,29 +558,7 @@ Exit Runtime::run(const RunLimits& lim) {
     if (!async_) return finish(ExitKind::EngineError, "bt-direct: no host timer for asynchronous exits");
     if (Status st = enable_direct_thread(); !st) return finish(ExitKind::EngineError, st.message());
   }
-  if (pending_in_.valid) {
-    pending_in_.valid = false;
-    if (!pending_in_.string) {
-      uint64_t v = 0;
-      memcpy(&v, io_buf_, size_t(pending_in_.size));
-      uint64_t& rax = a->gpr[RAX];
-      if (pending_in_.size == 4) rax = v;  // 32-bit results zero-extend
-      else rax = (rax & ~((1ULL << (8 * pending_in_.size)) - 1)) | v;
-    } else {
-      // ins: store the data at rdi, advance rdi (and rcx for rep).
-      const size_t n = size_t(pending_in_.size) * pending_in_.count;
-      GuestFaultInfo f;
-      const bool df = a->rflags & kFlagDF;
-      uint64_t rdi = a->gpr[RDI];
-      const uint64_t at = df ? rdi - n + size_t(pending_in_.size) : rdi;
-      if (!mem_->write(at, io_buf_, n, cpu_.cpl == 3, &f)) {
-        raise(f.vector, f.error, true, f.addr);
-      } else {
-        a->gpr[RDI] = df ? rdi - n : rdi + n;
-        if (pending_in_.rep) a->gpr[RCX] -= pending_in_.count;
-      }
-    }
-  }
+  complete_pending_in();
   const bool async = async_ && !counting;
   // The wall deadline cannot be missed: every expiry of the timer sets
   // exit_req_ (checked below after in_guest_ is set, so an expiry is either

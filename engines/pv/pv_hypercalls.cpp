@@ -7,6 +7,7 @@
 
 #include "common/abi/vtb_abi.h"
 #include "common/clock.h"
+#include "common/port_io.h"
 #include "engines/pv/pv_engine_impl.h"
 
 extern "C" int vtb_pv_hc_slow() { return vtb::pv::g_engine->hypercall_slow(); }
@@ -25,6 +26,14 @@ int PvEngine::exit_with(Exit e) {
   pending_exit_ = std::move(e);
   vtb_pv_cpu.exit_reason = ExitReason::Hypercall;
   return PV_EXIT;
+}
+
+// Served (and counted) by the Vm's devices; the hypercall's usual return
+// path then looks at pending events, which covers a PIC/PIT change too.
+bool PvEngine::serve_io(const Exit& e) {
+  if (!pio_ || pio_->handle(e.port, e.is_write, e.size, e.count, e.data) == PortIoResult::Exit) return false;
+  ++io_in_run_;
+  return true;
 }
 
 int PvEngine::hypercall_slow() {
@@ -57,12 +66,13 @@ int PvEngine::hypercall_slow() {
       e.count = 1;
       e.data = io_buf_;
       std::memset(io_buf_, 0, sizeof io_buf_);
-      if (e.is_write) {
-        std::memcpy(io_buf_, &a[3], size);
-        v.gpr[RAX] = 0;
-      } else {
-        pending_read_size_ = int(size);
+      if (e.is_write) std::memcpy(io_buf_, &a[3], size);
+      if (serve_io(e)) {  // ret: 0 for a write
+        if (!e.is_write) std::memcpy(&ret, io_buf_, size);  // zero-extended: io_buf_ was cleared
+        break;
       }
+      if (e.is_write) v.gpr[RAX] = 0;
+      else pending_read_size_ = int(size);
       return exit_with(e);
     }
     case VTB_HC_CONSOLE_IO: {
@@ -84,6 +94,8 @@ int PvEngine::hypercall_slow() {
       e.is_write = true;
       e.count = uint32_t(len);
       e.data = console_buf_.data();
+      ret = int64_t(len);
+      if (serve_io(e)) break;
       v.gpr[RAX] = len;
       return exit_with(e);
     }
