@@ -133,6 +133,95 @@ bt_exit_stub:
         jmp bt_leave_common
         .size bt_exit_stub, .-bt_exit_stub
 
+/* The light port-I/O callout (kernel in/out): reached through the `jmp
+ * *bt_io_stub` of its cache from `call io_entry` in translated code, on the
+ * host stack (guest rsp saved, the return address is the inline exit record).
+ * Saves only what C may clobber (flags, the caller-saved GPRs, xmm0-15,
+ * MXCSR), and bt_io_light(record) has the Vm's handler serve the access:
+ * 1 = resume translated code after the record; 0 = leave through the full
+ * exit with the same record, exactly as `call *exit_fn` would. */
+        .globl bt_io_stub
+        .type bt_io_stub, @function
+bt_io_stub:
+        pushfq
+        cld
+        mov %rax, G(0)
+        mov %rcx, G(1)
+        mov %rdx, G(2)
+        mov %rsi, G(6)
+        mov %rdi, G(7)
+        mov %r8, G(8)
+        mov %r9, G(9)
+        mov %r10, G(10)
+        mov %r11, G(11)
+        stmxcsr V(BT_OFF_MXCSR)
+        ldmxcsr V(BT_OFF_HOST_MXCSR)
+        movdqa %xmm0, V(BT_OFF_XMM + 0x00)
+        movdqa %xmm1, V(BT_OFF_XMM + 0x10)
+        movdqa %xmm2, V(BT_OFF_XMM + 0x20)
+        movdqa %xmm3, V(BT_OFF_XMM + 0x30)
+        movdqa %xmm4, V(BT_OFF_XMM + 0x40)
+        movdqa %xmm5, V(BT_OFF_XMM + 0x50)
+        movdqa %xmm6, V(BT_OFF_XMM + 0x60)
+        movdqa %xmm7, V(BT_OFF_XMM + 0x70)
+        movdqa %xmm8, V(BT_OFF_XMM + 0x80)
+        movdqa %xmm9, V(BT_OFF_XMM + 0x90)
+        movdqa %xmm10, V(BT_OFF_XMM + 0xa0)
+        movdqa %xmm11, V(BT_OFF_XMM + 0xb0)
+        movdqa %xmm12, V(BT_OFF_XMM + 0xc0)
+        movdqa %xmm13, V(BT_OFF_XMM + 0xd0)
+        movdqa %xmm14, V(BT_OFF_XMM + 0xe0)
+        movdqa %xmm15, V(BT_OFF_XMM + 0xf0)
+        mov 8(%rsp), %rdi
+        call bt_io_light@PLT
+        movdqa V(BT_OFF_XMM + 0x00), %xmm0
+        movdqa V(BT_OFF_XMM + 0x10), %xmm1
+        movdqa V(BT_OFF_XMM + 0x20), %xmm2
+        movdqa V(BT_OFF_XMM + 0x30), %xmm3
+        movdqa V(BT_OFF_XMM + 0x40), %xmm4
+        movdqa V(BT_OFF_XMM + 0x50), %xmm5
+        movdqa V(BT_OFF_XMM + 0x60), %xmm6
+        movdqa V(BT_OFF_XMM + 0x70), %xmm7
+        movdqa V(BT_OFF_XMM + 0x80), %xmm8
+        movdqa V(BT_OFF_XMM + 0x90), %xmm9
+        movdqa V(BT_OFF_XMM + 0xa0), %xmm10
+        movdqa V(BT_OFF_XMM + 0xb0), %xmm11
+        movdqa V(BT_OFF_XMM + 0xc0), %xmm12
+        movdqa V(BT_OFF_XMM + 0xd0), %xmm13
+        movdqa V(BT_OFF_XMM + 0xe0), %xmm14
+        movdqa V(BT_OFF_XMM + 0xf0), %xmm15
+        ldmxcsr V(BT_OFF_MXCSR)
+        test %eax, %eax
+        jz 1f
+        mov 8(%rsp), %rax
+        add $32, %rax /* sizeof(ExitRecord) */
+        mov %rax, V(BT_OFF_S3)
+        mov G(0), %rax
+        mov G(1), %rcx
+        mov G(2), %rdx
+        mov G(6), %rsi
+        mov G(7), %rdi
+        mov G(8), %r8
+        mov G(9), %r9
+        mov G(10), %r10
+        mov G(11), %r11
+        popfq
+        mov G(4), %rsp
+        jmp *V(BT_OFF_S3)
+1:
+        mov G(0), %rax
+        mov G(1), %rcx
+        mov G(2), %rdx
+        mov G(6), %rsi
+        mov G(7), %rdi
+        mov G(8), %r8
+        mov G(9), %r9
+        mov G(10), %r10
+        mov G(11), %r11
+        popfq
+        jmp bt_exit_stub
+        .size bt_io_stub, .-bt_io_stub
+
 /* Reached from the signal handler (which stored the guest state itself). */
         .globl bt_fault_return
         .type bt_fault_return, @function

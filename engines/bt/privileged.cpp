@@ -121,6 +121,12 @@ void Runtime::guest_cpuid(uint32_t leaf, uint32_t sub, unsigned out[4]) {
 
 Runtime::Step Runtime::port_io(const ExitRecord& r, Exit* out) {
   AsmVcpu* a = asm_vcpu();
+  if (io_served_) {  // the light callout served it (io_light); the dispatcher reads the clock and the lines
+    io_served_ = false;
+    clock_due_ = true;
+    cpu_.rip = r.guest_pc + r.len;
+    return Step::Resume;
+  }
   const uint64_t iopl = (vflags() >> 12) & 3;
   if (uint64_t(cpu_.cpl) > iopl) {
     raise(13, 0, true);

@@ -101,8 +101,12 @@ TEST_F(BtKernel, PortIoServedInRunCountsLikeExits) {
     EXPECT_NE(r.console.find("micro_kernel: out x 3000: 3000 done"), std::string::npos) << r.console;
     EXPECT_EQ(off.counters.get("bt.port_io_in_run"), 0u);
     // In each phase only the end marker's '\n' left run().
-    for (const PhaseTiming& p : r.phases)
+    // ... and the loop's kernel `out`s took the light callout (no exit from translated code).
+    for (const PhaseTiming& p : r.phases) {
       EXPECT_EQ(p.counters.get("exit.port_io") - p.counters.get("bt.port_io_in_run"), 1u);
+      EXPECT_GE(p.counters.get("bt.port_io_light"), 3000u);
+      EXPECT_LT(p.counters.get("bt.tc_exits"), 3000u);
+    }
     // Over the run: one exit per control line plus the exit port, nothing else.
     const uint64_t lines = 2 * 3 + r.records.size();
     EXPECT_EQ(r.counters.get("exit.port_io") - r.counters.get("bt.port_io_in_run"), lines + 1);
