@@ -9,6 +9,7 @@
 #include "common/guest_memory.h"
 #include "common/host_cpuid.h"
 #include "common/interrupt_source.h"
+#include "common/port_io.h"
 #include "engines/pv/pv_cpu.h"
 #include "engines/pv/pv_engine.h"
 #include "engines/pv/pv_host.h"
@@ -50,9 +51,10 @@ class PvEngine final : public Engine {
   int hc_iret();
   int hc_sched_op(uint64_t op, uint64_t arg);
   int exit_with(Exit e);
-  // io / console_io through the Vm's handler inside the hypercall (true),
-  // or false: leave run() with `e` as before.
-  bool serve_io(const Exit& e);
+  // io / console_io through the Vm's handler inside the hypercall; Exit:
+  // leave run() with `e` as before.
+  PortIoResult serve_io(const Exit& e);
+  bool io_resume_fast(PortIoResult res, int64_t ret);
   // pv_events.cpp: upcalls, faults, timers
   bool events_due(uint64_t now);
   // Deliver a pending event if vif allows; false only when an exit was set.

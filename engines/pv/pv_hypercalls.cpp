@@ -30,9 +30,20 @@ int PvEngine::exit_with(Exit e) {
 
 // Served (and counted) by the Vm's devices; the hypercall's usual return
 // path then looks at pending events, which covers a PIC/PIT change too.
-bool PvEngine::serve_io(const Exit& e) {
-  if (!pio_ || pio_->handle(e.port, e.is_write, e.size, e.count, e.data) == PortIoResult::Exit) return false;
-  ++io_in_run_;
+PortIoResult PvEngine::serve_io(const Exit& e) {
+  if (!pio_) return PortIoResult::Exit;
+  const PortIoResult res = pio_->handle(e.port, e.is_write, e.size, e.count, e.data);
+  if (res != PortIoResult::Exit) ++io_in_run_;
+  return res;
+}
+
+// After an access served in-process that left the PIC/PIT alone: back to the
+// guest as the fast path returns (no clock read; a pending event waits for
+// the host timer's flag or the next slow hypercall), else the usual tail.
+bool PvEngine::io_resume_fast(PortIoResult res, int64_t ret) {
+  PvCpu& v = vtb_pv_cpu;
+  if (res != PortIoResult::Served || v.timer_fired || (v.shared->pending && v.shared->vif)) return false;
+  v.gpr[RAX] = uint64_t(ret);
   return true;
 }
 
@@ -67,8 +78,9 @@ int PvEngine::hypercall_slow() {
       e.data = io_buf_;
       std::memset(io_buf_, 0, sizeof io_buf_);
       if (e.is_write) std::memcpy(io_buf_, &a[3], size);
-      if (serve_io(e)) {  // ret: 0 for a write
+      if (const PortIoResult res = serve_io(e); res != PortIoResult::Exit) {  // ret: 0 for a write
         if (!e.is_write) std::memcpy(&ret, io_buf_, size);  // zero-extended: io_buf_ was cleared
+        if (io_resume_fast(res, ret)) return PV_RESUME_FAST;
         break;
       }
       if (e.is_write) v.gpr[RAX] = 0;
@@ -95,7 +107,10 @@ int PvEngine::hypercall_slow() {
       e.count = uint32_t(len);
       e.data = console_buf_.data();
       ret = int64_t(len);
-      if (serve_io(e)) break;
+      if (const PortIoResult res = serve_io(e); res != PortIoResult::Exit) {
+        if (io_resume_fast(res, ret)) return PV_RESUME_FAST;
+        break;
+      }
       v.gpr[RAX] = len;
       return exit_with(e);
     }
