@@ -1,0 +1,346 @@
+// tags: engines|pv — desc: pv@2as engine side: start the user process, hand guest user state over the doorbell, log mapping changes.
+#include "engines/pv/pv_2as.h"
+
+#include <cpuid.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/clock.h"
+
+namespace vtb::pv {
+namespace {
+
+constexpr size_t kDoorBytes = (sizeof(pv_door) + 4095) & ~size_t(4095);
+constexpr uint32_t kDefaultSpin = 2000;  // pause iterations before a futex wait (VTB_PV_2AS_SPIN)
+
+const char* user_host_path() {
+  if (const char* e = std::getenv("VTB_PV_USER_HOST"); e && *e) return e;
+  return PV_USER_HOST_PATH;
+}
+
+long futex(volatile uint32_t* w, int op, uint32_t val, const timespec* ts) {
+  return syscall(SYS_futex, const_cast<uint32_t*>(w), op, val, ts, nullptr, 0);
+}
+
+std::string errno_text(const char* what, int e) { return std::string(what) + ": " + std::strerror(e); }
+
+const char* setup_step(uint64_t s) {
+  switch (s) {
+    case 1: return "placed inside the guest window (no ASLR?)";
+    case 2: return "PR_SET_PDEATHSIG";
+    case 3: return "reserving the guest window";
+    case 4: return "sigaltstack";
+    case 5: return "signal handlers";
+    case 6: return "Syscall User Dispatch";
+  }
+  return "set-up";
+}
+
+}  // namespace
+
+bool PvUserSpace::available(std::string* why) {
+  if (access(user_host_path(), X_OK) == 0) return true;
+  *why = errno_text((std::string("pv: protection mode 2as: user-process binary ") + user_host_path()).c_str(), errno);
+  return false;
+}
+
+PvUserSpace::~PvUserSpace() {
+  kill_process();
+  if (door_) munmap(door_, kDoorBytes);
+  if (door_fd_ >= 0) close(door_fd_);
+}
+
+void PvUserSpace::kill_process() {
+  if (pid_ <= 0) return;
+  if (door_) {
+    door_->cmd_exit = 1;
+    post_to_user();
+  }
+  kill(pid_, SIGKILL);
+  int st = 0;
+  while (waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+}
+
+bool PvUserSpace::dead(std::string* err) {
+  int st = 0;
+  const pid_t r = waitpid(pid_, &st, WNOHANG);
+  if (r == 0) return false;
+  pid_ = -1;
+  if (r < 0)
+    *err = errno_text("pv@2as: the user process vanished (waitpid)", errno);
+  else if (WIFSIGNALED(st))
+    *err = "pv@2as: the user process died with signal " + std::to_string(WTERMSIG(st)) +
+           (WTERMSIG(st) == SIGSEGV ? " (a fault in its trap handler or a bad resume frame)" : "");
+  else
+    *err = "pv@2as: the user process exited with status " + std::to_string(WEXITSTATUS(st)) +
+           (WEXITSTATUS(st) == 127   ? std::string(" (exec of ") + user_host_path() + " failed)"
+            : WEXITSTATUS(st) == 126 ? std::string(" (could not pass it its file descriptors)")
+            : WEXITSTATUS(st) == 2   ? std::string(" (it could not map its door)")
+                                     : std::string());
+  return true;
+}
+
+bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err) {
+  if (running()) return true;
+  if (door_fd_ < 0) {
+    door_fd_ = int(syscall(SYS_memfd_create, "vtb-pv-door", MFD_CLOEXEC));
+    if (door_fd_ < 0 || ftruncate(door_fd_, off_t(kDoorBytes)) != 0) {
+      *err = errno_text("pv@2as: door memfd", errno);
+      return false;
+    }
+    void* p = mmap(nullptr, kDoorBytes, PROT_READ | PROT_WRITE, MAP_SHARED, door_fd_, 0);
+    if (p == MAP_FAILED) {
+      *err = errno_text("pv@2as: door mmap", errno);
+      return false;
+    }
+    door_ = static_cast<pv_door*>(p);
+    // The engine's FP/SIMD image (XCR0 components, standard format) and the
+    // bits the hardware accepts in MXCSR (a bad value would make xrstor fault).
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    __get_cpuid_count(0xd, 0, &a, &b, &c, &d);
+    xsave_size_ = std::min<uint32_t>(b, PV_FPU_AREA);
+    uint32_t lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    xcr0_ = (uint64_t(hi) << 32) | lo;
+    alignas(16) uint8_t fx[512] = {};
+    __asm__ volatile("fxsave64 %0" : "=m"(fx));
+    std::memcpy(&mxcsr_mask_, fx + 28, 4);
+    if (!mxcsr_mask_) mxcsr_mask_ = 0xffbf;
+  }
+  std::memset(door_, 0, offsetof(pv_door, log));
+  door_->magic = PV_DOOR_MAGIC;
+  door_->engine_pid = uint64_t(getpid());
+  door_->preempt_sig = uint32_t(preempt_sig);
+  door_->fsgs = fsgs ? 1 : 0;
+  uint32_t spin = kDefaultSpin;
+  if (const char* e = std::getenv("VTB_PV_2AS_SPIN"); e && *e) spin = uint32_t(std::strtoul(e, nullptr, 10));
+  door_->spin = spin;
+  preempt_sig_ = preempt_sig;
+  seen_to_engine_ = 0;
+  log_n_ = 0;
+  overflow_ = false;
+  const char* path = user_host_path();
+  char* const argv[] = {const_cast<char*>("vtb-pv-user"), nullptr};
+  char* const envp[] = {nullptr};
+  const pid_t pid = fork();
+  if (pid < 0) {
+    *err = errno_text("pv@2as: fork", errno);
+    return false;
+  }
+  if (pid == 0) {  // async-signal-safe calls only until execve
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Above the target numbers first (either may be 3 or 4 already, CLOEXEC).
+    const int m = fcntl(mem_fd, F_DUPFD, 10), d = fcntl(door_fd_, F_DUPFD, 10);
+    if (m < 0 || d < 0 || dup2(m, PV_DOOR_MEMFD) < 0 || dup2(d, PV_DOOR_DOORFD) < 0) _exit(126);
+    syscall(SYS_close_range, PV_DOOR_DOORFD + 1, ~0U, 0);  // nothing else of the engine's
+    execve(path, argv, envp);
+    _exit(127);
+  }
+  pid_ = pid;
+  static PvCpu boot;  // no ticks: only the start-up limit applies
+  if (!wait_trap(boot, 10000000000ULL, err)) {
+    if (running()) kill_process();
+    if (err->empty()) *err = "pv@2as: the user process did not start within 10 s";
+    return false;
+  }
+  if (door_->trap.sig == PV_DOOR_BAD_SETUP) {
+    *err = std::string("pv@2as: the user process failed its set-up: ") + setup_step(door_->trap.addr) +
+           (door_->trap.err ? ": " + std::string(std::strerror(int(door_->trap.err))) : std::string());
+    kill_process();
+    return false;
+  }
+  if (door_->trap.sig != PV_DOOR_BOOTED) {
+    *err = "pv@2as: the user process did not start";
+    kill_process();
+    return false;
+  }
+  spins_ = futex_waits_ = 0;  // the counters are per handoff: not the start-up
+  return true;
+}
+
+void PvUserSpace::append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot) {
+  if (!door_ || overflow_) return;
+  if (log_n_ == PV_DOOR_LOG_MAX) {
+    overflow_ = true;  // the engine re-logs the whole user half before the next resume
+    return;
+  }
+  door_->log[log_n_++] = pv_door_log{op, va, len, gpa_prot};
+}
+
+void PvUserSpace::mapped(uint64_t va, uint64_t len, uint64_t gpa, int prot) {
+  append(PV_LOG_MAP, va, len, gpa | uint64_t(prot & 7));
+}
+void PvUserSpace::unmapped(uint64_t va, uint64_t len) { append(PV_LOG_UNMAP, va, len, 0); }
+
+void PvUserSpace::begin_replay() {
+  ++replays_;
+  overflow_ = false;
+  log_n_ = 0;
+  append(PV_LOG_RESET, 0, 0, 0);
+}
+
+void PvUserSpace::post_to_user() {
+  __atomic_store_n(&door_->to_user, door_->to_user + 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&door_->user_sleeps, __ATOMIC_SEQ_CST)) {
+    ++wakes_;
+    futex(&door_->to_user, FUTEX_WAKE, 1, nullptr);
+  }
+}
+
+// Spin briefly, then sleep on the futex in 20 ms slices: an engine tick
+// (EINTR) preempts the user process, which answers with a trap; a process
+// that died, does not answer a preempt within 2 s or posts nothing within
+// `limit_ns` (when set) is an engine error.
+bool PvUserSpace::wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err) {
+  const uint64_t t0 = limit_ns ? monotonic_ns() : 0;
+  const uint32_t seen = seen_to_engine_;
+  pv_door& d = *door_;
+  bool got = false;
+  for (uint32_t i = 0; i < d.spin; ++i) {
+    if (__atomic_load_n(&d.to_engine, __ATOMIC_ACQUIRE) != seen) {
+      got = true;
+      ++spins_;
+      break;
+    }
+    _mm_pause();
+  }
+  if (!got) {
+    ++futex_waits_;
+    uint64_t preempted_at = 0;
+    __atomic_store_n(&d.engine_sleeps, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&d.to_engine, __ATOMIC_SEQ_CST) == seen) {
+      const timespec ts{0, 20000000};
+      futex(&d.to_engine, FUTEX_WAIT, seen, &ts);
+      if (__atomic_load_n(&d.to_engine, __ATOMIC_SEQ_CST) != seen) break;
+      if (dead(err)) {
+        __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
+        return false;
+      }
+      const uint64_t now = monotonic_ns();
+      if (v.timer_fired && !preempted_at) {  // the engine's tick: stop guest user code
+        v.timer_fired = 0;
+        ++preempts_;
+        preempted_at = now;
+        kill(pid_, preempt_sig_);
+      }
+      if (limit_ns && now - t0 > limit_ns) {
+        __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
+        return false;
+      }
+      if (preempted_at && now - preempted_at > 2000000000ULL) {
+        *err = "pv@2as: the user process does not answer (no trap 2 s after a preempt)";
+        kill_process();
+        __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
+        return false;
+      }
+    }
+    __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
+  }
+  seen_to_engine_ = __atomic_load_n(&d.to_engine, __ATOMIC_ACQUIRE);
+  return true;
+}
+
+bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
+  if (!running()) {
+    *err = "pv@2as: the user process is not running";
+    return false;
+  }
+  pv_door& d = *door_;
+  pv_door_frame& r = d.resume;
+  std::memcpy(r.gpr, v.gpr, sizeof r.gpr);
+  r.rip = v.rip;
+  r.rflags = v.rflags;
+  r.fs_base = v.guest_fs;
+  r.gs_base = v.guest_gs;
+  r.fpu_len = v.fpu_valid ? xsave_size_ : 0;
+  if (r.fpu_len) std::memcpy(d.resume_fpu, v.fpu, r.fpu_len);
+  d.log_n = log_n_;
+  log_entries_ += log_n_;
+  log_n_ = 0;
+  ++handoffs_;
+  post_to_user();
+  if (!wait_trap(v, 0, err)) return false;
+  return take_trap(v, timer_sig, err);
+}
+
+// The posted frame is guest-writable data: only values the engine can
+// serve safely get into the vCPU block (the FP image is sanitised so that
+// the engine's xrstor cannot fault).
+bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
+  const pv_door_frame t = door_->trap;
+  if (t.sig == PV_DOOR_MAP_FAILED || t.sig == PV_DOOR_BAD_SETUP) {
+    char b[160];
+    std::snprintf(b, sizeof b, "pv@2as: the user process could not apply a mapping at 0x%llx: %s",
+                  (unsigned long long)t.addr, std::strerror(int(t.err)));
+    *err = b;
+    kill_process();
+    return false;
+  }
+  std::memcpy(v.gpr, t.gpr, sizeof v.gpr);
+  v.rip = t.rip;
+  v.rflags = t.rflags;
+  v.guest_fs = t.fs_base;
+  v.guest_gs = t.gs_base;
+  v.sig = int(t.sig) == preempt_sig_ ? timer_sig : int(t.sig);
+  v.si_code = int(t.si_code);
+  v.trapno = t.trapno;
+  v.err = t.err;
+  v.addr = t.addr;
+  const uint64_t n = std::min<uint64_t>(t.fpu_len, xsave_size_);
+  if (n >= 512) {
+    std::memcpy(v.fpu, door_->trap_fpu, n);
+    uint32_t mxcsr;
+    std::memcpy(&mxcsr, v.fpu + 24, 4);
+    mxcsr &= mxcsr_mask_;
+    std::memcpy(v.fpu + 24, &mxcsr, 4);
+    uint64_t bv = 3;  // x87 + SSE
+    if (n >= 576) {
+      std::memcpy(&bv, v.fpu + 512, 8);
+      bv &= xcr0_ & PV_XSTATE_LO;
+      for (unsigned i = 2; i < 63; ++i) {  // only components that came over whole
+        if (!(bv >> i & 1)) continue;
+        unsigned a = 0, b = 0, c = 0, dd = 0;
+        __get_cpuid_count(0xd, i, &a, &b, &c, &dd);
+        if (uint64_t(b) + a > n) bv &= ~(1ULL << i);
+      }
+    }
+    std::memset(v.fpu + 512, 0, 64);  // header: XCOMP_BV and the reserved bytes 0
+    std::memcpy(v.fpu + 512, &bv, 8);
+    v.fpu_valid = 1;
+  }
+  return true;
+}
+
+void PvUserSpace::stats(Counters& out) const {
+  out.add("pv.2as.handoffs", handoffs_);
+  out.add("pv.2as.engine_spins", spins_);
+  out.add("pv.2as.engine_futex_waits", futex_waits_);
+  out.add("pv.2as.engine_wakes", wakes_);
+  out.add("pv.2as.preempts", preempts_);
+  out.add("pv.2as.log_entries", log_entries_);
+  if (replays_) out.add("pv.2as.log_replays", replays_);
+  if (door_) {  // kept by the user process: data
+    out.add("pv.2as.user_spins", door_->user_spins);
+    out.add("pv.2as.user_futex_waits", door_->user_futex_waits);
+    out.add("pv.2as.user_wakes", door_->user_wakes);
+    out.add("pv.2as.user_mmaps", door_->user_maps);
+  }
+}
+
+}  // namespace vtb::pv
