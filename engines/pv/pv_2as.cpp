@@ -25,7 +25,9 @@ namespace vtb::pv {
 namespace {
 
 constexpr size_t kDoorBytes = (sizeof(pv_door) + 4095) & ~size_t(4095);
-constexpr uint32_t kDefaultSpin = 2000;  // pause iterations before a futex wait (VTB_PV_2AS_SPIN)
+// Pause iterations before a futex wait (VTB_PV_2AS_SPIN). 0: on this 2-vCPU host
+// under load a spinner only delays the process it waits for (docs/pv.md).
+constexpr uint32_t kDefaultSpin = 0;
 
 const char* user_host_path() {
   if (const char* e = std::getenv("VTB_PV_USER_HOST"); e && *e) return e;

@@ -1,6 +1,6 @@
 # tags: build|engines|pv|tests — desc: ctest pv.2as.suite: pv_tests in pv@2as (VTB_PV_PROTECT=2as), then no leftover user process.
 execute_process(COMMAND ${PV_TESTS}
-  "--gtest_filter=PvEngine.*:PvIsolation.*:PvKernel*.*:-PvKernelCounters.ReleasedTablesAreReusedWithoutReprotection"
+  "--gtest_filter=PvEngine.*:*/PvIsolation.*:*/PvKernel.*:PvKernelCounters.*:-PvKernelCounters.ReleasedTablesAreReusedWithoutReprotection"
   RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "pv_tests in pv@2as failed (${rc})")
