@@ -1,0 +1,139 @@
+// tags: engines|pv|tests — desc: pv@2as robustness: the user process killed, stopped or out of time is a typed exit, never a hang or a leftover process.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "engines/pv/tests/pv_test_util.h"
+
+namespace vtb::pv::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The pv@2as user process of process `parent` (0: none yet).
+pid_t user_process(pid_t parent = getpid()) {
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream f(e.path() / "stat");
+    std::string stat;
+    if (!std::getline(f, stat)) continue;
+    const size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    int ppid = 0;
+    char state = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
+    if (ppid == parent && stat.substr(open + 1, close - open - 1) == "pv_user_host") return pid_t(std::stoi(name));
+  }
+  return 0;
+}
+
+// Boots tbk in pv@2as with `cmdline`; `act` runs on another thread once the
+// user process exists (its pid), while the guest runs.
+RunResult run_2as(const std::string& cmdline, std::chrono::milliseconds wall, void (*act)(pid_t), pid_t* seen,
+                  std::string* skip) {
+  RunResult r;
+  if (!std::ifstream(TBK_PV_ELF).good() || !std::ifstream(TBK_ARCHIVE).good()) {
+    *skip = "tbk.pv.elf or programs.vtba not built";
+    return r;
+  }
+  std::vector<uint8_t> archive;
+  EXPECT_TRUE(read_file(TBK_ARCHIVE, &archive));
+  std::atomic<bool> done{false};
+  std::atomic<pid_t> pid{0};
+  std::thread t([&] {
+    while (!done && !(pid = user_process())) std::this_thread::sleep_for(5ms);
+    if (pid && act) {
+      std::this_thread::sleep_for(200ms);  // well into the guest program
+      act(pid);
+    }
+  });
+  PvOptions o;
+  o.protect = PvProtect::TwoAs;
+  const bool ran = run_pv(TBK_PV_ELF, cmdline, archive, wall, &r, skip, o, 64);
+  done = true;
+  t.join();
+  *seen = pid;
+  if (ran) skip->clear();
+  return r;
+}
+
+// Gone for good: reaped by the engine, not left as a zombie or an orphan.
+void expect_gone(pid_t pid) {
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(kill(pid, 0), -1);
+  EXPECT_EQ(errno, ESRCH);
+}
+
+TEST(Pv2as, KilledUserProcessIsAnEngineError) {
+  std::string skip = "unset";
+  pid_t pid = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  RunResult r = run_2as("compute 100000000", 60s, [](pid_t p) { kill(p, SIGKILL); }, &pid, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_EQ(r.outcome, Outcome::EngineError) << r.message;
+  EXPECT_NE(r.message.find("user process died with signal 9"), std::string::npos) << r.message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);
+  expect_gone(pid);
+}
+
+TEST(Pv2as, StoppedUserProcessIsAnEngineErrorNotAHang) {
+  std::string skip = "unset";
+  pid_t pid = 0;
+  RunResult r = run_2as("compute 100000000", 60s, [](pid_t p) { kill(p, SIGSTOP); }, &pid, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_EQ(r.outcome, Outcome::EngineError) << r.message;
+  EXPECT_NE(r.message.find("does not answer"), std::string::npos) << r.message;
+  expect_gone(pid);
+}
+
+TEST(Pv2as, WallLimitStopsUserCode) {
+  std::string skip = "unset";
+  pid_t pid = 0;
+  RunResult r = run_2as("compute 100000000", 500ms, nullptr, &pid, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_EQ(r.outcome, Outcome::LimitReached) << r.message;
+  EXPECT_GE(r.counters.get("pv.2as.preempts"), 1u);
+  EXPECT_LT(r.wall_seconds, 5.0);
+  expect_gone(pid);  // the Vm (and its engine) are gone: so is the process
+}
+
+// The engine's process dies (SIGKILL, no destructor runs): its user process
+// goes with it (parent-death signal), nothing is left running.
+TEST(Pv2as, UserProcessDiesWithTheEngine) {
+  if (!std::ifstream(TBK_PV_ELF).good()) GTEST_SKIP() << "tbk.pv.elf not built";
+  const pid_t engine = fork();
+  ASSERT_GE(engine, 0);
+  if (engine == 0) {
+    std::string skip;
+    pid_t pid = 0;
+    run_2as("compute 100000000", 60s, nullptr, &pid, &skip);
+    _exit(0);
+  }
+  pid_t user = 0;
+  for (int i = 0; i < 2000 && !(user = user_process(engine)); ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_GT(user, 0) << "no user process appeared";
+  std::this_thread::sleep_for(100ms);
+  kill(engine, SIGKILL);
+  int st = 0;
+  ASSERT_EQ(waitpid(engine, &st, 0), engine);
+  bool gone = false;
+  for (int i = 0; i < 400 && !gone; ++i) {  // the orphan is killed and reaped by init
+    gone = kill(user, 0) != 0 && errno == ESRCH;
+    if (!gone) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(gone) << "user process " << user << " outlived its engine";
+}
+
+}  // namespace
+}  // namespace vtb::pv::test
