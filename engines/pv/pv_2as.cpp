@@ -48,6 +48,7 @@ const char* setup_step(uint64_t s) {
     case 4: return "sigaltstack";
     case 5: return "signal handlers";
     case 6: return "Syscall User Dispatch";
+    case 7: return "seccomp filter";
   }
   return "set-up";
 }

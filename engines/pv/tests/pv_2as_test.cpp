@@ -10,9 +10,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 
+#include "common/abi/vtb_abi.h"
 #include "engines/pv/tests/pv_test_util.h"
 
 namespace vtb::pv::test {
@@ -106,6 +109,51 @@ TEST(Pv2as, WallLimitStopsUserCode) {
   EXPECT_GE(r.counters.get("pv.2as.preempts"), 1u);
   EXPECT_LT(r.wall_seconds, 5.0);
   expect_gone(pid);  // the Vm (and its engine) are gone: so is the process
+}
+
+// What guest user code shares its process with: its own pages of guest
+// RAM, the user process's code, stack and door -- no guest-kernel frame, no
+// library, nothing else of the host -- and a seccomp filter (the system
+// calls it may make once guest code runs).
+struct Seen {
+  std::string maps, status;
+};
+Seen g_seen;
+
+TEST(Pv2as, UserProcessMapsOnlyGuestUserPagesAndIsFiltered) {
+  std::string skip = "unset";
+  pid_t pid = 0;
+  g_seen = {};
+  RunResult r = run_2as("compute 100000000", 2s, [](pid_t p) {
+    for (const char* f : {"maps", "status"}) {
+      std::ifstream in("/proc/" + std::to_string(p) + "/" + f);
+      std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      (std::string(f) == "maps" ? g_seen.maps : g_seen.status) = all;
+    }
+  }, &pid, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_EQ(r.outcome, Outcome::LimitReached) << r.message;
+  ASSERT_FALSE(g_seen.maps.empty());
+  EXPECT_NE(g_seen.status.find("NoNewPrivs:\t1"), std::string::npos) << g_seen.status;
+  EXPECT_NE(g_seen.status.find("Seccomp:\t2"), std::string::npos) << g_seen.status;
+  std::istringstream lines(g_seen.maps);
+  std::string line;
+  int guest_ram = 0;
+  while (std::getline(lines, line)) {
+    unsigned long long lo = 0, hi = 0;
+    ASSERT_EQ(std::sscanf(line.c_str(), "%llx-%llx", &lo, &hi), 2) << line;
+    EXPECT_EQ(line.find(".so"), std::string::npos) << "a library in the user process: " << line;
+    EXPECT_EQ(line.find("pv_tests"), std::string::npos) << line;
+    if (line.find("vtb-guest-ram") != std::string::npos) {
+      ++guest_ram;  // only user pages: below the host-reserved kernel range
+      EXPECT_GE(lo, VTB_WINDOW_LO) << line;
+      EXPECT_LE(hi, VTB_HOST_RESERVED_KERNEL_LO) << line;
+    } else if (lo < VTB_WINDOW_HI) {
+      EXPECT_EQ(line.find("rw"), std::string::npos) << "host memory in the window: " << line;
+      EXPECT_NE(line.find("---p"), std::string::npos) << "host memory in the window: " << line;
+    }
+  }
+  EXPECT_GE(guest_ram, 1) << g_seen.maps;
 }
 
 // The engine's process dies (SIGKILL, no destructor runs): its user process

@@ -9,7 +9,10 @@
  */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -209,6 +212,46 @@ static void handler(int sig, siginfo_t* si, void* ucv) {
   restore(uc);
 }
 
+/* What this process may still ask of the host once guest code can run:
+ * guest user code that jumps onto the system-call stub gets no more. Any
+ * other call fails with EPERM (no read/write/pwrite of guest RAM, no
+ * mprotect/mremap/madvise of its mappings, no new fds, no signals to
+ * others). mmap: anonymous, or guest RAM (fd 3) MAP_SHARED|MAP_FIXED. */
+static int install_seccomp(void) {
+  /* Forward jumps only: the returns sit at the end (EPERM at 18, ALLOW at 19). */
+#define UH_LD(field) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, field))
+#define UH_JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
+  struct sock_filter f[] = {
+      /*  0 */ UH_LD(arch),
+      /*  1 */ UH_JEQ(AUDIT_ARCH_X86_64, 1, 0),
+      /*  2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+      /*  3 */ UH_LD(nr),
+      /*  4 */ UH_JEQ(SYS_futex, 14, 0),
+      /*  5 */ UH_JEQ(SYS_getppid, 13, 0),
+      /*  6 */ UH_JEQ(SYS_exit_group, 12, 0),
+      /*  7 */ UH_JEQ(SYS_exit, 11, 0),
+      /*  8 */ UH_JEQ(SYS_rt_sigreturn, 10, 0),
+      /*  9 */ UH_JEQ(SYS_arch_prctl, 9, 0),
+      /* 10 */ UH_JEQ(SYS_mmap, 0, 7),
+      /* 11 */ UH_LD(args[4]), /* fd, low word */
+      /* 12 */ UH_JEQ(0xffffffffU, 0, 2),
+      /* 13 */ UH_LD(args[3]), /* anonymous: flags must say so */
+      /* 14 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MAP_ANONYMOUS, 4, 3),
+      /* 15 */ UH_JEQ(PV_DOOR_MEMFD, 0, 2),
+      /* 16 */ UH_LD(args[3]), /* guest RAM: exactly MAP_SHARED|MAP_FIXED */
+      /* 17 */ UH_JEQ(MAP_SHARED | MAP_FIXED, 1, 0),
+      /* 18 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 1 /* EPERM */),
+      /* 19 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+#undef UH_LD
+#undef UH_JEQ
+  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
+  long r = uh_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
+  if (failed(r)) return (int)-r;
+  r = sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog);
+  return failed(r) ? (int)-r : 0;
+}
+
 struct ksigaction {
   void (*handler)(int, siginfo_t*, void*);
   unsigned long flags;
@@ -258,6 +301,9 @@ void uh_main(uint64_t* sp) {
   if (failed(r = uh_syscall(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, UH_SUD_ON, (long)uh_sys_begin,
                             (long)(uh_sys_end - uh_sys_begin), 0, 0)))
     fail(PV_DOOR_BAD_SETUP, (uint64_t)-r, step);
+  /* Last: the system calls it may still make (prctl is not one of them). */
+  step = 7;
+  if ((r = install_seccomp())) fail(PV_DOOR_BAD_SETUP, (uint64_t)r, step);
   uh_boot_trap(); /* the handler never returns here: it resumes guest user code */
   die();
 }
