@@ -4,6 +4,9 @@
 #include <cpuid.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -63,6 +66,7 @@ bool PvUserSpace::available(std::string* why) {
 
 PvUserSpace::~PvUserSpace() {
   kill_process();
+  if (notify_fd_ >= 0) close(notify_fd_);
   if (door_) munmap(door_, kDoorBytes);
   if (door_fd_ >= 0) close(door_fd_);
 }
@@ -137,6 +141,7 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
   preempt_sig_ = preempt_sig;
   seen_to_engine_ = 0;
   log_n_ = 0;
+  maps_.clear();
   overflow_ = false;
   const char* path = user_host_path();
   char* const argv[] = {const_cast<char*>("vtb-pv-user"), nullptr};
@@ -173,8 +178,81 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
     kill_process();
     return false;
   }
+  if (!take_listener(door_->trap.err, err)) {
+    kill_process();
+    return false;
+  }
   spins_ = futex_waits_ = 0;  // the counters are per handoff: not the start-up
   return true;
+}
+
+// The user process's seccomp listener, taken from it (it sent its number
+// before any guest code ran).
+bool PvUserSpace::take_listener(uint64_t fd, std::string* err) {
+  if (notify_fd_ >= 0) close(notify_fd_);
+  notify_fd_ = -1;
+  const int pidfd = int(syscall(SYS_pidfd_open, pid_, 0));
+  if (pidfd >= 0) {
+    notify_fd_ = int(syscall(SYS_pidfd_getfd, pidfd, int(fd), 0));
+    close(pidfd);
+  }
+  if (notify_fd_ < 0) {
+    *err = errno_text("pv@2as: cannot take the user process's seccomp listener (pidfd_getfd; ptrace restricted?)", errno);
+    return false;
+  }
+  return true;
+}
+
+// The user process applies a PV_LOG_MAP entry: its mmap of guest RAM waits
+// for this answer, yes only when it is exactly the entry the engine logged
+// (guest user code that jumps onto the process's system-call stub cannot
+// map a frame of its choice).
+bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
+  int idle = 0;
+  for (;;) {
+    pollfd p{notify_fd_, POLLIN, 0};
+    const int r = poll(&p, 1, 50);
+    if (r < 0 && errno == EINTR) continue;  // the engine's tick
+    if (r == 0 || (p.revents & (POLLHUP | POLLERR))) {
+      if (dead(err)) return false;
+      if (++idle > 100) {
+        *err = "pv@2as: the user process does not apply its mapping log (5 s)";
+        kill_process();
+        return false;
+      }
+      continue;
+    }
+    seccomp_notif req;
+    std::memset(&req, 0, sizeof req);
+    if (ioctl(notify_fd_, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+      if (errno == EINTR || errno == ENOENT) continue;
+      *err = errno_text("pv@2as: seccomp notification", errno);
+      kill_process();
+      return false;
+    }
+    const __u64* a = req.data.args;
+    const bool ok = req.data.nr == SYS_mmap && a[0] == want.va && a[1] == want.len && a[2] == (want.gpa_prot & 7) &&
+                    a[3] == uint64_t(MAP_SHARED | MAP_FIXED) && uint32_t(a[4]) == PV_DOOR_MEMFD &&
+                    a[5] == (want.gpa_prot & ~7ULL);
+    seccomp_notif_resp resp;
+    std::memset(&resp, 0, sizeof resp);
+    resp.id = req.id;
+    if (ok)
+      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    else
+      resp.error = -EPERM;
+    ioctl(notify_fd_, SECCOMP_IOCTL_NOTIF_SEND, &resp);  // ENOENT: it was interrupted, it asks again
+    ++map_checks_;
+    if (ok) return true;
+    ++map_refusals_;
+    char b[200];
+    std::snprintf(b, sizeof b, "pv@2as: the user process asked to map %s at 0x%llx, not the logged 0x%llx",
+                  req.data.nr == SYS_mmap ? "guest RAM" : "something", (unsigned long long)a[0],
+                  (unsigned long long)want.va);
+    *err = b;
+    kill_process();
+    return false;
+  }
 }
 
 void PvUserSpace::append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot) {
@@ -184,6 +262,7 @@ void PvUserSpace::append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_pr
     return;
   }
   door_->log[log_n_++] = pv_door_log{op, va, len, gpa_prot};
+  if (op == PV_LOG_MAP) maps_.push_back(door_->log[log_n_ - 1]);
 }
 
 void PvUserSpace::mapped(uint64_t va, uint64_t len, uint64_t gpa, int prot) {
@@ -195,6 +274,7 @@ void PvUserSpace::begin_replay() {
   ++replays_;
   overflow_ = false;
   log_n_ = 0;
+  maps_.clear();
   append(PV_LOG_RESET, 0, 0, 0);
 }
 
@@ -278,6 +358,9 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   log_n_ = 0;
   ++handoffs_;
   post_to_user();
+  for (const pv_door_log& m : maps_)
+    if (!vet_map(m, err)) return false;
+  maps_.clear();
   if (!wait_trap(v, 0, err)) return false;
   return take_trap(v, timer_sig, err);
 }
@@ -337,6 +420,8 @@ void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.engine_wakes", wakes_);
   out.add("pv.2as.preempts", preempts_);
   out.add("pv.2as.log_entries", log_entries_);
+  out.add("pv.2as.map_checks", map_checks_);
+  if (map_refusals_) out.add("pv.2as.map_refusals", map_refusals_);
   if (replays_) out.add("pv.2as.log_replays", replays_);
   if (door_) {  // kept by the user process: data
     out.add("pv.2as.user_spins", door_->user_spins);

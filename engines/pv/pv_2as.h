@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/counters.h"
 #include "engines/pv/pv_cpu.h"
@@ -51,6 +52,8 @@ class PvUserSpace final : public WindowListener {
   void append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot);
   void post_to_user();
   bool wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err);
+  bool take_listener(uint64_t fd, std::string* err);
+  bool vet_map(const pv_door_log& want, std::string* err);  // answer the user process's mmap of guest RAM
   bool take_trap(PvCpu& v, int timer_sig, std::string* err);
   void kill_process();
   bool dead(std::string* err);  // reaped (true, with the reason)
@@ -59,6 +62,8 @@ class PvUserSpace final : public WindowListener {
   int door_fd_ = -1;
   pid_t pid_ = -1;
   int preempt_sig_ = 0;
+  int notify_fd_ = -1;                // the user process's seccomp listener (its guest-RAM mmaps)
+  std::vector<pv_door_log> maps_;     // the log's PV_LOG_MAP entries: the only mmaps of guest RAM allowed
   uint32_t seen_to_engine_ = 0;
   uint64_t log_n_ = 0;
   bool overflow_ = false;
@@ -66,6 +71,7 @@ class PvUserSpace final : public WindowListener {
   uint64_t xcr0_ = 0;
   uint32_t mxcsr_mask_ = 0xffbf;
   // counters
+  uint64_t map_checks_ = 0, map_refusals_ = 0;
   uint64_t handoffs_ = 0, spins_ = 0, futex_waits_ = 0, wakes_ = 0, preempts_ = 0, log_entries_ = 0, replays_ = 0;
 };
 

@@ -38,6 +38,7 @@ extern const char uh_sys_begin[], uh_sys_end[];
 
 static struct pv_door* door;
 static int booted;
+static long listener = -1; /* the seccomp listener: the engine takes it by pidfd_getfd */
 static uint32_t seen_to_user;
 
 /* The compiler may emit calls to these. */
@@ -203,6 +204,7 @@ static void handler(int sig, siginfo_t* si, void* ucv) {
   if (!booted) {
     booted = 1;
     door->trap.sig = PV_DOOR_BOOTED;
+    door->trap.err = (uint64_t)listener;
   } else {
     save(sig, si, uc);
   }
@@ -216,8 +218,11 @@ static void handler(int sig, siginfo_t* si, void* ucv) {
  * guest user code that jumps onto the system-call stub gets no more. Any
  * other call fails with EPERM (no read/write/pwrite of guest RAM, no
  * mprotect/mremap/madvise of its mappings, no new fds, no signals to
- * others). mmap: anonymous, or guest RAM (fd 3) MAP_SHARED|MAP_FIXED. */
-static int install_seccomp(void) {
+ * others). mmap: anonymous, or guest RAM (fd 3) MAP_SHARED|MAP_FIXED, and
+ * the latter only when the engine says yes (seccomp user notification:
+ * the engine checks each against the log it wrote). Returns the listener
+ * fd, or -errno. */
+static long install_seccomp(void) {
   /* Forward jumps only: the returns sit at the end (EPERM at 18, ALLOW at 19). */
 #define UH_LD(field) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, field))
 #define UH_JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
@@ -239,17 +244,17 @@ static int install_seccomp(void) {
       /* 14 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MAP_ANONYMOUS, 4, 3),
       /* 15 */ UH_JEQ(PV_DOOR_MEMFD, 0, 2),
       /* 16 */ UH_LD(args[3]), /* guest RAM: exactly MAP_SHARED|MAP_FIXED */
-      /* 17 */ UH_JEQ(MAP_SHARED | MAP_FIXED, 1, 0),
+      /* 17 */ UH_JEQ(MAP_SHARED | MAP_FIXED, 2, 0),
       /* 18 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 1 /* EPERM */),
       /* 19 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      /* 20 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
   };
 #undef UH_LD
 #undef UH_JEQ
   struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
   long r = uh_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
-  if (failed(r)) return (int)-r;
-  r = sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog);
-  return failed(r) ? (int)-r : 0;
+  if (failed(r)) return r;
+  return sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, (long)&prog);
 }
 
 struct ksigaction {
@@ -303,7 +308,8 @@ void uh_main(uint64_t* sp) {
     fail(PV_DOOR_BAD_SETUP, (uint64_t)-r, step);
   /* Last: the system calls it may still make (prctl is not one of them). */
   step = 7;
-  if ((r = install_seccomp())) fail(PV_DOOR_BAD_SETUP, (uint64_t)r, step);
+  listener = install_seccomp();
+  if (failed(listener)) fail(PV_DOOR_BAD_SETUP, (uint64_t)-listener, step);
   uh_boot_trap(); /* the handler never returns here: it resumes guest user code */
   die();
 }
