@@ -200,6 +200,9 @@ static void restore(ucontext_t* uc) {
 }
 
 static void handler(int sig, siginfo_t* si, void* ucv) {
+  /* Signal delivery keeps the guest's EFLAGS.AC: with it set, a misaligned
+   * access here would be a fatal #AC (every trap signal is blocked). */
+  __asm__ volatile("pushfq; andq $~0x40000, (%%rsp); popfq" ::: "memory", "cc");
   ucontext_t* uc = ucv;
   if (!booted) {
     booted = 1;
