@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "common/clock.h"
+#include "common/scoped_ns.h"
 
 namespace vtb::pv {
 namespace {
@@ -357,11 +358,17 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   log_entries_ += log_n_;
   log_n_ = 0;
   ++handoffs_;
-  post_to_user();
-  for (const pv_door_log& m : maps_)
-    if (!vet_map(m, err)) return false;
-  maps_.clear();
-  if (!wait_trap(v, 0, err)) return false;
+  {
+    ScopedNs timed(handoff_ns_);  // post, vetted mmaps, guest user code, the trap's post
+    post_to_user();
+    {
+      ScopedNs vet(vet_ns_);
+      for (const pv_door_log& m : maps_)
+        if (!vet_map(m, err)) return false;
+    }
+    maps_.clear();
+    if (!wait_trap(v, 0, err)) return false;
+  }
   return take_trap(v, timer_sig, err);
 }
 
@@ -421,6 +428,8 @@ void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.preempts", preempts_);
   out.add("pv.2as.log_entries", log_entries_);
   out.add("pv.2as.map_checks", map_checks_);
+  out.add("time.pv.2as.handoff_ns", handoff_ns_);
+  out.add("time.pv.2as.vet_ns", vet_ns_);
   if (map_refusals_) out.add("pv.2as.map_refusals", map_refusals_);
   if (replays_) out.add("pv.2as.log_replays", replays_);
   if (door_) {  // kept by the user process: data

@@ -72,6 +72,7 @@ class PvUserSpace final : public WindowListener {
   uint32_t mxcsr_mask_ = 0xffbf;
   // counters
   uint64_t map_checks_ = 0, map_refusals_ = 0;
+  uint64_t handoff_ns_ = 0, vet_ns_ = 0;  // time.pv.2as.* (ScopedNs)
   uint64_t handoffs_ = 0, spins_ = 0, futex_waits_ = 0, wakes_ = 0, preempts_ = 0, log_entries_ = 0, replays_ = 0;
 };
 
