@@ -33,9 +33,22 @@ constexpr size_t kDoorBytes = (sizeof(pv_door) + 4095) & ~size_t(4095);
 // under load a spinner only delays the process it waits for (docs/pv.md).
 constexpr uint32_t kDefaultSpin = 0;
 
+// VTB_PV_USER_HOST, else next to the running binary (an install:
+// <prefix>/libexec/vtb/), else the one built with the engine.
 const char* user_host_path() {
   if (const char* e = std::getenv("VTB_PV_USER_HOST"); e && *e) return e;
-  return PV_USER_HOST_PATH;
+  static const std::string found = [] {
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+      std::string dir(self, size_t(n));
+      dir.resize(dir.rfind('/'));
+      const std::string p = dir + "/../libexec/vtb/pv_user_host";
+      if (access(p.c_str(), X_OK) == 0) return p;
+    }
+    return std::string(PV_USER_HOST_PATH);
+  }();
+  return found.c_str();
 }
 
 long futex(volatile uint32_t* w, int op, uint32_t val, const timespec* ts) {
