@@ -79,6 +79,7 @@ bool PvUserSpace::available(std::string* why) {
 }
 
 PvUserSpace::~PvUserSpace() {
+  if (pinned_ && syscall(SYS_gettid) == pinned_tid_) sched_setaffinity(0, sizeof old_mask_, &old_mask_);
   kill_process();
   if (notify_fd_ >= 0) close(notify_fd_);
   if (door_) munmap(door_, kDoorBytes);
@@ -269,6 +270,24 @@ bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
   }
 }
 
+void PvUserSpace::pin_here() {
+  if (pinned_ || !running()) return;
+  const char* e = std::getenv("VTB_PV_2AS_PIN");  // opt-in: it pays only on an idle host (docs/pv.md)
+  if (!e || std::strcmp(e, "1") != 0) return;
+  const int cpu = sched_getcpu();
+  if (cpu < 0 || sched_getaffinity(0, sizeof old_mask_, &old_mask_) != 0) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  if (sched_setaffinity(0, sizeof one, &one) != 0) return;
+  if (sched_setaffinity(pid_, sizeof one, &one) != 0) {
+    sched_setaffinity(0, sizeof old_mask_, &old_mask_);
+    return;
+  }
+  pinned_ = true;
+  pinned_tid_ = syscall(SYS_gettid);
+}
+
 void PvUserSpace::append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot) {
   if (!door_ || overflow_) return;
   if (log_n_ == PV_DOOR_LOG_MAX) {
@@ -435,6 +454,7 @@ bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
 
 void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.handoffs", handoffs_);
+  out.set("pv.2as.pinned", pinned_ ? 1 : 0);
   out.add("pv.2as.engine_spins", spins_);
   out.add("pv.2as.engine_futex_waits", futex_waits_);
   out.add("pv.2as.engine_wakes", wakes_);

@@ -318,6 +318,7 @@ Exit PvEngine::run(const RunLimits& limits) {
     e.message = err;
     return e;
   }
+  if (us_) us_->pin_here();  // pv@2as: this thread and the user process on one CPU
   v.deadline_ns = limits.wall.count() > 0 ? monotonic_ns() + uint64_t(limits.wall.count()) : ~0ULL;
   v.limit_hit = 0;
   if (pending_read_size_) {

@@ -1,5 +1,6 @@
 // tags: engines|pv|tests — desc: pv@2as robustness: the user process killed, stopped or out of time is a typed exit, never a hang or a leftover process.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -154,6 +155,32 @@ TEST(Pv2as, UserProcessMapsOnlyGuestUserPagesAndIsFiltered) {
     }
   }
   EXPECT_GE(guest_ram, 1) << g_seen.maps;
+}
+
+// VTB_PV_2AS_PIN=1: the user process runs on one CPU, the vCPU thread's
+// CPU; the thread gets its own affinity back when the engine goes.
+int g_user_cpus = -1;
+
+TEST(Pv2as, PinningPutsBothSidesOnOneCpuAndRestoresTheThread) {
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  if (CPU_COUNT(&before) < 2) GTEST_SKIP() << "one CPU: nothing to pin";
+  setenv("VTB_PV_2AS_PIN", "1", 1);
+  std::string skip = "unset";
+  pid_t pid = 0;
+  g_user_cpus = -1;
+  RunResult r = run_2as("compute 100000000", 1s, [](pid_t p) {
+    cpu_set_t m;
+    if (sched_getaffinity(p, sizeof m, &m) == 0) g_user_cpus = CPU_COUNT(&m);
+  }, &pid, &skip);
+  unsetenv("VTB_PV_2AS_PIN");
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_EQ(r.outcome, Outcome::LimitReached) << r.message;
+  EXPECT_EQ(r.counters.get("pv.2as.pinned"), 1u);
+  EXPECT_EQ(g_user_cpus, 1);
+  cpu_set_t after;
+  ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after)) << CPU_COUNT(&after) << " CPUs after, " << CPU_COUNT(&before) << " before";
 }
 
 // The engine's process dies (SIGKILL, no destructor runs): its user process
