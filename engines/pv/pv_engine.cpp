@@ -104,8 +104,9 @@ PvEngine::PvEngine(const PvOptions& opts) : opts_(opts) {
 // user code: mprotect. pkeys is faster but only when forced: WRPKRU (and
 // XRSTOR) are unprivileged, so guest user code that executes one can enable
 // the key itself; closing that needs an inspection of executable user
-// frames (ERIM-style) that is not built (docs/pv.md). 2as only when forced
-// (docs/pv.md: its handoff costs more per syscall on this host).
+// frames (ERIM-style) that is not built (docs/pv.md). 2as only when forced,
+// although it measured cheaper: vtb bench's and calibrate's pv series (and
+// their tests) measure mprotect's switches; the flip is theirs (docs/pv.md).
 void PvEngine::resolve_protect_mode() {
   protect_error_ = opts_.config_error;
   std::optional<PvProtect> want = opts_.protect;
