@@ -153,6 +153,9 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
   uint32_t spin = kDefaultSpin;
   if (const char* e = std::getenv("VTB_PV_2AS_SPIN"); e && *e) spin = uint32_t(std::strtoul(e, nullptr, 10));
   door_->spin = spin;
+  log_cap_ = PV_DOOR_LOG_MAX;  // VTB_PV_2AS_LOG_CAP: a smaller log (tests: the overflow replay)
+  if (const char* e = std::getenv("VTB_PV_2AS_LOG_CAP"); e && *e)
+    log_cap_ = std::clamp<uint64_t>(std::strtoull(e, nullptr, 10), 2, PV_DOOR_LOG_MAX);
   preempt_sig_ = preempt_sig;
   seen_to_engine_ = 0;
   log_n_ = 0;
@@ -290,7 +293,7 @@ void PvUserSpace::pin_here() {
 
 void PvUserSpace::append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot) {
   if (!door_ || overflow_) return;
-  if (log_n_ == PV_DOOR_LOG_MAX) {
+  if (log_n_ == log_cap_) {
     overflow_ = true;  // the engine re-logs the whole user half before the next resume
     return;
   }

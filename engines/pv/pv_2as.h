@@ -42,6 +42,7 @@ class PvUserSpace final : public WindowListener {
   // The log overflowed: the caller re-logs the whole user half
   // (begin_replay() first), PvMmu::replay().
   bool overflowed() const { return overflow_; }
+  uint64_t log_capacity() const { return log_cap_; }
   void begin_replay();
 
   // Run the user process on the CPU the calling (vCPU) thread is on, and
@@ -75,7 +76,7 @@ class PvUserSpace final : public WindowListener {
   int notify_fd_ = -1;                // the user process's seccomp listener (its guest-RAM mmaps)
   std::vector<pv_door_log> maps_;     // the log's PV_LOG_MAP entries: the only mmaps of guest RAM allowed
   uint32_t seen_to_engine_ = 0;
-  uint64_t log_n_ = 0;
+  uint64_t log_n_ = 0, log_cap_ = PV_DOOR_LOG_MAX;
   bool overflow_ = false;
   uint32_t xsave_size_ = 0;   // the engine's xsave image (standard format, XCR0)
   uint64_t xcr0_ = 0;

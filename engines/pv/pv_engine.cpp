@@ -395,7 +395,7 @@ bool PvEngine::run_user(Exit* e) {
     mmu_->replay(*us_);
   }
   if (us_->overflowed())
-    err = "pv@2as: the user half needs more mappings than the log holds (" + std::to_string(PV_DOOR_LOG_MAX) + ")";
+    err = "pv@2as: the user half needs more mappings than the log holds (" + std::to_string(us_->log_capacity()) + ")";
   else if (us_->run(v, timer_signal(), &err)) {
     if (v.sig == timer_signal() && monotonic_ns() >= v.deadline_ns) v.limit_hit = 1;
     return true;

@@ -157,6 +157,22 @@ TEST(Pv2as, UserProcessMapsOnlyGuestUserPagesAndIsFiltered) {
   EXPECT_GE(guest_ram, 1) << g_seen.maps;
 }
 
+// A log too small for one resume's changes: the engine logs a reset and
+// replays every mapped run (VTB_PV_2AS_LOG_CAP shrinks the log); the
+// fork-heavy program still runs exactly as with a big log.
+TEST(Pv2as, LogOverflowReplaysTheWholeUserHalf) {
+  setenv("VTB_PV_2AS_LOG_CAP", "3", 1);
+  std::string skip = "unset";
+  pid_t pid = 0;
+  RunResult r = run_2as("forkwait 200", 60s, nullptr, &pid, &skip);
+  unsetenv("VTB_PV_2AS_LOG_CAP");
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
+  EXPECT_EQ(r.console, "forkwait: 200 forks, 0 failures\n");
+  EXPECT_GE(r.counters.get("pv.2as.log_replays"), 200u);  // at least one per fork
+  EXPECT_EQ(r.counters.get("pv.2as.map_refusals"), 0u);
+}
+
 // VTB_PV_2AS_PIN=1: the user process runs on one CPU, the vCPU thread's
 // CPU; the thread gets its own affinity back when the engine goes.
 int g_user_cpus = -1;
