@@ -57,6 +57,7 @@ enum class ExitReason : uint32_t {
   Hypercall,   // a hypercall needs the Vm (io, console) or ended the run (shutdown, block)
   Signal,      // a host signal interrupted guest code: fault, syscall bounce, timer tick
   BadStack,    // the hypercall entry could not read the guest stack
+  UserMode,    // pv@2as: guest user code is to run (in the user process)
 };
 
 enum class Mode : uint8_t { Kernel = 0, User = 1 };

@@ -104,7 +104,9 @@ PvEngine::PvEngine(const PvOptions& opts) : opts_(opts) {
 // user code: mprotect. pkeys is faster but only when forced: WRPKRU (and
 // XRSTOR) are unprivileged, so guest user code that executes one can enable
 // the key itself; closing that needs an inspection of executable user
-// frames (ERIM-style) that is not built (docs/pv.md). 2as: not built.
+// frames (ERIM-style) that is not built (docs/pv.md). 2as only when forced,
+// although it measured cheaper: vtb bench's and calibrate's pv series (and
+// their tests) measure mprotect's switches; the flip is theirs (docs/pv.md).
 void PvEngine::resolve_protect_mode() {
   protect_error_ = opts_.config_error;
   std::optional<PvProtect> want = opts_.protect;
@@ -115,8 +117,8 @@ void PvEngine::resolve_protect_mode() {
   if (!protect_error_.empty()) return;
   if (protect_ == PvProtect::Pkeys && !PkeyGuard::available(&why))
     protect_error_ = "pv: protection mode pkeys is unavailable: " + why;
-  else if (protect_ == PvProtect::TwoAs)
-    protect_error_ = "pv: protection mode 2as is not built (docs/pv.md: two host address spaces, open item)";
+  else if (protect_ == PvProtect::TwoAs && !PvUserSpace::available(&why))
+    protect_error_ = why;
 }
 
 // One key over the hypercall page and the direct map; guest user code runs
@@ -142,6 +144,8 @@ PvEngine::~PvEngine() {
     vtb_pv_cpu.pkeys = false;
     set_sync_trap_hook(nullptr);
     g_engine = nullptr;
+    win_.set_listener(nullptr);
+    us_.reset();
     win_.reset();
     restore_signal_handlers();
     if (syscall(SYS_gettid) == thread_tid_) teardown_vcpu_thread();
@@ -177,6 +181,22 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
   win_.clear_error();
   if (!win_.reset()) return Status::host_error("pv: " + win_.error());
   PvWindow::ensure_max_map_count(262144);
+  // Without FSGSBASE (CPU or kernel) the bases cannot be switched cheaply:
+  // the engine then runs with the host's bases visible (pv.fsgs_isolation 0).
+  v.fsgs = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) ? 1 : 0;
+  // pv@2as: the user process starts now and replays every change of the
+  // window's user half from here on (the boot tables' pages included).
+  win_.set_listener(nullptr);
+  us_.reset();
+  if (protect_ == PvProtect::TwoAs) {
+    std::string uerr;
+    us_ = std::make_unique<PvUserSpace>();
+    if (!us_->start(mem.fd(), v.fsgs, timer_signal() + 1, &uerr)) {
+      us_.reset();
+      return Status::host_error(uerr);
+    }
+    win_.set_listener(us_.get());
+  }
 
   // The last RAM page becomes the shared info page; the kernel sees less RAM.
   const uint64_t usable = mem.size() - VTB_PAGE_SIZE, shared_gpa = usable;
@@ -238,10 +258,7 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
   std::memset(v.hc_count, 0, sizeof v.hc_count);
   v.null_fast = 0;
   // The guest's FS/GS bases start at 0 and are its own from then on; the
-  // host's are installed whenever host code runs (pv_entry.S). Without
-  // FSGSBASE (CPU or kernel) the bases cannot be switched cheaply: the
-  // engine then runs with the host's bases visible (pv.fsgs_isolation 0).
-  v.fsgs = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) ? 1 : 0;
+  // host's are installed whenever host code runs (pv_entry.S).
   v.guest_fs = v.guest_gs = 0;
   v.in_guest = 0;
   std::memset(trap_, 0, sizeof trap_);
@@ -302,6 +319,7 @@ Exit PvEngine::run(const RunLimits& limits) {
     e.message = err;
     return e;
   }
+  if (us_) us_->pin_here();  // pv@2as: this thread and the user process on one CPU
   v.deadline_ns = limits.wall.count() > 0 ? monotonic_ns() + uint64_t(limits.wall.count()) : ~0ULL;
   v.limit_hit = 0;
   if (pending_read_size_) {
@@ -322,6 +340,12 @@ Exit PvEngine::run(const RunLimits& limits) {
     if (!deliver_events(&delivered)) return *pending_exit_;
     if (!win_.error().empty()) break;
     v.exit_reason = ExitReason::None;
+    if (us_ && v.mode == Mode::User) {  // pv@2as: guest user code runs in the user process
+      if (!run_user(&e)) return e;
+      if (!handle_signal()) return *pending_exit_;
+      if (!win_.error().empty()) break;
+      continue;
+    }
     if (v.pkeys) pkru_port().write(v.mode == Mode::User ? v.pkru_user : v.pkru_kernel);  // this thread's PKRU
     if (v.fsgs) {  // this thread's own bases (the run thread may change between runs)
       __asm__ volatile("rdfsbase %0" : "=r"(v.host_fs));
@@ -338,12 +362,15 @@ Exit PvEngine::run(const RunLimits& limits) {
       case ExitReason::Signal:
         if (v.sig == 0) {  // served in the handler, which prepared this exit
           if (pending_exit_) return *pending_exit_;
+          if (us_ && v.mode == Mode::User) continue;  // pv@2as: on to the user process
           e.kind = ExitKind::EngineError;
           e.message = "pv: trap exit without a reason";
           return e;
         }
         if (!handle_signal()) return *pending_exit_;
         if (!win_.error().empty()) break;
+        continue;
+      case ExitReason::UserMode:
         continue;
       case ExitReason::BadStack:
         return fault_exit("pv: hypercall entered with an unreadable guest stack (rsp " + hex(v.gpr[RSP]) +
@@ -358,6 +385,25 @@ Exit PvEngine::run(const RunLimits& limits) {
   e.rip = v.rip;
   e.message = "pv: host mapping failure: " + win_.error();
   return e;
+}
+
+bool PvEngine::run_user(Exit* e) {
+  PvCpu& v = vtb_pv_cpu;
+  std::string err;
+  if (us_->overflowed()) {  // more changes than the log holds: the whole user half again
+    us_->begin_replay();
+    mmu_->replay(*us_);
+  }
+  if (us_->overflowed())
+    err = "pv@2as: the user half needs more mappings than the log holds (" + std::to_string(us_->log_capacity()) + ")";
+  else if (us_->run(v, timer_signal(), &err)) {
+    if (v.sig == timer_signal() && monotonic_ns() >= v.deadline_ns) v.limit_hit = 1;
+    return true;
+  }
+  e->kind = ExitKind::EngineError;
+  e->rip = v.rip;
+  e->message = err;
+  return false;
 }
 
 Regs PvEngine::regs() const {
@@ -412,6 +458,7 @@ void PvEngine::stats(Counters& out) const {
   out.add("pv.map_ops", win_.map_ops());
   out.add("pv.kernel_protect_ops", win_.protect_ops());
   if (protect_ == PvProtect::Pkeys) out.add("pv.pkru_writes", pkru_writes_);
+  if (us_) us_->stats(out);
   out.add("pv.events_delivered", events_delivered_);
   out.add("pv.host_ticks", host_ticks_);
   if (hidden_faults_) out.add("mmu.hidden_fault", hidden_faults_);

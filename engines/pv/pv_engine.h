@@ -16,7 +16,7 @@ std::unique_ptr<Engine> make_pv_engine();
 // mode names the result: caps().backend is "pv@<name>".
 //  * pkeys:    one memory protection key over the kernel range, WRPKRU on
 //              each user<->kernel transition (needs PKU);
-//  * 2as:      guest user code in a second host address space (not built);
+//  * 2as:      guest user code in a second host process (pv_2as.h);
 //  * mprotect: the kernel range PROT_NONE while user code runs;
 //  * off:      unprotected (unsafe; the ablation).
 enum class PvProtect { Pkeys, TwoAs, Mprotect, Off };

@@ -10,6 +10,7 @@
 #include "common/host_cpuid.h"
 #include "common/interrupt_source.h"
 #include "common/port_io.h"
+#include "engines/pv/pv_2as.h"
 #include "engines/pv/pv_cpu.h"
 #include "engines/pv/pv_engine.h"
 #include "engines/pv/pv_host.h"
@@ -39,7 +40,8 @@ class PvEngine final : public Engine {
   // block): true = resume the guest, false = pending_exit_ is set.
   bool serve_trap() {
     pending_exit_.reset();
-    return handle_signal() && win_.error().empty();
+    // pv@2as: user code never runs in this process; the run loop hands it over.
+    return handle_signal() && win_.error().empty() && !(us_ && vtb_pv_cpu.mode == Mode::User);
   }
 
  private:
@@ -72,6 +74,7 @@ class PvEngine final : public Engine {
   bool setup_thread(std::string* err);
   void resolve_protect_mode();
   bool setup_pkeys(std::string* err);
+  bool run_user(Exit* e);  // pv@2as: guest user code in the user process until it traps
 
   PvOptions opts_;
   PvProtect protect_ = PvProtect::Mprotect;  // the mode in force (resolved at construction)
@@ -79,6 +82,7 @@ class PvEngine final : public Engine {
   PkeyGuard pkey_;                           // pkeys mode
   uint64_t pkru_writes_ = 0;
   PvWindow win_;
+  std::unique_ptr<PvUserSpace> us_;          // pv@2as (declared after win_: destroyed first)
   std::string reserve_error_;
   GuestMemory* mem_ = nullptr;
   InterruptSource* irq_ = nullptr;

@@ -241,6 +241,10 @@ int PvEngine::hc_iret() {
   set_mode(to_user ? Mode::User : Mode::Kernel);
   bool delivered = false;
   if (!deliver_events(&delivered)) return exit_with(*pending_exit_);
+  if (us_ && v.mode == Mode::User) {  // pv@2as: the run loop hands user code to the user process
+    v.exit_reason = ExitReason::UserMode;
+    return PV_EXIT;
+  }
   return PV_RESUME_FULL;
 }
 

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cstring>
 
 #include "common/abi/vtb_abi.h"
@@ -52,12 +53,31 @@ uint64_t PvMmu::pt_frames() const {
   return n;
 }
 
-void PvMmu::note_table_change(uint64_t frame) {
-  if (!protected_) prot_dirty_.push_back(frame);  // else unprotect_kernel() recomputes everything
+void PvMmu::note_table_change(uint64_t frame) { prot_dirty_.push_back(frame); }
+
+void PvMmu::set_ro(uint64_t f, bool ro) {
+  if (bool(ro_[f]) == ro) return;
+  ro_[f] = ro;
+  if (ro) {
+    auto next = ro_runs_.find(f + 1);
+    uint64_t end = next != ro_runs_.end() ? next->second : f + 1;
+    if (next != ro_runs_.end()) ro_runs_.erase(next);
+    auto prev = ro_runs_.lower_bound(f);
+    if (prev != ro_runs_.begin() && std::prev(prev)->second == f)
+      std::prev(prev)->second = end;
+    else
+      ro_runs_[f] = end;
+    return;
+  }
+  auto it = std::prev(ro_runs_.upper_bound(f));  // the run holding f
+  const uint64_t lo = it->first, hi = it->second;
+  ro_runs_.erase(it);
+  if (lo < f) ro_runs_[lo] = f;
+  if (f + 1 < hi) ro_runs_[f + 1] = hi;
 }
 
 bool PvMmu::commit_table_prot() {
-  if (prot_dirty_.empty()) return true;
+  if (prot_dirty_.empty() || protected_) return true;  // while protected: unprotect_kernel() applies them
   std::sort(prot_dirty_.begin(), prot_dirty_.end());
   const uint64_t last = prot_dirty_.back();
   bool ok = true;
@@ -69,7 +89,7 @@ bool PvMmu::commit_table_prot() {
     uint64_t end = f + 1;
     while (end <= last && (frames_[end].level != 0) == table) ++end;
     ok = win_.protect(VTB_KERNEL_VBASE + f * kPg, (end - f) * kPg, table ? PROT_READ : kRWX) && ok;
-    for (uint64_t i = f; i < end; ++i) ro_[i] = table;
+    for (uint64_t i = f; i < end; ++i) set_ro(i, table);
   }
   prot_dirty_.clear();
   return ok;
@@ -159,7 +179,7 @@ bool PvMmu::release_stale_table(uint64_t va) {
   if (va < VTB_KERNEL_VBASE || va >= VTB_KERNEL_VBASE + mem_.size()) return false;
   const uint64_t f = (va - VTB_KERNEL_VBASE) / kPg;
   if (frames_[f].level || !ro_[f] || protected_) return false;
-  ro_[f] = 0;
+  set_ro(f, false);
   ++stale_releases_;
   return win_.protect(VTB_KERNEL_VBASE + f * kPg, kPg, kRWX);
 }
@@ -358,12 +378,24 @@ bool PvMmu::boot(uint64_t loader_cr3) {
   return sync(VTB_WINDOW_LO, VTB_KERNEL_VBASE);
 }
 
+void PvMmu::replay(WindowListener& l) const {
+  for (auto i = mapped_.begin(); i != mapped_.end();) {
+    auto j = std::next(i);
+    uint64_t n = 1;
+    while (j != mapped_.end() && j->first == i->first + n * kPg &&
+           (j->second & ~kProtMask) == (i->second & ~kProtMask) + n * kPg &&
+           (j->second & kProtMask) == (i->second & kProtMask))
+      ++j, ++n;
+    l.mapped(i->first, n * kPg, i->second & ~kProtMask, int(i->second & kProtMask));
+    i = j;
+  }
+}
+
 bool PvMmu::resync_page(uint64_t va) { return sync(va & ~(kPg - 1), (va & ~(kPg - 1)) + kPg); }
 
 bool PvMmu::protect_kernel() {
   if (protected_) return true;
   protected_ = true;
-  prot_dirty_.clear();
   return win_.protect(VTB_HYPERCALL_VA, kPg + mem_.size(), PROT_NONE);
 }
 
@@ -374,17 +406,14 @@ bool PvMmu::unprotect_kernel() {
   // instead of two (the guest kernel is trusted with it, as Xen's guest
   // owns its hypercall page).
   bool ok = win_.protect(VTB_HYPERCALL_VA, kPg + mem_.size(), kRWX);
-  for (size_t i = 0; i < frames_.size(); ++i) ro_[i] |= frames_[i].level != 0;
-  for (size_t i = 0; i < frames_.size();) {  // tables and released tables not written since: read-only again
-    if (!ro_[i]) {
-      ++i;
-      continue;
-    }
-    size_t j = i + 1;
-    while (j < frames_.size() && ro_[j]) ++j;
-    ok = win_.protect(VTB_KERNEL_VBASE + i * kPg, (j - i) * kPg, PROT_READ) && ok;
-    i = j;
-  }
+  // Frames that became tables while the range was protected join the
+  // read-only set (ones that stopped being tables stay read-only, as in
+  // demote()); then every read-only run is protected again.
+  for (uint64_t f : prot_dirty_)
+    if (frames_[f].level) set_ro(f, true);
+  prot_dirty_.clear();
+  for (const auto& [lo, hi] : ro_runs_)  // tables and released tables not written since
+    ok = win_.protect(VTB_KERNEL_VBASE + lo * kPg, (hi - lo) * kPg, PROT_READ) && ok;
   return ok;
 }
 

@@ -62,6 +62,9 @@ class PvMmu {
   bool release_stale_table(uint64_t va);
   uint64_t stale_releases() const { return stale_releases_; }
   bool kernel_protected() const { return protected_; }
+  // Tell `l` of every page the user half maps now, in runs (pv@2as: the
+  // user process's log overflowed).
+  void replay(WindowListener& l) const;
   // Re-derive one page of the user half from the guest tables (hidden fault).
   bool resync_page(uint64_t va);
 
@@ -86,7 +89,7 @@ class PvMmu {
   int64_t promote(uint64_t frame, int level, uint64_t va_base);
   void demote(uint64_t frame);
   uint64_t entry(uint64_t table_gpa, unsigned i) const;
-  void note_table_change(uint64_t frame);  // its direct-map protection is due at commit_table_prot()
+  void note_table_change(uint64_t frame);  // its direct-map protection is due at commit_table_prot() or unprotect_kernel()
   bool in_current(uint64_t table_frame, int level, uint64_t va) const;
   using Pages = std::vector<std::pair<uint64_t, uint64_t>>;  // (va, gpa | PROT_* bits), va ascending
   void collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi, Pages& out) const;
@@ -104,6 +107,11 @@ class PvMmu {
   std::vector<std::pair<uint64_t, uint64_t>> dirty_;
   std::vector<uint64_t> prot_dirty_;  // frames whose table state changed since the last commit
   std::vector<uint8_t> ro_;          // direct-map page read-only: a table, or one until the kernel writes it
+  // The read-only frames as runs (first frame -> end), kept in step with
+  // ro_ by set_ro(): unprotect_kernel() re-protects them without a walk
+  // over every frame (O(runs), not O(frames), per kernel entry).
+  std::map<uint64_t, uint64_t> ro_runs_;
+  void set_ro(uint64_t f, bool ro);
   std::set<uint64_t> dead_;  // entry gpas whose link was detached by unpin
   uint64_t validated_ = 0, unvalidated_ = 0, stale_releases_ = 0;
 };

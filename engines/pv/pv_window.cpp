@@ -5,6 +5,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -68,7 +69,9 @@ bool PvWindow::map_frames(uint64_t va, int fd, uint64_t gpa, uint64_t len, int p
   ++map_ops_;
   count_host_range(HostEvent::Mmap, len);
   void* p = mmap(reinterpret_cast<void*>(va), len, prot, MAP_SHARED | MAP_FIXED, fd, off_t(gpa));
-  return p != MAP_FAILED || fail("map guest frames", va, len);
+  if (p == MAP_FAILED) return fail("map guest frames", va, len);
+  if (listener_ && va < VTB_HOST_RESERVED_KERNEL_LO) listener_->mapped(va, len, gpa, prot);
+  return true;
 }
 
 bool PvWindow::map_anon(uint64_t va, uint64_t len, int prot) {
@@ -82,7 +85,10 @@ bool PvWindow::unmap(uint64_t va, uint64_t len) {
   ++map_ops_;
   count_host_range(HostEvent::Mmap, len);
   void* p = mmap(reinterpret_cast<void*>(va), len, PROT_NONE, kNoReserve | MAP_FIXED, -1, 0);
-  return p != MAP_FAILED || fail("unmap window range", va, len);
+  if (p == MAP_FAILED) return fail("unmap window range", va, len);
+  if (listener_ && va < VTB_HOST_RESERVED_KERNEL_LO)
+    listener_->unmapped(va, std::min<uint64_t>(va + len, VTB_HOST_RESERVED_KERNEL_LO) - va);
+  return true;
 }
 
 bool PvWindow::protect(uint64_t va, uint64_t len, int prot) {

@@ -5,6 +5,14 @@
 
 namespace vtb::pv {
 
+// Told of every change of the user half of the window (pv@2as: the user
+// process replays them). Ranges are clipped to the user half.
+struct WindowListener {
+  virtual ~WindowListener() = default;
+  virtual void mapped(uint64_t va, uint64_t len, uint64_t gpa, int prot) = 0;
+  virtual void unmapped(uint64_t va, uint64_t len) = 0;
+};
+
 // The window [VTB_WINDOW_LO, VTB_WINDOW_HI) is reserved PROT_NONE by the
 // first PvWindow and released when the last one goes. All mapping calls check their result; the first failure is kept in
 // error() (ENOMEM names vm.max_map_count).
@@ -23,6 +31,8 @@ class PvWindow {
   bool unmap(uint64_t va, uint64_t len);  // back to reserved PROT_NONE
   bool protect(uint64_t va, uint64_t len, int prot);
 
+  void set_listener(WindowListener* l) { listener_ = l; }
+
   uint64_t map_ops() const { return map_ops_; }
   uint64_t protect_ops() const { return protect_ops_; }
   uint64_t protect_ns() const { return protect_ns_; }  // host time in protect() (mprotect)
@@ -36,6 +46,7 @@ class PvWindow {
  private:
   bool fail(const char* what, uint64_t va, uint64_t len);
   bool holds_ = false;
+  WindowListener* listener_ = nullptr;
   uint64_t map_ops_ = 0, protect_ops_ = 0, protect_ns_ = 0;
   std::string error_;
 };

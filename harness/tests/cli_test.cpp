@@ -101,12 +101,12 @@ TEST(Cli, RunShowsNonZeroCountersUnlessAskedForAll) {
 TEST(Cli, EngineOptionsAreValidatedAndLabelTheRun) {
   VtbRun r = run_vtb({"run", "-e", "pv:protect=maybe", "-w", "hello"});
   EXPECT_EQ(r.code, kExitBadInput);
-  expect_one_line(r, "option protect of engine pv: bad value 'maybe' (mprotect, off, pkeys)");
+  expect_one_line(r, "option protect of engine pv: bad value 'maybe' (mprotect, off, pkeys, 2as)");
   r = run_vtb({"run", "-e", "pv:nosuch=1", "-w", "hello"});
   EXPECT_EQ(r.code, kExitBadInput);
   expect_one_line(r, "engine pv has no option 'nosuch' (known: protect)");
   r = run_vtb({"list"});
-  EXPECT_NE(r.out.find("option protect=mprotect|off|pkeys"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("option protect=mprotect|off|pkeys|2as"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("n=1000 reps=1"), std::string::npos) << r.out;  // forkwait's parameters
   r = run_vtb({"run", "-e", "pv:protect=off", "-w", "micro_syscall", "-p", "n=200", "--json"});
   if (r.code == kExitUnavailable) GTEST_SKIP() << r.err;
@@ -120,6 +120,15 @@ TEST(Cli, EngineOptionsAreValidatedAndLabelTheRun) {
   const Json& phase = j["phases"][0]["counters"];
   EXPECT_FALSE(phase.contains("pv.kernel_protect_ops")) << phase;
   EXPECT_GE(json_u64(json_at(phase, "pv.syscall_bounce")), 200u) << phase;
+  // pv@2as: guest user code in the second host process, labelled; each
+  // system call is a handoff to it and back.
+  r = run_vtb({"run", "-e", "pv:protect=2as", "-w", "micro_syscall", "-p", "n=200", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find(R"(:protect=2as","technique")"), std::string::npos) << r.out;
+  ASSERT_TRUE(parse_json(r.out, &j, &err)) << err;
+  const Json& p2 = j["phases"][0]["counters"];
+  EXPECT_FALSE(p2.contains("pv.kernel_protect_ops")) << p2;
+  EXPECT_GE(json_u64(json_at(p2, "pv.2as.handoffs")), 200u) << p2;
 }
 
 // A binary finds its data next to itself (<prefix>/share/vtb), not where the

@@ -107,9 +107,13 @@ TEST(PvEngine, WallLimitStopsSpinningGuestWithEventsOff) {
   EXPECT_LT(r.wall_seconds, 5.0);
 }
 
-TEST(PvEngine, UserSyscallsBounceAndKernelMemoryIsProtected) {
+// Every protecting mode keeps guest user code out of guest-kernel memory
+// (pkeys: through its shim, pv_protect_test.cpp).
+class PvIsolation : public ::testing::TestWithParam<PvProtect> {};
+
+TEST_P(PvIsolation, UserSyscallsBounceAndKernelMemoryIsProtected) {
   PvOptions m;
-  m.protect = PvProtect::Mprotect;
+  m.protect = GetParam();
   RunResult r = guest("user", 20s, m);
   SKIP_IF_UNAVAILABLE(r);
   ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
@@ -121,12 +125,32 @@ TEST(PvEngine, UserSyscallsBounceAndKernelMemoryIsProtected) {
   EXPECT_EQ(r.counters.get("fault.reflected.13"), 1u);
   EXPECT_EQ(r.counters.get("fault.reflected.6"), 1u);
   EXPECT_EQ(r.counters.get("fault.reflected.14"), 1u);
-  // One mprotect to protect on each return to user mode, one (plus one per
-  // run of page-table frames) to unprotect on each entry to the kernel.
   const uint64_t bounces = r.counters.get("pv.syscall_bounce"), ops = r.counters.get("pv.kernel_protect_ops");
-  EXPECT_GE(ops, 2 * bounces);
-  EXPECT_LE(ops, 5 * bounces);
+  if (GetParam() == PvProtect::Mprotect) {
+    // One mprotect to protect on each return to user mode, one (plus one per
+    // run of page-table frames) to unprotect on each entry to the kernel.
+    EXPECT_GE(ops, 2 * bounces);
+    EXPECT_LE(ops, 5 * bounces);
+  } else {
+    // pv@2as: no protection switch at all; every user entry is a handoff to
+    // the user process, which took each syscall and fault as a trap.
+    EXPECT_LT(ops, 10u);
+    EXPECT_GE(r.counters.get("pv.2as.handoffs"), bounces + 3);
+    EXPECT_GE(r.counters.get("pv.2as.user_mmaps"), 1u);
+    // Every mmap of guest RAM in the user process was vetted by the engine
+    // against its log (seccomp user notification), none refused.
+    EXPECT_GE(r.counters.get("pv.2as.map_checks"), 1u);
+    EXPECT_LE(r.counters.get("pv.2as.map_checks"), r.counters.get("pv.2as.user_mmaps"));
+    EXPECT_EQ(r.counters.get("pv.2as.map_refusals"), 0u);
+    EXPECT_EQ(r.counters.get("pv.2as.handoffs"),
+              r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_futex_waits"));
+  }
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, PvIsolation, ::testing::Values(PvProtect::Mprotect, PvProtect::TwoAs),
+                         [](const auto& info) { return std::string(pv_protect_name(info.param)) == "2as"
+                                                           ? std::string("TwoAs")
+                                                           : std::string(pv_protect_name(info.param)); });
 
 TEST(PvEngine, UnprotectedModeIsReallyUnprotected) {
   PvOptions o;

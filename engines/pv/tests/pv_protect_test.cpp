@@ -56,10 +56,15 @@ TEST(PvProtect, EnvironmentChoosesTheModeAndTheLabel) {
 TEST(PvProtect, ForcedUnavailableModeIsAOneLineReason) {
   PvOptions o;
   o.protect = PvProtect::TwoAs;
+  setenv("VTB_PV_USER_HOST", "/nonexistent/pv_user_host", 1);  // 2as without its user-process binary
   Caps c = make_pv_engine(o)->caps();
+  unsetenv("VTB_PV_USER_HOST");
   EXPECT_FALSE(c.available);
   EXPECT_EQ(c.backend, "pv@2as");
   EXPECT_NE(c.available.message().find("2as"), std::string::npos);
+  EXPECT_NE(c.available.message().find("/nonexistent/pv_user_host"), std::string::npos) << c.available.message();
+  EXPECT_EQ(c.available.message().find('\n'), std::string::npos);
+  EXPECT_TRUE(make_pv_engine(o)->caps().available) << make_pv_engine(o)->caps().available.message();
   std::string why;
   if (PkeyGuard::available(&why)) return;  // PKU here: pkeys is available
   o.protect = PvProtect::Pkeys;

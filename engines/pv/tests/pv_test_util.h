@@ -15,6 +15,8 @@ namespace vtb::pv::test {
 inline bool run_pv(const std::string& elf, const std::string& cmdline, const std::vector<uint8_t>& archive,
                    std::chrono::milliseconds wall, RunResult* out, std::string* skip, PvOptions opts = {},
                    size_t mem_mib = 16) {
+  // Unforced: the mode VTB_PV_PROTECT names (ctest runs the suite in pv@2as too).
+  if (!opts.protect && opts.protect_kernel && opts.config_error.empty()) pv_protect_mode_from_env(&opts);
   auto eng = make_pv_engine(opts);
   const Caps caps = eng->caps();
   if (!caps.available) {

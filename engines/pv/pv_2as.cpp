@@ -1,0 +1,479 @@
+// tags: engines|pv — desc: pv@2as engine side: start the user process, hand guest user state over the doorbell, log mapping changes.
+#include "engines/pv/pv_2as.h"
+
+#include <cpuid.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/clock.h"
+#include "common/scoped_ns.h"
+
+namespace vtb::pv {
+namespace {
+
+constexpr size_t kDoorBytes = (sizeof(pv_door) + 4095) & ~size_t(4095);
+// Pause iterations before a futex wait (VTB_PV_2AS_SPIN). 0: on this 2-vCPU host
+// under load a spinner only delays the process it waits for (docs/pv.md).
+constexpr uint32_t kDefaultSpin = 0;
+
+// VTB_PV_USER_HOST, else next to the running binary (an install:
+// <prefix>/libexec/vtb/), else the one built with the engine.
+const char* user_host_path() {
+  if (const char* e = std::getenv("VTB_PV_USER_HOST"); e && *e) return e;
+  static const std::string found = [] {
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+      std::string dir(self, size_t(n));
+      dir.resize(dir.rfind('/'));
+      const std::string p = dir + "/../libexec/vtb/pv_user_host";
+      if (access(p.c_str(), X_OK) == 0) return p;
+    }
+    return std::string(PV_USER_HOST_PATH);
+  }();
+  return found.c_str();
+}
+
+long futex(volatile uint32_t* w, int op, uint32_t val, const timespec* ts) {
+  return syscall(SYS_futex, const_cast<uint32_t*>(w), op, val, ts, nullptr, 0);
+}
+
+std::string errno_text(const char* what, int e) { return std::string(what) + ": " + std::strerror(e); }
+
+const char* setup_step(uint64_t s) {
+  switch (s) {
+    case 1: return "placed inside the guest window (no ASLR?)";
+    case 2: return "PR_SET_PDEATHSIG";
+    case 3: return "reserving the guest window";
+    case 4: return "sigaltstack";
+    case 5: return "signal handlers";
+    case 6: return "Syscall User Dispatch";
+    case 7: return "seccomp filter";
+  }
+  return "set-up";
+}
+
+}  // namespace
+
+bool PvUserSpace::available(std::string* why) {
+  if (access(user_host_path(), X_OK) == 0) return true;
+  *why = errno_text((std::string("pv: protection mode 2as: user-process binary ") + user_host_path()).c_str(), errno);
+  return false;
+}
+
+PvUserSpace::~PvUserSpace() {
+  if (pinned_ && syscall(SYS_gettid) == pinned_tid_) sched_setaffinity(0, sizeof old_mask_, &old_mask_);
+  kill_process();
+  if (notify_fd_ >= 0) close(notify_fd_);
+  if (door_) munmap(door_, kDoorBytes);
+  if (door_fd_ >= 0) close(door_fd_);
+}
+
+void PvUserSpace::kill_process() {
+  if (pid_ <= 0) return;
+  if (door_) {
+    door_->cmd_exit = 1;
+    post_to_user();
+  }
+  kill(pid_, SIGKILL);
+  int st = 0;
+  while (waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+}
+
+bool PvUserSpace::dead(std::string* err) {
+  int st = 0;
+  const pid_t r = waitpid(pid_, &st, WNOHANG);
+  if (r == 0) return false;
+  pid_ = -1;
+  if (r < 0)
+    *err = errno_text("pv@2as: the user process vanished (waitpid)", errno);
+  else if (WIFSIGNALED(st))
+    *err = "pv@2as: the user process died with signal " + std::to_string(WTERMSIG(st)) +
+           (WTERMSIG(st) == SIGSEGV ? " (a fault in its trap handler or a bad resume frame)" : "");
+  else
+    *err = "pv@2as: the user process exited with status " + std::to_string(WEXITSTATUS(st)) +
+           (WEXITSTATUS(st) == 127   ? std::string(" (exec of ") + user_host_path() + " failed)"
+            : WEXITSTATUS(st) == 126 ? std::string(" (could not pass it its file descriptors)")
+            : WEXITSTATUS(st) == 2   ? std::string(" (it could not map its door)")
+                                     : std::string());
+  return true;
+}
+
+bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err) {
+  if (running()) return true;
+  if (door_fd_ < 0) {
+    door_fd_ = int(syscall(SYS_memfd_create, "vtb-pv-door", MFD_CLOEXEC));
+    if (door_fd_ < 0 || ftruncate(door_fd_, off_t(kDoorBytes)) != 0) {
+      *err = errno_text("pv@2as: door memfd", errno);
+      return false;
+    }
+    void* p = mmap(nullptr, kDoorBytes, PROT_READ | PROT_WRITE, MAP_SHARED, door_fd_, 0);
+    if (p == MAP_FAILED) {
+      *err = errno_text("pv@2as: door mmap", errno);
+      return false;
+    }
+    door_ = static_cast<pv_door*>(p);
+    // The engine's FP/SIMD image (XCR0 components, standard format) and the
+    // bits the hardware accepts in MXCSR (a bad value would make xrstor fault).
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    __get_cpuid_count(0xd, 0, &a, &b, &c, &d);
+    xsave_size_ = std::min<uint32_t>(b, PV_FPU_AREA);
+    uint32_t lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    xcr0_ = (uint64_t(hi) << 32) | lo;
+    alignas(16) uint8_t fx[512] = {};
+    __asm__ volatile("fxsave64 %0" : "=m"(fx));
+    std::memcpy(&mxcsr_mask_, fx + 28, 4);
+    if (!mxcsr_mask_) mxcsr_mask_ = 0xffbf;
+  }
+  std::memset(door_, 0, offsetof(pv_door, log));
+  door_->magic = PV_DOOR_MAGIC;
+  door_->engine_pid = uint64_t(getpid());
+  door_->preempt_sig = uint32_t(preempt_sig);
+  door_->fsgs = fsgs ? 1 : 0;
+  uint32_t spin = kDefaultSpin;
+  if (const char* e = std::getenv("VTB_PV_2AS_SPIN"); e && *e) spin = uint32_t(std::strtoul(e, nullptr, 10));
+  door_->spin = spin;
+  log_cap_ = PV_DOOR_LOG_MAX;  // VTB_PV_2AS_LOG_CAP: a smaller log (tests: the overflow replay)
+  if (const char* e = std::getenv("VTB_PV_2AS_LOG_CAP"); e && *e)
+    log_cap_ = std::clamp<uint64_t>(std::strtoull(e, nullptr, 10), 2, PV_DOOR_LOG_MAX);
+  preempt_sig_ = preempt_sig;
+  seen_to_engine_ = 0;
+  log_n_ = 0;
+  maps_.clear();
+  overflow_ = false;
+  const char* path = user_host_path();
+  char* const argv[] = {const_cast<char*>("vtb-pv-user"), nullptr};
+  char* const envp[] = {nullptr};
+  const pid_t pid = fork();
+  if (pid < 0) {
+    *err = errno_text("pv@2as: fork", errno);
+    return false;
+  }
+  if (pid == 0) {  // async-signal-safe calls only until execve
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Above the target numbers first (either may be 3 or 4 already, CLOEXEC).
+    const int m = fcntl(mem_fd, F_DUPFD, 10), d = fcntl(door_fd_, F_DUPFD, 10);
+    if (m < 0 || d < 0 || dup2(m, PV_DOOR_MEMFD) < 0 || dup2(d, PV_DOOR_DOORFD) < 0) _exit(126);
+    syscall(SYS_close_range, PV_DOOR_DOORFD + 1, ~0U, 0);  // nothing else of the engine's
+    execve(path, argv, envp);
+    _exit(127);
+  }
+  pid_ = pid;
+  static PvCpu boot;  // no ticks: only the start-up limit applies
+  if (!wait_trap(boot, 10000000000ULL, err)) {
+    if (running()) kill_process();
+    if (err->empty()) *err = "pv@2as: the user process did not start within 10 s";
+    return false;
+  }
+  if (door_->trap.sig == PV_DOOR_BAD_SETUP) {
+    *err = std::string("pv@2as: the user process failed its set-up: ") + setup_step(door_->trap.addr) +
+           (door_->trap.err ? ": " + std::string(std::strerror(int(door_->trap.err))) : std::string());
+    kill_process();
+    return false;
+  }
+  if (door_->trap.sig != PV_DOOR_BOOTED) {
+    *err = "pv@2as: the user process did not start";
+    kill_process();
+    return false;
+  }
+  if (!take_listener(door_->trap.err, err)) {
+    kill_process();
+    return false;
+  }
+  spins_ = futex_waits_ = 0;  // the counters are per handoff: not the start-up
+  return true;
+}
+
+// The user process's seccomp listener, taken from it (it sent its number
+// before any guest code ran).
+bool PvUserSpace::take_listener(uint64_t fd, std::string* err) {
+  if (notify_fd_ >= 0) close(notify_fd_);
+  notify_fd_ = -1;
+  const int pidfd = int(syscall(SYS_pidfd_open, pid_, 0));
+  if (pidfd >= 0) {
+    notify_fd_ = int(syscall(SYS_pidfd_getfd, pidfd, int(fd), 0));
+    close(pidfd);
+  }
+  if (notify_fd_ < 0) {
+    *err = errno_text("pv@2as: cannot take the user process's seccomp listener (pidfd_getfd; ptrace restricted?)", errno);
+    return false;
+  }
+  return true;
+}
+
+// The user process applies a PV_LOG_MAP entry: its mmap of guest RAM waits
+// for this answer, yes only when it is exactly the entry the engine logged
+// (guest user code that jumps onto the process's system-call stub cannot
+// map a frame of its choice).
+bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
+  int idle = 0;
+  for (;;) {
+    pollfd p{notify_fd_, POLLIN, 0};
+    const int r = poll(&p, 1, 50);
+    if (r < 0 && errno == EINTR) continue;  // the engine's tick
+    if (r == 0 || (p.revents & (POLLHUP | POLLERR))) {
+      if (dead(err)) return false;
+      if (++idle > 100) {
+        *err = "pv@2as: the user process does not apply its mapping log (5 s)";
+        kill_process();
+        return false;
+      }
+      continue;
+    }
+    seccomp_notif req;
+    std::memset(&req, 0, sizeof req);
+    if (ioctl(notify_fd_, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+      if (errno == EINTR || errno == ENOENT) continue;
+      *err = errno_text("pv@2as: seccomp notification", errno);
+      kill_process();
+      return false;
+    }
+    const __u64* a = req.data.args;
+    const bool ok = req.data.nr == SYS_mmap && a[0] == want.va && a[1] == want.len && a[2] == (want.gpa_prot & 7) &&
+                    a[3] == uint64_t(MAP_SHARED | MAP_FIXED) && uint32_t(a[4]) == PV_DOOR_MEMFD &&
+                    a[5] == (want.gpa_prot & ~7ULL);
+    seccomp_notif_resp resp;
+    std::memset(&resp, 0, sizeof resp);
+    resp.id = req.id;
+    if (ok)
+      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    else
+      resp.error = -EPERM;
+    ioctl(notify_fd_, SECCOMP_IOCTL_NOTIF_SEND, &resp);  // ENOENT: it was interrupted, it asks again
+    ++map_checks_;
+    if (ok) return true;
+    ++map_refusals_;
+    char b[200];
+    std::snprintf(b, sizeof b, "pv@2as: the user process asked to map %s at 0x%llx, not the logged 0x%llx",
+                  req.data.nr == SYS_mmap ? "guest RAM" : "something", (unsigned long long)a[0],
+                  (unsigned long long)want.va);
+    *err = b;
+    kill_process();
+    return false;
+  }
+}
+
+void PvUserSpace::pin_here() {
+  if (pinned_ || !running()) return;
+  const char* e = std::getenv("VTB_PV_2AS_PIN");  // opt-in: it pays only on an idle host (docs/pv.md)
+  if (!e || std::strcmp(e, "1") != 0) return;
+  const int cpu = sched_getcpu();
+  if (cpu < 0 || sched_getaffinity(0, sizeof old_mask_, &old_mask_) != 0) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  if (sched_setaffinity(0, sizeof one, &one) != 0) return;
+  if (sched_setaffinity(pid_, sizeof one, &one) != 0) {
+    sched_setaffinity(0, sizeof old_mask_, &old_mask_);
+    return;
+  }
+  pinned_ = true;
+  pinned_tid_ = syscall(SYS_gettid);
+}
+
+void PvUserSpace::append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot) {
+  if (!door_ || overflow_) return;
+  if (log_n_ == log_cap_) {
+    overflow_ = true;  // the engine re-logs the whole user half before the next resume
+    return;
+  }
+  door_->log[log_n_++] = pv_door_log{op, va, len, gpa_prot};
+  if (op == PV_LOG_MAP) maps_.push_back(door_->log[log_n_ - 1]);
+}
+
+void PvUserSpace::mapped(uint64_t va, uint64_t len, uint64_t gpa, int prot) {
+  append(PV_LOG_MAP, va, len, gpa | uint64_t(prot & 7));
+}
+void PvUserSpace::unmapped(uint64_t va, uint64_t len) { append(PV_LOG_UNMAP, va, len, 0); }
+
+void PvUserSpace::begin_replay() {
+  ++replays_;
+  overflow_ = false;
+  log_n_ = 0;
+  maps_.clear();
+  append(PV_LOG_RESET, 0, 0, 0);
+}
+
+void PvUserSpace::post_to_user() {
+  __atomic_store_n(&door_->to_user, door_->to_user + 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&door_->user_sleeps, __ATOMIC_SEQ_CST)) {
+    ++wakes_;
+    futex(&door_->to_user, FUTEX_WAKE, 1, nullptr);
+  }
+}
+
+// Spin briefly, then sleep on the futex in 20 ms slices: an engine tick
+// (EINTR) preempts the user process, which answers with a trap; a process
+// that died, does not answer a preempt within 2 s or posts nothing within
+// `limit_ns` (when set) is an engine error.
+bool PvUserSpace::wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err) {
+  const uint64_t t0 = limit_ns ? monotonic_ns() : 0;
+  const uint32_t seen = seen_to_engine_;
+  pv_door& d = *door_;
+  bool got = false;
+  for (uint32_t i = 0; i < d.spin; ++i) {
+    if (__atomic_load_n(&d.to_engine, __ATOMIC_ACQUIRE) != seen) {
+      got = true;
+      ++spins_;
+      break;
+    }
+    _mm_pause();
+  }
+  if (!got) {
+    ++futex_waits_;
+    uint64_t preempted_at = 0;
+    __atomic_store_n(&d.engine_sleeps, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&d.to_engine, __ATOMIC_SEQ_CST) == seen) {
+      const timespec ts{0, 20000000};
+      futex(&d.to_engine, FUTEX_WAIT, seen, &ts);
+      if (__atomic_load_n(&d.to_engine, __ATOMIC_SEQ_CST) != seen) break;
+      if (dead(err)) {
+        __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
+        return false;
+      }
+      const uint64_t now = monotonic_ns();
+      if (v.timer_fired && !preempted_at) {  // the engine's tick: stop guest user code
+        v.timer_fired = 0;
+        ++preempts_;
+        preempted_at = now;
+        kill(pid_, preempt_sig_);
+      }
+      if (limit_ns && now - t0 > limit_ns) {
+        __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
+        return false;
+      }
+      if (preempted_at && now - preempted_at > 2000000000ULL) {
+        *err = "pv@2as: the user process does not answer (no trap 2 s after a preempt)";
+        kill_process();
+        __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
+        return false;
+      }
+    }
+    __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
+  }
+  seen_to_engine_ = __atomic_load_n(&d.to_engine, __ATOMIC_ACQUIRE);
+  return true;
+}
+
+bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
+  if (!running()) {
+    *err = "pv@2as: the user process is not running";
+    return false;
+  }
+  pv_door& d = *door_;
+  pv_door_frame& r = d.resume;
+  std::memcpy(r.gpr, v.gpr, sizeof r.gpr);
+  r.rip = v.rip;
+  r.rflags = v.rflags;
+  r.fs_base = v.guest_fs;
+  r.gs_base = v.guest_gs;
+  r.fpu_len = v.fpu_valid ? xsave_size_ : 0;
+  if (r.fpu_len) std::memcpy(d.resume_fpu, v.fpu, r.fpu_len);
+  d.log_n = log_n_;
+  log_entries_ += log_n_;
+  log_n_ = 0;
+  ++handoffs_;
+  {
+    ScopedNs timed(handoff_ns_);  // post, vetted mmaps, guest user code, the trap's post
+    post_to_user();
+    {
+      ScopedNs vet(vet_ns_);
+      for (const pv_door_log& m : maps_)
+        if (!vet_map(m, err)) return false;
+    }
+    maps_.clear();
+    if (!wait_trap(v, 0, err)) return false;
+  }
+  return take_trap(v, timer_sig, err);
+}
+
+// The posted frame is guest-writable data: only values the engine can
+// serve safely get into the vCPU block (the FP image is sanitised so that
+// the engine's xrstor cannot fault).
+bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
+  const pv_door_frame t = door_->trap;
+  if (t.sig == PV_DOOR_MAP_FAILED || t.sig == PV_DOOR_BAD_SETUP) {
+    char b[160];
+    std::snprintf(b, sizeof b, "pv@2as: the user process could not apply a mapping at 0x%llx: %s",
+                  (unsigned long long)t.addr, std::strerror(int(t.err)));
+    *err = b;
+    kill_process();
+    return false;
+  }
+  std::memcpy(v.gpr, t.gpr, sizeof v.gpr);
+  v.rip = t.rip;
+  v.rflags = t.rflags;
+  v.guest_fs = t.fs_base;
+  v.guest_gs = t.gs_base;
+  v.sig = int(t.sig) == preempt_sig_ ? timer_sig : int(t.sig);
+  v.si_code = int(t.si_code);
+  v.trapno = t.trapno;
+  v.err = t.err;
+  v.addr = t.addr;
+  const uint64_t n = std::min<uint64_t>(t.fpu_len, xsave_size_);
+  if (n >= 512) {
+    std::memcpy(v.fpu, door_->trap_fpu, n);
+    uint32_t mxcsr;
+    std::memcpy(&mxcsr, v.fpu + 24, 4);
+    mxcsr &= mxcsr_mask_;
+    std::memcpy(v.fpu + 24, &mxcsr, 4);
+    uint64_t bv = 3;  // x87 + SSE
+    if (n >= 576) {
+      std::memcpy(&bv, v.fpu + 512, 8);
+      bv &= xcr0_ & PV_XSTATE_LO;
+      for (unsigned i = 2; i < 63; ++i) {  // only components that came over whole
+        if (!(bv >> i & 1)) continue;
+        unsigned a = 0, b = 0, c = 0, dd = 0;
+        __get_cpuid_count(0xd, i, &a, &b, &c, &dd);
+        if (uint64_t(b) + a > n) bv &= ~(1ULL << i);
+      }
+    }
+    std::memset(v.fpu + 512, 0, 64);  // header: XCOMP_BV and the reserved bytes 0
+    std::memcpy(v.fpu + 512, &bv, 8);
+    v.fpu_valid = 1;
+  }
+  return true;
+}
+
+void PvUserSpace::stats(Counters& out) const {
+  out.add("pv.2as.handoffs", handoffs_);
+  out.set("pv.2as.pinned", pinned_ ? 1 : 0);
+  out.add("pv.2as.engine_spins", spins_);
+  out.add("pv.2as.engine_futex_waits", futex_waits_);
+  out.add("pv.2as.engine_wakes", wakes_);
+  out.add("pv.2as.preempts", preempts_);
+  out.add("pv.2as.log_entries", log_entries_);
+  out.add("pv.2as.map_checks", map_checks_);
+  out.add("time.pv.2as.handoff_ns", handoff_ns_);
+  out.add("time.pv.2as.vet_ns", vet_ns_);
+  if (map_refusals_) out.add("pv.2as.map_refusals", map_refusals_);
+  if (replays_) out.add("pv.2as.log_replays", replays_);
+  if (door_) {  // kept by the user process: data
+    out.add("pv.2as.user_spins", door_->user_spins);
+    out.add("pv.2as.user_futex_waits", door_->user_futex_waits);
+    out.add("pv.2as.user_wakes", door_->user_wakes);
+    out.add("pv.2as.user_mmaps", door_->user_maps);
+  }
+}
+
+}  // namespace vtb::pv

@@ -1,0 +1,93 @@
+// tags: engines|pv — desc: pv@2as: the second host process that runs guest user code, its doorbell and mapping log (engine side).
+#pragma once
+#include <sched.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/counters.h"
+#include "engines/pv/pv_cpu.h"
+#include "engines/pv/pv_door.h"
+#include "engines/pv/pv_window.h"
+
+namespace vtb::pv {
+
+// The user process of pv@2as (docs/pv.md): it maps only the current guest
+// process's user pages (the window's user half, replayed from a log of
+// changes) and runs guest user code; each of its traps is posted to a
+// shared doorbell and served by the engine as an in-process trap would be.
+// Guest-kernel memory, the hypercall page and the host's code and data are
+// not mapped there.
+class PvUserSpace final : public WindowListener {
+ public:
+  PvUserSpace() = default;
+  ~PvUserSpace() override;  // the process is killed and reaped
+  PvUserSpace(const PvUserSpace&) = delete;
+  PvUserSpace& operator=(const PvUserSpace&) = delete;
+
+  // The user-process binary (VTB_PV_USER_HOST, else the one built with
+  // the engine); false with the reason when it is not there.
+  static bool available(std::string* why);
+  // Start the process over guest RAM `mem_fd` and wait until it is ready.
+  bool start(int mem_fd, bool fsgs, int preempt_sig, std::string* err);
+  bool running() const { return pid_ > 0; }
+  // Run guest user code from the state in `v` until it traps, then put the
+  // trap into `v` as the signal handler's copy_in does (sig, si_code,
+  // trapno, err, addr; the engine's preempt = timer_signal). False: the
+  // process failed, died or stopped answering (`*err`, an engine error;
+  // the process is gone).
+  bool run(PvCpu& v, int timer_sig, std::string* err);
+  // The log overflowed: the caller re-logs the whole user half
+  // (begin_replay() first), PvMmu::replay().
+  bool overflowed() const { return overflow_; }
+  uint64_t log_capacity() const { return log_cap_; }
+  void begin_replay();
+
+  // Run the user process on the CPU the calling (vCPU) thread is on, and
+  // keep that thread there too: a handoff is then a switch on one CPU, not
+  // a wake-up on the other one (an IPI: a VM exit when the host is itself a
+  // virtual machine). The thread's affinity comes back when this object
+  // goes (on that thread). Only with VTB_PV_2AS_PIN=1: measured 2.7×
+  // faster per syscall at load 2, no faster at load 4.5 (docs/pv.md).
+  void pin_here();
+  bool pinned() const { return pinned_; }
+
+  void mapped(uint64_t va, uint64_t len, uint64_t gpa, int prot) override;
+  void unmapped(uint64_t va, uint64_t len) override;
+
+  void stats(Counters& out) const;
+
+ private:
+  void append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot);
+  void post_to_user();
+  bool wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err);
+  bool take_listener(uint64_t fd, std::string* err);
+  bool vet_map(const pv_door_log& want, std::string* err);  // answer the user process's mmap of guest RAM
+  bool take_trap(PvCpu& v, int timer_sig, std::string* err);
+  void kill_process();
+  bool dead(std::string* err);  // reaped (true, with the reason)
+
+  pv_door* door_ = nullptr;
+  int door_fd_ = -1;
+  pid_t pid_ = -1;
+  int preempt_sig_ = 0;
+  int notify_fd_ = -1;                // the user process's seccomp listener (its guest-RAM mmaps)
+  std::vector<pv_door_log> maps_;     // the log's PV_LOG_MAP entries: the only mmaps of guest RAM allowed
+  uint32_t seen_to_engine_ = 0;
+  uint64_t log_n_ = 0, log_cap_ = PV_DOOR_LOG_MAX;
+  bool overflow_ = false;
+  uint32_t xsave_size_ = 0;   // the engine's xsave image (standard format, XCR0)
+  uint64_t xcr0_ = 0;
+  uint32_t mxcsr_mask_ = 0xffbf;
+  // counters
+  uint64_t map_checks_ = 0, map_refusals_ = 0;
+  uint64_t handoff_ns_ = 0, vet_ns_ = 0;  // time.pv.2as.* (ScopedNs)
+  bool pinned_ = false;
+  long pinned_tid_ = 0;
+  cpu_set_t old_mask_{};
+  uint64_t handoffs_ = 0, spins_ = 0, futex_waits_ = 0, wakes_ = 0, preempts_ = 0, log_entries_ = 0, replays_ = 0;
+};
+
+}  // namespace vtb::pv

@@ -1,0 +1,68 @@
+/* tags: engines|pv — desc: pv@2as: the shared-memory doorbell between the engine and its guest-user process (layout, C and C++).
+ *
+ * pv@2as runs guest user code in a second host process (pv_user_host) that
+ * maps only the current guest process's user pages. The engine and that
+ * process share one page-aligned region (a memfd, `struct pv_door`):
+ *
+ *  - a trap (SIGSYS from a guest `syscall`, a fault, the engine's preempt
+ *    signal) is posted by the user process: frame filled in, `to_engine`
+ *    incremented (futex word), woken only when the engine sleeps;
+ *  - the engine serves it in the guest kernel and, to resume guest user
+ *    code, fills `resume`, appends mapping changes to `log`, increments
+ *    `to_user`. The user process applies the log, then resumes.
+ *
+ * Everything in the door is writable by guest user code (it runs in the
+ * process that maps it): the engine treats it as untrusted guest data.
+ */
+#ifndef VTB_PV_DOOR_H
+#define VTB_PV_DOOR_H
+#include <stdint.h>
+
+#define PV_DOOR_MAGIC 0x726f6f64326173ULL /* "2asdoor" */
+#define PV_DOOR_LOG_MAX 8192              /* mapping changes per resume (overflow: reset + replay) */
+#define PV_DOOR_FPU_MAX 0x3000            /* = PV_FPU_AREA */
+#define PV_DOOR_MEMFD 3                   /* the user process's fds: guest RAM */
+#define PV_DOOR_DOORFD 4                  /* and the door */
+
+/* Log operations. */
+#define PV_LOG_MAP 1   /* mmap(va, len, prot, MAP_SHARED|MAP_FIXED, guest RAM, gpa) */
+#define PV_LOG_UNMAP 2 /* back to reserved PROT_NONE */
+#define PV_LOG_RESET 3 /* the whole user range back to reserved (log overflowed: a replay follows) */
+
+/* Posted reasons beyond host signal numbers. */
+#define PV_DOOR_BOOTED 0x1000   /* the user process is ready (first post) */
+#define PV_DOOR_MAP_FAILED 0x1001 /* applying a log entry failed: `err` = errno, `addr` = va */
+#define PV_DOOR_BAD_SETUP 0x1002  /* set-up failed: `err` = errno, `trapno` = step */
+
+struct pv_door_log {
+  uint64_t op, va, len, gpa_prot; /* gpa | PROT_* bits (low 3) */
+};
+
+struct pv_door_frame {
+  uint64_t gpr[16]; /* rax rcx rdx rbx rsp rbp rsi rdi r8..r15 (PvCpu order) */
+  uint64_t rip, rflags, fs_base, gs_base;
+  uint64_t sig, si_code, trapno, err, addr;
+  uint64_t fpu_len;                 /* bytes valid in fpu (an xsave image, standard format); 0 = none */
+};
+
+struct pv_door {
+  uint64_t magic;
+  /* Futex words (shared: two processes) and the sleeping flags that say
+   * whether a post must wake the other side. */
+  volatile uint32_t to_engine, engine_sleeps;
+  volatile uint32_t to_user, user_sleeps;
+  /* Set-up: from the engine. */
+  uint64_t engine_pid;
+  uint32_t preempt_sig, fsgs, spin; /* spin: pause iterations before a futex wait */
+  uint32_t cmd_exit;                /* the user process exits at its next wake-up */
+  /* Counters kept by the user process (read by the engine as data). */
+  uint64_t user_futex_waits, user_spins, user_wakes, user_maps, user_log_applied;
+  /* Trap: user -> engine; resume: engine -> user. */
+  struct pv_door_frame trap, resume;
+  uint64_t log_n;
+  struct pv_door_log log[PV_DOOR_LOG_MAX];
+  uint8_t trap_fpu[PV_DOOR_FPU_MAX] __attribute__((aligned(64)));
+  uint8_t resume_fpu[PV_DOOR_FPU_MAX] __attribute__((aligned(64)));
+};
+
+#endif

@@ -1,0 +1,230 @@
+// tags: engines|pv|tests — desc: pv@2as robustness: the user process killed, stopped or out of time is a typed exit, never a hang or a leftover process.
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "common/abi/vtb_abi.h"
+#include "engines/pv/tests/pv_test_util.h"
+
+namespace vtb::pv::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The pv@2as user process of process `parent` (0: none yet).
+pid_t user_process(pid_t parent = getpid()) {
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream f(e.path() / "stat");
+    std::string stat;
+    if (!std::getline(f, stat)) continue;
+    const size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    int ppid = 0;
+    char state = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
+    if (ppid == parent && stat.substr(open + 1, close - open - 1) == "pv_user_host") return pid_t(std::stoi(name));
+  }
+  return 0;
+}
+
+// Boots tbk in pv@2as with `cmdline`; `act` runs on another thread once the
+// user process exists (its pid), while the guest runs.
+RunResult run_2as(const std::string& cmdline, std::chrono::milliseconds wall, void (*act)(pid_t), pid_t* seen,
+                  std::string* skip) {
+  RunResult r;
+  if (!std::ifstream(TBK_PV_ELF).good() || !std::ifstream(TBK_ARCHIVE).good()) {
+    *skip = "tbk.pv.elf or programs.vtba not built";
+    return r;
+  }
+  std::vector<uint8_t> archive;
+  EXPECT_TRUE(read_file(TBK_ARCHIVE, &archive));
+  std::atomic<bool> done{false};
+  std::atomic<pid_t> pid{0};
+  std::thread t([&] {
+    while (!done && !(pid = user_process())) std::this_thread::sleep_for(5ms);
+    if (pid && act) {
+      std::this_thread::sleep_for(200ms);  // well into the guest program
+      act(pid);
+    }
+  });
+  PvOptions o;
+  o.protect = PvProtect::TwoAs;
+  const bool ran = run_pv(TBK_PV_ELF, cmdline, archive, wall, &r, skip, o, 64);
+  done = true;
+  t.join();
+  *seen = pid;
+  if (ran) skip->clear();
+  return r;
+}
+
+// Gone for good: reaped by the engine, not left as a zombie or an orphan.
+void expect_gone(pid_t pid) {
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(kill(pid, 0), -1);
+  EXPECT_EQ(errno, ESRCH);
+}
+
+TEST(Pv2as, KilledUserProcessIsAnEngineError) {
+  std::string skip = "unset";
+  pid_t pid = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  RunResult r = run_2as("compute 100000000", 60s, [](pid_t p) { kill(p, SIGKILL); }, &pid, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_EQ(r.outcome, Outcome::EngineError) << r.message;
+  EXPECT_NE(r.message.find("user process died with signal 9"), std::string::npos) << r.message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);
+  expect_gone(pid);
+}
+
+TEST(Pv2as, StoppedUserProcessIsAnEngineErrorNotAHang) {
+  std::string skip = "unset";
+  pid_t pid = 0;
+  RunResult r = run_2as("compute 100000000", 60s, [](pid_t p) { kill(p, SIGSTOP); }, &pid, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_EQ(r.outcome, Outcome::EngineError) << r.message;
+  EXPECT_NE(r.message.find("does not answer"), std::string::npos) << r.message;
+  expect_gone(pid);
+}
+
+TEST(Pv2as, WallLimitStopsUserCode) {
+  std::string skip = "unset";
+  pid_t pid = 0;
+  RunResult r = run_2as("compute 100000000", 500ms, nullptr, &pid, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_EQ(r.outcome, Outcome::LimitReached) << r.message;
+  EXPECT_GE(r.counters.get("pv.2as.preempts"), 1u);
+  EXPECT_LT(r.wall_seconds, 5.0);
+  expect_gone(pid);  // the Vm (and its engine) are gone: so is the process
+}
+
+// What guest user code shares its process with: its own pages of guest
+// RAM, the user process's code, stack and door -- no guest-kernel frame, no
+// library, nothing else of the host -- and a seccomp filter (the system
+// calls it may make once guest code runs).
+struct Seen {
+  std::string maps, status;
+};
+Seen g_seen;
+
+TEST(Pv2as, UserProcessMapsOnlyGuestUserPagesAndIsFiltered) {
+  std::string skip = "unset";
+  pid_t pid = 0;
+  g_seen = {};
+  RunResult r = run_2as("compute 100000000", 2s, [](pid_t p) {
+    for (const char* f : {"maps", "status"}) {
+      std::ifstream in("/proc/" + std::to_string(p) + "/" + f);
+      std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      (std::string(f) == "maps" ? g_seen.maps : g_seen.status) = all;
+    }
+  }, &pid, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_EQ(r.outcome, Outcome::LimitReached) << r.message;
+  ASSERT_FALSE(g_seen.maps.empty());
+  EXPECT_NE(g_seen.status.find("NoNewPrivs:\t1"), std::string::npos) << g_seen.status;
+  EXPECT_NE(g_seen.status.find("Seccomp:\t2"), std::string::npos) << g_seen.status;
+  std::istringstream lines(g_seen.maps);
+  std::string line;
+  int guest_ram = 0;
+  while (std::getline(lines, line)) {
+    unsigned long long lo = 0, hi = 0;
+    ASSERT_EQ(std::sscanf(line.c_str(), "%llx-%llx", &lo, &hi), 2) << line;
+    EXPECT_EQ(line.find(".so"), std::string::npos) << "a library in the user process: " << line;
+    EXPECT_EQ(line.find("pv_tests"), std::string::npos) << line;
+    if (line.find("vtb-guest-ram") != std::string::npos) {
+      ++guest_ram;  // only user pages: below the host-reserved kernel range
+      EXPECT_GE(lo, VTB_WINDOW_LO) << line;
+      EXPECT_LE(hi, VTB_HOST_RESERVED_KERNEL_LO) << line;
+    } else if (lo < VTB_WINDOW_HI) {
+      EXPECT_EQ(line.find("rw"), std::string::npos) << "host memory in the window: " << line;
+      EXPECT_NE(line.find("---p"), std::string::npos) << "host memory in the window: " << line;
+    }
+  }
+  EXPECT_GE(guest_ram, 1) << g_seen.maps;
+}
+
+// A log too small for one resume's changes: the engine logs a reset and
+// replays every mapped run (VTB_PV_2AS_LOG_CAP shrinks the log); the
+// fork-heavy program still runs exactly as with a big log.
+TEST(Pv2as, LogOverflowReplaysTheWholeUserHalf) {
+  setenv("VTB_PV_2AS_LOG_CAP", "3", 1);
+  std::string skip = "unset";
+  pid_t pid = 0;
+  RunResult r = run_2as("forkwait 200", 60s, nullptr, &pid, &skip);
+  unsetenv("VTB_PV_2AS_LOG_CAP");
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
+  EXPECT_EQ(r.console, "forkwait: 200 forks, 0 failures\n");
+  EXPECT_GE(r.counters.get("pv.2as.log_replays"), 200u);  // at least one per fork
+  EXPECT_EQ(r.counters.get("pv.2as.map_refusals"), 0u);
+}
+
+// VTB_PV_2AS_PIN=1: the user process runs on one CPU, the vCPU thread's
+// CPU; the thread gets its own affinity back when the engine goes.
+int g_user_cpus = -1;
+
+TEST(Pv2as, PinningPutsBothSidesOnOneCpuAndRestoresTheThread) {
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  if (CPU_COUNT(&before) < 2) GTEST_SKIP() << "one CPU: nothing to pin";
+  setenv("VTB_PV_2AS_PIN", "1", 1);
+  std::string skip = "unset";
+  pid_t pid = 0;
+  g_user_cpus = -1;
+  RunResult r = run_2as("compute 100000000", 1s, [](pid_t p) {
+    cpu_set_t m;
+    if (sched_getaffinity(p, sizeof m, &m) == 0) g_user_cpus = CPU_COUNT(&m);
+  }, &pid, &skip);
+  unsetenv("VTB_PV_2AS_PIN");
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_EQ(r.outcome, Outcome::LimitReached) << r.message;
+  EXPECT_EQ(r.counters.get("pv.2as.pinned"), 1u);
+  EXPECT_EQ(g_user_cpus, 1);
+  cpu_set_t after;
+  ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after)) << CPU_COUNT(&after) << " CPUs after, " << CPU_COUNT(&before) << " before";
+}
+
+// The engine's process dies (SIGKILL, no destructor runs): its user process
+// goes with it (parent-death signal), nothing is left running.
+TEST(Pv2as, UserProcessDiesWithTheEngine) {
+  if (!std::ifstream(TBK_PV_ELF).good()) GTEST_SKIP() << "tbk.pv.elf not built";
+  const pid_t engine = fork();
+  ASSERT_GE(engine, 0);
+  if (engine == 0) {
+    std::string skip;
+    pid_t pid = 0;
+    run_2as("compute 100000000", 60s, nullptr, &pid, &skip);
+    _exit(0);
+  }
+  pid_t user = 0;
+  for (int i = 0; i < 2000 && !(user = user_process(engine)); ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_GT(user, 0) << "no user process appeared";
+  std::this_thread::sleep_for(100ms);
+  kill(engine, SIGKILL);
+  int st = 0;
+  ASSERT_EQ(waitpid(engine, &st, 0), engine);
+  bool gone = false;
+  for (int i = 0; i < 400 && !gone; ++i) {  // the orphan is killed and reaped by init
+    gone = kill(user, 0) != 0 && errno == ESRCH;
+    if (!gone) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(gone) << "user process " << user << " outlived its engine";
+}
+
+}  // namespace
+}  // namespace vtb::pv::test
