@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/host_events.h"
 #include "common/clock.h"
 #include "common/scoped_ns.h"
 
@@ -341,6 +342,7 @@ bool PvUserSpace::wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err) {
   }
   if (!got) {
     ++futex_waits_;
+    count_host(HostEvent::FutexWait);  // host.futex_wait: priced at calibrate's futex_handoff round trip
     uint64_t preempted_at = 0;
     __atomic_store_n(&d.engine_sleeps, 1, __ATOMIC_SEQ_CST);
     while (__atomic_load_n(&d.to_engine, __ATOMIC_SEQ_CST) == seen) {
