@@ -73,10 +73,37 @@ const char* setup_step(uint64_t s) {
 
 }  // namespace
 
+// What the mode stands on, probed without side effects: the user-process
+// binary, seccomp user notification (Linux 5.0; the vetted mmaps),
+// pidfd_getfd (5.6; the engine takes the listener) and a ptrace policy that
+// lets a parent reach its child (Yama ptrace_scope <= 1). A host without one
+// of them reports the mode unavailable with the reason (tests SKIP) instead
+// of failing at load.
 bool PvUserSpace::available(std::string* why) {
-  if (access(user_host_path(), X_OK) == 0) return true;
-  *why = errno_text((std::string("pv: protection mode 2as: user-process binary ") + user_host_path()).c_str(), errno);
-  return false;
+  if (access(user_host_path(), X_OK) != 0) {
+    *why = errno_text((std::string("pv: protection mode 2as: user-process binary ") + user_host_path()).c_str(), errno);
+    return false;
+  }
+  seccomp_notif_sizes sizes{};
+  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) {
+    *why = errno_text("pv: protection mode 2as needs seccomp user notification", errno);
+    return false;
+  }
+  if (syscall(SYS_pidfd_getfd, -1, 0, 0) == 0 || errno == ENOSYS) {
+    *why = "pv: protection mode 2as needs pidfd_getfd (Linux 5.6)";
+    return false;
+  }
+  if (FILE* f = std::fopen("/proc/sys/kernel/yama/ptrace_scope", "r")) {
+    int scope = 0;
+    const bool got = std::fscanf(f, "%d", &scope) == 1;
+    std::fclose(f);
+    if (got && scope >= 2) {
+      *why = "pv: protection mode 2as needs a parent's ptrace access to its child (Yama ptrace_scope is " +
+             std::to_string(scope) + ")";
+      return false;
+    }
+  }
+  return true;
 }
 
 PvUserSpace::~PvUserSpace() {
