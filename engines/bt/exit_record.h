@@ -14,6 +14,20 @@ enum class ExitReason : uint16_t {
   Fault,          // a host fault in translated code (static record used by the signal handler)
   Unsupported,    // the translator cannot express this instruction (engine error, not guest error)
   UserAccess,     // user-mode translation touched an address outside the user range: address in AsmVcpu::ea, b = write
+  TlbMiss,        // bt-softmmu: inline TLB miss; a = register holding the guest VA, b = the register saved in s4,
+                  // c = kTlb* bits, aux = access size,
+                  // target = TC address of the inline continuation (the bounce copy of the access follows the record)
+  TlbCommit,      // bt-softmmu: after a bounced (page-crossing) access: write the bounce buffer back
+};
+
+// ExitRecord::c bits of a TlbMiss.
+enum : uint8_t {
+  kTlbWriteAcc = 1,   // the access writes
+  kTlbRestoreS4 = 2,  // on a fault: register b's guest value is in s4
+  kTlbRestoreS6 = 4,  // on a fault: guest rcx is in s6
+  kTlbRestoreS1S2 = 8,  // on a fault: guest rcx/rdx are in s1/s2 (indirect branches)
+  kTlbUser = 16,      // the user-mode tables (a translation of CPL 3 code)
+  kTlbRestoreS7 = 32,  // on a fault: register a's guest value is in s7 (second access of an instruction)
 };
 
 // Sensitive and privileged instructions that leave translated code.

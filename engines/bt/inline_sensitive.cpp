@@ -107,7 +107,7 @@ bool Translator::emit_inline_sensitive(Ctx& c, const Insn& in, bool* end) {
   if (!c.env.inline_sensitive) return false;
   const uint8_t o0 = in.opcode0();
   const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
-  if ((o0 == 0x9c || o0 == 0x9d) && !in.opsize) {  // 64-bit operand (66: callout)
+  if ((o0 == 0x9c || o0 == 0x9d) && !in.opsize && !c.env.softmmu) {  // 64-bit operand (66: callout); softmmu: the stack is not a host address
     if (o0 == 0x9c) emit_inline_pushf(c);
     else emit_inline_popf(c, in);
     return true;

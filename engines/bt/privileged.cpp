@@ -290,7 +290,10 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       const uint64_t v = a->gpr[r.b];
       ++st_.cr_write[r.a & 15];
       switch (r.a) {
-        case 0: cpu_.cr0 = v | 0x80000001ULL; break;  // long mode: PG and PE stay on
+        case 0:
+          cpu_.cr0 = v | 0x80000001ULL;  // long mode: PG and PE stay on
+          tlb_flush();  // bt-softmmu: WP may have changed what the entries grant
+          break;
         case 2: cpu_.cr2 = v; break;
         case 3:
           cpu_.cr3 = v;
@@ -299,6 +302,7 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
           break;
         case 4:
           cpu_.cr4 = v;
+          tlb_flush();
           sync_inline_state();  // CR4.TSD: whether user rdtsc may run inline
           break;
         case 8: cpu_.cr8 = v & 15; break;
@@ -690,14 +694,17 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       // b = 'f'/'g', c = size): emulated element by element through the
       // guest's tables, so a fault leaves the registers of the elements
       // done; a rep form does at most 4096 per visit and comes back.
+      // bt-softmmu: every string instruction comes here (b = 0: no override;
+      // stos/scas too, which read no source).
       const bool rep = r.aux & (kOpRep | kOpRepne);
       const int size = r.c;
       const int64_t step = (a->rflags & kFlagDF) ? -int64_t(size) : int64_t(size);
-      const uint64_t base = r.b == 'f' ? a->fs_base : a->gs_base;
+      const uint64_t base = r.b == 'f' ? a->fs_base : r.b == 'g' ? a->gs_base : 0;
       const bool user = cpu_.cpl == 3;
+      const bool stos = r.a == 0xaa || r.a == 0xab, scas = r.a == 0xae || r.a == 0xaf;
       // the address checks of translated code, then the guest's tables
       auto outside = [&](uint64_t va, bool w) {
-        if (guest_may_address(va, user)) return false;
+        if (opt_.softmmu || guest_may_address(va, user)) return false;
         raise_outside_access(va, w, user);
         return true;
       };
@@ -705,6 +712,26 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
         if (rep && a->gpr[RCX] == 0) return done();
         GuestFaultInfo f;
         uint64_t x = 0, y = 0;
+        if (stos || scas) {
+          x = a->gpr[RAX] & mask_of(size);
+          if (stos && !mem_->write(a->gpr[RDI], &x, size_t(size), user, &f)) {
+            raise(f.vector, f.error, true, f.addr);
+            return Step::Fault;
+          }
+          if (scas) {
+            if (!mem_->read(a->gpr[RDI], &y, size_t(size), user, &f)) {
+              raise(f.vector, f.error, true, f.addr);
+              return Step::Fault;
+            }
+            a->rflags = (a->rflags & ~uint64_t(0x8d5)) | cmp_flags(x, y, size);
+          }
+          a->gpr[RDI] += uint64_t(step);
+          if (!rep) return done();
+          a->gpr[RCX] -= 1;
+          const bool zf = a->rflags & 0x40;
+          if (scas && ((r.aux & kOpRepne) ? zf : !zf)) return done();
+          continue;
+        }
         const bool to_mem = r.a <= 0xa7;
         if (outside(base + a->gpr[RSI], false) || (to_mem && outside(a->gpr[RDI], r.a <= 0xa5))) return Step::Fault;
         if (!mem_->read(base + a->gpr[RSI], &x, size_t(size), user, &f)) {

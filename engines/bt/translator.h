@@ -39,6 +39,10 @@ struct TranslateEnv {
   bool inline_sensitive = false;
   bool bmi2 = false;
   bool inline_sysret = false;  // kernel sysretq inline (not bt-direct: its user code runs directly)
+  // bt-softmmu: every memory access through the inline TLB (softmmu_emit.cpp);
+  // `user`: the translation is of CPL 3 code (the user-mode tables).
+  bool softmmu = false;
+  bool user = false;
   // Instructions whose check must compute the exact address (see address_checks.cpp).
   std::function<bool(uint64_t pc)> exact_check;
   // Adaptive translation: stores at these guest pcs become TracedStore callouts.
@@ -48,6 +52,8 @@ struct TranslateEnv {
 // A plain store the engine can emulate: mov r/imm -> m. Fills source
 // register (0xff: immediate in *imm), size and high-byte flag.
 bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* high8);
+// bt-softmmu: size and direction of an explicit memory access (softmmu_emit.cpp).
+void soft_access_of(const Insn& in, uint32_t* size, bool* write);
 
 // The quick (cmp) form of the address check covers displacements up to
 // this size; larger ones use the exact form.
@@ -126,6 +132,18 @@ class Translator {
   void emit_linear_check(Ctx& c, const Insn& in, int t);
   bool emit_load_operand_rdx(Ctx& c, const Insn& in);
   void emit_branch_stub_site(Ctx& c, size_t rel_off, uint64_t target);
+  // bt-softmmu (softmmu_emit.cpp). soft_insn: instructions whose memory
+  // accesses are implicit (stack, strings) or that need the TLB before the
+  // generic path; false when the instruction is left to the other rules.
+  bool soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok);
+  bool soft_mem(Ctx& c, const Insn& in);
+  // The probe of the guest VA in `va` for `size` bytes; on return `va` holds
+  // the host address (a miss exits, kTlb* `bits`; `s4reg` is the register
+  // saved in s4). Then the access(es) through it, then soft_end.
+  void soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8_t bits, int s4reg);
+  void soft_end(Ctx& c);
+  void emit_soft_stubs(Ctx& c);
+  bool emit_operand_address(Ctx& c, const Insn& in, int dst, uint8_t opcode);
   Decoder& dec_;
 };
 

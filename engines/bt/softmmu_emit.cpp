@@ -1,0 +1,408 @@
+// tags: engines|bt — desc: bt-softmmu's translated code: the inline TLB probe before every memory access (explicit and implicit), the stack and string instructions rewritten for it, the miss/bounce stubs.
+#include <capstone/capstone.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "engines/bt/translator_ctx.h"
+
+namespace vtb::bt {
+
+namespace {
+const uint8_t kLea = 0x8d, kMovLoad = 0x8b, kMovStore = 0x89;
+
+// pext abs32, %src, %dst (VEX.LZ.F3.0F38.W1 F5 /r, the mask from memory): flag-free.
+void pext_abs(Emitter& e, int dst, int src, uint64_t abs) {
+  e.b(0xc4);
+  e.b(uint8_t((dst < 8 ? 0x80 : 0) | 0x40 | 0x20 | 0x02));
+  e.b(uint8_t(0x80 | ((~src & 15) << 3) | 0x02));
+  e.b(0xf5);
+  e.b(uint8_t(((dst & 7) << 3) | 4));
+  e.b(0x25);
+  e.d32(uint32_t(abs));
+}
+// mov table(,%rcx,8),%rcx
+void load_table_rcx(Emitter& e, uint64_t table) {
+  e.b(0x48); e.b(0x8b); e.b(0x0c); e.b(0xcd);
+  e.d32(uint32_t(table));
+}
+MemRef at(int base, int64_t disp = 0, int index = -1) {
+  MemRef m;
+  m.base = base;
+  m.index = index;
+  m.disp = disp;
+  return m;
+}
+// lea disp(%base),%dst / mov %src,(%base) ... (64-bit)
+void lea(Emitter& e, int dst, const MemRef& m) { emit_modrm_mem(e, nullptr, 0, true, false, &kLea, 1, dst, m, nullptr, 0); }
+void mov_load(Emitter& e, int dst, int base, int size) {
+  const uint8_t p66 = 0x66;
+  emit_modrm_mem(e, &p66, size == 2 ? 1 : 0, size == 8, false, &kMovLoad, 1, dst, at(base), nullptr, 0);
+}
+void mov_store(Emitter& e, int src, int base, int size) {
+  const uint8_t p66 = 0x66;
+  emit_modrm_mem(e, &p66, size == 2 ? 1 : 0, size == 8, false, &kMovStore, 1, src, at(base), nullptr, 0);
+}
+// mov $imm,(%base) of 2 or 8 bytes (8: sign-extended imm32, or two movl)
+void mov_store_imm(Emitter& e, int base, uint64_t v, int size) {
+  const uint8_t c7 = 0xc7, p66 = 0x66;
+  uint8_t tail[4];
+  if (size == 2) {
+    const uint16_t w = uint16_t(v);
+    memcpy(tail, &w, 2);
+    emit_modrm_mem(e, &p66, 1, false, false, &c7, 1, 0, at(base), tail, 2);
+    return;
+  }
+  if (int64_t(int32_t(uint32_t(v))) == int64_t(v)) {
+    const uint32_t d = uint32_t(v);
+    memcpy(tail, &d, 4);
+    emit_modrm_mem(e, nullptr, 0, true, false, &c7, 1, 0, at(base), tail, 4);
+    return;
+  }
+  for (int h = 0; h < 2; ++h) {
+    const uint32_t d = uint32_t(v >> (32 * h));
+    memcpy(tail, &d, 4);
+    emit_modrm_mem(e, nullptr, 0, false, false, &c7, 1, 0, at(base, 4 * h), tail, 4);
+  }
+}
+int pick_free(uint16_t used) {
+  static const int order[] = {R11, R10, R9, R8, RBX, RBP, RSI, RDI, R12, R13, R14, R15, RAX, RDX};
+  for (int r : order)
+    if (!(used & (1u << r))) return r;
+  return -1;
+}
+bool is_string_op(uint8_t o0) { return (o0 >= 0xa4 && o0 <= 0xa7) || (o0 >= 0xaa && o0 <= 0xaf); }
+}  // namespace
+
+// Inline TLB probe, flag-free (pext/lea/mov/jrcxz); `va` holds the guest VA:
+//   mov %rcx,s6
+//   pext idx_mask,%va,%rcx            ; TLB index
+//   mov tag(,%rcx,8),%rcx             ; -(page) of the entry (read or write table)
+//   lea size-1(%rcx,%va),%rcx          ; last byte - page
+//   pext page_mask,%rcx,%rcx           ; 0 iff the whole access lies in that page
+//   jrcxz hit ; jmp miss
+// hit:
+//   pext idx_mask,%va,%rcx ; mov addend(,%rcx,8),%rcx ; lea (%rcx,%va),%va
+// cont:
+//   mov s6,%rcx
+//   <the access through (%va)>        ; soft_end marks its end
+void Translator::soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8_t bits, int s4reg) {
+  Emitter& e = c.e;
+  const bool user = c.env.user;
+  if (user) bits |= kTlbUser;
+  bits |= kTlbRestoreS6;
+  e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
+  pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  load_table_rcx(e, tlb_table(user, (bits & kTlbWriteAcc) ? kTlbWrite : kTlbRead));
+  lea(e, RCX, at(RCX, int64_t(size) - 1, va));
+  pext_abs(e, RCX, RCX, kGlobalBase + BT_OFF_TLB_PAGE_MASK);
+  e.b(0xe3); e.b(5);  // jrcxz hit
+  e.b(0xe9);
+  const size_t miss = e.size();
+  e.d32(0);
+  pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  load_table_rcx(e, tlb_table(user, kTlbAddend));
+  lea(e, va, at(RCX, 0, va));
+  const size_t cont = e.size();
+  e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+  Ctx::SoftStub s{};
+  s.miss_rel = miss;
+  s.cont = cont;
+  s.access_lo = e.size();
+  s.va = va;
+  s.s4reg = s4reg;
+  s.size = size;
+  s.bits = bits;
+  s.pc = in.pc;
+  s.len = in.len;
+  s.index = c.index;
+  s.map = c.blk->map.back();
+  c.soft_stubs.push_back(s);
+}
+
+void Translator::soft_end(Ctx& c) { c.soft_stubs.back().access_hi = c.e.size(); }
+
+// Out of line, per probe:
+//   miss: <exit TlbMiss>           ; fill: resume at cont with %va = host address
+//         mov s6,%rcx              ; bounce (two frames): resume here, %va = the bounce buffer
+//         <copy of the access>
+//         <exit TlbCommit>          ; the buffer written back
+//         jmp after the access
+void Translator::emit_soft_stubs(Ctx& c) {
+  Emitter& e = c.e;
+  for (const auto& s : c.soft_stubs) {
+    InsnMapEntry m = s.map;  // a host fault in the copy is the instruction's
+    m.tc_off = uint32_t(e.size());
+    c.blk->map.push_back(m);
+    e.patch_rel32(s.miss_rel, e.pc());
+    ExitRecord r{};
+    r.reason = ExitReason::TlbMiss;
+    r.len = s.len;
+    r.a = uint8_t(s.va);
+    r.b = uint8_t(s.s4reg < 0 ? 0xff : s.s4reg);
+    r.c = s.bits;
+    r.guest_pc = s.pc;
+    r.target = c.blk->tc + s.cont;
+    r.aux = s.size;
+    c.records.push_back({e.exit(r), s.index, true});
+    e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+    std::vector<uint8_t> copy(e.at(s.access_lo), e.at(s.access_lo) + (s.access_hi - s.access_lo));
+    e.bytes(copy.data(), copy.size());
+    ExitRecord cr{};
+    cr.reason = ExitReason::TlbCommit;
+    cr.guest_pc = s.pc;
+    e.exit(cr);
+    e.jmp32(c.blk->tc + s.access_hi);
+  }
+}
+
+// The operand's address (with the virtual %fs/%gs base) into `dst` with
+// `opcode` 0x8d (lea); rip-relative: the guest VA as a constant. Uses only
+// `dst` (and rcx when it is free: callers save it).
+bool Translator::emit_operand_address(Ctx& c, const Insn& in, int dst, uint8_t opcode) {
+  (void)opcode;
+  MemRef m = in.mem;
+  if (in.addr32) {
+    c.error = "address-size prefix on a memory operand (bt-softmmu): " + in.text;
+    return false;
+  }
+  if (m.rip) {
+    emit_mov_imm64(c.e, dst, in.pc + in.len + uint64_t(m.disp));
+    return true;
+  }
+  m.seg = 0;
+  if (!in.mem.seg) {
+    lea(c.e, dst, m);
+    return true;
+  }
+  // base + index*scale + disp + segment base: the segment base into dst first
+  if (m.base == dst || m.index == dst) {
+    c.error = "segment operand through the scratch register: " + in.text;
+    return false;
+  }
+  c.e.load_abs(dst, kGlobalBase + (in.mem.seg == 'f' ? BT_OFF_FS_BASE : BT_OFF_GS_BASE));
+  if (m.base >= 0 && m.index >= 0) {
+    lea(c.e, dst, at(m.base, 0, dst));
+    lea(c.e, dst, [&] { MemRef k = at(dst, m.disp, m.index); k.scale = m.scale; return k; }());
+  } else if (m.base >= 0 || m.index >= 0) {
+    MemRef k = at(dst, m.disp, m.base >= 0 ? m.base : m.index);
+    k.scale = m.base >= 0 ? 1 : m.scale;
+    lea(c.e, dst, k);
+  } else {
+    lea(c.e, dst, at(dst, m.disp));
+  }
+  return true;
+}
+
+// An explicit memory operand (ModRM or moffs done by the caller): the
+// address into a scratch register t (saved in s4), the probe, the
+// instruction re-encoded on (%t), t back.
+bool Translator::soft_mem(Ctx& c, const Insn& in) {
+  if (in.vex) {
+    c.error = "VEX instruction with a memory operand (bt-softmmu): " + in.text;
+    return false;
+  }
+  const uint8_t o0 = in.opcode0();
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
+  if (o0 == 0x0f && (o1 == 0x18 || o1 == 0x0d || o1 == 0x1f || (o1 == 0xae && (ext == 6 || ext == 7) && !in.opsize)))
+    return true;  // prefetch, nop, clflush/clwb: no access to emulate (guest memory is coherent)
+  if (o0 == 0x0f && (o1 == 0xa3 || o1 == 0xab || o1 == 0xb3 || o1 == 0xbb)) {
+    c.error = "bit-string instruction with a register offset on memory (bt-softmmu): " + in.text;
+    return false;
+  }
+  if (o0 == 0x0f && (o1 == 0xae || o1 == 0xc7) && (ext == 4 || ext == 5 || ext == 3)) {
+    c.error = "xsave-family instruction (bt-softmmu): " + in.text;
+    return false;
+  }
+  const int t = begin_scratch(c, in, uint16_t(1u << RCX));
+  if (t < 0) {
+    c.error = "no scratch register for: " + in.text;
+    return false;
+  }
+  if (!emit_operand_address(c, in, t, kLea)) return false;
+  return emit_via_scratch(c, in, t, in.bytes + in.op_off, in.modrm_off - in.op_off, in.reg, in.bytes + in.modrm_end,
+                          in.len - in.modrm_end, true);
+}
+
+// Size and direction of an explicit memory access (Capstone's operand, with
+// the encodings it does not describe well).
+void soft_access_of(const Insn& in, uint32_t* size, bool* write) {
+  const uint8_t o0 = in.opcode0();
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
+  *size = uint32_t(in.mem_size > 0 ? in.mem_size : 8);
+  *write = in.mem_write || !in.mem_read;
+  if (o0 == 0x0f && o1 == 0xae && (ext == 0 || ext == 1)) {  // fxsave / fxrstor
+    *size = 512;
+    *write = ext == 0;
+  }
+  if (o0 >= 0xa0 && o0 <= 0xa3) {  // moffs
+    *write = o0 >= 0xa2;
+    *size = (o0 & 1) ? ((in.rex & 8) ? 8 : in.opsize ? 2 : 4) : 1;
+  }
+}
+
+// Stack, string, branch and other implicit-memory instructions.
+bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
+  Emitter& e = c.e;
+  const uint8_t o0 = in.opcode0();
+  const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
+  const uint64_t next = in.pc + in.len;
+  *ok = true;
+  *end = false;
+  const int osz = in.opsize ? 2 : 8;
+  auto fail = [&](const char* why) {
+    c.error = std::string(why) + " (bt-softmmu): " + in.text;
+    *ok = false;
+    return true;
+  };
+  // push of the value `store` emits through (%t) (t saved in s4 unless noted).
+  auto push_with = [&](int t, uint8_t extra_bits, int s4reg, auto store) {
+    lea(e, t, at(RSP, -osz));
+    soft_probe(c, in, t, uint32_t(osz), uint8_t(kTlbWriteAcc | extra_bits), s4reg);
+    store(t);
+    soft_end(c);
+  };
+  auto scratch = [&](uint16_t avoid) {
+    const int t = begin_scratch(c, in, uint16_t(avoid | (1u << RCX)));
+    if (t < 0) fail("no scratch register");
+    return t;
+  };
+  if (in.addr32 && (is_string_op(o0) || o0 == 0xd7)) return fail("32-bit addresses on an implicit operand");
+  // push r / push imm
+  if ((o0 >= 0x50 && o0 <= 0x57) || o0 == 0x68 || o0 == 0x6a) {
+    const int r = o0 <= 0x57 ? ((o0 & 7) | ((in.rex & 1) ? 8 : 0)) : -1;
+    const int t = scratch(0);
+    if (t < 0) return true;
+    push_with(t, kTlbRestoreS4, t, [&](int tt) {
+      if (r >= 0) mov_store(e, r, tt, osz);
+      else mov_store_imm(e, tt, uint64_t(in.imm), osz);
+    });
+    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    lea(e, RSP, at(RSP, -osz));
+    return true;
+  }
+  // pop r
+  if (o0 >= 0x58 && o0 <= 0x5f) {
+    const int r = (o0 & 7) | ((in.rex & 1) ? 8 : 0);
+    const int t = scratch(0);
+    if (t < 0) return true;
+    lea(e, t, at(RSP));
+    soft_probe(c, in, t, uint32_t(osz), kTlbRestoreS4, t);
+    mov_load(e, r, t, osz);
+    soft_end(c);
+    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    if (r != RSP) lea(e, RSP, at(RSP, osz));
+    return true;
+  }
+  // push m (ff /6) / pop m (8f /0): the value passes through t, the second address through t2 (s7)
+  if ((o0 == 0xff && in.has_modrm && ext == 6 && in.mod != 3) || (o0 == 0x8f && in.has_modrm && ext == 0 && in.mod != 3)) {
+    const bool push = o0 == 0xff;
+    const int t = scratch(0);
+    if (t < 0) return true;
+    const int t2 = pick_free(uint16_t(in.gprs | (1u << t) | (1u << RCX) | (1u << RSP)));
+    if (t2 < 0) return fail("no second scratch register");
+    if (in.mem.base == RSP || in.mem.index == RSP) return fail("pop/push memory operand addressed by rsp");
+    if (push) {
+      if (!emit_operand_address(c, in, t, kLea)) { *ok = false; return true; }
+    } else {
+      lea(e, t, at(RSP));
+    }
+    soft_probe(c, in, t, uint32_t(osz), kTlbRestoreS4, t);
+    mov_load(e, t, t, osz);
+    soft_end(c);
+    e.store_abs(t2, kGlobalBase + BT_OFF_S7);
+    if (push) {
+      lea(e, t2, at(RSP, -osz));
+    } else if (!emit_operand_address(c, in, t2, kLea)) {
+      *ok = false;
+      return true;
+    }
+    soft_probe(c, in, t2, uint32_t(osz), uint8_t(kTlbWriteAcc | kTlbRestoreS4 | kTlbRestoreS7), t);
+    mov_store(e, t, t2, osz);
+    soft_end(c);
+    e.load_abs(t2, kGlobalBase + BT_OFF_S7);
+    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    lea(e, RSP, at(RSP, push ? -osz : osz));
+    return true;
+  }
+  // leave: rsp = rbp + 8, rbp = [rbp]
+  if (o0 == 0xc9) {
+    if (in.opsize) return fail("16-bit leave");
+    const int t = scratch(0);
+    if (t < 0) return true;
+    lea(e, t, at(RBP));
+    soft_probe(c, in, t, 8, kTlbRestoreS4, t);
+    lea(e, RSP, at(RBP, 8));
+    mov_load(e, RBP, t, 8);
+    soft_end(c);
+    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    return true;
+  }
+  if (o0 == 0xc8) return fail("enter");
+  if ((o0 == 0xff && in.has_modrm && ext == 6) || (o0 == 0x8f && in.has_modrm && ext == 0))
+    return fail("push/pop through the ModRM register form");
+  if (o0 == 0xd7) return fail("xlat");
+  // call rel32: push the guest return address through the TLB
+  if (o0 == 0xe8) {
+    const int t = scratch(0);
+    if (t < 0) return true;
+    push_with(t, kTlbRestoreS4, t, [&](int tt) { mov_store_imm(e, tt, next, 8); });
+    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    lea(e, RSP, at(RSP, -8));
+    c.stubs.push_back({e.jmp32(e.pc()), uint64_t(in.imm)});
+    *end = true;
+    return true;
+  }
+  // ret / ret imm16: the target through the TLB into %rdx, then the lookup
+  if (o0 == 0xc3 || o0 == 0xc2) {
+    c.blk->map.back().fixup = Fixup::RestoreS1S2;
+    e.store_abs(RCX, kGlobalBase + BT_OFF_S1);
+    e.store_abs(RDX, kGlobalBase + BT_OFF_S2);
+    lea(e, RDX, at(RSP));
+    soft_probe(c, in, RDX, 8, kTlbRestoreS1S2, -1);
+    mov_load(e, RDX, RDX, 8);
+    soft_end(c);
+    lea(e, RSP, at(RSP, 8 + (o0 == 0xc2 ? int64_t(in.imm & 0xffff) : 0)));
+    e.jmp32(c.env.lookup_entry);
+    *end = true;
+    return true;
+  }
+  // call/jmp through a register or memory
+  if (o0 == 0xff && in.has_modrm && (ext == 2 || ext == 4)) {
+    c.blk->map.back().fixup = Fixup::RestoreS1S2;
+    e.store_abs(RCX, kGlobalBase + BT_OFF_S1);
+    e.store_abs(RDX, kGlobalBase + BT_OFF_S2);
+    if (in.mod == 3) {
+      if (!emit_load_operand_rdx(c, in)) { *ok = false; return true; }
+    } else {
+      if (in.mem.seg && (in.mem.base == RDX || in.mem.index == RDX)) return fail("segment-relative branch through rdx");
+      if (!emit_operand_address(c, in, RDX, kLea)) { *ok = false; return true; }
+      soft_probe(c, in, RDX, 8, kTlbRestoreS1S2, -1);
+      mov_load(e, RDX, RDX, 8);
+      soft_end(c);
+    }
+    if (ext == 2) {
+      const int t = pick_free(uint16_t((1u << RCX) | (1u << RDX) | (1u << RSP)));
+      e.store_abs(t, kGlobalBase + BT_OFF_S4);
+      push_with(t, uint8_t(kTlbRestoreS4 | kTlbRestoreS1S2), t, [&](int tt) { mov_store_imm(e, tt, next, 8); });
+      e.load_abs(t, kGlobalBase + BT_OFF_S4);
+      lea(e, RSP, at(RSP, -8));
+    }
+    e.jmp32(c.env.lookup_entry);
+    *end = true;
+    return true;
+  }
+  // string instructions: emulated through the guest's tables (the callout
+  // walks per element; a rep form comes back every 4096 elements)
+  if (is_string_op(o0)) {
+    const uint8_t size = (o0 & 1) ? uint8_t((in.rex & 8) ? 8 : in.opsize ? 2 : 4) : 1;
+    emit_callout(c, in, CalloutOp::StringSeg, o0, uint8_t(in.seg), size, 0,
+                 (in.rep ? uint64_t(kOpRep) : 0) | (in.repne ? uint64_t(kOpRepne) : 0), false);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace vtb::bt
