@@ -1,0 +1,194 @@
+// tags: engines|bt|tests — desc: bt-softmmu with real guest page tables: guest addresses are not host addresses (the host's own range as guest memory), precise #PF, page-crossing bounce, invlpg/CR3 and A/D, self-modifying code.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "common/counters.h"
+#include "common/guest_memory.h"
+#include "engines/bt/layout.h"
+#include "engines/bt/runtime.h"
+#include "engines/bt/soft_mmu.h"
+
+namespace vtb::bt {
+namespace {
+
+// va 0x400000.. (16 pages) -> gpa 0x100000 (code, RW);
+// va 0x600000 -> gpa 0x200000, 0x601000 -> gpa 0x280000 (not contiguous), 0x602000 -> gpa 0x202000 read-only;
+// va 0x40000000 (the host's vCPU block address) -> gpa 0x300000.
+class SoftmmuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Status st;
+    mem_ = GuestMemory::create(4 << 20, &st);
+    ASSERT_TRUE(mem_) << st.message();
+    put(0x1000, 0x2000 | 7);              // PML4[0] -> PDPT
+    put(0x2000, 0x3000 | 7);              // PDPT[0] -> PD
+    put(0x2000 + 1 * 8, 0x6000 | 7);      // PDPT[1] (1 GiB) -> PD
+    put(0x3000 + 2 * 8, 0x4000 | 7);      // PD[2] (0x400000) -> PT code
+    put(0x3000 + 3 * 8, 0x5000 | 7);      // PD[3] (0x600000) -> PT data
+    put(0x6000, 0x7000 | 7);              // 0x40000000 -> PT
+    for (uint64_t i = 0; i < 16; ++i) put(0x4000 + i * 8, (0x100000 + i * 0x1000) | 7);
+    put(0x5000, 0x200000 | 7);
+    put(0x5000 + 8, 0x280000 | 7);
+    put(0x5000 + 16, 0x202000 | 5);       // present, user, read-only
+    put(0x7000, 0x300000 | 7);
+    RuntimeOptions opt;
+    opt.softmmu = true;
+    rt_ = Runtime::create(&mmu_, opt, &st);
+    ASSERT_TRUE(rt_) << st.message();
+    mmu_.attach(mem_.get(), rt_.get());
+  }
+  void put(uint64_t gpa, uint64_t v) { mem_->write_obj(gpa, v); }
+  uint64_t get(uint64_t gpa) {
+    uint64_t v = 0;
+    mem_->read_obj(gpa, &v);
+    return v;
+  }
+  Exit run(const std::vector<uint8_t>& code, Regs* r) {
+    mem_->write(0x100000, code.data(), code.size());
+    rt_->invalidate_range(0x400000, code.size());
+    r->rip = 0x400000;
+    if (!r->rsp) r->rsp = 0x600800;
+    r->cs.selector = 0x08;
+    r->cr3 = 0x1000;
+    r->cr0 = 0x80050033;
+    r->efer = 0xd01;
+    r->rflags = 2;
+    rt_->set_regs(*r);
+    RunLimits lim;
+    lim.wall = std::chrono::seconds(5);
+    Exit e = rt_->run(lim);
+    *r = rt_->regs();
+    return e;
+  }
+  uint64_t counter(const char* n) {
+    Counters c;
+    rt_->stats(c);
+    return c.get(n);
+  }
+  std::unique_ptr<GuestMemory> mem_;
+  SoftMmu mmu_;
+  std::unique_ptr<Runtime> rt_;
+};
+
+// The guest's 0x40000000 is its own memory, not the host's vCPU block that
+// sits at that host address: stores, the stack, call/ret all land in the
+// guest frame, and the host's block (exit_fn, host_sp...) survives.
+TEST_F(SoftmmuTest, GuestAddressesAreNotHostAddresses) {
+  Regs r;
+  // movabs $0x1122334455667788,%rax; mov %rax,0x40000008; mov 0x40000008,%rbx; mov $0x40000800,%rsp;
+  // push %rbx; call 1f; jmp 2f; 1: mov (%rsp),%rcx; ret; 2: pop %rdx; out %al,$0xf4
+  Exit e = run({0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x48, 0x89, 0x04, 0x25, 0x08, 0x00, 0x00,
+                0x40, 0x48, 0x8b, 0x1c, 0x25, 0x08, 0x00, 0x00, 0x40, 0x48, 0xc7, 0xc4, 0x00, 0x08, 0x00, 0x40, 0x53,
+                0xe8, 0x02, 0x00, 0x00, 0x00, 0xeb, 0x05, 0x48, 0x8b, 0x0c, 0x24, 0xc3, 0x5a, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(e.port, 0xf4);
+  EXPECT_EQ(r.rbx, 0x1122334455667788ULL);
+  EXPECT_EQ(r.rcx, 0x400027u) << "the return address pushed by the call, read through the stack";
+  EXPECT_EQ(r.rdx, r.rbx);
+  EXPECT_EQ(r.rsp, 0x40000800u);
+  EXPECT_EQ(get(0x300008), 0x1122334455667788ULL) << "the store went to guest memory";
+  EXPECT_EQ(get(0x3007f8), r.rbx) << "the push went to guest memory";
+  EXPECT_EQ(get(0x3007f0), 0x400027u) << "the call's return address went to guest memory";
+  EXPECT_EQ(counter("mmu.hidden_fault"), 0u);
+  EXPECT_EQ(counter("softmmu.tlb_miss"), 1u) << "one fill (a store: read and write tags) serves the rest of the page";
+}
+
+TEST_F(SoftmmuTest, PageFaultsArePreciseAndWithoutHostSignals) {
+  Regs r;
+  r.rax = 0x77;
+  // mov 0x700000,%rax (not mapped); out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x70, 0x00, 0xe6, 0xf4}, &r);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.fault_addr, 0x700000u);
+  EXPECT_EQ(e.error_code, 0u) << "not present, read, supervisor";
+  EXPECT_EQ(r.rip, 0x400000u);
+  EXPECT_EQ(r.rax, 0x77u);
+  // movq $5,0x602000 (read-only page): a write protection fault, nothing written
+  Regs w;
+  w.rcx = 0x1234;
+  e = run({0x48, 0xc7, 0x04, 0x25, 0x00, 0x20, 0x60, 0x00, 0x05, 0x00, 0x00, 0x00, 0xe6, 0xf4}, &w);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.fault_addr, 0x602000u);
+  EXPECT_EQ(e.error_code, 3u) << "present, write";
+  EXPECT_EQ(w.rcx, 0x1234u) << "the probe's scratch registers are restored";
+  EXPECT_EQ(get(0x202000), 0u);
+  // (a host SIGSEGV in this mode would have been an EngineError: SoftMmu::host_fault claims none)
+  EXPECT_EQ(mmu_.stats().guest_pf, 2u);
+}
+
+// Accesses that cross into a page of another frame go through the bounce
+// buffer: both halves read, both halves written.
+TEST_F(SoftmmuTest, PageCrossingAccessesSpanTwoFrames) {
+  put(0x200ff8, 0x0403020100000000ULL);
+  put(0x280000, 0x0c0b0a0908070605ULL);
+  Regs r;
+  // mov 0x600ffc,%rax; mov $0x99,%rbx; mov %rbx,0x600ffe; out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0xfc, 0x0f, 0x60, 0x00, 0x48, 0xc7, 0xc3, 0x99, 0x00, 0x00, 0x00, 0x48, 0x89,
+                0x1c, 0x25, 0xfe, 0x0f, 0x60, 0x00, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rax, 0x0807060504030201ULL);
+  EXPECT_EQ(get(0x200ff8), 0x0099020100000000ULL);
+  EXPECT_EQ(get(0x280000), 0x0c0b000000000000ULL);
+  EXPECT_EQ(counter("softmmu.bounce"), 2u);
+}
+
+// Like a TLB: a PTE store is not traced (the old translation may stay until
+// invalidation); invlpg and a CR3 load drop it. A read leaves D clear, and
+// the first write through that page walks again and sets it.
+TEST_F(SoftmmuTest, InvalidationAndAccessedDirtyBits) {
+  put(0x200000, 0xaa);
+  put(0x280000, 0xbb);
+  Regs r;
+  const std::vector<uint8_t> load = {0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0xe6, 0xf4};  // mov 0x600000,%rax
+  ASSERT_EQ(run(load, &r).kind, ExitKind::PortIo);
+  EXPECT_EQ(r.rax, 0xaau);
+  EXPECT_EQ(get(0x5000) & 0x60, 0x20u) << "accessed, not dirty";
+  put(0x5000, 0x280000 | 0x27);  // the PTE now names another frame (no invlpg yet)
+  // invlpg 0x600000; mov 0x600000,%rbx; out %al,$0xf4
+  r = Regs{};
+  ASSERT_EQ(run({0x0f, 0x01, 0x3c, 0x25, 0x00, 0x00, 0x60, 0x00, 0x48, 0x8b, 0x1c, 0x25, 0x00, 0x00, 0x60, 0x00, 0xe6,
+                 0xf4},
+                &r)
+                .kind,
+            ExitKind::PortIo);
+  EXPECT_EQ(r.rbx, 0xbbu) << "invlpg dropped the entry";
+  EXPECT_GE(counter("softmmu.tlb_flush_page"), 1u);
+  put(0x5000, 0x200000 | 0x27);
+  r = Regs{};
+  // mov %cr3,%rax; mov %rax,%cr3; mov 0x600000,%rax; out
+  ASSERT_EQ(run({0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8, 0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0xe6, 0xf4}, &r)
+                .kind,
+            ExitKind::PortIo);
+  EXPECT_EQ(r.rax, 0xaau) << "the CR3 load flushed the TLB";
+  EXPECT_EQ(get(0x5000) & 0x40, 0u);
+  r = Regs{};
+  // movq $5,0x600000; out
+  ASSERT_EQ(run({0x48, 0xc7, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x05, 0x00, 0x00, 0x00, 0xe6, 0xf4}, &r).kind,
+            ExitKind::PortIo);
+  EXPECT_EQ(get(0x200000), 5u);
+  EXPECT_EQ(get(0x5000) & 0x60, 0x60u) << "the store set D";
+}
+
+TEST_F(SoftmmuTest, SelfModifyingCodeIsRetranslated) {
+  Regs r;
+  // xor %ecx,%ecx; L: mov $1,%eax; inc %ecx; cmp $2,%ecx; je 1f; movb $2,0x400003; jmp L; 1: out %al,$0xf4
+  Exit e = run({0x31, 0xc9, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xff, 0xc1, 0x83, 0xf9, 0x02, 0x74, 0x0a, 0xc6, 0x04, 0x25,
+                0x03, 0x00, 0x40, 0x00, 0x02, 0xeb, 0xea, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rax & 0xff, 2u) << "the patched immediate must be executed";
+  EXPECT_GE(counter("bt.tc_invalidate"), 1u);
+  EXPECT_GE(mmu_.stats().code_store, 1u);
+  EXPECT_EQ(counter("mmu.hidden_fault"), 0u);
+}
+
+}  // namespace
+}  // namespace vtb::bt
