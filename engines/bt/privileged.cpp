@@ -708,6 +708,17 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
         raise_outside_access(va, w, user);
         return true;
       };
+      // bt-softmmu: rep movs/stos forwards a page-bounded run at a time (one
+      // walk per page instead of per element); the element loop below takes
+      // what remains (page-crossing elements, backwards, cmps/scas/lods).
+      if (opt_.softmmu && rep && !(a->rflags & kFlagDF) && (stos || scas || r.a == 0xa4 || r.a == 0xa5)) {
+        uint64_t last = 0;
+        bool compared = false;
+        const bool ok = soft_string_run(r.a, base, size, user, r.aux & kOpRepne, &last, &compared);
+        if (compared) a->rflags = (a->rflags & ~uint64_t(0x8d5)) | cmp_flags(a->gpr[RAX] & mask_of(size), last, size);
+        if (!ok) return Step::Fault;
+        if (scas && compared && (((r.aux & kOpRepne) != 0) == ((a->rflags & 0x40) != 0))) return done();
+      }
       for (int k = 0; k < 4096; ++k) {
         if (rep && a->gpr[RCX] == 0) return done();
         GuestFaultInfo f;

@@ -152,6 +152,10 @@ class Runtime {
   void tlb_install(bool user, uint64_t va, const SoftAccess& sa);
   void tlb_miss(const ExitRecord* r, int64_t* used, bool counting);
   void tlb_commit(const ExitRecord* r);
+  // rep movs/stos/scas (DF clear) in page-bounded runs; false: a guest fault
+  // was raised. scas: *last is the last element compared (*compared).
+  bool soft_string_run(uint8_t opcode, uint64_t src_base, int size, bool user, bool repne, uint64_t* last,
+                       bool* compared);
 
   // Callouts (privileged.cpp). Return value drives the dispatcher.
   enum class Step { Resume, Jump, ExitVm, Fault, Error };

@@ -2,6 +2,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "engines/bt/runtime.h"
@@ -125,6 +126,66 @@ void Runtime::tlb_commit(const ExitRecord* r) {
   bounce_.live = false;
   hold_irq_ = true;
   resume_tc_ = reinterpret_cast<uint64_t>(r) + sizeof(ExitRecord);
+}
+
+// Whole elements within one source page and one destination page per step,
+// at most 1 MiB per visit (the rest is left to the element loop and the next
+// visit). rcx/rsi/rdi always describe the elements done, so a fault on a later
+// page leaves the guest state a native rep would.
+bool Runtime::soft_string_run(uint8_t opcode, uint64_t src_base, int size, bool user, bool repne, uint64_t* last,
+                              bool* compared) {
+  AsmVcpu* a = asm_vcpu();
+  const bool movs = opcode == 0xa4 || opcode == 0xa5, scas = opcode == 0xae || opcode == 0xaf;
+  const uint64_t value = a->gpr[RAX];
+  const uint64_t mask = size >= 8 ? ~0ULL : (1ULL << (8 * size)) - 1;
+  *compared = false;
+  for (uint64_t budget = 1 << 20; a->gpr[RCX] != 0 && budget > 0;) {
+    const uint64_t dst = a->gpr[RDI], src = src_base + a->gpr[RSI];
+    uint64_t room = kPage - (dst & (kPage - 1));
+    if (movs) room = std::min(room, kPage - (src & (kPage - 1)));
+    const uint64_t n = std::min<uint64_t>(a->gpr[RCX], room / uint64_t(size));
+    if (n == 0) return true;  // an element crosses a page: the element loop
+    const size_t bytes = size_t(n) * size_t(size);
+    SoftAccess d, s;
+    GuestFaultInfo f;
+    if ((movs && !mem_->soft_fill(src, bytes, false, user, &s, &f)) || !mem_->soft_fill(dst, bytes, !scas, user, &d, &f)) {
+      raise(f.vector, f.error, true, f.addr);
+      return false;
+    }
+    if (scas) {  // repe/repne: up to the first element that ends the repetition
+      uint64_t k = 0;
+      bool stop = false;
+      while (k < n && !stop) {
+        uint64_t y = 0;
+        memcpy(&y, d.p0 + k * uint64_t(size), size_t(size));
+        *last = y;
+        *compared = true;
+        ++k;
+        stop = repne ? (value & mask) == y : (value & mask) != y;
+      }
+      a->gpr[RDI] += k * uint64_t(size);
+      a->gpr[RCX] -= k;
+      if (stop) return true;
+      budget -= std::min<uint64_t>(budget, k * uint64_t(size));
+      continue;
+    }
+    if (movs) {
+      if (d.p0 > s.p0 && d.p0 < s.p0 + bytes) {
+        for (size_t i = 0; i < bytes; ++i) d.p0[i] = s.p0[i];  // overlapping forward copy repeats, as rep movs does
+      } else {
+        memmove(d.p0, s.p0, bytes);
+      }
+      a->gpr[RSI] += bytes;
+    } else if (size == 1) {
+      memset(d.p0, int(value & 0xff), bytes);
+    } else {
+      for (size_t i = 0; i < bytes; i += size_t(size)) memcpy(d.p0 + i, &value, size_t(size));
+    }
+    a->gpr[RDI] += bytes;
+    a->gpr[RCX] -= n;
+    budget -= std::min<uint64_t>(budget, bytes);
+  }
+  return true;
 }
 
 }  // namespace vtb::bt
