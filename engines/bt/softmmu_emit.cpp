@@ -162,15 +162,21 @@ void Translator::emit_soft_stubs(Ctx& c) {
 bool Translator::emit_operand_address(Ctx& c, const Insn& in, int dst, uint8_t opcode) {
   (void)opcode;
   MemRef m = in.mem;
-  if (in.addr32) {
-    c.error = "address-size prefix on a memory operand (bt-softmmu): " + in.text;
-    return false;
-  }
-  if (m.rip) {
-    emit_mov_imm64(c.e, dst, in.pc + in.len + uint64_t(m.disp));
+  if (m.rip) {  // (eip-relative with 0x67: the 32-bit sum)
+    const uint64_t va = in.pc + in.len + uint64_t(m.disp);
+    emit_mov_imm64(c.e, dst, in.addr32 ? uint64_t(uint32_t(va)) : va);
     return true;
   }
   m.seg = 0;
+  if (in.addr32 && !in.mem.seg) {  // lea with 0x67: the 32-bit address, zero-extended
+    const uint8_t a32 = 0x67;
+    emit_modrm_mem(c.e, &a32, 1, true, false, &kLea, 1, dst, m, nullptr, 0);
+    return true;
+  }
+  if (in.addr32) {
+    c.error = "address-size prefix on a segment-relative operand (bt-softmmu): " + in.text;
+    return false;
+  }
   if (!in.mem.seg) {
     lea(c.e, dst, m);
     return true;
@@ -269,10 +275,12 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     if (t < 0) fail("no scratch register");
     return t;
   };
-  if (in.addr32 && (is_string_op(o0) || o0 == 0xd7)) return fail("32-bit addresses on an implicit operand");
+  if (in.addr32 && is_string_op(o0)) return fail("32-bit addresses on an implicit operand");
   // push r / push imm
-  if ((o0 >= 0x50 && o0 <= 0x57) || o0 == 0x68 || o0 == 0x6a) {
-    const int r = o0 <= 0x57 ? ((o0 & 7) | ((in.rex & 1) ? 8 : 0)) : -1;
+  const bool push_rm = o0 == 0xff && in.has_modrm && ext == 6 && in.mod == 3;
+  const bool pop_rm = o0 == 0x8f && in.has_modrm && ext == 0 && in.mod == 3;
+  if ((o0 >= 0x50 && o0 <= 0x57) || o0 == 0x68 || o0 == 0x6a || push_rm) {
+    const int r = push_rm ? in.rm : o0 <= 0x57 ? ((o0 & 7) | ((in.rex & 1) ? 8 : 0)) : -1;
     const int t = scratch(0);
     if (t < 0) return true;
     push_with(t, kTlbRestoreS4, t, [&](int tt) {
@@ -284,8 +292,8 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     return true;
   }
   // pop r
-  if (o0 >= 0x58 && o0 <= 0x5f) {
-    const int r = (o0 & 7) | ((in.rex & 1) ? 8 : 0);
+  if ((o0 >= 0x58 && o0 <= 0x5f) || pop_rm) {
+    const int r = pop_rm ? in.rm : (o0 & 7) | ((in.rex & 1) ? 8 : 0);
     const int t = scratch(0);
     if (t < 0) return true;
     lea(e, t, at(RSP));
@@ -341,9 +349,23 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     return true;
   }
   if (o0 == 0xc8) return fail("enter");
-  if ((o0 == 0xff && in.has_modrm && ext == 6) || (o0 == 0x8f && in.has_modrm && ext == 0))
-    return fail("push/pop through the ModRM register form");
-  if (o0 == 0xd7) return fail("xlat");
+  // xlat: al = [rbx + zero-extended al]
+  if (o0 == 0xd7) {
+    if (in.seg || in.addr32) return fail("xlat with a prefix");
+    const int t = scratch(uint16_t((1u << RAX) | (1u << RBX)));
+    if (t < 0) return true;
+    const uint8_t movzb[] = {0x0f, 0xb6};  // movzbl %al,%t
+    if (t >= 8) e.b(0x44);
+    e.bytes(movzb, 2);
+    e.b(uint8_t(0xc0 | ((t & 7) << 3) | RAX));
+    lea(e, t, at(RBX, 0, t));
+    soft_probe(c, in, t, 1, kTlbRestoreS4, t);
+    const uint8_t mov8 = 0x8a;  // mov (%t),%al
+    emit_modrm_mem(e, nullptr, 0, false, false, &mov8, 1, RAX, at(t), nullptr, 0);
+    soft_end(c);
+    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    return true;
+  }
   // call rel32: push the guest return address through the TLB
   if (o0 == 0xe8) {
     const int t = scratch(0);

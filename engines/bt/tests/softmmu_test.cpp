@@ -177,6 +177,24 @@ TEST_F(SoftmmuTest, InvalidationAndAccessedDirtyBits) {
   EXPECT_EQ(get(0x5000) & 0x60, 0x60u) << "the store set D";
 }
 
+// Implicit and unusual operands go through the TLB too: xlat, push/pop in
+// their ModRM register forms, a 32-bit address (0x67).
+TEST_F(SoftmmuTest, ImplicitOperandsGoThroughTheTlb) {
+  put(0x200000, 0x0000aa0000000000ULL);
+  put(0x200008, 0x12345678);
+  Regs r;
+  // mov $0x600000,%ebx; mov $5,%eax; xlat; push %rbx (ff f3); pop %rcx (8f c1); mov 8(%ebx),%edx (67); out
+  Exit e = run({0xbb, 0x00, 0x00, 0x60, 0x00, 0xb8, 0x05, 0x00, 0x00, 0x00, 0xd7, 0xff, 0xf3, 0x8f, 0xc1, 0x67, 0x8b,
+                0x53, 0x08, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rax, 0xaau);
+  EXPECT_EQ(r.rcx, 0x600000u);
+  EXPECT_EQ(r.rdx, 0x12345678u);
+  EXPECT_EQ(r.rsp, 0x600800u);
+  EXPECT_EQ(get(0x2007f8), 0x600000u) << "the push went through the TLB to guest memory";
+}
+
 TEST_F(SoftmmuTest, SelfModifyingCodeIsRetranslated) {
   Regs r;
   // xor %ecx,%ecx; L: mov $1,%eax; inc %ecx; cmp $2,%ecx; je 1f; movb $2,0x400003; jmp L; 1: out %al,$0xf4
