@@ -219,6 +219,7 @@ class Runtime {
   // bt-softmmu: the frame behind each TLB entry (~0: empty), per mode; a
   // page-crossing access in flight through the bounce buffer.
   std::vector<uint64_t> tlb_gpa_[2];
+  std::vector<uint32_t> tlb_used_;  // entries filled since the last flush (mode * entries + index)
   struct Bounce { bool live = false; bool write = false; uint8_t* p0 = nullptr; uint8_t* p1 = nullptr; size_t n0 = 0, n = 0; };
   Bounce bounce_;
   alignas(64) uint8_t bounce_buf_[8192];

@@ -24,20 +24,37 @@ Status Runtime::tlb_init() {
   memcpy(reinterpret_cast<uint8_t*>(a) + BT_OFF_TLB_IDX_MASK, &idx_mask, 8);
   memcpy(reinterpret_cast<uint8_t*>(a) + BT_OFF_TLB_PAGE_MASK, &page_mask, 8);
   for (auto& g : tlb_gpa_) g.assign(kTlbEntries, ~0ULL);
+  tlb_used_.reserve(kTlbEntries);
+  tlb_used_.assign(1, 0);  // the first flush clears every table
+  tlb_used_.resize(kTlbEntries);
   tlb_flush();
   st_.tlb_flush = 0;
   return Status::ok();
 }
 
+// A flush clears the entries filled since the last one (tlb_used_), or all
+// of them when that is most of the tables: a CR3 load costs what the
+// address space used, not 2 x 1024 entries.
 void Runtime::tlb_flush() {
   if (!opt_.softmmu) return;
-  for (int u = 0; u < 2; ++u) {
-    for (int k = kTlbRead; k <= kTlbWrite; ++k) {
-      uint64_t* t = tlb_tab(u, k);
-      for (uint64_t i = 0; i < kTlbEntries; ++i) t[i] = kTlbNoTag;
+  if (tlb_used_.size() < kTlbEntries / 2) {
+    for (uint32_t k : tlb_used_) {
+      const bool u = k >= kTlbEntries;
+      const size_t i = k & (kTlbEntries - 1);
+      tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
+      tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;
+      tlb_gpa_[u][i] = ~0ULL;
     }
-    tlb_gpa_[u].assign(kTlbEntries, ~0ULL);
+  } else {
+    for (int u = 0; u < 2; ++u) {
+      for (int k = kTlbRead; k <= kTlbWrite; ++k) {
+        uint64_t* t = tlb_tab(u, k);
+        for (uint64_t i = 0; i < kTlbEntries; ++i) t[i] = kTlbNoTag;
+      }
+      tlb_gpa_[u].assign(kTlbEntries, ~0ULL);
+    }
   }
+  tlb_used_.clear();
   ++st_.tlb_flush;
 }
 
@@ -46,8 +63,7 @@ void Runtime::tlb_flush_page(uint64_t va) {
   const size_t i = tlb_index(va);
   for (int u = 0; u < 2; ++u) {
     tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
-    tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;
-    tlb_gpa_[u][i] = ~0ULL;
+    tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;  // (tlb_gpa_ stays: the slot remains in tlb_used_)
   }
   ++st_.tlb_flush_page;
 }
@@ -66,6 +82,7 @@ void Runtime::tlb_install(bool user, uint64_t va, const SoftAccess& sa) {
   tlb_tab(user, kTlbRead)[i] = uint64_t(0) - page;
   tlb_tab(user, kTlbWrite)[i] = sa.writable ? uint64_t(0) - page : kTlbNoTag;
   tlb_tab(user, kTlbAddend)[i] = host_page - page;
+  if (tlb_gpa_[user][i] == ~0ULL) tlb_used_.push_back(uint32_t(i + (user ? kTlbEntries : 0)));
   tlb_gpa_[user][i] = sa.gpa0;
 }
 
