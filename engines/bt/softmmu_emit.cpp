@@ -427,4 +427,34 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
   return false;
 }
 
+// Inline pushf/popf (inline_sensitive.cpp) with the stack slot through the
+// TLB. pushf: for the inline sequence, rsp briefly holds the slot's host
+// address + 8 (its pushfq writes the image there; signals run on the
+// alternate stack); popf: the image is loaded through the TLB into t, the
+// inline sequence takes it from there (a refused image takes the callout,
+// which reads the stack through the walk).
+bool Translator::soft_pushf_popf(Ctx& c, const Insn& in) {
+  Emitter& e = c.e;
+  const int t = begin_scratch(c, in, uint16_t((1u << RAX) | (1u << RCX)));
+  if (t < 0) return false;
+  if (in.opcode0() == 0x9c) {
+    lea(e, t, at(RSP, -8));
+    soft_probe(c, in, t, 8, uint8_t(kTlbWriteAcc | kTlbRestoreS4), t);
+    e.store_abs(RSP, kGlobalBase + BT_OFF_S7);
+    lea(e, RSP, at(t, 8));
+    emit_inline_pushf(c);
+    e.load_abs(RSP, kGlobalBase + BT_OFF_S7);
+    soft_end(c);
+    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    lea(e, RSP, at(RSP, -8));
+    return true;
+  }
+  lea(e, t, at(RSP));
+  soft_probe(c, in, t, 8, kTlbRestoreS4, t);
+  mov_load(e, t, t, 8);
+  soft_end(c);
+  emit_inline_popf(c, in, t);
+  return true;
+}
+
 }  // namespace vtb::bt

@@ -105,7 +105,8 @@ class Translator {
   void emit_inline_syscall(Ctx& c, const Insn& in);
   void emit_inline_sysret(Ctx& c, const Insn& in);
   void emit_inline_pushf(Ctx& c);
-  void emit_inline_popf(Ctx& c, const Insn& in);
+  void emit_inline_popf(Ctx& c, const Insn& in, int src = -1);
+  bool soft_pushf_popf(Ctx& c, const Insn& in);  // softmmu_emit.cpp
   void emit_inline_rdtsc(Ctx& c, const Insn& in);
   void emit_inline_cpuid(Ctx& c, const Insn& in);
   void emit_inline_swapgs(Ctx& c);

@@ -195,6 +195,21 @@ TEST_F(SoftmmuTest, ImplicitOperandsGoThroughTheTlb) {
   EXPECT_EQ(get(0x2007f8), 0x600000u) << "the push went through the TLB to guest memory";
 }
 
+// pushf/popf run inline with the stack slot through the TLB.
+TEST_F(SoftmmuTest, InlinePushfPopfThroughTheTlb) {
+  Regs r;
+  // stc; pushfq; pop %rax; push $0x283 (IF SF CF); popfq; pushfq; pop %rbx; out %al,$0xf4
+  Exit e = run({0xf9, 0x9c, 0x58, 0x68, 0x83, 0x02, 0x00, 0x00, 0x9d, 0x9c, 0x5b, 0xe6, 0xf4}, &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rax & 0x8d7, 0x3u) << "CF and bit 1 in the pushed image";
+  EXPECT_EQ(r.rbx & 0xad7, 0x283u) << "the popped image, IF included, pushed back";
+  EXPECT_EQ(r.rflags & 0x8d5, 0x81u);
+  EXPECT_EQ(r.rsp, 0x600800u);
+  EXPECT_EQ(get(0x2007f8), r.rbx) << "the last push went to guest memory";
+  EXPECT_EQ(counter("bt.inline.pushf"), 2u);
+  EXPECT_EQ(counter("bt.inline.popf"), 1u);
+}
+
 TEST_F(SoftmmuTest, SelfModifyingCodeIsRetranslated) {
   Regs r;
   // xor %ecx,%ecx; L: mov $1,%eax; inc %ecx; cmp $2,%ecx; je 1f; movb $2,0x400003; jmp L; 1: out %al,$0xf4
