@@ -28,6 +28,7 @@ enum : uint8_t {
   kTlbRestoreS1S2 = 8,  // on a fault: guest rcx/rdx are in s1/s2 (indirect branches)
   kTlbUser = 16,      // the user-mode tables (a translation of CPL 3 code)
   kTlbRestoreS7 = 32,  // on a fault: register a's guest value is in s7 (second access of an instruction)
+  kTlbGroup = 64,     // one probe for a run of pushes/pops: a fault retranslates without the grouping
 };
 
 // Sensitive and privileged instructions that leave translated code.

@@ -216,6 +216,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   env.bmi2 = bmi2_;
   env.inline_sysret = !opt_.direct_user;
   env.softmmu = opt_.softmmu;
+  if (!no_group_pcs_.empty()) env.no_group = [this](uint64_t pc) { return no_group_pcs_.count(pc) != 0; };
   env.user = user;
   if (!exact_check_pcs_.empty()) env.exact_check = [this](uint64_t pc) { return exact_check_pcs_.count(pc) != 0; };
   have_translations_ = true;

@@ -225,6 +225,7 @@ class Runtime {
   alignas(64) uint8_t bounce_buf_[8192];
   HostCpuidCache host_cpuid_;  // the host's answers per (leaf, subleaf); counts host.cpuid
   std::unordered_set<uint64_t> exact_check_pcs_;     // user checks that must use the exact address
+  std::unordered_set<uint64_t> no_group_pcs_;        // bt-softmmu: push/pop runs that faulted: one probe per instruction
   std::unordered_set<uint64_t> no_adapt_;            // general stores: never emulated/adapted again
   std::unordered_map<uint64_t, int> traced_useless_;  // consecutive TracedStore callouts that hit no table
   bool window_reserved_ = false;

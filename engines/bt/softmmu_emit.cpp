@@ -65,6 +65,19 @@ void mov_store_imm(Emitter& e, int base, uint64_t v, int size) {
     emit_modrm_mem(e, nullptr, 0, false, false, &c7, 1, 0, at(base, 4 * h), tail, 4);
   }
 }
+void mov_store_at(Emitter& e, int src, int base, int64_t disp) {
+  emit_modrm_mem(e, nullptr, 0, true, false, &kMovStore, 1, src, at(base, disp), nullptr, 0);
+}
+void mov_load_at(Emitter& e, int dst, int base, int64_t disp) {
+  emit_modrm_mem(e, nullptr, 0, true, false, &kMovLoad, 1, dst, at(base, disp), nullptr, 0);
+}
+// push r / pop r, 64-bit, no prefix but REX.B/W, not rsp.
+bool simple_push_pop(const Insn& in) {
+  const uint8_t o0 = in.opcode0();
+  if (o0 < 0x50 || o0 > 0x5f || in.npfx || in.vex) return false;
+  if (in.rex & ~0x49) return false;
+  return ((o0 & 7) | ((in.rex & 1) ? 8 : 0)) != RSP;
+}
 int pick_free(uint16_t used) {
   static const int order[] = {R11, R10, R9, R8, RBX, RBP, RSI, RDI, R12, R13, R14, R15, RAX, RDX};
   for (int r : order)
@@ -276,6 +289,51 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     return t;
   };
   if (in.addr32 && is_string_op(o0)) return fail("32-bit addresses on an implicit operand");
+  // a member of a push/pop run under one probe (see below)
+  if (c.group.left > 0) {
+    Ctx::Group& g = c.group;
+    const int r = (o0 & 7) | ((in.rex & 1) ? 8 : 0);
+    if (g.push) {
+      mov_store_at(e, r, g.t, 8 * (g.n - 1 - g.k));
+      lea(e, RSP, at(RSP, -8));
+    } else {
+      mov_load_at(e, r, g.t, 8 * g.k);
+      lea(e, RSP, at(RSP, 8));
+    }
+    ++g.k;
+    if (--g.left == 0) {
+      soft_end(c);
+      e.load_abs(g.t, kGlobalBase + BT_OFF_S4);
+    }
+    return true;
+  }
+  // A run of 64-bit pushes (or pops) of registers other than rsp, one after
+  // the other (prologues, epilogues, tbk's entry code): one probe for the
+  // whole span, each member a store (load) at its offset. A span that faults
+  // is retranslated one probe per instruction (kTlbGroup), so faults stay precise.
+  if (simple_push_pop(in) && !(c.env.no_group && c.env.no_group(in.pc))) {
+    const bool push = o0 <= 0x57;
+    uint16_t regs = uint16_t((1u << RSP) | (1u << RCX));
+    int n = 1;
+    uint64_t pc = in.pc + in.len;
+    while (n < 16 && c.index + n < kMaxBlockInsns) {
+      const Insn* nx = lookahead(c, pc);
+      if (!nx || !simple_push_pop(*nx) || (nx->opcode0() <= 0x57) != push) break;
+      regs |= uint16_t(1u << ((nx->opcode0() & 7) | ((nx->rex & 1) ? 8 : 0)));
+      pc += nx->len;
+      ++n;
+    }
+    regs |= uint16_t(1u << ((o0 & 7) | ((in.rex & 1) ? 8 : 0)));
+    if (n > 1) {
+      const int t = begin_scratch(c, in, regs);
+      if (t >= 0) {
+        lea(e, t, at(RSP, push ? -8 * n : 0));
+        soft_probe(c, in, t, uint32_t(8 * n), uint8_t((push ? kTlbWriteAcc : 0) | kTlbRestoreS4 | kTlbGroup), t);
+        c.group = Ctx::Group{n, n, 0, t, push};
+        return soft_insn(c, in, end, ok);  // the first member
+      }
+    }
+  }
   // push r / push imm
   const bool push_rm = o0 == 0xff && in.has_modrm && ext == 6 && in.mod == 3;
   const bool pop_rm = o0 == 0x8f && in.has_modrm && ext == 0 && in.mod == 3;

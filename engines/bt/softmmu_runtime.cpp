@@ -101,7 +101,21 @@ void Runtime::tlb_miss(const ExitRecord* r, int64_t* used, bool counting) {
   SoftAccess sa;
   GuestFaultInfo f;
   *used -= r->unexec;
-  if (!mem_->soft_fill(va, n, write, user, &sa, &f)) {
+  const bool ok = mem_->soft_fill(va, n, write, user, &sa, &f);
+  if (!ok && (r->c & kTlbGroup) && no_group_pcs_.insert(r->guest_pc).second) {
+    // The run's span faults somewhere: translate it again with one probe per
+    // instruction, so that the fault comes from the right one (nothing of the
+    // run has been done yet).
+    a->gpr[RCX] = a->s6;
+    if (r->c & kTlbRestoreS4) a->gpr[r->b] = a->s4;
+    cpu_.rip = r->guest_pc;
+    --*used;
+    if (counting && *used > 0) executed_ += uint64_t(*used);
+    *used = 0;
+    invalidate_range(r->guest_pc, 1);
+    return;
+  }
+  if (!ok) {
     if (r->c & kTlbRestoreS6) a->gpr[RCX] = a->s6;
     if (r->c & kTlbRestoreS1S2) {
       a->gpr[RCX] = a->s1;

@@ -327,7 +327,7 @@ bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* 
 TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateEnv& env, uint8_t* buf, size_t cap,
                                       Block* blk) {
   TranslateResult res;
-  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, {}, 0, 0, {}, {}, {}};
+  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, {}, 0, 0, {}, {}, {}, {}};
   Emitter& e = c.e;
   blk->pc = pc;
   blk->tc = tc;

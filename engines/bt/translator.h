@@ -43,6 +43,8 @@ struct TranslateEnv {
   // `user`: the translation is of CPL 3 code (the user-mode tables).
   bool softmmu = false;
   bool user = false;
+  // bt-softmmu: runs of pushes/pops starting at these pcs get one probe each.
+  std::function<bool(uint64_t pc)> no_group;
   // Instructions whose check must compute the exact address (see address_checks.cpp).
   std::function<bool(uint64_t pc)> exact_check;
   // Adaptive translation: stores at these guest pcs become TracedStore callouts.

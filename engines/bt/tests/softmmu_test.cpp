@@ -210,6 +210,37 @@ TEST_F(SoftmmuTest, InlinePushfPopfThroughTheTlb) {
   EXPECT_EQ(counter("bt.inline.popf"), 1u);
 }
 
+// A run of pushes shares one probe; when its span faults, the run is
+// translated again one probe per push and the fault comes from the push
+// that crosses into the unmapped page, after the earlier ones were done.
+TEST_F(SoftmmuTest, PushRunSharesOneProbeAndFaultsPrecisely) {
+  Regs r;
+  r.rsp = 0x600800;
+  r.rax = 1, r.rbx = 2, r.rcx = 3;
+  // push %rax; push %rbx; push %rcx; pop %rdx; pop %rsi; pop %rdi; out %al,$0xf4
+  const std::vector<uint8_t> run3 = {0x50, 0x53, 0x51, 0x5a, 0x5e, 0x5f, 0xe6, 0xf4};
+  Exit e = run(run3, &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rdx, 3u);
+  EXPECT_EQ(r.rsi, 2u);
+  EXPECT_EQ(r.rdi, 1u);
+  EXPECT_EQ(r.rsp, 0x600800u);
+  EXPECT_EQ(get(0x2007f0), 2u);
+  EXPECT_EQ(counter("softmmu.tlb_miss"), 1u) << "one probe for the three pushes, a hit for the three pops";
+  Regs f;
+  f.rsp = 0x600010;  // 0x5ff000 is not mapped: the third push faults
+  f.rax = 1, f.rbx = 2, f.rcx = 3;
+  e = run(run3, &f);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.fault_addr, 0x5ffff8u);
+  EXPECT_EQ(e.error_code, 2u) << "write, not present";
+  EXPECT_EQ(f.rip, 0x400002u) << "the third push";
+  EXPECT_EQ(f.rsp, 0x600000u) << "the first two pushes were done";
+  EXPECT_EQ(get(0x200008), 1u);
+  EXPECT_EQ(get(0x200000), 2u);
+}
+
 TEST_F(SoftmmuTest, SelfModifyingCodeIsRetranslated) {
   Regs r;
   // xor %ecx,%ecx; L: mov $1,%eax; inc %ecx; cmp $2,%ecx; je 1f; movb $2,0x400003; jmp L; 1: out %al,$0xf4
