@@ -34,7 +34,7 @@ const char* callout_name(CalloutOp op) {
                                 "clts", "rdpmc", "mov_to_seg", "mov_from_seg", "push_seg", "pop_seg", "load_far_ptr",
                                 "ljmp", "lcall", "lret", "lar", "lsl", "verr", "verw", "rdsegbase", "wrsegbase", "nop",
                                 "xsetbv", "monitor", "mwait", "sysenter", "traced_store", "divide_error",
-                                "string_seg"};
+                                "string_seg", "enter"};
   const unsigned i = unsigned(op);
   return i < sizeof names / sizeof names[0] ? names[i] : "?";
 }
@@ -684,6 +684,31 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
         base = v;
       }
       (r.b == 4 ? cpu_.fs : cpu_.gs).base = base;
+      return done();
+    }
+    case CalloutOp::Enter: {  // bt-softmmu: enter imm16 (target), imm8 (aux), 64-bit operands
+      const uint64_t rsp0 = a->gpr[RSP], rbp0 = a->gpr[RBP];
+      const int level = int(r.aux & 31);
+      auto undo = [&]() {  // a fault leaves rsp/rbp as they were
+        a->gpr[RSP] = rsp0;
+        return Step::Fault;
+      };
+      if (!push(rbp0, 8)) return undo();
+      const uint64_t frame = a->gpr[RSP];
+      uint64_t bp = rbp0;
+      for (int i = 1; i < level; ++i) {
+        bp -= 8;
+        uint64_t v = 0;
+        GuestFaultInfo f;
+        if (!mem_->read(bp, &v, 8, cpu_.cpl == 3, &f)) {
+          raise(f.vector, f.error, true, f.addr);
+          return undo();
+        }
+        if (!push(v, 8)) return undo();
+      }
+      if (level > 0 && !push(frame, 8)) return undo();
+      a->gpr[RBP] = frame;
+      a->gpr[RSP] -= r.target & 0xffff;
       return done();
     }
     case CalloutOp::DivideError:  // div/idiv by zero found by the translated pre-check

@@ -406,7 +406,12 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     e.load_abs(t, kGlobalBase + BT_OFF_S4);
     return true;
   }
-  if (o0 == 0xc8) return fail("enter");
+  if (o0 == 0xc8) {  // enter: emulated (the callout walks for each slot)
+    if (in.opsize || in.op_off + 3u >= in.len) return fail("16-bit enter");
+    emit_callout(c, in, CalloutOp::Enter, 0, 0, 0, uint64_t(in.bytes[in.op_off + 1] | (in.bytes[in.op_off + 2] << 8)),
+                 in.bytes[in.op_off + 3], false);
+    return true;
+  }
   // xlat: al = [rbx + zero-extended al]
   if (o0 == 0xd7) {
     if (in.seg || in.addr32) return fail("xlat with a prefix");

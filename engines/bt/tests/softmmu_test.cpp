@@ -241,6 +241,22 @@ TEST_F(SoftmmuTest, PushRunSharesOneProbeAndFaultsPrecisely) {
   EXPECT_EQ(get(0x200000), 2u);
 }
 
+TEST_F(SoftmmuTest, EnterAndLeave) {
+  Regs r;
+  r.rsp = 0x600800;
+  r.rbp = 0x1234;
+  // enter $0x20,$1; mov %rsp,%rax; mov %rbp,%rbx; leave; out %al,$0xf4
+  Exit e = run({0xc8, 0x20, 0x00, 0x01, 0x48, 0x89, 0xe0, 0x48, 0x89, 0xeb, 0xc9, 0xe6, 0xf4}, &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rbx, 0x6007f8u) << "the new frame";
+  EXPECT_EQ(r.rax, 0x6007f8u - 8 - 0x20) << "the frame pointer pushed (level 1), then the locals";
+  EXPECT_EQ(get(0x2007f8), 0x1234u);
+  EXPECT_EQ(get(0x2007f0), 0x6007f8u);
+  EXPECT_EQ(r.rbp, 0x1234u) << "leave";
+  EXPECT_EQ(r.rsp, 0x600800u);
+  EXPECT_EQ(counter("priv.enter"), 1u);
+}
+
 TEST_F(SoftmmuTest, SelfModifyingCodeIsRetranslated) {
   Regs r;
   // xor %ecx,%ecx; L: mov $1,%eax; inc %ecx; cmp $2,%ecx; je 1f; movb $2,0x400003; jmp L; 1: out %al,$0xf4
