@@ -442,9 +442,7 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
   }
   // ret / ret imm16: the target through the TLB into %rdx, then the lookup
   if (o0 == 0xc3 || o0 == 0xc2) {
-    c.blk->map.back().fixup = Fixup::RestoreS1S2;
-    e.store_abs(RCX, kGlobalBase + BT_OFF_S1);
-    e.store_abs(RDX, kGlobalBase + BT_OFF_S2);
+    begin_lookup(c);
     lea(e, RDX, at(RSP));
     soft_probe(c, in, RDX, 8, kTlbRestoreS1S2, -1);
     mov_load(e, RDX, RDX, 8);
@@ -456,9 +454,7 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
   }
   // call/jmp through a register or memory
   if (o0 == 0xff && in.has_modrm && (ext == 2 || ext == 4)) {
-    c.blk->map.back().fixup = Fixup::RestoreS1S2;
-    e.store_abs(RCX, kGlobalBase + BT_OFF_S1);
-    e.store_abs(RDX, kGlobalBase + BT_OFF_S2);
+    begin_lookup(c);
     if (in.mod == 3) {
       if (!emit_load_operand_rdx(c, in)) { *ok = false; return true; }
     } else {

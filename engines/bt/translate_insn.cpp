@@ -115,9 +115,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
     return true;
   }
   if (o0 == 0xc3 || o0 == 0xc2) {
-    c.blk->map.back().fixup = Fixup::RestoreS1S2;
-    e.store_abs(RCX, kGlobalBase + BT_OFF_S1);
-    e.store_abs(RDX, kGlobalBase + BT_OFF_S2);
+    begin_lookup(c);
     e.b(0x5a);  // pop %rdx
     if (o0 == 0xc2) {  // lea imm16(%rsp),%rsp
       e.b(0x48); e.b(0x8d); e.b(0xa4); e.b(0x24);
@@ -128,9 +126,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
     return true;
   }
   if (o0 == 0xff && in.has_modrm && (modrm_ext(in) == 2 || modrm_ext(in) == 4)) {
-    c.blk->map.back().fixup = Fixup::RestoreS1S2;
-    e.store_abs(RCX, kGlobalBase + BT_OFF_S1);
-    e.store_abs(RDX, kGlobalBase + BT_OFF_S2);
+    begin_lookup(c);
     if (!emit_load_operand_rdx(c, in)) return false;
     if (modrm_ext(in) == 2) push_return();
     e.jmp32(c.env.lookup_entry);
@@ -298,6 +294,14 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   if (c.env.softmmu && in.has_mem && in.id != X86_INS_LEA && in.id != X86_INS_NOP) return soft_mem(c, in);
   if (in.seg && in.has_mem && in.id != X86_INS_LEA && in.id != X86_INS_NOP) return emit_seg_rewrite(c, in);
   return emit_ident(c, in);
+}
+
+// Indirect branches and returns: guest rcx/rdx into s1/s2 for the lookup
+// routine (the fixup puts them back if the target load faults).
+void Translator::begin_lookup(Ctx& c) {
+  c.blk->map.back().fixup = Fixup::RestoreS1S2;
+  c.e.store_abs(RCX, kGlobalBase + BT_OFF_S1);
+  c.e.store_abs(RDX, kGlobalBase + BT_OFF_S2);
 }
 
 bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* high8) {

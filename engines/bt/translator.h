@@ -134,6 +134,7 @@ class Translator {
   bool emit_moffs(Ctx& c, const Insn& in);
   void emit_linear_check(Ctx& c, const Insn& in, int t);
   bool emit_load_operand_rdx(Ctx& c, const Insn& in);
+  void begin_lookup(Ctx& c);
   void emit_branch_stub_site(Ctx& c, size_t rel_off, uint64_t target);
   // bt-softmmu (softmmu_emit.cpp). soft_insn: instructions whose memory
   // accesses are implicit (stack, strings) or that need the TLB before the

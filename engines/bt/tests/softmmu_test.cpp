@@ -1,7 +1,6 @@
 // tags: engines|bt|tests — desc: bt-softmmu with real guest page tables: guest addresses are not host addresses (the host's own range as guest memory), precise #PF, page-crossing bounce, invlpg/CR3 and A/D, self-modifying code.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -11,6 +10,7 @@
 #include "engines/bt/layout.h"
 #include "engines/bt/runtime.h"
 #include "engines/bt/soft_mmu.h"
+#include "engines/bt/tests/paged_run.h"
 
 namespace vtb::bt {
 namespace {
@@ -48,27 +48,9 @@ class SoftmmuTest : public ::testing::Test {
     return v;
   }
   Exit run(const std::vector<uint8_t>& code, Regs* r) {
-    mem_->write(0x100000, code.data(), code.size());
-    rt_->invalidate_range(0x400000, code.size());
-    r->rip = 0x400000;
-    if (!r->rsp) r->rsp = 0x600800;
-    r->cs.selector = 0x08;
-    r->cr3 = 0x1000;
-    r->cr0 = 0x80050033;
-    r->efer = 0xd01;
-    r->rflags = 2;
-    rt_->set_regs(*r);
-    RunLimits lim;
-    lim.wall = std::chrono::seconds(5);
-    Exit e = rt_->run(lim);
-    *r = rt_->regs();
-    return e;
+    return test::run_paged(*rt_, *mem_, code, r, r->rsp ? r->rsp : 0x600800);
   }
-  uint64_t counter(const char* n) {
-    Counters c;
-    rt_->stats(c);
-    return c.get(n);
-  }
+  uint64_t counter(const char* n) { return test::runtime_counter(*rt_, n); }
   std::unique_ptr<GuestMemory> mem_;
   SoftMmu mmu_;
   std::unique_ptr<Runtime> rt_;
@@ -101,8 +83,7 @@ TEST_F(SoftmmuTest, GuestAddressesAreNotHostAddresses) {
 TEST_F(SoftmmuTest, PageFaultsArePreciseAndWithoutHostSignals) {
   Regs r;
   r.rax = 0x77;
-  // mov 0x700000,%rax (not mapped); out %al,$0xf4
-  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x70, 0x00, 0xe6, 0xf4}, &r);
+  Exit e = run(test::kLoadUnmapped, &r);
   ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
   EXPECT_EQ(e.vector, 14);
   EXPECT_EQ(e.fault_addr, 0x700000u);
@@ -259,10 +240,7 @@ TEST_F(SoftmmuTest, EnterAndLeave) {
 
 TEST_F(SoftmmuTest, SelfModifyingCodeIsRetranslated) {
   Regs r;
-  // xor %ecx,%ecx; L: mov $1,%eax; inc %ecx; cmp $2,%ecx; je 1f; movb $2,0x400003; jmp L; 1: out %al,$0xf4
-  Exit e = run({0x31, 0xc9, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xff, 0xc1, 0x83, 0xf9, 0x02, 0x74, 0x0a, 0xc6, 0x04, 0x25,
-                0x03, 0x00, 0x40, 0x00, 0x02, 0xeb, 0xea, 0xe6, 0xf4},
-               &r);
+  Exit e = run(test::kSelfModifyingLoop, &r);
   ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
   EXPECT_EQ(r.rax & 0xff, 2u) << "the patched immediate must be executed";
   EXPECT_GE(counter("bt.tc_invalidate"), 1u);
