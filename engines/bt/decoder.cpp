@@ -166,8 +166,6 @@ bool Decoder::decode(const uint8_t* code, size_t avail, uint64_t pc, Insn* out) 
       }
     } else if (o.type == X86_OP_MEM) {
       d.op_is_mem[k] = true;
-      d.mem_read |= (o.access & CS_AC_READ) != 0;
-      d.mem_write |= (o.access & CS_AC_WRITE) != 0;
       if (o.size > d.mem_size) d.mem_size = o.size;
     }
   }

@@ -224,13 +224,15 @@ bool Translator::soft_mem(Ctx& c, const Insn& in) {
   const uint8_t o0 = in.opcode0();
   const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
   const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
-  if (o0 == 0x0f && (o1 == 0x18 || o1 == 0x0d || o1 == 0x1f || (o1 == 0xae && (ext == 6 || ext == 7) && !in.opsize)))
-    return true;  // prefetch, nop, clflush/clwb: no access to emulate (guest memory is coherent)
+  // prefetch, hint nops (0f 18..1f: the MPX forms are nops on a host without
+  // MPX, as this one), clflush/clflushopt/clwb: no access to emulate (guest memory is coherent)
+  if (o0 == 0x0f && ((o1 >= 0x18 && o1 <= 0x1f) || o1 == 0x0d || (o1 == 0xae && (ext == 7 || (ext == 6 && in.opsize)))))
+    return true;
   if (o0 == 0x0f && (o1 == 0xa3 || o1 == 0xab || o1 == 0xb3 || o1 == 0xbb)) {
     c.error = "bit-string instruction with a register offset on memory (bt-softmmu): " + in.text;
     return false;
   }
-  if (o0 == 0x0f && (o1 == 0xae || o1 == 0xc7) && (ext == 4 || ext == 5 || ext == 3)) {
+  if (o0 == 0x0f && ((o1 == 0xae && ext >= 4 && ext <= 6) || (o1 == 0xc7 && ext >= 3 && ext <= 5))) {
     c.error = "xsave-family instruction (bt-softmmu): " + in.text;
     return false;
   }
@@ -244,18 +246,63 @@ bool Translator::soft_mem(Ctx& c, const Insn& in) {
                           in.len - in.modrm_end, true);
 }
 
-// Size and direction of an explicit memory access (Capstone's operand, with
-// the encodings it does not describe well).
+namespace {
+// Does the instruction only read its explicit memory operand? Capstone 4's
+// access flags are wrong for many stores (movups/movq/movd/movnti/movbe
+// stores, stmxcsr, fst/fstp/fnstcw, pextr*, cmpxchg*, rol/shl on memory all
+// say "read"), so the direction is decided here by opcode: a store through a
+// read entry would write a read-only or copy-on-write page. Everything not
+// known to read only is a write (a read taken for a write could only fault
+// on a read-only page, never write it).
+bool reads_only(const Insn& in) {
+  const uint8_t o0 = in.opcode0();
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
+  if (o0 != 0x0f) {
+    if (o0 < 0x40 && ((o0 & 7) == 2 || (o0 & 7) == 3)) return true;  // op r, r/m
+    switch (o0) {
+      case 0x38: case 0x39: case 0x84: case 0x85:                     // cmp r/m, r; test
+      case 0x8a: case 0x8b: case 0x63: case 0x69: case 0x6b:           // mov/movsxd/imul r, r/m
+      case 0xd8: case 0xda: case 0xdc: case 0xde:                      // x87 arithmetic with memory
+        return true;
+      case 0x80: case 0x81: case 0x83: return ext == 7;                // cmp r/m, imm
+      case 0xf6: case 0xf7: return ext != 2 && ext != 3;               // test/mul/div (not/neg write)
+      case 0xd9: return ext == 0 || ext == 4 || ext == 5;              // fld, fldenv, fldcw
+      case 0xdb: return ext == 0 || ext == 5;                          // fild, fld m80
+      case 0xdd: return ext == 0 || ext == 4;                          // fld m64, frstor
+      case 0xdf: return ext == 0 || ext == 4 || ext == 5;              // fild m16, fbld, fild m64
+      default: return false;
+    }
+  }
+  const bool p66 = in.opsize, f3 = in.rep, f2 = in.repne;
+  switch (o1) {
+    case 0x11: case 0x13: case 0x17: case 0x29: case 0x2b: case 0x7f: case 0xc3: case 0xc0: case 0xc1: case 0xb0:
+    case 0xb1: case 0xa4: case 0xa5: case 0xac: case 0xad: case 0xab: case 0xb3: case 0xbb: case 0xe7:
+      return false;
+    case 0xd6: return !p66;                 // 66 0f d6: movq store
+    case 0x7e: return f3;                   // f3: movq xmm, m64 (load); else movd/movq r/m, (x)mm (store)
+    case 0xba: return ext == 4;             // bt m, imm (bts/btr/btc write)
+    case 0xae: return ext == 1 || ext == 2 || ext == 5;  // fxrstor, ldmxcsr, xrstor
+    case 0xc7: return false;                // cmpxchg8b/16b
+    case 0x38: return !(in.len > in.op_off + 2 && in.bytes[in.op_off + 2] == 0xf1 && !f2);  // movbe store
+    case 0x3a: {
+      const uint8_t o2 = in.len > in.op_off + 2 ? in.bytes[in.op_off + 2] : 0;
+      return o2 < 0x14 || o2 > 0x17;        // pextrb/w/d/q, extractps store
+    }
+    default:
+      return !(o1 >= 0x90 && o1 <= 0x9f);   // setcc writes; the rest (SSE loads, cmov, movzx...) reads
+  }
+}
+}  // namespace
+
+// Size and direction of an explicit memory access.
 void soft_access_of(const Insn& in, uint32_t* size, bool* write) {
   const uint8_t o0 = in.opcode0();
   const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
   const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
   *size = uint32_t(in.mem_size > 0 ? in.mem_size : 8);
-  *write = in.mem_write || !in.mem_read;
-  if (o0 == 0x0f && o1 == 0xae && (ext == 0 || ext == 1)) {  // fxsave / fxrstor
-    *size = 512;
-    *write = ext == 0;
-  }
+  *write = !reads_only(in);
+  if (o0 == 0x0f && o1 == 0xae && (ext == 0 || ext == 1)) *size = 512;  // fxsave / fxrstor
   if (o0 >= 0xa0 && o0 <= 0xa3) {  // moffs
     *write = o0 >= 0xa2;
     *size = (o0 & 1) ? ((in.rex & 8) ? 8 : in.opsize ? 2 : 4) : 1;

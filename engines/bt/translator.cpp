@@ -292,7 +292,10 @@ int Translator::begin_scratch(Ctx& c, const Insn& in, uint16_t avoid) {
 
 bool Translator::emit_via_scratch(Ctx& c, const Insn& in, int t, const uint8_t* opc, int nopc, int regfield,
                                   const uint8_t* tail, int ntail, bool check) {
-  if (c.env.softmmu) {
+  // bt-softmmu: a lea (a rip-relative one out of the cache's reach comes
+  // here) computes the address and touches nothing: no probe.
+  const bool soft = c.env.softmmu && in.id != X86_INS_LEA;
+  if (soft) {
     uint32_t size;
     bool write;
     soft_access_of(in, &size, &write);
@@ -310,7 +313,7 @@ bool Translator::emit_via_scratch(Ctx& c, const Insn& in, int t, const uint8_t* 
     c.error = "cannot re-encode: " + in.text;
     return false;
   }
-  if (c.env.softmmu) soft_end(c);
+  if (soft) soft_end(c);
   c.e.load_abs(t, kGlobalBase + BT_OFF_S4);
   return true;
 }

@@ -238,6 +238,32 @@ TEST_F(SoftmmuTest, EnterAndLeave) {
   EXPECT_EQ(counter("priv.enter"), 1u);
 }
 
+// Stores whose memory operand Capstone 4 describes as read-only (rol, movups,
+// cmpxchg, stmxcsr) take the write tag: after a read of the read-only page
+// filled its read entry, each is still a write-protection #PF.
+TEST_F(SoftmmuTest, StoresCapstoneCallReadsStillNeedWriteAccess) {
+  const std::vector<std::vector<uint8_t>> stores = {
+      {0xc1, 0x00, 0x05},        // roll $5,(%rax)
+      {0x0f, 0x11, 0x00},        // movups %xmm0,(%rax)
+      {0x0f, 0xb1, 0x08},        // cmpxchg %ecx,(%rax)
+      {0x0f, 0xae, 0x18},        // stmxcsr (%rax)
+  };
+  for (const auto& st : stores) {
+    // mov $0x602000,%eax; mov (%rax),%ecx; <store>; out %al,$0xf4
+    std::vector<uint8_t> code = {0xb8, 0x00, 0x20, 0x60, 0x00, 0x8b, 0x08};
+    code.insert(code.end(), st.begin(), st.end());
+    code.push_back(0xe6);
+    code.push_back(0xf4);
+    Regs r;
+    Exit e = run(code, &r);
+    ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message << " store " << int(st[0]) << " " << int(st[1]);
+    EXPECT_EQ(e.vector, 14);
+    EXPECT_EQ(e.error_code, 3u) << "present, write";
+    EXPECT_EQ(r.rip, 0x400007u);
+    EXPECT_EQ(get(0x202000), 0u);
+  }
+}
+
 TEST_F(SoftmmuTest, SelfModifyingCodeIsRetranslated) {
   Regs r;
   Exit e = run(test::kSelfModifyingLoop, &r);
