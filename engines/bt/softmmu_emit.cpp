@@ -203,9 +203,11 @@ bool Translator::emit_operand_address(Ctx& c, const Insn& in, int dst, uint8_t o
   if (m.base >= 0 && m.index >= 0) {
     lea(c.e, dst, at(m.base, 0, dst));
     lea(c.e, dst, [&] { MemRef k = at(dst, m.disp, m.index); k.scale = m.scale; return k; }());
-  } else if (m.base >= 0 || m.index >= 0) {
-    MemRef k = at(dst, m.disp, m.base >= 0 ? m.base : m.index);
-    k.scale = m.base >= 0 ? 1 : m.scale;
+  } else if (m.base >= 0) {  // disp(%base,%dst): the base may be rsp, which cannot be an index
+    lea(c.e, dst, at(m.base, m.disp, dst));
+  } else if (m.index >= 0) {
+    MemRef k = at(dst, m.disp, m.index);
+    k.scale = m.scale;
     lea(c.e, dst, k);
   } else {
     lea(c.e, dst, at(dst, m.disp));

@@ -55,6 +55,13 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
       return callout(CalloutOp::TracedStore, reg, uint8_t(size), high8, imm, aux);
     }
   }
+  // maskmovq/maskmovdqu store to the implicit [rdi]: copied as is they would
+  // write wherever the guest's rdi points in the host process (neither the
+  // address checks nor the software MMU's probe see that operand).
+  if (in.id == X86_INS_MASKMOVQ || in.id == X86_INS_MASKMOVDQU || in.id == X86_INS_VMASKMOVDQU) {
+    c.error = "masked store to the implicit [rdi] (maskmov*) is not translated: " + in.text;
+    return false;
+  }
   if (c.env.softmmu) {  // stack, string and branch instructions through the TLB (softmmu_emit.cpp)
     bool ok = true;
     if (soft_insn(c, in, end, &ok)) return ok;

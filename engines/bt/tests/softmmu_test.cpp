@@ -264,6 +264,35 @@ TEST_F(SoftmmuTest, StoresCapstoneCallReadsStillNeedWriteAccess) {
   }
 }
 
+// A %gs: operand based on rsp and a 32-bit movsxd load (fuzz seed 15's mutants).
+TEST_F(SoftmmuTest, SegmentOperandOnTheStackAndMovsxd32) {
+  put(0x200040, 0xfedcba98);
+  Regs r;
+  r.rdx = 0x11223344;
+  r.rax = 0x600040;
+  // mov %edx,%gs:0x10(%rsp); movsxd (%rax),%ecx (63 08, no REX.W); out %al,$0xf4
+  Exit e = run({0x65, 0x89, 0x54, 0x24, 0x10, 0x63, 0x08, 0xe6, 0xf4}, &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(get(0x200810), 0x11223344u);
+  EXPECT_EQ(r.rcx, 0xfedcba98u) << "32-bit destination: zero-extended";
+  Regs f;
+  f.rax = 0x20;  // page 0 is not mapped
+  e = run({0x63, 0x10, 0xe6, 0xf4}, &f);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.fault_addr, 0x20u);
+}
+
+// maskmovq stores to the implicit [rdi]: never copied (it would write the
+// host's memory at the guest's rdi); an engine error, not a host write.
+TEST_F(SoftmmuTest, MaskmovIsNotCopied) {
+  Regs r;
+  r.rdi = 0x40000000;  // the vCPU block's host address
+  // pcmpeqb %mm1,%mm1 (all ones: every byte stored); maskmovq %mm1,%mm0; out
+  Exit e = run({0x0f, 0x74, 0xc9, 0x0f, 0xf7, 0xc1, 0xe6, 0xf4}, &r);
+  EXPECT_EQ(e.kind, ExitKind::EngineError);
+  EXPECT_NE(e.message.find("maskmov"), std::string::npos) << e.message;
+}
+
 TEST_F(SoftmmuTest, SelfModifyingCodeIsRetranslated) {
   Regs r;
   Exit e = run(test::kSelfModifyingLoop, &r);
