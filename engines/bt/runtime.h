@@ -220,9 +220,10 @@ class Runtime {
   // page-crossing access in flight through the bounce buffer.
   std::vector<uint64_t> tlb_gpa_[2];
   std::vector<uint32_t> tlb_used_;  // entries filled since the last flush (mode * entries + index)
-  struct Bounce { bool live = false; bool write = false; uint8_t* p0 = nullptr; uint8_t* p1 = nullptr; size_t n0 = 0, n = 0; };
+  struct Bounce { bool live = false; bool write = false; uint8_t* p0 = nullptr; uint8_t* p1 = nullptr; size_t n0 = 0, n = 0;
+                  uint8_t* buf = nullptr; };
   Bounce bounce_;
-  alignas(64) uint8_t bounce_buf_[8192];
+  alignas(64) uint8_t bounce_buf_[8192 + 64];
   HostCpuidCache host_cpuid_;  // the host's answers per (leaf, subleaf); counts host.cpuid
   std::unordered_set<uint64_t> exact_check_pcs_;     // user checks that must use the exact address
   std::unordered_set<uint64_t> no_group_pcs_;        // bt-softmmu: push/pop runs that faulted: one probe per instruction

@@ -142,17 +142,19 @@ void Runtime::tlb_miss(const ExitRecord* r, int64_t* used, bool counting) {
     return;
   }
   ++st_.tlb_bounce;
-  bounce_ = Bounce{true, write, sa.p0, sa.p1, sa.n0, n};
-  memcpy(bounce_buf_, sa.p0, sa.n0);
-  memcpy(bounce_buf_ + sa.n0, sa.p1, n - sa.n0);
-  a->gpr[r->a] = reinterpret_cast<uint64_t>(bounce_buf_);
+  // The buffer keeps the address's alignment (a misaligned movaps still #GPs, #AC still applies).
+  uint8_t* buf = bounce_buf_ + (va & 63);
+  bounce_ = Bounce{true, write, sa.p0, sa.p1, sa.n0, n, buf};
+  memcpy(buf, sa.p0, sa.n0);
+  memcpy(buf + sa.n0, sa.p1, n - sa.n0);
+  a->gpr[r->a] = reinterpret_cast<uint64_t>(buf);
   resume_tc_ = reinterpret_cast<uint64_t>(r) + sizeof(ExitRecord);
 }
 
 void Runtime::tlb_commit(const ExitRecord* r) {
   if (bounce_.live && bounce_.write) {
-    memcpy(bounce_.p0, bounce_buf_, bounce_.n0);
-    memcpy(bounce_.p1, bounce_buf_ + bounce_.n0, bounce_.n - bounce_.n0);
+    memcpy(bounce_.p0, bounce_.buf, bounce_.n0);
+    memcpy(bounce_.p1, bounce_.buf + bounce_.n0, bounce_.n - bounce_.n0);
   }
   bounce_.live = false;
   hold_irq_ = true;
