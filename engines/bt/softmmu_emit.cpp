@@ -443,14 +443,13 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     return true;
   }
   // leave: rsp = rbp + 8, rbp = [rbp]
-  if (o0 == 0xc9) {
-    if (in.opsize) return fail("16-bit leave");
+  if (o0 == 0xc9) {  // (66: rsp = rbp + 2, bp = the 16 bits popped)
     const int t = scratch(0);
     if (t < 0) return true;
     lea(e, t, at(RBP));
-    soft_probe(c, in, t, 8, kTlbRestoreS4, t);
-    lea(e, RSP, at(RBP, 8));
-    mov_load(e, RBP, t, 8);
+    soft_probe(c, in, t, uint32_t(osz), kTlbRestoreS4, t);
+    lea(e, RSP, at(RBP, osz));
+    mov_load(e, RBP, t, osz);
     soft_end(c);
     e.load_abs(t, kGlobalBase + BT_OFF_S4);
     return true;

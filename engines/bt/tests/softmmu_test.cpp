@@ -236,6 +236,14 @@ TEST_F(SoftmmuTest, EnterAndLeave) {
   EXPECT_EQ(r.rbp, 0x1234u) << "leave";
   EXPECT_EQ(r.rsp, 0x600800u);
   EXPECT_EQ(counter("priv.enter"), 1u);
+  // 66 leave: rsp = rbp + 2, bp = 16 bits popped (the upper bits of rbp kept)
+  put(0x200100, 0xbeef);
+  Regs w;
+  w.rbp = 0xaaaa000000600100ULL & 0x0000ffffffffffffULL;
+  e = run({0x66, 0xc9, 0xe6, 0xf4}, &w);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(w.rsp, 0x600102u);
+  EXPECT_EQ(w.rbp, 0x60beefu);
 }
 
 // Stores whose memory operand Capstone 4 describes as read-only (rol, movups,
