@@ -69,20 +69,25 @@ bool read_guest(GuestMemory& mem, Translate&& tr, uint64_t va, void* out, size_t
 }
 
 // Writes n bytes at guest va: every page is translated (checked) first, so a
-// faulting write changes nothing; `before(gpa, chunk)` runs before each
+// faulting write changes nothing (and the second pass reuses those walks); `before(gpa, chunk)` runs before each
 // chunk is stored, `after(gpa, chunk)` after it (code and table tracking).
 template <class Translate, class Before, class After>
 bool write_guest(GuestMemory& mem, Translate&& tr, uint64_t va, const void* in, size_t n, GuestFaultInfo* f,
                  Before&& before, After&& after) {
   const uint8_t* p = static_cast<const uint8_t*>(in);
-  for (uint64_t a = va & ~(kGuestPage - 1); a < va + n; a += kGuestPage) {
+  constexpr size_t kKept = 8;  // pages whose translation the first pass keeps for the second
+  uint64_t kept[kKept];
+  size_t npages = 0;
+  for (uint64_t a = va & ~(kGuestPage - 1); a < va + n; a += kGuestPage, ++npages) {
     uint64_t gpa;
     if (!tr(std::max(a, va), &gpa, f)) return false;
+    if (npages < kKept) kept[npages] = gpa;  // the second pass's chunk `npages` starts at this same address
   }
-  for (size_t k = 0; k < n;) {
+  for (size_t k = 0, page = 0; k < n; ++page) {
     const uint64_t a = va + k;
     uint64_t gpa = 0;
-    tr(a, &gpa, f);
+    if (page < kKept) gpa = kept[page];
+    else tr(a, &gpa, f);
     const size_t chunk = std::min<uint64_t>(n - k, kGuestPage - (a & (kGuestPage - 1)));
     before(gpa, chunk);
     memcpy(mem.host() + gpa, p + k, chunk);
