@@ -37,7 +37,7 @@ enum class CalloutOp : uint8_t {
   Ltr, Sldt, Str, Smsw, Lmsw, In, Out, Ins, Outs, Cpuid, Rdtsc, Rdtscp, Rdpid, Rdmsr, Wrmsr, Swapgs,
   Syscall, Sysret, Iret, Int, Int3, Invlpg, Invd, Clts, Rdpmc, MovToSeg, MovFromSeg, PushSeg, PopSeg,
   LoadFarPtr, FarJmp, FarCall, FarRet, Lar, Lsl, Verr, Verw, RdSegBase, WrSegBase, Nop, Xsetbv,
-  Monitor, Mwait, Sysenter, TracedStore, DivideError, StringSeg, Enter, Count
+  Monitor, Mwait, Sysenter, TracedStore, DivideError, StringSeg, Enter, BitString, Count
 };
 const char* callout_name(CalloutOp op);
 

@@ -34,7 +34,7 @@ const char* callout_name(CalloutOp op) {
                                 "clts", "rdpmc", "mov_to_seg", "mov_from_seg", "push_seg", "pop_seg", "load_far_ptr",
                                 "ljmp", "lcall", "lret", "lar", "lsl", "verr", "verw", "rdsegbase", "wrsegbase", "nop",
                                 "xsetbv", "monitor", "mwait", "sysenter", "traced_store", "divide_error",
-                                "string_seg", "enter"};
+                                "string_seg", "enter", "bit_string"};
   const unsigned i = unsigned(op);
   return i < sizeof names / sizeof names[0] ? names[i] : "?";
 }
@@ -709,6 +709,36 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       if (level > 0 && !push(frame, 8)) return undo();
       a->gpr[RBP] = frame;
       a->gpr[RSP] -= r.target & 0xffff;
+      return done();
+    }
+    case CalloutOp::BitString: {
+      // bt/bts/btr/btc with a register bit offset on memory (c = 0xa3/ab/b3/bb,
+      // a = the offset register, b = operand size): the signed offset selects
+      // a word anywhere around the operand, which neither the address checks
+      // nor the TLB probe could cover, so it is done here through the walk.
+      const int size = r.b, bits = 8 * size;
+      int64_t off = int64_t(a->gpr[r.a]);
+      if (size == 4) off = int32_t(off);
+      if (size == 2) off = int16_t(off);
+      const int64_t word = off >= 0 ? off / bits : -((-(off + 1)) / bits) - 1;  // floor division
+      const uint64_t at = operand_address(r) + uint64_t(word * size);
+      const int bit = int(off - word * bits);
+      uint64_t v = 0;
+      GuestFaultInfo f;
+      if (!mem_->read(at, &v, size_t(size), cpu_.cpl == 3, &f)) {
+        raise(f.vector, f.error, true, f.addr);
+        return Step::Fault;
+      }
+      const bool cf = (v >> bit) & 1;
+      if (r.c != 0xa3) {
+        const uint64_t m = uint64_t(1) << bit;
+        v = r.c == 0xab ? (v | m) : r.c == 0xb3 ? (v & ~m) : (v ^ m);
+        if (!mem_->write(at, &v, size_t(size), cpu_.cpl == 3, &f)) {
+          raise(f.vector, f.error, true, f.addr);
+          return Step::Fault;
+        }
+      }
+      a->rflags = (a->rflags & ~uint64_t(1)) | (cf ? 1 : 0);
       return done();
     }
     case CalloutOp::DivideError:  // div/idiv by zero found by the translated pre-check

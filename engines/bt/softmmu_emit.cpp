@@ -230,10 +230,6 @@ bool Translator::soft_mem(Ctx& c, const Insn& in) {
   // MPX, as this one), clflush/clflushopt/clwb: no access to emulate (guest memory is coherent)
   if (o0 == 0x0f && ((o1 >= 0x18 && o1 <= 0x1f) || o1 == 0x0d || (o1 == 0xae && (ext == 7 || (ext == 6 && in.opsize)))))
     return true;
-  if (o0 == 0x0f && (o1 == 0xa3 || o1 == 0xab || o1 == 0xb3 || o1 == 0xbb)) {
-    c.error = "bit-string instruction with a register offset on memory (bt-softmmu): " + in.text;
-    return false;
-  }
   if (o0 == 0x0f && ((o1 == 0xae && ext >= 4 && ext <= 6) || (o1 == 0xc7 && ext >= 3 && ext <= 5))) {
     c.error = "xsave-family instruction (bt-softmmu): " + in.text;
     return false;

@@ -62,6 +62,13 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
     c.error = "masked store to the implicit [rdi] (maskmov*) is not translated: " + in.text;
     return false;
   }
+  // bt/bts/btr/btc r, m: the register's signed bit offset reaches far outside
+  // the operand (neither an address check nor a TLB probe covers that): a callout.
+  if (!in.vex && o0 == 0x0f && in.has_mem && (o1 == 0xa3 || o1 == 0xab || o1 == 0xb3 || o1 == 0xbb)) {
+    uint64_t aux = 0, target = 0;
+    if (!emit_ea(c, in, &aux, &target)) return false;
+    return callout(CalloutOp::BitString, in.reg, opsize_of(in), o1, target, aux);
+  }
   if (c.env.softmmu) {  // stack, string and branch instructions through the TLB (softmmu_emit.cpp)
     bool ok = true;
     if (soft_insn(c, in, end, &ok)) return ok;

@@ -301,6 +301,23 @@ TEST_F(SoftmmuTest, MaskmovIsNotCopied) {
   EXPECT_NE(e.message.find("maskmov"), std::string::npos) << e.message;
 }
 
+// bt/bts with a register bit offset reach words around the operand (a
+// callout through the walk): bit 67 is bit 3 of the next qword, bit -1 is
+// bit 31 of the dword before.
+TEST_F(SoftmmuTest, BitStringWithRegisterOffset) {
+  put(0x200100, 0x80000000ULL << 32);  // bit 31 of the dword at 0x200104
+  Regs r;
+  r.rax = 0x600108;
+  r.rcx = 67;
+  r.rdx = uint64_t(-1);
+  // bts %rcx,(%rax); bt %edx,(%rax); setc %bl; out %al,$0xf4
+  Exit e = run({0x48, 0x0f, 0xab, 0x08, 0x0f, 0xa3, 0x10, 0x0f, 0x92, 0xc3, 0xe6, 0xf4}, &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(get(0x200110), 8u) << "bit 67 from 0x600108: bit 3 of the qword at 0x600110";
+  EXPECT_EQ(r.rbx & 0xff, 1u) << "bit -1: bit 31 of the dword at 0x600104";
+  EXPECT_EQ(counter("priv.bit_string"), 2u);
+}
+
 TEST_F(SoftmmuTest, SelfModifyingCodeIsRetranslated) {
   Regs r;
   Exit e = run(test::kSelfModifyingLoop, &r);
