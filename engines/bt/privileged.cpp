@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "common/interrupt_source.h"
+#include "common/page_walk.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/runtime.h"
 
@@ -769,7 +770,8 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       if (opt_.softmmu && rep && !(a->rflags & kFlagDF) && (stos || scas || r.a == 0xa4 || r.a == 0xa5)) {
         uint64_t last = 0;
         bool compared = false;
-        const bool ok = soft_string_run(r.a, base, size, user, r.aux & kOpRepne, &last, &compared);
+        const bool ok = (r.a > 0xa5 || is_canonical(base + a->gpr[RSI])) && is_canonical(a->gpr[RDI]) ?
+                            soft_string_run(r.a, base, size, user, r.aux & kOpRepne, &last, &compared) : true;
         if (compared) a->rflags = (a->rflags & ~uint64_t(0x8d5)) | cmp_flags(a->gpr[RAX] & mask_of(size), last, size);
         if (!ok) return Step::Fault;
         if (scas && compared && (((r.aux & kOpRepne) != 0) == ((a->rflags & 0x40) != 0))) return done();
@@ -778,6 +780,10 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
         if (rep && a->gpr[RCX] == 0) return done();
         GuestFaultInfo f;
         uint64_t x = 0, y = 0;
+        // A non-canonical operand is #GP before either operand's #PF (as the hardware orders them).
+        if ((!stos && !scas && !is_canonical(base + a->gpr[RSI])) ||
+            ((stos || scas || r.a <= 0xa7) && !is_canonical(a->gpr[RDI])))
+          return gp();
         if (stos || scas) {
           x = a->gpr[RAX] & mask_of(size);
           if (stos && !mem_->write(a->gpr[RDI], &x, size_t(size), user, &f)) {
