@@ -219,10 +219,7 @@ bool Translator::emit_operand_address(Ctx& c, const Insn& in, int dst, uint8_t o
 // address into a scratch register t (saved in s4), the probe, the
 // instruction re-encoded on (%t), t back.
 bool Translator::soft_mem(Ctx& c, const Insn& in) {
-  if (in.vex) {
-    c.error = "VEX instruction with a memory operand (bt-softmmu): " + in.text;
-    return false;
-  }
+  if (in.vex) return soft_mem_vex(c, in);
   const uint8_t o0 = in.opcode0();
   const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
   const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
@@ -244,6 +241,52 @@ bool Translator::soft_mem(Ctx& c, const Insn& in) {
                           in.len - in.modrm_end, true);
 }
 
+// A VEX-encoded instruction (AVX, BMI) with a memory operand: the same
+// probe, the instruction re-encoded on (%t) with t one of the low eight
+// registers (VEX.X and VEX.B then say "no extension": the 3-byte form gets
+// them set, the 2-byte form has them implied). EVEX, XOP and the VSIB forms
+// (gathers: a vector index) are engine limits.
+bool Translator::soft_mem_vex(Ctx& c, const Insn& in) {
+  const uint8_t v0 = in.bytes[in.op_off];
+  const unsigned opi = in.op_off + (v0 == 0xc5 ? 2u : 3u);
+  if ((v0 != 0xc4 && v0 != 0xc5) || opi + 1 != in.modrm_off || in.modrm_off >= in.len) {
+    c.error = "EVEX/XOP instruction with a memory operand (bt-softmmu): " + in.text;
+    return false;
+  }
+  const uint8_t map = v0 == 0xc5 ? 1 : (in.bytes[in.op_off + 1] & 0x1f);
+  const uint8_t opc = in.bytes[opi];
+  if (map == 2 && opc >= 0x90 && opc <= 0x93) {
+    c.error = "VSIB gather (bt-softmmu): " + in.text;
+    return false;
+  }
+  const int t = begin_scratch(c, in, uint16_t((1u << RCX) | 0xff00));  // a low register: no VEX.B
+  if (t < 0 || t >= 8) {
+    c.error = "no scratch register for: " + in.text;
+    return false;
+  }
+  if (!emit_operand_address(c, in, t, kLea)) return false;
+  uint32_t size;
+  bool write;
+  soft_access_of(in, &size, &write);
+  soft_probe(c, in, t, size, uint8_t(kTlbRestoreS4 | (write ? kTlbWriteAcc : 0)), t);
+  uint8_t vex[3] = {v0, in.bytes[in.op_off + 1], 0};
+  if (v0 == 0xc4) {
+    vex[1] |= 0x60;  // X̄ = B̄ = 1: no index, a low base
+    vex[2] = in.bytes[in.op_off + 2];
+  }
+  MemRef m;
+  m.base = t;
+  // (emit_modrm_mem adds no REX: the register field's extension stays in VEX.R)
+  if (!emit_modrm_mem(c.e, vex, v0 == 0xc5 ? 2 : 3, false, false, &opc, 1, in.reg & 7, m, in.bytes + in.modrm_end,
+                      in.len - in.modrm_end)) {
+    c.error = "cannot re-encode: " + in.text;
+    return false;
+  }
+  soft_end(c);
+  c.e.load_abs(t, kGlobalBase + BT_OFF_S4);
+  return true;
+}
+
 namespace {
 // Does the instruction only read its explicit memory operand? Capstone 4's
 // access flags are wrong for many stores (movups/movq/movd/movnti/movbe
@@ -256,6 +299,21 @@ bool reads_only(const Insn& in) {
   const uint8_t o0 = in.opcode0();
   const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
   const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
+  if (in.vex) {  // VEX maps 1/2/3 = 0f / 0f 38 / 0f 3a; pp = the implied 66/f3/f2
+    const bool two = o0 == 0xc5;
+    const uint8_t map = two ? 1 : (o1 & 0x1f);
+    const uint8_t pp = in.bytes[in.op_off + (two ? 1 : 2)] & 3;
+    const uint8_t op = in.bytes[in.op_off + (two ? 2 : 3)];
+    if (map == 2) return op != 0x2e && op != 0x2f && op != 0x8e;          // vmaskmov/vpmaskmov stores
+    if (map == 3) return !((op >= 0x14 && op <= 0x17) || op == 0x19 || op == 0x1d || op == 0x39);  // vpextr*, vextract*, vcvtps2ph
+    switch (op) {
+      case 0x11: case 0x13: case 0x17: case 0x29: case 0x2b: case 0x7f: case 0xe7: return false;  // stores
+      case 0xd6: return pp != 1;                 // 66: vmovq store
+      case 0x7e: return pp == 2;                 // f3: vmovq load; else vmovd/vmovq store
+      case 0xae: return ext == 2;                // vldmxcsr (vstmxcsr writes)
+      default: return true;
+    }
+  }
   if (o0 != 0x0f) {
     if (o0 < 0x40 && ((o0 & 7) == 2 || (o0 & 7) == 3)) return true;  // op r, r/m
     switch (o0) {

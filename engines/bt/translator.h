@@ -141,6 +141,7 @@ class Translator {
   // generic path; false when the instruction is left to the other rules.
   bool soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok);
   bool soft_mem(Ctx& c, const Insn& in);
+  bool soft_mem_vex(Ctx& c, const Insn& in);
   // The probe of the guest VA in `va` for `size` bytes; on return `va` holds
   // the host address (a miss exits, kTlb* `bits`; `s4reg` is the register
   // saved in s4). Then the access(es) through it, then soft_end.

@@ -318,6 +318,31 @@ TEST_F(SoftmmuTest, BitStringWithRegisterOffset) {
   EXPECT_EQ(counter("priv.bit_string"), 2u);
 }
 
+// VEX instructions (AVX loads/stores, BMI2) with r8-r15 bases and an index
+// go through the probe, re-encoded on a low scratch register.
+TEST_F(SoftmmuTest, VexMemoryOperands) {
+  put(0x200000, 0x0000000200000001ULL);
+  put(0x200008, 0x0000000400000003ULL);
+  put(0x200130, 0x000000140000000aULL);
+  put(0x200138, 0x000000280000001eULL);
+  put(0x200100, 3);
+  Regs r;
+  r.rax = 0x600000;
+  r.r9 = 0x600100;
+  r.rbx = 8;
+  r.rdx = 4;
+  // vmovups (%rax),%xmm9; vmovups %xmm9,0x10(%r9); vpaddd 0x20(%r9,%rbx,2),%xmm9,%xmm10; vmovd %xmm10,%ecx;
+  // shlx %rdx,(%r9),%rsi; out %al,$0xf4
+  Exit e = run({0xc5, 0x78, 0x10, 0x08, 0xc4, 0x41, 0x78, 0x11, 0x49, 0x10, 0xc4, 0x41, 0x31, 0xfe, 0x54, 0x59, 0x20,
+                0xc5, 0x79, 0x7e, 0xd1, 0xc4, 0xc2, 0xe9, 0xf7, 0x31, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(get(0x200110), 0x0000000200000001ULL);
+  EXPECT_EQ(get(0x200118), 0x0000000400000003ULL);
+  EXPECT_EQ(r.rcx, 11u);
+  EXPECT_EQ(r.rsi, 48u);
+}
+
 TEST_F(SoftmmuTest, SelfModifyingCodeIsRetranslated) {
   Regs r;
   Exit e = run(test::kSelfModifyingLoop, &r);
