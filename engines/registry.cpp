@@ -47,6 +47,7 @@ const std::vector<EngineInfo>& registered_engines() {
       VTB_REGISTER(PV, {"pv", "paravirtualization", &make_pv_engine, {kPvProtect}})
       VTB_REGISTER(BT, {"bt", "binary translation", &make_bt_engine, {kBtUserChecks}})
       VTB_REGISTER(BT, {"bt-direct", "binary translation", &make_bt_direct_engine, {kBtUserChecks}})
+      VTB_REGISTER(BT, {"bt-softmmu", "binary translation", &make_bt_softmmu_engine})
       VTB_REGISTER(SKELETON, {"skeleton", "template (runs no guest)", &make_skeleton_engine})
   };
   return list;

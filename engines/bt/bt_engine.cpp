@@ -14,6 +14,7 @@
 #include "common/sud.h"
 #include "engines/bt/runtime.h"
 #include "engines/bt/shadow_mmu.h"
+#include "engines/bt/soft_mmu.h"
 
 namespace vtb {
 
@@ -53,9 +54,13 @@ void release_window() {
   if (--g_window_refs == 0) munmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_WINDOW_HI - VTB_WINDOW_LO);
 }
 
+// bt: shadow paging (the mirror); bt-direct: the same with guest user code
+// run natively; bt-softmmu: the software MMU (no mirror, an inline TLB).
+enum class BtMode { Shadow, Direct, Soft };
+
 class BtEngine : public Engine {
  public:
-  explicit BtEngine(bool direct_user) : direct_(direct_user) {
+  explicit BtEngine(BtMode mode) : direct_(mode == BtMode::Direct), soft_(mode == BtMode::Soft) {
     raise_map_count();
     init_ = reserve_window();
     have_window_ = init_.is_ok();
@@ -66,13 +71,13 @@ class BtEngine : public Engine {
     rt_.reset();
     if (have_window_) release_window();
   }
-  std::string_view name() const override { return direct_ ? "bt-direct" : "bt"; }
+  std::string_view name() const override { return direct_ ? "bt-direct" : soft_ ? "bt-softmmu" : "bt"; }
   Caps caps() const override {
     Caps c;
     c.flavor = Flavor::Native;
     c.owns_address_window = true;
     c.counts_instructions = !direct_;  // directly executed user code is not counted
-    c.backend = direct_ ? "bt-direct" : "bt";
+    c.backend = std::string(name());
     c.available = init_;
     return c;
   }
@@ -83,13 +88,15 @@ class BtEngine : public Engine {
       opt.reflect_exceptions = true;
       opt.reserve_window = false;
       opt.direct_user = direct_;
+      opt.softmmu = soft_;
       mmu_.set_exec_user(direct_);
       Status st;
-      rt_ = bt::Runtime::create(&mmu_, opt, &st);
+      rt_ = bt::Runtime::create(soft_ ? static_cast<bt::GuestAccess*>(&soft_mmu_) : &mmu_, opt, &st);
       if (!rt_) return st;
     }
     if (boot.flavor != Flavor::Native) return Status::bad_input("bt runs the native kernel flavor");
-    mmu_.attach(&mem, rt_.get());
+    if (soft_) soft_mmu_.attach(&mem, rt_.get());
+    else mmu_.attach(&mem, rt_.get());
     rt_->set_interrupt_source(&irq);
     rt_->set_port_io(pio_);
     rt_->set_regs(boot_entry_regs(boot));  // the shared entry state (common/boot_state.h)
@@ -113,6 +120,16 @@ class BtEngine : public Engine {
   void stats(Counters& out) const override {
     if (!rt_) return;
     rt_->stats(out);
+    if (soft_) {
+      const auto& m = soft_mmu_.stats();
+      out.add("softmmu.walk", m.walks);
+      out.add("softmmu.tlb_fill", m.fills);
+      out.add("softmmu.slow_store_code", m.code_store);
+      out.add("softmmu.cross_page", m.cross_page);
+      out.add("softmmu.guest_fault", m.guest_pf);
+      out.add("mmu.hidden_fault", 0);
+      return;
+    }
     const auto& s = mmu_.stats();
     out.add("mmu.mirror_map", s.maps);
     out.add("mmu.mirror_unmap", s.unmaps);
@@ -132,17 +149,20 @@ class BtEngine : public Engine {
 
  private:
   bt::ShadowMmu mmu_;
+  bt::SoftMmu soft_mmu_;
   Status init_;
   std::unique_ptr<bt::Runtime> rt_;
   PortIoHandler* pio_ = nullptr;  // the Vm's port-I/O dispatch (in/out served inside run())
   bool loaded_ = false;
   bool have_window_ = false;
   bool direct_ = false;
+  bool soft_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<Engine> make_bt_engine() { return std::make_unique<BtEngine>(false); }
-std::unique_ptr<Engine> make_bt_direct_engine() { return std::make_unique<BtEngine>(true); }
+std::unique_ptr<Engine> make_bt_engine() { return std::make_unique<BtEngine>(BtMode::Shadow); }
+std::unique_ptr<Engine> make_bt_direct_engine() { return std::make_unique<BtEngine>(BtMode::Direct); }
+std::unique_ptr<Engine> make_bt_softmmu_engine() { return std::make_unique<BtEngine>(BtMode::Soft); }
 
 }  // namespace vtb

@@ -105,15 +105,23 @@ bool Decoder::decode(const uint8_t* code, size_t avail, uint64_t pc, Insn* out) 
                     (d.bytes[i] == 0x8f && i + 1 < d.len && (d.bytes[i + 1] & 0x38) != 0)))
     d.vex = true;
 
-  // ModRM: Capstone tells where it is; we decode it ourselves.
+  // ModRM: Capstone tells where it is; we decode it ourselves. A VEX
+  // prefix carries the register extensions inverted (R in both forms, X and
+  // B in the 3-byte one): `ext` is them in REX form.
+  uint8_t ext = d.rex;
+  if (d.vex && d.op_off + 1u < d.len && (d.bytes[d.op_off] == 0xc5 || d.bytes[d.op_off] == 0xc4)) {
+    const uint8_t b1 = d.bytes[d.op_off + 1];
+    ext = uint8_t(0x40 | ((b1 & 0x80) ? 0 : 4));
+    if (d.bytes[d.op_off] == 0xc4) ext |= uint8_t(((b1 & 0x40) ? 0 : 2) | ((b1 & 0x20) ? 0 : 1));
+  }
   const uint8_t mo = x.encoding.modrm_offset;
   if (mo != 0 && mo < d.len) {
     d.has_modrm = true;
     d.modrm_off = mo;
     const uint8_t m = d.bytes[mo];
     d.mod = m >> 6;
-    d.reg = uint8_t(((m >> 3) & 7) | ((d.rex & 4) ? 8 : 0));
-    d.rm = uint8_t((m & 7) | ((d.rex & 1) ? 8 : 0));
+    d.reg = uint8_t(((m >> 3) & 7) | ((ext & 4) ? 8 : 0));
+    d.rm = uint8_t((m & 7) | ((ext & 1) ? 8 : 0));
     unsigned q = mo + 1;
     if (d.mod != 3) {
       d.has_mem = true;
@@ -123,8 +131,8 @@ bool Decoder::decode(const uint8_t* code, size_t avail, uint64_t pc, Insn* out) 
       if ((m & 7) == 4) {
         if (q >= d.len) return false;
         const uint8_t sib = d.bytes[q++];
-        const int idx = ((sib >> 3) & 7) | ((d.rex & 2) ? 8 : 0);
-        const int base = (sib & 7) | ((d.rex & 1) ? 8 : 0);
+        const int idx = ((sib >> 3) & 7) | ((ext & 2) ? 8 : 0);
+        const int base = (sib & 7) | ((ext & 1) ? 8 : 0);
         r.scale = 1 << (sib >> 6);
         r.index = idx == 4 ? -1 : idx;
         if ((sib & 7) == 5 && d.mod == 0) {
@@ -166,6 +174,7 @@ bool Decoder::decode(const uint8_t* code, size_t avail, uint64_t pc, Insn* out) 
       }
     } else if (o.type == X86_OP_MEM) {
       d.op_is_mem[k] = true;
+      if (o.size > d.mem_size) d.mem_size = o.size;
     }
   }
 

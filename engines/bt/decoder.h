@@ -44,6 +44,9 @@ struct Insn {
   unsigned op_capreg[4] = {0, 0, 0, 0};  // Capstone register of register operands
   int op_size[4] = {0, 0, 0, 0};
   bool op_is_mem[4] = {false, false, false, false};
+  // Size in bytes of the explicit memory operand as Capstone gives it
+  // (bt-softmmu's TLB probe; its access flags are not used: wrong for many stores).
+  int mem_size = 0;
   uint8_t opcode0() const { return bytes[op_off]; }
   uint8_t opcode1() const { return bytes[op_off + 1]; }
 };

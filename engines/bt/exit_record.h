@@ -14,6 +14,21 @@ enum class ExitReason : uint16_t {
   Fault,          // a host fault in translated code (static record used by the signal handler)
   Unsupported,    // the translator cannot express this instruction (engine error, not guest error)
   UserAccess,     // user-mode translation touched an address outside the user range: address in AsmVcpu::ea, b = write
+  TlbMiss,        // bt-softmmu: inline TLB miss; a = register holding the guest VA, b = the register saved in s4,
+                  // c = kTlb* bits, aux = access size,
+                  // target = TC address of the inline continuation (the bounce copy of the access follows the record)
+  TlbCommit,      // bt-softmmu: after a bounced (page-crossing) access: write the bounce buffer back
+};
+
+// ExitRecord::c bits of a TlbMiss.
+enum : uint8_t {
+  kTlbWriteAcc = 1,   // the access writes
+  kTlbRestoreS4 = 2,  // on a fault: register b's guest value is in s4
+  kTlbRestoreS6 = 4,  // on a fault: guest rcx is in s6
+  kTlbRestoreS1S2 = 8,  // on a fault: guest rcx/rdx are in s1/s2 (indirect branches)
+  kTlbUser = 16,      // the user-mode tables (a translation of CPL 3 code)
+  kTlbRestoreS7 = 32,  // on a fault: register a's guest value is in s7 (second access of an instruction)
+  kTlbGroup = 64,     // one probe for a run of pushes/pops: a fault retranslates without the grouping
 };
 
 // Sensitive and privileged instructions that leave translated code.
@@ -22,7 +37,7 @@ enum class CalloutOp : uint8_t {
   Ltr, Sldt, Str, Smsw, Lmsw, In, Out, Ins, Outs, Cpuid, Rdtsc, Rdtscp, Rdpid, Rdmsr, Wrmsr, Swapgs,
   Syscall, Sysret, Iret, Int, Int3, Invlpg, Invd, Clts, Rdpmc, MovToSeg, MovFromSeg, PushSeg, PopSeg,
   LoadFarPtr, FarJmp, FarCall, FarRet, Lar, Lsl, Verr, Verw, RdSegBase, WrSegBase, Nop, Xsetbv,
-  Monitor, Mwait, Sysenter, TracedStore, DivideError, StringSeg, Count
+  Monitor, Mwait, Sysenter, TracedStore, DivideError, StringSeg, Enter, BitString, Count
 };
 const char* callout_name(CalloutOp op);
 

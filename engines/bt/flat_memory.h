@@ -46,6 +46,22 @@ class FlatMemory : public GuestAccess {
     memcpy(reinterpret_cast<void*>(va), in, n);
     return true;
   }
+  // bt-softmmu: flat memory is its own host view (host = guest address).
+  bool soft_fill(uint64_t va, size_t n, bool write, bool user, SoftAccess* out, GuestFaultInfo* f) override {
+    for (size_t k = 0; k < n; ++k) {
+      const Region* r = find(va + k);
+      if (!r || (write && !r->writable)) return fault(va + k, write, user, f);
+    }
+    const uint64_t page = va & ~uint64_t(0xfff);
+    const Region* r = find(va);
+    out->p0 = reinterpret_cast<uint8_t*>(va);
+    out->n0 = n;
+    out->p1 = nullptr;
+    out->gpa0 = page;
+    out->cacheable = ((va + n - 1) & ~uint64_t(0xfff)) == page && r->lo <= page && r->hi >= page + 0x1000;
+    out->writable = out->cacheable && r->writable && !r->executable;
+    return true;
+  }
   HostFaultAction host_fault(uint64_t va, bool write, bool user, GuestFaultInfo* f) override {
     fault(va, write, user, f);
     return HostFaultAction::Guest;

@@ -11,6 +11,17 @@ struct GuestFaultInfo {
   uint64_t addr = 0;  // CR2 for #PF
 };
 
+// bt-softmmu: where a guest access of n bytes at a VA lands in host memory
+// (one piece, or two when it crosses into a page of another frame).
+struct SoftAccess {
+  uint8_t* p0 = nullptr;  // host address of the first byte
+  uint8_t* p1 = nullptr;  // host address of the first byte on the second page (crossing only)
+  size_t n0 = 0;          // bytes on the first page
+  uint64_t gpa0 = 0;      // frame of the first page (TLB bookkeeping)
+  bool cacheable = false;  // one page: an inline TLB entry may be installed
+  bool writable = false;   // ...and it may serve stores (writable, dirty, no translated code on the frame)
+};
+
 enum class HostFaultAction {
   Retry,   // fixed (page mirrored, write-protection lifted...): re-run the faulting instruction
   Guest,   // a true guest fault: deliver `GuestFaultInfo`
@@ -54,6 +65,16 @@ class GuestAccess {
     uint8_t b;
     *gpa = va & ~uint64_t(0xfff);
     return fetch(va, &b, 1, user) == 1;
+  }
+  // bt-softmmu: resolve an access through the guest's tables (A/D set as the
+  // access would), with every check of the access made before anything else;
+  // a store to a frame holding translations invalidates them first. false:
+  // the fault to deliver is in *f. The default: not supported.
+  virtual bool soft_fill(uint64_t /*va*/, size_t /*n*/, bool /*write*/, bool /*user*/, SoftAccess* /*out*/,
+                         GuestFaultInfo* f) {
+    f->vector = 14;
+    f->error = 0;
+    return false;
   }
   // Address-space events.
   virtual void set_cr3(uint64_t /*cr3*/) {}

@@ -113,6 +113,7 @@ bool Translator::emit_inline_sensitive(Ctx& c, const Insn& in, bool* end) {
     return true;
   }
   if ((o0 == 0x9c || o0 == 0x9d) && !in.opsize) {  // 64-bit operand (66: callout)
+    if (c.env.softmmu) return soft_pushf_popf(c, in);  // the stack through the TLB (softmmu_emit.cpp)
     if (o0 == 0x9c) emit_inline_pushf(c);
     else emit_inline_popf(c, in);
     return true;
@@ -201,11 +202,19 @@ void Translator::emit_inline_pushf(Ctx& c) {
 //   slow: mov s6,%rcx; mov s0,%rax; <callout popf>; done:
 // User translations ignore the image's IF (CPL 3 > IOPL: kept); with IOPL 3
 // popf_expect_u never matches, so the callout decides.
-void Translator::emit_inline_popf(Ctx& c, const Insn& in) {
+// bt-softmmu: `src` >= 0 holds the image already (loaded through the TLB);
+// it is the guest's register saved in s4, put back on both paths.
+void Translator::emit_inline_popf(Ctx& c, const Insn& in, int src) {
   Emitter& e = c.e;
   const bool kernel = c.env.inline_if;
   e.store_abs(RAX, abs_of(BT_OFF_S0));
-  load_rax_rsp(e);
+  if (src < 0) {
+    load_rax_rsp(e);
+  } else {  // mov %src,%rax
+    e.b(uint8_t(0x48 | (src >= 8 ? 4 : 0)));
+    e.b(0x89);
+    e.b(uint8_t(0xc0 | ((src & 7) << 3) | RAX));
+  }
   e.store_abs(RCX, abs_of(BT_OFF_S6));
   e.b(0x48); e.b(0x89); e.b(0xc1);                                   // mov %rax,%rcx
   e.b(0x48); e.b(0x81); e.b(0xe1); e.d32(uint32_t(kPopfBits));       // and $bits,%rcx
@@ -233,11 +242,13 @@ void Translator::emit_inline_popf(Ctx& c, const Insn& in) {
   e.b(0x48); e.b(0x8d); e.b(0x64); e.b(0x24); e.b(0x08);             // lea 8(%rsp),%rsp
   e.load_abs(RCX, abs_of(BT_OFF_S6));
   e.load_abs(RAX, abs_of(BT_OFF_S0));
+  if (src >= 0) e.load_abs(src, abs_of(BT_OFF_S4));
   const size_t done = jmp_fwd(e);
   e.patch_rel32(to_slow, e.pc());
   if (kernel) e.patch_rel32(to_slow2, e.pc());
   e.load_abs(RCX, abs_of(BT_OFF_S6));
   e.load_abs(RAX, abs_of(BT_OFF_S0));
+  if (src >= 0) e.load_abs(src, abs_of(BT_OFF_S4));
   emit_callout(c, in, CalloutOp::Popf, 8, 0, 0, 0, 0, false);
   e.patch_rel32(done, e.pc());
 }

@@ -71,6 +71,18 @@
 #define BT_OFF_SFMASK_NOT 0x2c8 /* ~SFMASK */
 #define BT_OFF_LSTAR 0x2d0
 #define BT_OFF_SYSRET_EXPECT 0x2d8 /* sysretq inline when (r11 & ~(live|IF|RF|VM|2)) equals this */
+#define BT_OFF_S7 0x2e0 /* bt-softmmu: a second scratch register (instructions with two memory accesses) */
+
+/* bt-softmmu: the inline TLB (softmmu_emit.cpp). pext with these masks gives a
+   guest VA's TLB index and tells whether a tag difference lies within one page. */
+#define BT_OFF_TLB_IDX_MASK 0x340 /* ((BT_TLB_ENTRIES - 1) << 12) */
+#define BT_OFF_TLB_PAGE_MASK 0x348 /* ~0xfff */
+#define BT_TLB_OFF 0x200000 /* kGlobalBase + this: the TLB tables (read-write, host-filled) */
+#define BT_TLB_BITS 10
+#define BT_TLB_ENTRIES 1024
+/* per table 8 KiB of u64; table = mode * 3 + kind, mode 0 kernel / 1 user, kind 0 read tag, 1 write tag, 2 addend */
+#define BT_TLB_TABLE_BYTES 0x2000
+#define BT_TLB_BYTES (6 * BT_TLB_TABLE_BYTES)
 
 #define BT_NEGTAG_OFF 0x100000
 #define BT_TCADDR_OFF 0x180000
@@ -143,6 +155,7 @@ struct AsmVcpu {
   uint32_t cpuid_regs[4];
   uint64_t inline_count[BT_INLINE_OPS];
   uint64_t cpl_mode, syscall_ok, sysret_ok, sfmask_not, lstar, sysret_expect;
+  uint64_t s7;
 };
 static_assert(offsetof(AsmVcpu, rflags) == BT_OFF_RFLAGS);
 static_assert(offsetof(AsmVcpu, host_sp) == BT_OFF_HOST_SP);
@@ -169,12 +182,24 @@ static_assert(offsetof(AsmVcpu, inline_count) == BT_OFF_INLINE_COUNT);
 static_assert(offsetof(AsmVcpu, cpl_mode) == BT_OFF_CPL_MODE && offsetof(AsmVcpu, syscall_ok) == BT_OFF_SYSCALL_OK);
 static_assert(offsetof(AsmVcpu, sysret_ok) == BT_OFF_SYSRET_OK && offsetof(AsmVcpu, sfmask_not) == BT_OFF_SFMASK_NOT);
 static_assert(offsetof(AsmVcpu, lstar) == BT_OFF_LSTAR && offsetof(AsmVcpu, sysret_expect) == BT_OFF_SYSRET_EXPECT);
+static_assert(offsetof(AsmVcpu, s7) == BT_OFF_S7);
 
 // Sensitive instructions that translated code may execute inline (counted in
 // AsmVcpu::inline_count; reported with the callouts as priv.<insn>).
 enum class InlineOp : uint8_t { Pushf, Popf, Rdtsc, Cpuid, Swapgs, Cli, Sti, Syscall, Sysret };
 
-static_assert(sizeof(AsmVcpu) <= BT_OFF_USER_LIMIT && BT_OFF_SHIFT44_MASK + 8 <= BT_VCPU_SIZE);
+static_assert(sizeof(AsmVcpu) <= BT_OFF_USER_LIMIT && BT_OFF_TLB_PAGE_MASK + 8 <= BT_VCPU_SIZE);
+
+// bt-softmmu's inline TLB: per mode (kernel/user translations) a read-tag,
+// a write-tag and an addend table of BT_TLB_ENTRIES u64 each. A tag is the
+// negated guest page address (kTlbNoTag: empty); host = guest VA + addend.
+constexpr uint64_t kTlbBase = kGlobalBase + BT_TLB_OFF;
+constexpr uint64_t kTlbEntries = BT_TLB_ENTRIES;
+constexpr uint64_t kTlbNoTag = 0x4000000000000000ULL;  // tag + any canonical VA is far from one page
+enum TlbKind : int { kTlbRead = 0, kTlbWrite = 1, kTlbAddend = 2 };
+inline uint64_t tlb_table(bool user, int kind) { return kTlbBase + uint64_t((user ? 3 : 0) + kind) * BT_TLB_TABLE_BYTES; }
+static_assert(BT_TLB_OFF + BT_TLB_BYTES <= BT_NEGTAG_OFF + BT_IBTC_SIZE + 0x100000 && BT_TLB_OFF >= BT_NEGTAG_OFF + BT_IBTC_SIZE);
+static_assert(kTlbEntries * 8 == BT_TLB_TABLE_BYTES && (1u << BT_TLB_BITS) == BT_TLB_ENTRIES);
 
 inline AsmVcpu* asm_vcpu() { return reinterpret_cast<AsmVcpu*>(kGlobalBase); }
 

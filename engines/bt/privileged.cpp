@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "common/interrupt_source.h"
+#include "common/page_walk.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/runtime.h"
 
@@ -34,7 +35,7 @@ const char* callout_name(CalloutOp op) {
                                 "clts", "rdpmc", "mov_to_seg", "mov_from_seg", "push_seg", "pop_seg", "load_far_ptr",
                                 "ljmp", "lcall", "lret", "lar", "lsl", "verr", "verw", "rdsegbase", "wrsegbase", "nop",
                                 "xsetbv", "monitor", "mwait", "sysenter", "traced_store", "divide_error",
-                                "string_seg"};
+                                "string_seg", "enter", "bit_string"};
   const unsigned i = unsigned(op);
   return i < sizeof names / sizeof names[0] ? names[i] : "?";
 }
@@ -296,7 +297,10 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       const uint64_t v = a->gpr[r.b];
       ++st_.cr_write[r.a & 15];
       switch (r.a) {
-        case 0: cpu_.cr0 = v | 0x80000001ULL; break;  // long mode: PG and PE stay on
+        case 0:
+          cpu_.cr0 = v | 0x80000001ULL;  // long mode: PG and PE stay on
+          tlb_flush();  // bt-softmmu: WP may have changed what the entries grant
+          break;
         case 2: cpu_.cr2 = v; break;
         case 3:
           cpu_.cr3 = v;
@@ -305,6 +309,7 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
           break;
         case 4:
           cpu_.cr4 = v;
+          tlb_flush();
           sync_inline_state();  // CR4.TSD: whether user rdtsc may run inline
           break;
         case 8: cpu_.cr8 = v & 15; break;
@@ -688,6 +693,61 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       (r.b == 4 ? cpu_.fs : cpu_.gs).base = base;
       return done();
     }
+    case CalloutOp::Enter: {  // bt-softmmu: enter imm16 (target), imm8 (aux), 64-bit operands
+      const uint64_t rsp0 = a->gpr[RSP], rbp0 = a->gpr[RBP];
+      const int level = int(r.aux & 31);
+      auto undo = [&]() {  // a fault leaves rsp/rbp as they were
+        a->gpr[RSP] = rsp0;
+        return Step::Fault;
+      };
+      if (!push(rbp0, 8)) return undo();
+      const uint64_t frame = a->gpr[RSP];
+      uint64_t bp = rbp0;
+      for (int i = 1; i < level; ++i) {
+        bp -= 8;
+        uint64_t v = 0;
+        GuestFaultInfo f;
+        if (!mem_->read(bp, &v, 8, cpu_.cpl == 3, &f)) {
+          raise(f.vector, f.error, true, f.addr);
+          return undo();
+        }
+        if (!push(v, 8)) return undo();
+      }
+      if (level > 0 && !push(frame, 8)) return undo();
+      a->gpr[RBP] = frame;
+      a->gpr[RSP] -= r.target & 0xffff;
+      return done();
+    }
+    case CalloutOp::BitString: {
+      // bt/bts/btr/btc with a register bit offset on memory (c = 0xa3/ab/b3/bb,
+      // a = the offset register, b = operand size): the signed offset selects
+      // a word anywhere around the operand, which neither the address checks
+      // nor the TLB probe could cover, so it is done here through the walk.
+      const int size = r.b, bits = 8 * size;
+      int64_t off = int64_t(a->gpr[r.a]);
+      if (size == 4) off = int32_t(off);
+      if (size == 2) off = int16_t(off);
+      const int64_t word = off >= 0 ? off / bits : -((-(off + 1)) / bits) - 1;  // floor division
+      const uint64_t at = operand_address(r) + uint64_t(word * size);
+      const int bit = int(off - word * bits);
+      uint64_t v = 0;
+      GuestFaultInfo f;
+      if (!mem_->read(at, &v, size_t(size), cpu_.cpl == 3, &f)) {
+        raise(f.vector, f.error, true, f.addr);
+        return Step::Fault;
+      }
+      const bool cf = (v >> bit) & 1;
+      if (r.c != 0xa3) {
+        const uint64_t m = uint64_t(1) << bit;
+        v = r.c == 0xab ? (v | m) : r.c == 0xb3 ? (v & ~m) : (v ^ m);
+        if (!mem_->write(at, &v, size_t(size), cpu_.cpl == 3, &f)) {
+          raise(f.vector, f.error, true, f.addr);
+          return Step::Fault;
+        }
+      }
+      a->rflags = (a->rflags & ~uint64_t(1)) | (cf ? 1 : 0);
+      return done();
+    }
     case CalloutOp::DivideError:  // div/idiv by zero found by the translated pre-check
       raise(0);
       return Step::Fault;
@@ -696,21 +756,60 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
       // b = 'f'/'g', c = size): emulated element by element through the
       // guest's tables, so a fault leaves the registers of the elements
       // done; a rep form does at most 4096 per visit and comes back.
+      // bt-softmmu: every string instruction comes here (b = 0: no override;
+      // stos/scas too, which read no source).
       const bool rep = r.aux & (kOpRep | kOpRepne);
       const int size = r.c;
       const int64_t step = (a->rflags & kFlagDF) ? -int64_t(size) : int64_t(size);
-      const uint64_t base = r.b == 'f' ? a->fs_base : a->gs_base;
+      const uint64_t base = r.b == 'f' ? a->fs_base : r.b == 'g' ? a->gs_base : 0;
       const bool user = cpu_.cpl == 3;
+      const bool stos = r.a == 0xaa || r.a == 0xab, scas = r.a == 0xae || r.a == 0xaf;
       // the address checks of translated code, then the guest's tables
       auto outside = [&](uint64_t va, bool w) {
-        if (guest_may_address(va, user)) return false;
+        if (opt_.softmmu || guest_may_address(va, user)) return false;
         raise_outside_access(va, w, user);
         return true;
       };
+      // bt-softmmu: rep movs/stos forwards a page-bounded run at a time (one
+      // walk per page instead of per element); the element loop below takes
+      // what remains (page-crossing elements, backwards, cmps/scas/lods).
+      if (opt_.softmmu && rep && !(a->rflags & kFlagDF) && (stos || scas || r.a == 0xa4 || r.a == 0xa5)) {
+        uint64_t last = 0;
+        bool compared = false;
+        const bool ok = (r.a > 0xa5 || is_canonical(base + a->gpr[RSI])) && is_canonical(a->gpr[RDI]) ?
+                            soft_string_run(r.a, base, size, user, r.aux & kOpRepne, &last, &compared) : true;
+        if (compared) a->rflags = (a->rflags & ~uint64_t(0x8d5)) | cmp_flags(a->gpr[RAX] & mask_of(size), last, size);
+        if (!ok) return Step::Fault;
+        if (scas && compared && (((r.aux & kOpRepne) != 0) == ((a->rflags & 0x40) != 0))) return done();
+      }
       for (int k = 0; k < 4096; ++k) {
         if (rep && a->gpr[RCX] == 0) return done();
         GuestFaultInfo f;
         uint64_t x = 0, y = 0;
+        // A non-canonical operand is #GP before either operand's #PF (as the hardware orders them).
+        if ((!stos && !scas && !is_canonical(base + a->gpr[RSI])) ||
+            ((stos || scas || r.a <= 0xa7) && !is_canonical(a->gpr[RDI])))
+          return gp();
+        if (stos || scas) {
+          x = a->gpr[RAX] & mask_of(size);
+          if (stos && !mem_->write(a->gpr[RDI], &x, size_t(size), user, &f)) {
+            raise(f.vector, f.error, true, f.addr);
+            return Step::Fault;
+          }
+          if (scas) {
+            if (!mem_->read(a->gpr[RDI], &y, size_t(size), user, &f)) {
+              raise(f.vector, f.error, true, f.addr);
+              return Step::Fault;
+            }
+            a->rflags = (a->rflags & ~uint64_t(0x8d5)) | cmp_flags(x, y, size);
+          }
+          a->gpr[RDI] += uint64_t(step);
+          if (!rep) return done();
+          a->gpr[RCX] -= 1;
+          const bool zf = a->rflags & 0x40;
+          if (scas && ((r.aux & kOpRepne) ? zf : !zf)) return done();
+          continue;
+        }
         const bool to_mem = r.a <= 0xa7;
         if (outside(base + a->gpr[RSI], false) || (to_mem && outside(a->gpr[RDI], r.a <= 0xa5))) return Step::Fault;
         if (!mem_->read(base + a->gpr[RSI], &x, size_t(size), user, &f)) {

@@ -103,7 +103,7 @@ Status Runtime::init() {
   sync_inline_state();
   unsigned cpuid0[4];
   guest_cpuid(0, 0, cpuid0);  // the inline cpuid entry always holds a real answer
-  address_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2");
+  address_checks_ = opt_.user_isolation && __builtin_cpu_supports("bmi2") && !opt_.softmmu;
   if (const char* v = getenv("VTB_BT_USER_CHECKS"); v && !strcmp(v, "0")) address_checks_ = false;  // experiments; counter bt.user_isolation says so
   bmi2_ = __builtin_cpu_supports("bmi2");
   // Experiments (before/after figures in docs/bt.md): 0 keeps every sensitive
@@ -132,6 +132,7 @@ Status Runtime::init() {
     lookup_hit_val_[k] = scratch_[force_miss];
   }
   ibtc_reset();
+  if (opt_.softmmu) return tlb_init();
   return Status::ok();
 }
 
@@ -221,6 +222,9 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   env.inline_sensitive = inline_sensitive_;
   env.bmi2 = bmi2_;
   env.inline_sysret = !opt_.direct_user;
+  env.softmmu = opt_.softmmu;
+  if (!no_group_pcs_.empty()) env.no_group = [this](uint64_t pc) { return no_group_pcs_.count(pc) != 0; };
+  env.user = user;
   if (!exact_check_pcs_.empty()) env.exact_check = [this](uint64_t pc) { return exact_check_pcs_.count(pc) != 0; };
   have_translations_ = true;
   if (!traced_pcs_.empty()) env.traced_store = [this](uint64_t pc) { return traced_pcs_.count(pc) != 0; };
@@ -781,6 +785,12 @@ Exit Runtime::run(const RunLimits& lim) {
         raise_outside_access(ea, r->b, user);
         break;
       }
+      case ExitReason::TlbMiss:
+        tlb_miss(r, &used, counting);
+        break;
+      case ExitReason::TlbCommit:
+        tlb_commit(r);
+        break;
       case ExitReason::Unsupported: {
         cpu_.rip = r->guest_pc;
         Block* b = block_at_tc(reinterpret_cast<uint64_t>(r));

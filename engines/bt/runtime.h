@@ -51,6 +51,10 @@ struct RuntimeOptions {
   // (< VTB_USER_TOP): a check before every access (address_checks.cpp). Needs
   // BMI2 on the host (pext); without it the counter bt.user_isolation says 0.
   bool user_isolation = true;
+  // bt-softmmu: guest addresses are not host addresses; every access of
+  // translated code goes through the inline TLB (softmmu_emit.cpp), a miss
+  // through GuestAccess::soft_fill (softmmu_runtime.cpp). No address checks.
+  bool softmmu = false;
 };
 
 class Runtime {
@@ -79,6 +83,12 @@ class Runtime {
   void flush_all();
   // Address space switch: user translations are keyed by cr3.
   void on_cr3_change();
+  // bt-softmmu's inline TLB (softmmu_runtime.cpp): drop every entry / the
+  // entries of one page (invlpg) / the write entries of a frame that now
+  // holds translations.
+  void tlb_flush();
+  void tlb_flush_page(uint64_t va);
+  void tlb_drop_frame_writes(uint64_t gpa_page);
 
   // An engine part cannot go on (e.g. the mirror cannot revoke a mapping):
   // the running run() returns EngineError with `msg`; outside run() the
@@ -139,6 +149,17 @@ class Runtime {
   bool direct_exit();
   void raise_outside_fetch(uint64_t pc);
   void raise_outside_access(uint64_t ea, bool write, bool user);
+
+  // bt-softmmu (softmmu_runtime.cpp): map and clear the TLB tables; a miss
+  // exit (fill, bounce, or the guest fault); the write-back of a bounce.
+  Status tlb_init();
+  void tlb_install(bool user, uint64_t va, const SoftAccess& sa);
+  void tlb_miss(const ExitRecord* r, int64_t* used, bool counting);
+  void tlb_commit(const ExitRecord* r);
+  // rep movs/stos/scas (DF clear) in page-bounded runs; false: a guest fault
+  // was raised. scas: *last is the last element compared (*compared).
+  bool soft_string_run(uint8_t opcode, uint64_t src_base, int size, bool user, bool repne, uint64_t* last,
+                       bool* compared);
 
   // Callouts (privileged.cpp). Return value drives the dispatcher.
   enum class Step { Resume, Jump, ExitVm, Fault, Error };
@@ -201,8 +222,17 @@ class Runtime {
   std::vector<uint32_t> ibtc_user_slots_;
   std::unordered_map<uint64_t, int> traced_traps_;  // guest pc -> traced-write traps taken
   std::unordered_set<uint64_t> traced_pcs_;          // stores retranslated as TracedStore callouts
+  // bt-softmmu: the frame behind each TLB entry (~0: empty), per mode; a
+  // page-crossing access in flight through the bounce buffer.
+  std::vector<uint64_t> tlb_gpa_[2];
+  std::vector<uint32_t> tlb_used_;  // entries filled since the last flush (mode * entries + index)
+  struct Bounce { bool live = false; bool write = false; uint8_t* p0 = nullptr; uint8_t* p1 = nullptr; size_t n0 = 0, n = 0;
+                  uint8_t* buf = nullptr; };
+  Bounce bounce_;
+  alignas(64) uint8_t bounce_buf_[8192 + 64];
   HostCpuidCache host_cpuid_;  // the host's answers per (leaf, subleaf); counts host.cpuid
   std::unordered_set<uint64_t> exact_check_pcs_;     // user checks that must use the exact address
+  std::unordered_set<uint64_t> no_group_pcs_;        // bt-softmmu: push/pop runs that faulted: one probe per instruction
   std::unordered_set<uint64_t> no_adapt_;            // general stores: never emulated/adapted again
   std::unordered_map<uint64_t, int> traced_useless_;  // consecutive TracedStore callouts that hit no table
   bool window_reserved_ = false;
@@ -285,6 +315,7 @@ class Runtime {
     uint64_t priv[uint8_t(CalloutOp::Count)] = {};
     uint64_t cr_write[16] = {}, cr_read[16] = {};
     uint64_t pte_trap = 0, pte_callout = 0, pte_untraced = 0, adaptive = 0;
+    uint64_t tlb_miss = 0, tlb_flush = 0, tlb_flush_page = 0, tlb_bounce = 0;
     std::map<int, uint64_t> reflected;
   } st_;
   friend class RuntimeTestPeer;

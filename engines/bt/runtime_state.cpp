@@ -96,7 +96,14 @@ void Runtime::stats(Counters& out) const {
   if (io_in_run_) out.add("bt.port_io_in_run", io_in_run_);
   if (io_light_) out.add("bt.port_io_light", io_light_);
   out.add("bt.async_exits", st_.async_exits);
-  out.add("bt.user_isolation", address_checks_ ? 1 : 0);
+  // bt-softmmu isolates by construction: its TLB holds guest-memory host addresses only.
+  out.add("bt.user_isolation", (address_checks_ || opt_.softmmu) ? 1 : 0);
+  if (opt_.softmmu) {
+    out.add("softmmu.tlb_miss", st_.tlb_miss);
+    out.add("softmmu.tlb_flush", st_.tlb_flush);
+    out.add("softmmu.tlb_flush_page", st_.tlb_flush_page);
+    out.add("softmmu.bounce", st_.tlb_bounce);
+  }
   out.add("bt.user_checks", st_.user_checks);
   out.add("bt.kernel_checks", st_.kernel_checks);
   out.add("bt.user_checks_elided", st_.user_checks_elided);

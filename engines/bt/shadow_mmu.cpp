@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/abi/vtb_abi.h"
+#include "engines/bt/guest_walk.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/runtime.h"
 #include "common/host_events.h"
@@ -56,25 +57,8 @@ int ShadowMmu::mirror_prot(uint64_t va, uint64_t* gpa) const {
 
 bool ShadowMmu::translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f,
                           WalkResult* walk) {
-  WalkRequest req;
-  req.write = write;
-  req.user = user;
-  req.fetch = fetch;
-  const WalkResult w = walk_page_tables(*mem_, cr3_, va, req);
-  if (walk) *walk = w;
-  if (w.status == WalkStatus::Ok && w.gpa < mem_->size()) {
-    *gpa = w.gpa;
-    return true;
-  }
-  f->addr = va;
-  if (w.status == WalkStatus::NonCanonical) {
-    f->vector = 13;
-    f->error = 0;
-    return false;
-  }
-  f->vector = 14;
-  f->error = w.status == WalkStatus::PageFault ? w.error_code : (kPfPresent | (write ? kPfWrite : 0u) | (user ? kPfUser : 0u));
-  ++st_.guest_pf;
+  if (walk_access(*mem_, cr3_, va, write, user, fetch, gpa, f, walk)) return true;
+  if (f->vector == 14) ++st_.guest_pf;
   return false;
 }
 
@@ -373,14 +357,7 @@ void ShadowMmu::drop_write_trace(uint64_t va) {
 }
 
 bool ShadowMmu::code_frame(uint64_t va, bool user, uint64_t* gpa) {
-  WalkRequest req;
-  req.user = user;
-  req.fetch = true;
-  req.set_ad = false;
-  const WalkResult w = walk_page_tables(*mem_, cr3_, va, req);
-  if (w.status != WalkStatus::Ok || w.gpa >= mem_->size()) return false;
-  *gpa = w.gpa & ~(kPage - 1);
-  return true;
+  return code_frame_at(*mem_, cr3_, va, user, gpa);
 }
 
 void ShadowMmu::code_written(uint64_t gpa_page) {
@@ -427,39 +404,22 @@ GuestFaultInfo ShadowMmu::fetch_fault(uint64_t va, bool user) {
 }
 
 bool ShadowMmu::read(uint64_t va, void* out, size_t n, bool user, GuestFaultInfo* f) {
-  uint8_t* o = static_cast<uint8_t*>(out);
-  size_t k = 0;
-  while (k < n) {
-    const uint64_t a = va + k;
-    uint64_t gpa;
-    if (!translate(a, false, user, false, &gpa, f)) return false;
-    const size_t chunk = std::min<uint64_t>(n - k, kPage - (a & (kPage - 1)));
-    memcpy(o + k, mem_->host() + gpa, chunk);
-    k += chunk;
-  }
-  return true;
+  auto tr = [&](uint64_t a, uint64_t* gpa, GuestFaultInfo* ff) { return translate(a, false, user, false, gpa, ff); };
+  return read_guest(*mem_, tr, va, out, n, f);
 }
 
 bool ShadowMmu::write(uint64_t va, const void* in, size_t n, bool user, GuestFaultInfo* f) {
-  const uint8_t* p = static_cast<const uint8_t*>(in);
-  // Check every page first so a faulting write changes nothing.
-  for (uint64_t a = va & ~(kPage - 1); a < va + n; a += kPage) {
-    uint64_t gpa;
-    if (!translate(std::max(a, va), true, user, false, &gpa, f)) return false;
-  }
-  size_t k = 0;
-  while (k < n) {
-    const uint64_t a = va + k;
-    uint64_t gpa = 0;
-    translate(a, true, user, false, &gpa, f);
-    const size_t chunk = std::min<uint64_t>(n - k, kPage - (a & (kPage - 1)));
-    if (code_.count(gpa & ~(kPage - 1))) code_written(gpa & ~(kPage - 1));
-    memcpy(mem_->host() + gpa, p + k, chunk);
-    if (tables_.count(gpa & ~(kPage - 1))) table_written(gpa & ~(kPage - 1), gpa & (kPage - 1), chunk);
-    k += chunk;
-  }
-  flush_ops();
-  return true;
+  auto tr = [&](uint64_t a, uint64_t* gpa, GuestFaultInfo* ff) { return translate(a, true, user, false, gpa, ff); };
+  const bool ok = write_guest(
+      *mem_, tr, va, in, n, f,
+      [&](uint64_t gpa, size_t) {
+        if (code_.count(gpa & ~(kPage - 1))) code_written(gpa & ~(kPage - 1));
+      },
+      [&](uint64_t gpa, size_t chunk) {
+        if (tables_.count(gpa & ~(kPage - 1))) table_written(gpa & ~(kPage - 1), gpa & (kPage - 1), chunk);
+      });
+  if (ok) flush_ops();
+  return ok;
 }
 
 // Grant `need` on the mirror page `vp` -> frame `gp` (a host fault the guest

@@ -55,7 +55,26 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
       return callout(CalloutOp::TracedStore, reg, uint8_t(size), high8, imm, aux);
     }
   }
+  // maskmovq/maskmovdqu store to the implicit [rdi]: copied as is they would
+  // write wherever the guest's rdi points in the host process (neither the
+  // address checks nor the software MMU's probe see that operand).
+  if (in.id == X86_INS_MASKMOVQ || in.id == X86_INS_MASKMOVDQU || in.id == X86_INS_VMASKMOVDQU) {
+    c.error = "masked store to the implicit [rdi] (maskmov*) is not translated: " + in.text;
+    return false;
+  }
+  // bt/bts/btr/btc r, m: the register's signed bit offset reaches far outside
+  // the operand (neither an address check nor a TLB probe covers that): a callout.
+  if (!in.vex && o0 == 0x0f && in.has_mem && (o1 == 0xa3 || o1 == 0xab || o1 == 0xb3 || o1 == 0xbb)) {
+    uint64_t aux = 0, target = 0;
+    if (!emit_ea(c, in, &aux, &target)) return false;
+    return callout(CalloutOp::BitString, in.reg, opsize_of(in), o1, target, aux);
+  }
+  if (c.env.softmmu) {  // stack, string and branch instructions through the TLB (softmmu_emit.cpp)
+    bool ok = true;
+    if (soft_insn(c, in, end, &ok)) return ok;
+  }
   if (in.vex) {
+    if (c.env.softmmu && in.has_mem) return soft_mem(c, in);
     if (in.seg) {
       c.error = "VEX instruction with a segment override: " + in.text;
       return false;
@@ -67,7 +86,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   // instruction (a callout delivers #DE) instead of by a host SIGFPE (~10 us
   // here); INT_MIN / -1 still takes the signal path.
   if (!in.vex && o0 == 0xf7 && in.has_modrm && (modrm_ext(in) == 6 || modrm_ext(in) == 7) && !in.opsize && !in.seg &&
-      !in.addr32)
+      !in.addr32 && !(c.env.softmmu && in.mod != 3))
     emit_div_check(c, in);
 
   // ---- control transfer ----
@@ -110,9 +129,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
     return true;
   }
   if (o0 == 0xc3 || o0 == 0xc2) {
-    c.blk->map.back().fixup = Fixup::RestoreS1S2;
-    e.store_abs(RCX, kGlobalBase + BT_OFF_S1);
-    e.store_abs(RDX, kGlobalBase + BT_OFF_S2);
+    begin_lookup(c);
     e.b(0x5a);  // pop %rdx
     if (o0 == 0xc2) {  // lea imm16(%rsp),%rsp
       e.b(0x48); e.b(0x8d); e.b(0xa4); e.b(0x24);
@@ -123,9 +140,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
     return true;
   }
   if (o0 == 0xff && in.has_modrm && (modrm_ext(in) == 2 || modrm_ext(in) == 4)) {
-    c.blk->map.back().fixup = Fixup::RestoreS1S2;
-    e.store_abs(RCX, kGlobalBase + BT_OFF_S1);
-    e.store_abs(RDX, kGlobalBase + BT_OFF_S2);
+    begin_lookup(c);
     if (!emit_load_operand_rdx(c, in)) return false;
     if (modrm_ext(in) == 2) push_return();
     e.jmp32(c.env.lookup_entry);
@@ -194,7 +209,8 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
     case 0xce: return callout(CalloutOp::Int, 6, 0, 0, 0, 0, true);  // into: #UD in 64-bit mode
     default: break;
   }
-  if (o0 >= 0xa0 && o0 <= 0xa3 && (in.seg || c.env.user_checks || c.env.kernel_checks)) return emit_moffs(c, in);
+  if (o0 >= 0xa0 && o0 <= 0xa3 && (in.seg || c.env.user_checks || c.env.kernel_checks || c.env.softmmu))
+    return emit_moffs(c, in);
   if (in.seg && !in.has_mem && (o0 == 0xa4 || o0 == 0xa5 || o0 == 0xa6 || o0 == 0xa7 || o0 == 0xac || o0 == 0xad)) {
     if (in.addr32) {
       c.error = "string instruction with a segment override and 32-bit addresses: " + in.text;
@@ -289,8 +305,17 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
     c.error = "control transfer not recognised: " + in.text;
     return false;
   }
+  if (c.env.softmmu && in.has_mem && in.id != X86_INS_LEA && in.id != X86_INS_NOP) return soft_mem(c, in);
   if (in.seg && in.has_mem && in.id != X86_INS_LEA && in.id != X86_INS_NOP) return emit_seg_rewrite(c, in);
   return emit_ident(c, in);
+}
+
+// Indirect branches and returns: guest rcx/rdx into s1/s2 for the lookup
+// routine (the fixup puts them back if the target load faults).
+void Translator::begin_lookup(Ctx& c) {
+  c.blk->map.back().fixup = Fixup::RestoreS1S2;
+  c.e.store_abs(RCX, kGlobalBase + BT_OFF_S1);
+  c.e.store_abs(RDX, kGlobalBase + BT_OFF_S2);
 }
 
 bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* high8) {
@@ -320,7 +345,7 @@ bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* 
 TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateEnv& env, uint8_t* buf, size_t cap,
                                       Block* blk) {
   TranslateResult res;
-  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, {}, 0, 0, {}, {}};
+  Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, {}, 0, 0, {}, {}, {}, {}};
   Emitter& e = c.e;
   blk->pc = pc;
   blk->tc = tc;
@@ -437,6 +462,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     blk->outgoing_stub.push_back(stub);
   }
   emit_check_stubs(c);
+  if (c.env.softmmu) emit_soft_stubs(c);
   for (const auto& r : c.records) {
     ExitRecord* rec = reinterpret_cast<ExitRecord*>(e.at(r.off));
     if (r.off + sizeof(ExitRecord) <= cap)

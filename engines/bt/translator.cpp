@@ -201,7 +201,7 @@ bool Translator::emit_seg_rewrite(Ctx& c, const Insn& in) {
     c.error = "rip-relative %fs/%gs operand out of reach: " + in.text;
     return false;
   }
-  const int t = begin_scratch(c, in, 0);
+  const int t = begin_scratch(c, in, c.env.softmmu ? uint16_t(1u << RCX) : 0);
   if (t < 0) {
     c.error = "no scratch register for: " + in.text;
     return false;
@@ -246,7 +246,7 @@ bool Translator::emit_moffs(Ctx& c, const Insn& in) {
     return false;
   }
   memcpy(&off, in.bytes + at, in.addr32 ? 4 : 8);
-  const int t = begin_scratch(c, in, 0);
+  const int t = begin_scratch(c, in, c.env.softmmu ? uint16_t(1u << RCX) : 0);
   const int t2 = t < 0 ? -1 : pick_scratch(uint16_t(in.gprs | (1u << t)));
   if (t2 < 0) {
     c.error = "no scratch register for: " + in.text;
@@ -292,7 +292,17 @@ int Translator::begin_scratch(Ctx& c, const Insn& in, uint16_t avoid) {
 
 bool Translator::emit_via_scratch(Ctx& c, const Insn& in, int t, const uint8_t* opc, int nopc, int regfield,
                                   const uint8_t* tail, int ntail, bool check) {
-  if (check) emit_linear_check(c, in, t);
+  // bt-softmmu: a lea (a rip-relative one out of the cache's reach comes
+  // here) computes the address and touches nothing: no probe.
+  const bool soft = c.env.softmmu && in.id != X86_INS_LEA;
+  if (soft) {
+    uint32_t size;
+    bool write;
+    soft_access_of(in, &size, &write);
+    soft_probe(c, in, t, size, uint8_t(kTlbRestoreS4 | (write ? kTlbWriteAcc : 0)), t);
+  } else if (check) {
+    emit_linear_check(c, in, t);
+  }
   uint8_t pfx[16];
   int np;
   copy_prefixes(in, pfx, &np);
@@ -303,6 +313,7 @@ bool Translator::emit_via_scratch(Ctx& c, const Insn& in, int t, const uint8_t* 
     c.error = "cannot re-encode: " + in.text;
     return false;
   }
+  if (soft) soft_end(c);
   c.e.load_abs(t, kGlobalBase + BT_OFF_S4);
   return true;
 }

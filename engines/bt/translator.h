@@ -42,6 +42,12 @@ struct TranslateEnv {
   // Kernel in/out: the light callout's trampoline in this cache (bt_io_stub:
   // served on the host stack without leaving translated code); 0: the callout.
   uint64_t io_entry = 0;
+  // bt-softmmu: every memory access through the inline TLB (softmmu_emit.cpp);
+  // `user`: the translation is of CPL 3 code (the user-mode tables).
+  bool softmmu = false;
+  bool user = false;
+  // bt-softmmu: runs of pushes/pops starting at these pcs get one probe each.
+  std::function<bool(uint64_t pc)> no_group;
   // Instructions whose check must compute the exact address (see address_checks.cpp).
   std::function<bool(uint64_t pc)> exact_check;
   // Adaptive translation: stores at these guest pcs become TracedStore callouts.
@@ -51,6 +57,8 @@ struct TranslateEnv {
 // A plain store the engine can emulate: mov r/imm -> m. Fills source
 // register (0xff: immediate in *imm), size and high-byte flag.
 bool simple_store(const Insn& in, uint8_t* reg, int* size, uint64_t* imm, bool* high8);
+// bt-softmmu: size and direction of an explicit memory access (softmmu_emit.cpp).
+void soft_access_of(const Insn& in, uint32_t* size, bool* write);
 
 // The quick (cmp) form of the address check covers displacements up to
 // this size; larger ones use the exact form.
@@ -102,7 +110,8 @@ class Translator {
   void emit_inline_syscall(Ctx& c, const Insn& in);
   void emit_inline_sysret(Ctx& c, const Insn& in);
   void emit_inline_pushf(Ctx& c);
-  void emit_inline_popf(Ctx& c, const Insn& in);
+  void emit_inline_popf(Ctx& c, const Insn& in, int src = -1);
+  bool soft_pushf_popf(Ctx& c, const Insn& in);  // softmmu_emit.cpp
   void emit_inline_rdtsc(Ctx& c, const Insn& in);
   void emit_inline_cpuid(Ctx& c, const Insn& in);
   void emit_inline_swapgs(Ctx& c);
@@ -129,7 +138,21 @@ class Translator {
   bool emit_moffs(Ctx& c, const Insn& in);
   void emit_linear_check(Ctx& c, const Insn& in, int t);
   bool emit_load_operand_rdx(Ctx& c, const Insn& in);
+  void begin_lookup(Ctx& c);
   void emit_branch_stub_site(Ctx& c, size_t rel_off, uint64_t target);
+  // bt-softmmu (softmmu_emit.cpp). soft_insn: instructions whose memory
+  // accesses are implicit (stack, strings) or that need the TLB before the
+  // generic path; false when the instruction is left to the other rules.
+  bool soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok);
+  bool soft_mem(Ctx& c, const Insn& in);
+  bool soft_mem_vex(Ctx& c, const Insn& in);
+  // The probe of the guest VA in `va` for `size` bytes; on return `va` holds
+  // the host address (a miss exits, kTlb* `bits`; `s4reg` is the register
+  // saved in s4). Then the access(es) through it, then soft_end.
+  void soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8_t bits, int s4reg);
+  void soft_end(Ctx& c);
+  void emit_soft_stubs(Ctx& c);
+  bool emit_operand_address(Ctx& c, const Insn& in, int dst, uint8_t opcode);
   Decoder& dec_;
 };
 

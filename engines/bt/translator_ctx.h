@@ -32,6 +32,14 @@ struct Translator::Ctx {
   struct Anchor { bool valid = false; int64_t delta = 0; };
   Anchor anchor[16];
   std::vector<Insn> ahead;  // look-ahead decodes (address_checks.cpp)
+  // bt-softmmu: one per TLB probe: its miss jump, the inline continuation,
+  // the bytes of the access (copied into the bounce path) and where it ends.
+  struct SoftStub { size_t miss_rel; size_t cont; size_t access_lo, access_hi; int va, s4reg; uint32_t size; uint8_t bits;
+                    uint64_t pc; uint8_t len; int index; InsnMapEntry map; };
+  std::vector<SoftStub> soft_stubs;
+  // A run of pushes (or pops) under one probe (softmmu_emit.cpp): members
+  // still to come after this one, the register holding the host address.
+  struct Group { int left = 0, n = 0, k = 0, t = -1; bool push = false; } group;
 };
 
 }  // namespace vtb::bt

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <random>
 #include <vector>
 
@@ -93,11 +94,15 @@ struct Gen {
 
 // Kernel mode (CPL 0), and user mode (CPL 3), where every memory access of
 // the translation carries a user-address check that must change nothing.
-class BtDifferential : public ::testing::TestWithParam<bool> {};
+// Both memory modes: shadow paging and the software MMU (bt-softmmu, every
+// access through the inline TLB, the stack included).
+class BtDifferential : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
 
 TEST_P(BtDifferential, RandomSequencesMatchNative) {
-  const bool user = GetParam();
-  Machine m;
+  const bool user = std::get<0>(GetParam()), softmmu = std::get<1>(GetParam());
+  RuntimeOptions opt;
+  opt.softmmu = softmmu;
+  Machine m(opt);
   ASSERT_TRUE(m.ok()) << m.error;
   Gen g(user ? 0x5eed5 : 0x5eed);
   std::vector<uint8_t> mem_bt(0x1000), mem_native(0x1000), init(0x1000);
@@ -142,7 +147,12 @@ TEST_P(BtDifferential, RandomSequencesMatchNative) {
     ASSERT_EQ(a.rflags & 0xcd5, b.rflags & 0xcd5) << "sequence " << seq;
     ASSERT_TRUE(mem_bt == mem_native) << "sequence " << seq << ": data page differs";
   }
-  if (user && __builtin_cpu_supports("bmi2")) {
+  if (softmmu) {
+    Counters c;
+    m.rt->stats(c);
+    EXPECT_GT(c.get("softmmu.tlb_miss"), 0u);  // the probes were there
+    EXPECT_EQ(c.get("bt.user_checks") + c.get("bt.kernel_checks"), 0u);
+  } else if (user && __builtin_cpu_supports("bmi2")) {
     Counters c;
     m.rt->stats(c);
     EXPECT_GT(c.get("bt.user_checks"), 300u);  // the checks were there
@@ -150,8 +160,11 @@ TEST_P(BtDifferential, RandomSequencesMatchNative) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpl, BtDifferential, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "User" : "Kernel"; });
+INSTANTIATE_TEST_SUITE_P(Cpl, BtDifferential, ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<bool, bool>>& i) {
+                           return std::string(std::get<1>(i.param) ? "Softmmu" : "") +
+                                  (std::get<0>(i.param) ? "User" : "Kernel");
+                         });
 
 }  // namespace
 }  // namespace vtb::bt::test

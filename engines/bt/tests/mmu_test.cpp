@@ -1,7 +1,6 @@
 // tags: engines|bt|tests — desc: shadow MMU with real guest page tables: hidden faults, precise #PF, self-modifying code, traced PTE stores.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -11,6 +10,7 @@
 #include "common/guest_memory.h"
 #include "engines/bt/runtime.h"
 #include "engines/bt/shadow_mmu.h"
+#include "engines/bt/tests/paged_run.h"
 
 namespace vtb::bt {
 namespace {
@@ -37,29 +37,8 @@ class MmuTest : public ::testing::Test {
     ASSERT_TRUE(rt_) << st.message();
     mmu_.attach(mem_.get(), rt_.get());
   }
-  Exit run(const std::vector<uint8_t>& code, Regs* r) {
-    mem_->write(0x100000, code.data(), code.size());
-    r->rip = 0x400000;
-    r->rsp = 0x610000;
-    r->cs.selector = 0x08;
-    r->cr3 = 0x1000;
-    r->cr0 = 0x80050033;
-    r->efer = 0xd01;
-    r->rflags = 2;
-    rt_->set_regs(*r);
-    RunLimits lim;
-    lim.wall = std::chrono::seconds(5);
-    Exit e = rt_->run(lim);
-    *r = rt_->regs();
-    return e;
-  }
-  Exit cont(Regs* r) {
-    RunLimits lim;
-    lim.wall = std::chrono::seconds(5);
-    Exit e = rt_->run(lim);
-    *r = rt_->regs();
-    return e;
-  }
+  Exit run(const std::vector<uint8_t>& code, Regs* r) { return test::run_paged(*rt_, *mem_, code, r, 0x610000); }
+  Exit cont(Regs* r) { return test::run_paged_cont(*rt_, r); }
   // Two more address spaces next to A (cr3 0x1000), sharing A's code table:
   // B (cr3 0x8000): 0x600000 -> 0x200000 as in A, 0x601000 -> 0x300000 (A: 0x201000),
   //   0x602000 -> 0x202000 as in A but supervisor-only, 0x620000 -> its own PT;
@@ -80,11 +59,7 @@ class MmuTest : public ::testing::Test {
     for (uint64_t i = 0; i < 3; ++i) put(0x200000 + i * 0x1000, 0xa0 + i);
     put(0x300000, uint64_t(0xb1));
   }
-  uint64_t counter(const char* n) {
-    Counters c;
-    rt_->stats(c);
-    return c.get(n);
-  }
+  uint64_t counter(const char* n) { return test::runtime_counter(*rt_, n); }
   std::unique_ptr<GuestMemory> mem_;
   ShadowMmu mmu_;
   std::unique_ptr<Runtime> rt_;
@@ -93,8 +68,7 @@ class MmuTest : public ::testing::Test {
 TEST_F(MmuTest, PageFaultThroughGuestTablesIsPrecise) {
   Regs r;
   r.rax = 0x77;
-  // mov 0x700000,%rax (not mapped by the guest); out %al,$0xf4
-  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x70, 0x00, 0xe6, 0xf4}, &r);
+  Exit e = run(test::kLoadUnmapped, &r);
   ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
   EXPECT_EQ(e.vector, 14);
   EXPECT_EQ(e.fault_addr, 0x700000u);
@@ -105,9 +79,7 @@ TEST_F(MmuTest, PageFaultThroughGuestTablesIsPrecise) {
 
 TEST_F(MmuTest, SelfModifyingCodeIsRetranslated) {
   Regs r;
-  // xor %ecx,%ecx; L: mov $1,%eax; inc %ecx; cmp $2,%ecx; je 1f; movb $2,0x400003; jmp L; 1: out %al,$0xf4
-  Exit e = run({0x31, 0xc9, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xff, 0xc1, 0x83, 0xf9, 0x02, 0x74, 0x0a, 0xc6, 0x04, 0x25,
-                0x03, 0x00, 0x40, 0x00, 0x02, 0xeb, 0xea, 0xe6, 0xf4}, &r);
+  Exit e = run(test::kSelfModifyingLoop, &r);
   ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
   EXPECT_EQ(e.port, 0xf4);
   EXPECT_EQ(r.rax & 0xff, 2u) << "the patched immediate must be executed";

@@ -50,6 +50,36 @@ TEST_F(Priv, CliStiPushfShowVirtualIf) {
   EXPECT_EQ(counter("bt.inline.cli") - icli1, 0u) << "user cli is a callout (IOPL check)";
 }
 
+// bt/bts with a register bit offset on memory is a callout in every bt mode:
+// the offset reaches far from the operand, which the address check does not
+// cover (user code could set a bit in the host's vCPU block from a legal base).
+TEST_F(Priv, BitStringWithRegisterOffsetIsACallout) {
+  Regs r = initial_regs();
+  r.rax = kData + 8;
+  r.rcx = 67;
+  r.rdx = uint64_t(-1);
+  const uint32_t hi = 0x80000000u;
+  memcpy(m_->data() + 4, &hi, 4);
+  const uint64_t before = counter("priv.bit_string");
+  // bts %rcx,(%rax); bt %edx,(%rax); setc %bl
+  Exit e = m_->run_bt({0x48, 0x0f, 0xab, 0x08, 0x0f, 0xa3, 0x10, 0x0f, 0x92, 0xc3}, &r);
+  EXPECT_DONE(e);
+  EXPECT_EQ(m_->data()[16], 8) << "bit 67: bit 3 of the next qword";
+  EXPECT_EQ(r.rbx & 0xff, 1u) << "bit -1: bit 31 of the dword before";
+  EXPECT_EQ(counter("priv.bit_string") - before, 2u);
+  // From user mode toward the vCPU block (far beyond the checked base): the
+  // guest's #PF (nothing of the guest is mapped there), the block untouched.
+  Regs u = initial_regs();
+  u.cs.selector = 0x33;
+  u.ss.selector = 0x2b;
+  u.rflags |= 0x3000;
+  u.rax = kData;
+  u.rcx = int64_t(VTB_HOST_RESERVED_USER_LO - kData) * 8 + 0x90 * 8;  // exit_fn's first bit
+  e = m_->run_bt({0x48, 0x0f, 0xab, 0x08}, &u);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+}
+
 TEST_F(Priv, PopfClearsVirtualIf) {
   Regs r = initial_regs();
   r.rflags = 0x202;

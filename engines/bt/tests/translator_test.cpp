@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/counters.h"
 #include "engines/bt/tests/snippet.h"
 
 namespace vtb::bt::test {
@@ -46,16 +47,20 @@ bool uses_segment_base(const Row& row) {
   return false;
 }
 
-class SnippetTable : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { machine_ = new Machine(); }
-  static void TearDownTestSuite() { delete machine_; machine_ = nullptr; }
-  static Machine* machine_;
-};
-Machine* SnippetTable::machine_ = nullptr;
+// Both memory modes of the translator: shadow paging (the mirror, address
+// checks) and the software MMU (every access through the inline TLB). One
+// machine per test: a process holds one bt runtime at a time.
+RuntimeOptions mode_options(bool softmmu) {
+  RuntimeOptions o;
+  o.softmmu = softmmu;
+  return o;
+}
+std::string mode_name(const ::testing::TestParamInfo<bool>& i) { return i.param ? "Softmmu" : "Shadow"; }
 
-TEST_F(SnippetTable, ExpectedStateUnderBt) {
-  Machine& m = *machine_;
+class SnippetTable : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SnippetTable, ExpectedStateUnderBt) {
+  Machine m(mode_options(GetParam()));
   ASSERT_TRUE(m.ok()) << m.error;
   for (const Row& row : kRows) {
     SCOPED_TRACE(::testing::Message() << row.file << ":" << row.line << ": " << row.name << " [" << row.src << "]");
@@ -76,8 +81,8 @@ TEST_F(SnippetTable, ExpectedStateUnderBt) {
 
 // The same rows run natively on the host at the same addresses: registers,
 // arithmetic flags and the data page must match exactly.
-TEST_F(SnippetTable, MatchesNativeExecution) {
-  Machine& m = *machine_;
+TEST_P(SnippetTable, MatchesNativeExecution) {
+  Machine m(mode_options(GetParam()));
   ASSERT_TRUE(m.ok()) << m.error;
   std::vector<uint8_t> mem_bt(0x10000), mem_native(0x10000);
   for (const Row& row : kRows) {
@@ -95,7 +100,15 @@ TEST_F(SnippetTable, MatchesNativeExecution) {
     EXPECT_EQ(a.rflags & 0xcd5, b.rflags & 0xcd5);
     EXPECT_TRUE(mem_bt == mem_native) << "data page differs";
   }
+  if (GetParam()) {  // the accesses went through the TLB: filled once per page, then hits
+    Counters c;
+    m.rt->stats(c);
+    EXPECT_GT(c.get("softmmu.tlb_miss"), 0u);
+    EXPECT_EQ(c.get("bt.user_checks") + c.get("bt.kernel_checks"), 0u);
+  }
 }
+
+INSTANTIATE_TEST_SUITE_P(Mode, SnippetTable, ::testing::Values(false, true), mode_name);
 
 }  // namespace
 }  // namespace vtb::bt::test

@@ -1,0 +1,123 @@
+// tags: engines|bt — desc: bt-softmmu's guest memory: in-process walks for fills, emulator accesses and fetches; self-modifying code.
+#include "engines/bt/soft_mmu.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "engines/bt/guest_walk.h"
+#include "engines/bt/runtime.h"
+
+namespace vtb::bt {
+
+namespace {
+constexpr uint64_t kPage = 0x1000;
+constexpr uint64_t kPteDirty = 0x40;
+}  // namespace
+
+bool SoftMmu::translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f,
+                        WalkResult* walk) {
+  ++st_.walks;
+  if (walk_access(*mem_, cr3_, va, write, user, fetch, gpa, f, walk)) return true;
+  ++st_.guest_pf;
+  return false;
+}
+
+bool SoftMmu::soft_fill(uint64_t va, size_t n, bool write, bool user, SoftAccess* out, GuestFaultInfo* f) {
+  ++st_.fills;
+  const uint64_t last = va + (n ? n - 1 : 0);
+  const bool cross = (va & ~(kPage - 1)) != (last & ~(kPage - 1));
+  uint64_t g0 = 0, g1 = 0;
+  WalkResult w;
+  // Every page is checked before anything is handed out: a faulting access changes nothing.
+  if (!translate(va, write, user, false, &g0, f, &w)) return false;
+  if (cross) {
+    ++st_.cross_page;
+    if (!translate(last & ~(kPage - 1), write, user, false, &g1, f)) return false;
+  }
+  if (write) {
+    if (code_.count(g0 & ~(kPage - 1))) code_written(g0 & ~(kPage - 1));
+    if (cross && code_.count(g1 & ~(kPage - 1))) code_written(g1 & ~(kPage - 1));
+  }
+  out->p0 = mem_->host() + g0;
+  out->gpa0 = g0 & ~(kPage - 1);
+  out->n0 = cross ? size_t(kPage - (va & (kPage - 1))) : n;
+  out->p1 = cross ? mem_->host() + g1 : nullptr;
+  out->cacheable = !cross;
+  // A read fill is a speculative one for stores: only an entry that is
+  // writable and already dirty (and not a translated frame) serves them.
+  out->writable = !cross && w.writable && (w.leaf_pte & kPteDirty) && !code_.count(out->gpa0);
+  return true;
+}
+
+bool SoftMmu::code_frame(uint64_t va, bool user, uint64_t* gpa) {
+  ++st_.walks;
+  return code_frame_at(*mem_, cr3_, va, user, gpa);
+}
+
+void SoftMmu::code_written(uint64_t gpa_page) {
+  auto it = code_.find(gpa_page);
+  if (it == code_.end()) return;
+  ++st_.code_store;
+  std::vector<uint64_t> vas(it->second.begin(), it->second.end());
+  code_.erase(it);
+  for (uint64_t va : vas) rt_->invalidate_range(va, kPage);
+}
+
+size_t SoftMmu::fetch(uint64_t va, uint8_t* out, size_t n, bool user) {
+  size_t k = 0;
+  while (k < n) {
+    const uint64_t a = va + k;
+    uint64_t gpa;
+    GuestFaultInfo f;
+    if (!translate(a, false, user, true, &gpa, &f)) {
+      --st_.guest_pf;  // a fetch probe, not a fault (fetch_fault reports it when it is one)
+      break;
+    }
+    const size_t chunk = std::min<uint64_t>(n - k, kPage - (a & (kPage - 1)));
+    memcpy(out + k, mem_->host() + gpa, chunk);
+    const uint64_t gp = gpa & ~(kPage - 1);
+    auto& s = code_[gp];
+    // First translation from this frame: no TLB entry may write it any more.
+    if (s.insert(a & ~(kPage - 1)).second && s.size() == 1 && rt_) rt_->tlb_drop_frame_writes(gp);
+    k += chunk;
+  }
+  return k;
+}
+
+GuestFaultInfo SoftMmu::fetch_fault(uint64_t va, bool user) {
+  GuestFaultInfo f;
+  uint64_t gpa;
+  if (translate(va, false, user, true, &gpa, &f)) {  // should not happen: report a plain fetch fault
+    f.vector = 14;
+    f.addr = va;
+    f.error = kPfFetch | kPfPresent | (user ? kPfUser : 0u);
+  }
+  return f;
+}
+
+bool SoftMmu::read(uint64_t va, void* out, size_t n, bool user, GuestFaultInfo* f) {
+  auto tr = [&](uint64_t a, uint64_t* gpa, GuestFaultInfo* ff) { return translate(a, false, user, false, gpa, ff); };
+  return read_guest(*mem_, tr, va, out, n, f);
+}
+
+bool SoftMmu::write(uint64_t va, const void* in, size_t n, bool user, GuestFaultInfo* f) {
+  auto tr = [&](uint64_t a, uint64_t* gpa, GuestFaultInfo* ff) { return translate(a, true, user, false, gpa, ff); };
+  return write_guest(
+      *mem_, tr, va, in, n, f,
+      [&](uint64_t gpa, size_t) {
+        if (code_.count(gpa & ~(kPage - 1))) code_written(gpa & ~(kPage - 1));
+      },
+      [](uint64_t, size_t) {});
+}
+
+void SoftMmu::set_cr3(uint64_t cr3) {
+  cr3_ = cr3;
+  if (rt_) rt_->tlb_flush();
+}
+
+void SoftMmu::invlpg(uint64_t va) {
+  if (rt_) rt_->tlb_flush_page(va);
+}
+
+}  // namespace vtb::bt
