@@ -130,6 +130,7 @@ bool PvEngine::setup_pkeys(std::string* err) {
   if (!pkey_.init(err) || !pkey_.tag(VTB_HYPERCALL_VA, VTB_PAGE_SIZE, PROT_READ | PROT_EXEC, err) ||
       !pkey_.tag(VTB_KERNEL_VBASE, mem_->size(), PROT_READ | PROT_WRITE | PROT_EXEC, err))
     return false;
+  win_.set_protect_key(pkey_.key());  // later protections of the range keep the key
   v.pkru_user = pkey_.user_pkru();
   v.pkru_kernel = pkey_.kernel_pkru();
   v.pkeys = true;
@@ -232,6 +233,10 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
   if (!win_.protect(VTB_HYPERCALL_VA, VTB_PAGE_SIZE, PROT_READ | PROT_EXEC)) return Status::host_error("pv: " + win_.error());
 
   mmu_ = std::make_unique<PvMmu>(mem, win_, usable);
+  mmu_->set_wx(protect_ == PvProtect::Pkeys);  // inspected user code, W^X (pv_wx.cpp)
+  win_.set_protect_key(-1);
+  wx_tf_set_ = false;
+  wx_guest_tf_ = 0;
   if (!mmu_->boot(boot.loader_cr3)) return Status::host_error("pv: " + win_.error());
   mem_ = &mem;  // setup_pkeys needs its size
   v.pkeys = false;
@@ -457,7 +462,12 @@ void PvEngine::stats(Counters& out) const {
   if (cpuid_.misses()) out.add("host.cpuid", cpuid_.misses());
   out.add("pv.map_ops", win_.map_ops());
   out.add("pv.kernel_protect_ops", win_.protect_ops());
-  if (protect_ == PvProtect::Pkeys) out.add("pv.pkru_writes", pkru_writes_);
+  if (protect_ == PvProtect::Pkeys) {
+    out.add("pv.pkru_writes", pkru_writes_);
+    out.add("pv.pkeys.inspections", mmu_ ? mmu_->wx_inspections() : 0);
+    out.add("pv.pkeys.wx_flips", mmu_ ? mmu_->wx_flips() : 0);
+    out.add("pv.pkeys.refused", mmu_ ? mmu_->wx_refused() : 0);
+  }
   if (us_) us_->stats(out);
   out.add("pv.events_delivered", events_delivered_);
   out.add("pv.host_ticks", host_ticks_);

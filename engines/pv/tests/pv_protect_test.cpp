@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include "common/abi/vtb_abi.h"
@@ -105,23 +106,36 @@ TEST(PvProtect, PkruGoesIntoTheSignalFrameOnlyWhenItHoldsPkru) {
 // ---- pkeys through a shim: the CPU here may have no PKU. The shim plays the
 // hardware: key 1, PKRU a variable, and (so that the guest test below sees
 // the guarantee) an access-disabled key is emulated with mprotect of the
-// tagged ranges. Every value written is checked against the mode the vCPU is
-// in at that moment: user mode => key 1 access-disabled, kernel => enabled.
+// tagged pages: PROT_NONE while denied, else each page's own protection as
+// the engine last set it (pkey_mprotect: page-table and locked code frames
+// are read-only in the direct map). Every value written is checked against
+// the mode the vCPU is in at that moment: user mode => key 1
+// access-disabled, kernel => enabled.
 struct Shim {
   uint32_t pkru = 0x55555554;  // Linux's default: every key but 0 disabled
-  std::vector<std::pair<uint64_t, uint64_t>> tagged;
-  std::vector<int> prots;
+  std::map<uint64_t, int> page_prot;  // tagged page -> its protection while the key is enabled
+  uint64_t protects = 0;
   uint64_t writes = 0, user_writes = 0, kernel_writes = 0, frame_writes = 0, frame_kernel = 0, violations = 0;
   bool applied_deny = false;
 };
 Shim* g_shim = nullptr;
 
+// mprotect the tagged pages in runs: PROT_NONE, or each page's own protection.
+void shim_mprotect_all(bool deny) {
+  auto& pp = g_shim->page_prot;
+  for (auto i = pp.begin(); i != pp.end();) {
+    auto j = std::next(i);
+    uint64_t n = 1;
+    while (j != pp.end() && j->first == i->first + n * VTB_PAGE_SIZE && (deny || j->second == i->second)) ++j, ++n;
+    mprotect(reinterpret_cast<void*>(i->first), n * VTB_PAGE_SIZE, deny ? PROT_NONE : i->second);
+    i = j;
+  }
+}
 void shim_apply(uint32_t pkru) {
   const bool deny = pkru & pkru_key_bits(1);
   if (deny == g_shim->applied_deny) return;
   g_shim->applied_deny = deny;
-  for (size_t i = 0; i < g_shim->tagged.size(); ++i)
-    mprotect(reinterpret_cast<void*>(g_shim->tagged[i].first), g_shim->tagged[i].second, deny ? PROT_NONE : g_shim->prots[i]);
+  shim_mprotect_all(deny);
 }
 bool shim_matches_mode(uint32_t pkru) {
   const bool user = vtb_pv_cpu.mode == Mode::User;
@@ -132,8 +146,9 @@ const PkruPort kShim{
     [](int) {},
     [](uint64_t va, uint64_t len, int prot, int key) {
       if (key != 1) return -22;
-      g_shim->tagged.emplace_back(va, len);
-      g_shim->prots.push_back(prot);
+      ++g_shim->protects;
+      for (uint64_t a = va; a < va + len; a += VTB_PAGE_SIZE) g_shim->page_prot[a] = prot;
+      if (g_shim->applied_deny) return 0;  // stays PROT_NONE until the key is enabled
       return mprotect(reinterpret_cast<void*>(va), len, prot) == 0 ? 0 : -22;
     },
     [] { return g_shim->pkru; },
@@ -153,25 +168,36 @@ const PkruPort kShim{
     },
 };
 
-TEST(PvProtect, PkeysTransitionsThroughAShim) {
-  Shim shim;
-  g_shim = &shim;
+// Run the test guest's `scenario` in pv@pkeys through the shim.
+bool run_shim(const char* scenario, Shim* shim, RunResult* r, std::string* skip) {
+  g_shim = shim;
   set_pkru_port(&kShim);
   PvOptions o;
   o.protect = PvProtect::Pkeys;
-  RunResult r;
-  std::string skip;
-  const bool ran = run_pv(PV_TEST_GUEST, "user", {}, 20s, &r, &skip, o);
+  const bool ran = run_pv(PV_TEST_GUEST, scenario, {}, 20s, r, skip, o);
   set_pkru_port(nullptr);
   g_shim = nullptr;
-  if (!ran) GTEST_SKIP() << skip;
+  return ran;
+}
+
+TEST(PvProtect, PkeysTransitionsThroughAShim) {
+  Shim shim;
+  RunResult r;
+  std::string skip;
+  if (!run_shim("user", &shim, &r, &skip)) GTEST_SKIP() << skip;
   ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
   EXPECT_EQ(r.exit_code, 0) << r.console;
   // The guarantee held: the user read of kernel memory faulted.
   EXPECT_NE(r.console.find("user killed: page fault at 0x0000080000100000"), std::string::npos) << r.console;
   EXPECT_EQ(shim.violations, 0u);
-  // Kernel range tagged once (hypercall page + direct map); no mprotect per transition.
-  EXPECT_EQ(shim.tagged.size(), 2u);
+  // Kernel range tagged once (hypercall page + direct map), then only
+  // page-table frames and the one locked code frame change: no protection
+  // per transition.
+  EXPECT_LT(shim.protects, 20u);
+  // The user program's one code page: inspected once, clean, never written.
+  EXPECT_EQ(r.counters.get("pv.pkeys.inspections"), 1u);
+  EXPECT_EQ(r.counters.get("pv.pkeys.wx_flips"), 0u);
+  EXPECT_EQ(r.counters.get("pv.pkeys.refused"), 0u);
   const uint64_t bounces = r.counters.get("pv.syscall_bounce");
   EXPECT_EQ(bounces, 101u);
   EXPECT_LT(r.counters.get("pv.kernel_protect_ops"), 20u);
@@ -182,6 +208,65 @@ TEST(PvProtect, PkeysTransitionsThroughAShim) {
   // A bounced syscall served in the signal handler puts the kernel's PKRU
   // into the frame (the kernel gives a handler its default PKRU).
   EXPECT_GE(shim.frame_kernel, bounces);
+}
+
+// ---- ERIM-style inspection (pv_wx.cpp): no user page that holds a WRPKRU
+// runs, wherever the bytes sit; the guest sees the fetch as a #PF (P|U|I/D)
+// and its kernel kills the program before the WRPKRU or the kernel read.
+struct Refusal {
+  const char* scenario;
+  const char* cr2;          // where the refused fetch faulted
+  uint64_t inspections, syscalls;
+};
+
+class PkeysRefuses : public ::testing::TestWithParam<Refusal> {};
+
+TEST_P(PkeysRefuses, AUserPageHoldingWrpkruNeverRuns) {
+  const Refusal& c = GetParam();
+  Shim shim;
+  RunResult r;
+  std::string skip;
+  if (!run_shim(c.scenario, &shim, &r, &skip)) GTEST_SKIP() << skip;
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
+  EXPECT_EQ(r.exit_code, 0) << r.console;
+  const std::string want = std::string("user killed: page fault at ") + c.cr2 + " error 0x0000000000000015 syscalls " +
+                           std::to_string(c.syscalls);
+  EXPECT_NE(r.console.find(want), std::string::npos) << want << "\n" << r.console;
+  EXPECT_EQ(r.console.find("0x0000080000100000"), std::string::npos) << r.console;  // the kernel read never ran
+  EXPECT_EQ(r.counters.get("pv.pkeys.refused"), 1u);
+  EXPECT_EQ(r.counters.get("pv.pkeys.inspections"), c.inspections);
+  EXPECT_EQ(r.counters.get("fault.reflected.14"), 1u);
+  EXPECT_EQ(shim.violations, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Pv, PkeysRefuses,
+    ::testing::Values(Refusal{"wrpkru", "0x0000000000400000", 1, 0},      // aligned: the page never runs
+                      Refusal{"wrpkru_imm", "0x0000000000400000", 1, 0},  // inside an immediate
+                      // 0f at the first page's end, 01 ef at the second's start:
+                      // each page alone is clean; whichever runs second is refused.
+                      Refusal{"straddle_a", "0x0000000000401000", 2, 0},
+                      Refusal{"straddle_b", "0x0000000000400fff", 2, 1}),
+    [](const ::testing::TestParamInfo<Refusal>& i) { return std::string(i.param.scenario); });
+
+// Self-modifying user code works under W^X: three rounds of patch-and-run
+// (each a write fault that drops X, then a fetch fault that re-inspects),
+// then a patched-in WRPKRU is refused.
+TEST(PvProtect, PkeysSelfModifyingCodeFlipsWriteAndExecute) {
+  Shim shim;
+  RunResult r;
+  std::string skip;
+  if (!run_shim("smc", &shim, &r, &skip)) GTEST_SKIP() << skip;
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
+  EXPECT_EQ(r.exit_code, 0) << r.console;
+  EXPECT_NE(r.console.find("user rounds ok"), std::string::npos) << r.console;
+  EXPECT_NE(r.console.find("error 0x0000000000000015 syscalls 4"), std::string::npos) << r.console;
+  // First run: 1 inspection. Each round: a write (X -> W) and a fetch (W -> X,
+  // inspected). The WRPKRU write: X -> W; its fetch: inspected, refused.
+  EXPECT_EQ(r.counters.get("pv.pkeys.inspections"), 5u);
+  EXPECT_EQ(r.counters.get("pv.pkeys.wx_flips"), 7u);
+  EXPECT_EQ(r.counters.get("pv.pkeys.refused"), 1u);
+  EXPECT_EQ(shim.violations, 0u);
 }
 
 // The real instructions: needs PKU (an Intel Xeon machine kind has it).
