@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -268,6 +269,41 @@ TEST(PvProtect, PkeysSelfModifyingCodeFlipsWriteAndExecute) {
   EXPECT_EQ(r.counters.get("pv.pkeys.refused"), 1u);
   EXPECT_EQ(shim.violations, 0u);
 }
+
+// tbk's programs under W^X with inspection (through the shim): exec,
+// fork's copy-on-write, the kernel's copies into user pages all keep
+// working; every code page is inspected before it runs, none is refused.
+class PkeysTbk : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PkeysTbk, ProgramsRunInspected) {
+  Shim shim;
+  g_shim = &shim;
+  set_pkru_port(&kShim);
+  PvOptions o;
+  o.protect = PvProtect::Pkeys;
+  std::string skip = "unset";
+  RunResult r = boot_tbk(GetParam(), &skip, o);
+  set_pkru_port(nullptr);
+  g_shim = nullptr;
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
+  EXPECT_EQ(r.exit_code, 0) << r.console;
+  std::printf("%s", r.console.c_str());
+  for (const char* k : {"pv.pkeys.inspections", "pv.pkeys.wx_flips", "pv.pkeys.refused", "pv.syscall_bounce"})
+    std::printf("  %-24s %llu\n", k, (unsigned long long)r.counters.get(k));
+  EXPECT_GT(r.counters.get("pv.pkeys.inspections"), 0u);
+  EXPECT_EQ(r.counters.get("pv.pkeys.refused"), 0u);
+  EXPECT_EQ(shim.violations, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Programs, PkeysTbk,
+                         ::testing::Values("hello", "syscall_loop 2000", "forkwait 200", "memtouch 300",
+                                           "ctxswitch 500", "compute 20", "preempt"),
+                         [](const auto& info) {
+                           std::string n;
+                           for (const char* p = info.param; *p && *p != ' '; ++p) n += *p;
+                           return n;
+                         });
 
 // The real instructions: needs PKU (an Intel Xeon machine kind has it).
 TEST(PvProtect, PkeysOnHardwareKeepsKernelMemoryFromUser) {
