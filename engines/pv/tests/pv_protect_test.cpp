@@ -273,35 +273,47 @@ TEST(PvProtect, PkeysSelfModifyingCodeFlipsWriteAndExecute) {
 // tbk's programs under W^X with inspection (through the shim): exec,
 // fork's copy-on-write, the kernel's copies into user pages all keep
 // working; every code page is inspected before it runs, none is refused.
-class PkeysTbk : public ::testing::TestWithParam<const char*> {};
+struct TbkCase {
+  const char* cmdline;
+  uint64_t refused;  // pages refused (isolation: its two wrpkru probes)
+};
+class PkeysTbk : public ::testing::TestWithParam<TbkCase> {};
 
 TEST_P(PkeysTbk, ProgramsRunInspected) {
+  const TbkCase& c = GetParam();
   Shim shim;
   g_shim = &shim;
   set_pkru_port(&kShim);
   PvOptions o;
   o.protect = PvProtect::Pkeys;
   std::string skip = "unset";
-  RunResult r = boot_tbk(GetParam(), &skip, o);
+  RunResult r = boot_tbk(c.cmdline, &skip, o);
   set_pkru_port(nullptr);
   g_shim = nullptr;
   if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
   EXPECT_EQ(r.exit_code, 0) << r.console;
-  std::printf("%s", r.console.c_str());
   for (const char* k : {"pv.pkeys.inspections", "pv.pkeys.wx_flips", "pv.pkeys.refused", "pv.syscall_bounce"})
     std::printf("  %-24s %llu\n", k, (unsigned long long)r.counters.get(k));
   EXPECT_GT(r.counters.get("pv.pkeys.inspections"), 0u);
-  EXPECT_EQ(r.counters.get("pv.pkeys.refused"), 0u);
+  EXPECT_EQ(r.counters.get("pv.pkeys.refused"), c.refused) << r.console;
   EXPECT_EQ(shim.violations, 0u);
+  for (const auto& [probe, verdict] : r.records)  // isolation: every probe killed or guest-only
+    EXPECT_NE(verdict, "broken") << probe << "\n" << r.console;
+  if (c.refused) {
+    EXPECT_NE(r.console.find("isolation: wrpkru_written: killed by vector 14"), std::string::npos) << r.console;
+    EXPECT_NE(r.console.find("isolation: wrpkru_straddle: killed by vector 14"), std::string::npos) << r.console;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Programs, PkeysTbk,
-                         ::testing::Values("hello", "syscall_loop 2000", "forkwait 200", "memtouch 300",
-                                           "ctxswitch 500", "compute 20", "preempt"),
+                         ::testing::Values(TbkCase{"hello", 0}, TbkCase{"syscall_loop 2000", 0},
+                                           TbkCase{"forkwait 200", 0}, TbkCase{"memtouch 300", 0},
+                                           TbkCase{"ctxswitch 500", 0}, TbkCase{"compute 20", 0},
+                                           TbkCase{"preempt", 0}, TbkCase{"isolation", 2}),
                          [](const auto& info) {
                            std::string n;
-                           for (const char* p = info.param; *p && *p != ' '; ++p) n += *p;
+                           for (const char* p = info.param.cmdline; *p && *p != ' '; ++p) n += *p;
                            return n;
                          });
 
