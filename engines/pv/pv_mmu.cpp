@@ -199,6 +199,7 @@ int64_t PvMmu::update(uint64_t ptr, uint64_t val) {
   const uint64_t f = ptr / kPg;
   const int level = frames_[f].level;
   if (level == 0) {  // not a live page table: plain guest memory, checked when it becomes one
+    if (!wx_written(ptr)) return -VTB_ENOMEM;
     mem_.write_obj(ptr, val);
     ++unvalidated_;
     return 0;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/abi/vtb_abi.h"
 #include "common/guest_memory.h"
 #include "engines/pv/pv_window.h"
 
@@ -90,6 +91,10 @@ class PvMmu {
   // sits in the page it writes complete: each retry would fetch-fault.)
   WxFault wx_fault(uint64_t va, uint64_t gpa, bool write, bool fetch);
   bool wx_stepping() const { return step_frame_ != kNoStep; }
+  // The engine writes guest frame `gpa` itself (upcall frames, hypercall
+  // results, mmu_update of ordinary memory): a locked frame is unlocked
+  // first, so that no byte changes under an executable user mapping.
+  bool wx_written(uint64_t gpa) { return !wx_ || gpa / VTB_PAGE_SIZE >= frames_.size() || !frames_[gpa / VTB_PAGE_SIZE].exec || wx_unlock(gpa / VTB_PAGE_SIZE); }
   bool wx_end_step();
   uint64_t wx_inspections() const { return inspections_; }
   uint64_t wx_flips() const { return wx_flips_; }
