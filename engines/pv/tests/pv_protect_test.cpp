@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/abi/vtb_abi.h"
+#include "engines/pv/pv_codescan.h"
 #include "engines/pv/pv_cpu.h"
 #include "engines/pv/pv_pkru.h"
 #include "engines/pv/tests/pv_test_util.h"
@@ -218,6 +219,31 @@ TEST(PvProtect, PkeysTransitionsThroughAShim) {
   // A bounced syscall served in the signal handler puts the kernel's PKRU
   // into the frame (the kernel gives a handler its default PKRU).
   EXPECT_GE(shim.frame_kernel, bounces);
+}
+
+// The byte patterns: WRPKRU, XRSTOR/XRSTOR64 with a memory operand, at any
+// offset; LFENCE (0f ae e8, reg 5 but mod 3), XSAVE (0f ae /4), FXRSTOR
+// (0f ae /1) and XRSTORS (0f c7 /3, privileged) are allowed.
+TEST(PvProtect, CodeScanFindsWrpkruAndXrstorAtAnyOffset) {
+  auto at = [](std::vector<uint8_t> b) { return find_pkru_seq(b.data(), b.size()); };
+  EXPECT_EQ(at({0x0f, 0x01, 0xef}), 0);
+  EXPECT_EQ(at({0xb8, 0x90, 0x0f, 0x01, 0xef}), 2);   // in an immediate
+  EXPECT_EQ(at({0x90, 0x0f, 0xae, 0x2f}), 1);         // xrstor (%rdi)
+  EXPECT_EQ(at({0x48, 0x0f, 0xae, 0x6c, 0x24, 0x08}), 1);  // xrstor64 8(%rsp)
+  EXPECT_EQ(at({0x0f, 0xae, 0xa8, 0, 0, 0, 0}), 0);   // xrstor disp32(%rax)
+  EXPECT_EQ(at({0x0f, 0xae, 0xe8}), -1);              // lfence
+  EXPECT_EQ(at({0x0f, 0xae, 0x27}), -1);              // xsave (%rdi)
+  EXPECT_EQ(at({0x0f, 0xae, 0x0f}), -1);              // fxrstor (%rdi)
+  EXPECT_EQ(at({0x0f, 0xc7, 0x1f}), -1);              // xrstors (%rdi): privileged
+  EXPECT_EQ(at({0x0f, 0x01, 0xee}), -1);              // rdpkru
+  EXPECT_EQ(at({0x0f, 0x01}), -1);                    // cut off at the end: not here
+  const uint8_t t1[2] = {0x90, 0x0f}, h1[2] = {0x01, 0xef};
+  const uint8_t t2[2] = {0x0f, 0x01}, h2[2] = {0xef, 0x90};
+  const uint8_t t3[2] = {0x0f, 0x01}, h3[2] = {0xee, 0x90};
+  EXPECT_TRUE(pkru_seq_straddles(t1, h1));
+  EXPECT_TRUE(pkru_seq_straddles(t2, h2));
+  EXPECT_FALSE(pkru_seq_straddles(t3, h3));
+  EXPECT_FALSE(pkru_seq_straddles(h1, t1));
 }
 
 // ---- ERIM-style inspection (pv_wx.cpp): no user page that holds a WRPKRU
