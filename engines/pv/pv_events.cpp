@@ -109,6 +109,10 @@ bool PvEngine::upcall(unsigned vector, bool has_err, uint64_t err, const char* w
     return false;
   }
   sp = (sp & ~15ULL) - sizeof(vtb_pv_trap_frame);
+  if (from_user && wx_tf_set_) {  // a single-stepped store that has not run (pv_wx.cpp): the guest's own TF back
+    v.rflags = (v.rflags & ~kTrapFlag) | wx_guest_tf_;
+    wx_tf_set_ = false;  // set_mode(Kernel) below ends the step
+  }
   vtb_pv_trap_frame f;
   f.error_code = has_err ? err : 0;
   f.rip = v.rip;

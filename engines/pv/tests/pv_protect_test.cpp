@@ -179,16 +179,22 @@ const PkruPort kShim{
     },
 };
 
-// Run the test guest's `scenario` in pv@pkeys through the shim.
-bool run_shim(const char* scenario, Shim* shim, RunResult* r, std::string* skip) {
+// run(options forcing pv@pkeys) with the shim installed.
+template <class Run>
+auto with_shim(Shim* shim, Run run) {
   g_shim = shim;
   set_pkru_port(&kShim);
   PvOptions o;
   o.protect = PvProtect::Pkeys;
-  const bool ran = run_pv(PV_TEST_GUEST, scenario, {}, 20s, r, skip, o);
+  auto result = run(o);
   set_pkru_port(nullptr);
   g_shim = nullptr;
-  return ran;
+  return result;
+}
+
+// Run the test guest's `scenario` in pv@pkeys through the shim.
+bool run_shim(const char* scenario, Shim* shim, RunResult* r, std::string* skip) {
+  return with_shim(shim, [&](const PvOptions& o) { return run_pv(PV_TEST_GUEST, scenario, {}, 20s, r, skip, o); });
 }
 
 TEST(PvProtect, PkeysTransitionsThroughAShim) {
@@ -317,14 +323,8 @@ class PkeysTbk : public ::testing::TestWithParam<TbkCase> {};
 TEST_P(PkeysTbk, ProgramsRunInspected) {
   const TbkCase& c = GetParam();
   Shim shim;
-  g_shim = &shim;
-  set_pkru_port(&kShim);
-  PvOptions o;
-  o.protect = PvProtect::Pkeys;
   std::string skip = "unset";
-  RunResult r = boot_tbk(c.cmdline, &skip, o);
-  set_pkru_port(nullptr);
-  g_shim = nullptr;
+  const RunResult r = with_shim(&shim, [&](const PvOptions& o) { return boot_tbk(c.cmdline, &skip, o); });
   if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
   EXPECT_EQ(r.exit_code, 0) << r.console;
