@@ -352,6 +352,25 @@ INSTANTIATE_TEST_SUITE_P(Programs, PkeysTbk,
                            return n;
                          });
 
+// The guest kernel writes a WRPKRU into a running (locked) code frame
+// through its direct map: the write unlocks the frame (a flip), and the
+// user's next fetch re-inspects and refuses it.
+TEST(PvProtect, PkeysKernelWriteIntoLockedCodeIsReinspected) {
+  Shim shim;
+  RunResult r;
+  std::string skip;
+  if (!run_shim("kpatch", &shim, &r, &skip)) GTEST_SKIP() << skip;
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
+  EXPECT_EQ(r.exit_code, 0) << r.console;
+  EXPECT_NE(r.console.find("user killed: page fault at 0x000000000040000b error 0x0000000000000015 syscalls 1"),
+            std::string::npos)
+      << r.console;
+  EXPECT_EQ(r.counters.get("pv.pkeys.inspections"), 2u);
+  EXPECT_EQ(r.counters.get("pv.pkeys.wx_flips"), 1u);
+  EXPECT_EQ(r.counters.get("pv.pkeys.refused"), 1u);
+  EXPECT_EQ(shim.violations, 0u);
+}
+
 // The real instructions: needs PKU (an Intel Xeon machine kind has it).
 TEST(PvProtect, PkeysOnHardwareKeepsKernelMemoryFromUser) {
   std::string why;

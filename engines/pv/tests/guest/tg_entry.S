@@ -148,6 +148,24 @@ user_straddle_b:
   jmp user_straddle_start + 0xfff
 user_straddle_end:
 
+/* The kernel as the writer: syscall 5 makes the guest kernel patch the 3
+ * nops after the syscall into a WRPKRU through its direct map (the code
+ * frame is locked by then: the write must unlock it first). */
+  .globl user_kpatch_start, user_kpatch_end
+user_kpatch_start:
+  xorl %ecx, %ecx
+  xorl %edx, %edx
+  movl $5, %eax
+  syscall                    /* returns with eax = 0 */
+  nop
+  nop
+  nop
+  movabsq $0x80000100000, %rbx
+  movq (%rbx), %rax
+  movl $3, %eax
+  syscall
+user_kpatch_end:
+
 /* Self-modifying code: three times, patch the immediate of a mov and run
  * it (the kernel's syscall 1 returns rdi + 1); then write a WRPKRU and
  * jump to it. */

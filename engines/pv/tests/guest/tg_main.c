@@ -1,4 +1,4 @@
-/* tags: engines|pv|tests — desc: pv test guest scenarios (boot cmdline): hello, mmu, stale, trap, timer, spin, user, user code inspection (wrpkru*, straddle_*, smc). */
+/* tags: engines|pv|tests — desc: pv test guest scenarios (boot cmdline): hello, mmu, stale, trap, timer, spin, user, user code inspection (wrpkru*, straddle_*, smc, kpatch). */
 #include <stdint.h>
 
 #include "common/abi/vtb_abi.h"
@@ -18,7 +18,7 @@ uint64_t tg_iret_stub;
 extern char tg_stub_0[], tg_stub_3[], tg_stub_6[], tg_stub_13[], tg_stub_14[], tg_stub_32[], tg_stub_128[],
     tg_stub_255[], user_prog_start[], user_prog_end[], tg_kstack_top[], user_wrpkru_start[], user_wrpkru_end[],
     user_wrpkru_imm_start[], user_wrpkru_imm_end[], user_straddle_start[], user_straddle_b[], user_straddle_end[],
-    user_smc_start[], user_smc_end[];
+    user_smc_start[], user_smc_end[], user_kpatch_start[], user_kpatch_end[];
 void tg_enter(struct tg_tf *tf) __attribute__((noreturn));
 
 static volatile struct vtb_shared_info *shared;
@@ -83,6 +83,11 @@ void tg_trap(struct tg_tf *tf) {
     if (tf->rax == 1) tf->rax = tf->rdi + 1;
     else if (tf->rax == 3) check(0, "user program");
     else if (tf->rax == 4) puts_("user rounds ok\n");
+    else if (tf->rax == 5) { /* patch the user's next 3 bytes into a WRPKRU through the direct map */
+      volatile uint8_t *code = (volatile uint8_t *)(KV + 0x500000 + (tf->rip - 0x400000));
+      code[0] = (uint8_t)(0x0e + (tf->rax >> 2)), code[1] = 0x01, code[2] = 0xef;
+      tf->rax = 0;
+    }
     return;
   }
   if (tf->vector == 32) return;
@@ -346,6 +351,8 @@ void tg_main(uint64_t boot_pa) {
     scenario_inspect(bi->mem_bytes + 4096, user_straddle_start, user_straddle_end, user_straddle_start);
   if (streq(c, "straddle_b"))
     scenario_inspect(bi->mem_bytes + 4096, user_straddle_start, user_straddle_end, user_straddle_b);
+  if (streq(c, "kpatch"))
+    scenario_inspect(bi->mem_bytes + 4096, user_kpatch_start, user_kpatch_end, user_kpatch_start);
   if (streq(c, "smc")) scenario_inspect(bi->mem_bytes + 4096, user_smc_start, user_smc_end, user_smc_start);
   if (c[0] == 'b' && c[1] == 'e' && c[2] == 'n' && c[3] == 'c' && c[4] == 'h') scenario_bench(c, bi->mem_bytes + 4096);
   if (streq(c, "badstack")) { /* jump (not call) to a stub with an unusable stack */
