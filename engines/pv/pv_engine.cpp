@@ -101,19 +101,21 @@ PvEngine::PvEngine(const PvOptions& opts) : opts_(opts) {
 }
 
 // The forced mode, else the best mode that keeps the guarantee against any
-// user code: mprotect. pkeys is faster but only when forced: WRPKRU (and
-// XRSTOR) are unprivileged, so guest user code that executes one can enable
-// the key itself; closing that needs an inspection of executable user
-// frames (ERIM-style) that is not built (docs/pv.md). 2as only when forced,
-// although it measured cheaper: vtb bench's and calibrate's pv series (and
-// their tests) measure mprotect's switches; the flip is theirs (docs/pv.md).
+// user code: pkeys where the CPU has PKU (sound since user code is inspected
+// for WRPKRU/XRSTOR before it may run, and user pages are W^X: pv_wx.cpp),
+// else mprotect. 2as only when forced, although it measured cheaper than
+// mprotect: vtb bench's and calibrate's pv series (and their tests) measure
+// mprotect's switches on hosts without PKU; the flip is theirs (docs/pv.md).
 void PvEngine::resolve_protect_mode() {
   protect_error_ = opts_.config_error;
   std::optional<PvProtect> want = opts_.protect;
   if (!want && !opts_.protect_kernel) want = PvProtect::Off;
   std::string why;
-  protect_ = want ? *want : PvProtect::Mprotect;
-  if (!want) return;
+  if (!want) {
+    protect_ = PkeyGuard::available(&why) ? PvProtect::Pkeys : PvProtect::Mprotect;
+    return;
+  }
+  protect_ = *want;
   if (!protect_error_.empty()) return;
   if (protect_ == PvProtect::Pkeys && !PkeyGuard::available(&why))
     protect_error_ = "pv: protection mode pkeys is unavailable: " + why;
@@ -130,6 +132,7 @@ bool PvEngine::setup_pkeys(std::string* err) {
   if (!pkey_.init(err) || !pkey_.tag(VTB_HYPERCALL_VA, VTB_PAGE_SIZE, PROT_READ | PROT_EXEC, err) ||
       !pkey_.tag(VTB_KERNEL_VBASE, mem_->size(), PROT_READ | PROT_WRITE | PROT_EXEC, err))
     return false;
+  win_.set_protect_key(pkey_.key());  // later protections of the range keep the key
   v.pkru_user = pkey_.user_pkru();
   v.pkru_kernel = pkey_.kernel_pkru();
   v.pkeys = true;
@@ -232,6 +235,10 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
   if (!win_.protect(VTB_HYPERCALL_VA, VTB_PAGE_SIZE, PROT_READ | PROT_EXEC)) return Status::host_error("pv: " + win_.error());
 
   mmu_ = std::make_unique<PvMmu>(mem, win_, usable);
+  mmu_->set_wx(protect_ == PvProtect::Pkeys);  // inspected user code, W^X (pv_wx.cpp)
+  win_.set_protect_key(-1);
+  wx_tf_set_ = false;
+  wx_guest_tf_ = 0;
   if (!mmu_->boot(boot.loader_cr3)) return Status::host_error("pv: " + win_.error());
   mem_ = &mem;  // setup_pkeys needs its size
   v.pkeys = false;
@@ -457,7 +464,12 @@ void PvEngine::stats(Counters& out) const {
   if (cpuid_.misses()) out.add("host.cpuid", cpuid_.misses());
   out.add("pv.map_ops", win_.map_ops());
   out.add("pv.kernel_protect_ops", win_.protect_ops());
-  if (protect_ == PvProtect::Pkeys) out.add("pv.pkru_writes", pkru_writes_);
+  if (protect_ == PvProtect::Pkeys) {
+    out.add("pv.pkru_writes", pkru_writes_);
+    out.add("pv.pkeys.inspections", mmu_ ? mmu_->wx_inspections() : 0);
+    out.add("pv.pkeys.wx_flips", mmu_ ? mmu_->wx_flips() : 0);
+    out.add("pv.pkeys.refused", mmu_ ? mmu_->wx_refused() : 0);
+  }
   if (us_) us_->stats(out);
   out.add("pv.events_delivered", events_delivered_);
   out.add("pv.host_ticks", host_ticks_);
@@ -494,7 +506,7 @@ bool PvEngine::copy_to_guest(uint64_t va, const void* in, size_t len) {
     req.set_ad = false;
     const WalkResult w = walk_page_tables(*mem_, mmu_->cr3(), va, req);
     const size_t chunk = std::min<size_t>(len, VTB_PAGE_SIZE - (va & (VTB_PAGE_SIZE - 1)));
-    if (w.status != WalkStatus::Ok || mmu_->is_page_table(w.gpa)) return false;
+    if (w.status != WalkStatus::Ok || mmu_->is_page_table(w.gpa) || !mmu_->wx_written(w.gpa)) return false;
     uint8_t* p = mem_->ptr(w.gpa, chunk);
     if (!p) return false;
     std::memcpy(p, i, chunk);

@@ -81,6 +81,11 @@ class PvEngine final : public Engine {
   std::string protect_error_;                // a forced mode that is unavailable, or a bad option
   PkeyGuard pkey_;                           // pkeys mode
   uint64_t pkru_writes_ = 0;
+  // pv@pkeys W^X: TF set by the engine to single-step a store into a locked
+  // code frame (pv_wx.cpp), and the guest's own TF at that moment.
+  static constexpr uint64_t kTrapFlag = 0x100;
+  bool wx_tf_set_ = false;
+  uint64_t wx_guest_tf_ = 0;
   PvWindow win_;
   std::unique_ptr<PvUserSpace> us_;          // pv@2as (declared after win_: destroyed first)
   std::string reserve_error_;

@@ -44,6 +44,9 @@ void PvEngine::set_mode(Mode m) {
     case PvProtect::Pkeys:
       pkru_port().write(m == Mode::User ? v.pkru_user : v.pkru_kernel);
       ++pkru_writes_;
+      // A single-stepped store that has not completed (an event came
+      // first): its page is W+X only while that one user instruction runs.
+      if (m == Mode::Kernel && mmu_->wx_stepping()) mmu_->wx_end_step();
       break;
     case PvProtect::TwoAs:
     case PvProtect::Off:
@@ -106,6 +109,10 @@ bool PvEngine::upcall(unsigned vector, bool has_err, uint64_t err, const char* w
     return false;
   }
   sp = (sp & ~15ULL) - sizeof(vtb_pv_trap_frame);
+  if (from_user && wx_tf_set_) {  // a single-stepped store that has not run (pv_wx.cpp): the guest's own TF back
+    v.rflags = (v.rflags & ~kTrapFlag) | wx_guest_tf_;
+    wx_tf_set_ = false;  // set_mode(Kernel) below ends the step
+  }
   vtb_pv_trap_frame f;
   f.error_code = has_err ? err : 0;
   f.rip = v.rip;
@@ -206,6 +213,20 @@ bool PvEngine::handle_signal() {
       const WalkResult w = walk_page_tables(*mem_, mmu_->cr3(), cr2, req);
       if (w.status == WalkStatus::NonCanonical) return reflect(13, 0, true, 0);
       if (w.status == WalkStatus::Ok) {
+        // pv@pkeys W^X: a fetch from a page not yet inspected, a write to a
+        // locked code frame (pv_wx.cpp). A page that holds a PKRU-changing
+        // sequence never runs: the fetch is the guest's #PF (P, I/D, U).
+        switch (mmu_->wx_fault(cr2, w.gpa, req.write, req.fetch || cr2 == v.rip)) {
+          case PvMmu::WxFault::Served: return win_.error().empty();
+          case PvMmu::WxFault::Step:  // one instruction, then SIGTRAP (below)
+            if (!wx_tf_set_) wx_guest_tf_ = v.rflags & kTrapFlag;
+            wx_tf_set_ = true;
+            v.rflags |= kTrapFlag;
+            return win_.error().empty();
+          case PvMmu::WxFault::Refused:
+            return reflect(14, kPfPresent | kPfFetch | (req.user ? uint64_t(kPfUser) : 0), true, cr2);
+          case PvMmu::WxFault::NotMine: break;
+        }
         if (cr2 < VTB_HOST_RESERVED_KERNEL_LO && !mmu_->is_page_table(w.gpa)) {
           // The guest allows it: the window is out of step (hidden fault).
           if (cr2 == last_hidden_va_ && v.rip == last_hidden_rip_) {
@@ -240,6 +261,12 @@ bool PvEngine::handle_signal() {
     case SIGFPE:
       return reflect(trapno == 16 || trapno == 19 ? trapno : 0, 0, false, 0);
     case SIGTRAP:
+      if (trapno == 1 && wx_tf_set_) {  // the single-stepped store (pv@pkeys W^X) is done
+        wx_tf_set_ = false;
+        if (!mmu_->wx_end_step()) return win_.error().empty();
+        v.rflags = (v.rflags & ~kTrapFlag) | wx_guest_tf_;
+        if (!wx_guest_tf_) return true;  // the guest was not single-stepping itself
+      }
       return reflect(trapno == 1 ? 1 : 3, 0, false, 0);
     default: {
       Exit e;

@@ -82,12 +82,12 @@ bool PvMmu::commit_table_prot() {
   const uint64_t last = prot_dirty_.back();
   bool ok = true;
   for (uint64_t f : prot_dirty_) {
-    const bool table = frames_[f].level != 0;
+    const bool table = wants_ro(f);  // a table, or (pv@pkeys) a locked code frame
     if (ro_[f] == table) continue;  // already applied (or back where it was)
     // One run: every following frame up to the last changed one that wants
     // the same state (frames already in it cost nothing extra).
     uint64_t end = f + 1;
-    while (end <= last && (frames_[end].level != 0) == table) ++end;
+    while (end <= last && wants_ro(end) == table) ++end;
     ok = win_.protect(VTB_KERNEL_VBASE + f * kPg, (end - f) * kPg, table ? PROT_READ : kRWX) && ok;
     for (uint64_t i = f; i < end; ++i) set_ro(i, table);
   }
@@ -178,7 +178,7 @@ void PvMmu::demote(uint64_t frame) {
 bool PvMmu::release_stale_table(uint64_t va) {
   if (va < VTB_KERNEL_VBASE || va >= VTB_KERNEL_VBASE + mem_.size()) return false;
   const uint64_t f = (va - VTB_KERNEL_VBASE) / kPg;
-  if (frames_[f].level || !ro_[f] || protected_) return false;
+  if (frames_[f].level || frames_[f].exec || !ro_[f] || protected_) return false;
   set_ro(f, false);
   ++stale_releases_;
   return win_.protect(VTB_KERNEL_VBASE + f * kPg, kPg, kRWX);
@@ -199,6 +199,7 @@ int64_t PvMmu::update(uint64_t ptr, uint64_t val) {
   const uint64_t f = ptr / kPg;
   const int level = frames_[f].level;
   if (level == 0) {  // not a live page table: plain guest memory, checked when it becomes one
+    if (!wx_written(ptr)) return -VTB_ENOMEM;
     mem_.write_obj(ptr, val);
     ++unvalidated_;
     return 0;
@@ -329,6 +330,8 @@ void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, ui
 bool PvMmu::sync(uint64_t lo, uint64_t hi) {
   Pages want;  // in va order: the walk visits entries in order
   collect(root_, 4, 0, lo, hi, want);
+  if (wx_)
+    for (auto& p : want) p.second = wx_prot(p.first, p.second);
   std::vector<uint64_t> gone;
   Pages add;
   // Merge the sorted wanted pages with what the window maps in [lo, hi).
@@ -351,7 +354,7 @@ bool PvMmu::sync(uint64_t lo, uint64_t hi) {
     size_t j = i + 1;
     while (j < gone.size() && gone[j] == gone[j - 1] + kPg) ++j;
     ok = win_.unmap(gone[i], (j - i) * kPg) && ok;
-    for (size_t k = i; k < j; ++k) mapped_.erase(gone[k]);
+    for (size_t k = i; k < j; ++k) mapped_.erase(gone[k]), xok_.erase(gone[k]);
     i = j;
   }
   // Map runs: consecutive va, consecutive gpa, same protection.
@@ -375,6 +378,7 @@ bool PvMmu::boot(uint64_t loader_cr3) {
   boot_mode_ = true;
   protected_ = false;
   mapped_.clear();
+  xok_.clear();
   return sync(VTB_WINDOW_LO, VTB_KERNEL_VBASE);
 }
 

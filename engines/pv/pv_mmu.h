@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/abi/vtb_abi.h"
 #include "common/guest_memory.h"
 #include "engines/pv/pv_window.h"
 
@@ -68,6 +69,37 @@ class PvMmu {
   // Re-derive one page of the user half from the guest tables (hidden fault).
   bool resync_page(uint64_t va);
 
+  // pv@pkeys: user code is inspected before it may run, and user pages are
+  // W^X in the window (pv_wx.cpp, docs/pv.md). A frame is *locked* while a
+  // user page maps it executable: it has no writable user mapping and its
+  // direct-map page is read-only, so its bytes cannot change unseen. Guest
+  // PTEs that allow execution start without X in the window; the first
+  // fetch faults into wx_fault(), which inspects the frame (and the bytes
+  // that straddle into executable neighbour pages) and locks it; a write to
+  // a locked frame (user page or direct map) unlocks it (drops X everywhere,
+  // gives W back).
+  void set_wx(bool on) { wx_ = on; }
+  bool wx() const { return wx_; }
+  enum class WxFault { NotMine, Served, Refused, Step };
+  // A host fault at `va` that the guest's tables allow (`gpa` its frame).
+  // Served: retry; Refused: the page holds a PKRU-changing sequence (the
+  // fetch is the guest's #PF); NotMine: the usual handling applies.
+  // Step: a write to a locked frame; the faulting page is mapped R+W+X for
+  // one instruction (the bytes it runs were inspected: the frame is locked),
+  // which the caller single-steps (TF); wx_end_step() after it drops X from
+  // the frame everywhere. (Dropping X at once would never let a store that
+  // sits in the page it writes complete: each retry would fetch-fault.)
+  WxFault wx_fault(uint64_t va, uint64_t gpa, bool write, bool fetch);
+  bool wx_stepping() const { return step_frame_ != kNoStep; }
+  // The engine writes guest frame `gpa` itself (upcall frames, hypercall
+  // results, mmu_update of ordinary memory): a locked frame is unlocked
+  // first, so that no byte changes under an executable user mapping.
+  bool wx_written(uint64_t gpa) { return !wx_ || gpa / VTB_PAGE_SIZE >= frames_.size() || !frames_[gpa / VTB_PAGE_SIZE].exec || wx_unlock(gpa / VTB_PAGE_SIZE); }
+  bool wx_end_step();
+  uint64_t wx_inspections() const { return inspections_; }
+  uint64_t wx_flips() const { return wx_flips_; }
+  uint64_t wx_refused() const { return refused_; }
+
   bool is_page_table(uint64_t gpa) const;
   uint64_t validated_updates() const { return validated_; }
   uint64_t unvalidated_writes() const { return unvalidated_; }
@@ -83,6 +115,8 @@ class PvMmu {
     uint8_t tainted = 0;  // a root with detached tables below it
     uint64_t va_base = 0;
     uint64_t parent = 0;  // gpa of the entry that linked it (pt_refs == 1)
+    uint8_t exec = 0;   // pv@pkeys: locked (inspected, executable somewhere, nowhere writable)
+    uint8_t wrote = 0;  // pv@pkeys: unlocked by a write at least once (the next lock is a flip)
   };
   int64_t take(int level, uint64_t va, uint64_t e, uint64_t egpa);
   void drop(int level, uint64_t va, uint64_t e, uint64_t egpa);
@@ -112,6 +146,18 @@ class PvMmu {
   // over every frame (O(runs), not O(frames), per kernel entry).
   std::map<uint64_t, uint64_t> ro_runs_;
   void set_ro(uint64_t f, bool ro);
+  // pv@pkeys W^X (pv_wx.cpp).
+  uint64_t wx_prot(uint64_t va, uint64_t gpa_prot);  // the window's protection for a wanted page
+  bool wx_lock(uint64_t f);
+  bool wx_unlock(uint64_t f);
+  bool wx_resync_frame(uint64_t f);  // re-derive every user page that maps frame f
+  bool wx_granted(uint64_t va) const;
+  bool wants_ro(uint64_t f) const { return frames_[f].level != 0 || frames_[f].exec; }
+  bool wx_ = false;
+  static constexpr uint64_t kNoStep = ~0ULL;
+  uint64_t step_frame_ = kNoStep;  // the frame a single-stepped store may write
+  std::map<uint64_t, uint64_t> xok_;  // user page va -> gpa it was inspected executable with
+  uint64_t inspections_ = 0, wx_flips_ = 0, refused_ = 0;
   std::set<uint64_t> dead_;  // entry gpas whose link was detached by unpin
   uint64_t validated_ = 0, unvalidated_ = 0, stale_releases_ = 0;
 };

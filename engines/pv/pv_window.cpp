@@ -13,6 +13,7 @@
 #include "common/abi/vtb_abi.h"
 #include "common/host_events.h"
 #include "common/scoped_ns.h"
+#include "engines/pv/pv_pkru.h"
 
 namespace vtb::pv {
 namespace {
@@ -95,6 +96,12 @@ bool PvWindow::protect(uint64_t va, uint64_t len, int prot) {
   ++protect_ops_;
   count_host_range(HostEvent::Mprotect, len);
   ScopedNs timed(protect_ns_);
+  if (key_ >= 0 && va >= VTB_HYPERCALL_VA) {
+    const int r = pkru_port().protect(va, len, prot, key_);
+    if (r == 0) return true;
+    errno = -r;
+    return fail("pkey_mprotect window range", va, len);
+  }
   return mprotect(reinterpret_cast<void*>(va), len, prot) == 0 || fail("mprotect window range", va, len);
 }
 

@@ -30,6 +30,11 @@ class PvWindow {
   bool map_anon(uint64_t va, uint64_t len, int prot);
   bool unmap(uint64_t va, uint64_t len);  // back to reserved PROT_NONE
   bool protect(uint64_t va, uint64_t len, int prot);
+  // pv@pkeys: protect() of the kernel half ([VTB_HYPERCALL_VA, ...): the
+  // range tagged with the key) goes through the PKRU port as pkey_mprotect
+  // with `key`, which keeps the key explicit (and lets the tests' shim see
+  // every protection it emulates). -1: plain mprotect.
+  void set_protect_key(int key) { key_ = key; }
 
   void set_listener(WindowListener* l) { listener_ = l; }
 
@@ -47,6 +52,7 @@ class PvWindow {
   bool fail(const char* what, uint64_t va, uint64_t len);
   bool holds_ = false;
   WindowListener* listener_ = nullptr;
+  int key_ = -1;
   uint64_t map_ops_ = 0, protect_ops_ = 0, protect_ns_ = 0;
   std::string error_;
 };

@@ -1,4 +1,4 @@
-/* tags: workloads|programs — desc: isolation: guest user code probes the host through FS/GS, rdfsbase/wrfsbase, segment loads, EFLAGS.AC and jumps out of its memory; each probe runs in a child that the kernel must kill (or that must see only guest state). */
+/* tags: workloads|programs — desc: isolation: guest user code probes the host through FS/GS, rdfsbase/wrfsbase, segment loads, EFLAGS.AC, jumps out of its memory and a written WRPKRU; each probe runs in a child that the kernel must kill (or that must see only guest state). */
 #include "vtb.h"
 
 /* Each probe runs in a forked child. It either dies by a guest exception
@@ -51,6 +51,26 @@ static void probe_host_read(int how) {
   exit(v ? SAW_VALUE : SAW_ZERO);
 }
 
+/* Writes a WRPKRU (0f 01 ef) with eax = ecx = edx = 0 (every protection
+ * key enabled) into a data page, runs it, then reads kernel text. pv@pkeys
+ * must refuse to run the page (or, when the 0f ends one page and 01 ef
+ * starts the next, whichever of the two runs second); elsewhere WRPKRU is
+ * #UD (no PKU, or the guest's CR4.PKE off). Killed, or a zero, never a
+ * value. The 0f is computed, so that no WRPKRU sits in this program's code. */
+static volatile uint8_t one = 1;
+static uint8_t code_buf[2 * 4096] __attribute__((aligned(4096)));
+static void probe_wrpkru(int straddle) {
+  static const uint8_t pre[] = {0x31, 0xc0, 0x31, 0xc9, 0x31, 0xd2}; /* xor eax, ecx, edx */
+  uint8_t *p = code_buf + (straddle ? 4096 - 7 : 0);                  /* straddle: the 0f is byte 4095 */
+  for (int i = 0; i < 6; i++) p[i] = pre[i];
+  p[6] = (uint8_t)(0x0e + one);
+  p[7] = 0x01, p[8] = 0xef, p[9] = 0xc3; /* ...01 ef: wrpkru; ret */
+  ((void (*)(void))p)();
+  uint64_t v = *(volatile uint64_t *)(VTB_KERNEL_VBASE + VTB_KERNEL_PHYS_LOAD);
+  printf("isolation: after wrpkru, kernel text read 0x%lx\n", v);
+  exit(v ? SAW_VALUE : SAW_ZERO);
+}
+
 static void probe_jump(uint64_t target) {
   __asm__ volatile("jmp *%0" ::"r"(target));
   exit(SURVIVED);
@@ -58,7 +78,7 @@ static void probe_jump(uint64_t target) {
 
 struct probe {
   const char *name;
-  int kind; /* 0 fs load, 1 rd base, 2 change, 3 jump, 4 host-range read */
+  int kind; /* 0 fs load, 1 rd base, 2 change, 3 jump, 4 host-range read, 5 wrpkru */
   uint64_t arg;
 };
 
@@ -78,6 +98,8 @@ static const struct probe probes[] = {
     {"jmp_0x7fff00000000", 3, 0x7fff00000000ULL},
 #ifndef VTB_HOST_NATIVE
     {"jmp_kernel_text", 3, VTB_KERNEL_VBASE + VTB_KERNEL_PHYS_LOAD},
+    {"wrpkru_written", 5, 0},
+    {"wrpkru_straddle", 5, 1},
 #endif
 };
 
@@ -91,6 +113,7 @@ int main(void) {
       if (p->kind == 1) probe_rdbase((int)p->arg);
       if (p->kind == 2) probe_change((int)p->arg);
       if (p->kind == 4) probe_host_read((int)p->arg);
+      if (p->kind == 5) probe_wrpkru((int)p->arg);
       probe_jump(p->arg);
     }
     if (pid < 0) {

@@ -22,20 +22,6 @@ struct Case {
 
 class PvKernel : public ::testing::TestWithParam<Case> {};
 
-RunResult boot_tbk(const std::string& cmdline, std::string* skip, PvOptions opts = {}) {
-  RunResult r;
-  const std::string elf = TBK_PV_ELF;
-  if (elf.empty() || !std::ifstream(elf).good() || !std::ifstream(TBK_ARCHIVE).good()) {
-    *skip = "tbk.pv.elf or programs.vtba not built";
-    return r;
-  }
-  std::vector<uint8_t> archive;
-  EXPECT_TRUE(read_file(TBK_ARCHIVE, &archive));
-  if (!run_pv(elf, cmdline, archive, 120s, &r, skip, opts, 64)) return r;
-  skip->clear();
-  return r;
-}
-
 TEST_P(PvKernel, SameConsoleAndExitCodeAsNative) {
   const Case& c = GetParam();
   std::string skip = "unset";

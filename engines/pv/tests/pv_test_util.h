@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 
 #include "common/loader.h"
@@ -44,6 +45,21 @@ inline bool run_pv(const std::string& elf, const std::string& cmdline, const std
   if (!st) return false;
   *out = vm->run();
   return true;
+}
+
+// Boot tbk (pv flavour) with the programs archive: *skip empty when it ran.
+inline RunResult boot_tbk(const std::string& cmdline, std::string* skip, PvOptions opts = {}) {
+  RunResult r;
+  const std::string elf = TBK_PV_ELF;
+  if (elf.empty() || !std::ifstream(elf).good() || !std::ifstream(TBK_ARCHIVE).good()) {
+    *skip = "tbk.pv.elf or programs.vtba not built";
+    return r;
+  }
+  std::vector<uint8_t> archive;
+  EXPECT_TRUE(read_file(TBK_ARCHIVE, &archive));
+  if (!run_pv(elf, cmdline, archive, std::chrono::seconds(120), &r, skip, opts, 64)) return r;
+  skip->clear();
+  return r;
 }
 
 }  // namespace vtb::pv::test

@@ -1,4 +1,4 @@
-/* tags: engines|pv|tests — desc: pv test guest scenarios (boot cmdline): hello, mmu, stale, trap, timer, spin, user. */
+/* tags: engines|pv|tests — desc: pv test guest scenarios (boot cmdline): hello, mmu, stale, trap, timer, spin, user, user code inspection (wrpkru*, straddle_*, smc, kpatch). */
 #include <stdint.h>
 
 #include "common/abi/vtb_abi.h"
@@ -16,12 +16,15 @@ struct tg_tf {
 
 uint64_t tg_iret_stub;
 extern char tg_stub_0[], tg_stub_3[], tg_stub_6[], tg_stub_13[], tg_stub_14[], tg_stub_32[], tg_stub_128[],
-    tg_stub_255[], user_prog_start[], user_prog_end[], tg_kstack_top[];
+    tg_stub_255[], user_prog_start[], user_prog_end[], tg_kstack_top[], user_wrpkru_start[], user_wrpkru_end[],
+    user_wrpkru_imm_start[], user_wrpkru_imm_end[], user_straddle_start[], user_straddle_b[], user_straddle_end[],
+    user_smc_start[], user_smc_end[], user_kpatch_start[], user_kpatch_end[];
 void tg_enter(struct tg_tf *tf) __attribute__((noreturn));
 
 static volatile struct vtb_shared_info *shared;
 static volatile uint64_t counts[256];
 static volatile uint64_t skip, last_cr2, syscalls;
+static int want_fetch_pf; /* code-inspection scenarios: the user program ends with a refused fetch */
 
 static long hc(uint64_t nr, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
   register uint64_t fn __asm__("r11") = VTB_HYPERCALL_VA + VTB_HYPERCALL_STUB_SIZE * nr;
@@ -79,6 +82,12 @@ void tg_trap(struct tg_tf *tf) {
     syscalls++;
     if (tf->rax == 1) tf->rax = tf->rdi + 1;
     else if (tf->rax == 3) check(0, "user program");
+    else if (tf->rax == 4) puts_("user rounds ok\n");
+    else if (tf->rax == 5) { /* patch the user's next 3 bytes into a WRPKRU through the direct map */
+      volatile uint8_t *code = (volatile uint8_t *)(KV + 0x500000 + (tf->rip - 0x400000));
+      code[0] = (uint8_t)(0x0e + (tf->rax >> 2)), code[1] = 0x01, code[2] = 0xef;
+      tf->rax = 0;
+    }
     return;
   }
   if (tf->vector == 32) return;
@@ -91,6 +100,11 @@ void tg_trap(struct tg_tf *tf) {
       puts_(" syscalls ");
       put_dec(syscalls);
       puts_("\n");
+      if (want_fetch_pf) {
+        check((tf->error & (P | U | 0x10)) == (P | U | 0x10) && shared->cr2 >= 0x400000 && shared->cr2 < 0x402000,
+              "user instruction fetch refused");
+        finish(0);
+      }
       check(shared->cr2 == KV + 0x100000 && (tf->error & U), "kernel memory refused to user");
       finish(0);
     }
@@ -251,6 +265,27 @@ static void scenario_user(uint64_t ram) {
   tg_enter(tf);
 }
 
+/* A program of up to two pages at 0x400000 (frames 0x500000, 0x501000),
+ * its stack at 0x402000 (frame 0x502000); entry at `entry`. */
+static void scenario_inspect(uint64_t ram, const char *start, const char *end, const char *entry) {
+  set_traps();
+  build_space(ram);
+  check(mmu1(UPT + 8, 0x501000 | P | W | U) == 0, "second code page");
+  check(mmu1(UPT + 16, 0x502000 | P | W | U) == 0, "user stack page");
+  char *dst = (char *)(KV + 0x500000);
+  for (const char *s = start; s < end; s++) *dst++ = *s;
+  want_fetch_pf = 1;
+  check(hc(VTB_HC_STACK_SWITCH, (uint64_t)tg_kstack_top, 0, 0, 0) == 0, "stack_switch");
+  struct tg_tf *tf = (struct tg_tf *)((uint64_t)tg_kstack_top - sizeof(struct tg_tf));
+  for (uint64_t *p = (uint64_t *)tf; p < (uint64_t *)tg_kstack_top; p++) *p = 0;
+  tf->rip = 0x400000 + (uint64_t)(entry - start);
+  tf->cs = VTB_PV_CS_USER;
+  tf->rflags = 0x202;
+  tf->rsp = 0x403000;
+  tf->ss = VTB_PV_SS_USER;
+  tg_enter(tf);
+}
+
 static void ctrl(const char *s) {
   for (; *s; s++) hc(VTB_HC_IO, VTB_PORT_CTRL, 1, 1, (uint8_t)*s);
 }
@@ -309,6 +344,16 @@ void tg_main(uint64_t boot_pa) {
   if (streq(c, "stale")) scenario_stale(bi->mem_bytes + 4096);
   if (streq(c, "timer")) scenario_timer();
   if (streq(c, "user")) scenario_user(bi->mem_bytes + 4096);
+  if (streq(c, "wrpkru")) scenario_inspect(bi->mem_bytes + 4096, user_wrpkru_start, user_wrpkru_end, user_wrpkru_start);
+  if (streq(c, "wrpkru_imm"))
+    scenario_inspect(bi->mem_bytes + 4096, user_wrpkru_imm_start, user_wrpkru_imm_end, user_wrpkru_imm_start);
+  if (streq(c, "straddle_a"))
+    scenario_inspect(bi->mem_bytes + 4096, user_straddle_start, user_straddle_end, user_straddle_start);
+  if (streq(c, "straddle_b"))
+    scenario_inspect(bi->mem_bytes + 4096, user_straddle_start, user_straddle_end, user_straddle_b);
+  if (streq(c, "kpatch"))
+    scenario_inspect(bi->mem_bytes + 4096, user_kpatch_start, user_kpatch_end, user_kpatch_start);
+  if (streq(c, "smc")) scenario_inspect(bi->mem_bytes + 4096, user_smc_start, user_smc_end, user_smc_start);
   if (c[0] == 'b' && c[1] == 'e' && c[2] == 'n' && c[3] == 'c' && c[4] == 'h') scenario_bench(c, bi->mem_bytes + 4096);
   if (streq(c, "badstack")) { /* jump (not call) to a stub with an unusable stack */
     uint64_t stub = bi->hypercall_va + VTB_HYPERCALL_STUB_SIZE * VTB_HC_NULL;
