@@ -32,7 +32,7 @@ def expect(engine, cond, what, c):
 
 def main(vtb):
     checked = []
-    c = run(vtb, "pv")
+    c = run(vtb, "pv:protect=mprotect")  # the mode whose switches are mprotects (PKU hosts pick pkeys)
     if c is not None:
         g = c.get
         expect("pv", g("host.mprotect", 0) == g("pv.kernel_protect_ops", 0) > 0, "host.mprotect == pv.kernel_protect_ops > 0", c)
