@@ -1,0 +1,60 @@
+// tags: harness|bench — desc: `vtb bench --min-phase`: the scale factor of a short cell from a probe run, and the probe loop.
+#include "harness/bench/phase_scale.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "harness/bench/nested_cells.h"
+
+namespace vtb::bench {
+
+bool phase_scaling_applies(const Cell& c, const PhaseScalePolicy& p) {
+  return p.min_phase_s > 0 && c.mode == "cold" && c.group != "census" && !c.iterations.empty() &&
+         c.backend.rfind(kNestedEngine, 0) != 0;
+}
+
+int next_phase_factor(int factor, uint64_t phase_ns, double wall_s, double timeout_s, const PhaseScalePolicy& p) {
+  const double target_ns = p.min_phase_s * 1e9;
+  if (p.min_phase_s <= 0 || double(phase_ns) >= target_ns || factor >= p.max_factor) return factor;
+  const double want = phase_ns == 0 ? double(factor) * 64 : double(factor) * target_ns / double(phase_ns);
+  int next = factor;
+  while (double(next) < want && next < p.max_factor) next *= 2;
+  next = std::min(next, p.max_factor);
+  // The whole run at `next` (the part outside the phase does not grow) stays within half the timeout.
+  const double phase_s = double(phase_ns) * 1e-9;
+  const double fixed = std::max(0.0, wall_s - phase_s);
+  while (next > factor && fixed + phase_s / factor * next > timeout_s / 2) next /= 2;
+  return std::max(next, factor);
+}
+
+std::map<std::string, std::string> with_iterations_scaled(const std::map<std::string, std::string>& params,
+                                                          const std::vector<std::string>& iterations, int factor) {
+  std::map<std::string, std::string> out = params;
+  if (factor <= 1) return out;
+  for (const auto& k : iterations) {
+    auto it = out.find(k);
+    if (it == out.end()) continue;
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end) continue;  // the manifest checks iteration params are integers
+    it->second = std::to_string(n * static_cast<unsigned long long>(factor));
+  }
+  return out;
+}
+
+int probe_phase_factor(const Cell& c, const PhaseScalePolicy& p,
+                       const std::function<ProbeRun(const std::map<std::string, std::string>&)>& run, int* runs) {
+  int factor = 1, made = 0;
+  for (;;) {
+    const ProbeRun r = run(with_iterations_scaled(c.params, c.iterations, factor));
+    ++made;
+    if (!r.error.empty() && !r.transient) break;  // a real failure: the repetition is lost at this factor
+    const int next = next_phase_factor(factor, r.transient ? 0 : r.shortest_phase_ns, r.wall_s, c.timeout_s, p);
+    if (next == factor || made >= p.max_probes) break;
+    factor = next;
+  }
+  if (runs) *runs = made;
+  return factor;
+}
+
+}  // namespace vtb::bench
