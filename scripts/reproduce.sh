@@ -7,7 +7,9 @@
 #   --validate    first run the companions of the model's validation (pv with VTB_PV_UNPROTECTED=1;
 #                 bt, bt-direct, pv at --scale 2: the loops' own counts), each its own results folder,
 #                 and after the suite the interleaved pairs (analysis/validate_pairs.py, ~4 min) into
-#                 the suite's folder as validation.json (the paper's validation line)
+#                 the suite's folder as validation.json (the paper's validation line); the suite takes
+#                 the pv companion's --min-phase factors (--phase-scales-from), so that pv and
+#                 pv-unprotected cells have the same params and the analysis pairs them
 #   anything after -- goes to `vtb bench` (e.g. -- --engines bt,qemu-tcg,native)
 # Writes results/<date>_<host>_<commit>/ (new, immutable), build/paper/ (figures, tables,
 # tidy.csv, decomposition.txt) and paper/paper.pdf; prints the summary table, the decomposition
@@ -51,7 +53,13 @@ stage "benchmark suite (vtb bench $QUICK $*)"
 tb=$(date +%s)
 LOG="$BUILD/reproduce-bench.log"
 rc=0
-"$VTB" bench $QUICK --out "$ROOT/results" "$@" > "$LOG" || rc=$?
+FROM=""
+if [ "$VALIDATE" = 1 ]; then
+  FROM=$(sed -n 's/^results: \([^ ]*\) .*/\1/p' "$BUILD/reproduce-pvunprot.log" | tail -1)
+  FROM="--phase-scales-from $FROM"
+fi
+# shellcheck disable=SC2086  # FROM: an option and a folder path without spaces
+"$VTB" bench $QUICK $FROM --out "$ROOT/results" "$@" > "$LOG" || rc=$?
 cat "$LOG"
 [ "$rc" = 0 ] || { echo "reproduce.sh: vtb bench failed (exit $rc)" >&2; exit "$rc"; }
 RUN=$(sed -n 's/^results: \([^ ]*\) .*/\1/p' "$LOG" | tail -1)

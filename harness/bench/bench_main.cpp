@@ -56,6 +56,8 @@ struct Options {
   bool scale_set = false, reps_set = false, min_phase_set = false;
   double target_cv = 0;     // --target-cv: repeat cells until their cv is below it (0: off)
   int max_repetitions = 10; // --max-repetitions: the bound of --target-cv
+  std::string phase_scales_from;          // --phase-scales-from DIR
+  std::map<std::string, int> phase_scales;  // its factors by cell name
   ShardSpec shard;
   std::vector<std::string> gb_flags;
 };
@@ -74,11 +76,15 @@ std::string canonical_options(const Options& o) {
   std::snprintf(scale, sizeof scale, "%g", o.m.scale);
   std::string gb;
   for (const auto& f : o.gb_flags) gb += (gb.empty() ? "" : " ") + f;
+  // Factors taken from another run decide the params: their content (not the folder's path) is part of the line.
+  std::string fixed;
+  for (const auto& [cell, f] : o.phase_scales) fixed += cell + "=" + std::to_string(f) + "\n";
   char min_phase[32];
   std::snprintf(min_phase, sizeof min_phase, "%g", o.m.min_phase);
   return "engines=" + sorted(o.m.engines) + ";workloads=" + sorted(o.m.workloads) + ";groups=" + sorted(o.m.groups) +
          ";quick=" + (o.m.quick ? "1" : "0") + ";repetitions=" + std::to_string(o.m.repetitions) + ";scale=" + scale +
-         ";min_phase=" + min_phase + ";benchmark_flags=" + gb;
+         ";min_phase=" + min_phase + (fixed.empty() ? "" : ";phase_scales=" + hex64(fnv1a64(fixed))) +
+         ";benchmark_flags=" + gb;
 }
 
 // Parses the options with CLI11. Returns -1 to go on, else the exit code
@@ -105,6 +111,8 @@ int parse_options(int argc, char** argv, Options* o) {
                                    "SECONDS a measured phase must last: a shorter cell's iteration counts are scaled up "
                                    "(default 0.2; 0: off; --quick and --scale: 0 unless given)")
                         ->check(CLI::Range(0.0, 60.0));
+  app.add_option("--phase-scales-from", o->phase_scales_from,
+                 "DIR: a results folder whose cells' --min-phase factors are used instead of probing (the same params)");
   app.add_option("--shard", shard, "i/N: the i-th of N cost-balanced parts of the selection (vtb merge joins them)");
   app.add_option("--out", o->out_root, "DIR (default: results/ of the source tree)");
   app.add_option("--vtb", o->vtb_path, "the vtb binary that runs the cells (default: this one)");
@@ -135,6 +143,12 @@ int parse_options(int argc, char** argv, Options* o) {
   o->reps_set = reps->count() > 0;
   o->scale_set = scale->count() > 0;
   o->min_phase_set = min_phase->count() > 0;
+  if (!o->phase_scales_from.empty()) {
+    if (std::string e = load_phase_scales(o->phase_scales_from, &o->phase_scales); !e.empty()) {
+      cli::error_line("bench: " + e);
+      return kExitBadInput;
+    }
+  }
   // The quick suite keeps the manifest's CI-sized loops; --scale sets the sizes by hand.
   if ((o->m.quick || o->scale_set) && !o->min_phase_set) o->m.min_phase = 0;
   if (o->m.quick) {
@@ -184,6 +198,7 @@ struct CellState {
   CellOutcome outcome;
   int calls = 0;
   int probe_runs = 0;  // --min-phase: runs made to find the cell's phase scale (the last one is repetition 1)
+  bool scale_taken = false;  // its factor came from --phase-scales-from
 };
 
 constexpr int kTransientRetries = 5;  // runs tried for one repetition whose phase came out zero-length
@@ -197,6 +212,7 @@ struct Suite {
   std::unique_ptr<Progress> progress;
   Json census = Json::object();
   PhaseScalePolicy phase_policy;  // --min-phase
+  std::map<std::string, int> fixed_scales;  // --phase-scales-from: factors not probed
 
   // Index of the cold cell of the same engine/workload (for warm cells).
   int cold_of(size_t i) const {
@@ -315,7 +331,14 @@ struct Suite {
         }
       } else {
         const bool census = c.group == "census";
-        if (rep_index == 0 && phase_scaling_applies(c, phase_policy)) {
+        auto fixed = rep_index == 0 && phase_scalable(c) ? fixed_scales.find(c.name()) : fixed_scales.end();
+        if (fixed != fixed_scales.end()) {
+          // --phase-scales-from: the factor another run found (no probe).
+          cells[i].params = with_iterations_scaled(c.params, c.iterations, fixed->second);
+          set_phase_scale(i, fixed->second);
+          cs.scale_taken = true;
+          err = measure_cold(i, rep_index, &rep, &phase_ns, &transient, &have_report);
+        } else if (rep_index == 0 && phase_scaling_applies(c, phase_policy)) {
           // --min-phase: the first run is the probe; a short phase is run again
           // with its iteration counts scaled, and the last run is repetition 1.
           const Cell planned = c;  // the lambda changes cells[i] (= c): the factors apply to the planned params
@@ -493,6 +516,7 @@ int bench_main(int argc, char** argv) {
 
   Suite suite;
   suite.phase_policy.min_phase_s = opt.m.min_phase;
+  suite.fixed_scales = opt.phase_scales;
   std::vector<std::string> na;
   bool direct_kvm = false;
   const std::string options_line = canonical_options(opt);
@@ -655,7 +679,7 @@ int bench_main(int argc, char** argv) {
     o.mode = c.mode;
     o.params = c.params_str();
     if (suite.state[i].calls == 0) o.error = "not run (filtered out by --benchmark_filter)";
-    if (suite.state[i].probe_runs > 0) phase_scales[c.name()] = Json(c.phase_scale);
+    if (suite.state[i].probe_runs > 0 || suite.state[i].scale_taken) phase_scales[c.name()] = Json(c.phase_scale);
     probe_runs += suite.state[i].probe_runs;
     if (o.ns_per_op.empty()) ++lost;
     reps_total += int(o.ns_per_op.size()) + o.failed_reps;
@@ -673,6 +697,7 @@ int bench_main(int argc, char** argv) {
   extra["min_phase"] = Json(opt.m.min_phase);
   extra["phase_scales"] = phase_scales;  // cell -> factor of its iteration params (1: long enough as planned)
   extra["probe_runs"] = Json(probe_runs);  // runs made to find them (the last of each cell is its repetition 1)
+  extra["phase_scales_from"] = opt.phase_scales_from.empty() ? Json(nullptr) : Json(opt.phase_scales_from);
   extra["bench_seconds"] = Json(std::round(secs * 10) / 10);
   extra["cells"] = Json(suite.cells.size());
   extra["cells_lost_or_skipped"] = Json(lost);

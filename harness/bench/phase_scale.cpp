@@ -5,12 +5,32 @@
 #include <cstdlib>
 
 #include "harness/bench/nested_cells.h"
+#include "harness/bench/results_dir.h"
+#include "harness/json.h"
 
 namespace vtb::bench {
 
-bool phase_scaling_applies(const Cell& c, const PhaseScalePolicy& p) {
-  return p.min_phase_s > 0 && c.mode == "cold" && c.group != "census" && !c.iterations.empty() &&
-         c.backend.rfind(kNestedEngine, 0) != 0;
+bool phase_scalable(const Cell& c) {
+  return c.mode == "cold" && c.group != "census" && !c.iterations.empty() && c.backend.rfind(kNestedEngine, 0) != 0;
+}
+
+bool phase_scaling_applies(const Cell& c, const PhaseScalePolicy& p) { return p.min_phase_s > 0 && phase_scalable(c); }
+
+std::string load_phase_scales(const std::string& dir, std::map<std::string, int>* out) {
+  const std::string path = dir + "/environment.json";
+  std::string text, err;
+  Json env;
+  if (!read_text(path, &text)) return "--phase-scales-from: cannot read " + path;
+  if (!parse_json(text, &env, &err)) return "--phase-scales-from: " + path + ": " + err;
+  const Json& scales = json_at(env, "phase_scales");
+  if (!scales.is_object()) return "--phase-scales-from: " + path + " has no phase_scales (a run with --min-phase writes them)";
+  const int max_factor = PhaseScalePolicy{}.max_factor;
+  for (const auto& [cell, f] : scales.items()) {
+    const int64_t v = json_i64(f, 0);
+    if (v < 1 || v > max_factor) return "--phase-scales-from: " + path + ": " + cell + ": factor not in 1.." + std::to_string(max_factor);
+    (*out)[cell] = int(v);
+  }
+  return "";
 }
 
 int next_phase_factor(int factor, uint64_t phase_ns, double wall_s, double timeout_s, const PhaseScalePolicy& p) {

@@ -25,6 +25,13 @@ struct PhaseScalePolicy {
 // from one runner session planned before the matrix). Whether the engine is
 // available here is not asked: the shard plan must be the same on every host.
 bool phase_scaling_applies(const Cell& c, const PhaseScalePolicy& p);
+bool phase_scalable(const Cell& c);  // the same without the policy: the cell has something to scale
+
+// `--phase-scales-from DIR`: the factors a earlier run found (its
+// environment.json `phase_scales`, cell name -> factor), so that a companion
+// run measures the same params (pv with and without protection: the analysis
+// pairs cells by params). "" or a one-line error.
+std::string load_phase_scales(const std::string& dir, std::map<std::string, int>* out);
 
 // The factor to run next, after a run at `factor` whose shortest phase 1 was
 // `phase_ns` (0: too short for the runner to time) and that took `wall_s` in
