@@ -25,8 +25,9 @@ the difference of their times; a pair is a hit when the prediction is within
 ±30 % of the measured difference. Pairs (each kind only where both cells exist):
 
   bt / bt-direct        the same workload and mode, one run
-  pv / pv-unprotected   the same workload, a run with VTB_PV_UNPROTECTED=1
-                        (backend pv-unprotected, or environment.json vtb_env) beside a normal one
+  pv@<mode> / pv@off    every pv protection mode against the unprotected ablation
+                        (VTB_PV_PROTECT=off; older runs: backend pv-unprotected, or
+                        VTB_PV_UNPROTECTED=1 in environment.json vtb_env) of the same workload
   size n / 2n           the same engine, mode and workload at two parameter
                         sizes (vtb bench --scale): they give the loop's own
                         counts (loop_counts), so they are reported apart, as
@@ -63,6 +64,8 @@ PRICES = [
     ("host.madvise", "madvise", "madvise"),
     ("host.kvm_run", "KVM_RUN user exits", "kvm_exit_user"),
     ("host.futex_wait", "futex handoffs", "futex_handoff"),
+    ("host.futex_wake", "futex wakes", "futex_wake"),
+    ("host.spin_handoff", "spin handoffs", "spin_handoff"),
     ("host.cpuid", "host cpuid", "cpuid"),
     ("host.timer_arm", "timer arms", "syscall"),
 ]
@@ -88,15 +91,21 @@ def unit_costs_for(cell):
     return cell.costs
 
 
-# vtb calibrate's pv-pattern probes (harness/calibrate/memory_probes.cpp): mprotect_pv_<P> is one of
-# pv's five calls per protection cycle over a P-page guest map; the five cover 2P + 4 pages.
-PV_PROBE_PAGES = {"mprotect_pv_%d" % p: (2 * p + 4) / 5.0 for p in (4096, 8192, 16384)}
+# vtb calibrate's pv-pattern probes (harness/calibrate/memory_probes.cpp): mprotect_pv3_<P> is one of
+# pv@mprotect's three calls per protection cycle over a P-page guest map (NONE and RWX over the map and
+# the hypercall page, READ over one PV_TABLE_RUN-page run of page-table frames). Calibrations made
+# before pv's protection rework have mprotect_pv_<P> instead: one of five calls covering 2P + 4 pages.
+PV_TABLE_RUN = 451  # pv micro_syscall, 64 MiB: 33221 pages per 3.04 calls = 2 x 16385 + 451
+PV_PROBE_PAGES = {"mprotect_pv3_%d" % p: (2 * (p + 1) + PV_TABLE_RUN) / 3.0 for p in (4096, 16384, 65536)}
+PV_PROBE_PAGES_OLD = {"mprotect_pv_%d" % p: (2 * p + 4) / 5.0 for p in (4096, 8192, 16384)}
 
 
 def mprotect_fit(costs):
     """(a ns per call, b ns per page) of cost = a + b x pages: the least-squares line through the
     pv-pattern probes (docs/calibrate.md); None when the calibration has fewer than two of them."""
     pts = [(pages, costs[name]) for name, pages in PV_PROBE_PAGES.items() if name in costs]
+    if len(pts) < 2:
+        pts = [(pages, costs[name]) for name, pages in PV_PROBE_PAGES_OLD.items() if name in costs]
     if len(pts) < 2:
         return None
     mx = sum(x for x, _ in pts) / len(pts)
@@ -114,15 +123,34 @@ def mprotect_page_ns(costs):
     return max(0.0, (costs["mprotect_sparse"] - costs["mprotect"]) / (8192 - 1))
 
 
+def _pv_probe_points(costs):
+    """(pages per call, ns per call) of the pv-pattern probes a calibration has (the newest set)."""
+    for probes in (PV_PROBE_PAGES, PV_PROBE_PAGES_OLD):
+        pts = sorted((pages, costs[name]) for name, pages in probes.items() if name in costs)
+        if len(pts) >= 2:
+            return pts
+    return []
+
+
 def mprotect_ns(calls, pages, costs):
-    """ns of `calls` mprotect calls covering `pages` pages in all: a x calls + b x pages from the
-    pv-pattern fit, or (older calibrations) the one-page cost per call plus the sparse slope per page
-    beyond each call's first. None when the calibration has neither."""
-    fit = mprotect_fit(costs)
-    if fit:
+    """ns of `calls` mprotect calls covering `pages` pages in all. The cost of a call depends on its
+    shape, so it is priced by its pages per call: from the smallest pv-pattern probe's size up (pv's
+    calls over megabytes of mostly empty window), a x calls + b x pages from the pv-pattern fit; below
+    it (bt's one-page calls on mirror pages), linear between the one-page probe (`mprotect`) and that
+    smallest pv-pattern point. Older calibrations without the pv-pattern probes: the one-page cost per
+    call plus the sparse slope per page beyond each call's first. None when the calibration has
+    neither."""
+    if calls <= 0:
+        return 0.0
+    per_call = pages / calls
+    fit, pts = mprotect_fit(costs), _pv_probe_points(costs)
+    if fit and (per_call >= pts[0][0] or "mprotect" not in costs):
         return calls * fit[0] + pages * fit[1]
     if "mprotect" not in costs:
         return None
+    if fit:
+        (x0, y0), (x1, y1) = (1.0, costs["mprotect"]), (pts[0][0], fit[0] + fit[1] * pts[0][0])
+        return calls * (y0 + (y1 - y0) * (max(per_call, 1.0) - x0) / (x1 - x0))
     return calls * costs["mprotect"] + max(0.0, pages - calls) * mprotect_page_ns(costs)
 
 
@@ -156,6 +184,20 @@ def run_env(env, shard):
     return env
 
 
+PV_UNPROTECTED = ("pv@off", "pv-unprotected")  # the pv ablation's series: today's label, older runs'
+
+
+def base_engine(engine):
+    """The engine without the bench's options (vtb bench --engines pv:protect=off runs engine pv)."""
+    return engine.split(":")[0]
+
+
+def is_pv_ablation(series):
+    """Whether a series is pv's unprotected ablation: pv@off, an older run's pv-unprotected, or such a
+    label with the bench's engine options after it (vtb bench --engines pv:protect=off: pv@off:protect=off)."""
+    return series.split(":")[0] in PV_UNPROTECTED
+
+
 def series_name(engine, backend, env):
     """The series a cell belongs to: its backend label, with engine switches of the run
     (VTB_PV_UNPROTECTED=1) named apart."""
@@ -185,7 +227,16 @@ class Cell:
 def cells(table):
     """One Cell per (run, engine, backend, mode, workload, params) of an engine (peers are not
     decomposed); medians over repetitions (pandas groupby). Cells of runs without a calibration get
-    terms None."""
+    terms None. Kept on the table (a table is not changed once loaded; the paper asks three times)."""
+    key = (len(table.rows), len(table.runs))
+    got = getattr(table, "_decomposed", None)
+    if got is None or got[0] != key:
+        got = (key, _cells(table))
+        table._decomposed = got
+    return list(got[1])
+
+
+def _cells(table):
     df = table.frame()
     df = df[~df["engine"].isin(["native", "qemu-tcg"])]
     if df.empty:
@@ -284,16 +335,22 @@ def pairs(all_cells):
     def one(kind, series, mode, workload, params):
         got = idx.get((kind, series, mode, workload, params))
         return got[0] if got else None
+    ablations = {}
+    for c in ok:
+        if base_engine(c.engine) == "pv" and is_pv_ablation(c.series):
+            ablations.setdefault((c.host_kind, c.mode, c.workload, c.params), []).append(c)
     for c in ok:
         if c.series == "bt":
             d = one(c.host_kind, "bt-direct", c.mode, c.workload, c.params)
             if d:
                 out.append(_pair("bt / bt-direct", c, d, host_ns_with(c, c.costs) - host_ns_with(d, d.costs),
                                  c.time_ns - d.time_ns, max(c.time_ns, d.time_ns)))
-        if c.series == "pv":
-            u = one(c.host_kind, "pv-unprotected", c.mode, c.workload, c.params)
-            if u:
-                out.append(_pair("pv / pv-unprotected", c, u, host_ns_with(c, c.costs) - host_ns_with(u, u.costs),
+        if base_engine(c.engine) == "pv" and not is_pv_ablation(c.series):
+            # every protection mode (pv@mprotect, pv@2as, ..., or an older run's plain "pv") against the
+            # unprotected ablation of the same workload
+            for u in ablations.get((c.host_kind, c.mode, c.workload, c.params), []):
+                out.append(_pair("%s / %s" % (c.series, u.series), c, u,
+                                 host_ns_with(c, c.costs) - host_ns_with(u, u.costs),
                                  c.time_ns - u.time_ns, max(c.time_ns, u.time_ns)))
     # Two sizes: the loop counts come from this very pair (loop_counts), so the model cannot predict
     # their difference independently; the pair says whether the time per op stays the same (a check

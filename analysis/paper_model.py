@@ -83,63 +83,103 @@ def gen_calibration(run, out):
 INTERLEAVED = "validation.json"  # RUN/validation.json: analysis/validate_pairs.py's interleaved pairs
 
 
+VERDICT_TEX = {True: "hit", False: "\\textbf{miss}", None: "not judged", "hit": "hit", "miss": "\\textbf{miss}",
+               "unresolvable": "unresolvable", "small": "too small", "unavailable": "unavailable"}
+
+
 def _pairs_table(rows):
-    """rows: (kind, workload, series, predicted ns, measured ns, hit: True, False or None = not judged)
-    -> the \\vtbPairsTable tabular."""
-    lines = ["\\begin{tabular}{lllrrl}", "\\toprule", "pair & workload & series & predicted & measured & \\\\",
+    """rows: (kind, workload, series, predicted ns, measured ns, verdict: True/False/None or a
+    validate_pairs verdict, spread ns or None) -> the \\vtbPairsTable tabular."""
+    lines = ["\\begin{tabular}{lllrrrl}", "\\toprule", "pair & workload & series & predicted & measured & $\\pm$ & \\\\",
              "\\midrule"]
-    for kind, workload, series, pred, meas, hit in rows:
-        lines.append("%s & %s & %s & %s & %s & %s \\\\" % (_tex(kind), _tex(workload), _tex(series), _ns(pred),
-                                                         _ns(meas), "not judged" if hit is None else
-                                                         "hit" if hit else "\\textbf{miss}"))
+    for kind, workload, series, pred, meas, verdict, spread in rows:
+        lines.append("%s & %s & %s & %s & %s & %s & %s \\\\" % (
+            _tex(kind), _tex(workload), _tex(series), _ns(pred), _ns(meas), "---" if spread is None else _ns(spread),
+            VERDICT_TEX[verdict]))
     return lines + ["\\bottomrule", "\\end{tabular}"]
 
 
-def _pv_outside_range(pairs):
-    """'lo--hi' µs: the measured pv / pv-unprotected difference outside pv's mprotect calls (its own
-    clock) per switch to the guest kernel and back (five calls; validate_pairs.py)."""
+# mprotect calls per switch to the guest kernel and back: pv@mprotect's three (validation.json v2);
+# the five of pv before its protection rework (v1).
+CALLS_PER_SWITCH = {"vtb-validation/2": 3.0}
+
+
+def _per_op(p, side):
+    return p.get(side + "_per_op") or p.get(side + "_loop_per_op") or {}
+
+
+def _pv_outside_range(pairs, calls_per_switch=5.0):
+    """'lo--hi' µs: the measured pv protected / unprotected difference outside pv's mprotect calls (its
+    own clock) per switch to the guest kernel and back (validate_pairs.py)."""
     per = []
     for p in pairs:
-        calls = p.get("a_loop_per_op", {}).get("host.mprotect", 0) - p.get("b_loop_per_op", {}).get("host.mprotect", 0)
-        if p.get("mprotect_in_process_ns") and calls > 0:
-            per.append((p["measured_ns"] - p["mprotect_in_process_ns"]) / (calls / 5.0))
+        calls = _per_op(p, "a").get("host.mprotect", 0) - _per_op(p, "b").get("host.mprotect", 0)
+        if p.get("mprotect_in_process_ns") and calls > 0 and p.get("verdict", "hit") != "unavailable":
+            per.append((p["measured_ns"] - p["mprotect_in_process_ns"]) / (calls / calls_per_switch))
     if not per:
         return "not measured"
     return "%s--%s" % (_ns(min(per)), _ns(max(per))) if len(per) > 1 else _ns(per[0])
 
 
+def _verdict(p):
+    """A pair's verdict: validate_pairs v2 says it; v1 has judged/hit."""
+    if "verdict" in p:
+        return p["verdict"]
+    return ("hit" if p.get("hit") else "miss") if p.get("judged", True) else "small"
+
+
 def gen_interleaved_validation(path, out):
     """validation.tex from RUN/validation.json (both cells of each pair in one invocation, interleaved,
-    with its own calibrations): the same macros as gen_validation, and \\vtbPairsMisses."""
+    with its own calibrations): the same macros as gen_validation, and \\vtbPairsMisses,
+    \\vtbPairsUnresolved (pairs not judged, with the reason)."""
     import json
     with open(path) as f:
         v = json.load(f)
     every = v.get("pairs", [])
-    ps = [p for p in every if p.get("judged", True)]
-    hits = sum(1 for p in ps if p.get("hit"))
-    misses = [p for p in ps if not p.get("hit")]
+    verdicts = [_verdict(p) for p in every]
+    ps = [p for p, x in zip(every, verdicts) if x in ("hit", "miss")]
+    hits = sum(1 for x in verdicts if x == "hit")
+    misses = [p for p, x in zip(every, verdicts) if x == "miss"]
+    unresolved = [(p, x) for p, x in zip(every, verdicts) if x not in ("hit", "miss")]
+    unavailable = v.get("unavailable", [])
     s = {"hits": hits, "judged": len(ps), "skipped": len(every) - len(ps), "sizes": len(v.get("sizes", [])),
          "sizes_steady": sum(1 for z in v.get("sizes", []) if z.get("steady")),
+         "unresolvable": sum(1 for _, x in unresolved if x == "unresolvable"), "unavailable": len(unavailable),
          "rate": hits / len(ps) if ps else float("nan"), "line": v.get("line", "")}
+    why = {"small": "host difference under 10\\,\\% of the time", "unresolvable": "measured spread %s at least the prediction"}
     lines = ["\\newcommand{\\vtbPairsLine}{%s}" % _tex(s["line"]),
              "\\newcommand{\\vtbPairsHits}{%d}" % hits, "\\newcommand{\\vtbPairsJudged}{%d}" % len(ps),
              "\\newcommand{\\vtbPairsSkipped}{%d}" % s["skipped"], "\\newcommand{\\vtbPairsRounds}{%d}" % v.get("rounds", 0),
+             "\\newcommand{\\vtbPairsCount}{%d}" % (len(every) + len(unavailable)),
              "\\newcommand{\\vtbPairsVerdict}{%s}" % (
                  "at least" if ps and s["rate"] >= decompose.TARGET_HIT_RATE else "below"),
              "\\newcommand{\\vtbSizePairsLine}{%s}" % _tex(
                  "%d of %d cells keep their time per op within ±30 %% between the two sizes" %
-                 (s["sizes_steady"], s["sizes"])),
+                 (s["sizes_steady"], s["sizes"]) if s["sizes"] else
+                 "the size pairs are two guest memory sizes (256 and 64 MiB), judged as above"),
              "\\newcommand{\\vtbPairsMisses}{%s}" % ("; ".join(
                  "%s on %s (predicted %s, measured %s)" % (_tex(p["kind"]), _tex(p["workload"]), _ns(p["predicted_ns"]),
                                                            _ns(p["measured_ns"])) for p in misses) or "none"),
+             "\\newcommand{\\vtbPairsUnresolved}{%s}" % ("; ".join(
+                 "%s on %s (%s%s)" % (_tex(p["kind"]), _tex(p["workload"]),
+                                      why[x] % _ns(p.get("spread_ns")) if x == "unresolvable" else why.get(x, x),
+                                      "; but the measured %s $\\pm$ %s is resolved and unexplained" % (
+                                          _ns(p["measured_ns"]), _ns(p.get("spread_ns")))
+                                      if p.get("unexplained") else "")
+                 for p, x in unresolved) + "".join(
+                 "; %s on %s (unavailable: %s)" % (_tex(u["kind"]), _tex(u["workload"]), _tex(u["reason"]))
+                 for u in unavailable) or "none").lstrip("; "),
              "\\newcommand{\\vtbPvProtectLine}{%s}" % ("; ".join(
                  "%s: priced %s, inside the calls %s, whole difference %s" % (
                      _tex(p["workload"]), _ns(p["mprotect_priced_ns"]), _ns(p["mprotect_in_process_ns"]),
-                     _ns(p["measured_ns"])) for p in every if p.get("mprotect_in_process_ns")) or "no pv pair"),
-             "\\newcommand{\\vtbPvOutsideRange}{%s}" % _pv_outside_range(every),
+                     _ns(p["measured_ns"])) for p in every
+                 if p.get("mprotect_in_process_ns") and "MiB" not in p.get("kind", "")) or "no pv pair"),
+             "\\newcommand{\\vtbPvOutsideRange}{%s}" % _pv_outside_range(
+                 [p for p in every if "MiB" not in p.get("kind", "")], CALLS_PER_SWITCH.get(v.get("schema"), 5.0)),
              "\\newcommand{\\vtbPairsTable}{%"]
     lines += _pairs_table([(p["kind"], p["workload"], "%s vs %s" % (p["a"], p["b"]), p["predicted_ns"],
-                            p["measured_ns"], p["hit"] if p.get("judged", True) else None) for p in every])
+                            p["measured_ns"], x, p.get("spread_ns")) for p, x in zip(every, verdicts)] +
+                          [(u["kind"], u["workload"], "", None, None, "unavailable", None) for u in unavailable])
     lines.append("}")
     write(out, "validation.tex", "\n".join(lines) + "\n")
     return s
@@ -156,6 +196,9 @@ def gen_validation(run, table, out):
              "\\newcommand{\\vtbPairsHits}{%d}" % s["hits"], "\\newcommand{\\vtbPairsJudged}{%d}" % s["judged"],
              "\\newcommand{\\vtbPairsSkipped}{%d}" % s["skipped"], "\\newcommand{\\vtbPairsRounds}{0}",
              "\\newcommand{\\vtbPairsMisses}{see Table~\\ref{tab:pairs}}",
+             "\\newcommand{\\vtbPairsUnresolved}{%d pairs with a host difference under %d\\,\\%% of their time or "
+             "within the cells' spread}" % (s["skipped"], decompose.MIN_HOST_DIFF * 100),
+             "\\newcommand{\\vtbPairsCount}{%d}" % (s["judged"] + s["skipped"]),
              "\\newcommand{\\vtbPvProtectLine}{not measured in this run}",
              "\\newcommand{\\vtbPvOutsideRange}{not measured}",
              "\\newcommand{\\vtbPairsVerdict}{%s}" % (
@@ -166,7 +209,7 @@ def gen_validation(run, table, out):
              "\\newcommand{\\vtbPairsTable}{%"]
     if judged:
         lines += _pairs_table([(p["kind"], p["a"].workload, "%s/%s" % (p["a"].series, p["a"].mode), p["predicted_ns"],
-                                p["measured_ns"], p["hit"]) for p in sorted(
+                                p["measured_ns"], p["hit"], None) for p in sorted(
                                     judged, key=lambda p: (p["kind"], p["a"].workload, p["a"].mode))])
     else:
         lines.append("\\emph{no pair with a host difference of at least %d\\,\\%% of its time}" %
@@ -185,11 +228,19 @@ def gen_reference(out):
     write(out, "reference_table.tex", "\n".join(lines) + "\n")
 
 
-def _cell(cs, series, workload, mode="cold", run=None):
-    """The cell of the paper's own run first (companions only where it has none)."""
-    got = [c for c in cs if c.series == series and c.workload == workload and c.mode == mode and c.terms is not None]
-    own = [c for c in got if c.run == run]
-    return (own or got or [None])[0]
+# The series that stands for an engine in the model columns when a run has several (pv's default
+# protection mode; an older run's plain "pv"): any other series of the engine still counts, after these.
+PREFERRED_SERIES = {"pv": ("pv", "pv@mprotect")}
+
+
+def _cell(cs, engine, workload, mode="cold", run=None):
+    """The engine's cell for a model column: the paper's own run first (companions only where it has
+    none), its preferred series first, never an ablation (pv@off)."""
+    got = [c for c in cs if c.engine == engine and not decompose.is_pv_ablation(c.series) and
+           c.workload == workload and c.mode == mode and c.terms is not None]
+    pref = PREFERRED_SERIES.get(engine, (engine,))
+    got.sort(key=lambda c: (c.run != run, pref.index(c.series) if c.series in pref else len(pref), c.series))
+    return got[0] if got else None
 
 
 def _kvm_counts(cs, workload, prefer):
@@ -214,6 +265,7 @@ def modelled(run, table):
         m["counts"] = bt.per_op if bt else {}
         m["bt"] = reference.bare_metal_ns(bt) if bt else None
         m["pv"] = reference.bare_metal_ns(pv) if pv else None
+        m["series"] = {"bt": bt.series if bt else None, "pv": pv.series if pv else None}
         for npt, prefer in (("npt", ("kvm@nested-tcg/npt", "kvm@pvm", "kvm")),
                             ("shadow", ("kvm@nested-tcg/shadow",))):
             counts, src = _kvm_counts(cs, w, prefer)
@@ -235,13 +287,19 @@ def hw_first_gen(m):
     return m.get("hw_VT-x_shadow") or m.get("hw_VT-x_npt")
 
 
+def _covers(ms, engine):
+    """A model column's header: the engine and the series its cells come from ("pv (pv@mprotect)")."""
+    got = sorted({m["series"][engine] for m in ms.values() if m["series"].get(engine)})
+    return _tex(engine) + (" {\\tiny(%s)}" % _tex(", ".join(got)) if got and got != [engine] else "")
+
+
 def gen_model_repro(run, table, out):
     ms = modelled(run, table)
     lines = ["\\begin{tabular}{l rrrrrr rrr l}", "\\toprule",
              " & \\multicolumn{6}{c}{per operation [M]} & \\multicolumn{3}{c}{ratios [M], VT-x without npt} & \\\\",
              "\\cmidrule(lr){2-7}\\cmidrule(lr){8-10}",
-             "workload & native-tbk & bt & pv & VT-x npt & VT-x no npt & AMD-V no npt & BT/nat & HW/nat & HW/BT & "
-             "exit counts from \\\\",
+             "workload & native-tbk & %s & %s & VT-x npt & VT-x no npt & AMD-V no npt & BT/nat & HW/nat & HW/BT & "
+             "exit counts from \\\\" % tuple(_covers(ms, e) for e in ("bt", "pv")),
              "\\midrule"]
     for row, _w in AA_ROWS:
         m = ms[row]

@@ -29,6 +29,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import anchors  # noqa: E402
+import decompose  # noqa: E402
 import paper_model  # noqa: E402
 import plots  # noqa: E402
 import stats  # noqa: E402
@@ -72,7 +73,7 @@ def ratio(x):
 
 def _time_unit(ns):
     for div, unit in ((1e9, "\\,s"), (1e6, "\\,ms"), (1e3, "\\,\\textmu s")):
-        if ns >= div:
+        if abs(ns) >= div:
             return div, unit
     return 1.0, "\\,ns"
 
@@ -127,11 +128,20 @@ class Run:
         return plots._series_order(k[:3] for k in self.med)
 
     def engine_key(self, engine, workload, mode="cold"):
-        """The (engine, backend, mode, workload) key of an engine's cell (first backend found)."""
-        for k in sorted(self.med):
-            if k[0] == engine and k[2] == mode and k[3] == workload:
-                return k
-        return None
+        """The (engine, backend, mode, workload) key of an engine's cell: its preferred backend
+        (paper_model.PREFERRED_SERIES: pv's default protection mode) first, never an ablation, else
+        the first backend by name."""
+        pref = paper_model.PREFERRED_SERIES.get(engine, (engine,))
+        ks = [k for k in self.med if k[0] == engine and k[2] == mode and k[3] == workload]
+        ks.sort(key=lambda k: (decompose.is_pv_ablation(k[1]), pref.index(k[1]) if k[1] in pref else len(pref), k[1]))
+        return ks[0] if ks else None
+
+    def series_ratio(self, series, workload, baseline):
+        """Ratio of medians of one series' cell (engine, backend, mode) to the baseline engine's cold cell."""
+        a, b = tuple(series) + (workload,), self.engine_key(baseline, workload, "cold")
+        if a not in self.samples or not b:
+            return None
+        return stats.ratio_ci(self.samples[a], self.samples[b])[0]
 
     def median(self, engine, workload, mode="cold"):
         k = self.engine_key(engine, workload, mode)
@@ -155,7 +165,7 @@ class Run:
         for r in self.table.rows:
             if (r["engine"], r["backend"], r["mode"], r["workload"]) == key and r["metric"].endswith("/op"):
                 per.setdefault(r["metric"][:-3], []).append(r["value"])
-        return {c: stats.median_ci(v)[0] for c, v in per.items()}
+        return {c: stats.median(v) for c, v in per.items()}
 
     def dominant(self, key, k=3):
         c = self.counters_per_op(key)
@@ -335,19 +345,18 @@ def gen_findings(run, out):
         parts = []
         has_native = run.engine_key("native", w) is not None
         base = "native" if has_native else "qemu-tcg"
-        for eng, pub in (("bt", "bt"), ("kvm", "hw"), ("pv", None), ("qemu-tcg", None)):
-            if eng == base:
-                continue
-            r = run.ratio(eng, w, base)
+        # every series of the run (engines and backends it has never seen included), cold rows; the
+        # published figure beside the engine it was measured for
+        for ser in [x for x in run.series() if x[2] == "cold" and x[0] not in ("native", base)]:
+            pub = "bt" if ser[1] == "bt" else "hw" if ser[0] == "kvm" else None
+            r = run.series_ratio(ser, w, base)
             if r is None:
                 continue
             p = anchors.aa_ratio(pub_w, pub, "native") if pub and has_native else None
-            txt = "%s %s %s" % (tex(eng), ratio(r), "native" if has_native else "QEMU TCG")
+            txt = "%s %s %s" % (tex(plots.series_label(*ser)), ratio(r), "native" if has_native else "QEMU TCG")
             if p is not None:
                 txt += " (published %s %s)" % ("BT" if pub == "bt" else "HW", ratio(p))
-            k = run.engine_key(eng, w)
-            if k:
-                txt += ", with %s per operation" % run.dominant(k, 2)
+            txt += ", with %s per operation" % run.dominant(tuple(ser) + (w,), 2)
             parts.append(txt)
         if parts:
             s.append("\\item \\textbf{%s}: %s." % (tex(w), "; ".join(parts)))

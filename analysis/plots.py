@@ -216,7 +216,9 @@ def counter_matrix(table, group="micro", max_counters=12, min_per_op=0.01):
     return rows, cols, data
 
 
-DECOMP_SERIES = ("bt", "bt-direct", "pv", "pv-unprotected", "kvm@pvm", "kvm")
+# The order of the series that exist (any other series follows, by name: none is dropped).
+DECOMP_SERIES = ("bt", "bt-direct", "bt-softmmu", "pv", "pv@mprotect", "pv@2as", "pv@pkeys", "pv-unprotected", "pv@off",
+                 "kvm@pvm", "kvm")
 
 
 def fmt_ns_short(ns):

@@ -18,6 +18,13 @@ def _interval(res):
     return float(lo), float(hi)
 
 
+def median(values):
+    """The median of the finite values (NaN when there is none): median_ci's point estimate without the
+    bootstrap, for the many places that print no interval."""
+    x = _finite(values)
+    return float(np.median(x)) if x.size else float("nan")
+
+
 def median_ci(values, level=0.95, resamples=DEFAULT_RESAMPLES, seed=DEFAULT_SEED):
     """(median, low, high): a percentile bootstrap of the median (scipy.stats.bootstrap).
 

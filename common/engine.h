@@ -20,6 +20,7 @@ namespace vtb {
 class GuestMemory;
 class Counters;
 class InterruptSource;
+class PortIoHandler;
 
 enum class Flavor : uint8_t { Native = 0, Pv = 1 };  // = enum vtb_flavor in the ABI
 const char* flavor_name(Flavor f);
@@ -98,6 +99,12 @@ class Engine {
   // before the next run(). Read data already sits in the engine's buffer;
   // an engine that needs the Vm's hypercall answer reads `served.ret` here.
   virtual void complete(const Exit& /*served*/) {}
+  // Optional: the Vm's port-I/O dispatch (common/port_io.h), handed over
+  // before load() and valid for the engine's life. An engine may serve an
+  // in/out through it without returning from run(); what it refuses
+  // (PortIoResult::Exit) still comes back as a PortIo exit. Engines that
+  // ignore it return every access as an Exit.
+  virtual void set_port_io(PortIoHandler* /*h*/) {}
   // Optional: add the engine's own counters (names: docs/counters.md).
   //   The Vm already counts, for every engine, what reaches it through run():
   //     exit.port_io[.unclaimed], exit.mmio[.unclaimed], exit.halt,
@@ -105,7 +112,9 @@ class Engine {
   //     timer.ticks[_coalesced], irq.delivered, control.malformed_lines.
   //   Unscoped manifest checks (e.g. `expect = exit.port_io >= 1`) apply to
   //   every engine and read only these: they hold when every port/MMIO
-  //   access of the guest comes back as an Exit (never served inside the engine).
+  //   access of the guest comes back as an Exit or goes through the Vm's
+  //   PortIoHandler (which counts exactly as for an Exit) — never served
+  //   inside the engine any other way.
   //   The engine must add what only it sees, under the shared names:
   //     priv.<insn> (a privileged/sensitive instruction it emulated),
   //     fault.reflected.<vector> (an exception it delivered to the guest),

@@ -77,9 +77,20 @@ class DecomposeTest(unittest.TestCase):
         a, b = decompose.mprotect_fit(costs)
         self.assertAlmostEqual(a, 3000.0)
         self.assertAlmostEqual(b, 0.5)
-        terms = decompose.host_terms({"host.mprotect": 5.0, "host.mprotect_pages": 6554.0}, costs)
-        self.assertAlmostEqual(terms["mprotect"], 5 * 3000.0 + 6554 * 0.5)
+        terms = decompose.host_terms({"host.mprotect": 3.0, "host.mprotect_pages": 3 * 6000.0}, costs)
+        self.assertAlmostEqual(terms["mprotect"], 3 * 3000.0 + 3 * 6000 * 0.5)
         self.assertIsNone(decompose.mprotect_fit({"mprotect_pv_4096": 1.0}))  # one size is no line
+        # bt's one-page calls are priced at the one-page probe, not at the fit's intercept (pv's large
+        # calls); between one page and the smallest pv-pattern size, linearly.
+        costs["mprotect"] = 1000.0
+        terms = decompose.host_terms({"host.mprotect": 2.0, "host.mprotect_pages": 2.0}, costs)
+        self.assertAlmostEqual(terms["mprotect"], 2 * 1000.0)
+        x1 = min(decompose.PV_PROBE_PAGES.values())
+        mid = (1.0 + x1) / 2
+        terms = decompose.host_terms({"host.mprotect": 1.0, "host.mprotect_pages": mid}, costs)
+        self.assertAlmostEqual(terms["mprotect"], (1000.0 + 3000.0 + 0.5 * x1) / 2)
+        terms = decompose.host_terms({"host.mprotect": 1.0, "host.mprotect_pages": x1 + 100}, costs)
+        self.assertAlmostEqual(terms["mprotect"], 3000.0 + 0.5 * (x1 + 100))
 
     def test_no_calibration_no_decomposition(self):
         t = self.table()
@@ -143,6 +154,38 @@ class DecomposeTest(unittest.TestCase):
                 r["value"] = 9000.0
         ps = {p["kind"]: p for p in decompose.pairs(decompose.cells(t))}
         self.assertFalse(ps["bt / bt-direct"]["judged"])
+
+    def test_unseen_engines_and_modes_are_kept(self):
+        """Series the analysis has never seen (bt-softmmu, pv@2as with futex handoffs) are decomposed,
+        paired and drawn; pv's protection modes pair with pv@off; the model column takes pv@mprotect."""
+        import paper_model
+        costs = dict(COSTS, futex_handoff=5000.0, futex_wake=900.0, spin_handoff=800.0)
+        t = tidy.Table()
+        t.runs = {"r1": env(costs=costs)}
+        t.rows += rows("r1", "bt-softmmu", "micro_syscall", 800.0, {"host.signal": 0.01})
+        t.rows += rows("r1", "pv", "micro_syscall", 20000.0, {"host.sigsys": 1.0, "host.futex_wait": 2.0,
+                                                               "host.futex_wake": 1.0, "host.spin_handoff": 1.0},
+                       backend="pv@2as")
+        t.rows += rows("r1", "pv", "micro_syscall", 9000.0, {"host.sigsys": 1.0, "host.mprotect": 3.0,
+                                                              "host.mprotect_pages": 6.0}, backend="pv@mprotect")
+        t.rows += rows("r1", "pv", "micro_syscall", 1000.0, {"host.sigsys": 1.0}, backend="pv@off")
+        # the ablation as vtb bench --engines pv:protect=off labels it: paired too, never a model column
+        t.rows += rows("r1", "pv:protect=off", "micro_syscall", 1100.0, {"host.sigsys": 1.0},
+                       backend="pv@off:protect=off")
+        cs = decompose.cells(t)
+        by = {c.series: c for c in cs}
+        self.assertEqual(set(by), {"bt-softmmu", "pv@2as", "pv@mprotect", "pv@off", "pv@off:protect=off"})
+        self.assertAlmostEqual(by["pv@2as"].terms["futex handoffs"], 2 * 5000.0)
+        self.assertAlmostEqual(by["pv@2as"].terms["futex wakes"], 900.0)
+        self.assertAlmostEqual(by["pv@2as"].terms["spin handoffs"], 800.0)
+        kinds = sorted(p["kind"] for p in decompose.pairs(cs))
+        self.assertEqual(kinds, ["pv@2as / pv@off", "pv@2as / pv@off:protect=off", "pv@mprotect / pv@off",
+                                 "pv@mprotect / pv@off:protect=off"])
+        self.assertEqual(paper_model._cell(cs, "pv", "micro_syscall", run="r1").series, "pv@mprotect")
+        with tempfile.TemporaryDirectory() as d:
+            info = plots.plot_decomposition(t, os.path.join(d, "f.pdf"), "micro")
+        self.assertEqual(set(info["series"]), set(by))
+        self.assertIn("futex handoffs", info["components"])
 
     def test_recorded_run_and_figure(self):
         table = tidy.load([decompose_run()])

@@ -1,10 +1,13 @@
 // tags: common|tests — desc: the Vm loop with a scripted engine: dispatch, counts, outcomes.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <deque>
 #include <functional>
+#include <vector>
 
 #include "common/abi/vtb_abi.h"
+#include "common/port_io.h"
 #include "common/tests/elf_builder.h"
 #include "common/vm.h"
 
@@ -23,6 +26,11 @@ class ScriptEngine : public Engine {
   std::vector<int64_t> hypercall_answers;
   BootImage boot;
   InterruptSource* irq = nullptr;
+  // Like an engine that serves port I/O inside run(): each PortIo step goes
+  // to the Vm's handler first and only what it refuses is returned.
+  bool serve_in_run = false;
+  PortIoHandler* pio = nullptr;
+  std::vector<PortIoResult> served;
 
   std::string_view name() const override { return "script"; }
   Caps caps() const override {
@@ -48,8 +56,18 @@ class ScriptEngine : public Engine {
     }
     auto f = script.front();
     script.pop_front();
-    return f(*this);
+    Exit e = f(*this);
+    if (serve_in_run && pio && e.kind == ExitKind::PortIo) {
+      const PortIoResult res = pio->handle(e.port, e.is_write, e.size, e.count, e.data);
+      served.push_back(res);
+      if (res != PortIoResult::Exit) {
+        if (!e.is_write) reads.push_back(e.data[0]);
+        return run(RunLimits{});
+      }
+    }
+    return e;
   }
+  void set_port_io(PortIoHandler* h) override { pio = h; }
   void complete(const Exit& e) override {
     if (e.kind == ExitKind::PortIo && !e.is_write) reads.push_back(e.data[0]);
     if (e.kind == ExitKind::Hypercall) hypercall_answers.push_back(e.ret);
@@ -149,6 +167,61 @@ TEST(Vm, ConsolePhasesRecordsAndExitCode) {
   EXPECT_EQ(r.records[0].second, "42");
   EXPECT_EQ(r.counters.get("exit.port_io"), 6u);
   EXPECT_EQ(r.counters.get("exit.port_io.unclaimed"), 0u);
+}
+
+// The same guest through the Vm's PortIoHandler (an engine serving port I/O
+// inside run()): the same console, phases, records, exit code and counts;
+// only the exit port and each control line's '\n' come back as exits.
+TEST(Vm, PortIoServedInRunCountsAsExitsAndKeepsMarkersAndExit) {
+  using R = PortIoResult;
+  auto bytes = [](uint16_t port, const std::string& str) {
+    std::vector<std::function<Exit(ScriptEngine&)>> v;
+    for (char c : str) v.push_back(ScriptEngine::out(port, std::string(1, c)));
+    return v;
+  };
+  auto f = make([&](ScriptEngine& s) {
+    s.serve_in_run = true;
+    for (auto& v : {bytes(VTB_PORT_UART, "hi\n"), bytes(VTB_PORT_CTRL, "B 1\n"), bytes(VTB_PORT_NULL, "x"),
+                    bytes(VTB_PORT_PIC1, "\x20"), bytes(VTB_PORT_CTRL, "E 1\n")})
+      s.script.insert(s.script.end(), v.begin(), v.end());
+    s.script.push_back(ScriptEngine::in(0x1234));  // unclaimed: all ones, counted
+    s.script.push_back(ScriptEngine::in(VTB_PORT_NULL));
+    s.script.push_back(ScriptEngine::exit_code(3));
+  });
+  ASSERT_TRUE(f.vm->load(tiny_image()));
+  ASSERT_NE(f.eng->pio, nullptr);
+  RunResult r = f.vm->run();
+  EXPECT_EQ(r.outcome, Outcome::Exited);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.console, "hi\n");
+  ASSERT_EQ(r.phases.size(), 1u);
+  EXPECT_TRUE(r.phases[0].has_counters);
+  EXPECT_LT(r.phases[0].begin_ns, r.phases[0].end_ns);
+  // The phase's counts: the null port, the PIC write, "E 1\n".
+  EXPECT_EQ(r.phases[0].counters.get("exit.port_io"), 6u);
+  EXPECT_EQ(r.counters.get("exit.port_io"), 3u + 4u + 1u + 1u + 4u + 2u + 1u);
+  EXPECT_EQ(r.counters.get("exit.port_io.unclaimed"), 1u);
+  ASSERT_EQ(f.eng->reads.size(), 2u);
+  EXPECT_EQ(f.eng->reads[0], 0xff);
+  EXPECT_EQ(f.eng->reads[1], 0x00);
+  const std::vector<R> want = {R::Served, R::Served, R::Served,     // "hi\n" to the UART
+                               R::Served, R::Served, R::Served, R::Exit,  // "B 1" then its '\n'
+                               R::Served,                          // the null port
+                               R::ServedIrq,                       // an EOI to the PIC
+                               R::Served, R::Served, R::Served, R::Exit,  // "E 1\n"
+                               R::Served, R::Served,               // the two reads
+                               R::Exit};                           // the exit port
+  EXPECT_EQ(f.eng->served, want);
+}
+
+// VTB_IO_IN_RUN=0 hands the engine no handler: every access is an exit.
+TEST(Vm, IoInRunOffHandsNoHandler) {
+  setenv("VTB_IO_IN_RUN", "0", 1);
+  auto f = make([](ScriptEngine& s) { s.script = {ScriptEngine::exit_code(0)}; });
+  const Status st = f.vm->load(tiny_image());
+  unsetenv("VTB_IO_IN_RUN");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(f.eng->pio, nullptr);
 }
 
 TEST(Vm, UnclaimedPortReadsAllOnesAndIsCounted) {

@@ -91,6 +91,7 @@ class BtEngine : public Engine {
     if (boot.flavor != Flavor::Native) return Status::bad_input("bt runs the native kernel flavor");
     mmu_.attach(&mem, rt_.get());
     rt_->set_interrupt_source(&irq);
+    rt_->set_port_io(pio_);
     rt_->set_regs(boot_entry_regs(boot));  // the shared entry state (common/boot_state.h)
     loaded_ = true;
     return Status::ok();
@@ -108,6 +109,7 @@ class BtEngine : public Engine {
   void set_regs(const Regs& r) override {
     if (rt_) rt_->set_regs(r);
   }
+  void set_port_io(PortIoHandler* h) override { pio_ = h; }
   void stats(Counters& out) const override {
     if (!rt_) return;
     rt_->stats(out);
@@ -132,6 +134,7 @@ class BtEngine : public Engine {
   bt::ShadowMmu mmu_;
   Status init_;
   std::unique_ptr<bt::Runtime> rt_;
+  PortIoHandler* pio_ = nullptr;  // the Vm's port-I/O dispatch (in/out served inside run())
   bool loaded_ = false;
   bool have_window_ = false;
   bool direct_ = false;

@@ -32,6 +32,29 @@
         mov %rdi, V(BT_OFF_S3)
         stmxcsr \mxcsr
         ldmxcsr V(BT_OFF_MXCSR)
+        LOAD_XMM
+.endm
+
+/* The guest's xmm0-15 to / from the vCPU block. */
+.macro SAVE_XMM
+        movdqa %xmm0, V(BT_OFF_XMM + 0x00)
+        movdqa %xmm1, V(BT_OFF_XMM + 0x10)
+        movdqa %xmm2, V(BT_OFF_XMM + 0x20)
+        movdqa %xmm3, V(BT_OFF_XMM + 0x30)
+        movdqa %xmm4, V(BT_OFF_XMM + 0x40)
+        movdqa %xmm5, V(BT_OFF_XMM + 0x50)
+        movdqa %xmm6, V(BT_OFF_XMM + 0x60)
+        movdqa %xmm7, V(BT_OFF_XMM + 0x70)
+        movdqa %xmm8, V(BT_OFF_XMM + 0x80)
+        movdqa %xmm9, V(BT_OFF_XMM + 0x90)
+        movdqa %xmm10, V(BT_OFF_XMM + 0xa0)
+        movdqa %xmm11, V(BT_OFF_XMM + 0xb0)
+        movdqa %xmm12, V(BT_OFF_XMM + 0xc0)
+        movdqa %xmm13, V(BT_OFF_XMM + 0xd0)
+        movdqa %xmm14, V(BT_OFF_XMM + 0xe0)
+        movdqa %xmm15, V(BT_OFF_XMM + 0xf0)
+.endm
+.macro LOAD_XMM
         movdqa V(BT_OFF_XMM + 0x00), %xmm0
         movdqa V(BT_OFF_XMM + 0x10), %xmm1
         movdqa V(BT_OFF_XMM + 0x20), %xmm2
@@ -48,6 +71,30 @@
         movdqa V(BT_OFF_XMM + 0xd0), %xmm13
         movdqa V(BT_OFF_XMM + 0xe0), %xmm14
         movdqa V(BT_OFF_XMM + 0xf0), %xmm15
+.endm
+
+/* The guest's caller-saved GPRs (what C may clobber) to / from the vCPU block. */
+.macro SAVE_SCRATCH_GPRS
+        mov %rax, G(0)
+        mov %rcx, G(1)
+        mov %rdx, G(2)
+        mov %rsi, G(6)
+        mov %rdi, G(7)
+        mov %r8, G(8)
+        mov %r9, G(9)
+        mov %r10, G(10)
+        mov %r11, G(11)
+.endm
+.macro LOAD_SCRATCH_GPRS
+        mov G(0), %rax
+        mov G(1), %rcx
+        mov G(2), %rdx
+        mov G(6), %rsi
+        mov G(7), %rdi
+        mov G(8), %r8
+        mov G(9), %r9
+        mov G(10), %r10
+        mov G(11), %r11
 .endm
 
 /* The guest's flags and GPRs (rsp last), then a jump to the address in S3. */
@@ -113,17 +160,9 @@ bt_enter_direct:
 bt_exit_stub:
         pushfq
         cld
-        mov %rax, G(0)
-        mov %rcx, G(1)
-        mov %rdx, G(2)
+        SAVE_SCRATCH_GPRS
         mov %rbx, G(3)
         mov %rbp, G(5)
-        mov %rsi, G(6)
-        mov %rdi, G(7)
-        mov %r8, G(8)
-        mov %r9, G(9)
-        mov %r10, G(10)
-        mov %r11, G(11)
         mov %r12, G(12)
         mov %r13, G(13)
         mov %r14, G(14)
@@ -132,6 +171,39 @@ bt_exit_stub:
         pop %rax
         jmp bt_leave_common
         .size bt_exit_stub, .-bt_exit_stub
+
+/* The light port-I/O callout (kernel in/out): reached through the `jmp
+ * *bt_io_stub` of its cache from `call io_entry` in translated code, on the
+ * host stack (guest rsp saved, the return address is the inline exit record).
+ * Saves only what C may clobber (flags, the caller-saved GPRs, xmm0-15,
+ * MXCSR), and bt_io_light(record) has the Vm's handler serve the access:
+ * 1 = resume translated code after the record; 0 = leave through the full
+ * exit with the same record, exactly as `call *exit_fn` would. */
+        .globl bt_io_stub
+        .type bt_io_stub, @function
+bt_io_stub:
+        pushfq
+        cld
+        SAVE_SCRATCH_GPRS
+        stmxcsr V(BT_OFF_MXCSR)
+        ldmxcsr V(BT_OFF_HOST_MXCSR)
+        SAVE_XMM
+        mov 8(%rsp), %rdi
+        call bt_io_light@PLT
+        LOAD_XMM
+        ldmxcsr V(BT_OFF_MXCSR)
+        mov 8(%rsp), %rcx
+        add $32, %rcx /* sizeof(ExitRecord): where translated code goes on */
+        mov %rcx, V(BT_OFF_S3)
+        test %eax, %eax
+        LOAD_SCRATCH_GPRS
+        jz 1f
+        popfq
+        mov G(4), %rsp
+        jmp *V(BT_OFF_S3)
+1:      popfq
+        jmp bt_exit_stub
+        .size bt_io_stub, .-bt_io_stub
 
 /* Reached from the signal handler (which stored the guest state itself). */
         .globl bt_fault_return
@@ -146,22 +218,7 @@ bt_fault_return:
 bt_leave_common:
         stmxcsr V(BT_OFF_MXCSR)
         ldmxcsr V(BT_OFF_HOST_MXCSR)
-        movdqa %xmm0, V(BT_OFF_XMM + 0x00)
-        movdqa %xmm1, V(BT_OFF_XMM + 0x10)
-        movdqa %xmm2, V(BT_OFF_XMM + 0x20)
-        movdqa %xmm3, V(BT_OFF_XMM + 0x30)
-        movdqa %xmm4, V(BT_OFF_XMM + 0x40)
-        movdqa %xmm5, V(BT_OFF_XMM + 0x50)
-        movdqa %xmm6, V(BT_OFF_XMM + 0x60)
-        movdqa %xmm7, V(BT_OFF_XMM + 0x70)
-        movdqa %xmm8, V(BT_OFF_XMM + 0x80)
-        movdqa %xmm9, V(BT_OFF_XMM + 0x90)
-        movdqa %xmm10, V(BT_OFF_XMM + 0xa0)
-        movdqa %xmm11, V(BT_OFF_XMM + 0xb0)
-        movdqa %xmm12, V(BT_OFF_XMM + 0xc0)
-        movdqa %xmm13, V(BT_OFF_XMM + 0xd0)
-        movdqa %xmm14, V(BT_OFF_XMM + 0xe0)
-        movdqa %xmm15, V(BT_OFF_XMM + 0xf0)
+        SAVE_XMM
         add $8, %rsp
         pop %r15
         pop %r14

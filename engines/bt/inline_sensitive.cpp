@@ -107,6 +107,11 @@ bool Translator::emit_inline_sensitive(Ctx& c, const Insn& in, bool* end) {
   if (!c.env.inline_sensitive) return false;
   const uint8_t o0 = in.opcode0();
   const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  // in/out (imm8 or %dx port) in kernel translations: the light callout.
+  if (c.env.io_entry && c.env.inline_if && (o0 & 0xf4) == 0xe4) {
+    emit_light_port_io(c, in);
+    return true;
+  }
   if ((o0 == 0x9c || o0 == 0x9d) && !in.opsize) {  // 64-bit operand (66: callout)
     if (o0 == 0x9c) emit_inline_pushf(c);
     else emit_inline_popf(c, in);
@@ -131,6 +136,33 @@ bool Translator::emit_inline_sensitive(Ctx& c, const Insn& in, bool* end) {
   if (o1 == 0x31) emit_inline_rdtsc(c, in);
   else emit_inline_cpuid(c, in);
   return true;
+}
+
+// in/out as a light callout: the same record as the callout, reached by
+//   mov %rsp,G_RSP; mov host_sp,%rsp; call io_entry; <record>
+// (io_entry: `jmp *bt_io_stub` in this cache's kept prefix). bt_io_stub saves
+// only what C clobbers and has the Vm's handler serve the access on the host
+// stack (Runtime::io_light); translated code resumes after the record, or the
+// stub falls into the full exit with this record (bt_exit_stub).
+void Translator::emit_light_port_io(Ctx& c, const Insn& in) {
+  const uint8_t o0 = in.opcode0();
+  const bool dx = o0 & 8;
+  ExitRecord r{};
+  r.reason = ExitReason::Callout;
+  r.len = in.len;
+  r.op = (o0 & 2) ? CalloutOp::Out : CalloutOp::In;
+  r.a = (o0 & 1) ? (in.opsize ? 2 : 4) : 1;
+  r.guest_pc = in.pc;
+  r.target = dx ? 0 : uint64_t(in.imm & 0xff);
+  r.aux = dx ? uint64_t(kOpPortDx) : 0;
+  Emitter& e = c.e;
+  e.store_abs(RSP, abs_of(BT_OFF_GPR + 8 * RSP));
+  e.load_abs(RSP, abs_of(BT_OFF_HOST_SP));
+  e.b(0xe8);
+  e.d32(uint32_t(int32_t(int64_t(c.env.io_entry) - int64_t(e.pc() + 4))));
+  const size_t off = e.size();
+  e.bytes(reinterpret_cast<const uint8_t*>(&r), sizeof r);
+  c.records.push_back({off, c.index, true});
 }
 
 // The host's flags in translated code are the guest's live flags | 0x202 (IF

@@ -121,6 +121,12 @@ void Runtime::guest_cpuid(uint32_t leaf, uint32_t sub, unsigned out[4]) {
 
 Runtime::Step Runtime::port_io(const ExitRecord& r, Exit* out) {
   AsmVcpu* a = asm_vcpu();
+  if (io_served_) {  // the light callout served it (io_light); the dispatcher reads the clock and the lines
+    io_served_ = false;
+    clock_due_ = true;
+    cpu_.rip = r.guest_pc + r.len;
+    return Step::Resume;
+  }
   const uint64_t iopl = (vflags() >> 12) & 3;
   if (uint64_t(cpu_.cpl) > iopl) {
     raise(13, 0, true);
@@ -141,13 +147,13 @@ Runtime::Step Runtime::port_io(const ExitRecord& r, Exit* out) {
       memset(io_buf_, 0xff, size_t(size));
       pending_in_ = {true, size, 1, false, false};
       cpu_.rip = next;
-      return Step::ExitVm;
+      return serve_port_io(out);
     case CalloutOp::Out: {
       out->is_write = true;
       const uint64_t v = a->gpr[RAX];
       memcpy(io_buf_, &v, size_t(size));
       cpu_.rip = next;
-      return Step::ExitVm;
+      return serve_port_io(out);
     }
     case CalloutOp::Ins:
     case CalloutOp::Outs: {
@@ -185,7 +191,7 @@ Runtime::Step Runtime::port_io(const ExitRecord& r, Exit* out) {
         pending_in_ = {true, size, count, true, rep};
         cpu_.rip = (rep && a->gpr[RCX] > count) ? r.guest_pc : next;
       }
-      return Step::ExitVm;
+      return serve_port_io(out);
     }
     default:
       return Step::Error;

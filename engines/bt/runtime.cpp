@@ -15,12 +15,14 @@
 #include "common/clock.h"
 #include "common/interrupt_source.h"
 #include "common/page_walk.h"
+#include "common/port_io.h"
 #include "common/sud.h"
 #include "engines/bt/layout.h"
 #include "engines/bt/translator.h"
 
 extern "C" uint8_t* bt_enter(uint64_t tc);
 extern "C" void bt_exit_stub();
+extern "C" void bt_io_stub();
 
 namespace vtb::bt {
 
@@ -107,6 +109,7 @@ Status Runtime::init() {
   // Experiments (before/after figures in docs/bt.md): 0 keeps every sensitive
   // instruction a callout; the counters bt.inline.<insn> say which ran inline.
   if (const char* v = getenv("VTB_BT_INLINE"); v && !strcmp(v, "0")) inline_sensitive_ = false;
+  if (const char* v = getenv("VTB_BT_IO_LIGHT"); v && !strcmp(v, "0")) io_light_on_ = false;
   fault_rec_.reason = ExitReason::Fault;
   timer_.set_backstop(kAsyncBackstopNs);
   if (Status s = user_tc_.init(kUserTcBase, kTcSize); !s) return s;
@@ -117,10 +120,13 @@ Status Runtime::init() {
     Emitter e(scratch_.data(), scratch_.size(), cc->top());
     size_t force_miss = 0;
     const size_t entry = Translator::emit_lookup_routine(e, &force_miss);
+    const size_t io = e.size();  // jmp *0(%rip); .quad bt_io_stub (the light in/out callout)
+    e.b(0xff); e.b(0x25); e.d32(0); e.q(reinterpret_cast<uint64_t>(&bt_io_stub));
     const uint64_t at = cc->alloc(e.size());
     memcpy(cc->writable(at), scratch_.data(), e.size());
     const int k = cc == &user_tc_ ? 0 : 1;
     (k == 0 ? user_lookup_ : kernel_lookup_) = at + entry;
+    (k == 0 ? user_io_ : kernel_io_) = at + io;
     (k == 0 ? user_keep_ : kernel_keep_) = e.size();
     lookup_hit_rel8_[k] = at + force_miss;
     lookup_hit_val_[k] = scratch_[force_miss];
@@ -207,6 +213,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
   const bool user = cpu_.cpl == 3;
   env.fetch = [this, user](uint64_t va, uint8_t* out, size_t n) { return mem_->fetch(va, out, n, user); };
   env.lookup_entry = lookup;
+  if (pio_ && io_light_on_) env.io_entry = &cc == &user_tc_ ? user_io_ : kernel_io_;
   env.extend = extend_;
   env.user_checks = user && address_checks_;
   env.kernel_checks = !user && address_checks_;
@@ -466,6 +473,87 @@ void Runtime::on_cr3_change() {
   }
 }
 
+namespace {
+// An `in` of `size` bytes into rax: 32-bit results zero-extend, 8/16 merge.
+void merge_in(uint64_t& rax, uint64_t v, int size) {
+  if (size == 4) rax = v;
+  else rax = (rax & ~((1ULL << (8 * size)) - 1)) | v;
+}
+}  // namespace
+
+// The data of a read the Vm (or its handler) answered: into rax, or for
+// ins into guest memory at rdi. False when that store raised a guest fault.
+bool Runtime::complete_pending_in() {
+  if (!pending_in_.valid) return true;
+  pending_in_.valid = false;
+  AsmVcpu* a = asm_vcpu();
+  if (!pending_in_.string) {
+    uint64_t v = 0;
+    memcpy(&v, io_buf_, size_t(pending_in_.size));
+    merge_in(a->gpr[RAX], v, pending_in_.size);
+    return true;
+  }
+  // ins: store the data at rdi, advance rdi (and rcx for rep).
+  const size_t n = size_t(pending_in_.size) * pending_in_.count;
+  GuestFaultInfo f;
+  const bool df = a->rflags & kFlagDF;
+  uint64_t rdi = a->gpr[RDI];
+  const uint64_t at = df ? rdi - n + size_t(pending_in_.size) : rdi;
+  if (!mem_->write(at, io_buf_, n, cpu_.cpl == 3, &f)) {
+    raise(f.vector, f.error, true, f.addr);
+    return false;
+  }
+  a->gpr[RDI] = df ? rdi - n : rdi + n;
+  if (pending_in_.rep) a->gpr[RCX] -= pending_in_.count;
+  return true;
+}
+
+// An in/out the callout prepared as an Exit: the Vm's handler serves it
+// here when it takes it (counting it as the Vm does), and the dispatcher
+// resumes translated code; what it refuses leaves run() as before.
+Runtime::Step Runtime::serve_port_io(Exit* out) {
+  if (!pio_) return Step::ExitVm;
+  const PortIoResult res = pio_->handle(out->port, out->is_write, out->size, out->count, out->data);
+  if (res == PortIoResult::Exit) return Step::ExitVm;
+  ++io_in_run_;
+  // The PIC or PIT changed: the next dispatcher visit reads the clock and the
+  // interrupt lines, as the first visit after a return from the Vm does.
+  if (res == PortIoResult::ServedIrq) clock_due_ = true;
+  *out = Exit{};
+  return complete_pending_in() ? Step::Resume : Step::Jump;
+}
+
+// The light callout of a kernel in/out (bt_io_stub, on the host stack with
+// the guest's caller-saved GPRs in the vCPU block): the Vm's handler serves
+// the access and translated code goes on (1). 0 takes the callout with the
+// same record: no handler or not CPL 0 (the callout's checks), refused (an
+// exit), or served but the PIC/PIT moved (io_served_: the callout resumes
+// through the dispatcher, which looks at the interrupt lines first).
+int Runtime::io_light(const ExitRecord& r) {
+  AsmVcpu* a = asm_vcpu();
+  if (!pio_ || a->cpl_mode != 0) return 0;
+  const bool write = r.op == CalloutOp::Out;
+  const uint16_t port = (r.aux & kOpPortDx) ? uint16_t(a->gpr[RDX]) : uint16_t(r.target);
+  uint64_t v = write ? a->gpr[RAX] : 0;
+  uint8_t data[8];
+  memcpy(data, &v, sizeof data);
+  const PortIoResult res = pio_->handle(port, write, r.a, 1, data);
+  if (res == PortIoResult::Exit) return 0;
+  ++io_in_run_;
+  if (!write) {
+    v = 0;
+    memcpy(&v, data, r.a);
+    merge_in(a->gpr[RAX], v, r.a);
+  }
+  if (res == PortIoResult::ServedIrq) {
+    io_served_ = true;  // counted in priv.* by the callout
+    return 0;
+  }
+  ++st_.priv[uint8_t(r.op)];
+  ++io_light_;
+  return 1;
+}
+
 Exit Runtime::run(const RunLimits& lim) {
   Exit out;
   AsmVcpu* a = asm_vcpu();
@@ -513,29 +601,7 @@ Exit Runtime::run(const RunLimits& lim) {
     if (!async_) return finish(ExitKind::EngineError, "bt-direct: no host timer for asynchronous exits");
     if (Status st = enable_direct_thread(); !st) return finish(ExitKind::EngineError, st.message());
   }
-  if (pending_in_.valid) {
-    pending_in_.valid = false;
-    if (!pending_in_.string) {
-      uint64_t v = 0;
-      memcpy(&v, io_buf_, size_t(pending_in_.size));
-      uint64_t& rax = a->gpr[RAX];
-      if (pending_in_.size == 4) rax = v;  // 32-bit results zero-extend
-      else rax = (rax & ~((1ULL << (8 * pending_in_.size)) - 1)) | v;
-    } else {
-      // ins: store the data at rdi, advance rdi (and rcx for rep).
-      const size_t n = size_t(pending_in_.size) * pending_in_.count;
-      GuestFaultInfo f;
-      const bool df = a->rflags & kFlagDF;
-      uint64_t rdi = a->gpr[RDI];
-      const uint64_t at = df ? rdi - n + size_t(pending_in_.size) : rdi;
-      if (!mem_->write(at, io_buf_, n, cpu_.cpl == 3, &f)) {
-        raise(f.vector, f.error, true, f.addr);
-      } else {
-        a->gpr[RDI] = df ? rdi - n : rdi + n;
-        if (pending_in_.rep) a->gpr[RCX] -= pending_in_.count;
-      }
-    }
-  }
+  complete_pending_in();
   const bool async = async_ && !counting;
   // The wall deadline cannot be missed: every expiry of the timer sets
   // exit_req_ (checked below after in_guest_ is set, so an expiry is either
@@ -785,3 +851,5 @@ Exit Runtime::run(const RunLimits& lim) {
 }
 
 }  // namespace vtb::bt
+
+extern "C" int bt_io_light(const vtb::bt::ExitRecord* r) { return vtb::bt::g_live->io_light(*r); }

@@ -30,6 +30,7 @@
 
 namespace vtb {
 class InterruptSource;
+class PortIoHandler;
 }
 
 namespace vtb::bt {
@@ -64,6 +65,9 @@ class Runtime {
   Regs regs() const;
   void set_regs(const Regs& r);
   void set_interrupt_source(InterruptSource* irq) { irq_ = irq; }
+  // The Vm's port-I/O dispatch: in/out served without leaving run() (null: every access is an Exit).
+  void set_port_io(PortIoHandler* h) { pio_ = h; }
+  int io_light(const ExitRecord& r);  // the light in/out callout (from bt_io_stub): 1 served, 0 take the callout
   void stats(Counters& out) const;
   VirtCpu& cpu() { return cpu_; }
   uint64_t& gpr(int i);
@@ -140,6 +144,8 @@ class Runtime {
   enum class Step { Resume, Jump, ExitVm, Fault, Error };
   Step callout(const ExitRecord& r, Exit* out);
   Step port_io(const ExitRecord& r, Exit* out);
+  Step serve_port_io(Exit* out);  // through pio_ when it takes the access, else ExitVm
+  bool complete_pending_in();     // a served read's data into rax / guest memory (false: a fault was raised)
   bool read_operand_mem(const ExitRecord& r, void* out, size_t n);
   bool write_operand_mem(const ExitRecord& r, const void* in, size_t n);
   uint64_t operand_address(const ExitRecord& r) const;
@@ -210,6 +216,12 @@ class Runtime {
   // Port I/O in flight: data buffer handed to the Vm.
   alignas(8) uint8_t io_buf_[16384];
   struct PendingIn { bool valid = false; int size = 0; uint32_t count = 0; bool string = false; bool rep = false; } pending_in_;
+  PortIoHandler* pio_ = nullptr;
+  uint64_t io_in_run_ = 0;  // bt.port_io_in_run: accesses the Vm's handler served without an exit
+  uint64_t io_light_ = 0;   // bt.port_io_light: of those, served by the light callout (no dispatcher visit)
+  bool io_served_ = false;  // the light callout served this in/out; its callout only resumes (the PIC/PIT moved)
+  bool io_light_on_ = true; // VTB_BT_IO_LIGHT=0: kernel in/out take the callout (before/after figures)
+  uint64_t user_io_ = 0, kernel_io_ = 0;  // the light callout's trampoline in each cache (kept prefix)
   uint64_t executed_ = 0;
   std::string error_;
 

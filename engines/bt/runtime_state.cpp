@@ -93,6 +93,8 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.tc_stale_space", st_.tc_stale_space);
   out.add("bt.translate_ns", st_.translate_ns);
   out.add("bt.tc_exits", st_.exits);
+  if (io_in_run_) out.add("bt.port_io_in_run", io_in_run_);
+  if (io_light_) out.add("bt.port_io_light", io_light_);
   out.add("bt.async_exits", st_.async_exits);
   out.add("bt.user_isolation", address_checks_ ? 1 : 0);
   out.add("bt.user_checks", st_.user_checks);

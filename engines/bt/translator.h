@@ -39,6 +39,9 @@ struct TranslateEnv {
   bool inline_sensitive = false;
   bool bmi2 = false;
   bool inline_sysret = false;  // kernel sysretq inline (not bt-direct: its user code runs directly)
+  // Kernel in/out: the light callout's trampoline in this cache (bt_io_stub:
+  // served on the host stack without leaving translated code); 0: the callout.
+  uint64_t io_entry = 0;
   // Instructions whose check must compute the exact address (see address_checks.cpp).
   std::function<bool(uint64_t pc)> exact_check;
   // Adaptive translation: stores at these guest pcs become TracedStore callouts.
@@ -103,6 +106,7 @@ class Translator {
   void emit_inline_rdtsc(Ctx& c, const Insn& in);
   void emit_inline_cpuid(Ctx& c, const Insn& in);
   void emit_inline_swapgs(Ctx& c);
+  void emit_light_port_io(Ctx& c, const Insn& in);
   static void emit_inline_count(Emitter& e, InlineOp op, int reg);
   static void emit_inline_count_saving(Emitter& e, InlineOp op);
   // Address checks before a guest instruction (address_checks.cpp).

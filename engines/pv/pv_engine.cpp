@@ -406,6 +406,7 @@ void PvEngine::stats(Counters& out) const {
   for (unsigned i = 0; i < 256; ++i)
     if (reflected_[i]) out.add("fault.reflected." + std::to_string(i), reflected_[i]);
   out.add("pv.syscall_bounce", syscall_bounce_);
+  if (io_in_run_) out.add("pv.port_io_in_run", io_in_run_);
   out.add("pv.fsgs_isolation", vtb_pv_cpu.fsgs);
   if (cpuid_.misses()) out.add("host.cpuid", cpuid_.misses());
   out.add("pv.map_ops", win_.map_ops());

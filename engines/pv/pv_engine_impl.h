@@ -9,6 +9,7 @@
 #include "common/guest_memory.h"
 #include "common/host_cpuid.h"
 #include "common/interrupt_source.h"
+#include "common/port_io.h"
 #include "engines/pv/pv_cpu.h"
 #include "engines/pv/pv_engine.h"
 #include "engines/pv/pv_host.h"
@@ -30,6 +31,7 @@ class PvEngine final : public Engine {
   Regs regs() const override;
   void set_regs(const Regs& r) override;
   void stats(Counters& out) const override;
+  void set_port_io(PortIoHandler* h) override { pio_ = h; }
 
   // Slow hypercall path (pv_hypercalls.cpp), called from the entry assembly.
   int hypercall_slow();
@@ -49,6 +51,10 @@ class PvEngine final : public Engine {
   int hc_iret();
   int hc_sched_op(uint64_t op, uint64_t arg);
   int exit_with(Exit e);
+  // io / console_io through the Vm's handler inside the hypercall; Exit:
+  // leave run() with `e` as before.
+  PortIoResult serve_io(const Exit& e);
+  bool io_resume_fast(PortIoResult res, int64_t ret);
   // pv_events.cpp: upcalls, faults, timers
   bool events_due(uint64_t now);
   // Deliver a pending event if vif allows; false only when an exit was set.
@@ -84,6 +90,8 @@ class PvEngine final : public Engine {
   uint8_t io_buf_[8] = {};
   std::vector<uint8_t> console_buf_;
   int pending_read_size_ = 0;
+  PortIoHandler* pio_ = nullptr;  // the Vm's port-I/O dispatch (null: every access leaves run())
+  uint64_t io_in_run_ = 0;        // pv.port_io_in_run
   // host thread state
   long thread_tid_ = 0;
   HostTimer timer_;

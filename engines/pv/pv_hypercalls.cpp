@@ -7,6 +7,7 @@
 
 #include "common/abi/vtb_abi.h"
 #include "common/clock.h"
+#include "common/port_io.h"
 #include "engines/pv/pv_engine_impl.h"
 
 extern "C" int vtb_pv_hc_slow() { return vtb::pv::g_engine->hypercall_slow(); }
@@ -25,6 +26,25 @@ int PvEngine::exit_with(Exit e) {
   pending_exit_ = std::move(e);
   vtb_pv_cpu.exit_reason = ExitReason::Hypercall;
   return PV_EXIT;
+}
+
+// Served (and counted) by the Vm's devices; the hypercall's usual return
+// path then looks at pending events, which covers a PIC/PIT change too.
+PortIoResult PvEngine::serve_io(const Exit& e) {
+  if (!pio_) return PortIoResult::Exit;
+  const PortIoResult res = pio_->handle(e.port, e.is_write, e.size, e.count, e.data);
+  if (res != PortIoResult::Exit) ++io_in_run_;
+  return res;
+}
+
+// After an access served in-process that left the PIC/PIT alone: back to the
+// guest as the fast path returns (no clock read; a pending event waits for
+// the host timer's flag or the next slow hypercall), else the usual tail.
+bool PvEngine::io_resume_fast(PortIoResult res, int64_t ret) {
+  PvCpu& v = vtb_pv_cpu;
+  if (res != PortIoResult::Served || v.timer_fired || (v.shared->pending && v.shared->vif)) return false;
+  v.gpr[RAX] = uint64_t(ret);
+  return true;
 }
 
 int PvEngine::hypercall_slow() {
@@ -57,12 +77,14 @@ int PvEngine::hypercall_slow() {
       e.count = 1;
       e.data = io_buf_;
       std::memset(io_buf_, 0, sizeof io_buf_);
-      if (e.is_write) {
-        std::memcpy(io_buf_, &a[3], size);
-        v.gpr[RAX] = 0;
-      } else {
-        pending_read_size_ = int(size);
+      if (e.is_write) std::memcpy(io_buf_, &a[3], size);
+      if (const PortIoResult res = serve_io(e); res != PortIoResult::Exit) {  // ret: 0 for a write
+        if (!e.is_write) std::memcpy(&ret, io_buf_, size);  // zero-extended: io_buf_ was cleared
+        if (io_resume_fast(res, ret)) return PV_RESUME_FAST;
+        break;
       }
+      if (e.is_write) v.gpr[RAX] = 0;
+      else pending_read_size_ = int(size);
       return exit_with(e);
     }
     case VTB_HC_CONSOLE_IO: {
@@ -84,6 +106,11 @@ int PvEngine::hypercall_slow() {
       e.is_write = true;
       e.count = uint32_t(len);
       e.data = console_buf_.data();
+      ret = int64_t(len);
+      if (const PortIoResult res = serve_io(e); res != PortIoResult::Exit) {
+        if (io_resume_fast(res, ret)) return PV_RESUME_FAST;
+        break;
+      }
       v.gpr[RAX] = len;
       return exit_with(e);
     }

@@ -49,7 +49,11 @@ UnitCost measure(const Probe& p, int reps, double scale) {
 std::vector<UnitCost> measure_all(int reps, double scale) {
   std::vector<UnitCost> out;
   for (const auto* list : {&host_probes(), &memory_probes(), &kvm_probes()})
-    for (const Probe& p : *list) out.push_back(measure(p, reps, scale));
+    for (const Probe& p : *list) {
+      const uint64_t t0 = monotonic_ns();
+      out.push_back(measure(p, reps, scale));
+      out.back().seconds = double(monotonic_ns() - t0) * 1e-9;
+    }
   return out;
 }
 
@@ -73,6 +77,7 @@ std::string to_json_text(const std::vector<UnitCost>& costs, int reps, double se
       e["reps"] = c.reps;
       e["batch"] = c.batch;
     }
+    e["seconds"] = std::round(c.seconds * 1000) / 1000;
     all[c.name] = e;
   }
   j["costs"] = all;

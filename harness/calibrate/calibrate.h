@@ -15,6 +15,7 @@ struct UnitCost {
   int reps = 0;
   int batch = 0;
   double median_ns = 0, min_ns = 0, max_ns = 0;
+  double seconds = 0;   // wall time of the probe, warm-up included
 };
 
 // A probe measures `batch` events and returns the nanoseconds per event, or a

@@ -1,16 +1,18 @@
-// tags: harness|calibrate — desc: probes for host crossings without memory-map changes: SIGSEGV and SUD SIGSYS round trips, a raw syscall, cpuid, an in-process callout, a futex handoff.
+// tags: harness|calibrate — desc: probes for host crossings without memory-map changes: SIGSEGV and SUD SIGSYS round trips, a raw syscall, cpuid, an in-process callout, futex and spin handoffs between two processes.
 #include <cpuid.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <thread>
+#include <new>
 
 #include "common/clock.h"
 #include "common/sud.h"
@@ -120,26 +122,98 @@ long futex(std::atomic<int>* w, int op, int val) {
   return syscall(SYS_futex, reinterpret_cast<int*>(w), op, val, nullptr, nullptr, 0);
 }
 
-// Two threads pass a token back and forth with FUTEX_WAIT/FUTEX_WAKE: one handoff =
-// the time from one thread's wake to the other's return from its wait (round trip / 2).
-double futex_handoff(int n, std::string*) {
-  std::atomic<int> word{0};
-  std::thread peer([&] {
-    for (int i = 0; i < n; ++i) {
-      while (word.load() != 1) futex(&word, FUTEX_WAIT_PRIVATE, 0);
-      word.store(0);
-      futex(&word, FUTEX_WAKE_PRIVATE, 1);
+// A word in a MAP_SHARED page and a child process that runs `peer(word)` and exits: the two host
+// processes of a doorbell (pv@2as: the engine process and the guest-user process). The child is
+// killed and reaped when the probe ends.
+class PeerProcess {
+ public:
+  template <class Fn>
+  PeerProcess(Fn peer, std::string* err) {
+    void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      *err = std::string("mmap: ") + std::strerror(errno);
+      return;
     }
-  });
+    word_ = new (p) std::atomic<int>(0);
+    pid_ = fork();
+    if (pid_ < 0) *err = std::string("fork: ") + std::strerror(errno);
+    if (pid_ == 0) {
+      peer(word_);
+      _exit(0);
+    }
+  }
+  ~PeerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (word_) munmap(word_, 4096);
+  }
+  bool ok() const { return pid_ > 0; }
+  std::atomic<int>* word() const { return word_; }
+
+ private:
+  std::atomic<int>* word_ = nullptr;
+  pid_t pid_ = -1;
+};
+
+// Two processes pass a token through a shared word with FUTEX_WAIT/FUTEX_WAKE (not private: the
+// word is shared memory): one handoff = from one side's FUTEX_WAKE to the other's return from its
+// FUTEX_WAIT (round trip / 2), the wake call included. Prices host.futex_wait (a wait that slept).
+double futex_handoff(int n, std::string* err) {
+  PeerProcess peer([n](std::atomic<int>* w) {
+    for (int i = 0; i < n; ++i) {
+      while (w->load() != 1) futex(w, FUTEX_WAIT, 0);
+      w->store(0);
+      futex(w, FUTEX_WAKE, 1);
+    }
+  }, err);
+  if (!peer.ok()) return -1;
+  std::atomic<int>* w = peer.word();
   const uint64_t t0 = monotonic_ns();
   for (int i = 0; i < n; ++i) {
-    word.store(1);
-    futex(&word, FUTEX_WAKE_PRIVATE, 1);
-    while (word.load() != 0) futex(&word, FUTEX_WAIT_PRIVATE, 1);
+    w->store(1);
+    futex(w, FUTEX_WAKE, 1);
+    while (w->load() != 0) futex(w, FUTEX_WAIT, 1);
   }
-  const double r = per_event(t0, 2 * n);
-  peer.join();
-  return r;
+  return per_event(t0, 2 * n);
+}
+
+// A FUTEX_WAKE on a shared word nobody waits on: the waker's cost when the peer was spinning.
+// Prices host.futex_wake (a wake that woke no one).
+double futex_wake(int n, std::string*) {
+  std::atomic<int> word{0};
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; i < n; ++i) futex(&word, FUTEX_WAKE, 1);
+  return per_event(t0, n);
+}
+
+// Spin until `w` holds `v` (pause; after a while yield the CPU: with 2 vCPUs under load the peer may
+// not be running, and a spinner that never yields would measure the scheduler's time slice).
+void spin_until(std::atomic<int>* w, int v) {
+  for (unsigned k = 1; w->load(std::memory_order_acquire) != v; ++k) {
+    __builtin_ia32_pause();
+    if (k % 256 == 0) sched_yield();
+  }
+}
+
+// The same token passed by spinning on the shared word, no system call: one handoff = round trip / 2
+// with both processes on a CPU. Prices host.spin_handoff (a doorbell post found by a spinning peer).
+double spin_handoff(int n, std::string* err) {
+  PeerProcess peer([n](std::atomic<int>* w) {
+    for (int i = 0; i < n; ++i) {
+      spin_until(w, 1);
+      w->store(0, std::memory_order_release);
+    }
+  }, err);
+  if (!peer.ok()) return -1;
+  std::atomic<int>* w = peer.word();
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; i < n; ++i) {
+    w->store(1, std::memory_order_release);
+    spin_until(w, 0);
+  }
+  return per_event(t0, 2 * n);
 }
 
 }  // namespace
@@ -151,7 +225,11 @@ const std::vector<Probe>& host_probes() {
       {"syscall", "a raw host syscall (getppid), for reference", 60000, raw_syscall},
       {"cpuid", "host cpuid leaf 0 (traps to the hypervisor when virtualized)", 6000, host_cpuid},
       {"callout", "an indirect call into host C++ and back (no kernel entry)", 600000, callout},
-      {"futex_handoff", "one FUTEX_WAKE->FUTEX_WAIT handoff between two threads (round trip / 2)", 6000, futex_handoff},
+      {"futex_handoff", "one FUTEX_WAKE->FUTEX_WAIT handoff between two processes on a shared word (round trip / 2)",
+       3000, futex_handoff},
+      {"futex_wake", "FUTEX_WAKE on a shared word nobody waits on", 60000, futex_wake},
+      {"spin_handoff", "one handoff between two processes spinning on a shared word (round trip / 2)", 1000,
+       spin_handoff},
   };
   return p;
 }

@@ -17,17 +17,19 @@ namespace {
 
 constexpr size_t kPage = 4096;
 constexpr int kRange = 64;  // pages of the per-range mprotect
-// pv's guest-kernel protection as pv does it (engines/pv/pv_mmu.cpp, protect_kernel and
-// unprotect_kernel): a one-page hypercall window below a MAP_SHARED memfd map of guest memory; on
-// the way to guest user mode one mprotect(NONE) over both, on the way back to the kernel four: the
-// hypercall page R+X, the whole map RWX, and the page-table frames' runs (two here) read-only. The
-// map's resident pages as measured in pv's micro_syscall (/proc/PID/pagemap: 85 of 16384, in the
-// 2 MiB chunks 0, 1, 2 and the last one), so page-table walks and VMA splits and merges are pv's.
-// Between the two halves the guest and the engine run and leave the caches to the next calls: the
-// probe sweeps 4 MiB (Zen 4: 1 MiB L2 per core) there, untimed. Back to back, with warm caches, the
-// calls cost ~10 % less than pv's own clock around them says (time.pv.protect_ns, docs/calibrate.md).
-// One event is one call (five per cycle); the analysis fits cost = a + b x pages over three sizes.
-constexpr int kPvCallsPerCycle = 5;
+// pv's guest-kernel protection as pv@mprotect does it (engines/pv/pv_mmu.cpp, protect_kernel and
+// unprotect_kernel; docs/pv.md): a one-page hypercall window below a MAP_SHARED memfd map of guest
+// memory; on the way to guest user mode one mprotect(NONE) over both, on the way back to the kernel
+// one mprotect(RWX) over both again (the hypercall page comes back with the direct map) and one
+// mprotect(READ) per run of page-table frames (one run in micro_syscall: kTableRun pages). The map's
+// resident pages as measured in pv's micro_syscall (/proc/PID/pagemap: 85 of 16384, in the 2 MiB
+// chunks 0, 1, 2 and the last one), so page-table walks and VMA splits and merges are pv's. Between
+// the two halves the guest and the engine run and leave the caches to the next calls: the probe
+// sweeps 4 MiB (Zen 4: 1 MiB L2 per core) there, untimed. One event is one call (three per cycle);
+// the analysis fits cost = a + b x pages over the three sizes.
+constexpr int kPvCallsPerCycle = 3;
+constexpr int kTablePage = 1536;  // the page-table frames' run: its first page (outside the resident chunks)
+constexpr int kTableRun = 451;    // and its length (pv micro_syscall: 33221 pages per 3.04 calls = 2 x 16385 + 451)
 constexpr size_t kBetweenSweep = size_t(4) << 20;
 
 // A memfd of `pages` pages and a PROT_NONE reservation of the same size: the
@@ -109,7 +111,6 @@ double mprotect_pv(int n, std::string* err) {
   const int resident[][2] = {{7, 19}, {784, 18}, {1168, 47}, {Pages - 1, 1}};  // first page, count
   for (const auto& r : resident)
     for (int i = 0; i < r[1]; ++i) map[size_t(r[0] + i) * kPage] = 1;
-  const int tables[] = {300, 1300};  // page-table frames: read-only in kernel mode
   const int cycles = std::max(1, n / kPvCallsPerCycle);
   std::vector<char> sweep(kBetweenSweep);
   auto run_between = [&] {  // the guest and the engine run between the two halves (untimed)
@@ -122,9 +123,8 @@ double mprotect_pv(int n, std::string* err) {
     ns += monotonic_ns() - t0;
     run_between();
     t0 = monotonic_ns();
-    ok = mprotect(a.base, kPage, PROT_READ | PROT_EXEC) == 0 && ok;
-    ok = mprotect(map, len, PROT_READ | PROT_WRITE | PROT_EXEC) == 0 && ok;
-    for (int t : tables) ok = mprotect(map + size_t(t) * kPage, kPage, PROT_READ) == 0 && ok;
+    ok = mprotect(a.base, kPage + len, PROT_READ | PROT_WRITE | PROT_EXEC) == 0 && ok;
+    ok = mprotect(map + size_t(kTablePage) * kPage, size_t(kTableRun) * kPage, PROT_READ) == 0 && ok;
     ns += monotonic_ns() - t0;
     run_between();
     if (!ok) return *err = std::string("mprotect: ") + std::strerror(errno), -1;
@@ -149,12 +149,12 @@ const std::vector<Probe>& memory_probes() {
       {"mmap_touch", "mmap one allocated memfd page MAP_FIXED, then its first touch (a minor host page fault)", 3000, mmap_touch},
       {"mprotect", "mprotect one touched page (a 1-page range)", 3000, mprotect_page},
       {"mprotect_range64", "mprotect a touched 64-page range (NONE/RW alternately)", 3000, mprotect_range},
-      {"mprotect_pv_4096", "one of pv's five mprotect calls per protection cycle, 16 MiB guest map (1639 pages per call)",
-       1000, mprotect_pv<4096>},
-      {"mprotect_pv_8192", "one of pv's five mprotect calls per protection cycle, 32 MiB guest map (3278 pages per call)",
-       1000, mprotect_pv<8192>},
-      {"mprotect_pv_16384", "one of pv's five mprotect calls per protection cycle, 64 MiB guest map (6554 pages per call)",
-       1000, mprotect_pv<16384>},
+      {"mprotect_pv3_4096", "one of pv@mprotect's three mprotect calls per protection cycle, 16 MiB guest map",
+       900, mprotect_pv<4096>},
+      {"mprotect_pv3_16384", "one of pv@mprotect's three mprotect calls per protection cycle, 64 MiB guest map",
+       900, mprotect_pv<16384>},
+      {"mprotect_pv3_65536", "one of pv@mprotect's three mprotect calls per protection cycle, 256 MiB guest map",
+       900, mprotect_pv<65536>},
       {"munmap", "munmap one touched shared page", 3000, munmap_page},
       {"madvise", "madvise(MADV_DONTNEED) one touched shared page", 3000, madvise_page},
   };

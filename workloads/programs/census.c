@@ -77,6 +77,12 @@ static uint64_t flags(void) {
   return f;
 }
 
+static uint64_t rdtsc64(void) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return ((uint64_t)hi << 32) | lo;
+}
+
 static struct vtb_census_result user_check(int insn) {
   uint64_t v = 0xdead, v2 = 0xdead, sel = SEL_DATA_U;
   uint8_t zf = 0, zf2 = 1;
@@ -102,8 +108,12 @@ static struct vtb_census_result user_check(int insn) {
       /* CPL 3, IOPL 0: popf must leave IF set, and the timer keeps ticking. */
       __asm__ volatile("pushfq\n\tandq $~0x200, (%%rsp)\n\tpopfq\n\tpushfq\n\tpopq %0" : "=r"(v)::"cc", "memory");
       if (!(v & IF_FLAG)) return W(1, v);
+      /* Bounded by guest time, not by iterations: a tick that never comes
+       * ends the wait after 10^10 TSC cycles (3-10 s), whatever a syscall
+       * costs on the engine (40 ns on bt, ~10 us on kvm@pvm). */
       uint64_t t0 = vtb_ticks();
-      for (uint64_t i = 0; i < 2000000000ULL && vtb_ticks() < t0 + popf_ticks; i++) {}
+      const uint64_t c0 = rdtsc64();
+      while (vtb_ticks() < t0 + popf_ticks && rdtsc64() - c0 < 10000000000ULL) {}
       return vtb_ticks() >= t0 + popf_ticks ? R(1, 0) : W(3, vtb_ticks() - t0);
     }
     case VTB_CI_LAR:

@@ -70,6 +70,49 @@ TEST_F(BtKernel, Forkwait1000ExitsZero) {
   EXPECT_GE(r.counters.get("priv.syscall"), 2000u);
 }
 
+// Port I/O served inside run() through the Vm's handler (bt and bt-direct):
+// every in/out is still one exit.port_io (= its priv.* callout count), only
+// the control lines' '\n' and the exit port leave run(), and the console is
+// byte-identical to the run where every access is an exit (VTB_IO_IN_RUN=0).
+TEST_F(BtKernel, PortIoServedInRunCountsLikeExits) {
+  for (bool direct : {false, true}) {
+    if (direct && !make_bt_direct_engine()->caps().available) continue;
+    const std::string cmd = "micro_kernel out 3000 3";
+    const RunResult r = run(cmd, 120, direct);
+    setenv("VTB_IO_IN_RUN", "0", 1);
+    const RunResult off = run(cmd, 120, direct);
+    unsetenv("VTB_IO_IN_RUN");
+    for (const RunResult* x : {&r, &off}) {
+      ASSERT_EQ(x->outcome, Outcome::Exited) << x->message << x->console;
+      EXPECT_EQ(x->exit_code, 0);
+      const Counters& c = x->counters;
+      EXPECT_EQ(c.get("exit.port_io"), c.get("priv.in") + c.get("priv.out") + c.get("priv.ins") + c.get("priv.outs"));
+      ASSERT_EQ(x->phases.size(), 3u);
+      for (size_t i = 0; i < x->phases.size(); ++i) {
+        const PhaseTiming& p = x->phases[i];
+        EXPECT_LT(p.begin_ns, p.end_ns);
+        if (i) {
+          EXPECT_LT(x->phases[i - 1].end_ns, p.begin_ns);
+        }
+        EXPECT_GE(p.counters.get("exit.port_io"), 3000u + 4u);  // the loop and "E 1\n"
+      }
+    }
+    EXPECT_EQ(r.console, off.console);
+    EXPECT_NE(r.console.find("micro_kernel: out x 3000: 3000 done"), std::string::npos) << r.console;
+    EXPECT_EQ(off.counters.get("bt.port_io_in_run"), 0u);
+    // In each phase only the end marker's '\n' left run().
+    // ... and the loop's kernel `out`s took the light callout (no exit from translated code).
+    for (const PhaseTiming& p : r.phases) {
+      EXPECT_EQ(p.counters.get("exit.port_io") - p.counters.get("bt.port_io_in_run"), 1u);
+      EXPECT_GE(p.counters.get("bt.port_io_light"), 3000u);
+      EXPECT_LT(p.counters.get("bt.tc_exits"), 3000u);
+    }
+    // Over the run: one exit per control line plus the exit port, nothing else.
+    const uint64_t lines = 2 * 3 + r.records.size();
+    EXPECT_EQ(r.counters.get("exit.port_io") - r.counters.get("bt.port_io_in_run"), lines + 1);
+  }
+}
+
 // Direct execution of guest user code (bt-direct): the same kernel, user code
 // on the host CPU, its syscalls through Syscall User Dispatch.
 TEST_F(BtKernel, DirectUserSyscallsArriveThroughSud) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "common/abi/vtb_abi.h"
@@ -67,6 +68,41 @@ INSTANTIATE_TEST_SUITE_P(
       for (const char* p = info.param.cmdline; *p && *p != ' '; ++p) n += (std::isalnum(*p) ? *p : '_');
       return n + "_" + std::to_string(info.index);
     });
+
+// io / console_io served inside the hypercall through the Vm's handler:
+// each is still one exit.port_io, only the control lines' '\n' and the exit
+// port leave run(), and the console is byte-identical to the run where each
+// one leaves run() as an exit (VTB_IO_IN_RUN=0).
+TEST(PvKernelCounters, PortIoServedInHypercallCountsLikeExits) {
+  std::string skip = "unset";
+  const std::string cmd = "micro_kernel out 3000 3";
+  const RunResult r = boot_tbk(cmd, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  setenv("VTB_IO_IN_RUN", "0", 1);
+  const RunResult off = boot_tbk(cmd, &skip);
+  unsetenv("VTB_IO_IN_RUN");
+  for (const RunResult* x : {&r, &off}) {
+    ASSERT_EQ(x->outcome, Outcome::Exited) << x->message << x->console;
+    EXPECT_EQ(x->exit_code, 0);
+    const Counters& c = x->counters;
+    EXPECT_EQ(c.get("exit.port_io"), c.get("exit.hypercall.io") + c.get("exit.hypercall.console_io"));
+    ASSERT_EQ(x->phases.size(), 3u);
+    for (size_t i = 0; i < x->phases.size(); ++i) {
+      EXPECT_LT(x->phases[i].begin_ns, x->phases[i].end_ns);
+      if (i) {
+        EXPECT_LT(x->phases[i - 1].end_ns, x->phases[i].begin_ns);
+      }
+      EXPECT_GE(x->phases[i].counters.get("exit.port_io"), 3000u + 4u);
+    }
+  }
+  EXPECT_EQ(r.console, off.console);
+  EXPECT_NE(r.console.find("micro_kernel: out x 3000: 3000 done"), std::string::npos) << r.console;
+  EXPECT_EQ(off.counters.get("pv.port_io_in_run"), 0u);
+  for (const PhaseTiming& p : r.phases)
+    EXPECT_EQ(p.counters.get("exit.port_io") - p.counters.get("pv.port_io_in_run"), 1u);
+  const uint64_t lines = 2 * 3 + r.records.size();
+  EXPECT_EQ(r.counters.get("exit.port_io") - r.counters.get("pv.port_io_in_run"), lines + 1);
+}
 
 TEST(PvKernelCounters, ForkwaitCountsBouncesBatchesAndProtection) {
   std::string skip = "unset";

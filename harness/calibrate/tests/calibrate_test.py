@@ -7,8 +7,15 @@ import subprocess
 import sys
 
 # Every host event an engine counts (docs/counters.md, host.*) must have a price.
-EXPECTED = {"signal", "sigsys", "syscall", "cpuid", "callout", "futex_handoff", "mmap", "mmap_touch", "mprotect",
-            "mprotect_range64", "mprotect_pv_4096", "mprotect_pv_8192", "mprotect_pv_16384", "munmap", "madvise", "kvm_exit_user", "kvm_exit_kernel"}
+EXPECTED = {"signal", "sigsys", "syscall", "cpuid", "callout", "futex_handoff", "futex_wake", "spin_handoff", "mmap",
+            "mmap_touch", "mprotect", "mprotect_range64", "mprotect_pv3_4096", "mprotect_pv3_16384", "mprotect_pv3_65536",
+            "munmap", "madvise", "kvm_exit_user", "kvm_exit_kernel"}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))), "analysis"))
+import decompose  # noqa: E402
+
+# ... and every figure the analysis prices a counter with (analysis/decompose.py PRICES, the mprotect fit).
+PRICED = {cal for _, _, cal in decompose.PRICES} | set(decompose.PV_PROBE_PAGES) | {"kvm_exit_kernel"}
 
 
 def fail(msg):
@@ -24,6 +31,8 @@ def main(vtb):
     if j.get("schema") != "vtb-calibration/1" or j.get("repetitions") != 3 or j.get("unit") != "ns per event":
         fail("header: %r" % {k: j.get(k) for k in ("schema", "repetitions", "unit")})
     costs = j["costs"]
+    if PRICED - set(costs):
+        fail("the analysis prices counters with %s, which vtb calibrate does not measure" % sorted(PRICED - set(costs)))
     if set(costs) != EXPECTED:
         fail("names differ: missing %s, extra %s" % (sorted(EXPECTED - set(costs)), sorted(set(costs) - EXPECTED)))
     available = 0
@@ -39,7 +48,7 @@ def main(vtb):
         elif not c.get("reason"):
             fail(name + ": unavailable without a reason")
     # These need nothing but a Linux host: always measured.
-    for name in ("signal", "syscall", "callout", "futex_handoff", "mmap", "mmap_touch", "mprotect", "munmap", "madvise"):
+    for name in ("signal", "syscall", "callout", "futex_handoff", "futex_wake", "spin_handoff", "mmap", "mmap_touch", "mprotect", "munmap", "madvise"):
         if not costs[name]["available"]:
             fail(name + " unavailable: " + costs[name]["reason"])
     # No /dev/kvm: the KVM figures say why, the rest are still measured.
