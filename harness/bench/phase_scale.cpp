@@ -35,7 +35,18 @@ std::string load_phase_scales(const std::string& dir, std::map<std::string, int>
 
 int next_phase_factor(int factor, uint64_t phase_ns, double wall_s, double timeout_s, const PhaseScalePolicy& p) {
   const double target_ns = p.min_phase_s * 1e9;
-  if (p.min_phase_s <= 0 || double(phase_ns) >= target_ns || factor >= p.max_factor) return factor;
+  if (p.min_phase_s <= 0) return factor;
+  if (double(phase_ns) >= target_ns) {
+    // A scaled run far beyond the minimum (the probe's phase was below the
+    // runner's resolution, or the loop is not linear): back to the power of
+    // two that reaches it, never below 1.
+    if (factor <= 1 || double(phase_ns) <= p.overshoot * target_ns) return factor;
+    const double want = double(factor) * target_ns / double(phase_ns);
+    int next = 1;
+    while (double(next) < want) next *= 2;
+    return std::min(next, factor);
+  }
+  if (factor >= p.max_factor) return factor;
   const double want = phase_ns == 0 ? double(factor) * 64 : double(factor) * target_ns / double(phase_ns);
   int next = factor;
   while (double(next) < want && next < p.max_factor) next *= 2;

@@ -18,6 +18,7 @@ struct PhaseScalePolicy {
   double min_phase_s = 0;  // 0: off
   int max_factor = 4096;   // never more (the loops stay within a few seconds even then)
   int max_probes = 3;      // runs at most to find the factor (the last one is kept as repetition 1)
+  double overshoot = 4;    // a scaled phase longer than this x min_phase_s is scaled back down
 };
 
 // Whether `c` is lengthened at all: min-phase on, a cold cell with iteration
@@ -37,7 +38,9 @@ std::string load_phase_scales(const std::string& dir, std::map<std::string, int>
 // `phase_ns` (0: too short for the runner to time) and that took `wall_s` in
 // all: `factor` when the phase is long enough or nothing larger is allowed,
 // else the power of two that reaches min_phase_s (a zero-length phase: 64 x),
-// capped by max_factor and by half the cell's timeout for the whole run.
+// capped by max_factor and by half the cell's timeout for the whole run. A
+// scaled phase (factor > 1) beyond overshoot x min_phase_s gets the smaller
+// power of two that still reaches it.
 int next_phase_factor(int factor, uint64_t phase_ns, double wall_s, double timeout_s, const PhaseScalePolicy& p);
 
 // `params` with every parameter named in `iterations` multiplied by `factor`.

@@ -73,6 +73,10 @@ TEST(PhaseScale, NextFactorIsThePowerOfTwoThatReachesTheMinimum) {
   EXPECT_EQ(next_phase_factor(1, 100'000'000, 0.2, 120, p), 2);    // 100 ms -> 200 ms
   EXPECT_EQ(next_phase_factor(1, 200'000'000, 0.3, 120, p), 1);    // long enough
   EXPECT_EQ(next_phase_factor(1, 30'000'000'000, 31, 120, p), 1);  // a slow cell (kvm@pvm): never scaled
+  // A scaled run far beyond the minimum (its probe was below the marker resolution): scaled back.
+  EXPECT_EQ(next_phase_factor(2048, 3'470'000'000, 3.6, 120, p), 128);  // 1.7 ms per x1 -> 128 x = 217 ms
+  EXPECT_EQ(next_phase_factor(16, 700'000'000, 0.8, 120, p), 16);        // within 4 x the minimum: kept
+  EXPECT_EQ(next_phase_factor(4, 100'000'000'000, 101, 300, p), 1);      // never below the planned params
   EXPECT_EQ(next_phase_factor(8, 50'000'000, 0.1, 120, p), 32);    // from a scaled run: 8 x 4
   EXPECT_EQ(next_phase_factor(1, 0, 0.1, 120, p), 64);             // too short to time: 64 x, then probe again
   EXPECT_EQ(next_phase_factor(1, 10, 0.1, 120, p), p.max_factor);  // capped
@@ -106,6 +110,20 @@ TEST(PhaseScale, AShortCellIsProbedThenScaled) {
   EXPECT_EQ(run.seen[0].at("rounds"), "1");
   EXPECT_EQ(run.seen[1].at("rounds"), "32");
   for (const auto& s : run.seen) EXPECT_EQ(s.at("pages"), "1024");
+}
+
+TEST(PhaseScale, AnOvershootIsScaledBack) {
+  // The first run's phase looks 100 x shorter than it is (below the runner's resolution).
+  std::vector<std::string> seen;
+  auto run = [&](const std::map<std::string, std::string>& p) {
+    seen.push_back(p.at("rounds"));
+    const uint64_t rounds = std::strtoull(p.at("rounds").c_str(), nullptr, 10);
+    return ProbeRun{"", false, rounds == 1 ? 20'000u : rounds * 2'000'000u, 0.1};
+  };
+  int runs = 0;
+  EXPECT_EQ(probe_phase_factor(cell(), policy(), run, &runs), 128);
+  EXPECT_EQ(seen, (std::vector<std::string>{"1", "4096", "128"}));  // 8.2 s, then 256 ms: kept
+  EXPECT_EQ(runs, 3);
 }
 
 TEST(PhaseScale, ALongCellRunsOnceAtItsParams) {
