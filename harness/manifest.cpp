@@ -108,6 +108,14 @@ Status parse_manifest(const std::string& text, const std::string& path, Manifest
     std::string dummy;
     if (Status s = expand_template(cur->args, cur->params, &dummy); !s)
       return Status::bad_input(path + ":" + std::to_string(cur->line) + ": workload '" + cur->name + "': " + s.message());
+    // An iteration count is an integer parameter of at least 1 (a multiple of it is a longer loop).
+    for (const auto& p : cur->iterations) {
+      auto it = cur->params.find(p);
+      long long v = 0;
+      if (it == cur->params.end() || !parse_int(it->second, &v) || v < 1)
+        return Status::bad_input(path + ":" + std::to_string(cur->line) + ": workload '" + cur->name +
+                                 "': iterations names '" + p + "', which is not a param with an integer default >= 1");
+    }
     return Status::ok();
   };
   while (std::getline(in, raw)) {
@@ -158,6 +166,9 @@ Status parse_manifest(const std::string& text, const std::string& path, Manifest
         if (f != "native" && f != "pv") return err("unknown flavor '" + f + "' (native, pv)");
     } else if (k == "groups") {
       cur->groups = words(val);
+    } else if (k == "iterations") {
+      cur->iterations = words(val);
+      if (cur->iterations.empty()) return err("empty 'iterations' (the names of the params that count iterations)");
     } else if (k == "peers") {
       cur->peers = words(val);
       for (const auto& p : cur->peers)

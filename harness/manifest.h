@@ -32,6 +32,10 @@ struct Workload {
   std::vector<std::string> peers;            // peers that run it: "qemu-tcg", "native" (default both)
   size_t mem_mib = 0;                        // 0 = default
   std::vector<CounterBound> bounds;
+  // Parameters that count repetitions of the measured work (`iterations = n`):
+  // vtb bench may multiply them to lengthen a short phase (--min-phase). Every
+  // other parameter is a size or a mode and is never scaled that way.
+  std::vector<std::string> iterations;
   int line = 0;                              // where it starts in the manifest
   bool has_group(const std::string& g) const;
   bool has_flavor(const std::string& f) const;

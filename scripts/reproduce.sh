@@ -7,7 +7,9 @@
 #   --validate    first run the companions of the model's validation (pv with VTB_PV_PROTECT=off;
 #                 bt, bt-direct, pv at --scale 2: the loops' own counts), each its own results folder,
 #                 and after the suite the interleaved pairs (analysis/validate_pairs.py, ~2 min) into
-#                 the suite's folder as validation.json (the paper's validation line)
+#                 the suite's folder as validation.json (the paper's validation line); the suite takes
+#                 the pv companion's --min-phase factors (--phase-scales-from), so that pv and
+#                 pv@off cells have the same params and the analysis pairs them
 #   --from RUN    only the analysis + paper stage, on an existing results folder (its companions/ and
 #                 validation.json included): no build, no bench; a few seconds plus LaTeX
 #   anything after -- goes to `vtb bench` (e.g. -- --engines bt,qemu-tcg,native)
@@ -62,7 +64,12 @@ else
   tb=$(date +%s)
   LOG="$BUILD/reproduce-bench.log"
   rc=0
-  "$VTB" bench $QUICK --out "$ROOT/results" "$@" > "$LOG" || rc=$?
+  SCALES=""
+  if [ "$VALIDATE" = 1 ]; then
+    SCALES="--phase-scales-from $(sed -n 's/^results: \([^ ]*\) .*/\1/p' "$BUILD/reproduce-pvunprot.log" | tail -1)"
+  fi
+  # shellcheck disable=SC2086  # SCALES: an option and a folder path without spaces
+  "$VTB" bench $QUICK $SCALES --out "$ROOT/results" "$@" > "$LOG" || rc=$?
   cat "$LOG"
   [ "$rc" = 0 ] || { echo "reproduce.sh: vtb bench failed (exit $rc)" >&2; exit "$rc"; }
   RUN=$(sed -n 's/^results: \([^ ]*\) .*/\1/p' "$LOG" | tail -1)

@@ -24,6 +24,7 @@
 #include "harness/atomic_file.h"
 #include "harness/bench/matrix.h"
 #include "harness/bench/nested_cells.h"
+#include "harness/bench/phase_scale.h"
 #include "harness/bench/results_dir.h"
 #include "harness/bench/run_report.h"
 #include "harness/bench/shard.h"
@@ -52,9 +53,11 @@ struct Options {
   std::string out_root = access(VTB_SOURCE_DIR, F_OK) == 0 ? std::string(VTB_SOURCE_DIR) + "/results" : "results";
   std::string vtb_path;
   bool list_only = false;
-  bool scale_set = false, reps_set = false;
+  bool scale_set = false, reps_set = false, min_phase_set = false;
   double target_cv = 0;     // --target-cv: repeat cells until their cv is below it (0: off)
   int max_repetitions = 10; // --max-repetitions: the bound of --target-cv
+  std::string phase_scales_from;          // --phase-scales-from DIR
+  std::map<std::string, int> phase_scales;  // its factors by cell name
   ShardSpec shard;
   std::vector<std::string> gb_flags;
 };
@@ -73,8 +76,14 @@ std::string canonical_options(const Options& o) {
   std::snprintf(scale, sizeof scale, "%g", o.m.scale);
   std::string gb;
   for (const auto& f : o.gb_flags) gb += (gb.empty() ? "" : " ") + f;
+  // Factors taken from another run decide the params: their content (not the folder's path) is part of the line.
+  std::string fixed;
+  for (const auto& [cell, f] : o.phase_scales) fixed += cell + "=" + std::to_string(f) + "\n";
+  char min_phase[32];
+  std::snprintf(min_phase, sizeof min_phase, "%g", o.m.min_phase);
   return "engines=" + sorted(o.m.engines) + ";workloads=" + sorted(o.m.workloads) + ";groups=" + sorted(o.m.groups) +
          ";quick=" + (o.m.quick ? "1" : "0") + ";repetitions=" + std::to_string(o.m.repetitions) + ";scale=" + scale +
+         ";min_phase=" + min_phase + (fixed.empty() ? "" : ";phase_scales=" + hex64(fnv1a64(fixed))) +
          ";benchmark_flags=" + gb;
 }
 
@@ -98,6 +107,12 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_option("--max-repetitions", o->max_repetitions, "the bound of --target-cv (default 10)")
       ->check(CLI::Range(1, 1000));
   auto* scale = app.add_option("--scale", o->m.scale, "multiply the workloads' counts")->check(CLI::Range(1e-9, 1000.0));
+  auto* min_phase = app.add_option("--min-phase", o->m.min_phase,
+                                   "SECONDS a measured phase must last: a shorter cell's iteration counts are scaled up "
+                                   "(default 0.2; 0: off; --quick and --scale: 0 unless given)")
+                        ->check(CLI::Range(0.0, 60.0));
+  app.add_option("--phase-scales-from", o->phase_scales_from,
+                 "DIR: a results folder whose cells' --min-phase factors are used instead of probing (the same params)");
   app.add_option("--shard", shard, "i/N: the i-th of N cost-balanced parts of the selection (vtb merge joins them)");
   app.add_option("--out", o->out_root, "DIR (default: results/ of the source tree)");
   app.add_option("--vtb", o->vtb_path, "the vtb binary that runs the cells (default: this one)");
@@ -127,6 +142,15 @@ int parse_options(int argc, char** argv, Options* o) {
   }
   o->reps_set = reps->count() > 0;
   o->scale_set = scale->count() > 0;
+  o->min_phase_set = min_phase->count() > 0;
+  if (!o->phase_scales_from.empty()) {
+    if (std::string e = load_phase_scales(o->phase_scales_from, &o->phase_scales); !e.empty()) {
+      cli::error_line("bench: " + e);
+      return kExitBadInput;
+    }
+  }
+  // The quick suite keeps the manifest's CI-sized loops; --scale sets the sizes by hand.
+  if ((o->m.quick || o->scale_set) && !o->min_phase_set) o->m.min_phase = 0;
   if (o->m.quick) {
     if (!o->reps_set) o->m.repetitions = 2;
     if (!o->scale_set) o->m.scale = 1.0;  // the manifest defaults are CI-sized; shorter loops fall below the runner's marker resolution
@@ -173,6 +197,8 @@ struct CellState {
   std::string first_error;
   CellOutcome outcome;
   int calls = 0;
+  int probe_runs = 0;  // --min-phase: runs made to find the cell's phase scale (the last one is repetition 1)
+  bool scale_taken = false;  // its factor came from --phase-scales-from
 };
 
 constexpr int kTransientRetries = 5;  // runs tried for one repetition whose phase came out zero-length
@@ -185,6 +211,8 @@ struct Suite {
   std::string vtb;
   std::unique_ptr<Progress> progress;
   Json census = Json::object();
+  PhaseScalePolicy phase_policy;  // --min-phase
+  std::map<std::string, int> fixed_scales;  // --phase-scales-from: factors not probed
 
   // Index of the cold cell of the same engine/workload (for warm cells).
   int cold_of(size_t i) const {
@@ -227,6 +255,50 @@ struct Suite {
     return "";
   }
 
+  // One measured run of cold cell i: "" or the error; *phase_ns its first
+  // phase 1. A zero-length phase is a timing-resolution miss of the runner,
+  // not a property of the cell: that repetition is measured again (a fresh
+  // run; *transient when it stays zero). A repetition lost among measured ones
+  // would also trip Google Benchmark 1.7.1's aggregate statistics (a crash
+  // seen in the default suite).
+  std::string measure_cold(size_t i, int rep_index, RunReport* rep, uint64_t* phase_ns, bool* transient,
+                           bool* have_report) {
+    const bool census = cells[i].group == "census";
+    std::string err;
+    for (int attempt = 0; attempt < kTransientRetries; ++attempt) {
+      *rep = RunReport{};
+      *phase_ns = 0;
+      *transient = false;
+      err = run_child_rep(i, rep_index, rep);
+      *have_report = err.empty();
+      if (err.empty() && !rep->ok() && !(census && !rep->records.empty())) {
+        err = "guest " + rep->outcome + " (exit code " + std::to_string(rep->exit_code) + ")" +
+              (rep->message.empty() ? "" : ": " + rep->message);
+      }
+      if (err.empty() && !phase_interval(*rep, kMeasuredPhase, 0, phase_ns)) {
+        if (census) *phase_ns = uint64_t(rep->wall_seconds * 1e9);
+        else err = "the run reported no complete phase 1 (no B 1 / E 1 markers)";
+      }
+      if (err.empty() && *phase_ns == 0 && !census) {
+        err = "phase 1 has zero length: both markers got one host timestamp (loop too short for the runner's timing; raise the op count)";
+        *transient = true;  // a timing-resolution miss: the next repetition may measure
+      }
+      if (!*transient) break;
+    }
+    return err;
+  }
+
+  // The params of cold cell i (and of its warm row, which reads its runs) are
+  // now its iteration counts x f: every later repetition runs them.
+  void set_phase_scale(size_t i, int f) {
+    cells[i].phase_scale = f;
+    for (size_t j = 0; j < cells.size(); ++j)
+      if (cells[j].mode == "warm" && cold_of(j) == int(i)) {
+        cells[j].params = cells[i].params;
+        cells[j].phase_scale = f;
+      }
+  }
+
   void run(benchmark::State& st, size_t i) {
     const Cell& c = cells[i];
     CellState& cs = state[i];
@@ -258,30 +330,26 @@ struct Suite {
             err = "not measured: the warm phase 1 has zero length";
         }
       } else {
-        // A zero-length phase is a timing-resolution miss of the runner, not a
-        // property of the cell: measure that repetition again (a fresh run).
-        // A repetition lost among measured ones would also trip Google
-        // Benchmark 1.7.1's aggregate statistics (a crash seen in the default suite).
-        bool census = c.group == "census";
-        for (int attempt = 0; attempt < kTransientRetries; ++attempt) {
-          rep = RunReport{};
-          phase_ns = 0;
-          transient = false;
-          err = run_child_rep(i, rep_index, &rep);
-          have_report = err.empty();
-          if (err.empty() && !rep.ok() && !(census && !rep.records.empty())) {
-            err = "guest " + rep.outcome + " (exit code " + std::to_string(rep.exit_code) + ")" +
-                  (rep.message.empty() ? "" : ": " + rep.message);
-          }
-          if (err.empty() && !phase_interval(rep, kMeasuredPhase, 0, &phase_ns)) {
-            if (census) phase_ns = uint64_t(rep.wall_seconds * 1e9);
-            else err = "the run reported no complete phase 1 (no B 1 / E 1 markers)";
-          }
-          if (err.empty() && phase_ns == 0 && !census) {
-            err = "phase 1 has zero length: both markers got one host timestamp (loop too short for the runner's timing; raise the op count)";
-            transient = true;  // a timing-resolution miss: the next repetition may measure
-          }
-          if (!transient) break;
+        const bool census = c.group == "census";
+        auto fixed = rep_index == 0 && phase_scalable(c) ? fixed_scales.find(c.name()) : fixed_scales.end();
+        if (fixed != fixed_scales.end()) {
+          // --phase-scales-from: the factor another run found (no probe).
+          cells[i].params = with_iterations_scaled(c.params, c.iterations, fixed->second);
+          set_phase_scale(i, fixed->second);
+          cs.scale_taken = true;
+          err = measure_cold(i, rep_index, &rep, &phase_ns, &transient, &have_report);
+        } else if (rep_index == 0 && phase_scaling_applies(c, phase_policy)) {
+          // --min-phase: the first run is the probe; a short phase is run again
+          // with its iteration counts scaled, and the last run is repetition 1.
+          const Cell planned = c;  // the lambda changes cells[i] (= c): the factors apply to the planned params
+          const int f = probe_phase_factor(planned, phase_policy, [&](const std::map<std::string, std::string>& params) {
+            cells[i].params = params;
+            err = measure_cold(i, rep_index, &rep, &phase_ns, &transient, &have_report);
+            return ProbeRun{err, transient, shortest_phase(rep, kMeasuredPhase), rep.wall_seconds};
+          }, &cs.probe_runs);
+          set_phase_scale(i, f);
+        } else {
+          err = measure_cold(i, rep_index, &rep, &phase_ns, &transient, &have_report);
         }
         cs.reports.push_back(rep);
         cs.rep_ok.push_back(err.empty());
@@ -447,6 +515,8 @@ int bench_main(int argc, char** argv) {
   std::vector<RunnerInfo> runners = list_runners();
 
   Suite suite;
+  suite.phase_policy.min_phase_s = opt.m.min_phase;
+  suite.fixed_scales = opt.phase_scales;
   std::vector<std::string> na;
   bool direct_kvm = false;
   const std::string options_line = canonical_options(opt);
@@ -478,6 +548,7 @@ int bench_main(int argc, char** argv) {
       std::fprintf(stderr, "vtb bench: %s\n", cerr.c_str());
       return kExitHostError;
     }
+    costs.set_min_phase(opt.m.min_phase);
     shard_of = assign_shards(plan, opt.shard.count, costs, opt.m.scale, &shard_ms);
     suite.cells.clear();
     for (size_t i = 0; i < plan.size(); ++i)
@@ -596,7 +667,8 @@ int bench_main(int argc, char** argv) {
   double secs = double(monotonic_ns() - t0) * 1e-9;
 
   std::vector<CellOutcome> outcomes;
-  int lost = 0, reps_total = 0, reps_lost = 0;
+  int lost = 0, reps_total = 0, reps_lost = 0, probe_runs = 0;
+  Json phase_scales = Json::object();  // --min-phase: the factor of every cell that was probed
   for (size_t i = 0; i < suite.cells.size(); ++i) {
     const Cell& c = suite.cells[i];
     CellOutcome o = suite.state[i].outcome;
@@ -607,12 +679,14 @@ int bench_main(int argc, char** argv) {
     o.mode = c.mode;
     o.params = c.params_str();
     if (suite.state[i].calls == 0) o.error = "not run (filtered out by --benchmark_filter)";
+    if (suite.state[i].probe_runs > 0 || suite.state[i].scale_taken) phase_scales[c.name()] = Json(c.phase_scale);
+    probe_runs += suite.state[i].probe_runs;
     if (o.ns_per_op.empty()) ++lost;
     reps_total += int(o.ns_per_op.size()) + o.failed_reps;
     reps_lost += o.failed_reps;
     outcomes.push_back(o);
   }
-  std::string summary = format_summary(outcomes);
+  std::string summary = format_summary(outcomes, cv_flag_threshold(opt.target_cv));
   for (const auto& n : na) summary += "n/a  " + n + "\n";
 
   Json extra = Json::object();
@@ -620,6 +694,10 @@ int bench_main(int argc, char** argv) {
   extra["quick"] = Json(opt.m.quick);
   extra["repetitions"] = Json(opt.m.repetitions);
   extra["scale"] = Json(opt.m.scale);
+  extra["min_phase"] = Json(opt.m.min_phase);
+  extra["phase_scales"] = phase_scales;  // cell -> factor of its iteration params (1: long enough as planned)
+  extra["probe_runs"] = Json(probe_runs);  // runs made to find them (the last of each cell is its repetition 1)
+  extra["phase_scales_from"] = opt.phase_scales_from.empty() ? Json(nullptr) : Json(opt.phase_scales_from);
   extra["bench_seconds"] = Json(std::round(secs * 10) / 10);
   extra["cells"] = Json(suite.cells.size());
   extra["cells_lost_or_skipped"] = Json(lost);

@@ -38,7 +38,8 @@ std::string Cell::name() const {
 
 std::string Cell::label() const {
   return "engine=" + engine + ";backend=" + backend + ";workload=" + workload + ";group=" + group + ";mode=" + mode +
-         ";params=" + params_str() + ";technique=" + technique;
+         ";params=" + params_str() + ";technique=" + technique +
+         (phase_scale != 1 ? ";phase_scale=" + std::to_string(phase_scale) : "");
 }
 
 std::string primary_group(const Workload& w, const std::vector<std::string>& groups) {
@@ -115,6 +116,7 @@ std::string build_matrix(const std::vector<Workload>& workloads, const std::vect
       c.group = group;
       c.mode = "cold";
       c.params = scaled_params(w.params, opt.scale);
+      c.iterations = w.iterations;
       c.timeout_s = std::max(10.0, w.timeout_s);
       c.repetitions = group == "census" ? 1 : std::max(1, opt.repetitions);
       if (!r.available.is_ok()) c.skip = "unavailable: " + r.available.message();

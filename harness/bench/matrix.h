@@ -18,17 +18,22 @@ struct MatrixOptions {
   bool quick = false;
   double scale = 1.0;                  // multiply integer params (--scale)
   int repetitions = 5;                 // quick default 2
+  double min_phase = 0.2;              // --min-phase: seconds a measured phase must last (0: off; quick/--scale: 0)
   std::vector<std::string> warm_engines = {"bt", "bt-direct"};  // the binary translators get a warm row
 };
 
 struct Cell {
   std::string engine, backend, technique, workload, group, mode;  // mode: "cold" | "warm"
-  std::map<std::string, std::string> params;
+  std::map<std::string, std::string> params;   // as run: after --min-phase scaling, the scaled ones
+  std::vector<std::string> iterations;         // the workload's iteration params (--min-phase may scale them)
+  int phase_scale = 1;                         // the factor --min-phase applied to them (1: none)
   double timeout_s = 60;
   int repetitions = 1;
   std::string skip;  // non-empty: the cell is registered but skipped with this reason
   std::string name() const;   // "engine/workload/mode"
-  std::string label() const;  // "engine=..;backend=..;workload=..;group=..;mode=..;params=k=v,..;technique=.."
+  // "engine=..;backend=..;workload=..;group=..;mode=..;params=k=v,..;technique=..", then
+  // ";phase_scale=F" when --min-phase scaled the params (they are the params as run).
+  std::string label() const;
   std::string params_str() const;  // "k=v,k2=v2"
 };
 

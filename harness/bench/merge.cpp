@@ -36,7 +36,7 @@ const char* const kSweepFields[] = {"commit", "manifest_hash", "options", "plan_
 // Environment fields that are per shard (summarised, not compared).
 const std::set<std::string> kPerShardEnv = {"date", "host", "host_kind", "shard", "shard_estimated_seconds",
                                            "bench_seconds", "cells", "cells_lost_or_skipped", "repetitions_total",
-                                           "repetitions_lost", "arguments"};
+                                           "repetitions_lost", "arguments", "phase_scales", "probe_runs"};
 
 std::map<std::string, std::string> label_fields(const std::string& label) {
   std::map<std::string, std::string> out;
@@ -292,6 +292,15 @@ std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vect
   env["repetitions_total"] = reps_total;  // the one unit for lost work (docs/benchmarks.md)
   env["repetitions_lost"] = reps_lost;
   env["cells_missing"] = Json(out->missing_cells);
+  // --min-phase: every shard's cells with their factors (a cell runs in one shard), and the probe runs of all.
+  Json phase_scales = Json::object();
+  int64_t probe_runs = 0;
+  for (const ShardFolder* s : by_index) {
+    for (const auto& [cell, f] : json_at(s->env, "phase_scales").items()) phase_scales[cell] = f;
+    probe_runs += json_i64(json_at(s->env, "probe_runs"));
+  }
+  env["phase_scales"] = phase_scales;
+  env["probe_runs"] = Json(probe_runs);
   Json args = Json::array();
   for (const auto& a : arguments) args.push_back(Json(a));
   env["arguments"] = args;
@@ -323,8 +332,9 @@ std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vect
                          json_double(json_at(e, "bench_seconds")));
     }
   }
+  const double cv_flag = cv_flag_threshold(json_double(json_at(first.env, "target_cv")));
   if (kinds.size() <= 1) {
-    sum += "\n" + format_summary(outcomes);
+    sum += "\n" + format_summary(outcomes, cv_flag);
   } else {
     // One table per host kind (a ratio never pairs cells of different kinds), then the cells no shard ran.
     std::vector<std::string> groups = kinds;
@@ -335,7 +345,7 @@ std::string merge_shards(const std::vector<ShardFolder>& shards, const std::vect
         if (outcome_kind[i] == kind) part.push_back(outcomes[i]);
       if (!part.empty())
         sum += "\nhost kind: " + (kind.empty() ? std::string("none (cells no shard ran)") : kind) + "\n" +
-               format_summary(part);
+               format_summary(part, cv_flag);
     }
   }
   std::istringstream first_summary(first.summary);

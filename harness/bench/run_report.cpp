@@ -153,4 +153,16 @@ int phase_count(const RunReport& r, int phase) {
                            [&](const ReportPhase& p) { return p.phase == phase && p.end_ns >= p.begin_ns && p.end_ns; }));
 }
 
+uint64_t shortest_phase(const RunReport& r, int phase) {
+  uint64_t best = 0;
+  bool any = false;
+  for (int k = 0, n = phase_count(r, phase); k < n; ++k) {
+    uint64_t ns = 0;
+    if (!phase_interval(r, phase, k, &ns)) continue;
+    best = any ? std::min(best, ns) : ns;
+    any = true;
+  }
+  return best;
+}
+
 }  // namespace vtb::bench

@@ -48,4 +48,7 @@ const ReportPhase* phase_occurrence(const RunReport& r, int phase, int occurrenc
 // How many times phase `phase` completed in the run.
 int phase_count(const RunReport& r, int phase);
 
+// The shortest completed occurrence of phase `phase` in ns (0 when none).
+uint64_t shortest_phase(const RunReport& r, int phase);
+
 }  // namespace vtb::bench

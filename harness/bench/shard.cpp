@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "harness/bench/nested_cells.h"
+#include "harness/bench/phase_scale.h"
 #include "harness/bench/results_dir.h"
 
 namespace vtb::bench {
@@ -100,7 +101,12 @@ double CostModel::cell_seconds(const Cell& c, double scale) const {
   for (const auto& [k, s] : table_)
     if (k.first == c.engine) { floor = known ? std::min(floor, s) : s; known = true; }
   const double t = rep_seconds(c.engine, c.workload);
-  const double run = floor + std::max(0.0, t - floor) * scale;
+  const double phase = std::max(0.0, t - floor) * scale;
+  const double run = floor + phase;
+  PhaseScalePolicy p;
+  p.min_phase_s = min_phase_;
+  if (phase_scaling_applies(c, p) && phase < min_phase_)  // the probe, then every repetition lengthened
+    return kSpawnSeconds + run + reps * (kSpawnSeconds + floor + kMinPhaseMean * min_phase_);
   return reps * (kSpawnSeconds + run);
 }
 

@@ -39,7 +39,13 @@ class CostModel {
   // run, the part above the engine's fastest run scaled by `scale`). A warm
   // cell costs nothing (it reads its cold cell's runs); a kvm@nested-tcg cell
   // costs kNestedFactor x the kvm cell (every exit is emulated by TCG).
+  // With a minimum phase (set_min_phase), a cell that --min-phase lengthens
+  // (that part shorter than it) runs kMinPhaseMean x min_phase per
+  // repetition instead, plus one probe run as planned.
   double cell_seconds(const Cell& c, double scale) const;
+  void set_min_phase(double seconds) { min_phase_ = seconds; }
+
+  static constexpr double kMinPhaseMean = 1.5;  // powers of two: a scaled phase lies in [1, 2) x min_phase
 
   static constexpr double kSpawnSeconds = 0.05;    // one child `vtb run` process
   static constexpr double kNestedFactor = 20;      // as the nested cells' own timeout
@@ -47,6 +53,7 @@ class CostModel {
 
  private:
   std::map<std::pair<std::string, std::string>, double> table_;
+  double min_phase_ = 0;
 };
 
 // A set of cells that must run in one shard: a cold cell with its warm row

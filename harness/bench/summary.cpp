@@ -77,7 +77,9 @@ std::vector<std::string> baseline_flags(const std::vector<CellOutcome>& cells, c
   return flags;
 }
 
-std::string format_summary(const std::vector<CellOutcome>& cells) {
+double cv_flag_threshold(double target_cv) { return target_cv > 0 ? target_cv : kCvFlagDefault; }
+
+std::string format_summary(const std::vector<CellOutcome>& cells, double cv_flag) {
   // Baselines: the cold median of native and qemu-tcg per workload.
   std::map<std::string, double> nat, tcg;
   std::set<std::pair<std::string, std::string>> has_warm;  // (engine, workload) with a warm cell
@@ -107,6 +109,8 @@ std::string format_summary(const std::vector<CellOutcome>& cells) {
   o += std::string(132, '-') + "\n";
   std::set<std::string> flags_seen;
   bool few_reps = false;
+  const std::string noisy = fmt::format("cv>{:g}%", 100 * cv_flag);
+  int noisy_cells = 0;
   for (auto* c : ok) {
     const Spread sp = spread_of(c->ns_per_op);
     auto n = nat.find(c->workload);
@@ -115,6 +119,10 @@ std::string format_summary(const std::vector<CellOutcome>& cells) {
     const std::string mode = has_warm.count({c->engine, c->workload}) ? c->mode : "-";
     std::string flags;
     if (sp.n < 3) few_reps = true;
+    if (sp.n >= 2 && sp.cv > cv_flag) {
+      flags = noisy;
+      ++noisy_cells;
+    }
     if (c->engine == "native" || c->engine == "qemu-tcg")
       for (const auto& f : baseline_flags(cells, c->workload)) {
         flags += (flags.empty() ? "" : ",") + f;
@@ -131,6 +139,10 @@ std::string format_summary(const std::vector<CellOutcome>& cells) {
        "deviation / mean; min .. max: the range of the repetitions. No interval is given: a confidence\n"
        "interval needs at least 3 repetitions (the analysis computes it where there are).\n";
   if (few_reps) o += "Cells with fewer than 3 repetitions: their cv and range only indicate the spread.\n";
+  if (noisy_cells)
+    o += fmt::format("{}: {} cells whose repetitions disagree by more than that: ratios resting on them are not\n"
+                     "  trustworthy (more repetitions: --target-cv; longer phases: --min-phase).\n",
+                     noisy, noisy_cells);
   if (flags_seen.count("native-slower-than-tcg"))
     o += "native-slower-than-tcg: the native baseline is slower than an emulator on this host (a host\n"
          "  instruction traps, e.g. cpuid under a hypervisor): ratios vs native are not overheads there.\n";

@@ -33,8 +33,15 @@ std::vector<std::string> baseline_flags(const std::vector<CellOutcome>& cells, c
 // The table printed at the end of `vtb bench`: one line per measured cell
 // with the repetitions, median per-op time, its spread (cv, min .. max) and
 // ratio to the native and qemu-tcg cells of the same workload, baseline flags
-// and a legend; then the lost repetitions and every skipped/lost cell.
-std::string format_summary(const std::vector<CellOutcome>& cells);
+// and a legend; then the lost repetitions and every skipped/lost cell. A cell
+// whose cv exceeds `cv_flag` (a fraction) is flagged `cv>X%`: its ratios are
+// not trustworthy.
+inline constexpr double kCvFlagDefault = 0.05;
+std::string format_summary(const std::vector<CellOutcome>& cells, double cv_flag = kCvFlagDefault);
+
+// The cv above which the summary flags a cell: --target-cv when given (the
+// run's own standard, > 0), else kCvFlagDefault.
+double cv_flag_threshold(double target_cv);
 
 // "1.23 us", "456 ns", "7.8 ms", "2.01 s".
 std::string format_ns(double ns);

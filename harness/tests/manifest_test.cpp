@@ -12,6 +12,7 @@ program = forkwait
 args = {n} x{m}
 param n = 1000
 param m = 7
+iterations = n
 flavors = native pv
 groups = smoke macro
 timeout = 30
@@ -33,6 +34,7 @@ TEST(Manifest, ParsesEveryKey) {
   ASSERT_NE(w, nullptr);
   EXPECT_EQ(w->program, "forkwait");
   EXPECT_EQ(w->params.at("n"), "1000");
+  EXPECT_EQ(w->iterations, std::vector<std::string>{"n"});  // n counts iterations; m is not scaled
   EXPECT_TRUE(w->has_flavor("pv"));
   EXPECT_TRUE(w->has_group("macro"));
   EXPECT_FALSE(w->has_group("micro"));
@@ -102,6 +104,10 @@ TEST(Manifest, RejectsMalformedTextWithLineNumbers) {
       {"[a]\njunk line\n", "expected 'key = value'"},
       {"[bad name]\n", "bad workload name"},
       {"# nothing\n", "no workloads"},
+      {"[a]\nparam n = 5\niterations = m\n", "iterations names 'm'"},
+      {"[a]\nparam n = abc\niterations = n\n", "iterations names 'n'"},
+      {"[a]\nparam n = 0\niterations = n\n", "integer default >= 1"},
+      {"[a]\niterations =\n", "empty 'iterations'"},
   };
   for (const auto& c : cases) {
     Manifest m;
@@ -130,6 +136,13 @@ TEST(Manifest, TheProjectManifestListsTheKernelPrograms) {
     EXPECT_TRUE(w->has_group("smoke")) << name;
   }
   EXPECT_EQ(m.find("forkwait")->params.at("n"), "1000");
+  // What vtb bench --min-phase may scale: loop counts, never sizes or the warm row's reps.
+  EXPECT_EQ(m.find("compute")->iterations, std::vector<std::string>{"n"});
+  EXPECT_EQ(m.find("memtouch")->iterations, std::vector<std::string>{"rounds"});
+  EXPECT_EQ(m.find("micro_pgfault")->iterations, std::vector<std::string>{"rounds"});
+  for (const auto& w : m.workloads)
+    for (const auto& p : w.iterations) EXPECT_NE(p, "reps") << w.name << ": reps is the warm row's phase count";
+  EXPECT_TRUE(m.find("census")->iterations.empty());
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-/* tags: workloads|programs — desc: micro_user OP N [REPS]: one user-mode micro loop (syscall, callret, pgfault, cowfault, cpuid, rdtsc, pushfpopf) inside phase 1. */
+/* tags: workloads|programs — desc: micro_user OP N [REPS [ROUNDS]]: one user-mode micro loop (syscall, callret, pgfault, cowfault, cpuid, rdtsc, pushfpopf) inside phase 1. */
 #include "vtb.h"
 
 typedef uint64_t (*fn_t)(uint64_t);
@@ -60,20 +60,25 @@ int main(int argc, char **argv) {
   /* reps > 1 repeats the measured loop, each time inside its own phase 1:
    * the first occurrence is the cold run, the last the warm one (vtb bench). */
   uint64_t reps = vtb_atou(argc > 3 ? argv[3] : 0, 1);
+  /* rounds repeats the loop inside each phase 1: the iteration count of the
+   * ops whose N is a size (pgfault, cowfault: N pages); the bench may scale it. */
+  uint64_t rounds = vtb_atou(argc > 4 ? argv[4] : 0, 1);
   long r = 0;
+  int ok = 1;
   for (uint64_t k = 0; k < reps && r >= 0; k++) {
-    check = 0;
     vtb_phase_begin(1);
-    r = run(op, n, &check);
+    for (uint64_t j = 0; j < rounds && r >= 0; j++) {
+      check = 0;
+      r = run(op, n, &check);
+      if (!strcmp(op, "pgfault") || !strcmp(op, "cowfault")) ok &= check == n;
+    }
     vtb_phase_end(1);
   }
   if (r < 0) {
     printf("micro_user: %s: error %ld\n", op, r);
     return 1;
   }
-  vtb_result("ops", "%lu", n);
-  int ok = 1;
-  if (!strcmp(op, "pgfault") || !strcmp(op, "cowfault")) ok = check == n;
+  vtb_result("ops", "%lu", n * rounds);
   printf("micro_user: %s x %lu: %s\n", op, n, ok ? "ok" : "wrong result");
   return ok ? 0 : 1;
 }

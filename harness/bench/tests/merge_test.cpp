@@ -147,6 +147,41 @@ TEST(Merge, JoinsEveryCellInPlanOrderWithItsHost) {
   EXPECT_NE(m.summary.find("n/a  native/micro_x"), std::string::npos);
 }
 
+// --min-phase: each shard scales its own cells; the rows keep the params as run, the merged
+// environment joins every shard's factors and sums the probe runs.
+TEST(Merge, JoinsEveryShardsPhaseScales) {
+  Sweep s(2);
+  std::vector<ShardFolder> shards = {s.shard(1), s.shard(2)};
+  int64_t probes = 0;
+  for (auto& f : shards) {
+    Json scales = Json::object();
+    for (size_t i = 0; i < s.plan.size(); ++i)
+      if (s.shard_of[i] == f.index - 1 && s.plan[i].mode == "cold") scales[s.plan[i].name()] = Json(f.index * 16);
+    f.env["phase_scales"] = scales;
+    f.env["probe_runs"] = Json(f.index * 3);
+    probes += f.index * 3;
+    for (Json& row : f.bench["benchmarks"])  // the params as run, as bench_main labels them
+      if (json_string(json_at(row, "run_type")) == "iteration")
+        row["label"] = Json(json_string(json_at(row, "label")) + ";phase_scale=" + std::to_string(f.index * 16));
+  }
+  MergeResult m;
+  ASSERT_EQ(merge_shards(shards, {"merge"}, &m), "");
+  const Json& scales = json_at(m.env, "phase_scales");
+  int cold = 0;
+  for (size_t i = 0; i < s.plan.size(); ++i) {
+    if (s.plan[i].mode != "cold") continue;
+    ++cold;
+    EXPECT_EQ(json_i64(json_at(scales, s.plan[i].name())), (s.shard_of[i] + 1) * 16) << s.plan[i].name();
+  }
+  EXPECT_EQ(int(scales.size()), cold);
+  EXPECT_EQ(json_i64(json_at(m.env, "probe_runs")), probes);
+  for (const Json& r : json_at(m.bench, "benchmarks")) {
+    if (json_string(json_at(r, "run_type")) == "iteration") {
+      EXPECT_NE(json_string(json_at(r, "label")).find(";phase_scale="), std::string::npos);
+    }
+  }
+}
+
 TEST(Merge, HostKindsAreKeptApart) {
   Sweep s(2);
   std::vector<ShardFolder> shards = {s.shard(1, "a", "EPYC x2"), s.shard(2, "b", "Xeon x64")};

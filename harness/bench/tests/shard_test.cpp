@@ -96,6 +96,28 @@ TEST(Shard, CellCostCountsRepetitionsScaleWarmAndNested) {
   EXPECT_DOUBLE_EQ(m.cell_seconds(nested, 1.0), 3 * CostModel::kNestedFactor * 2.0);
 }
 
+TEST(Shard, CellCostFollowsMinPhase) {
+  CostModel m = model();
+  const double spawn = CostModel::kSpawnSeconds, mean = CostModel::kMinPhaseMean;
+  Cell fast = cell("pv", "fast", "cold", 5);  // 0.03 s a run, pv's fastest (0.03): no phase above it
+  fast.iterations = {"n"};
+  Cell slow = cell("pv", "slow", "cold", 5);  // 13 s: far above any minimum phase
+  slow.iterations = {"n"};
+  const double fast_plain = m.cell_seconds(fast, 1.0), slow_plain = m.cell_seconds(slow, 1.0);
+  m.set_min_phase(0.2);
+  // The probe at the planned params, then every repetition with a phase of ~1.5 x 0.2 s.
+  EXPECT_DOUBLE_EQ(m.cell_seconds(fast, 1.0), spawn + 0.03 + 5 * (spawn + 0.03 + mean * 0.2));
+  EXPECT_DOUBLE_EQ(m.cell_seconds(slow, 1.0), slow_plain);  // long enough: its first run is repetition 1
+  Cell fixed = fast;
+  fixed.iterations.clear();  // nothing the bench may scale
+  EXPECT_DOUBLE_EQ(m.cell_seconds(fixed, 1.0), fast_plain);
+  Cell warm = fast;
+  warm.mode = "warm";
+  EXPECT_DOUBLE_EQ(m.cell_seconds(warm, 1.0), 0);
+  m.set_min_phase(0);
+  EXPECT_DOUBLE_EQ(m.cell_seconds(fast, 1.0), fast_plain);
+}
+
 TEST(Shard, UnitsKeepWarmWithColdAndNestedTogether) {
   std::vector<Cell> cells = matrix();
   std::vector<ShardUnit> units = shard_units(cells, model(), 1.0);

@@ -73,6 +73,30 @@ TEST(Summary, FlagsBaselinesThatContradictThemselves) {
   EXPECT_TRUE(baseline_flags(cells, "other").empty());
 }
 
+TEST(Summary, FlagsCellsWhoseRepetitionsDisagree) {
+  std::vector<CellOutcome> cells = {
+      {"bt", "bt", "compute", "macro", "cold", "n=6400", {100, 101, 99, 100, 100}, ""},  // cv 0.7 %
+      {"native", "native", "compute", "macro", "cold", "n=6400", {15, 46, 20, 30, 25}, ""},  // cv ~44 %
+      {"qemu-tcg", "qemu-tcg", "compute", "macro", "cold", "n=200", {500}, ""},  // one repetition: no cv
+  };
+  auto line_of = [](const std::string& s, const std::string& backend) {
+    auto l = s.substr(s.find("compute              " + backend));
+    return l.substr(0, l.find('\n'));
+  };
+  std::string s = format_summary(cells);
+  EXPECT_NE(line_of(s, "native").find("cv>5%"), std::string::npos) << s;
+  EXPECT_EQ(line_of(s, "bt").find("cv>"), std::string::npos) << s;
+  EXPECT_EQ(line_of(s, "qemu-tcg").find("cv>"), std::string::npos) << s;
+  EXPECT_NE(s.find("\ncv>5%: 1 cells whose repetitions disagree"), std::string::npos) << s;
+  // --target-cv 0.005 is the run's own standard: bt's 0.7 % is above it.
+  s = format_summary(cells, cv_flag_threshold(0.005));
+  EXPECT_NE(line_of(s, "bt").find("cv>0.5%"), std::string::npos) << s;
+  EXPECT_NE(s.find("cv>0.5%: 2 cells"), std::string::npos) << s;
+  EXPECT_DOUBLE_EQ(cv_flag_threshold(0), kCvFlagDefault);
+  // A steady run has no such line.
+  EXPECT_EQ(format_summary({cells[0]}).find("cv>"), std::string::npos);
+}
+
 TEST(Summary, SpreadOf) {
   Spread s = spread_of({});
   EXPECT_EQ(s.n, 0u);
