@@ -85,9 +85,14 @@ int pick_free(uint16_t used) {
   return -1;
 }
 bool is_string_op(uint8_t o0) { return (o0 >= 0xa4 && o0 <= 0xa7) || (o0 >= 0xaa && o0 <= 0xaf); }
+// op tbl(,%rcx,8),%reg (REX.W op /r, absolute disp32 table): add 03, sub 2b.
+void op_table_rcx(Emitter& e, uint8_t op, int reg, uint64_t table) {
+  e.b(uint8_t(0x48 | (reg >= 8 ? 4 : 0))); e.b(op); e.b(uint8_t(0x04 | ((reg & 7) << 3))); e.b(0xcd);
+  e.d32(uint32_t(table));
+}
 }  // namespace
 
-// Inline TLB probe, flag-free (pext/lea/mov/jrcxz); `va` holds the guest VA:
+// Inline TLB probe; `va` holds the guest VA. Flag-free form (flags live):
 //   mov %rcx,s6
 //   pext idx_mask,%va,%rcx            ; TLB index
 //   mov tag(,%rcx,8),%rcx             ; -(page) of the entry (read or write table)
@@ -99,23 +104,48 @@ bool is_string_op(uint8_t o0) { return (o0 >= 0xa4 && o0 <= 0xa7) || (o0 >= 0xaa
 // cont:
 //   mov s6,%rcx
 //   <the access through (%va)>        ; soft_end marks its end
+// Short form, when the arithmetic flags are dead before the instruction
+// (flags_dead_at: it or a later one of its straight-line run overwrites
+// them), 8 instructions on a hit instead of 10 and one pext instead of three:
+//   mov %rcx,s6
+//   pext idx_mask,%va,%rcx
+//   add tag(,%rcx,8),%va              ; va - page
+//   cmp $4096-size,%va ; ja miss       ; unsigned: in that page, all of it
+//   sub tag(,%rcx,8),%va ; add addend(,%rcx,8),%va
+// cont: as above. The miss stub subtracts the tag again first (rcx still
+// holds the index), so the miss exit sees the guest VA as in the long form.
 void Translator::soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8_t bits, int s4reg) {
   Emitter& e = c.e;
   const bool user = c.env.user;
   if (user) bits |= kTlbUser;
   bits |= kTlbRestoreS6;
+  const uint64_t tag = tlb_table(user, (bits & kTlbWriteAcc) ? kTlbWrite : kTlbRead);
+  const bool short_form = size <= 4096 && flags_dead_at(c, in);
   e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
   pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
-  load_table_rcx(e, tlb_table(user, (bits & kTlbWriteAcc) ? kTlbWrite : kTlbRead));
-  lea(e, RCX, at(RCX, int64_t(size) - 1, va));
-  pext_abs(e, RCX, RCX, kGlobalBase + BT_OFF_TLB_PAGE_MASK);
-  e.b(0xe3); e.b(5);  // jrcxz hit
-  e.b(0xe9);
-  const size_t miss = e.size();
-  e.d32(0);
-  pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
-  load_table_rcx(e, tlb_table(user, kTlbAddend));
-  lea(e, va, at(RCX, 0, va));
+  size_t miss;
+  if (short_form) {
+    op_table_rcx(e, 0x03, va, tag);
+    e.b(uint8_t(0x48 | (va >= 8 ? 1 : 0))); e.b(0x81); e.b(uint8_t(0xf8 | (va & 7)));  // cmp $imm32,%va
+    e.d32(4096 - size);
+    e.b(0x0f); e.b(0x87);  // ja miss
+    miss = e.size();
+    e.d32(0);
+    op_table_rcx(e, 0x2b, va, tag);
+    op_table_rcx(e, 0x03, va, tlb_table(user, kTlbAddend));
+  } else {
+    load_table_rcx(e, tag);
+    lea(e, RCX, at(RCX, int64_t(size) - 1, va));
+    pext_abs(e, RCX, RCX, kGlobalBase + BT_OFF_TLB_PAGE_MASK);
+    e.b(0xe3); e.b(5);  // jrcxz hit
+    e.b(0xe9);
+    miss = e.size();
+    e.d32(0);
+    pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+    load_table_rcx(e, tlb_table(user, kTlbAddend));
+    lea(e, va, at(RCX, 0, va));
+  }
+  ++(short_form ? c.probes_short : c.probes_long);
   const size_t cont = e.size();
   e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
   Ctx::SoftStub s{};
@@ -130,6 +160,7 @@ void Translator::soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8
   s.len = in.len;
   s.index = c.index;
   s.map = c.blk->map.back();
+  s.undo_tag = short_form ? tag : 0;
   c.soft_stubs.push_back(s);
 }
 
@@ -148,6 +179,7 @@ void Translator::emit_soft_stubs(Ctx& c) {
     m.tc_off = uint32_t(e.size());
     c.blk->map.push_back(m);
     e.patch_rel32(s.miss_rel, e.pc());
+    if (s.undo_tag) op_table_rcx(e, 0x2b, s.va, s.undo_tag);  // short form: the guest VA back
     ExitRecord r{};
     r.reason = ExitReason::TlbMiss;
     r.len = s.len;

@@ -80,6 +80,7 @@ struct TranslateResult {
   size_t size = 0;         // bytes emitted
   uint32_t guest_insns = 0;
   uint32_t address_checks = 0;  // address checks emitted (address_checks.cpp)
+  uint32_t soft_probes = 0, soft_probes_short = 0;  // bt-softmmu TLB probes emitted; of them the short form
   uint32_t address_checks_elided = 0;  // accesses an earlier check of the block covers
 };
 
