@@ -85,11 +85,6 @@ int pick_free(uint16_t used) {
   return -1;
 }
 bool is_string_op(uint8_t o0) { return (o0 >= 0xa4 && o0 <= 0xa7) || (o0 >= 0xaa && o0 <= 0xaf); }
-// op tbl(,%rcx,8),%reg (REX.W op /r, absolute disp32 table): add 03, sub 2b.
-void op_table_rcx(Emitter& e, uint8_t op, int reg, uint64_t table) {
-  e.b(uint8_t(0x48 | (reg >= 8 ? 4 : 0))); e.b(op); e.b(uint8_t(0x04 | ((reg & 7) << 3))); e.b(0xcd);
-  e.d32(uint32_t(table));
-}
 }  // namespace
 
 // Inline TLB probe; `va` holds the guest VA. Flag-free form (flags live):
@@ -106,14 +101,11 @@ void op_table_rcx(Emitter& e, uint8_t op, int reg, uint64_t table) {
 //   <the access through (%va)>        ; soft_end marks its end
 // Short form, when the arithmetic flags are dead before the instruction
 // (flags_dead_at: it or a later one of its straight-line run overwrites
-// them), 8 instructions on a hit instead of 10 and one pext instead of three:
-//   mov %rcx,s6
-//   pext idx_mask,%va,%rcx
-//   add tag(,%rcx,8),%va              ; va - page
-//   cmp $4096-size,%va ; ja miss       ; unsigned: in that page, all of it
-//   sub tag(,%rcx,8),%va ; add addend(,%rcx,8),%va
-// cont: as above. The miss stub subtracts the tag again first (rcx still
-// holds the index), so the miss exit sees the guest VA as in the long form.
+// them): the page test is `cmp $4095,%rcx; ja miss` instead of
+// `pext page_mask,%rcx,%rcx; jrcxz hit; jmp miss` — one pext and one taken
+// branch fewer on a hit, which falls through. The host address is computed
+// as in the long form (pext/addend/lea, beside the test, not after it), and
+// %va still holds the guest VA at the miss.
 void Translator::soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8_t bits, int s4reg) {
   Emitter& e = c.e;
   const bool user = c.env.user;
@@ -124,27 +116,23 @@ void Translator::soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8
   e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
   pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
   size_t miss;
+  load_table_rcx(e, tag);
+  lea(e, RCX, at(RCX, int64_t(size) - 1, va));
   if (short_form) {
-    op_table_rcx(e, 0x03, va, tag);
-    e.b(uint8_t(0x48 | (va >= 8 ? 1 : 0))); e.b(0x81); e.b(uint8_t(0xf8 | (va & 7)));  // cmp $imm32,%va
-    e.d32(4096 - size);
+    e.b(0x48); e.b(0x81); e.b(0xf9); e.d32(4095);  // cmp $4095,%rcx
     e.b(0x0f); e.b(0x87);  // ja miss
     miss = e.size();
     e.d32(0);
-    op_table_rcx(e, 0x2b, va, tag);
-    op_table_rcx(e, 0x03, va, tlb_table(user, kTlbAddend));
   } else {
-    load_table_rcx(e, tag);
-    lea(e, RCX, at(RCX, int64_t(size) - 1, va));
     pext_abs(e, RCX, RCX, kGlobalBase + BT_OFF_TLB_PAGE_MASK);
     e.b(0xe3); e.b(5);  // jrcxz hit
     e.b(0xe9);
     miss = e.size();
     e.d32(0);
-    pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
-    load_table_rcx(e, tlb_table(user, kTlbAddend));
-    lea(e, va, at(RCX, 0, va));
   }
+  pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  load_table_rcx(e, tlb_table(user, kTlbAddend));
+  lea(e, va, at(RCX, 0, va));
   ++(short_form ? c.probes_short : c.probes_long);
   const size_t cont = e.size();
   e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
@@ -160,7 +148,6 @@ void Translator::soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8
   s.len = in.len;
   s.index = c.index;
   s.map = c.blk->map.back();
-  s.undo_tag = short_form ? tag : 0;
   c.soft_stubs.push_back(s);
 }
 
@@ -179,7 +166,6 @@ void Translator::emit_soft_stubs(Ctx& c) {
     m.tc_off = uint32_t(e.size());
     c.blk->map.push_back(m);
     e.patch_rel32(s.miss_rel, e.pc());
-    if (s.undo_tag) op_table_rcx(e, 0x2b, s.va, s.undo_tag);  // short form: the guest VA back
     ExitRecord r{};
     r.reason = ExitReason::TlbMiss;
     r.len = s.len;
@@ -189,8 +175,9 @@ void Translator::emit_soft_stubs(Ctx& c) {
     r.guest_pc = s.pc;
     r.target = c.blk->tc + s.cont;
     r.aux = s.size;
+    e.bytes(s.relea.data(), s.relea.size());  // (the in-destination form: the guest VA again)
     c.records.push_back({e.exit(r), s.index, true});
-    e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+    if (s.bits & kTlbRestoreS6) e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
     std::vector<uint8_t> copy(e.at(s.access_lo), e.at(s.access_lo) + (s.access_hi - s.access_lo));
     e.bytes(copy.data(), copy.size());
     ExitRecord cr{};
@@ -263,6 +250,7 @@ bool Translator::soft_mem(Ctx& c, const Insn& in) {
     c.error = "xsave-family instruction (bt-softmmu): " + in.text;
     return false;
   }
+  if (soft_load_in_dest(c, in)) return true;
   const int t = begin_scratch(c, in, uint16_t(1u << RCX));
   if (t < 0) {
     c.error = "no scratch register for: " + in.text;
@@ -271,6 +259,76 @@ bool Translator::soft_mem(Ctx& c, const Insn& in) {
   if (!emit_operand_address(c, in, t, kLea)) return false;
   return emit_via_scratch(c, in, t, in.bytes + in.op_off, in.modrm_off - in.op_off, in.reg, in.bytes + in.modrm_end,
                           in.len - in.modrm_end, true);
+}
+
+// A 32/64-bit `mov m,%d` with %d not in the address, flags dead before it:
+// the probe runs in %d alone (saved in s4 for a fault, not reloaded: the load
+// overwrites it), neither rcx nor another guest register passes through a
+// slot — such a round trip (store, reload) is a store-forwarding latency on
+// the register's dependency chain at every probe, loop-carried when the
+// register lives across a loop (compute's insertion sort: ~5 cycles per probe).
+//   mov %d,s4
+//   lea ea,%d ; pext idx_mask,%d,%d ; mov tag(,%d,8),%d
+//   lea ea+size-1(%d),%d ; cmp $4095,%d ; ja miss   ; last byte - page
+//   lea ea,%d ; pext idx_mask,%d,%d ; mov addend(,%d,8),%d ; lea ea(%d),%d
+// cont: mov (%d),%d
+// (ea+x(%d): %d added to the operand's base or index; an operand with both
+// takes the general path.) The miss stub computes the VA into %d again.
+bool Translator::soft_load_in_dest(Ctx& c, const Insn& in) {
+  const int d = in.reg;
+  const MemRef& m = in.mem;
+  if (in.opcode0() != kMovLoad || in.npfx || in.opsize || in.seg || m.seg || m.rip || in.addr32 || d == RSP ||
+      d == m.base || d == m.index || (m.base >= 0 && m.index >= 0) || m.disp > (1 << 30) || m.disp < -(1 << 30) ||
+      !flags_dead_at(c, in))
+    return false;
+  Emitter& e = c.e;
+  const uint32_t size = (in.rex & 8) ? 8 : 4;
+  const bool user = c.env.user;
+  c.blk->map.back().fixup = Fixup::RestoreS4;
+  c.blk->map.back().reg = uint8_t(d);
+  e.store_abs(d, kGlobalBase + BT_OFF_S4);
+  auto plus_d = [&](int64_t extra) {  // ea + extra + %d
+    MemRef k = m;
+    k.disp += extra;
+    if (m.base >= 0) k.index = d, k.scale = 1;
+    else k.base = d;
+    return k;
+  };
+  auto table_d = [&](uint64_t table) {  // mov table(,%d,8),%d
+    e.b(uint8_t(0x48 | (d >= 8 ? 6 : 0))); e.b(kMovLoad); e.b(uint8_t(((d & 7) << 3) | 4));
+    e.b(uint8_t(0xc5 | ((d & 7) << 3))); e.d32(uint32_t(table));
+  };
+  lea(e, d, m);
+  pext_abs(e, d, d, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  table_d(tlb_table(user, kTlbRead));
+  lea(e, d, plus_d(int64_t(size) - 1));
+  e.b(uint8_t(0x48 | (d >= 8 ? 1 : 0))); e.b(0x81); e.b(uint8_t(0xf8 | (d & 7))); e.d32(4095);  // cmp $4095,%d
+  e.b(0x0f); e.b(0x87);  // ja miss
+  const size_t miss = e.size();
+  e.d32(0);
+  const size_t relea = e.size();
+  lea(e, d, m);
+  std::vector<uint8_t> relea_bytes(e.at(relea), e.at(relea) + (e.size() - relea));
+  pext_abs(e, d, d, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  table_d(tlb_table(user, kTlbAddend));
+  lea(e, d, plus_d(0));
+  Ctx::SoftStub s{};
+  s.miss_rel = miss;
+  s.cont = s.access_lo = e.size();
+  s.va = d;
+  s.s4reg = d;
+  s.size = size;
+  s.bits = uint8_t(kTlbRestoreS4 | (user ? kTlbUser : 0));
+  s.pc = in.pc;
+  s.len = in.len;
+  s.index = c.index;
+  s.map = c.blk->map.back();
+  s.relea = std::move(relea_bytes);
+  emit_modrm_mem(e, nullptr, 0, in.rex & 8, in.rex != 0, &kMovLoad, 1, d, at(d), nullptr, 0);
+  c.soft_stubs.push_back(std::move(s));
+  soft_end(c);
+  ++c.probes_in_dest;
+  return true;
 }
 
 // A VEX-encoded instruction (AVX, BMI) with a memory operand: the same
