@@ -261,32 +261,28 @@ bool Translator::soft_mem(Ctx& c, const Insn& in) {
                           in.len - in.modrm_end, true);
 }
 
-// A 32/64-bit `mov m,%d` with %d not in the address, flags dead before it:
-// the probe runs in %d alone (saved in s4 for a fault, not reloaded: the load
-// overwrites it), neither rcx nor another guest register passes through a
-// slot — such a round trip (store, reload) is a store-forwarding latency on
-// the register's dependency chain at every probe, loop-carried when the
-// register lives across a loop (compute's insertion sort: ~5 cycles per probe).
-//   mov %d,s4
-//   lea ea,%d ; pext idx_mask,%d,%d ; mov tag(,%d,8),%d
+// The probe in one register, when the arithmetic flags are dead before the
+// instruction and its operand is ea = [base or index*scale] + disp (no
+// segment, not rip-relative): %d holds the VA (the caller's lea), and neither
+// rcx nor a second register passes through a slot. Such a round trip (store,
+// reload) puts a store-forwarding latency on the register's dependency chain
+// at every probe, loop-carried when the register lives across a loop
+// (compute's insertion sort: ~5 cycles a probe).
+//   pext idx_mask,%d,%d ; mov tag(,%d,8),%d
 //   lea ea+size-1(%d),%d ; cmp $4095,%d ; ja miss   ; last byte - page
 //   lea ea,%d ; pext idx_mask,%d,%d ; mov addend(,%d,8),%d ; lea ea(%d),%d
-// cont: mov (%d),%d
-// (ea+x(%d): %d added to the operand's base or index; an operand with both
-// takes the general path.) The miss stub computes the VA into %d again.
-bool Translator::soft_load_in_dest(Ctx& c, const Insn& in) {
-  const int d = in.reg;
+// cont: <the access through (%d)>
+// (ea+x(%d): %d added as the operand's second register.) The miss stub
+// computes the VA into %d again (`lea ea,%d`) before its exit. %d was saved
+// in s4 by the caller (restored on a fault).
+bool Translator::soft_probe_alone(Ctx& c, const Insn& in, int d, uint32_t size, bool write) {
   const MemRef& m = in.mem;
-  if (in.opcode0() != kMovLoad || in.npfx || in.opsize || in.seg || m.seg || m.rip || in.addr32 || d == RSP ||
-      d == m.base || d == m.index || (m.base >= 0 && m.index >= 0) || m.disp > (1 << 30) || m.disp < -(1 << 30) ||
+  if (!in.has_modrm || in.mod == 3 || in.vex || m.seg || m.rip || in.addr32 || d == m.base || d == m.index ||
+      (m.base >= 0 && m.index >= 0) || m.disp > (1 << 30) || m.disp < -(1 << 30) || size > 4096 ||
       !flags_dead_at(c, in))
     return false;
   Emitter& e = c.e;
-  const uint32_t size = (in.rex & 8) ? 8 : 4;
   const bool user = c.env.user;
-  c.blk->map.back().fixup = Fixup::RestoreS4;
-  c.blk->map.back().reg = uint8_t(d);
-  e.store_abs(d, kGlobalBase + BT_OFF_S4);
   auto plus_d = [&](int64_t extra) {  // ea + extra + %d
     MemRef k = m;
     k.disp += extra;
@@ -298,9 +294,8 @@ bool Translator::soft_load_in_dest(Ctx& c, const Insn& in) {
     e.b(uint8_t(0x48 | (d >= 8 ? 6 : 0))); e.b(kMovLoad); e.b(uint8_t(((d & 7) << 3) | 4));
     e.b(uint8_t(0xc5 | ((d & 7) << 3))); e.d32(uint32_t(table));
   };
-  lea(e, d, m);
   pext_abs(e, d, d, kGlobalBase + BT_OFF_TLB_IDX_MASK);
-  table_d(tlb_table(user, kTlbRead));
+  table_d(tlb_table(user, write ? kTlbWrite : kTlbRead));
   lea(e, d, plus_d(int64_t(size) - 1));
   e.b(uint8_t(0x48 | (d >= 8 ? 1 : 0))); e.b(0x81); e.b(uint8_t(0xf8 | (d & 7))); e.d32(4095);  // cmp $4095,%d
   e.b(0x0f); e.b(0x87);  // ja miss
@@ -318,14 +313,36 @@ bool Translator::soft_load_in_dest(Ctx& c, const Insn& in) {
   s.va = d;
   s.s4reg = d;
   s.size = size;
-  s.bits = uint8_t(kTlbRestoreS4 | (user ? kTlbUser : 0));
+  s.bits = uint8_t(kTlbRestoreS4 | (user ? kTlbUser : 0) | (write ? kTlbWriteAcc : 0));
   s.pc = in.pc;
   s.len = in.len;
   s.index = c.index;
   s.map = c.blk->map.back();
   s.relea = std::move(relea_bytes);
-  emit_modrm_mem(e, nullptr, 0, in.rex & 8, in.rex != 0, &kMovLoad, 1, d, at(d), nullptr, 0);
   c.soft_stubs.push_back(std::move(s));
+  ++c.probes_alone;
+  return true;
+}
+
+// A 32/64-bit `mov m,%d` with %d not in the address: the probe runs in %d
+// (soft_probe_alone), saved in s4 for a fault but not reloaded (the load
+// overwrites it).
+bool Translator::soft_load_in_dest(Ctx& c, const Insn& in) {
+  const int d = in.reg;
+  if (in.opcode0() != kMovLoad || in.npfx || in.opsize || in.seg || d == RSP) return false;
+  const uint32_t size = (in.rex & 8) ? 8 : 4;
+  Emitter& e = c.e;
+  const size_t start = e.size();
+  e.store_abs(d, kGlobalBase + BT_OFF_S4);
+  lea(e, d, in.mem);
+  if (!soft_probe_alone(c, in, d, size, false)) {
+    e.truncate(start);
+    return false;
+  }
+  c.blk->map.back().fixup = Fixup::RestoreS4;
+  c.blk->map.back().reg = uint8_t(d);
+  c.soft_stubs.back().map = c.blk->map.back();
+  emit_modrm_mem(e, nullptr, 0, in.rex & 8, in.rex != 0, &kMovLoad, 1, d, at(d), nullptr, 0);
   soft_end(c);
   ++c.probes_in_dest;
   return true;

@@ -41,7 +41,7 @@ struct Translator::Ctx {
   // A run of pushes (or pops) under one probe (softmmu_emit.cpp): members
   // still to come after this one, the register holding the host address.
   struct Group { int left = 0, n = 0, k = 0, t = -1; bool push = false; } group;
-  int probes_short = 0, probes_long = 0, probes_in_dest = 0;  // bt-softmmu TLB probes emitted, by form (softmmu_emit.cpp)
+  int probes_short = 0, probes_long = 0, probes_alone = 0, probes_in_dest = 0;  // bt-softmmu TLB probes emitted, by form (softmmu_emit.cpp)
 };
 
 }  // namespace vtb::bt
