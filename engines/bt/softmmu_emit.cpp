@@ -136,19 +136,7 @@ void Translator::soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8
   ++(short_form ? c.probes_short : c.probes_long);
   const size_t cont = e.size();
   e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
-  Ctx::SoftStub s{};
-  s.miss_rel = miss;
-  s.cont = cont;
-  s.access_lo = e.size();
-  s.va = va;
-  s.s4reg = s4reg;
-  s.size = size;
-  s.bits = bits;
-  s.pc = in.pc;
-  s.len = in.len;
-  s.index = c.index;
-  s.map = c.blk->map.back();
-  c.soft_stubs.push_back(s);
+  c.soft_stubs.push_back({miss, cont, e.size(), 0, va, s4reg, size, bits, in.pc, in.len, c.index, c.blk->map.back(), {}});
 }
 
 void Translator::soft_end(Ctx& c) { c.soft_stubs.back().access_hi = c.e.size(); }
@@ -307,19 +295,9 @@ bool Translator::soft_probe_alone(Ctx& c, const Insn& in, int d, uint32_t size, 
   pext_abs(e, d, d, kGlobalBase + BT_OFF_TLB_IDX_MASK);
   table_d(tlb_table(user, kTlbAddend));
   lea(e, d, plus_d(0));
-  Ctx::SoftStub s{};
-  s.miss_rel = miss;
-  s.cont = s.access_lo = e.size();
-  s.va = d;
-  s.s4reg = d;
-  s.size = size;
-  s.bits = uint8_t(kTlbRestoreS4 | (user ? kTlbUser : 0) | (write ? kTlbWriteAcc : 0));
-  s.pc = in.pc;
-  s.len = in.len;
-  s.index = c.index;
-  s.map = c.blk->map.back();
-  s.relea = std::move(relea_bytes);
-  c.soft_stubs.push_back(std::move(s));
+  const uint8_t bits = uint8_t(kTlbRestoreS4 | (user ? kTlbUser : 0) | (write ? kTlbWriteAcc : 0));
+  c.soft_stubs.push_back(
+      {miss, e.size(), e.size(), 0, d, d, size, bits, in.pc, in.len, c.index, c.blk->map.back(), std::move(relea_bytes)});
   ++c.probes_alone;
   return true;
 }
