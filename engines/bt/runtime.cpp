@@ -254,6 +254,10 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
     st_.insns += r.guest_insns;
     (user ? st_.user_checks : st_.kernel_checks) += r.address_checks;
     (user ? st_.user_checks_elided : st_.kernel_checks_elided) += r.address_checks_elided;
+    st_.soft_probes += r.soft_probes;
+    st_.soft_probes_short += r.soft_probes_short;
+    st_.soft_probes_alone += r.soft_probes_alone;
+    st_.soft_probes_in_dest += r.soft_probes_in_dest;
     break;
   }
   Block* b = blk.get();

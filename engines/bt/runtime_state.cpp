@@ -103,6 +103,10 @@ void Runtime::stats(Counters& out) const {
     out.add("softmmu.tlb_flush", st_.tlb_flush);
     out.add("softmmu.tlb_flush_page", st_.tlb_flush_page);
     out.add("softmmu.bounce", st_.tlb_bounce);
+    out.add("softmmu.probes", st_.soft_probes);
+    out.add("softmmu.probes_short", st_.soft_probes_short);
+    out.add("softmmu.probes_alone", st_.soft_probes_alone);
+    out.add("softmmu.probes_in_dest", st_.soft_probes_in_dest);
   }
   out.add("bt.user_checks", st_.user_checks);
   out.add("bt.kernel_checks", st_.kernel_checks);

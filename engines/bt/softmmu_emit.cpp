@@ -87,7 +87,7 @@ int pick_free(uint16_t used) {
 bool is_string_op(uint8_t o0) { return (o0 >= 0xa4 && o0 <= 0xa7) || (o0 >= 0xaa && o0 <= 0xaf); }
 }  // namespace
 
-// Inline TLB probe, flag-free (pext/lea/mov/jrcxz); `va` holds the guest VA:
+// Inline TLB probe; `va` holds the guest VA. Flag-free form (flags live):
 //   mov %rcx,s6
 //   pext idx_mask,%va,%rcx            ; TLB index
 //   mov tag(,%rcx,8),%rcx             ; -(page) of the entry (read or write table)
@@ -99,38 +99,44 @@ bool is_string_op(uint8_t o0) { return (o0 >= 0xa4 && o0 <= 0xa7) || (o0 >= 0xaa
 // cont:
 //   mov s6,%rcx
 //   <the access through (%va)>        ; soft_end marks its end
+// Short form, when the arithmetic flags are dead before the instruction
+// (flags_dead_at: it or a later one of its straight-line run overwrites
+// them): the page test is `cmp $4095,%rcx; ja miss` instead of
+// `pext page_mask,%rcx,%rcx; jrcxz hit; jmp miss` — one pext and one taken
+// branch fewer on a hit, which falls through. The host address is computed
+// as in the long form (pext/addend/lea, beside the test, not after it), and
+// %va still holds the guest VA at the miss.
 void Translator::soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8_t bits, int s4reg) {
   Emitter& e = c.e;
   const bool user = c.env.user;
   if (user) bits |= kTlbUser;
   bits |= kTlbRestoreS6;
+  const uint64_t tag = tlb_table(user, (bits & kTlbWriteAcc) ? kTlbWrite : kTlbRead);
+  const bool short_form = size <= 4096 && flags_dead_at(c, in);
   e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
   pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
-  load_table_rcx(e, tlb_table(user, (bits & kTlbWriteAcc) ? kTlbWrite : kTlbRead));
+  size_t miss;
+  load_table_rcx(e, tag);
   lea(e, RCX, at(RCX, int64_t(size) - 1, va));
-  pext_abs(e, RCX, RCX, kGlobalBase + BT_OFF_TLB_PAGE_MASK);
-  e.b(0xe3); e.b(5);  // jrcxz hit
-  e.b(0xe9);
-  const size_t miss = e.size();
-  e.d32(0);
+  if (short_form) {
+    e.b(0x48); e.b(0x81); e.b(0xf9); e.d32(4095);  // cmp $4095,%rcx
+    e.b(0x0f); e.b(0x87);  // ja miss
+    miss = e.size();
+    e.d32(0);
+  } else {
+    pext_abs(e, RCX, RCX, kGlobalBase + BT_OFF_TLB_PAGE_MASK);
+    e.b(0xe3); e.b(5);  // jrcxz hit
+    e.b(0xe9);
+    miss = e.size();
+    e.d32(0);
+  }
   pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
   load_table_rcx(e, tlb_table(user, kTlbAddend));
   lea(e, va, at(RCX, 0, va));
+  ++(short_form ? c.probes_short : c.probes_long);
   const size_t cont = e.size();
   e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
-  Ctx::SoftStub s{};
-  s.miss_rel = miss;
-  s.cont = cont;
-  s.access_lo = e.size();
-  s.va = va;
-  s.s4reg = s4reg;
-  s.size = size;
-  s.bits = bits;
-  s.pc = in.pc;
-  s.len = in.len;
-  s.index = c.index;
-  s.map = c.blk->map.back();
-  c.soft_stubs.push_back(s);
+  c.soft_stubs.push_back({miss, cont, e.size(), 0, va, s4reg, size, bits, in.pc, in.len, c.index, c.blk->map.back(), {}});
 }
 
 void Translator::soft_end(Ctx& c) { c.soft_stubs.back().access_hi = c.e.size(); }
@@ -157,8 +163,9 @@ void Translator::emit_soft_stubs(Ctx& c) {
     r.guest_pc = s.pc;
     r.target = c.blk->tc + s.cont;
     r.aux = s.size;
+    e.bytes(s.relea.data(), s.relea.size());  // (the in-destination form: the guest VA again)
     c.records.push_back({e.exit(r), s.index, true});
-    e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+    if (s.bits & kTlbRestoreS6) e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
     std::vector<uint8_t> copy(e.at(s.access_lo), e.at(s.access_lo) + (s.access_hi - s.access_lo));
     e.bytes(copy.data(), copy.size());
     ExitRecord cr{};
@@ -231,6 +238,7 @@ bool Translator::soft_mem(Ctx& c, const Insn& in) {
     c.error = "xsave-family instruction (bt-softmmu): " + in.text;
     return false;
   }
+  if (soft_load_in_dest(c, in)) return true;
   const int t = begin_scratch(c, in, uint16_t(1u << RCX));
   if (t < 0) {
     c.error = "no scratch register for: " + in.text;
@@ -239,6 +247,83 @@ bool Translator::soft_mem(Ctx& c, const Insn& in) {
   if (!emit_operand_address(c, in, t, kLea)) return false;
   return emit_via_scratch(c, in, t, in.bytes + in.op_off, in.modrm_off - in.op_off, in.reg, in.bytes + in.modrm_end,
                           in.len - in.modrm_end, true);
+}
+
+// The probe in one register, when the arithmetic flags are dead before the
+// instruction and its operand is ea = [base or index*scale] + disp (no
+// segment, not rip-relative): %d holds the VA (the caller's lea), and neither
+// rcx nor a second register passes through a slot. Such a round trip (store,
+// reload) puts a store-forwarding latency on the register's dependency chain
+// at every probe, loop-carried when the register lives across a loop
+// (compute's insertion sort: ~5 cycles a probe).
+//   pext idx_mask,%d,%d ; mov tag(,%d,8),%d
+//   lea ea+size-1(%d),%d ; cmp $4095,%d ; ja miss   ; last byte - page
+//   lea ea,%d ; pext idx_mask,%d,%d ; mov addend(,%d,8),%d ; lea ea(%d),%d
+// cont: <the access through (%d)>
+// (ea+x(%d): %d added as the operand's second register.) The miss stub
+// computes the VA into %d again (`lea ea,%d`) before its exit. %d was saved
+// in s4 by the caller (restored on a fault).
+bool Translator::soft_probe_alone(Ctx& c, const Insn& in, int d, uint32_t size, bool write) {
+  const MemRef& m = in.mem;
+  if (!in.has_modrm || in.mod == 3 || in.vex || m.seg || m.rip || in.addr32 || d == m.base || d == m.index ||
+      (m.base >= 0 && m.index >= 0) || m.disp > (1 << 30) || m.disp < -(1 << 30) || size > 4096 ||
+      !flags_dead_at(c, in))
+    return false;
+  Emitter& e = c.e;
+  const bool user = c.env.user;
+  auto plus_d = [&](int64_t extra) {  // ea + extra + %d
+    MemRef k = m;
+    k.disp += extra;
+    if (m.base >= 0) k.index = d, k.scale = 1;
+    else k.base = d;
+    return k;
+  };
+  auto table_d = [&](uint64_t table) {  // mov table(,%d,8),%d
+    e.b(uint8_t(0x48 | (d >= 8 ? 6 : 0))); e.b(kMovLoad); e.b(uint8_t(((d & 7) << 3) | 4));
+    e.b(uint8_t(0xc5 | ((d & 7) << 3))); e.d32(uint32_t(table));
+  };
+  pext_abs(e, d, d, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  table_d(tlb_table(user, write ? kTlbWrite : kTlbRead));
+  lea(e, d, plus_d(int64_t(size) - 1));
+  e.b(uint8_t(0x48 | (d >= 8 ? 1 : 0))); e.b(0x81); e.b(uint8_t(0xf8 | (d & 7))); e.d32(4095);  // cmp $4095,%d
+  e.b(0x0f); e.b(0x87);  // ja miss
+  const size_t miss = e.size();
+  e.d32(0);
+  const size_t relea = e.size();
+  lea(e, d, m);
+  std::vector<uint8_t> relea_bytes(e.at(relea), e.at(relea) + (e.size() - relea));
+  pext_abs(e, d, d, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  table_d(tlb_table(user, kTlbAddend));
+  lea(e, d, plus_d(0));
+  const uint8_t bits = uint8_t(kTlbRestoreS4 | (user ? kTlbUser : 0) | (write ? kTlbWriteAcc : 0));
+  c.soft_stubs.push_back(
+      {miss, e.size(), e.size(), 0, d, d, size, bits, in.pc, in.len, c.index, c.blk->map.back(), std::move(relea_bytes)});
+  ++c.probes_alone;
+  return true;
+}
+
+// A 32/64-bit `mov m,%d` with %d not in the address: the probe runs in %d
+// (soft_probe_alone), saved in s4 for a fault but not reloaded (the load
+// overwrites it).
+bool Translator::soft_load_in_dest(Ctx& c, const Insn& in) {
+  const int d = in.reg;
+  if (in.opcode0() != kMovLoad || in.npfx || in.opsize || in.seg || d == RSP) return false;
+  const uint32_t size = (in.rex & 8) ? 8 : 4;
+  Emitter& e = c.e;
+  const size_t start = e.size();
+  e.store_abs(d, kGlobalBase + BT_OFF_S4);
+  lea(e, d, in.mem);
+  if (!soft_probe_alone(c, in, d, size, false)) {
+    e.truncate(start);
+    return false;
+  }
+  c.blk->map.back().fixup = Fixup::RestoreS4;
+  c.blk->map.back().reg = uint8_t(d);
+  c.soft_stubs.back().map = c.blk->map.back();
+  emit_modrm_mem(e, nullptr, 0, in.rex & 8, in.rex != 0, &kMovLoad, 1, d, at(d), nullptr, 0);
+  soft_end(c);
+  ++c.probes_in_dest;
+  return true;
 }
 
 // A VEX-encoded instruction (AVX, BMI) with a memory operand: the same

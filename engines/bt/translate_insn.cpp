@@ -478,6 +478,10 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   res.guest_insns = uint32_t(n);
   res.address_checks = uint32_t(c.checks);
   res.address_checks_elided = uint32_t(c.checks_elided);
+  res.soft_probes = uint32_t(c.probes_short + c.probes_long + c.probes_alone);
+  res.soft_probes_alone = uint32_t(c.probes_alone);
+  res.soft_probes_in_dest = uint32_t(c.probes_in_dest);
+  res.soft_probes_short = uint32_t(c.probes_short);
   return res;
 }
 

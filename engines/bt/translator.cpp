@@ -299,7 +299,8 @@ bool Translator::emit_via_scratch(Ctx& c, const Insn& in, int t, const uint8_t* 
     uint32_t size;
     bool write;
     soft_access_of(in, &size, &write);
-    soft_probe(c, in, t, size, uint8_t(kTlbRestoreS4 | (write ? kTlbWriteAcc : 0)), t);
+    if (!soft_probe_alone(c, in, t, size, write))
+      soft_probe(c, in, t, size, uint8_t(kTlbRestoreS4 | (write ? kTlbWriteAcc : 0)), t);
   } else if (check) {
     emit_linear_check(c, in, t);
   }

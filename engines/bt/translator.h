@@ -80,6 +80,7 @@ struct TranslateResult {
   size_t size = 0;         // bytes emitted
   uint32_t guest_insns = 0;
   uint32_t address_checks = 0;  // address checks emitted (address_checks.cpp)
+  uint32_t soft_probes = 0, soft_probes_short = 0, soft_probes_alone = 0, soft_probes_in_dest = 0;  // bt-softmmu TLB probes emitted; of them the short form
   uint32_t address_checks_elided = 0;  // accesses an earlier check of the block covers
 };
 
@@ -146,6 +147,8 @@ class Translator {
   bool soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok);
   bool soft_mem(Ctx& c, const Insn& in);
   bool soft_mem_vex(Ctx& c, const Insn& in);
+  bool soft_load_in_dest(Ctx& c, const Insn& in);
+  bool soft_probe_alone(Ctx& c, const Insn& in, int d, uint32_t size, bool write);
   // The probe of the guest VA in `va` for `size` bytes; on return `va` holds
   // the host address (a miss exits, kTlb* `bits`; `s4reg` is the register
   // saved in s4). Then the access(es) through it, then soft_end.

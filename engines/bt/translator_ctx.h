@@ -35,11 +35,13 @@ struct Translator::Ctx {
   // bt-softmmu: one per TLB probe: its miss jump, the inline continuation,
   // the bytes of the access (copied into the bounce path) and where it ends.
   struct SoftStub { size_t miss_rel; size_t cont; size_t access_lo, access_hi; int va, s4reg; uint32_t size; uint8_t bits;
-                    uint64_t pc; uint8_t len; int index; InsnMapEntry map; };
+                    uint64_t pc; uint8_t len; int index; InsnMapEntry map;
+                    std::vector<uint8_t> relea; };  // the in-destination form: `lea ea,%va` for the miss stub
   std::vector<SoftStub> soft_stubs;
   // A run of pushes (or pops) under one probe (softmmu_emit.cpp): members
   // still to come after this one, the register holding the host address.
   struct Group { int left = 0, n = 0, k = 0, t = -1; bool push = false; } group;
+  int probes_short = 0, probes_long = 0, probes_alone = 0, probes_in_dest = 0;  // bt-softmmu TLB probes emitted, by form (softmmu_emit.cpp)
 };
 
 }  // namespace vtb::bt

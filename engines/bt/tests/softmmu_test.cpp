@@ -121,6 +121,64 @@ TEST_F(SoftmmuTest, PageCrossingAccessesSpanTwoFrames) {
   EXPECT_EQ(counter("softmmu.bounce"), 2u);
 }
 
+// Where the arithmetic flags are dead before the access (a later instruction
+// of the run overwrites them) an explicit operand with one address register
+// is probed in its scratch register alone, a `mov m,%d` in %d (the loads here);
+// hits, fills, page crossings (bounce) and faults behave as with the
+// flag-free form.
+TEST_F(SoftmmuTest, ShortProbesWhereFlagsAreDead) {
+  put(0x200ff8, 0x0403020100000000ULL);
+  put(0x280000, 0x0c0b0a0908070605ULL);
+  Regs r;
+  r.rbx = 0x600ffe;
+  // mov 0x600ffc,%rax; add $1,%rax; mov $0x99,%rdx; mov %rdx,(%rbx); sub %rdx,%rdx;
+  // mov (%rbx),%rcx; cmp %rcx,%rcx; out %al,$0xf4
+  Exit e = run({0x48, 0x8b, 0x04, 0x25, 0xfc, 0x0f, 0x60, 0x00, 0x48, 0x83, 0xc0, 0x01, 0x48, 0xc7, 0xc2, 0x99, 0x00,
+                0x00, 0x00, 0x48, 0x89, 0x13, 0x48, 0x29, 0xd2, 0x48, 0x8b, 0x0b, 0x48, 0x39, 0xc9, 0xe6, 0xf4},
+               &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rax, 0x0807060504030202ULL);
+  EXPECT_EQ(r.rcx, 0x99u);
+  EXPECT_EQ(r.rdx, 0u);
+  EXPECT_EQ(r.rbx, 0x600ffeu);
+  EXPECT_EQ(get(0x200ff8), 0x0099020100000000ULL);
+  EXPECT_EQ(get(0x280000), 0x0c0b000000000000ULL);
+  EXPECT_EQ(counter("softmmu.bounce"), 3u) << "all three accesses cross into a non-adjacent frame";
+  // (the code page's zero bytes after `out` decode as add %al,(%rax): their flags are dead too)
+  EXPECT_EQ(counter("softmmu.probes_in_dest"), 2u) << "the two loads";
+  EXPECT_EQ(counter("softmmu.probes_alone"), counter("softmmu.probes")) << "every access of the block";
+  // mov (%rbx),%rax; add $1,%rax (0x700008 not mapped): precise, registers restored
+  Regs f;
+  f.rax = 0x77, f.rbx = 0x700008, f.rcx = 0x1234;
+  e = run({0x48, 0x8b, 0x03, 0x48, 0x83, 0xc0, 0x01, 0xe6, 0xf4}, &f);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.vector, 14);
+  EXPECT_EQ(e.fault_addr, 0x700008u);
+  EXPECT_EQ(e.error_code, 0u);
+  EXPECT_EQ(f.rip, 0x400000u);
+  EXPECT_EQ(f.rax, 0x77u);
+  EXPECT_EQ(f.rbx, 0x700008u);
+  EXPECT_EQ(f.rcx, 0x1234u);
+  // mov %rcx,0x602010 (read-only); sub %rax,%rax: a write protection fault, nothing written
+  Regs w;
+  w.rax = 5, w.rcx = 0x4321;
+  e = run({0x48, 0x89, 0x0c, 0x25, 0x10, 0x20, 0x60, 0x00, 0x48, 0x29, 0xc0, 0xe6, 0xf4}, &w);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.fault_addr, 0x602010u);
+  EXPECT_EQ(e.error_code, 3u) << "present, write";
+  EXPECT_EQ(w.rip, 0x400000u);
+  EXPECT_EQ(w.rax, 5u);
+  EXPECT_EQ(w.rcx, 0x4321u);
+  EXPECT_EQ(get(0x202010), 0u);
+  EXPECT_GE(counter("softmmu.probes_in_dest"), 3u) << "the faulting load too";
+  EXPECT_EQ(counter("softmmu.probes_alone"), counter("softmmu.probes"));
+  // mov 0x600000,%rax; adc $0,%rax: adc reads CF, so the load keeps the flag-free probe
+  Regs l;
+  e = run({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x48, 0x83, 0xd0, 0x00, 0xe6, 0xf4}, &l);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_GE(counter("softmmu.probes") - counter("softmmu.probes_short") - counter("softmmu.probes_alone"), 1u);
+}
+
 // Like a TLB: a PTE store is not traced (the old translation may stay until
 // invalidation); invlpg and a CR3 load drop it. A read leaves D clear, and
 // the first write through that page walks again and sets it.
