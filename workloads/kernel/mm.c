@@ -42,6 +42,7 @@ static uint64_t table_pool_take(void) {
   if (table_pool.next >= table_pool.end) return 0;
   bump_left--;
   table_pool.next += PAGE;
+  if (boot.from_pvh) memset(P2V(table_pool.next - PAGE), 0, PAGE); /* RAM is not known-zero under QEMU */
   return table_pool.next - PAGE;
 }
 
@@ -57,6 +58,11 @@ uint64_t frame_alloc(int zero) {
       pa = range[i].next;
       range[i].next += PAGE;
       bump_left--;
+      /* Never-used RAM is zero only where the loader says so (vtb's engines:
+       * a fresh memfd). Under QEMU (PVH) firmware and the PVH loader leave
+       * data in RAM: memtouch read non-zero "fresh" pages once the bump
+       * reached them (qemu-tcg, ~12 rounds of 1024 pages in 64 MiB). */
+      if (zero && boot.from_pvh) memset(P2V(pa), 0, PAGE);
     }
   if (!pa && free_dirty) {
     pa = pop(&free_dirty);
