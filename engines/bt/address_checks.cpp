@@ -148,7 +148,15 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
     }
   }
   if (flags_dead && r.base >= 0 && r.index < 0 && small && !exact && !addr32) {
-    c.anchor[r.base] = {true, 0};  // set before the check: a refusal leaves the block
+    // A user data check that is the block's first code may be hoisted out of
+    // a self-loop (loop_entry): nothing but such checks before it.
+    const size_t prefix = c.loop_checks.empty() ? size_t(c.blk->tc_fast - c.blk->tc) : c.loop_checks.back().after;
+    int hoist = -1;
+    if (!kernel && r.base != RSP && r.base != RBP && c.index == 0 && !c.env.softmmu && e.size() == prefix) {
+      hoist = int(c.loop_checks.size());
+      c.loop_checks.push_back({r.base, 0, c.slow_checks.size()});
+    }
+    c.anchor[r.base] = {true, 0, hoist};  // set before the check: a refusal leaves the block
     int kind = 2;
     if (kernel) {
       cmp_abs(e, r.base, BT_OFF_KHALF_LO);  // jb slow: below the kernel half
@@ -167,6 +175,7 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
       c.check_stubs.push_back({e.jcc32(0x3, e.pc()), r, write, pc, c.index, false, false});  // jae fail
     }
     c.slow_checks.back().back = e.size();
+    if (hoist >= 0) c.loop_checks.back().after = e.size();
     ++c.checks;
     return;
   }
@@ -299,6 +308,50 @@ void Translator::track_checked_regs(Ctx& c, const Insn& in) {
   kill_all();
 }
 
+// Check hoisting on self-loops. A quick user check `cmp $hole_lo-1M,%R; jae
+// slow` at the very start of the block accepted R (fast side: R below
+// hole_lo - 1 MiB). On a back edge to the block's own start where R has only
+// moved by constants since, by d in [-1 MiB, 0] (track_checked_regs), R is
+// still below that bound — unless it wrapped below 0, to within 1 MiB of
+// 2^64: then every access it covers lies in [2^64 - 2 MiB, 2^64) (the host
+// kernel half: a host #PF that becomes the guest's #PF, as for any quick
+// check's margin) or wraps to [0, 1 MiB) (user memory). So the check's
+// answer is known and the back edge may enter past it: the entry offset
+// after the longest run of such checks, 0 when none. The accepted slow side
+// (R in the upper user range, from which a decreasing R reaches the hole)
+// must then not come back: it exits and the dispatcher retranslates the
+// instruction with the exact check (emit_check_stubs).
+size_t Translator::loop_entry(Ctx& c) {
+  size_t entry = 0;
+  int n = 0;
+  for (const Ctx::LoopCheck& k : c.loop_checks) {
+    const Ctx::Anchor& a = c.anchor[k.reg];
+    if (!a.valid || a.hoist != n || a.delta > 0 || a.delta < -kCheckMaxDisp) break;
+    entry = k.after;
+    ++n;
+  }
+  for (int i = 0; i < n; ++i) c.slow_checks[c.loop_checks[size_t(i)].slow].loop = true;
+  c.checks_hoisted += n;
+  return entry;
+}
+
+// After a direct branch (stubs from `mark` on): a jcc/jmp back to the
+// block's own start gets a second entry past the hoisted checks. The
+// runtime chains it there only where back edges skip the budget check
+// (asynchronous exits: the timer unchains them, so the loop stays
+// interruptible); loop/jrcxz (rcx moves) and every other branch do not.
+void Translator::note_back_edges(Ctx& c, const Insn& in, size_t mark) {
+  if (c.loop_checks.empty() || in.vex) return;
+  const uint8_t o0 = in.opcode0();
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const bool jcc = (o0 >= 0x70 && o0 <= 0x7f) || (o0 == 0x0f && (o1 & 0xf0) == 0x80);
+  if (!jcc && o0 != 0xe9 && o0 != 0xeb) return;
+  for (size_t i = mark; i < c.stubs.size(); ++i) {
+    if (c.stubs[i].second != c.blk->pc) continue;
+    if (const size_t entry = loop_entry(c)) c.loop_back.push_back({c.stubs[i].first, entry});
+  }
+}
+
 namespace {
 // Does the instruction write its explicit memory operand? (For the W bit of
 // the #PF a refused access becomes; reads are assumed otherwise.)
@@ -416,6 +469,10 @@ void Translator::emit_check_stubs(Ctx& c) {
       const uint64_t back_pc = e.pc() - e.size() + s.back;
       e.jmp32(back_pc);
       *e.at(back8) = uint8_t(e.size() - 5 - (back8 + 1));  // to the jmp back
+      continue;
+    }
+    if (s.loop) {  // hoisted from a self-loop: an accepted address leaves (a legal one is retranslated exactly)
+      c.check_stubs.push_back({e.jmp32(e.pc()), s.m, s.write, s.pc, s.index, false, false});
       continue;
     }
     e.jmp32(e.pc() - e.size() + s.back);  // back behind the check

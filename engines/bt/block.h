@@ -36,6 +36,9 @@ struct Block {
   std::vector<std::pair<uint64_t, uint64_t>> incoming;  // (rel32 site, its original stub) chained to us
   std::vector<uint64_t> outgoing_sites;   // rel32 fields in this block (patched or not)
   std::vector<uint64_t> outgoing_stub;    // the stub each site jumps to when unchained
+  // Back edges to this block's own start and their entry past the hoisted
+  // address checks (address_checks.cpp: loop_entry), for Runtime::chain.
+  std::vector<std::pair<uint64_t, uint64_t>> loop_entries;
   // Guest pc of the instruction at TC address `a` (inside this block), its map entry.
   const InsnMapEntry* lookup(uint64_t a) const {
     if (a < tc || a >= tc + tc_size || map.empty()) return nullptr;

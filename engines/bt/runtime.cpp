@@ -254,6 +254,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
     st_.insns += r.guest_insns;
     (user ? st_.user_checks : st_.kernel_checks) += r.address_checks;
     (user ? st_.user_checks_elided : st_.kernel_checks_elided) += r.address_checks_elided;
+    st_.user_checks_hoisted += r.address_checks_hoisted;
     st_.soft_probes += r.soft_probes;
     st_.soft_probes_short += r.soft_probes_short;
     st_.soft_probes_alone += r.soft_probes_alone;
@@ -278,7 +279,10 @@ void Runtime::chain(Block* src, uint64_t site, Block* dst) {
   // A back edge keeps the budget check unless exits are asynchronous; then it
   // is remembered so that the timer signal can unchain it.
   const bool back = dst->pc <= src->pc;
-  const uint64_t target = entry_of(dst, counting_ || (back && !async_));
+  uint64_t target = entry_of(dst, counting_ || (back && !async_));
+  if (dst == src && target == dst->tc_fast)  // a self-loop: past its hoisted address checks (address_checks.cpp)
+    for (const auto& [s, entry] : dst->loop_entries)
+      if (s == site) target = entry;
   const int64_t rel = int64_t(target) - int64_t(site + 4);
   if (!fits_rel32(rel) || src->space != dst->space || !src->valid || !dst->valid) return;
   uint64_t stub = 0;
@@ -294,6 +298,7 @@ void Runtime::chain(Block* src, uint64_t site, Block* dst) {
   for (const auto& in : dst->incoming) known |= in.first == site;
   if (!known) dst->incoming.push_back({site, stub});
   ++st_.chain;
+  if (target != entry_of(dst, counting_ || (back && !async_))) ++st_.loop_entries_chained;
 }
 
 int Runtime::async_signal_number() { return SIGRTMIN + 3; }

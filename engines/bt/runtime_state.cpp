@@ -112,6 +112,8 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.kernel_checks", st_.kernel_checks);
   out.add("bt.user_checks_elided", st_.user_checks_elided);
   out.add("bt.kernel_checks_elided", st_.kernel_checks_elided);
+  out.add("bt.user_checks_hoisted", st_.user_checks_hoisted);
+  out.add("bt.loop_entries_chained", st_.loop_entries_chained);
   out.add("bt.user_isolation_faults", st_.user_isolation_faults);
   out.add("bt.kernel_isolation_faults", st_.kernel_isolation_faults);
   if (opt_.direct_user) {

@@ -408,7 +408,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     blk->map.push_back({uint32_t(e.size()), uint32_t(cur - pc), uint8_t(c.index), Fixup::None, 0});
     bool end = false;
     const size_t mark = e.size();
-    const size_t check_stubs_mark = c.check_stubs.size(), slow_mark = c.slow_checks.size();
+    const size_t check_stubs_mark = c.check_stubs.size(), slow_mark = c.slow_checks.size(), stubs_mark = c.stubs.size();
     if (c.env.user_checks || c.env.kernel_checks) emit_address_checks(c, in);
     if (!translate_insn(c, in, &end)) {
       e.truncate(mark);
@@ -425,6 +425,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
       ended = true;
       break;
     }
+    if (c.env.user_checks) note_back_edges(c, in, stubs_mark);
     if (c.env.user_checks || c.env.kernel_checks) track_checked_regs(c, in);
     ++c.index;
     cur += in.len;
@@ -462,6 +463,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     blk->outgoing_stub.push_back(stub);
   }
   emit_check_stubs(c);
+  for (const auto& [site, entry] : c.loop_back) blk->loop_entries.push_back({tc + site, tc + entry});
   if (c.env.softmmu) emit_soft_stubs(c);
   for (const auto& r : c.records) {
     ExitRecord* rec = reinterpret_cast<ExitRecord*>(e.at(r.off));
@@ -478,6 +480,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   res.guest_insns = uint32_t(n);
   res.address_checks = uint32_t(c.checks);
   res.address_checks_elided = uint32_t(c.checks_elided);
+  res.address_checks_hoisted = uint32_t(c.checks_hoisted);
   res.soft_probes = uint32_t(c.probes_short + c.probes_long + c.probes_alone);
   res.soft_probes_alone = uint32_t(c.probes_alone);
   res.soft_probes_in_dest = uint32_t(c.probes_in_dest);

@@ -82,6 +82,7 @@ struct TranslateResult {
   uint32_t address_checks = 0;  // address checks emitted (address_checks.cpp)
   uint32_t soft_probes = 0, soft_probes_short = 0, soft_probes_alone = 0, soft_probes_in_dest = 0;  // bt-softmmu TLB probes emitted; of them the short form
   uint32_t address_checks_elided = 0;  // accesses an earlier check of the block covers
+  uint32_t address_checks_hoisted = 0;  // quick checks a self-loop's back edge enters past (per back edge)
 };
 
 class Translator {
@@ -127,6 +128,10 @@ class Translator {
                           bool margin_ok = true);
   bool flags_dead_at(Ctx& c, const Insn& in);
   static void track_checked_regs(Ctx& c, const Insn& in);
+  // Check hoisting on self-loops: the entry past the block's first quick
+  // checks for a back edge here (0: none); records the back edges of `in`.
+  static size_t loop_entry(Ctx& c);
+  static void note_back_edges(Ctx& c, const Insn& in, size_t mark);
   const Insn* lookahead(Ctx& c, uint64_t pc);
   void emit_check_stubs(Ctx& c);
   bool emit_seg_rewrite(Ctx& c, const Insn& in);
