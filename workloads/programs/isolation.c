@@ -71,6 +71,20 @@ static void probe_wrpkru(int straddle) {
   exit(v ? SAW_VALUE : SAW_ZERO);
 }
 
+/* A pointer walk in a tight loop (bt takes the address check of a loop
+ * whose pointer only moves down out of the loop, docs/bt.md): down from this
+ * program's data past the bottom of its image, or up from below the host's
+ * range in the second GiB into it. Killed at the first page it may not
+ * touch; never a value. */
+static void probe_walk(int up) {
+  static uint64_t start_word = 1;
+  uint64_t p = up ? VTB_HOST_RESERVED_USER_LO - 0x2000 : (uint64_t)&start_word, v = 0;
+  if (up) __asm__ volatile("1: movq (%1), %0\n\taddq $4096, %1\n\tjmp 1b" : "=&r"(v), "+r"(p) : : "cc", "memory");
+  else __asm__ volatile("1: movq (%1), %0\n\tsubq $4096, %1\n\tjmp 1b" : "=&r"(v), "+r"(p) : : "cc", "memory");
+  printf("isolation: walk ended at 0x%lx\n", p);
+  exit(SURVIVED);
+}
+
 static void probe_jump(uint64_t target) {
   __asm__ volatile("jmp *%0" ::"r"(target));
   exit(SURVIVED);
@@ -78,7 +92,7 @@ static void probe_jump(uint64_t target) {
 
 struct probe {
   const char *name;
-  int kind; /* 0 fs load, 1 rd base, 2 change, 3 jump, 4 host-range read, 5 wrpkru */
+  int kind; /* 0 fs load, 1 rd base, 2 change, 3 jump, 4 host-range read, 5 wrpkru, 6 pointer walk */
   uint64_t arg;
 };
 
@@ -93,6 +107,8 @@ static const struct probe probes[] = {
     {"eflags_ac", 2, 3},
     {"moffs_host_range", 4, 0},
     {"fs_host_range", 4, 1},
+    {"walk_down", 6, 0},
+    {"walk_up_host_range", 6, 1},
     {"jmp_1", 3, 1},
     {"jmp_0x8000", 3, 0x8000},
     {"jmp_0x7fff00000000", 3, 0x7fff00000000ULL},
@@ -114,6 +130,7 @@ int main(void) {
       if (p->kind == 2) probe_change((int)p->arg);
       if (p->kind == 4) probe_host_read((int)p->arg);
       if (p->kind == 5) probe_wrpkru((int)p->arg);
+      if (p->kind == 6) probe_walk((int)p->arg);
       probe_jump(p->arg);
     }
     if (pid < 0) {

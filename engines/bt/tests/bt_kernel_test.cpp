@@ -186,6 +186,28 @@ TEST_F(BtKernel, DirectUserIsolationProbesStayInTheGuest) {
   EXPECT_GE(r.counters.get("bt.direct_outside"), 4u);  // the four jumps
 }
 
+// Translated user code (bt): the isolation probes' pointer walks — one whose
+// loop runs with its address check hoisted (docs/bt.md, "Hoisted checks") —
+// end with the child killed by a #PF; compute's loops get hoisted checks.
+TEST_F(BtKernel, TranslatedPointerWalksAreKilledWithHoistedChecks) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
+  const RunResult r = run("isolation", 60);
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\nconsole:\n" << r.console;
+  EXPECT_EQ(r.exit_code, 0) << r.console;
+  for (const char* probe : {"walk_down", "walk_up_host_range"}) {
+    const auto it = std::find_if(r.records.begin(), r.records.end(), [&](const auto& kv) { return kv.first == probe; });
+    ASSERT_NE(it, r.records.end()) << "no record for " << probe << "\nconsole:\n" << r.console;
+    EXPECT_EQ(it->second, "killed") << probe;
+  }
+  EXPECT_NE(r.console.find("walk_down: killed by vector 14"), std::string::npos) << r.console;
+  EXPECT_GE(r.counters.get("bt.user_checks_hoisted"), 1u);
+  EXPECT_GE(r.counters.get("bt.loop_entries_chained"), 1u);
+  const RunResult c = run("compute 20");
+  ASSERT_EQ(c.outcome, Outcome::Exited) << c.message;
+  EXPECT_GE(c.counters.get("bt.user_checks_hoisted"), 1u);
+  EXPECT_GE(c.counters.get("bt.loop_entries_chained"), 1u);
+}
+
 // The asynchronous-exit timer as the dispatcher uses it (common/thread_timer):
 // ThreadTimer::armed_ns() != 0 must mean "an expiry is still to be signalled",
 // since the dispatcher does not arm again while it says so.
