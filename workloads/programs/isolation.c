@@ -1,4 +1,4 @@
-/* tags: workloads|programs — desc: isolation: guest user code probes the host through FS/GS, rdfsbase/wrfsbase, segment loads, EFLAGS.AC, jumps out of its memory and a written WRPKRU; each probe runs in a child that the kernel must kill (or that must see only guest state). */
+/* tags: workloads|programs — desc: isolation: guest user code probes the host through FS/GS, rdfsbase/wrfsbase, segment loads, EFLAGS.AC, jumps out of its memory, a written WRPKRU and pointer walks down past its image and up into the host range; each probe runs in a child that the kernel must kill (or that must see only guest state). */
 #include "vtb.h"
 
 /* Each probe runs in a forked child. It either dies by a guest exception
