@@ -9,19 +9,13 @@
 #include "common/abi/vtb_abi.h"
 #include "engines/bt/tests/machine_suite.h"
 #include "engines/bt/tests/snippet.h"
+#include "engines/bt/tests/user_mode.h"
 
 namespace vtb::bt::test {
 namespace {
 
 class LoopHoist : public MachineSuite<LoopHoist> {
  protected:
-  static Regs cpl3() {
-    Regs r = initial_regs();
-    r.cs.selector = 0x33;
-    r.ss.selector = 0x2b;
-    r.rflags = 0x3002;  // IOPL 3: the terminator's out runs at CPL 3
-    return r;
-  }
   // Guest memory at [at, at + len) for one test (PROT_NONE again afterwards).
   struct Pages {
     Pages(Machine& m, uint64_t at, size_t len) : at(at), len(len) {
@@ -48,7 +42,7 @@ const std::vector<uint8_t> kShiftLoop = {0x4c, 0x89, 0x38, 0x48, 0x83, 0xe8, 0x0
 // the same bytes run natively — for an exit by each of the two branches.
 TEST_F(LoopHoist, DecreasingPointerLoopEntersPastItsCheckAndMatchesNative) {
   if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
-  Regs w = cpl3();
+  Regs w = user_regs();
   ASSERT_EQ(m_->run_bt({0x48, 0x83, 0xc2, 0x01}, &w).kind, ExitKind::PortIo);  // the end stub's translation first
   struct Case { const char* what; uint64_t v; uint32_t n; };
   const Case cases[] = {{"shifts all, counter ends it", 5, 300}, {"stops at a smaller element", 2005, 1000}};
@@ -58,7 +52,7 @@ TEST_F(LoopHoist, DecreasingPointerLoopEntersPastItsCheckAndMatchesNative) {
       auto* buf = reinterpret_cast<uint64_t*>(m_->data());
       for (int i = 0; i < 0x400; ++i) buf[i] = 10 * uint64_t(i);
     };
-    Regs r = cpl3();
+    Regs r = user_regs();
     r.rax = kData + 8 * 0x3ff;  // &buf[j + 1], j = 0x3fe
     r.r15 = 10 * 0x3fe;         // buf[j]
     r.rcx = k.v;
@@ -92,7 +86,7 @@ TEST_F(LoopHoist, DecreasingPointerLoopEntersPastItsCheckAndMatchesNative) {
 TEST_F(LoopHoist, UpwardWalkKeepsItsCheckAndStopsAtTheHole) {
   if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
   // top: mov %rsi,(%rax); add $8,%rax; sub $1,%edx; jne top
-  Regs r = cpl3();
+  Regs r = user_regs();
   r.rax = kData;
   r.rdx = 100;
   r.rsi = 0x77;
@@ -106,16 +100,12 @@ TEST_F(LoopHoist, UpwardWalkKeepsItsCheckAndStopsAtTheHole) {
   // top: mov %rsi,(%rax); add $8,%rax; jmp top — from two pages below the hole
   Pages below(*m_, VTB_HOST_RESERVED_USER_LO - 0x2000, 0x2000);
   ASSERT_TRUE(below.ok);
-  Regs u = cpl3();
+  Regs u = user_regs();
   u.rax = below.at;
   u.rsi = 0x99;
   const uint64_t f0 = counter("bt.user_isolation_faults");
   e = m_->run_bt({0x48, 0x89, 0x30, 0x48, 0x83, 0xc0, 0x08, 0xeb, 0xf7}, &u, kCode + 0x200);
-  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
-  EXPECT_EQ(e.vector, 14);
-  EXPECT_EQ(e.fault_addr, VTB_HOST_RESERVED_USER_LO);
-  EXPECT_EQ(e.error_code, 6u) << "user write, not present";
-  EXPECT_EQ(e.rip, kCode + 0x200);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 6, VTB_HOST_RESERVED_USER_LO, kCode + 0x200));  // user write, not present
   EXPECT_EQ(u.rax, VTB_HOST_RESERVED_USER_LO);
   EXPECT_EQ(*reinterpret_cast<uint64_t*>(VTB_HOST_RESERVED_USER_LO - 8), 0x99u);
   EXPECT_EQ(counter("bt.user_isolation_faults") - f0, 1u) << "stopped by the check";
@@ -130,17 +120,13 @@ TEST_F(LoopHoist, DownwardWalkFromTheUpperRangeStopsAtTheHole) {
   Pages upper(*m_, VTB_HOST_RESERVED_USER_HI, kCheckMaxDisp + 0x2000);
   ASSERT_TRUE(upper.ok);
   // top: mov %rsi,(%rax); sub $0x1000,%rax; jmp top
-  Regs r = cpl3();
+  Regs r = user_regs();
   r.rax = VTB_HOST_RESERVED_USER_HI + kCheckMaxDisp + 0x1000;  // above the quick check's widened bound
   r.rsi = 0x5a5a;
   const uint64_t h0 = counter("bt.user_checks_hoisted"), f0 = counter("bt.user_isolation_faults");
   const uint64_t i0 = counter("bt.tc_invalidate");
   Exit e = m_->run_bt({0x48, 0x89, 0x30, 0x48, 0x81, 0xe8, 0x00, 0x10, 0x00, 0x00, 0xeb, 0xf4}, &r, kCode + 0x300);
-  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
-  EXPECT_EQ(e.vector, 14);
-  EXPECT_EQ(e.fault_addr, VTB_HOST_RESERVED_USER_HI - 0x1000);
-  EXPECT_EQ(e.error_code, 6u);
-  EXPECT_EQ(e.rip, kCode + 0x300);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 6, VTB_HOST_RESERVED_USER_HI - 0x1000, kCode + 0x300));
   EXPECT_EQ(*reinterpret_cast<uint64_t*>(VTB_HOST_RESERVED_USER_HI), 0x5a5au) << "the walk ran down to the range's bottom";
   EXPECT_GE(counter("bt.user_checks_hoisted") - h0, 1u) << "the first translation hoisted it";
   EXPECT_EQ(counter("bt.tc_invalidate") - i0, 1u) << "one block dropped: the retranslation with the exact check";
@@ -156,23 +142,19 @@ TEST_F(LoopHoist, DownwardWalkBelowZeroEndsInAGuestFault) {
   ASSERT_TRUE(low.ok);
   for (uint64_t a : {0x10000, 0x30000, 0x50000}) *reinterpret_cast<uint64_t*>(a) = a + 1;
   // top: mov (%rax),%rbx; sub $0x20000,%rax; jmp top — 0x50000, 0x30000, 0x10000, then -0x10000
-  Regs r = cpl3();
+  Regs r = user_regs();
   r.rax = 0x50000;
   const uint64_t h0 = counter("bt.user_checks_hoisted"), c0 = counter("bt.loop_entries_chained");
   const uint64_t f0 = counter("bt.user_isolation_faults");
   Exit e = m_->run_bt({0x48, 0x8b, 0x18, 0x48, 0x81, 0xe8, 0x00, 0x00, 0x02, 0x00, 0xeb, 0xf4}, &r, kCode + 0x400);
-  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
-  EXPECT_EQ(e.vector, 14);
-  EXPECT_EQ(e.fault_addr, uint64_t(-0x10000));
-  EXPECT_EQ(e.error_code, 4u) << "user read, not present";
-  EXPECT_EQ(e.rip, kCode + 0x400);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 4, uint64_t(-0x10000), kCode + 0x400));  // user read, not present
   EXPECT_EQ(r.rax, uint64_t(-0x10000));
   EXPECT_EQ(r.rbx, 0x10001u);
   EXPECT_GE(counter("bt.user_checks_hoisted") - h0, 1u);
   EXPECT_GE(counter("bt.loop_entries_chained") - c0, 1u);
   EXPECT_EQ(counter("bt.user_isolation_faults") - f0, 0u) << "a host fault, not the check, stopped it";
   // The runtime still works.
-  Regs k = cpl3();
+  Regs k = user_regs();
   EXPECT_EQ(m_->run_bt({0x48, 0x83, 0xc2, 0x01}, &k).kind, ExitKind::PortIo);
 }
 

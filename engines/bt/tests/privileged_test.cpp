@@ -10,6 +10,7 @@
 #include "common/counters.h"
 #include "engines/bt/tests/machine_suite.h"
 #include "engines/bt/tests/snippet.h"
+#include "engines/bt/tests/user_mode.h"
 
 namespace vtb::bt::test {
 namespace {
