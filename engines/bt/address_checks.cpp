@@ -255,16 +255,24 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
 // inline sequences, division, string ops, VEX...) drops every anchor.
 void Translator::track_checked_regs(Ctx& c, const Insn& in) {
   auto& an = c.anchor;
+  const uint8_t o0 = in.opcode0();
+  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  // A byte register operand without REX numbered 4..7 is ah/ch/dh/bh: bits
+  // 8-15 of rax..rbx (not spl..dil).
+  const bool high8 = !in.rex && ((o0 < 0x40 && (o0 & 7) <= 3 && !(o0 & 1)) || o0 == 0x88 || o0 == 0x8a ||
+                                 o0 == 0xc6 || (o0 >= 0xb0 && o0 <= 0xb7) || o0 == 0xc0 || o0 == 0xd0 || o0 == 0xd2 ||
+                                 o0 == 0xf6 || o0 == 0xfe || (o0 == 0x0f && o1 >= 0x90 && o1 <= 0x9f));
   auto kill_all = [&] { for (auto& a : an) a.valid = false; };
-  auto kill = [&](int r) { if (r >= 0 && r < 16) an[r].valid = false; };
+  auto kill = [&](int r) {
+    if (high8 && r >= 4 && r < 8) r -= 4;
+    if (r >= 0 && r < 16) an[r].valid = false;
+  };
   auto move = [&](int r, int64_t d) {
     if (!an[r].valid) return;
     an[r].delta += d;
     if (an[r].delta < -kCheckMaxDisp || an[r].delta > kCheckMaxDisp) an[r].valid = false;
   };
   if (in.vex || in.rep || in.repne || in.lock) return kill_all();
-  const uint8_t o0 = in.opcode0();
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
   const bool w = in.rex & 8;
   const bool reg_dst = in.has_modrm && in.mod == 3;
   const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
@@ -281,7 +289,8 @@ void Translator::track_checked_regs(Ctx& c, const Insn& in) {
     if (w && (ext == 0 || ext == 5)) return move(in.rm, ext == 0 ? in.imm : -in.imm);
     return kill(in.rm);
   }
-  if (o0 == 0x84 || o0 == 0x85 || o0 == 0xa8 || o0 == 0xa9 || (o0 >= 0x70 && o0 <= 0x7f) || o0 == 0x90) return;
+  if (o0 == 0x84 || o0 == 0x85 || o0 == 0xa8 || o0 == 0xa9 || (o0 >= 0x70 && o0 <= 0x7f)) return;
+  if (o0 == 0x90) return (in.rex & 1) ? kill_all() : void();  // nop; with REX.B xchg %r8,%rax
   if (o0 == 0x88 || o0 == 0x89 || o0 == 0xc6 || o0 == 0xc7) return reg_dst ? kill(in.rm) : void();
   if (o0 == 0x8a || o0 == 0x8b || o0 == 0x63 || o0 == 0x69 || o0 == 0x6b) return kill(in.reg);
   if (o0 == 0x8d) {

@@ -111,6 +111,35 @@ TEST_F(LoopHoist, UpwardWalkKeepsItsCheckAndStopsAtTheHole) {
   EXPECT_EQ(counter("bt.user_isolation_faults") - f0, 1u) << "stopped by the check";
 }
 
+// Writes to ah/ch/dh/bh (byte registers 4..7 without REX) change rax..rbx:
+// they drop the base's cover like any write, so this loop — whose tracked
+// moves net 0 while each iteration carries 64 KiB into rax — keeps its check
+// and is stopped at the hole.
+TEST_F(LoopHoist, HighByteWritesDropTheBase) {
+  if (!__builtin_cpu_supports("bmi2")) GTEST_SKIP() << "no BMI2 (pext): user-address checks are off on this host";
+  Pages below(*m_, VTB_HOST_RESERVED_USER_LO - kCheckMaxDisp - 0x40000, kCheckMaxDisp + 0x40000);
+  ASSERT_TRUE(below.ok);
+  // top: mov (%rax),%rbx; mov $0xff,%ah (c6 /0); add $0x100,%rax; mov $1,%ah; sub $0x100,%rax; jmp top
+  const std::vector<uint8_t> code = {0x48, 0x8b, 0x18, 0xc6, 0xc4, 0xff, 0x48, 0x81, 0xc0, 0x00, 0x01, 0x00, 0x00,
+                                     0xc6, 0xc4, 0x01, 0x48, 0x81, 0xe8, 0x00, 0x01, 0x00, 0x00, 0xeb, 0xe7};
+  Regs r = user_regs();
+  r.rax = below.at;  // on the quick check's fast side for 4 iterations
+  const uint64_t h0 = counter("bt.user_checks_hoisted"), f0 = counter("bt.user_isolation_faults");
+  Exit e = m_->run_bt(code, &r, kCode + 0x500);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 4, VTB_HOST_RESERVED_USER_LO, kCode + 0x500));  // user read, not present
+  EXPECT_EQ(counter("bt.user_checks_hoisted") - h0, 0u);
+  EXPECT_EQ(counter("bt.user_isolation_faults") - f0, 1u) << "stopped by the check";
+  // mov (%rax),%rbx; xchg %r8,%rax (49 90, not a nop); sub $8,%rax; jmp top: not hoisted either
+  Regs x = user_regs();
+  x.rax = kData + 0x100;
+  x.r8 = VTB_HOST_RESERVED_USER_LO + 0x100;  // swapped in on the first iteration
+  const uint64_t h1 = counter("bt.user_checks_hoisted"), f1 = counter("bt.user_isolation_faults");
+  e = m_->run_bt({0x48, 0x8b, 0x18, 0x49, 0x90, 0x48, 0x83, 0xe8, 0x08, 0xeb, 0xf5}, &x, kCode + 0x600);
+  ASSERT_NO_FATAL_FAILURE(expect_page_fault(e, 4, VTB_HOST_RESERVED_USER_LO + 0xf8, kCode + 0x600));
+  EXPECT_EQ(counter("bt.user_checks_hoisted") - h1, 0u);
+  EXPECT_EQ(counter("bt.user_isolation_faults") - f1, 1u);
+}
+
 // A decreasing base in the upper user range passes the hoisted check only on
 // its slow side, and from there it would walk into the hole: that side exits,
 // the instruction is retranslated with the exact check, and the walk stops at
