@@ -32,7 +32,14 @@ bool Runtime::key_matches(uint64_t key) {
 }
 
 void Runtime::on_cr3_change() {
-  ibtc_clear_user();
+  const uint64_t before = cur_key_;
+  bind_space();
+  // The indirect-branch table's user entries are blocks of the previous key;
+  // a switch between spaces of one key (a parent and its fork children) keeps them.
+  if (cur_key_ != before || !opt_.reflect_exceptions) ibtc_clear_user();
+}
+
+void Runtime::bind_space() {
   if (!opt_.reflect_exceptions) return;  // no user keys (space_of is 0)
   const uint64_t root = cpu_.cr3 & ~(kPage - 1);
   auto bound = root_key_.find(root);

@@ -142,6 +142,7 @@ class Runtime {
   uint64_t space_of(uint64_t pc) const;
   // Code keys and reuse (code_reuse.cpp).
   bool key_matches(uint64_t key);
+  void bind_space();  // cur_key_ for the space cr3 now names
   void record_code_pages(Block* b);
   void drop_key_page(uint64_t key, uint64_t page, uint64_t keep_frame);
   Block* adopt(uint64_t pc, bool user);
