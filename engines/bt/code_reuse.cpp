@@ -179,7 +179,7 @@ Block* Runtime::adopt(uint64_t pc, bool user) {
   auto& v = o->second;
   for (size_t k = v.size(); k-- > 0;) {
     Block* b = v[k];
-    if (b->user != user) continue;
+    if (!b->valid || b->user != user) continue;  // dropped while aside (a fetch fault re-check)
     adopt_buf_.resize(b->src.size());
     if (mem_->fetch(pc, adopt_buf_.data(), adopt_buf_.size(), user) != adopt_buf_.size() ||
         memcmp(adopt_buf_.data(), b->src.data(), b->src.size()) != 0)
