@@ -47,6 +47,7 @@ class CodeReuse : public ::testing::Test {
       put(uint64_t(pd) + 3 * 8, 0x5000 | 7);             // 0x600000
     }
     put(0x4000, 0x100000 | 7);
+    put(0x4000 + 8, 0x101000 | 7);  // A and B: 0x401000 -> gpa 0x101000
     put(0xf000, 0x110000 | 7);
     put(0x5000, 0x200000 | 7);
     RuntimeOptions opt;
@@ -169,6 +170,21 @@ TYPED_TEST(CodeReuse, SameBytesAreAdoptedOtherBytesAreTranslated) {
   this->guest_write(this->kC, 0x400001, {0x06});
   EXPECT_EQ(this->go(this->kC), 21u);
   EXPECT_EQ(this->go(this->kA), 7u);
+}
+
+// A code page remapped to another frame inside one space (the guest writes
+// the PTE and invalidates the page): the blocks of the old frame must not run
+// there after the invlpg.
+TYPED_TEST(CodeReuse, InvlpgOfARemappedCodePageDropsItsBlocks) {
+  this->mem_->write(0x100000, kSum5.data(), kSum5.size());
+  this->mem_->write(0x110000, kSeven.data(), kSeven.size());
+  // 0x401000: invlpg 0x400000; jmp 0x400000
+  const std::vector<uint8_t> inval = {0x0f, 0x01, 0x3c, 0x25, 0x00, 0x00, 0x40, 0x00, 0xe9, 0xf3, 0xef, 0xff, 0xff};
+  this->mem_->write(0x101000, inval.data(), inval.size());
+  EXPECT_EQ(this->go(this->kA), 15u);
+  this->put(0x4000, 0x110000 | 7);  // A's 0x400000 -> gpa 0x110000 now (B shares the table)
+  EXPECT_EQ(this->go(this->kA, 0x401000), 7u) << "the other frame's code, after invlpg";
+  EXPECT_GE(this->counter("bt.tc_stale_space"), 1u);
 }
 
 }  // namespace
