@@ -188,7 +188,14 @@ void Runtime::ibtc_insert(Block* b) {
   const uint32_t slot = uint32_t(b->pc & (kIbtcEntries - 1));
   negtag()[slot] = uint64_t(0) - b->pc;
   tcaddr()[slot] = entry_of(b, counting_ || !async_);
-  if (b->space) ibtc_user_slots_.push_back(slot);
+  if (b->space) {
+    ibtc_user_slots_.push_back(slot);
+    // Spaces of one code key keep the table across cr3 loads: keep the list bounded.
+    if (ibtc_user_slots_.size() > 2 * kIbtcEntries) {
+      std::sort(ibtc_user_slots_.begin(), ibtc_user_slots_.end());
+      ibtc_user_slots_.erase(std::unique(ibtc_user_slots_.begin(), ibtc_user_slots_.end()), ibtc_user_slots_.end());
+    }
+  }
 }
 
 uint64_t Runtime::space_of(uint64_t pc) const {
