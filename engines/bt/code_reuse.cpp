@@ -80,7 +80,10 @@ void Runtime::record_code_pages(Block* b) {
     const uint64_t p = b->page(i);
     uint64_t gpa;
     b->frame[i] = mem_->code_frame(p, b->user, &gpa) ? gpa : kAnyFrame;
-    if (!b->space) continue;
+    // Not fetchable: only a block whose first instruction cannot be fetched
+    // (its fetch-fault exit checks the page again when it runs). Recording it
+    // would make the key match no space ever again.
+    if (!b->space || b->frame[i] == kAnyFrame) continue;
     auto& pages = space_code_[b->space];
     auto it = pages.find(p);
     if (it == pages.end()) {
