@@ -23,9 +23,17 @@ struct InsnMapEntry {
   uint8_t reg;
 };
 
+// A page of a block's source whose frame could not be resolved: any write
+// at that page's address drops the block, and no address space verifies it.
+constexpr uint64_t kAnyFrame = ~uint64_t(0);
+
 struct Block {
   uint64_t pc = 0, end = 0;    // guest [pc, end)
-  uint64_t space = 0;          // address-space key (cr3) for user blocks, 0 for kernel
+  uint64_t src_end = 0;        // end of every byte the translator read (look-ahead and 15-byte fetches included)
+  uint64_t space = 0;          // code key (Runtime::cur_key_) for user-range blocks, 0 for kernel
+  uint64_t frame[2] = {kAnyFrame, kAnyFrame};  // frames of the pages of pc and of src_end - 1
+  std::vector<uint8_t> src;    // the bytes [pc, src_end) as translated (user blocks): adoption compares them
+  bool user = false;           // translated at CPL 3
   uint64_t tc = 0;             // start of the block's TC bytes (= checked entry)
   uint64_t tc_fast = 0;        // entry without the budget check
   uint32_t tc_size = 0;
@@ -39,6 +47,8 @@ struct Block {
   // Back edges to this block's own start and their entry past the hoisted
   // address checks (address_checks.cpp: loop_entry), for Runtime::chain.
   std::vector<std::pair<uint64_t, uint64_t>> loop_entries;
+  uint64_t page(int i) const { return (i ? (src_end > pc ? src_end - 1 : pc) : pc) & ~uint64_t(0xfff); }
+  int npages() const { return page(1) != page(0) ? 2 : 1; }
   // Guest pc of the instruction at TC address `a` (inside this block), its map entry.
   const InsnMapEntry* lookup(uint64_t a) const {
     if (a < tc || a >= tc + tc_size || map.empty()) return nullptr;

@@ -519,6 +519,7 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
     case CalloutOp::Invlpg:
       if (!kernel) return gp();
       mem_->invlpg(operand_address(r));
+      code_page_check(operand_address(r));  // a code page remapped in this space (code_reuse.cpp)
       return done();
     case CalloutOp::Invd:
     case CalloutOp::Xsetbv:

@@ -174,15 +174,32 @@ void Runtime::ibtc_reset() {
   ibtc_user_slots_.clear();
 }
 
+void Runtime::ibtc_clear_user() {
+  uint64_t* neg = negtag();
+  uint64_t* tca = tcaddr();
+  for (uint32_t s : ibtc_user_slots_) {
+    neg[s] = uint64_t(0) - kNoTag;
+    tca[s] = user_tc_.exec_base();
+  }
+  ibtc_user_slots_.clear();
+}
+
 void Runtime::ibtc_insert(Block* b) {
   const uint32_t slot = uint32_t(b->pc & (kIbtcEntries - 1));
   negtag()[slot] = uint64_t(0) - b->pc;
   tcaddr()[slot] = entry_of(b, counting_ || !async_);
-  if (b->space) ibtc_user_slots_.push_back(slot);
+  if (b->space) {
+    ibtc_user_slots_.push_back(slot);
+    // Spaces of one code key keep the table across cr3 loads: keep the list bounded.
+    if (ibtc_user_slots_.size() > 2 * kIbtcEntries) {
+      std::sort(ibtc_user_slots_.begin(), ibtc_user_slots_.end());
+      ibtc_user_slots_.erase(std::unique(ibtc_user_slots_.begin(), ibtc_user_slots_.end()), ibtc_user_slots_.end());
+    }
+  }
 }
 
 uint64_t Runtime::space_of(uint64_t pc) const {
-  return (pc < VTB_USER_TOP && opt_.reflect_exceptions) ? (cpu_.cr3 & ~0xfffULL) | 1 : 0;
+  return (pc < VTB_USER_TOP && opt_.reflect_exceptions) ? cur_key_ : 0;
 }
 
 CodeCache& Runtime::cache_for(uint64_t pc) {
@@ -208,11 +225,21 @@ Block* Runtime::block_at_tc(uint64_t tc) {
 
 Block* Runtime::translate(uint64_t pc, std::string* err) {
   const uint64_t t0 = monotonic_ns();
+  const bool user = cpu_.cpl == 3;
+  if (space_of(pc) && !orphans_.empty())
+    if (Block* b = adopt(pc, user)) {
+      st_.translate_ns += monotonic_ns() - t0;
+      return b;
+    }
   CodeCache& cc = cache_for(pc);
   const uint64_t lookup = &cc == &user_tc_ ? user_lookup_ : kernel_lookup_;
   TranslateEnv env;
-  const bool user = cpu_.cpl == 3;
-  env.fetch = [this, user](uint64_t va, uint8_t* out, size_t n) { return mem_->fetch(va, out, n, user); };
+  uint64_t src_end = pc;  // every byte the translator reads is part of the block's source
+  env.fetch = [this, user, &src_end](uint64_t va, uint8_t* out, size_t n) {
+    const size_t got = mem_->fetch(va, out, n, user);
+    if (got) src_end = std::max(src_end, va + got);
+    return got;
+  };
   env.lookup_entry = lookup;
   if (pio_ && io_light_on_) env.io_entry = &cc == &user_tc_ ? user_io_ : kernel_io_;
   env.extend = extend_;
@@ -238,6 +265,7 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
       flush_all();
       *blk = Block{};
       blk->space = space_of(pc);
+      src_end = pc;
       continue;
     }
     if (!r.ok) {
@@ -262,14 +290,16 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
     break;
   }
   Block* b = blk.get();
+  b->src_end = std::max(src_end, b->end);
+  b->user = user;
+  if (b->space) {
+    b->src.resize(size_t(b->src_end - pc));
+    if (mem_->fetch(pc, b->src.data(), b->src.size(), user) != b->src.size()) b->src.clear();  // never adopted
+  }
+  record_code_pages(b);
   blocks_.push_back(std::move(blk));
   by_pc_[b->space][pc] = b;
   by_tc_[b->tc] = b;
-  if (b->space && b->end > b->pc)
-    for (uint64_t p = b->pc & ~0xfffULL; p < b->end; p += 0x1000) {
-      uint64_t gpa;
-      if (mem_->code_frame(p, user, &gpa)) space_code_[b->space][p] = gpa;
-    }
   const uint64_t dt = monotonic_ns() - t0;
   st_.translate_ns += dt;
   return b;
@@ -386,12 +416,17 @@ void Runtime::invalidate_range(uint64_t va, uint64_t len) {
     for (auto& [pc, b] : m)
       if (b->pc < va + len && va < b->end) dead.push_back(b);
   for (Block* b : dead) drop_block(b);
+  forget_orphans(va, len);
 }
 
 void Runtime::drop_block(Block* b) {
   unlink(b);
   b->valid = false;
-  by_pc_[b->space].erase(b->pc);
+  auto m = by_pc_.find(b->space);
+  if (m != by_pc_.end()) {
+    auto it = m->second.find(b->pc);
+    if (it != m->second.end() && it->second == b) m->second.erase(it);
+  }
   ++st_.tc_invalidate;
   resume_tc_ = 0;
 }
@@ -408,6 +443,7 @@ void Runtime::reset_translations() {
   blocks_.clear();
   by_pc_.clear();
   space_code_.clear();
+  orphans_.clear();
   by_tc_.clear();
   user_tc_.reset(user_keep_);
   kernel_tc_.reset(kernel_keep_);
@@ -444,46 +480,6 @@ bool Runtime::emulate_traced_store(uint64_t pc, uint64_t va) {
     invalidate_range(pc, in.len);  // retranslated with the callout on the next visit
   }
   return true;
-}
-
-void Runtime::on_cr3_change() {
-  uint64_t* neg = negtag();
-  uint64_t* tca = tcaddr();
-  for (uint32_t s : ibtc_user_slots_) {
-    neg[s] = uint64_t(0) - kNoTag;
-    tca[s] = user_tc_.exec_base();
-  }
-  ibtc_user_slots_.clear();
-  // The new space's translations are only as good as its code pages: a root
-  // frame freed by one process and reused by the next (fork after exec) keys
-  // the old process's blocks, whose code frames may be alive and unwritten
-  // (so the code-write protection never fired). Drop the blocks of every
-  // code page that now maps another frame, or none.
-  const uint64_t space = space_of(0);
-  auto sc = space_code_.find(space);
-  auto sp = by_pc_.find(space);
-  if (sc == space_code_.end()) return;
-  if (sp == by_pc_.end()) {
-    space_code_.erase(sc);
-    return;
-  }
-  std::vector<Block*> dead;
-  for (auto it = sc->second.begin(); it != sc->second.end();) {
-    uint64_t gpa;
-    if (mem_->code_frame(it->first, true, &gpa) && gpa == it->second) {
-      ++it;
-      continue;
-    }
-    for (auto& [pc, b] : sp->second)
-      if (b->pc < it->first + 0x1000 && it->first < b->end) dead.push_back(b);
-    it = sc->second.erase(it);
-  }
-  std::sort(dead.begin(), dead.end());
-  dead.erase(std::unique(dead.begin(), dead.end()), dead.end());
-  for (Block* b : dead) {
-    drop_block(b);
-    ++st_.tc_stale_space;
-  }
 }
 
 namespace {

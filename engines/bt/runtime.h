@@ -81,8 +81,18 @@ class Runtime {
   void invalidate_range(uint64_t va, uint64_t len);
   // Drop every translation (counted as bt.tc_flush).
   void flush_all();
-  // Address space switch: user translations are keyed by cr3.
+  // Address space switch: the new space is bound to a code key (code_reuse.cpp):
+  // its own from before, or any key whose code pages it maps to the same
+  // frames (a fork child takes its parent's translations), or a new one.
   void on_cr3_change();
+  // A frame holding translations is about to be written (the MMUs' code-write
+  // detection; `va_pages`: where it was translated from). Its blocks are set
+  // aside (user range: kept for adoption by content) or dropped; blocks from
+  // other frames at the same addresses stay.
+  void code_frame_written(uint64_t gpa_page, const std::vector<uint64_t>& va_pages);
+  // invlpg: a code page of the current key that maps another frame now (or
+  // none) loses its blocks (bt.tc_stale_space).
+  void code_page_check(uint64_t va);
   // bt-softmmu's inline TLB (softmmu_runtime.cpp): drop every entry / the
   // entries of one page (invlpg) / the write entries of a frame that now
   // holds translations.
@@ -123,12 +133,21 @@ class Runtime {
   void chain(Block* src, uint64_t site, Block* dst);
   void ibtc_insert(Block* b);
   void ibtc_reset();
+  void ibtc_clear_user();  // the user-range blocks' slots (an address-space switch)
   // The lookup tables through their writable alias (read-only at kNegTagTable).
   uint64_t* negtag() const { return reinterpret_cast<uint64_t*>(ibtc_.writable(kNegTagTable)); }
   uint64_t* tcaddr() const { return reinterpret_cast<uint64_t*>(ibtc_.writable(kTcAddrTable)); }
   void put_host_fields();
   uint64_t entry_of(const Block* b, bool checked) const { return checked ? b->tc : b->tc_fast; }
   uint64_t space_of(uint64_t pc) const;
+  // Code keys and reuse (code_reuse.cpp).
+  bool key_matches(uint64_t key);
+  void bind_space();  // cur_key_ for the space cr3 now names
+  void record_code_pages(Block* b);
+  void drop_key_page(uint64_t key, uint64_t page, uint64_t keep_frame);
+  Block* adopt(uint64_t pc, bool user);
+  void set_aside(Block* b);
+  void forget_orphans(uint64_t va, uint64_t len);
   CodeCache& cache_for(uint64_t pc);
   void unlink(Block* b);
   void drop_block(Block* b);  // unlink, invalidate, forget (counted as bt.tc_invalidate)
@@ -213,11 +232,19 @@ class Runtime {
   uint64_t user_lookup_ = 0, kernel_lookup_ = 0, user_keep_ = 0, kernel_keep_ = 0;
   std::vector<uint8_t> scratch_;
   std::deque<std::unique_ptr<Block>> blocks_;
-  std::unordered_map<uint64_t, std::unordered_map<uint64_t, Block*>> by_pc_;  // space -> pc -> block
-  // space -> code page -> the frame it was translated from: a cr3 value is
-  // reused when the guest frees a page table root and allocates it again, so
-  // a load of it checks its code pages (on_cr3_change).
-  std::unordered_map<uint64_t, std::unordered_map<uint64_t, uint64_t>> space_code_;
+  std::unordered_map<uint64_t, std::unordered_map<uint64_t, Block*>> by_pc_;  // code key -> pc -> block
+  // Code key -> code page -> the frame its blocks were translated from (and
+  // at which privilege): an address space may use a key only while it maps
+  // every one of these pages to that frame (checked at each cr3 load; a root
+  // is reused when the guest frees a page table root and allocates it again).
+  struct CodePage { uint64_t frame; bool user; };
+  std::unordered_map<uint64_t, std::unordered_map<uint64_t, CodePage>> space_code_;
+  std::unordered_map<uint64_t, uint64_t> root_key_;  // cr3 root -> the code key it was bound to last
+  uint64_t cur_key_ = 1, next_key_ = 3;              // the current space's key; keys are odd (0: kernel)
+  // Blocks whose frame was written, by pc: adopted by a key whose space has
+  // the same bytes there again (exec of the same program into fresh frames).
+  std::unordered_map<uint64_t, std::vector<Block*>> orphans_;
+  std::vector<uint8_t> adopt_buf_;
   std::map<uint64_t, Block*> by_tc_;
   std::vector<uint32_t> ibtc_user_slots_;
   std::unordered_map<uint64_t, int> traced_traps_;  // guest pc -> traced-write traps taken
@@ -306,7 +333,9 @@ class Runtime {
   // Counters (hot ones kept as plain fields).
   struct Stats {
     uint64_t blocks = 0, insns = 0, chain = 0, ind_miss = 0, tc_flush = 0, tc_invalidate = 0, translate_ns = 0;
-    uint64_t tc_stale_space = 0;  // blocks dropped at a cr3 load: their code page maps another frame now
+    uint64_t tc_stale_space = 0;  // blocks dropped: their code page maps another frame in the current space now
+    uint64_t tc_set_aside = 0, tc_reused = 0;  // blocks kept after a write to their frame / adopted from those
+    uint64_t space_shared = 0, space_new = 0;  // cr3 loads bound to another root's key / to a new key
     uint64_t translate_ns_cold = 0, hidden_fault = 0, exits = 0, reentries = 0, async_exits = 0;
     uint64_t host_fault_ns = 0;  // time.bt.host_fault_ns: the shadow MMU's handling of host page faults
     uint64_t direct_entries = 0, direct_syscalls = 0, direct_faults = 0, direct_interrupts = 0, direct_outside = 0;

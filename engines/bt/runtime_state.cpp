@@ -91,6 +91,10 @@ void Runtime::stats(Counters& out) const {
   out.add("bt.tc_flush", st_.tc_flush);
   out.add("bt.tc_invalidate", st_.tc_invalidate);
   out.add("bt.tc_stale_space", st_.tc_stale_space);
+  out.add("bt.tc_set_aside", st_.tc_set_aside);
+  out.add("bt.tc_reused_blocks", st_.tc_reused);
+  out.add("bt.space_shared", st_.space_shared);
+  out.add("bt.space_new", st_.space_new);
   out.add("bt.translate_ns", st_.translate_ns);
   out.add("bt.tc_exits", st_.exits);
   if (io_in_run_) out.add("bt.port_io_in_run", io_in_run_);

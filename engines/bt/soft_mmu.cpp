@@ -61,7 +61,7 @@ void SoftMmu::code_written(uint64_t gpa_page) {
   ++st_.code_store;
   std::vector<uint64_t> vas(it->second.begin(), it->second.end());
   code_.erase(it);
-  for (uint64_t va : vas) rt_->invalidate_range(va, kPage);
+  rt_->code_frame_written(gpa_page, vas);  // only the blocks translated from this frame
 }
 
 size_t SoftMmu::fetch(uint64_t va, uint8_t* out, size_t n, bool user) {

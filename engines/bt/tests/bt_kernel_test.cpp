@@ -1,4 +1,4 @@
-// tags: engines|bt|tests — desc: the unmodified native tbk kernel + program archive under bt through vtb::Vm (hello, forkwait, bt-direct incl. the isolation probes, wall limits of many short runs).
+// tags: engines|bt|tests — desc: the unmodified native tbk kernel + program archive under bt through vtb::Vm (hello, forkwait, buildlike's translation reuse, bt-direct incl. the isolation probes, wall limits of many short runs).
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -9,9 +9,11 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -41,10 +43,14 @@ class BtKernel : public ::testing::Test {
     if (!test::find_tbk(VTB_BT_TEST_KERNEL, VTB_BT_TEST_ARCHIVE, &kernel_, &archive_, &why)) GTEST_SKIP() << why;
   }
   RunResult run(const std::string& cmdline, int wall_s = 120, bool direct_user = false) {
+    return run_on(direct_user ? make_bt_direct_engine() : make_bt_engine(), direct_user ? "bt-direct" : "bt", cmdline,
+                  wall_s);
+  }
+  RunResult run_on(std::unique_ptr<Engine> engine, const char* name, const std::string& cmdline, int wall_s = 120) {
     const unsigned long env_wall = std::strtoul(env_or("VTB_BT_KERNEL_WALL_S", "").c_str(), nullptr, 10);
-    RunResult r = test::run_tbk(direct_user ? make_bt_direct_engine() : make_bt_engine(), kernel_, archive_, cmdline,
+    RunResult r = test::run_tbk(std::move(engine), kernel_, archive_, cmdline,
                                 std::chrono::seconds(env_wall ? env_wall : (unsigned long)wall_s));
-    std::printf("[ bt%s ] %s: outcome %s exit %d wall %.3f s (%s)\n", direct_user ? "-direct" : "", cmdline.c_str(),
+    std::printf("[ %s ] %s: outcome %s exit %d wall %.3f s (%s)\n", name, cmdline.c_str(),
                 outcome_name(r.outcome), r.exit_code, r.wall_seconds, r.message.c_str());
     for (const auto& [k, v] : r.counters.all())
       std::printf("[ bt ]   %s = %llu\n", k.c_str(), static_cast<unsigned long long>(v));
@@ -60,6 +66,44 @@ TEST_F(BtKernel, HelloExitsZero) {
   EXPECT_NE(r.console.find("hello from tbk"), std::string::npos) << r.console;
   EXPECT_GT(r.counters.get("bt.blocks_translated"), 0u);
   EXPECT_GT(r.counters.get("priv.out"), 0u);
+}
+
+size_t count_of(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Translations shared between address spaces (docs/bt.md), bt and
+// bt-softmmu: buildlike N has N fork children (the compiler) and N/4 fork +
+// exec of hello, both programs at the same addresses. Jobs beyond the first
+// cost no translation (before: ~36 blocks per job: every child translated
+// anew, every exit of hello dropped both programs' blocks at 0x400000), and
+// every program ran its own code: the link value over all children's exit
+// codes and hello's lines are the golden ones.
+TEST_F(BtKernel, BuildlikeForkAndExecReuseTranslations) {
+  for (bool soft : {false, true}) {
+    auto go = [&](const std::string& cmd) {
+      return run_on(soft ? make_bt_softmmu_engine() : make_bt_engine(), soft ? "bt-softmmu" : "bt", cmd);
+    };
+    const RunResult a = go("buildlike 20");
+    ASSERT_EQ(a.outcome, Outcome::Exited) << a.message << "\nconsole:\n" << a.console;
+    EXPECT_EQ(a.exit_code, 0) << a.console;
+    EXPECT_NE(a.console.find("buildlike: 20 jobs, link f4487e134e613952, 0 failures"), std::string::npos) << a.console;
+    EXPECT_EQ(count_of(a.console, "hello from tbk: 1 argument(s)"), 5u) << a.console;
+    EXPECT_NE(a.console.find("argv[1] = unit19.o"), std::string::npos) << a.console;
+    const RunResult b = go("buildlike 60");
+    ASSERT_EQ(b.outcome, Outcome::Exited) << b.message;
+    EXPECT_NE(b.console.find("buildlike: 60 jobs"), std::string::npos) << b.console;
+    EXPECT_NE(b.console.find(", 0 failures"), std::string::npos) << b.console;
+    EXPECT_EQ(count_of(b.console, "hello from tbk: 1 argument(s)"), 15u);
+    const uint64_t ta = a.counters.get("bt.blocks_translated"), tb = b.counters.get("bt.blocks_translated");
+    ASSERT_GE(tb, ta);
+    EXPECT_LT(tb - ta, 40u * 2) << "40 more jobs (10 more execs of hello): under 2 blocks translated per job";
+    EXPECT_GT(b.counters.get("bt.tc_reused_blocks"), a.counters.get("bt.tc_reused_blocks"))
+        << "hello's blocks adopted at each exec";
+    EXPECT_GT(b.counters.get("bt.space_shared"), 0u);
+  }
 }
 
 TEST_F(BtKernel, Forkwait1000ExitsZero) {
