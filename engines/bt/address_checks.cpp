@@ -298,10 +298,11 @@ void Translator::track_checked_regs(Ctx& c, const Insn& in) {
       return move(in.reg, in.mem.disp);
     return kill(in.reg);
   }
-  if (o0 >= 0x50 && o0 <= 0x57) return move(RSP, -8);
-  if (o0 == 0x6a || o0 == 0x68) return move(RSP, -8);
+  const int64_t slot = in.opsize ? 2 : 8;  // a 0x66 push/pop moves rsp by 2
+  if (o0 >= 0x50 && o0 <= 0x57) return move(RSP, -slot);
+  if (o0 == 0x6a || o0 == 0x68) return move(RSP, -slot);
   if (o0 >= 0x58 && o0 <= 0x5f) {
-    move(RSP, 8);
+    move(RSP, slot);
     return kill(low);
   }
   if (o0 >= 0xb8 && o0 <= 0xbf) return kill(low);
