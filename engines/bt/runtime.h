@@ -89,6 +89,11 @@ class Runtime {
   void tlb_flush();
   void tlb_flush_page(uint64_t va);
   void tlb_drop_frame_writes(uint64_t gpa_page);
+  // The emulator's side of the inline TLB (SoftMmu::read/write): the host
+  // address of an access of n bytes at va within one page when the mode's
+  // read (write) entry holds it, else null; and the entry a walk resolved.
+  uint8_t* tlb_lookup(bool user, uint64_t va, size_t n, bool write) const;
+  void tlb_install(bool user, uint64_t va, const SoftAccess& sa);
 
   // An engine part cannot go on (e.g. the mirror cannot revoke a mapping):
   // the running run() returns EngineError with `msg`; outside run() the
@@ -153,7 +158,6 @@ class Runtime {
   // bt-softmmu (softmmu_runtime.cpp): map and clear the TLB tables; a miss
   // exit (fill, bounce, or the guest fault); the write-back of a bounce.
   Status tlb_init();
-  void tlb_install(bool user, uint64_t va, const SoftAccess& sa);
   void tlb_miss(const ExitRecord* r, int64_t* used, bool counting);
   void tlb_commit(const ExitRecord* r);
   // rep movs/stos/scas (DF clear) in page-bounded runs; false: a guest fault

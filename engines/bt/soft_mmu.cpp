@@ -96,12 +96,37 @@ GuestFaultInfo SoftMmu::fetch_fault(uint64_t va, bool user) {
   return f;
 }
 
+// The emulator's accesses (exception frames, iret, the IDT and TSS, callout
+// operands) go through the inline TLB as translated code does: a hit costs
+// no walk; a one-page miss is a fill, and its entry serves the next access
+// (of the emulator or of translated code). A write entry exists only for a
+// dirty, writable frame without translations, so a hit needs no code check.
 bool SoftMmu::read(uint64_t va, void* out, size_t n, bool user, GuestFaultInfo* f) {
+  if (uint8_t* h = rt_ ? rt_->tlb_lookup(user, va, n, false) : nullptr) {
+    ++st_.tlb_hits;
+    memcpy(out, h, n);
+    return true;
+  }
+  if (uint8_t* h = one_page_fill(va, n, false, user, f)) {
+    memcpy(out, h, n);
+    return true;
+  }
+  if (f->vector != 0xff) return false;
   auto tr = [&](uint64_t a, uint64_t* gpa, GuestFaultInfo* ff) { return translate(a, false, user, false, gpa, ff); };
   return read_guest(*mem_, tr, va, out, n, f);
 }
 
 bool SoftMmu::write(uint64_t va, const void* in, size_t n, bool user, GuestFaultInfo* f) {
+  if (uint8_t* h = rt_ ? rt_->tlb_lookup(user, va, n, true) : nullptr) {
+    ++st_.tlb_hits;
+    memcpy(h, in, n);
+    return true;
+  }
+  if (uint8_t* h = one_page_fill(va, n, true, user, f)) {
+    memcpy(h, in, n);
+    return true;
+  }
+  if (f->vector != 0xff) return false;
   auto tr = [&](uint64_t a, uint64_t* gpa, GuestFaultInfo* ff) { return translate(a, true, user, false, gpa, ff); };
   return write_guest(
       *mem_, tr, va, in, n, f,
@@ -109,6 +134,20 @@ bool SoftMmu::write(uint64_t va, const void* in, size_t n, bool user, GuestFault
         if (code_.count(gpa & ~(kPage - 1))) code_written(gpa & ~(kPage - 1));
       },
       [](uint64_t, size_t) {});
+}
+
+// An emulator access within one page that missed the TLB: resolved as a
+// fill of translated code's would be (A/D, code invalidation) and its entry
+// installed. null with f->vector 0xff: it crosses a page (the copy loops).
+uint8_t* SoftMmu::one_page_fill(uint64_t va, size_t n, bool write, bool user, GuestFaultInfo* f) {
+  if (n == 0 || !rt_ || ((va ^ (va + n - 1)) & ~(kPage - 1))) {
+    f->vector = 0xff;
+    return nullptr;
+  }
+  SoftAccess sa;
+  if (!soft_fill(va, n, write, user, &sa, f)) return nullptr;
+  rt_->tlb_install(user, va, sa);
+  return sa.p0;
 }
 
 void SoftMmu::set_cr3(uint64_t cr3) {

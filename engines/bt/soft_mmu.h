@@ -40,6 +40,7 @@ class SoftMmu : public GuestAccess {
     uint64_t code_store = 0;  // softmmu.slow_store_code: stores that invalidated translations of their frame
     uint64_t cross_page = 0;  // softmmu.cross_page: accesses of translated code that cross a page boundary
     uint64_t guest_pf = 0;    // softmmu.guest_fault: faults raised by a walk (#PF, #GP for non-canonical)
+    uint64_t tlb_hits = 0;    // softmmu.emu_tlb_hit: emulator accesses (frames, iret, IDT/TSS, operands) served by the TLB
   };
   const Stats& stats() const { return st_; }
 
@@ -47,6 +48,7 @@ class SoftMmu : public GuestAccess {
   bool translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f,
                  WalkResult* walk = nullptr);
   void code_written(uint64_t gpa_page);
+  uint8_t* one_page_fill(uint64_t va, size_t n, bool write, bool user, GuestFaultInfo* f);
 
   GuestMemory* mem_ = nullptr;
   Runtime* rt_ = nullptr;

@@ -13,6 +13,36 @@ namespace {
 constexpr uint64_t kPage = 0x1000;
 uint64_t* tlb_tab(bool user, int kind) { return reinterpret_cast<uint64_t*>(tlb_table(user, kind)); }
 size_t tlb_index(uint64_t va) { return size_t((va >> 12) & (kTlbEntries - 1)); }
+
+// rep stos / rep scas over n elements of one page (T: the element): a
+// constant-size copy per element, not a libc call each (a page of `rep
+// stosq` was 512 memcpy calls).
+template <class T>
+void fill_elems(uint8_t* p, uint64_t n, uint64_t value) {
+  const T v = T(value);
+  for (uint64_t i = 0; i < n; ++i) memcpy(p + i * sizeof(T), &v, sizeof(T));
+}
+// Up to and including the first element that ends the repetition (repe: one
+// that differs, repne: one that equals); *k elements compared, *last the last.
+template <class T>
+bool scan_elems(const uint8_t* p, uint64_t n, uint64_t value, bool repne, uint64_t* last, uint64_t* k) {
+  for (uint64_t i = 0; i < n; ++i) {
+    T y;
+    memcpy(&y, p + i * sizeof(T), sizeof(T));
+    if ((uint64_t(y) == value) == repne) {
+      *last = y;
+      *k = i + 1;
+      return true;
+    }
+  }
+  if (n) {
+    T y;
+    memcpy(&y, p + (n - 1) * sizeof(T), sizeof(T));
+    *last = y;
+  }
+  *k = n;
+  return false;
+}
 }  // namespace
 
 Status Runtime::tlb_init() {
@@ -58,14 +88,27 @@ void Runtime::tlb_flush() {
   ++st_.tlb_flush;
 }
 
+// invlpg: the entries of that page, in both modes; an entry of another page
+// that shares the index stays (its kernel stack or data would miss again).
 void Runtime::tlb_flush_page(uint64_t va) {
   if (!opt_.softmmu) return;
   const size_t i = tlb_index(va);
+  const uint64_t tag = uint64_t(0) - (va & ~(kPage - 1));
   for (int u = 0; u < 2; ++u) {
+    if (tlb_tab(u, kTlbRead)[i] != tag) continue;  // a write tag is only ever beside its read tag
     tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
     tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;  // (tlb_gpa_ stays: the slot remains in tlb_used_)
   }
   ++st_.tlb_flush_page;
+}
+
+uint8_t* Runtime::tlb_lookup(bool user, uint64_t va, size_t n, bool write) const {
+  if (!opt_.softmmu || n == 0) return nullptr;
+  const size_t i = tlb_index(va);
+  const uint64_t tag = tlb_tab(user, write ? kTlbWrite : kTlbRead)[i];
+  // As the probe: the last byte minus the page is below a page iff both ends lie in it.
+  if (va + (n - 1) + tag >= kPage) return nullptr;
+  return reinterpret_cast<uint8_t*>(va + tlb_tab(user, kTlbAddend)[i]);
 }
 
 void Runtime::tlb_drop_frame_writes(uint64_t gpa_page) {
@@ -188,14 +231,13 @@ bool Runtime::soft_string_run(uint8_t opcode, uint64_t src_base, int size, bool 
     if (scas) {  // repe/repne: up to the first element that ends the repetition
       uint64_t k = 0;
       bool stop = false;
-      while (k < n && !stop) {
-        uint64_t y = 0;
-        memcpy(&y, d.p0 + k * uint64_t(size), size_t(size));
-        *last = y;
-        *compared = true;
-        ++k;
-        stop = repne ? (value & mask) == y : (value & mask) != y;
+      switch (size) {
+        case 1: stop = scan_elems<uint8_t>(d.p0, n, value & mask, repne, last, &k); break;
+        case 2: stop = scan_elems<uint16_t>(d.p0, n, value & mask, repne, last, &k); break;
+        case 4: stop = scan_elems<uint32_t>(d.p0, n, value & mask, repne, last, &k); break;
+        default: stop = scan_elems<uint64_t>(d.p0, n, value & mask, repne, last, &k); break;
       }
+      *compared = *compared || k > 0;
       a->gpr[RDI] += k * uint64_t(size);
       a->gpr[RCX] -= k;
       if (stop) return true;
@@ -209,10 +251,14 @@ bool Runtime::soft_string_run(uint8_t opcode, uint64_t src_base, int size, bool 
         memmove(d.p0, s.p0, bytes);
       }
       a->gpr[RSI] += bytes;
-    } else if (size == 1) {
-      memset(d.p0, int(value & 0xff), bytes);
+    } else if (size == 1 || (value & mask) == (0x0101010101010101ULL * (value & 0xff) & mask)) {
+      memset(d.p0, int(value & 0xff), bytes);  // every byte of the element the same (zeroing a page)
     } else {
-      for (size_t i = 0; i < bytes; i += size_t(size)) memcpy(d.p0 + i, &value, size_t(size));
+      switch (size) {
+        case 2: fill_elems<uint16_t>(d.p0, n, value); break;
+        case 4: fill_elems<uint32_t>(d.p0, n, value); break;
+        default: fill_elems<uint64_t>(d.p0, n, value); break;
+      }
     }
     a->gpr[RDI] += bytes;
     a->gpr[RCX] -= n;
