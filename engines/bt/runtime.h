@@ -86,7 +86,9 @@ class Runtime {
   // bt-softmmu's inline TLB (softmmu_runtime.cpp): drop every entry / the
   // entries of one page (invlpg) / the write entries of a frame that now
   // holds translations.
-  void tlb_flush();
+  // keep_global: a CR3 load, which leaves the entries of global pages (G in
+  // the leaf, CR4.PGE set when they were filled).
+  void tlb_flush(bool keep_global = false);
   void tlb_flush_page(uint64_t va);
   void tlb_drop_frame_writes(uint64_t gpa_page);
   // The emulator's side of the inline TLB (SoftMmu::read/write): the host
@@ -230,6 +232,11 @@ class Runtime {
   // page-crossing access in flight through the bounce buffer.
   std::vector<uint64_t> tlb_gpa_[2];
   std::vector<uint32_t> tlb_used_;  // entries filled since the last flush (mode * entries + index)
+  std::vector<uint32_t> tlb_kept_;  // (a flush's scratch: the global entries it keeps)
+  std::vector<uint8_t> tlb_glob_[2];  // the entry is a global page's
+  bool tlb_any_global_ = false;       // some entry may be global
+  std::unordered_set<uint64_t> tlb_big_;  // 2 MiB / 1 GiB pages with entries (base | level): invlpg drops them whole
+  void tlb_clear_big(uint64_t base, uint64_t size);
   struct Bounce { bool live = false; bool write = false; uint8_t* p0 = nullptr; uint8_t* p1 = nullptr; size_t n0 = 0, n = 0;
                   uint8_t* buf = nullptr; };
   Bounce bounce_;
@@ -321,6 +328,7 @@ class Runtime {
     uint64_t cr_write[16] = {}, cr_read[16] = {};
     uint64_t pte_trap = 0, pte_callout = 0, pte_untraced = 0, adaptive = 0;
     uint64_t tlb_miss = 0, tlb_flush = 0, tlb_flush_page = 0, tlb_bounce = 0;
+    uint64_t tlb_kept_global = 0;  // softmmu.tlb_kept_global: global entries a CR3 load kept
     std::map<int, uint64_t> reflected;
   } st_;
   friend class RuntimeTestPeer;

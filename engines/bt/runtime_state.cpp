@@ -102,6 +102,7 @@ void Runtime::stats(Counters& out) const {
     out.add("softmmu.tlb_miss", st_.tlb_miss);
     out.add("softmmu.tlb_flush", st_.tlb_flush);
     out.add("softmmu.tlb_flush_page", st_.tlb_flush_page);
+    out.add("softmmu.tlb_kept_global", st_.tlb_kept_global);
     out.add("softmmu.bounce", st_.tlb_bounce);
     out.add("softmmu.probes", st_.soft_probes);
     out.add("softmmu.probes_short", st_.soft_probes_short);

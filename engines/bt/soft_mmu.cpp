@@ -13,6 +13,7 @@ namespace vtb::bt {
 namespace {
 constexpr uint64_t kPage = 0x1000;
 constexpr uint64_t kPteDirty = 0x40;
+constexpr uint64_t kPteGlobal = 0x100;
 }  // namespace
 
 bool SoftMmu::translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f,
@@ -47,6 +48,8 @@ bool SoftMmu::soft_fill(uint64_t va, size_t n, bool write, bool user, SoftAccess
   // A read fill is a speculative one for stores: only an entry that is
   // writable and already dirty (and not a translated frame) serves them.
   out->writable = !cross && w.writable && (w.leaf_pte & kPteDirty) && !code_.count(out->gpa0);
+  out->global = w.leaf_pte & kPteGlobal;
+  out->level = uint8_t(w.level);
   return true;
 }
 
@@ -152,7 +155,7 @@ uint8_t* SoftMmu::one_page_fill(uint64_t va, size_t n, bool write, bool user, Gu
 
 void SoftMmu::set_cr3(uint64_t cr3) {
   cr3_ = cr3;
-  if (rt_) rt_->tlb_flush();
+  if (rt_) rt_->tlb_flush(/*keep_global=*/true);
 }
 
 void SoftMmu::invlpg(uint64_t va) {

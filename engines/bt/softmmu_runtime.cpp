@@ -11,6 +11,7 @@ namespace vtb::bt {
 
 namespace {
 constexpr uint64_t kPage = 0x1000;
+constexpr uint64_t kCr4Pge = 0x80;
 uint64_t* tlb_tab(bool user, int kind) { return reinterpret_cast<uint64_t*>(tlb_table(user, kind)); }
 size_t tlb_index(uint64_t va) { return size_t((va >> 12) & (kTlbEntries - 1)); }
 
@@ -54,6 +55,7 @@ Status Runtime::tlb_init() {
   memcpy(reinterpret_cast<uint8_t*>(a) + BT_OFF_TLB_IDX_MASK, &idx_mask, 8);
   memcpy(reinterpret_cast<uint8_t*>(a) + BT_OFF_TLB_PAGE_MASK, &page_mask, 8);
   for (auto& g : tlb_gpa_) g.assign(kTlbEntries, ~0ULL);
+  for (auto& g : tlb_glob_) g.assign(kTlbEntries, 0);
   tlb_used_.reserve(kTlbEntries);
   tlb_used_.assign(1, 0);  // the first flush clears every table
   tlb_used_.resize(kTlbEntries);
@@ -64,32 +66,44 @@ Status Runtime::tlb_init() {
 
 // A flush clears the entries filled since the last one (tlb_used_), or all
 // of them when that is most of the tables: a CR3 load costs what the
-// address space used, not 2 x 1024 entries.
-void Runtime::tlb_flush() {
+// address space used, not 2 x 1024 entries. A CR3 load (keep_global) leaves
+// the entries of global pages, as the architecture lets a TLB do (and tbk's
+// kernel would keep its entries across process switches if it marked its
+// mappings global: it does not); CR0/CR4 writes drop them too.
+void Runtime::tlb_flush(bool keep_global) {
   if (!opt_.softmmu) return;
+  keep_global = keep_global && tlb_any_global_;
+  tlb_kept_.clear();
+  auto clear = [&](uint32_t k) {
+    const bool u = k >= kTlbEntries;
+    const size_t i = k & (kTlbEntries - 1);
+    if (keep_global && tlb_glob_[u][i]) {
+      tlb_kept_.push_back(k);
+      return;
+    }
+    tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
+    tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;
+    tlb_gpa_[u][i] = ~0ULL;
+    tlb_glob_[u][i] = 0;
+  };
   if (tlb_used_.size() < kTlbEntries / 2) {
-    for (uint32_t k : tlb_used_) {
-      const bool u = k >= kTlbEntries;
-      const size_t i = k & (kTlbEntries - 1);
-      tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
-      tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;
-      tlb_gpa_[u][i] = ~0ULL;
-    }
+    for (uint32_t k : tlb_used_) clear(k);
   } else {
-    for (int u = 0; u < 2; ++u) {
-      for (int k = kTlbRead; k <= kTlbWrite; ++k) {
-        uint64_t* t = tlb_tab(u, k);
-        for (uint64_t i = 0; i < kTlbEntries; ++i) t[i] = kTlbNoTag;
-      }
-      tlb_gpa_[u].assign(kTlbEntries, ~0ULL);
-    }
+    for (uint32_t k = 0; k < 2 * kTlbEntries; ++k) clear(k);
   }
-  tlb_used_.clear();
+  tlb_used_.swap(tlb_kept_);
+  st_.tlb_kept_global += tlb_used_.size();
+  if (tlb_used_.empty()) {
+    tlb_any_global_ = false;
+    tlb_big_.clear();
+  }
   ++st_.tlb_flush;
 }
 
-// invlpg: the entries of that page, in both modes; an entry of another page
-// that shares the index stays (its kernel stack or data would miss again).
+// invlpg: the entries of that page, in both modes (global or not); an entry
+// of another page that shares the index stays (its kernel stack or data
+// would miss again). A va inside a 2 MiB or 1 GiB page drops every entry
+// filled from that page.
 void Runtime::tlb_flush_page(uint64_t va) {
   if (!opt_.softmmu) return;
   const size_t i = tlb_index(va);
@@ -98,8 +112,27 @@ void Runtime::tlb_flush_page(uint64_t va) {
     if (tlb_tab(u, kTlbRead)[i] != tag) continue;  // a write tag is only ever beside its read tag
     tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
     tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;  // (tlb_gpa_ stays: the slot remains in tlb_used_)
+    tlb_glob_[u][i] = 0;
+  }
+  if (!tlb_big_.empty()) {
+    for (uint64_t level : {2, 3}) {
+      const uint64_t size = level == 2 ? (1ULL << 21) : (1ULL << 30);
+      if (tlb_big_.erase((va & ~(size - 1)) | level)) tlb_clear_big(va & ~(size - 1), size);
+    }
   }
   ++st_.tlb_flush_page;
+}
+
+void Runtime::tlb_clear_big(uint64_t base, uint64_t size) {
+  for (uint32_t k : tlb_used_) {
+    const bool u = k >= kTlbEntries;
+    const size_t i = k & (kTlbEntries - 1);
+    const uint64_t tag = tlb_tab(u, kTlbRead)[i];
+    if (tag == kTlbNoTag || ((uint64_t(0) - tag) & ~(size - 1)) != base) continue;
+    tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
+    tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;
+    tlb_glob_[u][i] = 0;
+  }
 }
 
 uint8_t* Runtime::tlb_lookup(bool user, uint64_t va, size_t n, bool write) const {
@@ -127,6 +160,13 @@ void Runtime::tlb_install(bool user, uint64_t va, const SoftAccess& sa) {
   tlb_tab(user, kTlbAddend)[i] = host_page - page;
   if (tlb_gpa_[user][i] == ~0ULL) tlb_used_.push_back(uint32_t(i + (user ? kTlbEntries : 0)));
   tlb_gpa_[user][i] = sa.gpa0;
+  const bool global = sa.global && (cpu_.cr4 & kCr4Pge);
+  tlb_glob_[user][i] = global;
+  tlb_any_global_ |= global;
+  if (sa.level > 1) {
+    const uint64_t size = sa.level == 2 ? (1ULL << 21) : (1ULL << 30);
+    tlb_big_.insert((va & ~(size - 1)) | sa.level);
+  }
 }
 
 // Translated code missed the TLB with the guest VA in register r->a (the
