@@ -37,8 +37,8 @@ bool SoftMmu::soft_fill(uint64_t va, size_t n, bool write, bool user, SoftAccess
     if (!translate(last & ~(kPage - 1), write, user, false, &g1, f)) return false;
   }
   if (write) {
-    if (code_.count(g0 & ~(kPage - 1))) code_written(g0 & ~(kPage - 1));
-    if (cross && code_.count(g1 & ~(kPage - 1))) code_written(g1 & ~(kPage - 1));
+    if (holds_code(g0)) code_written(g0 & ~(kPage - 1));
+    if (cross && holds_code(g1)) code_written(g1 & ~(kPage - 1));
   }
   out->p0 = mem_->host() + g0;
   out->gpa0 = g0 & ~(kPage - 1);
@@ -47,7 +47,7 @@ bool SoftMmu::soft_fill(uint64_t va, size_t n, bool write, bool user, SoftAccess
   out->cacheable = !cross;
   // A read fill is a speculative one for stores: only an entry that is
   // writable and already dirty (and not a translated frame) serves them.
-  out->writable = !cross && w.writable && (w.leaf_pte & kPteDirty) && !code_.count(out->gpa0);
+  out->writable = !cross && w.writable && (w.leaf_pte & kPteDirty) && !holds_code(out->gpa0);
   out->global = w.leaf_pte & kPteGlobal;
   out->level = uint8_t(w.level);
   return true;
@@ -64,6 +64,7 @@ void SoftMmu::code_written(uint64_t gpa_page) {
   ++st_.code_store;
   std::vector<uint64_t> vas(it->second.begin(), it->second.end());
   code_.erase(it);
+  code_bits_[gpa_page >> 12] = 0;
   for (uint64_t va : vas) rt_->invalidate_range(va, kPage);
 }
 
@@ -81,6 +82,7 @@ size_t SoftMmu::fetch(uint64_t va, uint8_t* out, size_t n, bool user) {
     memcpy(out + k, mem_->host() + gpa, chunk);
     const uint64_t gp = gpa & ~(kPage - 1);
     auto& s = code_[gp];
+    if ((gp >> 12) < code_bits_.size()) code_bits_[gp >> 12] = 1;
     // First translation from this frame: no TLB entry may write it any more.
     if (s.insert(a & ~(kPage - 1)).second && s.size() == 1 && rt_) rt_->tlb_drop_frame_writes(gp);
     k += chunk;
@@ -134,7 +136,7 @@ bool SoftMmu::write(uint64_t va, const void* in, size_t n, bool user, GuestFault
   return write_guest(
       *mem_, tr, va, in, n, f,
       [&](uint64_t gpa, size_t) {
-        if (code_.count(gpa & ~(kPage - 1))) code_written(gpa & ~(kPage - 1));
+        if (holds_code(gpa)) code_written(gpa & ~(kPage - 1));
       },
       [](uint64_t, size_t) {});
 }

@@ -27,7 +27,20 @@ void fill_elems(uint8_t* p, uint64_t n, uint64_t value) {
 // that differs, repne: one that equals); *k elements compared, *last the last.
 template <class T>
 bool scan_elems(const uint8_t* p, uint64_t n, uint64_t value, bool repne, uint64_t* last, uint64_t* k) {
-  for (uint64_t i = 0; i < n; ++i) {
+  uint64_t i = 0;
+  if (!repne) {  // repe (tbk skips the empty entries of a page table): 8 equal elements at a time
+    const T v = T(value);
+    for (; i + 8 <= n; i += 8) {
+      T diff = 0;
+      for (int j = 0; j < 8; ++j) {
+        T y;
+        memcpy(&y, p + (i + uint64_t(j)) * sizeof(T), sizeof(T));
+        diff |= T(y ^ v);
+      }
+      if (diff) break;
+    }
+  }
+  for (; i < n; ++i) {
     T y;
     memcpy(&y, p + i * sizeof(T), sizeof(T));
     if ((uint64_t(y) == value) == repne) {
@@ -96,6 +109,7 @@ void Runtime::tlb_flush(bool keep_global) {
   if (tlb_used_.empty()) {
     tlb_any_global_ = false;
     tlb_big_.clear();
+    tlb_big_last_ = 0;
   }
   ++st_.tlb_flush;
 }
@@ -117,7 +131,10 @@ void Runtime::tlb_flush_page(uint64_t va) {
   if (!tlb_big_.empty()) {
     for (uint64_t level : {2, 3}) {
       const uint64_t size = level == 2 ? (1ULL << 21) : (1ULL << 30);
-      if (tlb_big_.erase((va & ~(size - 1)) | level)) tlb_clear_big(va & ~(size - 1), size);
+      const uint64_t key = (va & ~(size - 1)) | level;
+      if (!tlb_big_.erase(key)) continue;
+      if (key == tlb_big_last_) tlb_big_last_ = 0;
+      tlb_clear_big(va & ~(size - 1), size);
     }
   }
   ++st_.tlb_flush_page;
@@ -165,7 +182,9 @@ void Runtime::tlb_install(bool user, uint64_t va, const SoftAccess& sa) {
   tlb_any_global_ |= global;
   if (sa.level > 1) {
     const uint64_t size = sa.level == 2 ? (1ULL << 21) : (1ULL << 30);
-    tlb_big_.insert((va & ~(size - 1)) | sa.level);
+    const uint64_t key = (va & ~(size - 1)) | sa.level;
+    if (key != tlb_big_last_) tlb_big_.insert(key);  // (the kernel's fills come from a few big pages in a row)
+    tlb_big_last_ = key;
   }
 }
 

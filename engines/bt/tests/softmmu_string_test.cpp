@@ -18,6 +18,7 @@ TEST_F(SoftmmuStringTest, RepStosAndScasRuns) {
   put(0x200320, 5);
   put(0x200400, 0x4200000000000000ULL);  // byte 7 of 0x600400 is 0x42
   put(0x200408, 0x42);
+  put(0x200500 + 13 * 8, 7);
   Regs r;
   const std::vector<uint8_t> code = {
       0xbf, 0x00, 0x01, 0x60, 0x00,  // mov $0x600100,%edi
@@ -32,12 +33,20 @@ TEST_F(SoftmmuStringTest, RepStosAndScasRuns) {
       0xb9, 0x05, 0x00, 0x00, 0x00,  // mov $5,%ecx
       0xb8, 0x05, 0x00, 0x00, 0x00,  // mov $5,%eax
       0xf3, 0x48, 0xaf,              // repe scasq: stops after the 4th element (9)
-      0x48, 0x89, 0xca,              // mov %rcx,%rdx
-      0x48, 0x89, 0xfe,              // mov %rdi,%rsi
+      0x49, 0x89, 0xca,              // mov %rcx,%r10
+      0x49, 0x89, 0xfb,              // mov %rdi,%r11
       0xbf, 0x00, 0x04, 0x60, 0x00,  // mov $0x600400,%edi
       0xb9, 0x10, 0x00, 0x00, 0x00,  // mov $16,%ecx
       0xb8, 0x42, 0x00, 0x00, 0x00,  // mov $0x42,%eax
       0xf2, 0xae,                    // repne scasb: stops at byte 7
+      0x48, 0x89, 0xca,              // mov %rcx,%rdx
+      0x48, 0x89, 0xfe,              // mov %rdi,%rsi
+      0xbf, 0x00, 0x05, 0x60, 0x00,  // mov $0x600500,%edi
+      0xb9, 0x14, 0x00, 0x00, 0x00,  // mov $20,%ecx
+      0x31, 0xc0,                    // xor %eax,%eax
+      0xf3, 0x48, 0xaf,              // repe scasq: 13 zeros (8 at a time, then one by one), stops at the 14th
+      0x49, 0x89, 0xc8,              // mov %rcx,%r8
+      0x49, 0x89, 0xf9,              // mov %rdi,%r9
       0xe6, 0xf4};
   const Exit e = run(code, &r);
   ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
@@ -46,11 +55,13 @@ TEST_F(SoftmmuStringTest, RepStosAndScasRuns) {
   EXPECT_EQ(get(0x200200), 0x0707070707070707ULL);
   EXPECT_EQ(get(0x200210), 0x0707070707070707ULL);
   EXPECT_EQ(get(0x200218), 0u) << "three quadwords";
-  EXPECT_EQ(r.rdx, 1u) << "repe scasq: one element left";
-  EXPECT_EQ(r.rsi, 0x600320u) << "rdi past the differing element";
-  EXPECT_EQ(r.rcx, 8u) << "repne scasb: 8 bytes compared";
-  EXPECT_EQ(r.rdi, 0x600408u);
-  EXPECT_TRUE(r.rflags & 0x40) << "ZF: found";
+  EXPECT_EQ(r.r10, 1u) << "repe scasq: one element left";
+  EXPECT_EQ(r.r11, 0x600320u) << "rdi past the differing element";
+  EXPECT_EQ(r.rdx, 8u) << "repne scasb: 8 bytes compared";
+  EXPECT_EQ(r.rsi, 0x600408u);
+  EXPECT_EQ(r.r8, 6u) << "repe scasq: 14 of 20 compared";
+  EXPECT_EQ(r.r9, 0x600570u);
+  EXPECT_FALSE(r.rflags & 0x40) << "ZF: the last compared differs";
 }
 
 }  // namespace
