@@ -107,12 +107,7 @@ GuestFaultInfo SoftMmu::fetch_fault(uint64_t va, bool user) {
 // (of the emulator or of translated code). A write entry exists only for a
 // dirty, writable frame without translations, so a hit needs no code check.
 bool SoftMmu::read(uint64_t va, void* out, size_t n, bool user, GuestFaultInfo* f) {
-  if (uint8_t* h = rt_ ? rt_->tlb_lookup(user, va, n, false) : nullptr) {
-    ++st_.tlb_hits;
-    memcpy(out, h, n);
-    return true;
-  }
-  if (uint8_t* h = one_page_fill(va, n, false, user, f)) {
+  if (uint8_t* h = one_page(va, n, false, user, f)) {
     memcpy(out, h, n);
     return true;
   }
@@ -122,12 +117,7 @@ bool SoftMmu::read(uint64_t va, void* out, size_t n, bool user, GuestFaultInfo* 
 }
 
 bool SoftMmu::write(uint64_t va, const void* in, size_t n, bool user, GuestFaultInfo* f) {
-  if (uint8_t* h = rt_ ? rt_->tlb_lookup(user, va, n, true) : nullptr) {
-    ++st_.tlb_hits;
-    memcpy(h, in, n);
-    return true;
-  }
-  if (uint8_t* h = one_page_fill(va, n, true, user, f)) {
+  if (uint8_t* h = one_page(va, n, true, user, f)) {
     memcpy(h, in, n);
     return true;
   }
@@ -141,13 +131,18 @@ bool SoftMmu::write(uint64_t va, const void* in, size_t n, bool user, GuestFault
       [](uint64_t, size_t) {});
 }
 
-// An emulator access within one page that missed the TLB: resolved as a
-// fill of translated code's would be (A/D, code invalidation) and its entry
-// installed. null with f->vector 0xff: it crosses a page (the copy loops).
-uint8_t* SoftMmu::one_page_fill(uint64_t va, size_t n, bool write, bool user, GuestFaultInfo* f) {
+// The host address of an emulator access within one page: the TLB's entry,
+// or a fill as translated code's miss would make it (A/D, code
+// invalidation), its entry installed. null with f->vector 0xff: the access
+// crosses a page (the copy loops take it); else the fault is in *f.
+uint8_t* SoftMmu::one_page(uint64_t va, size_t n, bool write, bool user, GuestFaultInfo* f) {
   if (n == 0 || !rt_ || ((va ^ (va + n - 1)) & ~(kPage - 1))) {
     f->vector = 0xff;
     return nullptr;
+  }
+  if (uint8_t* h = rt_->tlb_lookup(user, va, n, write)) {
+    ++st_.tlb_hits;
+    return h;
   }
   SoftAccess sa;
   if (!soft_fill(va, n, write, user, &sa, f)) return nullptr;

@@ -53,7 +53,7 @@ class SoftMmu : public GuestAccess {
   bool translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f,
                  WalkResult* walk = nullptr);
   void code_written(uint64_t gpa_page);
-  uint8_t* one_page_fill(uint64_t va, size_t n, bool write, bool user, GuestFaultInfo* f);
+  uint8_t* one_page(uint64_t va, size_t n, bool write, bool user, GuestFaultInfo* f);
 
   GuestMemory* mem_ = nullptr;
   Runtime* rt_ = nullptr;
