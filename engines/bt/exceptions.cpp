@@ -191,8 +191,11 @@ Runtime::Step Runtime::do_iret(int opsize) {
   const int sz = opsize;
   uint64_t v[5] = {0, 0, 0, 0, 0};
   GuestFaultInfo f;
-  for (int i = 0; i < 5; ++i)
-    if (!mem_->read(a->gpr[RSP] + uint64_t(i * sz), &v[i], size_t(sz), cpu_.cpl == 3, &f)) {
+  // iretq: the five slots in one access (one TLB lookup; a fault names the
+  // first byte of the first bad page, as the slot-by-slot reads did).
+  const int parts = sz == 8 ? 1 : 5;
+  for (int i = 0; i < parts; ++i)
+    if (!mem_->read(a->gpr[RSP] + uint64_t(i * sz), &v[i], size_t(sz) * (sz == 8 ? 5 : 1), cpu_.cpl == 3, &f)) {
       raise(f.vector, f.error, true, f.addr);
       return Step::Fault;
     }

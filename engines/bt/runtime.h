@@ -286,6 +286,7 @@ class Runtime {
   // host (clock_gettime, 150 cycles): three of them made up most of the
   // dispatcher's share of a port I/O exit.
   uint64_t visit_now_ = 0;
+  uint64_t floored_want_ = 0;  // arm_async_exit: the expiry last put off to the 200 us floor
   uint64_t visit_now() {
     if (!visit_now_) visit_now_ = monotonic_ns();
     return visit_now_;

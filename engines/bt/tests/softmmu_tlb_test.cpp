@@ -147,7 +147,7 @@ TEST_F(SoftmmuTlbTest, PageFaultRoundTripWithAWarmTlbWalksTwice) {
   EXPECT_EQ(c[2] - b[2] - (b[2] - a[2]), 4u);
   EXPECT_EQ(c[3] - b[3] - (b[3] - a[3]), 4u);
   EXPECT_EQ(c[0] - b[0] - (b[0] - a[0]), 2u * 4) << "per fault: the walk that faults and the fill after iretq";
-  EXPECT_EQ(c[1] - b[1] - (b[1] - a[1]), 7u * 4) << "per fault: IDT gate, frame, 5 pops of iretq";
+  EXPECT_EQ(c[1] - b[1] - (b[1] - a[1]), 3u * 4) << "per fault: IDT gate, frame, iretq's five slots in one";
 }
 
 }  // namespace
