@@ -1,4 +1,4 @@
-// tags: engines|bt|tests — desc: bt-softmmu's rep stos/scas page runs (softmmu_runtime.cpp): element fills of each size, the one-byte-pattern memset, repe/repne scans that stop at the right element with rcx/rdi/ZF as the hardware leaves them.
+// tags: engines|bt|tests — desc: bt-softmmu's rep stos/scas page runs (softmmu_runtime.cpp): element fills of each size, the one-byte-pattern memset, repe/repne scans that stop at the right element with rcx/rdi/ZF as the hardware leaves them; a zero count takes no callout.
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -62,6 +62,18 @@ TEST_F(SoftmmuStringTest, RepStosAndScasRuns) {
   EXPECT_EQ(r.r8, 6u) << "repe scasq: 14 of 20 compared";
   EXPECT_EQ(r.r9, 0x600570u);
   EXPECT_FALSE(r.rflags & 0x40) << "ZF: the last compared differs";
+}
+
+// A rep form with rcx 0 touches nothing and leaves the flags: it is skipped
+// in translated code (no callout), even with its operands unmapped.
+TEST_F(SoftmmuStringTest, RepWithZeroCountTakesNoExit) {
+  Regs r;
+  // mov $0x700000,%edi (unmapped); xor %ecx,%ecx; stc; rep stosq; repe cmpsb; out %al,$0xf4
+  const Exit e = run({0xbf, 0x00, 0x00, 0x70, 0x00, 0x31, 0xc9, 0xf9, 0xf3, 0x48, 0xab, 0xf3, 0xa6, 0xe6, 0xf4}, &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(r.rdi, 0x700000u);
+  EXPECT_TRUE(r.rflags & 1) << "CF as stc left it";
+  EXPECT_EQ(counter("priv.string_seg"), 0u);
 }
 
 }  // namespace
