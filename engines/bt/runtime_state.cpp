@@ -46,6 +46,8 @@ void Runtime::set_regs(const Regs& r) {
                           r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15};
   for (int i = 0; i < 16; ++i) a->gpr[i] = g[i];
   const bool new_space = cpu_.cr3 != r.cr3;
+  // bt-softmmu: a state with other paging registers keeps no TLB entry, global ones included.
+  const bool new_paging = new_space || cpu_.cr0 != r.cr0 || cpu_.cr4 != r.cr4;
   cpu_.rip = r.rip;
   a->rflags = (r.rflags & kLiveFlags) | 2;
   set_vflags((r.rflags & ~kLiveFlags) | 2);
@@ -79,6 +81,7 @@ void Runtime::set_regs(const Regs& r) {
     mem_->set_cr3(r.cr3);
     on_cr3_change();
   }
+  if (new_paging) tlb_flush();
   mem_->set_user_mode(cpu_.cpl == 3);
   sync_inline_state();
 }

@@ -55,6 +55,20 @@ TEST_F(SoftmmuTlbTest, GlobalEntriesSurviveACr3LoadNonGlobalOnesDoNot) {
   EXPECT_EQ(r.rax, 0xccu) << "a CR4 write drops global entries";
 }
 
+// set_regs with other paging registers (a new vCPU state) keeps no entry, global or not.
+TEST_F(SoftmmuTlbTest, SetRegsWithOtherPagingRegistersDropsGlobalEntries) {
+  put(0x5000, 0x200000 | 0x107);
+  Regs r;
+  r.cr4 = 0xa0;
+  ASSERT_EQ(run(kLoadBoth, &r).kind, ExitKind::PortIo);
+  EXPECT_EQ(r.rax, 0xaau);
+  put(0x5000, 0x210000 | 0x107);
+  r = Regs{};
+  r.cr4 = 0x2a0;  // OSFXSR too
+  ASSERT_EQ(run(kLoadBoth, &r).kind, ExitKind::PortIo);
+  EXPECT_EQ(r.rax, 0xccu);
+}
+
 // Without CR4.PGE the G bit means nothing: a CR3 load drops that entry.
 TEST_F(SoftmmuTlbTest, GlobalBitWithoutPgeIsFlushedByCr3) {
   put(0x5000, 0x200000 | 0x107);
