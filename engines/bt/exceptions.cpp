@@ -62,7 +62,7 @@ bool Runtime::deliver_pending(Exit* out) {
   if (exc_.valid) {
     const Pending p = exc_;
     exc_.valid = false;
-    if (p.vector == 14) cpu_.cr2 = p.cr2;
+    if (p.vector == 14) cpu_.cr2 = asm_vcpu()->cr2 = p.cr2;
     return deliver_event(p.vector, p.has_error, p.error, p.soft, out);
   }
   if (irq_ && (vflags() & kFlagIF)) {
@@ -153,7 +153,7 @@ bool Runtime::deliver_event(uint8_t vector, bool has_error, uint32_t error, uint
           resume_tc_ = 0;
           return false;
         }
-        if (f.vector == 14) cpu_.cr2 = f.addr;
+        if (f.vector == 14) cpu_.cr2 = asm_vcpu()->cr2 = f.addr;
       }
       next_vec = 14;
       next_err = f.error;

@@ -148,6 +148,7 @@ void Runtime::stats(Counters& out) const {
     priv[unsigned(op)] += n;
     if (n) out.add(std::string("bt.inline.") + callout_name(op), n);
   }
+  if (const uint64_t n = inline_count(InlineOp::MovFromCr2)) out.add("bt.inline.mov_from_cr2", n);
   for (unsigned i = 1; i < unsigned(CalloutOp::Count); ++i) {
     const CalloutOp op = CalloutOp(i);
     if (!priv[i] || op == CalloutOp::MovToCr || op == CalloutOp::MovFromCr || op == CalloutOp::TracedStore) continue;
@@ -155,7 +156,8 @@ void Runtime::stats(Counters& out) const {
   }
   for (int c = 0; c < 16; ++c) {
     if (st_.cr_write[c]) out.add("priv.mov_cr" + std::to_string(c), st_.cr_write[c]);
-    if (st_.cr_read[c]) out.add("priv.mov_from_cr" + std::to_string(c), st_.cr_read[c]);
+    if (const uint64_t n = st_.cr_read[c] + (c == 2 ? inline_count(InlineOp::MovFromCr2) : 0))
+      out.add("priv.mov_from_cr" + std::to_string(c), n);
   }
   for (auto& [v, n] : st_.reflected) out.add("fault.reflected." + std::to_string(v), n);
 }

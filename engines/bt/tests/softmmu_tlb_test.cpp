@@ -1,4 +1,4 @@
-// tags: engines|bt|tests — desc: bt-softmmu's TLB as the architecture allows it: global entries across CR3 loads (CR4.PGE), invlpg of a 2 MiB page and of one index, the emulator's accesses (exception frame, IDT, iretq) served by the TLB: a #PF round trip with the TLB warm walks twice.
+// tags: engines|bt|tests — desc: bt-softmmu's TLB as the architecture allows it: global entries across CR3 loads (CR4.PGE), invlpg of a 2 MiB page and of one index, the emulator's accesses (exception frame, IDT, iretq) served by the TLB: a #PF round trip with the TLB warm walks twice and exits 4 times (mov %cr2 inline).
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -126,9 +126,9 @@ std::vector<uint8_t> fault_loop(uint8_t k) {
                             0x03, 0x01, 0x00, 0x00, 0x00, 0x48, 0xc7, 0x04, 0x25, 0x20, 0x30, 0x60,
                             0x00, 0x00, 0x00, 0x00, 0x00, 0x0f, 0x01, 0x3b, 0xff, 0xce, 0x75, 0xe6, 0xe6, 0xf4};
   c.resize(0x100, 0x90);
-  // 0x400100: add $8,%rsp (the error code); movq $0x204007,0x603020 (present, writable); iretq
-  const std::vector<uint8_t> h = {0x48, 0x83, 0xc4, 0x08, 0x48, 0xc7, 0x04, 0x25, 0x20,
-                                  0x30, 0x60, 0x00, 0x07, 0x40, 0x20, 0x00, 0x48, 0xcf};
+  // 0x400100: mov %cr2,%rdi; add $8,%rsp (the error code); movq $0x204007,0x603020 (present, writable); iretq
+  const std::vector<uint8_t> h = {0x0f, 0x20, 0xd7, 0x48, 0x83, 0xc4, 0x08, 0x48, 0xc7, 0x04, 0x25,
+                                  0x20, 0x30, 0x60, 0x00, 0x07, 0x40, 0x20, 0x00, 0x48, 0xcf};
   c.insert(c.end(), h.begin(), h.end());
   return c;
 }
@@ -145,12 +145,13 @@ TEST_F(SoftmmuTlbTest, PageFaultRoundTripWithAWarmTlbWalksTwice) {
     const Exit e = run(fault_loop(k), &r);
     ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
     EXPECT_EQ(r.rsi, 0u);
+    EXPECT_EQ(r.rdi, 0x604000u) << "the handler's mov %cr2 (inline) read the fault address";
     EXPECT_EQ(get(0x204000), 1u);
   };
   go(1);  // warms the TLB (stack, IDT, page table page)
   auto snap = [&] {
     return std::vector<uint64_t>{mmu_.stats().walks, mmu_.stats().tlb_hits, counter("fault.reflected.14"),
-                                 mmu_.stats().guest_pf};
+                                 mmu_.stats().guest_pf, counter("bt.inline.mov_from_cr2"), counter("bt.tc_exits")};
   };
   const auto a = snap();
   go(2);
@@ -162,6 +163,8 @@ TEST_F(SoftmmuTlbTest, PageFaultRoundTripWithAWarmTlbWalksTwice) {
   EXPECT_EQ(c[3] - b[3] - (b[3] - a[3]), 4u);
   EXPECT_EQ(c[0] - b[0] - (b[0] - a[0]), 2u * 4) << "per fault: the walk that faults and the fill after iretq";
   EXPECT_EQ(c[1] - b[1] - (b[1] - a[1]), 3u * 4) << "per fault: IDT gate, frame, iretq's five slots in one";
+  EXPECT_EQ(c[4] - b[4] - (b[4] - a[4]), 4u) << "mov %cr2 inline";
+  EXPECT_EQ(c[5] - b[5] - (b[5] - a[5]), 4u * 4) << "per round trip: the faulting miss, iretq, the fill, invlpg";
 }
 
 }  // namespace
