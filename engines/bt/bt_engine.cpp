@@ -127,6 +127,7 @@ class BtEngine : public Engine {
       out.add("softmmu.slow_store_code", m.code_store);
       out.add("softmmu.cross_page", m.cross_page);
       out.add("softmmu.guest_fault", m.guest_pf);
+      out.add("softmmu.emu_tlb_hit", m.tlb_hits);
       out.add("mmu.hidden_fault", 0);
       return;
     }

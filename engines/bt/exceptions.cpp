@@ -62,7 +62,7 @@ bool Runtime::deliver_pending(Exit* out) {
   if (exc_.valid) {
     const Pending p = exc_;
     exc_.valid = false;
-    if (p.vector == 14) cpu_.cr2 = p.cr2;
+    if (p.vector == 14) cpu_.cr2 = asm_vcpu()->cr2 = p.cr2;
     return deliver_event(p.vector, p.has_error, p.error, p.soft, out);
   }
   if (irq_ && (vflags() & kFlagIF)) {
@@ -153,7 +153,7 @@ bool Runtime::deliver_event(uint8_t vector, bool has_error, uint32_t error, uint
           resume_tc_ = 0;
           return false;
         }
-        if (f.vector == 14) cpu_.cr2 = f.addr;
+        if (f.vector == 14) cpu_.cr2 = asm_vcpu()->cr2 = f.addr;
       }
       next_vec = 14;
       next_err = f.error;
@@ -191,8 +191,11 @@ Runtime::Step Runtime::do_iret(int opsize) {
   const int sz = opsize;
   uint64_t v[5] = {0, 0, 0, 0, 0};
   GuestFaultInfo f;
-  for (int i = 0; i < 5; ++i)
-    if (!mem_->read(a->gpr[RSP] + uint64_t(i * sz), &v[i], size_t(sz), cpu_.cpl == 3, &f)) {
+  // iretq: the five slots in one access (one TLB lookup; a fault names the
+  // first byte of the first bad page, as the slot-by-slot reads did).
+  const int parts = sz == 8 ? 1 : 5;
+  for (int i = 0; i < parts; ++i)
+    if (!mem_->read(a->gpr[RSP] + uint64_t(i * sz), &v[i], size_t(sz) * (sz == 8 ? 5 : 1), cpu_.cpl == 3, &f)) {
       raise(f.vector, f.error, true, f.addr);
       return Step::Fault;
     }

@@ -20,6 +20,8 @@ struct SoftAccess {
   uint64_t gpa0 = 0;      // frame of the first page (TLB bookkeeping)
   bool cacheable = false;  // one page: an inline TLB entry may be installed
   bool writable = false;   // ...and it may serve stores (writable, dirty, no translated code on the frame)
+  bool global = false;     // the leaf has G (kept across CR3 loads while CR4.PGE is set)
+  uint8_t level = 1;       // the leaf's level: 1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB (invlpg drops the whole page)
 };
 
 enum class HostFaultAction {

@@ -129,6 +129,14 @@ bool Translator::emit_inline_sensitive(Ctx& c, const Insn& in, bool* end) {
     *end = true;
     return true;
   }
+  // mov %cr2,%r in kernel translations (a #PF handler's first step): a
+  // load of the vCPU block's copy (no exit). CR2 changes only in the
+  // dispatcher (delivery, mov to %cr2, set_regs), which keeps the copy.
+  if (o1 == 0x20 && c.env.inline_if && in.reg == 2 && in.npfx == 0 && !in.lock && in.rm != RSP) {
+    emit_inline_count(c.e, InlineOp::MovFromCr2, in.rm);
+    c.e.load_abs(in.rm, abs_of(BT_OFF_CR2));
+    return true;
+  }
   if (o1 == 0x01 && in.has_modrm && in.bytes[in.modrm_off] == 0xf8 && c.env.inline_if) {  // swapgs: #UD at CPL 3
     emit_inline_swapgs(c);
     return true;
@@ -458,6 +466,7 @@ void Runtime::sync_inline_state() {
   a->lstar = cpu_.lstar;
   a->sysret_ok = sce && !opt_.direct_user;
   a->sysret_expect = (rest & (kFlagRF | kFlagVM)) ? kNever : (rest & ~uint64_t(2));
+  a->cr2 = cpu_.cr2;
 }
 
 // Inline syscall/sysret changed the privilege level (AsmVcpu::cpl_mode):
@@ -489,6 +498,7 @@ CalloutOp Runtime::inline_callout(InlineOp op) {
     case InlineOp::Sti: return CalloutOp::Sti;
     case InlineOp::Syscall: return CalloutOp::Syscall;
     case InlineOp::Sysret: return CalloutOp::Sysret;
+    case InlineOp::MovFromCr2: return CalloutOp::Count;  // reported as priv.mov_from_cr2 (Runtime::stats)
   }
   return CalloutOp::Count;
 }

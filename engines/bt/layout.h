@@ -72,6 +72,7 @@
 #define BT_OFF_LSTAR 0x2d0
 #define BT_OFF_SYSRET_EXPECT 0x2d8 /* sysretq inline when (r11 & ~(live|IF|RF|VM|2)) equals this */
 #define BT_OFF_S7 0x2e0 /* bt-softmmu: a second scratch register (instructions with two memory accesses) */
+#define BT_OFF_CR2 0x2e8 /* the guest's CR2 (inline mov %cr2,%r in kernel translations; sync_inline_state) */
 
 /* bt-softmmu: the inline TLB (softmmu_emit.cpp). pext with these masks gives a
    guest VA's TLB index and tells whether a tag difference lies within one page. */
@@ -156,6 +157,7 @@ struct AsmVcpu {
   uint64_t inline_count[BT_INLINE_OPS];
   uint64_t cpl_mode, syscall_ok, sysret_ok, sfmask_not, lstar, sysret_expect;
   uint64_t s7;
+  uint64_t cr2;
 };
 static_assert(offsetof(AsmVcpu, rflags) == BT_OFF_RFLAGS);
 static_assert(offsetof(AsmVcpu, host_sp) == BT_OFF_HOST_SP);
@@ -183,10 +185,12 @@ static_assert(offsetof(AsmVcpu, cpl_mode) == BT_OFF_CPL_MODE && offsetof(AsmVcpu
 static_assert(offsetof(AsmVcpu, sysret_ok) == BT_OFF_SYSRET_OK && offsetof(AsmVcpu, sfmask_not) == BT_OFF_SFMASK_NOT);
 static_assert(offsetof(AsmVcpu, lstar) == BT_OFF_LSTAR && offsetof(AsmVcpu, sysret_expect) == BT_OFF_SYSRET_EXPECT);
 static_assert(offsetof(AsmVcpu, s7) == BT_OFF_S7);
+static_assert(offsetof(AsmVcpu, cr2) == BT_OFF_CR2);
 
 // Sensitive instructions that translated code may execute inline (counted in
 // AsmVcpu::inline_count; reported with the callouts as priv.<insn>).
-enum class InlineOp : uint8_t { Pushf, Popf, Rdtsc, Cpuid, Swapgs, Cli, Sti, Syscall, Sysret };
+enum class InlineOp : uint8_t { Pushf, Popf, Rdtsc, Cpuid, Swapgs, Cli, Sti, Syscall, Sysret, MovFromCr2 };
+static_assert(unsigned(InlineOp::MovFromCr2) < BT_INLINE_OPS);
 
 static_assert(sizeof(AsmVcpu) <= BT_OFF_USER_LIMIT && BT_OFF_TLB_PAGE_MASK + 8 <= BT_VCPU_SIZE);
 

@@ -301,7 +301,7 @@ Runtime::Step Runtime::callout(const ExitRecord& r, Exit* out) {
           cpu_.cr0 = v | 0x80000001ULL;  // long mode: PG and PE stay on
           tlb_flush();  // bt-softmmu: WP may have changed what the entries grant
           break;
-        case 2: cpu_.cr2 = v; break;
+        case 2: cpu_.cr2 = asm_vcpu()->cr2 = v; break;
         case 3:
           cpu_.cr3 = v;
           mem_->set_cr3(v);

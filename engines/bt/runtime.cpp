@@ -387,7 +387,11 @@ void Runtime::arm_async_exit(uint64_t deadline) {
   if (!want) return;
   const uint64_t armed = timer_.armed_ns();  // 0 once it has fired
   if (armed && armed <= want) return;        // an early enough expiry is pending: no clock read
+  // An event already put off to the floor (IF=0 in a loop of exits: micro_divzero) with that expiry
+  // still pending: no clock read at every visit either.
+  if (armed && want == floored_want_) return;
   const uint64_t now = visit_now();
+  if (want < now + 200000) floored_want_ = want;
   want = std::max(want, now + 200000);
   if (armed && armed <= want) return;
   timer_.want(want, now);
@@ -622,18 +626,23 @@ Exit Runtime::run(const RunLimits& lim) {
   visit_now_ = start;  // the first visit uses the reading taken at entry
   for (bool first = true;; first = false) {
     if (!first) visit_now_ = 0;
+    // (not clock_due_: it stays set while the guest keeps IF clear, and
+    // every visit of a loop of exits read the clock: micro_divzero)
+    bool deadline_check = first || !async;
     if (exit_req_) {
       clear_async_exit();
       clock_visits = kClockEveryVisits;
+      deadline_check = true;
     } else if (--clock_visits == 0) {
       clock_visits = kClockEveryVisits;
       clock_due_ = true;
+      deadline_check = true;
     }
     // With asynchronous exits the host timer brings the dispatcher back at
     // the deadline and at guest timer events: the clock is read only then
     // (and every kClockEveryVisits visits).
     if (!async) clock_due_ = true;
-    if (deadline && (clock_due_ || !async) && visit_now() >= deadline)
+    if (deadline && deadline_check && visit_now() >= deadline)
       return finish(ExitKind::LimitReached, "wall-clock limit reached");
     if (counting && executed_ >= lim.max_guest_insns)
       return finish(ExitKind::LimitReached, "guest instruction limit reached (" + std::to_string(executed_) + ")");

@@ -96,9 +96,16 @@ class Runtime {
   // bt-softmmu's inline TLB (softmmu_runtime.cpp): drop every entry / the
   // entries of one page (invlpg) / the write entries of a frame that now
   // holds translations.
-  void tlb_flush();
+  // keep_global: a CR3 load, which leaves the entries of global pages (G in
+  // the leaf, CR4.PGE set when they were filled).
+  void tlb_flush(bool keep_global = false);
   void tlb_flush_page(uint64_t va);
   void tlb_drop_frame_writes(uint64_t gpa_page);
+  // The emulator's side of the inline TLB (SoftMmu::read/write): the host
+  // address of an access of n bytes at va within one page when the mode's
+  // read (write) entry holds it, else null; and the entry a walk resolved.
+  uint8_t* tlb_lookup(bool user, uint64_t va, size_t n, bool write) const;
+  void tlb_install(bool user, uint64_t va, const SoftAccess& sa);
 
   // An engine part cannot go on (e.g. the mirror cannot revoke a mapping):
   // the running run() returns EngineError with `msg`; outside run() the
@@ -172,7 +179,6 @@ class Runtime {
   // bt-softmmu (softmmu_runtime.cpp): map and clear the TLB tables; a miss
   // exit (fill, bounce, or the guest fault); the write-back of a bounce.
   Status tlb_init();
-  void tlb_install(bool user, uint64_t va, const SoftAccess& sa);
   void tlb_miss(const ExitRecord* r, int64_t* used, bool counting);
   void tlb_commit(const ExitRecord* r);
   // rep movs/stos/scas (DF clear) in page-bounded runs; false: a guest fault
@@ -253,6 +259,12 @@ class Runtime {
   // page-crossing access in flight through the bounce buffer.
   std::vector<uint64_t> tlb_gpa_[2];
   std::vector<uint32_t> tlb_used_;  // entries filled since the last flush (mode * entries + index)
+  std::vector<uint32_t> tlb_kept_;  // (a flush's scratch: the global entries it keeps)
+  std::vector<uint8_t> tlb_glob_[2];  // the entry is a global page's
+  bool tlb_any_global_ = false;       // some entry may be global
+  std::unordered_set<uint64_t> tlb_big_;  // 2 MiB / 1 GiB pages with entries (base | level): invlpg drops them whole
+  uint64_t tlb_big_last_ = 0;             // the key inserted last (0: none)
+  void tlb_clear_big(uint64_t base, uint64_t size);
   struct Bounce { bool live = false; bool write = false; uint8_t* p0 = nullptr; uint8_t* p1 = nullptr; size_t n0 = 0, n = 0;
                   uint8_t* buf = nullptr; };
   Bounce bounce_;
@@ -301,6 +313,7 @@ class Runtime {
   // host (clock_gettime, 150 cycles): three of them made up most of the
   // dispatcher's share of a port I/O exit.
   uint64_t visit_now_ = 0;
+  uint64_t floored_want_ = 0;  // arm_async_exit: the expiry last put off to the 200 us floor
   uint64_t visit_now() {
     if (!visit_now_) visit_now_ = monotonic_ns();
     return visit_now_;
@@ -347,6 +360,7 @@ class Runtime {
     uint64_t cr_write[16] = {}, cr_read[16] = {};
     uint64_t pte_trap = 0, pte_callout = 0, pte_untraced = 0, adaptive = 0;
     uint64_t tlb_miss = 0, tlb_flush = 0, tlb_flush_page = 0, tlb_bounce = 0;
+    uint64_t tlb_kept_global = 0;  // softmmu.tlb_kept_global: global entries a CR3 load kept
     std::map<int, uint64_t> reflected;
   } st_;
   friend class RuntimeTestPeer;

@@ -46,6 +46,8 @@ void Runtime::set_regs(const Regs& r) {
                           r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15};
   for (int i = 0; i < 16; ++i) a->gpr[i] = g[i];
   const bool new_space = cpu_.cr3 != r.cr3;
+  // bt-softmmu: a state with other paging registers keeps no TLB entry, global ones included.
+  const bool new_paging = new_space || cpu_.cr0 != r.cr0 || cpu_.cr4 != r.cr4;
   cpu_.rip = r.rip;
   a->rflags = (r.rflags & kLiveFlags) | 2;
   set_vflags((r.rflags & ~kLiveFlags) | 2);
@@ -79,6 +81,7 @@ void Runtime::set_regs(const Regs& r) {
     mem_->set_cr3(r.cr3);
     on_cr3_change();
   }
+  if (new_paging) tlb_flush();
   mem_->set_user_mode(cpu_.cpl == 3);
   sync_inline_state();
 }
@@ -106,6 +109,7 @@ void Runtime::stats(Counters& out) const {
     out.add("softmmu.tlb_miss", st_.tlb_miss);
     out.add("softmmu.tlb_flush", st_.tlb_flush);
     out.add("softmmu.tlb_flush_page", st_.tlb_flush_page);
+    out.add("softmmu.tlb_kept_global", st_.tlb_kept_global);
     out.add("softmmu.bounce", st_.tlb_bounce);
     out.add("softmmu.probes", st_.soft_probes);
     out.add("softmmu.probes_short", st_.soft_probes_short);
@@ -150,6 +154,7 @@ void Runtime::stats(Counters& out) const {
     priv[unsigned(op)] += n;
     if (n) out.add(std::string("bt.inline.") + callout_name(op), n);
   }
+  if (const uint64_t n = inline_count(InlineOp::MovFromCr2)) out.add("bt.inline.mov_from_cr2", n);
   for (unsigned i = 1; i < unsigned(CalloutOp::Count); ++i) {
     const CalloutOp op = CalloutOp(i);
     if (!priv[i] || op == CalloutOp::MovToCr || op == CalloutOp::MovFromCr || op == CalloutOp::TracedStore) continue;
@@ -157,7 +162,8 @@ void Runtime::stats(Counters& out) const {
   }
   for (int c = 0; c < 16; ++c) {
     if (st_.cr_write[c]) out.add("priv.mov_cr" + std::to_string(c), st_.cr_write[c]);
-    if (st_.cr_read[c]) out.add("priv.mov_from_cr" + std::to_string(c), st_.cr_read[c]);
+    if (const uint64_t n = st_.cr_read[c] + (c == 2 ? inline_count(InlineOp::MovFromCr2) : 0))
+      out.add("priv.mov_from_cr" + std::to_string(c), n);
   }
   for (auto& [v, n] : st_.reflected) out.add("fault.reflected." + std::to_string(v), n);
 }

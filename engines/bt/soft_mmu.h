@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "common/guest_memory.h"
 #include "common/page_walk.h"
@@ -21,7 +22,11 @@ class Runtime;
 // invalidates their blocks before the store is done.
 class SoftMmu : public GuestAccess {
  public:
-  void attach(GuestMemory* mem, Runtime* rt) { mem_ = mem; rt_ = rt; }
+  void attach(GuestMemory* mem, Runtime* rt) {
+    mem_ = mem;
+    rt_ = rt;
+    code_bits_.assign(mem->size() / 4096 + 1, 0);
+  }
 
   size_t fetch(uint64_t va, uint8_t* out, size_t n, bool user) override;
   GuestFaultInfo fetch_fault(uint64_t va, bool user) override;
@@ -40,6 +45,7 @@ class SoftMmu : public GuestAccess {
     uint64_t code_store = 0;  // softmmu.slow_store_code: stores that invalidated translations of their frame
     uint64_t cross_page = 0;  // softmmu.cross_page: accesses of translated code that cross a page boundary
     uint64_t guest_pf = 0;    // softmmu.guest_fault: faults raised by a walk (#PF, #GP for non-canonical)
+    uint64_t tlb_hits = 0;    // softmmu.emu_tlb_hit: emulator accesses (frames, iret, IDT/TSS, operands) served by the TLB
   };
   const Stats& stats() const { return st_; }
 
@@ -47,11 +53,17 @@ class SoftMmu : public GuestAccess {
   bool translate(uint64_t va, bool write, bool user, bool fetch, uint64_t* gpa, GuestFaultInfo* f,
                  WalkResult* walk = nullptr);
   void code_written(uint64_t gpa_page);
+  uint8_t* one_page(uint64_t va, size_t n, bool write, bool user, GuestFaultInfo* f);
 
   GuestMemory* mem_ = nullptr;
   Runtime* rt_ = nullptr;
   uint64_t cr3_ = 0;
   std::unordered_map<uint64_t, std::unordered_set<uint64_t>> code_;  // gpa page -> va pages translated from it
+  std::vector<uint8_t> code_bits_;  // per frame: 1 when code_ has it (the fill path's test, no hashing)
+  bool holds_code(uint64_t gpa) const {
+    const uint64_t f = gpa >> 12;
+    return f < code_bits_.size() && code_bits_[f];
+  }
   Stats st_;
 };
 

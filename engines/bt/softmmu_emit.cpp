@@ -666,8 +666,18 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
   // walks per element; a rep form comes back every 4096 elements)
   if (is_string_op(o0)) {
     const uint8_t size = (o0 & 1) ? uint8_t((in.rex & 8) ? 8 : in.opsize ? 2 : 4) : 1;
+    // A rep form with rcx 0 does nothing (no access, no flags): no exit
+    // (tbk's memset ends every page with a `rep stosb` of 0 bytes).
+    size_t skip = 0;
+    if (in.rep || in.repne) {
+      c.e.b(0xe3);  // jrcxz past the callout
+      skip = c.e.size();
+      c.e.b(0);
+    }
     emit_callout(c, in, CalloutOp::StringSeg, o0, uint8_t(in.seg), size, 0,
                  (in.rep ? uint64_t(kOpRep) : 0) | (in.repne ? uint64_t(kOpRepne) : 0), false);
+    static_assert(Emitter::kExitSize < 128, "the callout fits a rel8");
+    if (skip) *c.e.at(skip) = uint8_t(c.e.size() - (skip + 1));
     return true;
   }
   return false;

@@ -11,8 +11,52 @@ namespace vtb::bt {
 
 namespace {
 constexpr uint64_t kPage = 0x1000;
+constexpr uint64_t kCr4Pge = 0x80;
 uint64_t* tlb_tab(bool user, int kind) { return reinterpret_cast<uint64_t*>(tlb_table(user, kind)); }
 size_t tlb_index(uint64_t va) { return size_t((va >> 12) & (kTlbEntries - 1)); }
+
+// rep stos / rep scas over n elements of one page (T: the element): a
+// constant-size copy per element, not a libc call each (a page of `rep
+// stosq` was 512 memcpy calls).
+template <class T>
+void fill_elems(uint8_t* p, uint64_t n, uint64_t value) {
+  const T v = T(value);
+  for (uint64_t i = 0; i < n; ++i) memcpy(p + i * sizeof(T), &v, sizeof(T));
+}
+// Up to and including the first element that ends the repetition (repe: one
+// that differs, repne: one that equals); *k elements compared, *last the last.
+template <class T>
+bool scan_elems(const uint8_t* p, uint64_t n, uint64_t value, bool repne, uint64_t* last, uint64_t* k) {
+  uint64_t i = 0;
+  if (!repne) {  // repe (tbk skips the empty entries of a page table): 8 equal elements at a time
+    const T v = T(value);
+    for (; i + 8 <= n; i += 8) {
+      T diff = 0;
+      for (int j = 0; j < 8; ++j) {
+        T y;
+        memcpy(&y, p + (i + uint64_t(j)) * sizeof(T), sizeof(T));
+        diff |= T(y ^ v);
+      }
+      if (diff) break;
+    }
+  }
+  for (; i < n; ++i) {
+    T y;
+    memcpy(&y, p + i * sizeof(T), sizeof(T));
+    if ((uint64_t(y) == value) == repne) {
+      *last = y;
+      *k = i + 1;
+      return true;
+    }
+  }
+  if (n) {
+    T y;
+    memcpy(&y, p + (n - 1) * sizeof(T), sizeof(T));
+    *last = y;
+  }
+  *k = n;
+  return false;
+}
 }  // namespace
 
 Status Runtime::tlb_init() {
@@ -24,6 +68,7 @@ Status Runtime::tlb_init() {
   memcpy(reinterpret_cast<uint8_t*>(a) + BT_OFF_TLB_IDX_MASK, &idx_mask, 8);
   memcpy(reinterpret_cast<uint8_t*>(a) + BT_OFF_TLB_PAGE_MASK, &page_mask, 8);
   for (auto& g : tlb_gpa_) g.assign(kTlbEntries, ~0ULL);
+  for (auto& g : tlb_glob_) g.assign(kTlbEntries, 0);
   tlb_used_.reserve(kTlbEntries);
   tlb_used_.assign(1, 0);  // the first flush clears every table
   tlb_used_.resize(kTlbEntries);
@@ -34,38 +79,86 @@ Status Runtime::tlb_init() {
 
 // A flush clears the entries filled since the last one (tlb_used_), or all
 // of them when that is most of the tables: a CR3 load costs what the
-// address space used, not 2 x 1024 entries.
-void Runtime::tlb_flush() {
+// address space used, not 2 x 1024 entries. A CR3 load (keep_global) leaves
+// the entries of global pages, as the architecture lets a TLB do (and tbk's
+// kernel would keep its entries across process switches if it marked its
+// mappings global: it does not); CR0/CR4 writes drop them too.
+void Runtime::tlb_flush(bool keep_global) {
   if (!opt_.softmmu) return;
+  keep_global = keep_global && tlb_any_global_;
+  tlb_kept_.clear();
+  auto clear = [&](uint32_t k) {
+    const bool u = k >= kTlbEntries;
+    const size_t i = k & (kTlbEntries - 1);
+    if (keep_global && tlb_glob_[u][i]) {
+      tlb_kept_.push_back(k);
+      return;
+    }
+    tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
+    tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;
+    tlb_gpa_[u][i] = ~0ULL;
+    tlb_glob_[u][i] = 0;
+  };
   if (tlb_used_.size() < kTlbEntries / 2) {
-    for (uint32_t k : tlb_used_) {
-      const bool u = k >= kTlbEntries;
-      const size_t i = k & (kTlbEntries - 1);
-      tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
-      tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;
-      tlb_gpa_[u][i] = ~0ULL;
-    }
+    for (uint32_t k : tlb_used_) clear(k);
   } else {
-    for (int u = 0; u < 2; ++u) {
-      for (int k = kTlbRead; k <= kTlbWrite; ++k) {
-        uint64_t* t = tlb_tab(u, k);
-        for (uint64_t i = 0; i < kTlbEntries; ++i) t[i] = kTlbNoTag;
-      }
-      tlb_gpa_[u].assign(kTlbEntries, ~0ULL);
-    }
+    for (uint32_t k = 0; k < 2 * kTlbEntries; ++k) clear(k);
   }
-  tlb_used_.clear();
+  tlb_used_.swap(tlb_kept_);
+  st_.tlb_kept_global += tlb_used_.size();
+  if (tlb_used_.empty()) {
+    tlb_any_global_ = false;
+    tlb_big_.clear();
+    tlb_big_last_ = 0;
+  }
   ++st_.tlb_flush;
 }
 
+// invlpg: the entries of that page, in both modes (global or not); an entry
+// of another page that shares the index stays (its kernel stack or data
+// would miss again). A va inside a 2 MiB or 1 GiB page drops every entry
+// filled from that page.
 void Runtime::tlb_flush_page(uint64_t va) {
   if (!opt_.softmmu) return;
   const size_t i = tlb_index(va);
+  const uint64_t tag = uint64_t(0) - (va & ~(kPage - 1));
   for (int u = 0; u < 2; ++u) {
+    if (tlb_tab(u, kTlbRead)[i] != tag) continue;  // a write tag is only ever beside its read tag
     tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
     tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;  // (tlb_gpa_ stays: the slot remains in tlb_used_)
+    tlb_glob_[u][i] = 0;
+  }
+  if (!tlb_big_.empty()) {
+    for (uint64_t level : {2, 3}) {
+      const uint64_t size = level == 2 ? (1ULL << 21) : (1ULL << 30);
+      const uint64_t key = (va & ~(size - 1)) | level;
+      if (!tlb_big_.erase(key)) continue;
+      if (key == tlb_big_last_) tlb_big_last_ = 0;
+      tlb_clear_big(va & ~(size - 1), size);
+    }
   }
   ++st_.tlb_flush_page;
+}
+
+void Runtime::tlb_clear_big(uint64_t base, uint64_t size) {
+  for (uint32_t k : tlb_used_) {
+    const bool u = k >= kTlbEntries;
+    const size_t i = k & (kTlbEntries - 1);
+    const uint64_t tag = tlb_tab(u, kTlbRead)[i];
+    if (tag == kTlbNoTag || ((uint64_t(0) - tag) & ~(size - 1)) != base) continue;
+    tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
+    tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;
+    tlb_glob_[u][i] = 0;
+  }
+}
+
+uint8_t* Runtime::tlb_lookup(bool user, uint64_t va, size_t n, bool write) const {
+  if (!opt_.softmmu || n == 0) return nullptr;
+  const size_t i = tlb_index(va);
+  const uint64_t tag = tlb_tab(user, write ? kTlbWrite : kTlbRead)[i];
+  // As the probe: the last byte minus the page is below a page iff both ends lie in it.
+  if (va + (n - 1) + tag >= kPage) return nullptr;
+  return reinterpret_cast<uint8_t*>(va + tlb_tab(user, kTlbAddend)[i]);
 }
 
 void Runtime::tlb_drop_frame_writes(uint64_t gpa_page) {
@@ -84,6 +177,15 @@ void Runtime::tlb_install(bool user, uint64_t va, const SoftAccess& sa) {
   tlb_tab(user, kTlbAddend)[i] = host_page - page;
   if (tlb_gpa_[user][i] == ~0ULL) tlb_used_.push_back(uint32_t(i + (user ? kTlbEntries : 0)));
   tlb_gpa_[user][i] = sa.gpa0;
+  const bool global = sa.global && (cpu_.cr4 & kCr4Pge);
+  tlb_glob_[user][i] = global;
+  tlb_any_global_ |= global;
+  if (sa.level > 1) {
+    const uint64_t size = sa.level == 2 ? (1ULL << 21) : (1ULL << 30);
+    const uint64_t key = (va & ~(size - 1)) | sa.level;
+    if (key != tlb_big_last_) tlb_big_.insert(key);  // (the kernel's fills come from a few big pages in a row)
+    tlb_big_last_ = key;
+  }
 }
 
 // Translated code missed the TLB with the guest VA in register r->a (the
@@ -188,14 +290,13 @@ bool Runtime::soft_string_run(uint8_t opcode, uint64_t src_base, int size, bool 
     if (scas) {  // repe/repne: up to the first element that ends the repetition
       uint64_t k = 0;
       bool stop = false;
-      while (k < n && !stop) {
-        uint64_t y = 0;
-        memcpy(&y, d.p0 + k * uint64_t(size), size_t(size));
-        *last = y;
-        *compared = true;
-        ++k;
-        stop = repne ? (value & mask) == y : (value & mask) != y;
+      switch (size) {
+        case 1: stop = scan_elems<uint8_t>(d.p0, n, value & mask, repne, last, &k); break;
+        case 2: stop = scan_elems<uint16_t>(d.p0, n, value & mask, repne, last, &k); break;
+        case 4: stop = scan_elems<uint32_t>(d.p0, n, value & mask, repne, last, &k); break;
+        default: stop = scan_elems<uint64_t>(d.p0, n, value & mask, repne, last, &k); break;
       }
+      *compared = *compared || k > 0;
       a->gpr[RDI] += k * uint64_t(size);
       a->gpr[RCX] -= k;
       if (stop) return true;
@@ -209,10 +310,14 @@ bool Runtime::soft_string_run(uint8_t opcode, uint64_t src_base, int size, bool 
         memmove(d.p0, s.p0, bytes);
       }
       a->gpr[RSI] += bytes;
-    } else if (size == 1) {
-      memset(d.p0, int(value & 0xff), bytes);
+    } else if (size == 1 || (value & mask) == (0x0101010101010101ULL * (value & 0xff) & mask)) {
+      memset(d.p0, int(value & 0xff), bytes);  // every byte of the element the same (zeroing a page)
     } else {
-      for (size_t i = 0; i < bytes; i += size_t(size)) memcpy(d.p0 + i, &value, size_t(size));
+      switch (size) {
+        case 2: fill_elems<uint16_t>(d.p0, n, value); break;
+        case 4: fill_elems<uint32_t>(d.p0, n, value); break;
+        default: fill_elems<uint64_t>(d.p0, n, value); break;
+      }
     }
     a->gpr[RDI] += bytes;
     a->gpr[RCX] -= n;
