@@ -83,6 +83,12 @@ void plat_pt_unpin(uint64_t pa, int level);
 void plat_new_baseptr(uint64_t pml4_pa);    /* CR3 load */
 uint64_t plat_read_baseptr(void);           /* CR3 read (physical) */
 void plat_invlpg(uint64_t va);
+/* Whole ordinary frames (never a page table): zero one, copy one. native:
+ * `rep stosq` / `rep movsq` through the direct map; pv: a hypercall that
+ * writes through the engine's own mapping (the direct map of the frame stays
+ * untouched: an mprotect-protected pv engine pays per populated page). */
+void plat_page_clear(uint64_t pa);
+void plat_page_copy(uint64_t dst_pa, uint64_t src_pa);
 void plat_flush_tlb(void);
 
 /* ---- Interrupt flag ---- */
