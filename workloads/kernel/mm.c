@@ -6,11 +6,11 @@ static uint64_t kernel_pdpt_pa;
 
 /* Free physical memory: freed frames first (hot: last freed, first
  * reused), then up to two bump ranges of never-used frames (below and above
- * the program archive). A freed frame is reused before a never-used one,
- * also for a zero page (cleared then), as Linux's per-CPU lists do: the set
- * of frames the guest touches stays as small as its working set, whatever
- * the number of map/unmap rounds (a pv engine pays per populated page of
- * its direct map, docs/pv.md). Freed dirty frames sit on a stack of frame
+ * the program archive). Where clearing a page is cheap (plat_page_clear_cheap:
+ * pv) a freed frame is reused before a never-used one, also for a zero page
+ * (cleared then), as Linux's per-CPU lists do: the set of frames the guest
+ * touches stays as small as its working set, whatever the number of
+ * map/unmap rounds. Freed dirty frames sit on a stack of frame
  * numbers beside them (sized to RAM at mm_init), not on a list threaded
  * through them: freeing or reusing a frame writes nothing into it through
  * the direct map (on pv, clearing and copying go through the engine). */
@@ -55,19 +55,27 @@ static uint64_t table_pool_take(void) {
   return table_pool.next - PAGE;
 }
 
+/* The most recently freed dirty frame, cleared when `zero`. */
+static uint64_t take_dirty(int zero) {
+  free_count--;
+  uint64_t pa = (uint64_t)dirty_stack[--dirty_count] * PAGE;
+  if (zero) plat_page_clear(pa);
+  return pa;
+}
+
 /* A frame with refcount 1. zero: its contents must read as zero. Order:
  * known-zero frames for a zero request (page-table pages cleared when
- * freed), then the most recently freed dirty frame (cleared with one `rep
- * stosq` when a zero page is asked for), then never-used frames, then the
- * table pool. */
+ * freed); then the most recently freed dirty frame -- for a zero request
+ * only where the flavor clears a page cheaply (pv: through the engine; the
+ * native flavor's `rep stosq` costs ~0.7 ms per page on kvm@pvm, which
+ * emulates every kernel instruction, so there zero requests take
+ * never-used frames while they last); then never-used frames; then dirty
+ * ones (cleared); then the table pool. */
 uint64_t frame_alloc(int zero) {
   uint64_t pa = 0;
   if (zero && free_zero) pa = pop(&free_zero);
-  else if (dirty_count) {
-    free_count--;
-    pa = (uint64_t)dirty_stack[--dirty_count] * PAGE;
-    if (zero) plat_page_clear(pa);
-  } else if (free_zero) pa = pop(&free_zero);
+  else if (dirty_count && (!zero || plat_page_clear_cheap())) pa = take_dirty(zero);
+  else if (free_zero) pa = pop(&free_zero);
   for (int i = 0; i < 2 && !pa; i++)
     if (range[i].next < range[i].end) {
       pa = range[i].next;
@@ -79,6 +87,7 @@ uint64_t frame_alloc(int zero) {
        * reached them (qemu-tcg, ~12 rounds of 1024 pages in 64 MiB). */
       if (zero && boot.from_pvh) plat_page_clear(pa);
     }
+  if (!pa && dirty_count) pa = take_dirty(zero);
   if (!pa) pa = table_pool_take();
   if (!pa) return 0;
   refcnt[pa / PAGE] = 1;

@@ -89,6 +89,11 @@ void plat_invlpg(uint64_t va);
  * untouched: an mprotect-protected pv engine pays per populated page). */
 void plat_page_clear(uint64_t pa);
 void plat_page_copy(uint64_t dst_pa, uint64_t src_pa);
+/* Nonzero when plat_page_clear is cheap enough that a zero page should
+ * reuse a freed (hot) frame rather than take a never-used one: pv (one
+ * hypercall) yes; native no (kvm@pvm emulates the `rep stosq` iteration by
+ * iteration, ~0.7 ms a page). */
+int plat_page_clear_cheap(void);
 void plat_flush_tlb(void);
 
 /* ---- Interrupt flag ---- */
