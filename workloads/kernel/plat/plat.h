@@ -93,7 +93,11 @@ void plat_page_copy(uint64_t dst_pa, uint64_t src_pa);
  * reuse a freed (hot) frame rather than take a never-used one: pv (one
  * hypercall) yes; native no (kvm@pvm emulates the `rep stosq` iteration by
  * iteration, ~0.7 ms a page). */
-int plat_page_clear_cheap(void);
+#ifndef TBK_PAGE_CLEAR_CHEAP /* set per flavor by CMake (workloads/CMakeLists.txt): a compile-time
+                                constant, so the native flavor pays no test (kvm@pvm emulates each one) */
+#define TBK_PAGE_CLEAR_CHEAP 0
+#endif
+#define plat_page_clear_cheap TBK_PAGE_CLEAR_CHEAP
 void plat_flush_tlb(void);
 
 /* ---- Interrupt flag ---- */

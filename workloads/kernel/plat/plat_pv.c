@@ -112,8 +112,6 @@ void plat_page_clear(uint64_t pa) {
   if (r != 0) panic("clear_page 0x%lx refused: %ld", pa, r);
 }
 
-int plat_page_clear_cheap(void) { return 1; }
-
 void plat_page_copy(uint64_t dst_pa, uint64_t src_pa) {
   long r = hc(VTB_HC_COPY_PAGE, dst_pa, src_pa, 0, 0);
   if (r != 0) panic("copy_page 0x%lx <- 0x%lx refused: %ld", dst_pa, src_pa, r);
