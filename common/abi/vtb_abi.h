@@ -197,6 +197,8 @@ enum vtb_hypercall {
   VTB_HC_NULL = 13,          /* () -> 0: the micro-benchmark's null hypercall */
   VTB_HC_UNPIN_TABLE = 14,   /* (table gpa, level, flags VTB_UNPIN_*): release a pinned table (pv) */
   VTB_HC_PIN_TABLE = 15,     /* (table gpa, level): pin a PML4 as a root (levels 1-3: validated when linked) */
+  VTB_HC_CLEAR_PAGE = 16,    /* (frame gpa): zero one frame through the engine's own mapping (Xen's MMUEXT_CLEAR_PAGE) */
+  VTB_HC_COPY_PAGE = 17,     /* (dst gpa, src gpa): copy one frame likewise (MMUEXT_COPY_PAGE); not into a page table */
   VTB_HC_COUNT
 };
 #endif

@@ -74,7 +74,7 @@ namespace {
 
 const char* const kHcNames[VTB_HC_COUNT] = {
     "set_trap_table", "mmu_update", "new_baseptr", "stack_switch", "iret", "sched_op", "set_timer", "console_io",
-    "multicall", "invlpg", "io", "cpuid", "rdtsc", "null", "unpin_table", "pin_table"};
+    "multicall", "invlpg", "io", "cpuid", "rdtsc", "null", "unpin_table", "pin_table", "clear_page", "copy_page"};
 
 uint64_t calibrate_tsc_hz() {
   const uint64_t t0 = monotonic_ns(), c0 = __rdtsc();
@@ -451,6 +451,7 @@ void PvEngine::stats(Counters& out) const {
     out.add("mmu.validated_update", mmu_->validated_updates());
     if (mmu_->unvalidated_writes()) out.add("mmu.unvalidated_write", mmu_->unvalidated_writes());
     out.set("pv.pt_frames", mmu_->pt_frames());
+    out.set("pv.direct_map_resident", PvWindow::resident_pages(VTB_KERNEL_VBASE, mem_ ? mem_->size() : 0));
     if (mmu_->stale_releases()) out.add("pv.stale_table_release", mmu_->stale_releases());
   }
   static const char* const kBuckets[4] = {"1", "2_8", "9_64", "65_up"};

@@ -155,6 +155,10 @@ int64_t PvEngine::do_simple(uint64_t nr, const uint64_t a[4], bool* handled) {
       return mmu_->unpin(a[0], a[1] ? int(a[1]) : 4, a[2]);
     case VTB_HC_PIN_TABLE:
       return mmu_->pin(a[0], int(a[1]));
+    case VTB_HC_CLEAR_PAGE:
+      return mmu_->page_write(a[0], nullptr);
+    case VTB_HC_COPY_PAGE:
+      return mmu_->page_write(a[0], &a[1]);
     case VTB_HC_SCHED_OP:
       return a[0] == VTB_SCHED_YIELD ? 0 : -VTB_EINVAL;  // one vCPU: nothing else to run
     case VTB_HC_SET_TIMER:

@@ -268,6 +268,17 @@ int64_t PvMmu::unpin(uint64_t g, int level, uint64_t flags) {
   return r;
 }
 
+int64_t PvMmu::page_write(uint64_t dst, const uint64_t* src) {
+  const auto frame_ok = [this](uint64_t g) { return (g & (kPg - 1)) == 0 && g + kPg <= usable_; };
+  if (!frame_ok(dst) || (src && !frame_ok(*src))) return -VTB_EINVAL;
+  if (frames_[dst / kPg].level) return -VTB_EPERM;  // a live table changes only through mmu_update
+  if (!wx_written(dst)) return -VTB_ENOMEM;          // pv@pkeys: a locked code frame is unlocked first
+  uint8_t* d = mem_.ptr(dst, kPg);
+  if (src) std::memcpy(d, mem_.ptr(*src, kPg), kPg);
+  else std::memset(d, 0, kPg);
+  return 0;
+}
+
 int64_t PvMmu::unpin_table(uint64_t g, int level) {
   if ((g & (kPg - 1)) || g + kPg > usable_ || level < 1 || level > 4) return -VTB_EINVAL;
   Frame& f = frames_[g / kPg];

@@ -44,6 +44,10 @@ class PvMmu {
   // loaded (the kernel tears whole address spaces down bottom-up).
   int64_t pin(uint64_t gpa, int level);
   int64_t unpin(uint64_t gpa, int level, uint64_t flags = 0);  // VTB_UNPIN_ZERO: the frame is zeroed
+  // clear_page (src null) / copy_page: write a whole ordinary frame through
+  // the engine's own mapping, so the guest's direct map of it stays
+  // unpopulated (pv@mprotect pays per populated page). Not a page table.
+  int64_t page_write(uint64_t dst, const uint64_t* src);
   uint64_t cr3() const { return root_; }
 
   // User/kernel transitions (mprotect mode): the kernel range (hypercall

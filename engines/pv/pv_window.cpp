@@ -3,7 +3,9 @@
 
 #include "common/clock.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -103,6 +105,21 @@ bool PvWindow::protect(uint64_t va, uint64_t len, int prot) {
     return fail("pkey_mprotect window range", va, len);
   }
   return mprotect(reinterpret_cast<void*>(va), len, prot) == 0 || fail("mprotect window range", va, len);
+}
+
+uint64_t PvWindow::resident_pages(uint64_t va, uint64_t len) {
+  const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  uint64_t n = 0, buf[512];
+  for (uint64_t p = va / VTB_PAGE_SIZE, end = (va + len) / VTB_PAGE_SIZE; p < end;) {
+    const uint64_t want = std::min<uint64_t>(end - p, 512);
+    const ssize_t got = pread(fd, buf, want * 8, off_t(p * 8));
+    if (got <= 0) break;
+    for (ssize_t i = 0; i < got / 8; ++i) n += buf[i] >> 63;
+    p += uint64_t(got) / 8;
+  }
+  close(fd);
+  return n;
 }
 
 uint64_t PvWindow::ensure_max_map_count(uint64_t want) {

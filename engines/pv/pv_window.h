@@ -44,6 +44,11 @@ class PvWindow {
   const std::string& error() const { return error_; }
   void clear_error() { error_.clear(); }
 
+  // Pages of [va, va + len) that have a present host PTE in this process
+  // (/proc/self/pagemap, bit 63): what an mprotect of the range walks.
+  // 0 when pagemap is unreadable.
+  static uint64_t resident_pages(uint64_t va, uint64_t len);
+
   // vm.max_map_count: raise it to `want` if lower (we may be root). Returns
   // the value in force afterwards; 0 when unreadable.
   static uint64_t ensure_max_map_count(uint64_t want);

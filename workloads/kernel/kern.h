@@ -23,6 +23,7 @@
 
 /* klib.c */
 void *memset(void *d, int c, size_t n);
+void page_clear(void *page); /* one rep stosq over a 4 KiB page */
 void *memcpy(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);

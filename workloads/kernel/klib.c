@@ -12,6 +12,12 @@ void *memset(void *d, int c, size_t n) {
   return d;
 }
 
+/* Clear one 4 KiB page: a single `rep stosq`. */
+void page_clear(void *page) {
+  uint64_t n = PAGE / 8;
+  __asm__ volatile("rep stosq" : "+D"(page), "+c"(n) : "a"(0ULL) : "memory");
+}
+
 void *memcpy(void *d, const void *s, size_t n) {
   void *p = d;
   size_t q = n / 8, r = n % 8;

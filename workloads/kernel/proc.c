@@ -316,5 +316,20 @@ long proc_munmap(uint64_t addr, uint64_t len) {
     }
   }
   vm_unmap_range(cur->pml4, lo, hi);
+  /* Unmapping the top of the mmap area lowers the bump pointer to the end
+   * (+ guard) of the highest mapping left, so a map / unmap loop reuses its
+   * addresses and the page tables already built for them, as Linux's
+   * allocator reuses a freed hole (before: tables for 4 MiB of new
+   * addresses a round of memtouch, never freed, each one a direct-map page
+   * that a pv@mprotect engine walks at every protection switch). */
+  if (hi + PAGE >= cur->mmap_next) {
+    uint64_t top = VTB_USER_MMAP_BASE;
+    for (int i = 0; i < NVMA; i++) {
+      const struct vma *v = &cur->vma[i];
+      if (v->hi && v->lo >= VTB_USER_MMAP_BASE && v->hi < VTB_USER_STACK_TOP - (64ULL << 20) && v->hi + PAGE > top)
+        top = v->hi + PAGE;
+    }
+    if (top < cur->mmap_next) cur->mmap_next = top;
+  }
   return 0;
 }

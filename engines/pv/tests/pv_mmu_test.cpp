@@ -59,6 +59,34 @@ TEST_F(MmuFixture, FrameWithWritableUserMappingCannotBecomeATable) {
   EXPECT_FALSE(mmu->is_page_table(0x104000));
 }
 
+// clear_page / copy_page: whole ordinary frames only, through the engine's
+// mapping; a live page table, the shared page (beyond usable RAM) and a
+// misaligned address are refused and leave memory as it was.
+TEST_F(MmuFixture, PageClearAndCopyWriteOnlyOrdinaryFrames) {
+  const auto at = [this](uint64_t gpa) {
+    uint64_t v = ~0ULL;
+    mem->read_obj(gpa, &v);
+    return v;
+  };
+  build(0x100000, 0x101000, 0x102000, 0x103000, 0x200000);
+  for (uint64_t i = 0; i < 512; ++i) mem->write_obj<uint64_t>(0x300000 + 8 * i, 0x1111000000000000ULL + i);
+  const uint64_t src = 0x300000;
+  EXPECT_EQ(mmu->page_write(0x200000, &src), 0);  // the mapped user frame gets a copy
+  for (uint64_t i = 0; i < 512; i += 97) EXPECT_EQ(at(0x200000 + 8 * i), 0x1111000000000000ULL + i);
+  EXPECT_EQ(mmu->page_write(0x300000, nullptr), 0);
+  for (uint64_t i = 0; i < 512; i += 97) EXPECT_EQ(at(0x300000 + 8 * i), 0u);
+  const uint64_t pt_entry = at(0x103000);
+  EXPECT_EQ(mmu->page_write(0x103000, nullptr), -VTB_EPERM);  // a live table
+  EXPECT_EQ(mmu->page_write(0x103000, &src), -VTB_EPERM);
+  EXPECT_EQ(at(0x103000), pt_entry);
+  const uint64_t shared = (16 << 20) - 4096, odd = 0x200008;
+  EXPECT_EQ(mmu->page_write(shared, nullptr), -VTB_EINVAL);  // not usable RAM
+  EXPECT_EQ(mmu->page_write(0x200000, &shared), -VTB_EINVAL);
+  EXPECT_EQ(mmu->page_write(odd, nullptr), -VTB_EINVAL);
+  EXPECT_EQ(mmu->page_write(0x200000, &odd), -VTB_EINVAL);
+  EXPECT_EQ(at(0x200000), 0x1111000000000000ULL);
+}
+
 TEST_F(MmuFixture, NewBaseptrReflectsAndBottomUpTeardownReleasesEverything) {
   build(0x100000, 0x101000, 0x102000, 0x103000, 0x200000);
   ASSERT_EQ(mmu->new_baseptr(0x100000), 0);

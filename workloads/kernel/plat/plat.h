@@ -83,6 +83,21 @@ void plat_pt_unpin(uint64_t pa, int level);
 void plat_new_baseptr(uint64_t pml4_pa);    /* CR3 load */
 uint64_t plat_read_baseptr(void);           /* CR3 read (physical) */
 void plat_invlpg(uint64_t va);
+/* Whole ordinary frames (never a page table): zero one, copy one. native:
+ * `rep stosq` / `rep movsq` through the direct map; pv: a hypercall that
+ * writes through the engine's own mapping (the direct map of the frame stays
+ * untouched: an mprotect-protected pv engine pays per populated page). */
+void plat_page_clear(uint64_t pa);
+void plat_page_copy(uint64_t dst_pa, uint64_t src_pa);
+/* Nonzero when plat_page_clear is cheap enough that a zero page should
+ * reuse a freed (hot) frame rather than take a never-used one: pv (one
+ * hypercall) yes; native no (kvm@pvm emulates the `rep stosq` iteration by
+ * iteration, ~0.7 ms a page). */
+#ifndef TBK_PAGE_CLEAR_CHEAP /* set per flavor by CMake (workloads/CMakeLists.txt): a compile-time
+                                constant, so the native flavor pays no test (kvm@pvm emulates each one) */
+#define TBK_PAGE_CLEAR_CHEAP 0
+#endif
+#define plat_page_clear_cheap TBK_PAGE_CLEAR_CHEAP
 void plat_flush_tlb(void);
 
 /* ---- Interrupt flag ---- */

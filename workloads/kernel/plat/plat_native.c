@@ -141,6 +141,8 @@ uint64_t plat_read_baseptr(void) {
   return v & PTE_ADDR;
 }
 void plat_invlpg(uint64_t va) { __asm__ volatile("invlpg (%0)" ::"r"(va) : "memory"); }
+void plat_page_clear(uint64_t pa) { page_clear(P2V(pa)); }
+void plat_page_copy(uint64_t dst_pa, uint64_t src_pa) { memcpy(P2V(dst_pa), P2V(src_pa), PAGE); }
 void plat_flush_tlb(void) { plat_new_baseptr(plat_read_baseptr()); }
 
 void plat_irq_disable(void) { __asm__ volatile("cli" ::: "memory"); }

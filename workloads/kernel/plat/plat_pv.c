@@ -107,6 +107,16 @@ void plat_invlpg(uint64_t va) {
   hc(VTB_HC_INVLPG, va, 0, 0, 0);
 }
 
+void plat_page_clear(uint64_t pa) {
+  long r = hc(VTB_HC_CLEAR_PAGE, pa, 0, 0, 0);
+  if (r != 0) panic("clear_page 0x%lx refused: %ld", pa, r);
+}
+
+void plat_page_copy(uint64_t dst_pa, uint64_t src_pa) {
+  long r = hc(VTB_HC_COPY_PAGE, dst_pa, src_pa, 0, 0);
+  if (r != 0) panic("copy_page 0x%lx <- 0x%lx refused: %ld", dst_pa, src_pa, r);
+}
+
 /* The engine keeps its mirror in step with every validated update: flushing
  * the queue is all a TLB flush needs. */
 void plat_flush_tlb(void) { plat_pte_flush(); }
