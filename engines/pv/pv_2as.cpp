@@ -30,9 +30,11 @@ namespace vtb::pv {
 namespace {
 
 constexpr size_t kDoorBytes = (sizeof(pv_door) + 4095) & ~size_t(4095);
-// Pause iterations before a futex wait (VTB_PV_2AS_SPIN). 0: on this 2-vCPU host
-// under load a spinner only delays the process it waits for (docs/pv.md).
-constexpr uint32_t kDefaultSpin = 0;
+// The most a hand-over spins before its futex wait (VTB_PV_2AS_SPIN_US;
+// pv_door.h's pv_spin: it spins only while the peer has been answering
+// within this). Tuned on the dev VM (docs/pv.md, "Adaptive hand-over").
+constexpr uint64_t kDefaultSpinUs = 30;
+constexpr uint64_t kMaxSpinUs = 1000;
 
 // VTB_PV_USER_HOST, else next to the running binary (an install:
 // <prefix>/libexec/vtb/), else the one built with the engine.
@@ -146,6 +148,32 @@ bool PvUserSpace::dead(std::string* err) {
   return true;
 }
 
+// VTB_PV_2AS_SPIN_US (the most a hand-over spins, 0-1000; 0: futex only) and
+// VTB_PV_2AS_SPIN_GATE (0: spin whatever the host's load: measurements, tests).
+bool PvUserSpace::configure(std::string* err) {
+  spin_us_ = kDefaultSpinUs;
+  if (const char* e = std::getenv("VTB_PV_2AS_SPIN_US"); e && *e) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long us = std::strtoull(e, &end, 10);
+    if (errno || *end || *e == '-' || us > kMaxSpinUs) {
+      *err = std::string("pv@2as: VTB_PV_2AS_SPIN_US='") + e + "' is not a number of microseconds (0-" +
+             std::to_string(kMaxSpinUs) + ")";
+      return false;
+    }
+    spin_us_ = us;
+  }
+  gate_ = true;
+  if (const char* e = std::getenv("VTB_PV_2AS_SPIN_GATE"); e && *e) {
+    if (std::strcmp(e, "0") != 0 && std::strcmp(e, "1") != 0) {
+      *err = std::string("pv@2as: VTB_PV_2AS_SPIN_GATE='") + e + "' is not 0 or 1";
+      return false;
+    }
+    gate_ = *e == '1';
+  }
+  return true;
+}
+
 bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err) {
   if (running()) return true;
   if (door_fd_ < 0) {
@@ -172,15 +200,22 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
     __asm__ volatile("fxsave64 %0" : "=m"(fx));
     std::memcpy(&mxcsr_mask_, fx + 28, 4);
     if (!mxcsr_mask_) mxcsr_mask_ = 0xffbf;
+    // Where each XCR0 component ends in the standard format, asked once:
+    // `cpuid` traps on a virtual host (~1-5 µs each), too dear per trap.
+    for (unsigned i = 2; i < 63; ++i) {
+      if (!(xcr0_ >> i & 1)) continue;
+      unsigned ca = 0, cb = 0, cc = 0, cd = 0;
+      __get_cpuid_count(0xd, i, &ca, &cb, &cc, &cd);
+      xsave_end_[i] = cb + ca;  // offset + size
+    }
   }
   std::memset(door_, 0, offsetof(pv_door, log));
   door_->magic = PV_DOOR_MAGIC;
   door_->engine_pid = uint64_t(getpid());
   door_->preempt_sig = uint32_t(preempt_sig);
   door_->fsgs = fsgs ? 1 : 0;
-  uint32_t spin = kDefaultSpin;
-  if (const char* e = std::getenv("VTB_PV_2AS_SPIN"); e && *e) spin = uint32_t(std::strtoul(e, nullptr, 10));
-  door_->spin = spin;
+  door_->spin_cap = 0;  // set once the TSC is calibrated (below)
+  spin_ = pv_spin{};
   log_cap_ = PV_DOOR_LOG_MAX;  // VTB_PV_2AS_LOG_CAP: a smaller log (tests: the overflow replay)
   if (const char* e = std::getenv("VTB_PV_2AS_LOG_CAP"); e && *e)
     log_cap_ = std::clamp<uint64_t>(std::strtoull(e, nullptr, 10), 2, PV_DOOR_LOG_MAX);
@@ -207,6 +242,7 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
     _exit(127);
   }
   pid_ = pid;
+  const uint64_t ns0 = monotonic_ns(), tsc0 = __rdtsc();  // the TSC's rate, over the start-up
   static PvCpu boot;  // no ticks: only the start-up limit applies
   if (!wait_trap(boot, 10000000000ULL, err)) {
     if (running()) kill_process();
@@ -228,8 +264,20 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
     kill_process();
     return false;
   }
-  spins_ = futex_waits_ = 0;  // the counters are per handoff: not the start-up
+  spins_ = spin_misses_ = futex_waits_ = 0;  // the counters are per handoff: not the start-up
+  const uint64_t ns = monotonic_ns() - ns0, ticks = __rdtsc() - tsc0;
+  spin_ = pv_spin{spin_us_ && ns >= 100000 && spin_cpus() ? uint64_t(double(ticks) / double(ns) * 1000.0 * double(spin_us_))
+                                                        : 0,
+                  0};
+  door_->spin_cap = 0;  // until the contention gate has seen a quiet epoch (wait_trap)
   return true;
+}
+
+// Spinning needs a CPU for each side: two online and allowed, not pinned to one.
+bool PvUserSpace::spin_cpus() const {
+  cpu_set_t m;
+  return !pinned_ && sysconf(_SC_NPROCESSORS_ONLN) >= 2 && sched_getaffinity(0, sizeof m, &m) == 0 &&
+         CPU_COUNT(&m) >= 2;
 }
 
 // The user process's seccomp listener, taken from it (it sent its number
@@ -317,6 +365,7 @@ void PvUserSpace::pin_here() {
   }
   pinned_ = true;
   pinned_tid_ = syscall(SYS_gettid);
+  spin_.cap = door_->spin_cap = 0;  // one CPU for both: a spinner would only hold off the other side
 }
 
 void PvUserSpace::append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot) {
@@ -343,6 +392,7 @@ void PvUserSpace::begin_replay() {
 }
 
 void PvUserSpace::post_to_user() {
+  door_->resume_tsc = __rdtsc();
   __atomic_store_n(&door_->to_user, door_->to_user + 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&door_->user_sleeps, __ATOMIC_SEQ_CST)) {
     ++wakes_;
@@ -350,23 +400,26 @@ void PvUserSpace::post_to_user() {
   }
 }
 
-// Spin briefly, then sleep on the futex in 20 ms slices: an engine tick
-// (EINTR) preempts the user process, which answers with a trap; a process
-// that died, does not answer a preempt within 2 s or posts nothing within
-// `limit_ns` (when set) is an engine error.
+// Spin briefly (pv_door.h's policy), then sleep on the futex in 20 ms
+// slices: an engine tick (EINTR) preempts the user process, which answers
+// with a trap; a process that died, does not answer a preempt within 2 s or
+// posts nothing within `limit_ns` (when set) is an engine error.
 bool PvUserSpace::wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err) {
-  const uint64_t t0 = limit_ns ? monotonic_ns() : 0;
+  const uint64_t t0 = limit_ns || spin_.cap ? monotonic_ns() : 0;
+  const uint64_t tsc0 = __rdtsc();
   const uint32_t seen = seen_to_engine_;
   pv_door& d = *door_;
-  bool got = false;
-  for (uint32_t i = 0; i < d.spin; ++i) {
-    if (__atomic_load_n(&d.to_engine, __ATOMIC_ACQUIRE) != seen) {
-      got = true;
-      ++spins_;
-      break;
-    }
-    _mm_pause();
-  }
+  // Both sides spin only while the host's CPUs are not contended (an epoch's
+  // verdict: the user process reads its cap from the door at each wait).
+  const bool may_spin = spin_.cap && (!gate_ || contention_.quiet(t0));
+  const uint64_t user_cap = may_spin ? spin_.cap : 0;
+  if (d.spin_cap != user_cap) d.spin_cap = user_cap;
+  const uint64_t bound = may_spin ? pv_spin_bound(&spin_) : 0;
+  const bool got = bound && pv_spin_until(&d.to_engine, seen, tsc0, bound);
+  if (got)
+    ++spins_;
+  else if (bound)
+    ++spin_misses_;
   if (!got) {
     ++futex_waits_;
     count_host(HostEvent::FutexWait);  // host.futex_wait: priced at calibrate's futex_handoff round trip
@@ -401,6 +454,7 @@ bool PvUserSpace::wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err) {
     __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
   }
   seen_to_engine_ = __atomic_load_n(&d.to_engine, __ATOMIC_ACQUIRE);
+  pv_spin_learn(&spin_, d.trap_tsc, tsc0);
   return true;
 }
 
@@ -470,12 +524,8 @@ bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
     if (n >= 576) {
       std::memcpy(&bv, v.fpu + 512, 8);
       bv &= xcr0_ & PV_XSTATE_LO;
-      for (unsigned i = 2; i < 63; ++i) {  // only components that came over whole
-        if (!(bv >> i & 1)) continue;
-        unsigned a = 0, b = 0, c = 0, dd = 0;
-        __get_cpuid_count(0xd, i, &a, &b, &c, &dd);
-        if (uint64_t(b) + a > n) bv &= ~(1ULL << i);
-      }
+      for (unsigned i = 2; i < 63; ++i)  // only components that came over whole
+        if ((bv >> i & 1) && xsave_end_[i] > n) bv &= ~(1ULL << i);
     }
     std::memset(v.fpu + 512, 0, 64);  // header: XCOMP_BV and the reserved bytes 0
     std::memcpy(v.fpu + 512, &bv, 8);
@@ -487,7 +537,11 @@ bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
 void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.handoffs", handoffs_);
   out.set("pv.2as.pinned", pinned_ ? 1 : 0);
+  out.set("pv.2as.spin_cap_ticks", spin_.cap);  // 0: futex only
+  out.add("pv.2as.quiet_epochs", contention_.quiet_epochs());
+  out.add("pv.2as.contended_epochs", contention_.contended_epochs());
   out.add("pv.2as.engine_spins", spins_);
+  out.add("pv.2as.engine_spin_misses", spin_misses_);
   out.add("pv.2as.engine_futex_waits", futex_waits_);
   out.add("pv.2as.engine_wakes", wakes_);
   out.add("pv.2as.preempts", preempts_);
@@ -499,6 +553,7 @@ void PvUserSpace::stats(Counters& out) const {
   if (replays_) out.add("pv.2as.log_replays", replays_);
   if (door_) {  // kept by the user process: data
     out.add("pv.2as.user_spins", door_->user_spins);
+    out.add("pv.2as.user_spin_misses", door_->user_spin_misses);
     out.add("pv.2as.user_futex_waits", door_->user_futex_waits);
     out.add("pv.2as.user_wakes", door_->user_wakes);
     out.add("pv.2as.user_mmaps", door_->user_maps);

@@ -194,6 +194,10 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
   if (protect_ == PvProtect::TwoAs) {
     std::string uerr;
     us_ = std::make_unique<PvUserSpace>();
+    if (!us_->configure(&uerr)) {
+      us_.reset();
+      return Status::bad_input(uerr);
+    }
     if (!us_->start(mem.fd(), v.fsgs, timer_signal() + 1, &uerr)) {
       us_.reset();
       return Status::host_error(uerr);

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "common/abi/vtb_abi.h"
+#include "engines/pv/pv_cpu_contention.h"
 #include "engines/pv/tests/pv_test_util.h"
 
 namespace vtb::pv::test {
@@ -194,9 +195,146 @@ TEST(Pv2as, PinningPutsBothSidesOnOneCpuAndRestoresTheThread) {
   EXPECT_EQ(r.outcome, Outcome::LimitReached) << r.message;
   EXPECT_EQ(r.counters.get("pv.2as.pinned"), 1u);
   EXPECT_EQ(g_user_cpus, 1);
+  EXPECT_EQ(r.counters.get("pv.2as.spin_cap_ticks"), 0u);  // one CPU for both: no spinning
+  EXPECT_EQ(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_spin_misses"), 0u);
   cpu_set_t after;
   ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
   EXPECT_TRUE(CPU_EQUAL(&before, &after)) << CPU_COUNT(&after) << " CPUs after, " << CPU_COUNT(&before) << " before";
+}
+
+// Every hand-over is counted once on each side: a trap the engine caught
+// spinning or after a futex wait, a resume the user process caught likewise.
+// `spin_us`: VTB_PV_2AS_SPIN_US; the contention gate off, so that spinning
+// is tried whatever the host's load (counts only: which waits hit depends on it).
+RunResult counted_syscalls(const char* spin_us, std::string* skip) {
+  setenv("VTB_PV_2AS_SPIN_US", spin_us, 1);
+  setenv("VTB_PV_2AS_SPIN_GATE", "0", 1);
+  pid_t pid = 0;
+  RunResult r = run_2as("micro_user syscall 2000 1", 60s, nullptr, &pid, skip);
+  unsetenv("VTB_PV_2AS_SPIN_US");
+  unsetenv("VTB_PV_2AS_SPIN_GATE");
+  return r;
+}
+
+void expect_each_handoff_counted_once(const RunResult& r) {
+  const uint64_t n = r.counters.get("pv.2as.handoffs");
+  EXPECT_GE(n, 2000u);
+  EXPECT_EQ(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_futex_waits"), n);
+  EXPECT_EQ(r.counters.get("pv.2as.user_spins") + r.counters.get("pv.2as.user_futex_waits"), n);
+  // A spin that ran out ends in a futex wait.
+  EXPECT_LE(r.counters.get("pv.2as.engine_spin_misses"), r.counters.get("pv.2as.engine_futex_waits"));
+  EXPECT_LE(r.counters.get("pv.2as.user_spin_misses"), r.counters.get("pv.2as.user_futex_waits"));
+}
+
+bool two_cpus() {
+  cpu_set_t m;
+  return sysconf(_SC_NPROCESSORS_ONLN) >= 2 && sched_getaffinity(0, sizeof m, &m) == 0 && CPU_COUNT(&m) >= 2;
+}
+
+TEST(Pv2as, SpinningHandOversAreCountedOncePerSide) {
+  std::string skip = "unset";
+  RunResult r = counted_syscalls("30", &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
+  expect_each_handoff_counted_once(r);
+  if (!two_cpus()) {  // one CPU: futex only, whatever was asked
+    EXPECT_EQ(r.counters.get("pv.2as.spin_cap_ticks"), 0u);
+    EXPECT_EQ(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_spin_misses"), 0u);
+    return;
+  }
+  EXPECT_GT(r.counters.get("pv.2as.spin_cap_ticks"), 0u);
+  // The first wait after the start spins (no average yet): each side tried.
+  EXPECT_GE(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_spin_misses"), 1u);
+  EXPECT_GE(r.counters.get("pv.2as.user_spins") + r.counters.get("pv.2as.user_spin_misses"), 1u);
+}
+
+TEST(Pv2as, NoSpinningIsFutexOnlyOnBothSides) {
+  std::string skip = "unset";
+  RunResult r = counted_syscalls("0", &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
+  expect_each_handoff_counted_once(r);
+  EXPECT_EQ(r.counters.get("pv.2as.spin_cap_ticks"), 0u);
+  for (const char* c : {"engine_spins", "engine_spin_misses", "user_spins", "user_spin_misses"})
+    EXPECT_EQ(r.counters.get(std::string("pv.2as.") + c), 0u) << c;
+  EXPECT_EQ(r.counters.get("pv.2as.engine_futex_waits"), r.counters.get("pv.2as.handoffs"));
+}
+
+// A malformed setting is bad input with one line naming it, at load.
+TEST(Pv2as, MalformedSpinSettingIsBadInput) {
+  for (const auto& [var, val] : {std::pair{"VTB_PV_2AS_SPIN_US", "3x"}, std::pair{"VTB_PV_2AS_SPIN_US", "1001"},
+                                 std::pair{"VTB_PV_2AS_SPIN_GATE", "maybe"}}) {
+    PvOptions o;
+    o.protect = PvProtect::TwoAs;
+    auto eng = make_pv_engine(o);
+    if (!eng->caps().available) GTEST_SKIP() << eng->caps().available.message();
+    if (!std::ifstream(TBK_PV_ELF).good()) GTEST_SKIP() << "tbk.pv.elf not built";
+    VmConfig cfg;
+    cfg.mem_mib = 16;
+    Status st;
+    auto vm = Vm::create(cfg, std::move(eng), &st);
+    ASSERT_TRUE(vm) << st.message();
+    std::vector<uint8_t> bytes;
+    ASSERT_TRUE(read_file(TBK_PV_ELF, &bytes));
+    GuestImage img;
+    ASSERT_TRUE(parse_elf(std::move(bytes), TBK_PV_ELF, &img.kernel));
+    img.cmdline = "compute 1";
+    img.flavor = Flavor::Pv;
+    setenv(var, val, 1);
+    st = vm->load(img);
+    unsetenv(var);
+    EXPECT_EQ(st.kind(), ErrorKind::BadInput) << var << "=" << val << ": " << st.message();
+    EXPECT_NE(st.message().find(var), std::string::npos) << st.message();
+    EXPECT_EQ(st.message().find('\n'), std::string::npos) << st.message();
+    EXPECT_EQ(user_process(), 0) << "a user process was left after a refused load";
+  }
+}
+
+// The contention gate, on files of the test's own: PSI's "some" stall share
+// per 10 ms epoch decides (at most 10 % of the epoch: quiet), a look within
+// an epoch keeps the last verdict; without PSI the run queue decides.
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+TEST(Pv2asContention, PsiStallShareDecidesEachEpoch) {
+  const std::string psi = ::testing::TempDir() + "/psi_" + std::to_string(getpid());
+  const auto some = [&](uint64_t total_us) {
+    write_text(psi, "some avg10=0.00 avg60=0.00 avg300=0.00 total=" + std::to_string(total_us) +
+                        "\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+  };
+  some(1000);
+  CpuContention c(psi.c_str(), "/nonexistent/loadavg");
+  ASSERT_TRUE(c.uses_psi());
+  const uint64_t t = 1000000000, e = CpuContention::kEpochNs;  // e = 10 ms = 10 000 µs
+  EXPECT_FALSE(c.quiet(t));  // nothing measured yet
+  some(1000 + 500);          // 5 % of the next epoch
+  EXPECT_FALSE(c.quiet(t + e / 2));  // within the epoch: the last verdict
+  EXPECT_TRUE(c.quiet(t + e));
+  some(1500 + 5000);  // 50 %
+  EXPECT_TRUE(c.quiet(t + e + e / 2));
+  EXPECT_FALSE(c.quiet(t + 2 * e));
+  some(6500 + 1000);  // exactly 10 %: still quiet
+  EXPECT_TRUE(c.quiet(t + 3 * e));
+  EXPECT_EQ(c.quiet_epochs(), 2u);
+  EXPECT_EQ(c.contended_epochs(), 1u);
+  std::remove(psi.c_str());
+}
+
+TEST(Pv2asContention, RunQueueDecidesWithoutPsi) {
+  const std::string la = ::testing::TempDir() + "/loadavg_" + std::to_string(getpid());
+  write_text(la, "0.50 0.40 0.30 1/100 4242\n");
+  CpuContention c("/nonexistent/pressure", la.c_str());
+  EXPECT_FALSE(c.uses_psi());
+  const uint64_t t = 1000000000, e = CpuContention::kEpochNs;
+  EXPECT_FALSE(c.quiet(t));
+  EXPECT_TRUE(c.quiet(t + e));  // 1 running, at least one CPU
+  write_text(la, "9.00 9.00 9.00 100000/100100 4242\n");
+  EXPECT_FALSE(c.quiet(t + 2 * e));  // more running than any CPU count
+  std::remove(la.c_str());
+  CpuContention none("/nonexistent/pressure", "/nonexistent/loadavg");  // nothing to go by: never spin
+  EXPECT_FALSE(none.quiet(t));
+  EXPECT_FALSE(none.quiet(t + e));
 }
 
 // The engine's process dies (SIGKILL, no destructor runs): its user process
