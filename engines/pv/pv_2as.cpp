@@ -73,6 +73,19 @@ const char* setup_step(uint64_t s) {
   return "set-up";
 }
 
+// TSC ticks per nanosecond, measured once per process against the
+// monotonic clock over 2 ms (the spin bounds are in ticks: both processes
+// read the TSC, the user process has no clock of its own).
+double tsc_per_ns() {
+  static const double rate = [] {
+    const uint64_t ns0 = monotonic_ns(), t0 = __rdtsc();
+    uint64_t ns = ns0;
+    while ((ns = monotonic_ns()) - ns0 < 2000000) _mm_pause();
+    return double(__rdtsc() - t0) / double(ns - ns0);
+  }();
+  return rate;
+}
+
 }  // namespace
 
 // What the mode stands on, probed without side effects: the user-process
@@ -242,7 +255,6 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
     _exit(127);
   }
   pid_ = pid;
-  const uint64_t ns0 = monotonic_ns(), tsc0 = __rdtsc();  // the TSC's rate, over the start-up
   static PvCpu boot;  // no ticks: only the start-up limit applies
   if (!wait_trap(boot, 10000000000ULL, err)) {
     if (running()) kill_process();
@@ -265,10 +277,7 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
     return false;
   }
   spins_ = spin_misses_ = futex_waits_ = 0;  // the counters are per handoff: not the start-up
-  const uint64_t ns = monotonic_ns() - ns0, ticks = __rdtsc() - tsc0;
-  spin_ = pv_spin{spin_us_ && ns >= 100000 && spin_cpus() ? uint64_t(double(ticks) / double(ns) * 1000.0 * double(spin_us_))
-                                                        : 0,
-                  0};
+  spin_ = pv_spin{spin_us_ && spin_cpus() ? uint64_t(tsc_per_ns() * 1000.0 * double(spin_us_)) : 0, 0};
   door_->spin_cap = 0;  // until the contention gate has seen a quiet epoch (wait_trap)
   return true;
 }
@@ -302,6 +311,15 @@ bool PvUserSpace::take_listener(uint64_t fd, std::string* err) {
 // (guest user code that jumps onto the process's system-call stub cannot
 // map a frame of its choice).
 bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
+  if (spin_now_) {  // the user process is about to ask: look without sleeping first (pv_door.h's cap)
+    const uint64_t t0 = __rdtsc();
+    pollfd p{notify_fd_, POLLIN, 0};
+    while (poll(&p, 1, 0) == 0) {
+      if (__rdtsc() - t0 >= spin_.cap) break;
+      _mm_pause();
+    }
+    if (p.revents & POLLIN) ++vet_spins_;
+  }
   int idle = 0;
   for (;;) {
     pollfd p{notify_fd_, POLLIN, 0};
@@ -405,16 +423,11 @@ void PvUserSpace::post_to_user() {
 // with a trap; a process that died, does not answer a preempt within 2 s or
 // posts nothing within `limit_ns` (when set) is an engine error.
 bool PvUserSpace::wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err) {
-  const uint64_t t0 = limit_ns || spin_.cap ? monotonic_ns() : 0;
+  const uint64_t t0 = limit_ns ? monotonic_ns() : 0;
   const uint64_t tsc0 = __rdtsc();
   const uint32_t seen = seen_to_engine_;
   pv_door& d = *door_;
-  // Both sides spin only while the host's CPUs are not contended (an epoch's
-  // verdict: the user process reads its cap from the door at each wait).
-  const bool may_spin = spin_.cap && (!gate_ || contention_.quiet(t0));
-  const uint64_t user_cap = may_spin ? spin_.cap : 0;
-  if (d.spin_cap != user_cap) d.spin_cap = user_cap;
-  const uint64_t bound = may_spin ? pv_spin_bound(&spin_) : 0;
+  const uint64_t bound = spin_now_ ? pv_spin_bound(&spin_) : 0;
   const bool got = bound && pv_spin_until(&d.to_engine, seen, tsc0, bound);
   if (got)
     ++spins_;
@@ -476,6 +489,10 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   log_entries_ += log_n_;
   log_n_ = 0;
   ++handoffs_;
+  // Both sides spin only while the host's CPUs are not contended (an epoch's
+  // verdict: the user process reads its cap from the door at each wait).
+  spin_now_ = spin_.cap && (!gate_ || contention_.quiet(monotonic_ns()));
+  d.spin_cap = spin_now_ ? spin_.cap : 0;
   {
     ScopedNs timed(handoff_ns_);  // post, vetted mmaps, guest user code, the trap's post
     post_to_user();
@@ -547,6 +564,7 @@ void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.preempts", preempts_);
   out.add("pv.2as.log_entries", log_entries_);
   out.add("pv.2as.map_checks", map_checks_);
+  out.add("pv.2as.vet_spins", vet_spins_);
   out.add("time.pv.2as.handoff_ns", handoff_ns_);
   out.add("time.pv.2as.vet_ns", vet_ns_);
   if (map_refusals_) out.add("pv.2as.map_refusals", map_refusals_);

@@ -88,13 +88,14 @@ class PvUserSpace final : public WindowListener {
   uint32_t mxcsr_mask_ = 0xffbf;
   uint32_t xsave_end_[64] = {};  // per XCR0 component: offset + size in the standard format
   // counters
-  uint64_t map_checks_ = 0, map_refusals_ = 0;
+  uint64_t map_checks_ = 0, map_refusals_ = 0, vet_spins_ = 0;
   uint64_t handoff_ns_ = 0, vet_ns_ = 0;  // time.pv.2as.* (ScopedNs)
   bool pinned_ = false;
   long pinned_tid_ = 0;
   cpu_set_t old_mask_{};
   CpuContention contention_;  // gates spinning (pv_cpu_contention.h)
   bool gate_ = true;
+  bool spin_now_ = false;  // this handoff may spin (cap set, CPUs quiet)
   uint64_t spin_us_ = 0;
   pv_spin spin_{};  // the engine side's hand-over policy (pv_door.h)
   uint64_t handoffs_ = 0, spins_ = 0, spin_misses_ = 0, futex_waits_ = 0, wakes_ = 0, preempts_ = 0, log_entries_ = 0, replays_ = 0;

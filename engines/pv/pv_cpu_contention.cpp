@@ -39,14 +39,16 @@ CpuContention::~CpuContention() {
 
 // PSI: the "some" line's cumulative stall (µs). Else the run queue's
 // running tasks ("a b c R/T pid").
-bool CpuContention::sample(uint64_t* stall_us, long* running) {
+bool CpuContention::sample(uint64_t* stall_us, double* avg10, long* running) {
   char b[256];
   if (psi_fd_ >= 0) {
     if (!read_at0(psi_fd_, b, sizeof b) || std::strncmp(b, "some ", 5) != 0) return false;
     const char* t = std::strstr(b, "total=");
+    const char* a = std::strstr(b, "avg10=");
     const char* eol = std::strchr(b, '\n');
-    if (!t || (eol && t > eol)) return false;
+    if (!t || !a || (eol && (t > eol || a > eol))) return false;
     *stall_us = std::strtoull(t + 6, nullptr, 10);
+    *avg10 = std::strtod(a + 6, nullptr);
     return true;
   }
   if (loadavg_fd_ < 0 || !read_at0(loadavg_fd_, b, sizeof b)) return false;
@@ -60,19 +62,20 @@ bool CpuContention::sample(uint64_t* stall_us, long* running) {
 bool CpuContention::quiet(uint64_t now_ns) {
   if (started_ && now_ns - epoch_start_ns_ < kEpochNs) return quiet_;
   uint64_t stall = 0;
+  double avg10 = 100;
   long running = 0;
-  if (!sample(&stall, &running)) {  // nothing to go by: contended (futex only)
+  if (!sample(&stall, &avg10, &running)) {  // nothing to go by: contended (futex only)
     quiet_ = false;
     return false;
   }
   if (psi_fd_ >= 0) {
-    if (started_) {
-      const double share = double(stall - epoch_stall_us_) * 1000.0 / double(now_ns - epoch_start_ns_);
-      quiet_ = share <= kMaxStallShare;
-    }
+    // The first verdict, before an epoch of our own: the kernel's 10 s average (%).
+    const double share = started_ ? double(stall - epoch_stall_us_) * 1000.0 / double(now_ns - epoch_start_ns_)
+                                  : avg10 / 100.0;
+    quiet_ = share <= kMaxStallShare;
     epoch_stall_us_ = stall;
   } else {
-    quiet_ = started_ && running <= cpus_;  // the reader and its peer are among the running
+    quiet_ = running <= cpus_;  // the reader and its peer are among the running
   }
   if (started_) ++(quiet_ ? quiet_epochs_ : contended_epochs_);
   started_ = true;

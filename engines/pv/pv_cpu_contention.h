@@ -19,8 +19,9 @@ class CpuContention {
   CpuContention(const CpuContention&) = delete;
   CpuContention& operator=(const CpuContention&) = delete;
 
-  // True when the last finished epoch was quiet (false until one has been
-  // measured). Re-measures when an epoch has passed since the last look.
+  // True when the last finished epoch was quiet (before the first: PSI's
+  // own 10 s average, or the run queue now). Re-measures when an epoch has
+  // passed since the last look.
   bool quiet(uint64_t now_ns);
 
   uint64_t quiet_epochs() const { return quiet_epochs_; }
@@ -31,7 +32,7 @@ class CpuContention {
   static constexpr double kMaxStallShare = 0.10;  // PSI "some" share above which the CPU is contended
 
  private:
-  bool sample(uint64_t* stall_us, long* running);
+  bool sample(uint64_t* stall_us, double* avg10, long* running);
 
   int psi_fd_ = -1, loadavg_fd_ = -1;
   long cpus_ = 1;

@@ -291,23 +291,26 @@ TEST(Pv2as, MalformedSpinSettingIsBadInput) {
 }
 
 // The contention gate, on files of the test's own: PSI's "some" stall share
-// per 10 ms epoch decides (at most 10 % of the epoch: quiet), a look within
-// an epoch keeps the last verdict; without PSI the run queue decides.
+// per 10 ms epoch decides (at most 10 % of the epoch: quiet; the first
+// verdict is PSI's own 10 s average), a look within an epoch keeps the last
+// verdict; without PSI the run queue decides.
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
 }
 
 TEST(Pv2asContention, PsiStallShareDecidesEachEpoch) {
   const std::string psi = ::testing::TempDir() + "/psi_" + std::to_string(getpid());
-  const auto some = [&](uint64_t total_us) {
-    write_text(psi, "some avg10=0.00 avg60=0.00 avg300=0.00 total=" + std::to_string(total_us) +
+  const auto some = [&](uint64_t total_us, const char* avg10 = "50.00") {
+    write_text(psi, std::string("some avg10=") + avg10 + " avg60=0.00 avg300=0.00 total=" + std::to_string(total_us) +
                         "\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
   };
+  some(1000, "8.00");
+  const uint64_t t = 1000000000, e = CpuContention::kEpochNs;  // e = 10 ms = 10 000 µs
+  EXPECT_TRUE(CpuContention(psi.c_str(), "/nonexistent/loadavg").quiet(t));  // first verdict: avg10 8 %
   some(1000);
   CpuContention c(psi.c_str(), "/nonexistent/loadavg");
   ASSERT_TRUE(c.uses_psi());
-  const uint64_t t = 1000000000, e = CpuContention::kEpochNs;  // e = 10 ms = 10 000 µs
-  EXPECT_FALSE(c.quiet(t));  // nothing measured yet
+  EXPECT_FALSE(c.quiet(t));  // avg10 50 %
   some(1000 + 500);          // 5 % of the next epoch
   EXPECT_FALSE(c.quiet(t + e / 2));  // within the epoch: the last verdict
   EXPECT_TRUE(c.quiet(t + e));
@@ -327,8 +330,8 @@ TEST(Pv2asContention, RunQueueDecidesWithoutPsi) {
   CpuContention c("/nonexistent/pressure", la.c_str());
   EXPECT_FALSE(c.uses_psi());
   const uint64_t t = 1000000000, e = CpuContention::kEpochNs;
-  EXPECT_FALSE(c.quiet(t));
-  EXPECT_TRUE(c.quiet(t + e));  // 1 running, at least one CPU
+  EXPECT_TRUE(c.quiet(t));  // 1 running, at least one CPU
+  EXPECT_TRUE(c.quiet(t + e));
   write_text(la, "9.00 9.00 9.00 100000/100100 4242\n");
   EXPECT_FALSE(c.quiet(t + 2 * e));  // more running than any CPU count
   std::remove(la.c_str());
