@@ -557,6 +557,7 @@ void PvUserSpace::stats(Counters& out) const {
   out.set("pv.2as.spin_cap_ticks", spin_.cap);  // 0: futex only
   out.add("pv.2as.quiet_epochs", contention_.quiet_epochs());
   out.add("pv.2as.contended_epochs", contention_.contended_epochs());
+  out.add("pv.2as.runqueue_samples", contention_.samples());
   out.add("pv.2as.engine_spins", spins_);
   out.add("pv.2as.engine_spin_misses", spin_misses_);
   out.add("pv.2as.engine_futex_waits", futex_waits_);

@@ -1,44 +1,56 @@
-// tags: engines|pv — desc: pv@2as: is the host's CPU contended right now (PSI stall share per epoch, else the run queue)? Gates the hand-over's spinning.
+// tags: engines|pv — desc: pv@2as: do other tasks want the CPUs the two sides would spin on (run-queue samples per 10 ms epoch)? Gates the hand-over's spinning.
 #pragma once
 #include <cstdint>
 
 namespace vtb::pv {
 
-// Whether other work waits for a CPU: a spinning hand-over only pays while
-// both sides have a CPU of their own; on a contended host a spinner takes
-// the CPU (and the scheduler credit) its peer or another task needs, and a
-// futex sleeper is the better neighbour (docs/pv.md, "Adaptive hand-over").
-// Measured per epoch: the share of wall time in which some task waited for
-// a CPU (`/proc/pressure/cpu`, "some" total, Linux PSI), else, where PSI is
-// off, the run queue (`/proc/loadavg` running tasks > online CPUs).
+// Whether the host has a CPU for each side of a spinning hand-over: a
+// spinner only pays while both sides run at once; when other tasks want the
+// CPUs, a spinner takes the CPU (and the scheduler credit) its peer or
+// another task needs, and a futex sleeper is the better neighbour
+// (docs/pv.md, "Adaptive hand-over"). Measured by sampling the run queue
+// (`/proc/loadavg`'s running tasks, at most one sample a millisecond): a
+// sample is busy when more tasks run than there are CPUs, the two sides of
+// the hand-over counted as running whether they are at that moment or not
+// (the one that sleeps on its futex is not in the count, the one about to
+// sleep is: an exact count would see futex mode as contended by itself;
+// this one errs the other way, and a spinning epoch that finds another task
+// then ends the spinning). Per 10 ms epoch: quiet when at most a
+// quarter of the samples were busy. The first verdict is the first sample's;
+// a contended epoch holds spinning off for 1, then 2, 4, ... up to
+// kMaxHoldEpochs more epochs while contention lasts (a spinner that makes
+// others wait comes back for one epoch in 17 at most), 1 again after a
+// quiet one.
+// (Not PSI: its stall time counts a futex hand-over's own wake-up waits, and
+// misses two other tasks that run without waiting while ours would.)
 class CpuContention {
  public:
-  // The paths are the kernel's; tests pass files of their own.
-  explicit CpuContention(const char* psi_path = "/proc/pressure/cpu", const char* loadavg_path = "/proc/loadavg");
+  // The path is the kernel's; tests pass a file of their own.
+  explicit CpuContention(const char* loadavg_path = "/proc/loadavg");
   ~CpuContention();
   CpuContention(const CpuContention&) = delete;
   CpuContention& operator=(const CpuContention&) = delete;
 
-  // True when the last finished epoch was quiet (before the first: PSI's
-  // own 10 s average, or the run queue now). Re-measures when an epoch has
-  // passed since the last look.
+  // True when the host's CPUs are free for both sides.
   bool quiet(uint64_t now_ns);
 
   uint64_t quiet_epochs() const { return quiet_epochs_; }
   uint64_t contended_epochs() const { return contended_epochs_; }
-  bool uses_psi() const { return psi_fd_ >= 0; }
+  uint64_t samples() const { return samples_total_; }
 
   static constexpr uint64_t kEpochNs = 10000000;  // 10 ms
-  static constexpr double kMaxStallShare = 0.10;  // PSI "some" share above which the CPU is contended
+  static constexpr uint64_t kSampleNs = 1000000;  // 1 ms
+  static constexpr unsigned kMaxHoldEpochs = 16;  // epochs held contended after a contended one, at most
 
  private:
-  bool sample(uint64_t* stall_us, double* avg10, long* running);
+  bool running(long* n);
 
-  int psi_fd_ = -1, loadavg_fd_ = -1;
+  int loadavg_fd_ = -1;
   long cpus_ = 1;
-  uint64_t epoch_start_ns_ = 0, epoch_stall_us_ = 0;
+  uint64_t epoch_start_ns_ = 0, last_sample_ns_ = 0;
+  unsigned samples_ = 0, busy_ = 0, hold_ = 0, hold_len_ = 1;
   bool quiet_ = false, started_ = false;
-  uint64_t quiet_epochs_ = 0, contended_epochs_ = 0;
+  uint64_t quiet_epochs_ = 0, contended_epochs_ = 0, samples_total_ = 0;
 };
 
 }  // namespace vtb::pv

@@ -1,4 +1,5 @@
 // tags: engines|pv|tests — desc: pv@2as robustness: the user process killed, stopped or out of time is a typed exit, never a hang or a leftover process.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
@@ -292,52 +293,59 @@ TEST(Pv2as, MalformedSpinSettingIsBadInput) {
   }
 }
 
-// The contention gate, on files of the test's own: PSI's "some" stall share
-// per 10 ms epoch decides (at most 10 % of the epoch: quiet; the first
-// verdict is PSI's own 10 s average), a look within an epoch keeps the last
-// verdict; without PSI the run queue decides.
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
+// The contention gate, on a run-queue file of the test's own: a sample is
+// busy when more tasks run than there are CPUs; per 10 ms epoch quiet when at most a quarter of the samples (one a
+// millisecond at most) were busy; the first verdict is the first sample's;
+// a contended epoch holds the next 1, 2, 4, ... epochs contended.
+void write_running(const std::string& path, long running) {
+  std::ofstream(path, std::ios::trunc) << "0.50 0.40 0.30 " << running << "/100 4242\n";
 }
 
-TEST(Pv2asContention, PsiStallShareDecidesEachEpoch) {
-  const std::string psi = ::testing::TempDir() + "/psi_" + std::to_string(getpid());
-  const auto some = [&](uint64_t total_us, const char* avg10 = "50.00") {
-    write_text(psi, std::string("some avg10=") + avg10 + " avg60=0.00 avg300=0.00 total=" + std::to_string(total_us) +
-                        "\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
-  };
-  some(1000, "8.00");
-  const uint64_t t = 1000000000, e = CpuContention::kEpochNs;  // e = 10 ms = 10 000 µs
-  EXPECT_TRUE(CpuContention(psi.c_str(), "/nonexistent/loadavg").quiet(t));  // first verdict: avg10 8 %
-  some(1000);
-  CpuContention c(psi.c_str(), "/nonexistent/loadavg");
-  ASSERT_TRUE(c.uses_psi());
-  EXPECT_FALSE(c.quiet(t));  // avg10 50 %
-  some(1000 + 500);          // 5 % of the next epoch
-  EXPECT_FALSE(c.quiet(t + e / 2));  // within the epoch: the last verdict
-  EXPECT_TRUE(c.quiet(t + e));
-  some(1500 + 5000);  // 50 %
-  EXPECT_TRUE(c.quiet(t + e + e / 2));
-  EXPECT_FALSE(c.quiet(t + 2 * e));
-  some(6500 + 1000);  // exactly 10 %: still quiet
-  EXPECT_TRUE(c.quiet(t + 3 * e));
-  EXPECT_EQ(c.quiet_epochs(), 2u);
-  EXPECT_EQ(c.contended_epochs(), 1u);
-  std::remove(psi.c_str());
-}
-
-TEST(Pv2asContention, RunQueueDecidesWithoutPsi) {
+TEST(Pv2asContention, RunQueueSamplesDecideEachEpoch) {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   const std::string la = ::testing::TempDir() + "/loadavg_" + std::to_string(getpid());
-  write_text(la, "0.50 0.40 0.30 1/100 4242\n");
-  CpuContention c("/nonexistent/pressure", la.c_str());
-  EXPECT_FALSE(c.uses_psi());
-  const uint64_t t = 1000000000, e = CpuContention::kEpochNs;
-  EXPECT_TRUE(c.quiet(t));  // 1 running, at least one CPU
-  EXPECT_TRUE(c.quiet(t + e));
-  write_text(la, "9.00 9.00 9.00 100000/100100 4242\n");
-  EXPECT_FALSE(c.quiet(t + 2 * e));  // more running than any CPU count
+  const uint64_t t = 1000000000, e = CpuContention::kEpochNs, ms = CpuContention::kSampleNs;
+  write_running(la, cpus + 1);  // one more than the CPUs
+  EXPECT_FALSE(CpuContention(la.c_str()).quiet(t));
+  write_running(la, cpus);  // as many as the CPUs: quiet
+  CpuContention c(la.c_str());
+  EXPECT_TRUE(c.quiet(t));
+  write_running(la, cpus + 1);
+  EXPECT_TRUE(c.quiet(t + ms / 2));  // within a millisecond: no sample, the last verdict
+  EXPECT_EQ(c.samples(), 1u);
+  EXPECT_TRUE(c.quiet(t + ms));  // a busy sample; the epoch is not over
+  for (uint64_t i = 2; i <= 9; ++i) {
+    write_running(la, cpus);
+    EXPECT_TRUE(c.quiet(t + i * ms)) << i;  // within the epoch: the first verdict
+  }
+  EXPECT_TRUE(c.quiet(t + e));  // 1 busy of 10: quiet
+  for (uint64_t i = 1; i <= 10; ++i) {
+    write_running(la, i % 2 ? cpus + 1 : cpus);  // half of them busy
+    c.quiet(t + e + i * ms);
+  }
+  EXPECT_FALSE(c.quiet(t + 2 * e + ms));
+  // Contention lasts: held off 1, then 2, 4 epochs between contended ones.
+  uint64_t now = t + 2 * e + ms;
+  const auto epoch = [&](long running) {  // ten samples, the verdict at the epoch's end
+    write_running(la, running);
+    for (uint64_t i = 1; i < 10; ++i) c.quiet(now + i * ms);
+    now += 10 * ms;
+    return c.quiet(now);
+  };
+  for (unsigned hold : {1u, 2u, 4u}) {
+    for (unsigned k = 0; k < hold; ++k) EXPECT_FALSE(epoch(cpus)) << "held " << k << " of " << hold;
+    EXPECT_FALSE(epoch(cpus + 1)) << "contended after a hold of " << hold;
+  }
+  for (unsigned k = 0; k < 8; ++k) EXPECT_FALSE(epoch(1)) << "held " << k << " of 8";
+  EXPECT_TRUE(epoch(1));  // free again after the hold
+  EXPECT_TRUE(epoch(1));
+  EXPECT_FALSE(epoch(cpus + 1));  // after a quiet epoch the hold starts at 1 again
+  EXPECT_FALSE(epoch(1));
+  EXPECT_TRUE(epoch(1));
+  EXPECT_EQ(c.quiet_epochs(), 4u);
+  EXPECT_EQ(c.contended_epochs(), 4u + 1 + 2 + 4 + 8 + 1 + 1);
   std::remove(la.c_str());
-  CpuContention none("/nonexistent/pressure", "/nonexistent/loadavg");  // nothing to go by: never spin
+  CpuContention none("/nonexistent/loadavg");  // nothing to go by: never spin
   EXPECT_FALSE(none.quiet(t));
   EXPECT_FALSE(none.quiet(t + e));
 }
