@@ -72,6 +72,7 @@ class PvUserSpace final : public WindowListener {
   bool take_trap(PvCpu& v, int timer_sig, std::string* err);
   void kill_process();
   bool spin_cpus() const;
+  void colocate(bool on);
   bool dead(std::string* err);  // reaped (true, with the reason)
 
   pv_door* door_ = nullptr;
@@ -95,6 +96,8 @@ class PvUserSpace final : public WindowListener {
   cpu_set_t old_mask_{};
   CpuContention contention_;  // gates spinning (pv_cpu_contention.h)
   bool gate_ = true;
+  bool colocate_when_quiet_ = false, colocated_ = false, colocate_saved_ = false;
+  uint64_t colocations_ = 0;
   bool spin_now_ = false;  // this handoff may spin (cap set, CPUs quiet)
   uint64_t spin_us_ = 0;
   pv_spin spin_{};  // the engine side's hand-over policy (pv_door.h)

@@ -205,17 +205,19 @@ TEST(Pv2as, PinningPutsBothSidesOnOneCpuAndRestoresTheThread) {
 
 // Every hand-over is counted once on each side: a trap the engine caught
 // spinning or after a futex wait, a resume the user process caught likewise.
-// `spin_us`: VTB_PV_2AS_SPIN_US; the contention gate off, so that spinning
-// is tried whatever the host's load (counts only: which waits hit depends on it).
+// `spin_us`: VTB_PV_2AS_SPIN_US; VTB_PV_2AS_QUIET=spin and the contention
+// gate off, so that spinning is tried whatever the host's load (counts only: which waits hit depends on it).
 void expect_each_handoff_counted_once(const RunResult& r);
 
 RunResult counted_syscalls(const char* spin_us, std::string* skip) {
   setenv("VTB_PV_2AS_SPIN_US", spin_us, 1);
   setenv("VTB_PV_2AS_SPIN_GATE", "0", 1);
+  setenv("VTB_PV_2AS_QUIET", "spin", 1);
   pid_t pid = 0;
   RunResult r = run_2as("micro_user syscall 2000 1", 60s, nullptr, &pid, skip);
   unsetenv("VTB_PV_2AS_SPIN_US");
   unsetenv("VTB_PV_2AS_SPIN_GATE");
+  unsetenv("VTB_PV_2AS_QUIET");
   if (skip->empty()) {
     EXPECT_EQ(r.outcome, Outcome::Exited) << r.message;
     expect_each_handoff_counted_once(r);
@@ -266,7 +268,7 @@ TEST(Pv2as, NoSpinningIsFutexOnlyOnBothSides) {
 // A malformed setting is bad input with one line naming it, at load.
 TEST(Pv2as, MalformedSpinSettingIsBadInput) {
   for (const auto& [var, val] : {std::pair{"VTB_PV_2AS_SPIN_US", "3x"}, std::pair{"VTB_PV_2AS_SPIN_US", "1001"},
-                                 std::pair{"VTB_PV_2AS_SPIN_GATE", "maybe"}}) {
+                                 std::pair{"VTB_PV_2AS_SPIN_GATE", "maybe"}, std::pair{"VTB_PV_2AS_QUIET", "nap"}}) {
     PvOptions o;
     o.protect = PvProtect::TwoAs;
     auto eng = make_pv_engine(o);
@@ -348,6 +350,33 @@ TEST(Pv2asContention, RunQueueSamplesDecideEachEpoch) {
   CpuContention none("/nonexistent/loadavg");  // nothing to go by: never spin
   EXPECT_FALSE(none.quiet(t));
   EXPECT_FALSE(none.quiet(t + e));
+}
+
+// VTB_PV_2AS_QUIET=pin (the default): while the host is quiet (the gate off here: always)
+// both sides share the vCPU thread's CPU, once; the thread gets its own
+// affinity back when the engine goes; no spinning.
+TEST(Pv2as, QuietColocationPutsBothSidesOnOneCpuAndRestoresTheThread) {
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  if (CPU_COUNT(&before) < 2) GTEST_SKIP() << "one CPU: nothing to co-locate";
+  setenv("VTB_PV_2AS_SPIN_GATE", "0", 1);
+  std::string skip = "unset";
+  pid_t pid = 0;
+  g_user_cpus = -1;
+  RunResult r = run_2as("micro_user syscall 200000 1", 1s, [](pid_t p) {
+    cpu_set_t m;
+    if (sched_getaffinity(p, sizeof m, &m) == 0) g_user_cpus = CPU_COUNT(&m);
+  }, &pid, &skip);
+  unsetenv("VTB_PV_2AS_SPIN_GATE");
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_NE(r.outcome, Outcome::EngineError) << r.message;
+  EXPECT_EQ(r.counters.get("pv.2as.colocations"), 1u);
+  EXPECT_EQ(g_user_cpus, 1);
+  EXPECT_EQ(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_spin_misses"), 0u);
+  EXPECT_EQ(r.counters.get("pv.2as.user_spins") + r.counters.get("pv.2as.user_spin_misses"), 0u);
+  cpu_set_t after;
+  ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after)) << CPU_COUNT(&after) << " CPUs after, " << CPU_COUNT(&before) << " before";
 }
 
 // The engine's process dies (SIGKILL, no destructor runs): its user process
