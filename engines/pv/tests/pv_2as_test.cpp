@@ -175,32 +175,60 @@ TEST(Pv2as, LogOverflowReplaysTheWholeUserHalf) {
   EXPECT_EQ(r.counters.get("pv.2as.map_refusals"), 0u);
 }
 
-// VTB_PV_2AS_PIN=1: the user process runs on one CPU, the vCPU thread's
-// CPU; the thread gets its own affinity back when the engine goes.
+// Runs `cmdline` in pv@2as for `wall` with `var`=`val` set, reading the
+// user process's CPU count (its affinity) while it runs; *before: this
+// thread's affinity before the run. False: skip (the reason in *skip).
 int g_user_cpus = -1;
 
-TEST(Pv2as, PinningPutsBothSidesOnOneCpuAndRestoresTheThread) {
-  cpu_set_t before;
-  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
-  if (CPU_COUNT(&before) < 2) GTEST_SKIP() << "one CPU: nothing to pin";
-  setenv("VTB_PV_2AS_PIN", "1", 1);
-  std::string skip = "unset";
+RunResult run_reading_user_cpus(const char* var, const char* val, const char* cmdline,
+                                std::chrono::milliseconds wall, cpu_set_t* before, std::string* skip) {
+  RunResult r;
+  if (sched_getaffinity(0, sizeof *before, before) != 0 || CPU_COUNT(before) < 2) {
+    *skip = "one CPU: nothing to pin";
+    return r;
+  }
+  setenv(var, val, 1);
   pid_t pid = 0;
   g_user_cpus = -1;
-  RunResult r = run_2as("compute 100000000", 1s, [](pid_t p) {
+  r = run_2as(cmdline, wall, [](pid_t p) {
     cpu_set_t m;
     if (sched_getaffinity(p, sizeof m, &m) == 0) g_user_cpus = CPU_COUNT(&m);
-  }, &pid, &skip);
-  unsetenv("VTB_PV_2AS_PIN");
-  if (!skip.empty()) GTEST_SKIP() << skip;
-  EXPECT_EQ(r.outcome, Outcome::LimitReached) << r.message;
-  EXPECT_EQ(r.counters.get("pv.2as.pinned"), 1u);
+  }, &pid, skip);
+  unsetenv(var);
+  return r;
+}
+
+// Both sides were on one CPU, neither spun, and this thread has its affinity back.
+void expect_one_cpu_no_spin_affinity_restored(const RunResult& r, const cpu_set_t& before) {
   EXPECT_EQ(g_user_cpus, 1);
-  EXPECT_EQ(r.counters.get("pv.2as.spin_cap_ticks"), 0u);  // one CPU for both: no spinning
   EXPECT_EQ(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_spin_misses"), 0u);
+  EXPECT_EQ(r.counters.get("pv.2as.user_spins") + r.counters.get("pv.2as.user_spin_misses"), 0u);
   cpu_set_t after;
   ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
   EXPECT_TRUE(CPU_EQUAL(&before, &after)) << CPU_COUNT(&after) << " CPUs after, " << CPU_COUNT(&before) << " before";
+}
+
+// Both sides on the vCPU thread's CPU, no spinning, and the thread's own
+// affinity back when the engine goes: VTB_PV_2AS_PIN=1 (for the whole run,
+// pv.2as.pinned) and the default quiet mode (VTB_PV_2AS_QUIET=pin, one
+// co-location in a quiet epoch; the gate off here: every epoch is quiet).
+TEST(Pv2as, PinningAndQuietColocationPutBothSidesOnOneCpuAndRestoreTheThread) {
+  struct Case {
+    const char *var, *val, *cmdline, *counter;
+  };
+  for (const Case& c : {Case{"VTB_PV_2AS_PIN", "1", "compute 100000000", "pv.2as.pinned"},
+                        Case{"VTB_PV_2AS_SPIN_GATE", "0", "micro_user syscall 200000 1", "pv.2as.colocations"}}) {
+    cpu_set_t before;
+    std::string skip = "unset";
+    RunResult r = run_reading_user_cpus(c.var, c.val, c.cmdline, 1s, &before, &skip);
+    if (!skip.empty()) GTEST_SKIP() << skip;
+    EXPECT_NE(r.outcome, Outcome::EngineError) << c.var << ": " << r.message;
+    EXPECT_EQ(r.counters.get(c.counter), 1u) << c.var;
+    if (std::string(c.var) == "VTB_PV_2AS_PIN") {
+      EXPECT_EQ(r.counters.get("pv.2as.spin_cap_ticks"), 0u);
+    }
+    expect_one_cpu_no_spin_affinity_restored(r, before);
+  }
 }
 
 // Every hand-over is counted once on each side: a trap the engine caught
@@ -350,33 +378,6 @@ TEST(Pv2asContention, RunQueueSamplesDecideEachEpoch) {
   CpuContention none("/nonexistent/loadavg");  // nothing to go by: never spin
   EXPECT_FALSE(none.quiet(t));
   EXPECT_FALSE(none.quiet(t + e));
-}
-
-// VTB_PV_2AS_QUIET=pin (the default): while the host is quiet (the gate off here: always)
-// both sides share the vCPU thread's CPU, once; the thread gets its own
-// affinity back when the engine goes; no spinning.
-TEST(Pv2as, QuietColocationPutsBothSidesOnOneCpuAndRestoresTheThread) {
-  cpu_set_t before;
-  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
-  if (CPU_COUNT(&before) < 2) GTEST_SKIP() << "one CPU: nothing to co-locate";
-  setenv("VTB_PV_2AS_SPIN_GATE", "0", 1);
-  std::string skip = "unset";
-  pid_t pid = 0;
-  g_user_cpus = -1;
-  RunResult r = run_2as("micro_user syscall 200000 1", 1s, [](pid_t p) {
-    cpu_set_t m;
-    if (sched_getaffinity(p, sizeof m, &m) == 0) g_user_cpus = CPU_COUNT(&m);
-  }, &pid, &skip);
-  unsetenv("VTB_PV_2AS_SPIN_GATE");
-  if (!skip.empty()) GTEST_SKIP() << skip;
-  EXPECT_NE(r.outcome, Outcome::EngineError) << r.message;
-  EXPECT_EQ(r.counters.get("pv.2as.colocations"), 1u);
-  EXPECT_EQ(g_user_cpus, 1);
-  EXPECT_EQ(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_spin_misses"), 0u);
-  EXPECT_EQ(r.counters.get("pv.2as.user_spins") + r.counters.get("pv.2as.user_spin_misses"), 0u);
-  cpu_set_t after;
-  ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
-  EXPECT_TRUE(CPU_EQUAL(&before, &after)) << CPU_COUNT(&after) << " CPUs after, " << CPU_COUNT(&before) << " before";
 }
 
 // The engine's process dies (SIGKILL, no destructor runs): its user process
