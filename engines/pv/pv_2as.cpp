@@ -30,9 +30,10 @@ namespace vtb::pv {
 namespace {
 
 constexpr size_t kDoorBytes = (sizeof(pv_door) + 4095) & ~size_t(4095);
-// The most a hand-over spins before its futex wait (VTB_PV_2AS_SPIN_US;
-// pv_door.h's pv_spin: it spins only while the peer has been answering
-// within this). Tuned on the dev VM (docs/pv.md, "Adaptive hand-over").
+// The most a hand-over spins before its futex wait in the spin mode
+// (VTB_PV_2AS_SPIN_US; pv_door.h's pv_spin: it spins only while the peer
+// has been answering within this). 5-10 µs left ctxswitch bimodal up to
+// 180 µs on the dev VM, 30 and 100 µs did not (docs/pv.md).
 constexpr uint64_t kDefaultSpinUs = 30;
 constexpr uint64_t kMaxSpinUs = 1000;
 
