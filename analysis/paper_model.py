@@ -230,7 +230,7 @@ def gen_reference(out):
 
 # The series that stands for an engine in the model columns when a run has several (pv's default
 # protection mode; an older run's plain "pv"): any other series of the engine still counts, after these.
-PREFERRED_SERIES = {"pv": ("pv", "pv@mprotect")}
+PREFERRED_SERIES = {"pv": ("pv", "pv@pkeys", "pv@2as", "pv@mprotect")}
 
 
 def _cell(cs, engine, workload, mode="cold", run=None):

@@ -21,12 +21,16 @@ namespace vtb {
 namespace {
 
 // The ablation knobs (the environment variables the engines read when created).
+// pv's protection: the first value is the default on a host without PKU
+// (unset, the engine takes pkeys with PKU, else 2as where available, else mprotect).
 const EngineOption kPvProtect{
-    "protect", "the pv guest kernel's protection from its user mode (docs/pv.md)",
-    {{"mprotect", "VTB_PV_UNPROTECTED=0 VTB_PV_PROTECT=mprotect", "mprotect the kernel range at every switch"},
+    "protect",
+    "the pv guest kernel's protection from its user mode (unset: pkeys with PKU, else 2as where available, else "
+    "mprotect; docs/pv.md)",
+    {{"2as", "VTB_PV_UNPROTECTED=0 VTB_PV_PROTECT=2as", "guest user code in a second host process (docs/pv.md)"},
+     {"mprotect", "VTB_PV_UNPROTECTED=0 VTB_PV_PROTECT=mprotect", "mprotect the kernel range at every switch"},
      {"off", "VTB_PV_UNPROTECTED=1 VTB_PV_PROTECT=off", "none: unsafe, measures the switches' cost"},
-     {"pkeys", "VTB_PV_UNPROTECTED=0 VTB_PV_PROTECT=pkeys", "memory protection keys (needs PKU; docs/pv.md)"},
-     {"2as", "VTB_PV_UNPROTECTED=0 VTB_PV_PROTECT=2as", "guest user code in a second host process (docs/pv.md)"}}};
+     {"pkeys", "VTB_PV_UNPROTECTED=0 VTB_PV_PROTECT=pkeys", "memory protection keys (needs PKU; docs/pv.md)"}}};
 const EngineOption kKvmIrqchip{
     "irqchip", "who emulates the interrupt controller (docs/kvm.md)",
     {{"user", "VTB_KVM_IRQCHIP=user", "the vtb PIC in user space"},

@@ -157,7 +157,8 @@ class DecomposeTest(unittest.TestCase):
 
     def test_unseen_engines_and_modes_are_kept(self):
         """Series the analysis has never seen (bt-softmmu, pv@2as with futex handoffs) are decomposed,
-        paired and drawn; pv's protection modes pair with pv@off; the model column takes pv@mprotect."""
+        paired and drawn; pv's protection modes pair with pv@off; the model column takes the default mode
+        (pv@2as without PKU) over pv@mprotect."""
         import paper_model
         costs = dict(COSTS, futex_handoff=5000.0, futex_wake=900.0, spin_handoff=800.0)
         t = tidy.Table()
@@ -181,7 +182,7 @@ class DecomposeTest(unittest.TestCase):
         kinds = sorted(p["kind"] for p in decompose.pairs(cs))
         self.assertEqual(kinds, ["pv@2as / pv@off", "pv@2as / pv@off:protect=off", "pv@mprotect / pv@off",
                                  "pv@mprotect / pv@off:protect=off"])
-        self.assertEqual(paper_model._cell(cs, "pv", "micro_syscall", run="r1").series, "pv@mprotect")
+        self.assertEqual(paper_model._cell(cs, "pv", "micro_syscall", run="r1").series, "pv@2as")  # the default mode
         with tempfile.TemporaryDirectory() as d:
             info = plots.plot_decomposition(t, os.path.join(d, "f.pdf"), "micro")
         self.assertEqual(set(info["series"]), set(by))

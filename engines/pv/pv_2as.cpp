@@ -30,9 +30,12 @@ namespace vtb::pv {
 namespace {
 
 constexpr size_t kDoorBytes = (sizeof(pv_door) + 4095) & ~size_t(4095);
-// Pause iterations before a futex wait (VTB_PV_2AS_SPIN). 0: on this 2-vCPU host
-// under load a spinner only delays the process it waits for (docs/pv.md).
-constexpr uint32_t kDefaultSpin = 0;
+// The most a hand-over spins before its futex wait in the spin mode
+// (VTB_PV_2AS_SPIN_US; pv_door.h's pv_spin: it spins only while the peer
+// has been answering within this). 5-10 µs left ctxswitch bimodal up to
+// 180 µs on the dev VM, 30 and 100 µs did not (docs/pv.md).
+constexpr uint64_t kDefaultSpinUs = 30;
+constexpr uint64_t kMaxSpinUs = 1000;
 
 // VTB_PV_USER_HOST, else next to the running binary (an install:
 // <prefix>/libexec/vtb/), else the one built with the engine.
@@ -71,6 +74,19 @@ const char* setup_step(uint64_t s) {
   return "set-up";
 }
 
+// TSC ticks per nanosecond, measured once per process against the
+// monotonic clock over 2 ms (the spin bounds are in ticks: both processes
+// read the TSC, the user process has no clock of its own).
+double tsc_per_ns() {
+  static const double rate = [] {
+    const uint64_t ns0 = monotonic_ns(), t0 = __rdtsc();
+    uint64_t ns = ns0;
+    while ((ns = monotonic_ns()) - ns0 < 2000000) _mm_pause();
+    return double(__rdtsc() - t0) / double(ns - ns0);
+  }();
+  return rate;
+}
+
 }  // namespace
 
 // What the mode stands on, probed without side effects: the user-process
@@ -107,7 +123,7 @@ bool PvUserSpace::available(std::string* why) {
 }
 
 PvUserSpace::~PvUserSpace() {
-  if (pinned_ && syscall(SYS_gettid) == pinned_tid_) sched_setaffinity(0, sizeof old_mask_, &old_mask_);
+  if ((pinned_ || colocate_saved_) && syscall(SYS_gettid) == pinned_tid_) sched_setaffinity(0, sizeof old_mask_, &old_mask_);
   kill_process();
   if (notify_fd_ >= 0) close(notify_fd_);
   if (door_) munmap(door_, kDoorBytes);
@@ -146,6 +162,40 @@ bool PvUserSpace::dead(std::string* err) {
   return true;
 }
 
+// VTB_PV_2AS_SPIN_US (the most a hand-over spins, 0-1000; 0: futex only) and
+// VTB_PV_2AS_SPIN_GATE (0: spin whatever the host's load: measurements, tests).
+bool PvUserSpace::configure(std::string* err) {
+  spin_us_ = kDefaultSpinUs;
+  if (const char* e = std::getenv("VTB_PV_2AS_SPIN_US"); e && *e) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long us = std::strtoull(e, &end, 10);
+    if (errno || *end || *e == '-' || us > kMaxSpinUs) {
+      *err = std::string("pv@2as: VTB_PV_2AS_SPIN_US='") + e + "' is not a number of microseconds (0-" +
+             std::to_string(kMaxSpinUs) + ")";
+      return false;
+    }
+    spin_us_ = us;
+  }
+  colocate_when_quiet_ = true;  // measured better than spinning on 5 of 6 workloads here (docs/pv.md)
+  if (const char* e = std::getenv("VTB_PV_2AS_QUIET"); e && *e) {
+    if (std::strcmp(e, "spin") != 0 && std::strcmp(e, "pin") != 0) {
+      *err = std::string("pv@2as: VTB_PV_2AS_QUIET='") + e + "' is not spin or pin";
+      return false;
+    }
+    colocate_when_quiet_ = *e == 'p';
+  }
+  gate_ = true;
+  if (const char* e = std::getenv("VTB_PV_2AS_SPIN_GATE"); e && *e) {
+    if (std::strcmp(e, "0") != 0 && std::strcmp(e, "1") != 0) {
+      *err = std::string("pv@2as: VTB_PV_2AS_SPIN_GATE='") + e + "' is not 0 or 1";
+      return false;
+    }
+    gate_ = *e == '1';
+  }
+  return true;
+}
+
 bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err) {
   if (running()) return true;
   if (door_fd_ < 0) {
@@ -172,15 +222,22 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
     __asm__ volatile("fxsave64 %0" : "=m"(fx));
     std::memcpy(&mxcsr_mask_, fx + 28, 4);
     if (!mxcsr_mask_) mxcsr_mask_ = 0xffbf;
+    // Where each XCR0 component ends in the standard format, asked once:
+    // `cpuid` traps on a virtual host (~1-5 µs each), too dear per trap.
+    for (unsigned i = 2; i < 63; ++i) {
+      if (!(xcr0_ >> i & 1)) continue;
+      unsigned ca = 0, cb = 0, cc = 0, cd = 0;
+      __get_cpuid_count(0xd, i, &ca, &cb, &cc, &cd);
+      xsave_end_[i] = cb + ca;  // offset + size
+    }
   }
   std::memset(door_, 0, offsetof(pv_door, log));
   door_->magic = PV_DOOR_MAGIC;
   door_->engine_pid = uint64_t(getpid());
   door_->preempt_sig = uint32_t(preempt_sig);
   door_->fsgs = fsgs ? 1 : 0;
-  uint32_t spin = kDefaultSpin;
-  if (const char* e = std::getenv("VTB_PV_2AS_SPIN"); e && *e) spin = uint32_t(std::strtoul(e, nullptr, 10));
-  door_->spin = spin;
+  door_->spin_cap = 0;  // set once the TSC is calibrated (below)
+  spin_ = pv_spin{};
   log_cap_ = PV_DOOR_LOG_MAX;  // VTB_PV_2AS_LOG_CAP: a smaller log (tests: the overflow replay)
   if (const char* e = std::getenv("VTB_PV_2AS_LOG_CAP"); e && *e)
     log_cap_ = std::clamp<uint64_t>(std::strtoull(e, nullptr, 10), 2, PV_DOOR_LOG_MAX);
@@ -228,8 +285,17 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
     kill_process();
     return false;
   }
-  spins_ = futex_waits_ = 0;  // the counters are per handoff: not the start-up
+  spins_ = spin_misses_ = futex_waits_ = 0;  // the counters are per handoff: not the start-up
+  spin_ = pv_spin{spin_us_ && spin_cpus() ? uint64_t(tsc_per_ns() * 1000.0 * double(spin_us_)) : 0, 0};
+  door_->spin_cap = 0;  // until the contention gate has seen a quiet epoch (wait_trap)
   return true;
+}
+
+// Spinning needs a CPU for each side: two online and allowed, not pinned to one.
+bool PvUserSpace::spin_cpus() const {
+  cpu_set_t m;
+  return !pinned_ && sysconf(_SC_NPROCESSORS_ONLN) >= 2 && sched_getaffinity(0, sizeof m, &m) == 0 &&
+         CPU_COUNT(&m) >= 2;
 }
 
 // The user process's seccomp listener, taken from it (it sent its number
@@ -254,6 +320,15 @@ bool PvUserSpace::take_listener(uint64_t fd, std::string* err) {
 // (guest user code that jumps onto the process's system-call stub cannot
 // map a frame of its choice).
 bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
+  if (spin_now_) {  // the user process is about to ask: look without sleeping first (pv_door.h's cap)
+    const uint64_t t0 = __rdtsc();
+    pollfd p{notify_fd_, POLLIN, 0};
+    while (poll(&p, 1, 0) == 0) {
+      if (__rdtsc() - t0 >= spin_.cap) break;
+      _mm_pause();
+    }
+    if (p.revents & POLLIN) ++vet_spins_;
+  }
   int idle = 0;
   for (;;) {
     pollfd p{notify_fd_, POLLIN, 0};
@@ -301,6 +376,36 @@ bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
   }
 }
 
+// VTB_PV_2AS_QUIET=pin (the default): in a quiet epoch both sides run on
+// the CPU this thread is on (a futex hand-over is then a switch on one CPU,
+// not a wake-up of an idle one: an IPI, a VM exit on a virtual host); in a
+// contended one they get their own affinity back (the scheduler then keeps
+// them together by itself). Counted per change.
+void PvUserSpace::colocate(bool on) {
+  if (on == colocated_ || pinned_ || !running()) return;
+  if (on) {
+    const int cpu = sched_getcpu();
+    if (cpu < 0) return;
+    if (!colocate_saved_) {
+      if (sched_getaffinity(0, sizeof old_mask_, &old_mask_) != 0) return;
+      colocate_saved_ = true;
+      pinned_tid_ = syscall(SYS_gettid);
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0 || sched_setaffinity(pid_, sizeof one, &one) != 0) {
+      sched_setaffinity(0, sizeof old_mask_, &old_mask_);
+      return;
+    }
+  } else {
+    sched_setaffinity(0, sizeof old_mask_, &old_mask_);
+    sched_setaffinity(pid_, sizeof old_mask_, &old_mask_);
+  }
+  colocated_ = on;
+  ++colocations_;
+}
+
 void PvUserSpace::pin_here() {
   if (pinned_ || !running()) return;
   const char* e = std::getenv("VTB_PV_2AS_PIN");  // opt-in: it pays only on an idle host (docs/pv.md)
@@ -317,6 +422,7 @@ void PvUserSpace::pin_here() {
   }
   pinned_ = true;
   pinned_tid_ = syscall(SYS_gettid);
+  spin_.cap = door_->spin_cap = 0;  // one CPU for both: a spinner would only hold off the other side
 }
 
 void PvUserSpace::append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot) {
@@ -343,6 +449,7 @@ void PvUserSpace::begin_replay() {
 }
 
 void PvUserSpace::post_to_user() {
+  door_->resume_tsc = __rdtsc();
   __atomic_store_n(&door_->to_user, door_->to_user + 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&door_->user_sleeps, __ATOMIC_SEQ_CST)) {
     ++wakes_;
@@ -350,23 +457,21 @@ void PvUserSpace::post_to_user() {
   }
 }
 
-// Spin briefly, then sleep on the futex in 20 ms slices: an engine tick
-// (EINTR) preempts the user process, which answers with a trap; a process
-// that died, does not answer a preempt within 2 s or posts nothing within
-// `limit_ns` (when set) is an engine error.
+// Spin briefly (pv_door.h's policy), then sleep on the futex in 20 ms
+// slices: an engine tick (EINTR) preempts the user process, which answers
+// with a trap; a process that died, does not answer a preempt within 2 s or
+// posts nothing within `limit_ns` (when set) is an engine error.
 bool PvUserSpace::wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err) {
   const uint64_t t0 = limit_ns ? monotonic_ns() : 0;
+  const uint64_t tsc0 = __rdtsc();
   const uint32_t seen = seen_to_engine_;
   pv_door& d = *door_;
-  bool got = false;
-  for (uint32_t i = 0; i < d.spin; ++i) {
-    if (__atomic_load_n(&d.to_engine, __ATOMIC_ACQUIRE) != seen) {
-      got = true;
-      ++spins_;
-      break;
-    }
-    _mm_pause();
-  }
+  const uint64_t bound = spin_now_ ? pv_spin_bound(&spin_) : 0;
+  const bool got = bound && pv_spin_until(&d.to_engine, seen, tsc0, bound);
+  if (got)
+    ++spins_;
+  else if (bound)
+    ++spin_misses_;
   if (!got) {
     ++futex_waits_;
     count_host(HostEvent::FutexWait);  // host.futex_wait: priced at calibrate's futex_handoff round trip
@@ -401,6 +506,7 @@ bool PvUserSpace::wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err) {
     __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
   }
   seen_to_engine_ = __atomic_load_n(&d.to_engine, __ATOMIC_ACQUIRE);
+  pv_spin_learn(&spin_, d.trap_tsc, tsc0);
   return true;
 }
 
@@ -422,6 +528,16 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   log_entries_ += log_n_;
   log_n_ = 0;
   ++handoffs_;
+  // Both sides spin only while the host's CPUs are not contended (an epoch's
+  // verdict: the user process reads its cap from the door at each wait).
+  const bool quiet = (spin_.cap || colocate_when_quiet_) && (!gate_ || contention_.quiet(monotonic_ns()));
+  if (colocate_when_quiet_) {
+    colocate(quiet);  // quiet: both sides on this CPU, futex hand-overs as local switches
+    spin_now_ = false;
+  } else {
+    spin_now_ = spin_.cap && quiet;
+  }
+  d.spin_cap = spin_now_ ? spin_.cap : 0;
   {
     ScopedNs timed(handoff_ns_);  // post, vetted mmaps, guest user code, the trap's post
     post_to_user();
@@ -470,12 +586,8 @@ bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
     if (n >= 576) {
       std::memcpy(&bv, v.fpu + 512, 8);
       bv &= xcr0_ & PV_XSTATE_LO;
-      for (unsigned i = 2; i < 63; ++i) {  // only components that came over whole
-        if (!(bv >> i & 1)) continue;
-        unsigned a = 0, b = 0, c = 0, dd = 0;
-        __get_cpuid_count(0xd, i, &a, &b, &c, &dd);
-        if (uint64_t(b) + a > n) bv &= ~(1ULL << i);
-      }
+      for (unsigned i = 2; i < 63; ++i)  // only components that came over whole
+        if ((bv >> i & 1) && xsave_end_[i] > n) bv &= ~(1ULL << i);
     }
     std::memset(v.fpu + 512, 0, 64);  // header: XCOMP_BV and the reserved bytes 0
     std::memcpy(v.fpu + 512, &bv, 8);
@@ -487,18 +599,26 @@ bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
 void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.handoffs", handoffs_);
   out.set("pv.2as.pinned", pinned_ ? 1 : 0);
+  out.add("pv.2as.colocations", colocations_);
+  out.set("pv.2as.spin_cap_ticks", spin_.cap);  // 0: futex only
+  out.add("pv.2as.quiet_epochs", contention_.quiet_epochs());
+  out.add("pv.2as.contended_epochs", contention_.contended_epochs());
+  out.add("pv.2as.runqueue_samples", contention_.samples());
   out.add("pv.2as.engine_spins", spins_);
+  out.add("pv.2as.engine_spin_misses", spin_misses_);
   out.add("pv.2as.engine_futex_waits", futex_waits_);
   out.add("pv.2as.engine_wakes", wakes_);
   out.add("pv.2as.preempts", preempts_);
   out.add("pv.2as.log_entries", log_entries_);
   out.add("pv.2as.map_checks", map_checks_);
+  out.add("pv.2as.vet_spins", vet_spins_);
   out.add("time.pv.2as.handoff_ns", handoff_ns_);
   out.add("time.pv.2as.vet_ns", vet_ns_);
   if (map_refusals_) out.add("pv.2as.map_refusals", map_refusals_);
   if (replays_) out.add("pv.2as.log_replays", replays_);
   if (door_) {  // kept by the user process: data
     out.add("pv.2as.user_spins", door_->user_spins);
+    out.add("pv.2as.user_spin_misses", door_->user_spin_misses);
     out.add("pv.2as.user_futex_waits", door_->user_futex_waits);
     out.add("pv.2as.user_wakes", door_->user_wakes);
     out.add("pv.2as.user_mmaps", door_->user_maps);

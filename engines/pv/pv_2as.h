@@ -9,6 +9,7 @@
 
 #include "common/counters.h"
 #include "engines/pv/pv_cpu.h"
+#include "engines/pv/pv_cpu_contention.h"
 #include "engines/pv/pv_door.h"
 #include "engines/pv/pv_window.h"
 
@@ -30,6 +31,9 @@ class PvUserSpace final : public WindowListener {
   // The user-process binary (VTB_PV_USER_HOST, else the one built with
   // the engine); false with the reason when it is not there.
   static bool available(std::string* why);
+  // The hand-over's settings from the environment (docs/pv.md); false with
+  // a one-line reason when one is malformed. Before start().
+  bool configure(std::string* err);
   // Start the process over guest RAM `mem_fd` and wait until it is ready.
   bool start(int mem_fd, bool fsgs, int preempt_sig, std::string* err);
   bool running() const { return pid_ > 0; }
@@ -67,6 +71,8 @@ class PvUserSpace final : public WindowListener {
   bool vet_map(const pv_door_log& want, std::string* err);  // answer the user process's mmap of guest RAM
   bool take_trap(PvCpu& v, int timer_sig, std::string* err);
   void kill_process();
+  bool spin_cpus() const;
+  void colocate(bool on);
   bool dead(std::string* err);  // reaped (true, with the reason)
 
   pv_door* door_ = nullptr;
@@ -81,13 +87,21 @@ class PvUserSpace final : public WindowListener {
   uint32_t xsave_size_ = 0;   // the engine's xsave image (standard format, XCR0)
   uint64_t xcr0_ = 0;
   uint32_t mxcsr_mask_ = 0xffbf;
+  uint32_t xsave_end_[64] = {};  // per XCR0 component: offset + size in the standard format
   // counters
-  uint64_t map_checks_ = 0, map_refusals_ = 0;
+  uint64_t map_checks_ = 0, map_refusals_ = 0, vet_spins_ = 0;
   uint64_t handoff_ns_ = 0, vet_ns_ = 0;  // time.pv.2as.* (ScopedNs)
   bool pinned_ = false;
   long pinned_tid_ = 0;
   cpu_set_t old_mask_{};
-  uint64_t handoffs_ = 0, spins_ = 0, futex_waits_ = 0, wakes_ = 0, preempts_ = 0, log_entries_ = 0, replays_ = 0;
+  CpuContention contention_;  // gates spinning (pv_cpu_contention.h)
+  bool gate_ = true;
+  bool colocate_when_quiet_ = false, colocated_ = false, colocate_saved_ = false;
+  uint64_t colocations_ = 0;
+  bool spin_now_ = false;  // this handoff may spin (cap set, CPUs quiet)
+  uint64_t spin_us_ = 0;
+  pv_spin spin_{};  // the engine side's hand-over policy (pv_door.h)
+  uint64_t handoffs_ = 0, spins_ = 0, spin_misses_ = 0, futex_waits_ = 0, wakes_ = 0, preempts_ = 0, log_entries_ = 0, replays_ = 0;
 };
 
 }  // namespace vtb::pv

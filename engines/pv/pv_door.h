@@ -6,7 +6,8 @@
  *
  *  - a trap (SIGSYS from a guest `syscall`, a fault, the engine's preempt
  *    signal) is posted by the user process: frame filled in, `to_engine`
- *    incremented (futex word), woken only when the engine sleeps;
+ *    incremented (futex word), woken only when the engine sleeps (a waiter
+ *    spins briefly first: pv_spin_bound below);
  *  - the engine serves it in the guest kernel and, to resume guest user
  *    code, fills `resume`, appends mapping changes to `log`, increments
  *    `to_user`. The user process applies the log, then resumes.
@@ -51,12 +52,16 @@ struct pv_door {
    * whether a post must wake the other side. */
   volatile uint32_t to_engine, engine_sleeps;
   volatile uint32_t to_user, user_sleeps;
+  /* TSC at each side's last post (the waiter learns how long it waited). */
+  volatile uint64_t trap_tsc, resume_tsc;
   /* Set-up: from the engine. */
   uint64_t engine_pid;
-  uint32_t preempt_sig, fsgs, spin; /* spin: pause iterations before a futex wait */
+  uint32_t preempt_sig, fsgs;
+  uint64_t spin_cap;                /* most TSC ticks to spin before a futex wait (0: never) */
   uint32_t cmd_exit;                /* the user process exits at its next wake-up */
-  /* Counters kept by the user process (read by the engine as data). */
-  uint64_t user_futex_waits, user_spins, user_wakes, user_maps, user_log_applied;
+  /* Counters kept by the user process (read by the engine as data); each
+   * resume it received is one spin (caught spinning) or one futex wait. */
+  uint64_t user_futex_waits, user_spins, user_spin_misses, user_wakes, user_maps, user_log_applied;
   /* Trap: user -> engine; resume: engine -> user. */
   struct pv_door_frame trap, resume;
   uint64_t log_n;
@@ -64,5 +69,42 @@ struct pv_door {
   uint8_t trap_fpu[PV_DOOR_FPU_MAX] __attribute__((aligned(64)));
   uint8_t resume_fpu[PV_DOOR_FPU_MAX] __attribute__((aligned(64)));
 };
+
+/* Adaptive hand-over (both sides): a waiter spins (`pause`) at most
+ * pv_spin_bound() TSC ticks for the peer's post, then sleeps on the futex.
+ * The bound follows a moving average of how long the peer took to post,
+ * measured from the start of each wait to the peer's post (its TSC in the
+ * door, so a waiter's own futex wake-up is not in it): twice that, at most
+ * `cap`; no spinning at all once the average is above `cap` (the peer is
+ * busy, descheduled or asleep: a spinner would only take a CPU it needs).
+ * Every wait, spun or slept, teaches the average, so spinning resumes when
+ * the peer gets fast again. */
+struct pv_spin {
+  uint64_t cap; /* TSC ticks; 0 = futex only (one CPU, pinned, or switched off) */
+  uint64_t avg; /* ticks from a wait's start to the peer's post, 1/8 moving average */
+};
+
+static inline uint64_t pv_spin_bound(const struct pv_spin* s) {
+  if (!s->cap || s->avg > s->cap) return 0;
+  const uint64_t b = 2 * s->avg + s->cap / 16;
+  return b < s->cap ? b : s->cap;
+}
+
+/* One wait's measure: the peer posted at `peer_tsc`, the wait began at `t0`
+ * (a post before the wait counts 0; the door is guest-writable: clamped). */
+static inline void pv_spin_learn(struct pv_spin* s, uint64_t peer_tsc, uint64_t t0) {
+  uint64_t w = peer_tsc > t0 ? peer_tsc - t0 : 0;
+  if (w > 4 * s->cap) w = 4 * s->cap;
+  s->avg = s->avg - s->avg / 8 + w / 8;
+}
+
+/* Spin until *word != seen (1) or `bound` ticks after t0 (0). */
+static inline int pv_spin_until(volatile uint32_t* word, uint32_t seen, uint64_t t0, uint64_t bound) {
+  do {
+    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen) return 1;
+    __builtin_ia32_pause();
+  } while (__builtin_ia32_rdtsc() - t0 < bound);
+  return __atomic_load_n(word, __ATOMIC_ACQUIRE) != seen;
+}
 
 #endif

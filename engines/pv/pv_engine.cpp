@@ -103,16 +103,18 @@ PvEngine::PvEngine(const PvOptions& opts) : opts_(opts) {
 // The forced mode, else the best mode that keeps the guarantee against any
 // user code: pkeys where the CPU has PKU (sound since user code is inspected
 // for WRPKRU/XRSTOR before it may run, and user pages are W^X: pv_wx.cpp),
-// else mprotect. 2as only when forced, although it measured cheaper than
-// mprotect: vtb bench's and calibrate's pv series (and their tests) measure
-// mprotect's switches on hosts without PKU; the flip is theirs (docs/pv.md).
+// else 2as where the host has what it needs (measured cheaper than mprotect
+// on every row of the default suite, idle and loaded: docs/pv.md), else
+// mprotect.
 void PvEngine::resolve_protect_mode() {
   protect_error_ = opts_.config_error;
   std::optional<PvProtect> want = opts_.protect;
   if (!want && !opts_.protect_kernel) want = PvProtect::Off;
   std::string why;
   if (!want) {
-    protect_ = PkeyGuard::available(&why) ? PvProtect::Pkeys : PvProtect::Mprotect;
+    protect_ = PkeyGuard::available(&why)     ? PvProtect::Pkeys
+               : PvUserSpace::available(&why) ? PvProtect::TwoAs
+                                              : PvProtect::Mprotect;
     return;
   }
   protect_ = *want;
@@ -194,6 +196,10 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
   if (protect_ == PvProtect::TwoAs) {
     std::string uerr;
     us_ = std::make_unique<PvUserSpace>();
+    if (!us_->configure(&uerr)) {
+      us_.reset();
+      return Status::bad_input(uerr);
+    }
     if (!us_->start(mem.fd(), v.fsgs, timer_signal() + 1, &uerr)) {
       us_.reset();
       return Status::host_error(uerr);

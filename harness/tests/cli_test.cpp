@@ -101,12 +101,12 @@ TEST(Cli, RunShowsNonZeroCountersUnlessAskedForAll) {
 TEST(Cli, EngineOptionsAreValidatedAndLabelTheRun) {
   VtbRun r = run_vtb({"run", "-e", "pv:protect=maybe", "-w", "hello"});
   EXPECT_EQ(r.code, kExitBadInput);
-  expect_one_line(r, "option protect of engine pv: bad value 'maybe' (mprotect, off, pkeys, 2as)");
+  expect_one_line(r, "option protect of engine pv: bad value 'maybe' (2as, mprotect, off, pkeys)");
   r = run_vtb({"run", "-e", "pv:nosuch=1", "-w", "hello"});
   EXPECT_EQ(r.code, kExitBadInput);
   expect_one_line(r, "engine pv has no option 'nosuch' (known: protect)");
   r = run_vtb({"list"});
-  EXPECT_NE(r.out.find("option protect=mprotect|off|pkeys|2as"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("option protect=2as|mprotect|off|pkeys (default 2as)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("n=1000 reps=1"), std::string::npos) << r.out;  // forkwait's parameters
   r = run_vtb({"run", "-e", "pv:protect=off", "-w", "micro_syscall", "-p", "n=200", "--json"});
   if (r.code == kExitUnavailable) GTEST_SKIP() << r.err;

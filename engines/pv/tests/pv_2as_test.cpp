@@ -1,4 +1,5 @@
 // tags: engines|pv|tests — desc: pv@2as robustness: the user process killed, stopped or out of time is a typed exit, never a hang or a leftover process.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "common/abi/vtb_abi.h"
+#include "engines/pv/pv_cpu_contention.h"
 #include "engines/pv/tests/pv_test_util.h"
 
 namespace vtb::pv::test {
@@ -173,30 +175,209 @@ TEST(Pv2as, LogOverflowReplaysTheWholeUserHalf) {
   EXPECT_EQ(r.counters.get("pv.2as.map_refusals"), 0u);
 }
 
-// VTB_PV_2AS_PIN=1: the user process runs on one CPU, the vCPU thread's
-// CPU; the thread gets its own affinity back when the engine goes.
+// Runs `cmdline` in pv@2as for `wall` with `var`=`val` set, reading the
+// user process's CPU count (its affinity) while it runs; *before: this
+// thread's affinity before the run. False: skip (the reason in *skip).
 int g_user_cpus = -1;
 
-TEST(Pv2as, PinningPutsBothSidesOnOneCpuAndRestoresTheThread) {
-  cpu_set_t before;
-  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
-  if (CPU_COUNT(&before) < 2) GTEST_SKIP() << "one CPU: nothing to pin";
-  setenv("VTB_PV_2AS_PIN", "1", 1);
-  std::string skip = "unset";
+RunResult run_reading_user_cpus(const char* var, const char* val, const char* cmdline,
+                                std::chrono::milliseconds wall, cpu_set_t* before, std::string* skip) {
+  RunResult r;
+  if (sched_getaffinity(0, sizeof *before, before) != 0 || CPU_COUNT(before) < 2) {
+    *skip = "one CPU: nothing to pin";
+    return r;
+  }
+  setenv(var, val, 1);
   pid_t pid = 0;
   g_user_cpus = -1;
-  RunResult r = run_2as("compute 100000000", 1s, [](pid_t p) {
+  r = run_2as(cmdline, wall, [](pid_t p) {
     cpu_set_t m;
     if (sched_getaffinity(p, sizeof m, &m) == 0) g_user_cpus = CPU_COUNT(&m);
-  }, &pid, &skip);
-  unsetenv("VTB_PV_2AS_PIN");
-  if (!skip.empty()) GTEST_SKIP() << skip;
-  EXPECT_EQ(r.outcome, Outcome::LimitReached) << r.message;
-  EXPECT_EQ(r.counters.get("pv.2as.pinned"), 1u);
+  }, &pid, skip);
+  unsetenv(var);
+  return r;
+}
+
+// Both sides were on one CPU, neither spun, and this thread has its affinity back.
+void expect_one_cpu_no_spin_affinity_restored(const RunResult& r, const cpu_set_t& before) {
   EXPECT_EQ(g_user_cpus, 1);
+  EXPECT_EQ(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_spin_misses"), 0u);
+  EXPECT_EQ(r.counters.get("pv.2as.user_spins") + r.counters.get("pv.2as.user_spin_misses"), 0u);
   cpu_set_t after;
   ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
   EXPECT_TRUE(CPU_EQUAL(&before, &after)) << CPU_COUNT(&after) << " CPUs after, " << CPU_COUNT(&before) << " before";
+}
+
+// Both sides on the vCPU thread's CPU, no spinning, and the thread's own
+// affinity back when the engine goes: VTB_PV_2AS_PIN=1 (for the whole run,
+// pv.2as.pinned) and the default quiet mode (VTB_PV_2AS_QUIET=pin, one
+// co-location in a quiet epoch; the gate off here: every epoch is quiet).
+TEST(Pv2as, PinningAndQuietColocationPutBothSidesOnOneCpuAndRestoreTheThread) {
+  struct Case {
+    const char *var, *val, *cmdline, *counter;
+  };
+  for (const Case& c : {Case{"VTB_PV_2AS_PIN", "1", "compute 100000000", "pv.2as.pinned"},
+                        Case{"VTB_PV_2AS_SPIN_GATE", "0", "micro_user syscall 200000 1", "pv.2as.colocations"}}) {
+    cpu_set_t before;
+    std::string skip = "unset";
+    RunResult r = run_reading_user_cpus(c.var, c.val, c.cmdline, 1s, &before, &skip);
+    if (!skip.empty()) GTEST_SKIP() << skip;
+    EXPECT_NE(r.outcome, Outcome::EngineError) << c.var << ": " << r.message;
+    EXPECT_EQ(r.counters.get(c.counter), 1u) << c.var;
+    if (std::string(c.var) == "VTB_PV_2AS_PIN") {
+      EXPECT_EQ(r.counters.get("pv.2as.spin_cap_ticks"), 0u);
+    }
+    expect_one_cpu_no_spin_affinity_restored(r, before);
+  }
+}
+
+// Every hand-over is counted once on each side: a trap the engine caught
+// spinning or after a futex wait, a resume the user process caught likewise.
+// `spin_us`: VTB_PV_2AS_SPIN_US; VTB_PV_2AS_QUIET=spin and the contention
+// gate off, so that spinning is tried whatever the host's load (counts only: which waits hit depends on it).
+void expect_each_handoff_counted_once(const RunResult& r);
+
+RunResult counted_syscalls(const char* spin_us, std::string* skip) {
+  setenv("VTB_PV_2AS_SPIN_US", spin_us, 1);
+  setenv("VTB_PV_2AS_SPIN_GATE", "0", 1);
+  setenv("VTB_PV_2AS_QUIET", "spin", 1);
+  pid_t pid = 0;
+  RunResult r = run_2as("micro_user syscall 2000 1", 60s, nullptr, &pid, skip);
+  unsetenv("VTB_PV_2AS_SPIN_US");
+  unsetenv("VTB_PV_2AS_SPIN_GATE");
+  unsetenv("VTB_PV_2AS_QUIET");
+  if (skip->empty()) {
+    EXPECT_EQ(r.outcome, Outcome::Exited) << r.message;
+    expect_each_handoff_counted_once(r);
+  }
+  return r;
+}
+
+void expect_each_handoff_counted_once(const RunResult& r) {
+  const uint64_t n = r.counters.get("pv.2as.handoffs");
+  EXPECT_GE(n, 2000u);
+  EXPECT_EQ(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_futex_waits"), n);
+  EXPECT_EQ(r.counters.get("pv.2as.user_spins") + r.counters.get("pv.2as.user_futex_waits"), n);
+  // A spin that ran out ends in a futex wait.
+  EXPECT_LE(r.counters.get("pv.2as.engine_spin_misses"), r.counters.get("pv.2as.engine_futex_waits"));
+  EXPECT_LE(r.counters.get("pv.2as.user_spin_misses"), r.counters.get("pv.2as.user_futex_waits"));
+}
+
+bool two_cpus() {
+  cpu_set_t m;
+  return sysconf(_SC_NPROCESSORS_ONLN) >= 2 && sched_getaffinity(0, sizeof m, &m) == 0 && CPU_COUNT(&m) >= 2;
+}
+
+TEST(Pv2as, SpinningHandOversAreCountedOncePerSide) {
+  std::string skip = "unset";
+  const RunResult r = counted_syscalls("30", &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  if (!two_cpus()) {  // one CPU: futex only, whatever was asked
+    EXPECT_EQ(r.counters.get("pv.2as.spin_cap_ticks"), 0u);
+    EXPECT_EQ(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_spin_misses"), 0u);
+    return;
+  }
+  EXPECT_GT(r.counters.get("pv.2as.spin_cap_ticks"), 0u);
+  // The first wait after the start spins (no average yet): each side tried.
+  EXPECT_GE(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_spin_misses"), 1u);
+  EXPECT_GE(r.counters.get("pv.2as.user_spins") + r.counters.get("pv.2as.user_spin_misses"), 1u);
+}
+
+TEST(Pv2as, NoSpinningIsFutexOnlyOnBothSides) {
+  std::string skip = "unset";
+  const RunResult r = counted_syscalls("0", &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  EXPECT_EQ(r.counters.get("pv.2as.spin_cap_ticks"), 0u);
+  for (const char* c : {"engine_spins", "engine_spin_misses", "user_spins", "user_spin_misses"})
+    EXPECT_EQ(r.counters.get(std::string("pv.2as.") + c), 0u) << c;
+  EXPECT_EQ(r.counters.get("pv.2as.engine_futex_waits"), r.counters.get("pv.2as.handoffs"));
+}
+
+// A malformed setting is bad input with one line naming it, at load.
+TEST(Pv2as, MalformedSpinSettingIsBadInput) {
+  for (const auto& [var, val] : {std::pair{"VTB_PV_2AS_SPIN_US", "3x"}, std::pair{"VTB_PV_2AS_SPIN_US", "1001"},
+                                 std::pair{"VTB_PV_2AS_SPIN_GATE", "maybe"}, std::pair{"VTB_PV_2AS_QUIET", "nap"}}) {
+    PvOptions o;
+    o.protect = PvProtect::TwoAs;
+    auto eng = make_pv_engine(o);
+    if (!eng->caps().available) GTEST_SKIP() << eng->caps().available.message();
+    if (!std::ifstream(TBK_PV_ELF).good()) GTEST_SKIP() << "tbk.pv.elf not built";
+    VmConfig cfg;
+    cfg.mem_mib = 16;
+    Status st;
+    auto vm = Vm::create(cfg, std::move(eng), &st);
+    ASSERT_TRUE(vm) << st.message();
+    std::vector<uint8_t> bytes;
+    ASSERT_TRUE(read_file(TBK_PV_ELF, &bytes));
+    GuestImage img;
+    ASSERT_TRUE(parse_elf(std::move(bytes), TBK_PV_ELF, &img.kernel));
+    img.cmdline = "compute 1";
+    img.flavor = Flavor::Pv;
+    setenv(var, val, 1);
+    st = vm->load(img);
+    unsetenv(var);
+    EXPECT_EQ(st.kind(), ErrorKind::BadInput) << var << "=" << val << ": " << st.message();
+    EXPECT_NE(st.message().find(var), std::string::npos) << st.message();
+    EXPECT_EQ(st.message().find('\n'), std::string::npos) << st.message();
+    EXPECT_EQ(user_process(), 0) << "a user process was left after a refused load";
+  }
+}
+
+// The contention gate, on a run-queue file of the test's own: a sample is
+// busy when more tasks run than there are CPUs; per 10 ms epoch quiet when at most a quarter of the samples (one a
+// millisecond at most) were busy; the first verdict is the first sample's;
+// a contended epoch holds the next 1, 2, 4, ... epochs contended.
+void write_running(const std::string& path, long running) {
+  std::ofstream(path, std::ios::trunc) << "0.50 0.40 0.30 " << running << "/100 4242\n";
+}
+
+TEST(Pv2asContention, RunQueueSamplesDecideEachEpoch) {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  const std::string la = ::testing::TempDir() + "/loadavg_" + std::to_string(getpid());
+  const uint64_t t = 1000000000, e = CpuContention::kEpochNs, ms = CpuContention::kSampleNs;
+  write_running(la, cpus + 1);  // one more than the CPUs
+  EXPECT_FALSE(CpuContention(la.c_str()).quiet(t));
+  write_running(la, cpus);  // as many as the CPUs: quiet
+  CpuContention c(la.c_str());
+  EXPECT_TRUE(c.quiet(t));
+  write_running(la, cpus + 1);
+  EXPECT_TRUE(c.quiet(t + ms / 2));  // within a millisecond: no sample, the last verdict
+  EXPECT_EQ(c.samples(), 1u);
+  EXPECT_TRUE(c.quiet(t + ms));  // a busy sample; the epoch is not over
+  for (uint64_t i = 2; i <= 9; ++i) {
+    write_running(la, cpus);
+    EXPECT_TRUE(c.quiet(t + i * ms)) << i;  // within the epoch: the first verdict
+  }
+  EXPECT_TRUE(c.quiet(t + e));  // 1 busy of 10: quiet
+  for (uint64_t i = 1; i <= 10; ++i) {
+    write_running(la, i % 2 ? cpus + 1 : cpus);  // half of them busy
+    c.quiet(t + e + i * ms);
+  }
+  EXPECT_FALSE(c.quiet(t + 2 * e + ms));
+  // Contention lasts: held off 1, then 2, 4 epochs between contended ones.
+  uint64_t now = t + 2 * e + ms;
+  const auto epoch = [&](long running) {  // ten samples, the verdict at the epoch's end
+    write_running(la, running);
+    for (uint64_t i = 1; i < 10; ++i) c.quiet(now + i * ms);
+    now += 10 * ms;
+    return c.quiet(now);
+  };
+  for (unsigned hold : {1u, 2u, 4u}) {
+    for (unsigned k = 0; k < hold; ++k) EXPECT_FALSE(epoch(cpus)) << "held " << k << " of " << hold;
+    EXPECT_FALSE(epoch(cpus + 1)) << "contended after a hold of " << hold;
+  }
+  for (unsigned k = 0; k < 8; ++k) EXPECT_FALSE(epoch(1)) << "held " << k << " of 8";
+  EXPECT_TRUE(epoch(1));  // free again after the hold
+  EXPECT_TRUE(epoch(1));
+  EXPECT_FALSE(epoch(cpus + 1));  // after a quiet epoch the hold starts at 1 again
+  EXPECT_FALSE(epoch(1));
+  EXPECT_TRUE(epoch(1));
+  EXPECT_EQ(c.quiet_epochs(), 4u);
+  EXPECT_EQ(c.contended_epochs(), 4u + 1 + 2 + 4 + 8 + 1 + 1);
+  std::remove(la.c_str());
+  CpuContention none("/nonexistent/loadavg");  // nothing to go by: never spin
+  EXPECT_FALSE(none.quiet(t));
+  EXPECT_FALSE(none.quiet(t + e));
 }
 
 // The engine's process dies (SIGKILL, no destructor runs): its user process

@@ -144,6 +144,8 @@ TEST_P(PvIsolation, UserSyscallsBounceAndKernelMemoryIsProtected) {
     EXPECT_EQ(r.counters.get("pv.2as.map_refusals"), 0u);
     EXPECT_EQ(r.counters.get("pv.2as.handoffs"),
               r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_futex_waits"));
+    EXPECT_EQ(r.counters.get("pv.2as.handoffs"),
+              r.counters.get("pv.2as.user_spins") + r.counters.get("pv.2as.user_futex_waits"));
   }
 }
 

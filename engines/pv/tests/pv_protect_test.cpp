@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/abi/vtb_abi.h"
+#include "engines/pv/pv_2as.h"
 #include "engines/pv/pv_codescan.h"
 #include "engines/pv/pv_cpu.h"
 #include "engines/pv/pv_pkru.h"
@@ -51,9 +52,18 @@ TEST(PvProtect, EnvironmentChoosesTheModeAndTheLabel) {
   EXPECT_EQ(make_pv_engine()->caps().backend, "pv@off");
   unsetenv("VTB_PV_UNPROTECTED");
   // Unforced: pkeys where the CPU has PKU (sound with the code inspection),
-  // else mprotect; named either way.
+  // else 2as where the host has what it needs, else mprotect; named either way.
   std::string why;
-  EXPECT_EQ(make_pv_engine()->caps().backend, PkeyGuard::available(&why) ? "pv@pkeys" : "pv@mprotect");
+  EXPECT_EQ(make_pv_engine()->caps().backend, PkeyGuard::available(&why)     ? "pv@pkeys"
+                                              : PvUserSpace::available(&why) ? "pv@2as"
+                                                                             : "pv@mprotect");
+  if (!PkeyGuard::available(&why)) {  // 2as unavailable (no user-process binary): mprotect, still protected
+    setenv("VTB_PV_USER_HOST", "/nonexistent/pv_user_host", 1);
+    const Caps fb = make_pv_engine()->caps();
+    unsetenv("VTB_PV_USER_HOST");
+    EXPECT_EQ(fb.backend, "pv@mprotect");
+    EXPECT_TRUE(fb.available) << fb.available.message();
+  }
   {  // the shim stands for a CPU with PKU
     set_pkru_port(&kShimAlloc);
     EXPECT_EQ(make_pv_engine()->caps().backend, "pv@pkeys");

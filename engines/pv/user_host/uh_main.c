@@ -41,16 +41,16 @@ static int booted;
 static long listener = -1; /* the seccomp listener: the engine takes it by pidfd_getfd */
 static uint32_t seen_to_user;
 
-/* The compiler may emit calls to these. */
+/* The compiler may emit calls to these. `rep movsb`/`stosb`: each trap
+ * copies the FP image (~2.5 KiB) in and out, a byte loop would cost ~1 µs. */
 void* memcpy(void* d, const void* s, size_t n) {
-  uint8_t* o = d;
-  const uint8_t* i = s;
-  while (n--) *o++ = *i++;
+  void* o = d;
+  __asm__ volatile("rep movsb" : "+D"(o), "+S"(s), "+c"(n) : : "memory");
   return d;
 }
 void* memset(void* d, int c, size_t n) {
-  uint8_t* o = d;
-  while (n--) *o++ = (uint8_t)c;
+  void* o = d;
+  __asm__ volatile("rep stosb" : "+D"(o), "+c"(n) : "a"(c) : "memory");
   return d;
 }
 
@@ -69,6 +69,7 @@ static void futex_wait(volatile uint32_t* w, uint32_t val) {
 }
 
 static void post(void) {
+  door->trap_tsc = __builtin_ia32_rdtsc();
   __atomic_store_n(&door->to_engine, door->to_engine + 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&door->engine_sleeps, __ATOMIC_SEQ_CST)) {
     ++door->user_wakes;
@@ -76,21 +77,25 @@ static void post(void) {
   }
 }
 
+static struct pv_spin spin; /* this side's hand-over policy (pv_door.h) */
+
+/* Spin briefly, then sleep: counted once per resume, when it came. */
 static void wait_resume(void) {
   const uint32_t seen = seen_to_user;
-  for (uint32_t i = 0; i < door->spin; ++i) {
-    if (__atomic_load_n(&door->to_user, __ATOMIC_ACQUIRE) != seen) {
-      ++door->user_spins;
-      goto got;
-    }
-    __builtin_ia32_pause();
+  const uint64_t t0 = __builtin_ia32_rdtsc();
+  spin.cap = door->spin_cap;
+  const uint64_t bound = pv_spin_bound(&spin);
+  if (bound && pv_spin_until(&door->to_user, seen, t0, bound)) {
+    ++door->user_spins;
+  } else {
+    if (bound) ++door->user_spin_misses;
+    __atomic_store_n(&door->user_sleeps, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&door->to_user, __ATOMIC_SEQ_CST) == seen) futex_wait(&door->to_user, seen);
+    __atomic_store_n(&door->user_sleeps, 0, __ATOMIC_SEQ_CST);
+    ++door->user_futex_waits;
   }
-  ++door->user_futex_waits;
-  __atomic_store_n(&door->user_sleeps, 1, __ATOMIC_SEQ_CST);
-  while (__atomic_load_n(&door->to_user, __ATOMIC_SEQ_CST) == seen) futex_wait(&door->to_user, seen);
-  __atomic_store_n(&door->user_sleeps, 0, __ATOMIC_SEQ_CST);
-got:
   seen_to_user = __atomic_load_n(&door->to_user, __ATOMIC_ACQUIRE);
+  pv_spin_learn(&spin, door->resume_tsc, t0);
   if (door->cmd_exit) die();
 }
 
