@@ -256,6 +256,11 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
   }
   if (pid == 0) {  // async-signal-safe calls only until execve
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Its own process group: a stopped user process in the engine's group
+    // gets the kernel's SIGHUP + SIGCONT when another member's exit orphans
+    // that group (seen once: "died with signal 1" instead of "does not
+    // answer"); the engine's death still kills it (PDEATHSIG).
+    setpgid(0, 0);
     // Above the target numbers first (either may be 3 or 4 already, CLOEXEC).
     const int m = fcntl(mem_fd, F_DUPFD, 10), d = fcntl(door_fd_, F_DUPFD, 10);
     if (m < 0 || d < 0 || dup2(m, PV_DOOR_MEMFD) < 0 || dup2(d, PV_DOOR_DOORFD) < 0) _exit(126);
