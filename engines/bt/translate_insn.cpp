@@ -22,6 +22,10 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
   const uint64_t next = in.pc + in.len;
   *end = false;
+  if (c.cover.active) {  // inside a probe cover (softmmu_cover.cpp): covered accesses, side exits
+    bool ok = true;
+    if (soft_cover_insn(c, in, &ok)) return ok;
+  }
   auto callout = [&](CalloutOp op, uint8_t a = 0, uint8_t b = 0, uint8_t cc = 0, uint64_t target = 0,
                      uint64_t aux = 0, bool ends = false) {
     emit_callout(c, in, op, a, b, cc, target, aux, ends);
@@ -431,6 +435,10 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     ended = end;
     if (e.overflow()) break;
   }
+  if (c.cover.active) {  // (a cover never outlives its planned span: a block cut short inside it fails)
+    res.error = "bt-softmmu: the block ended inside a probe cover at " + std::to_string(cur);
+    return res;
+  }
   if (!ended) c.stubs.push_back({e.jmp32(e.pc()), cur});
 
   const int n = c.index;
@@ -448,6 +456,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   br.guest_pc = pc;
   br.target = pc;
   e.exit(br);
+  if (c.env.softmmu) emit_cover_stubs(c);  // (adds branch stubs and probes)
   // Stubs for direct branches not chained yet.
   for (auto& [rel_off, target] : c.stubs) {
     const uint64_t stub = e.pc();
@@ -482,6 +491,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   res.soft_probes_alone = uint32_t(c.probes_alone);
   res.soft_probes_in_dest = uint32_t(c.probes_in_dest);
   res.soft_probes_short = uint32_t(c.probes_short);
+  res.soft_probes_covered = uint32_t(c.probes_covered);
   return res;
 }
 

@@ -8,6 +8,10 @@
 
 namespace vtb::bt {
 
+// softmmu_emit.cpp: pext abs32,%src,%dst (flag-free); mov table(,%d,8),%d.
+void soft_pext_abs(Emitter& e, int dst, int src, uint64_t abs);
+void soft_load_table(Emitter& e, int d, uint64_t table);
+
 struct Translator::Ctx {
   Emitter e;
   Block* blk;
@@ -42,6 +46,20 @@ struct Translator::Ctx {
   // still to come after this one, the register holding the host address.
   struct Group { int left = 0, n = 0, k = 0, t = -1; bool push = false; } group;
   int probes_short = 0, probes_long = 0, probes_alone = 0, probes_in_dest = 0;  // bt-softmmu TLB probes emitted, by form (softmmu_emit.cpp)
+  // bt-softmmu: a probe covering later accesses through one base register
+  // (softmmu_cover.cpp). While `active`, %h holds the page's TLB addend
+  // (guest %h saved in s4); `pcs`: the covered accesses still to come, the
+  // last of which puts %h back.
+  static constexpr int kCoverMax = 8;
+  struct Cover { bool active = false; int base = -1, h = -1, n = 0; uint64_t pcs[kCoverMax] = {}; } cover = {};
+  // Out of line per cover: the miss (fill for the first access, or the
+  // page-crossing path: the first access alone, then the next instruction's block).
+  struct CoverStub { size_t miss_rel, back; Insn first; int base, h; int64_t lo; uint32_t span; bool write; int index;
+                     InsnMapEntry map; };
+  std::vector<CoverStub> cover_stubs = {};
+  struct CoverExit { size_t rel; uint64_t target; int h; };  // a side exit inside a cover: %h back first
+  std::vector<CoverExit> cover_exits = {};
+  int probes_covered = 0;
 };
 
 }  // namespace vtb::bt
