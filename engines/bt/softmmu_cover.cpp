@@ -25,7 +25,7 @@ namespace vtb::bt {
 //         lea d0(%b),%h ; <exit TlbMiss for the first access alone: its own
 //         size, direction and fault (CR2, error code), %h restored from s4>
 //   fix:  sub %b,%h ; lea -d0(%h),%h ; jmp back        ; host - guest: the addend
-//   crossing: lea d0(%b),%h ; <the usual probe and the first access on (%h)>
+//   crossing: lea d0(%b),%h ; <the one-register probe and the first access on (%h)>
 //         mov s4,%h ; jmp <the block at the next instruction>
 // A read-first span covers reads only (its fill asked for no write, and D
 // must not be set before a store runs); a write-first one reads and writes
@@ -295,7 +295,8 @@ void Translator::emit_cover_stubs(Ctx& c) {
     lea64(e, s.h, ref(s.base, in.mem.disp));
     const int index = c.index;
     c.index = s.index;
-    soft_probe(c, in, s.h, size, uint8_t(kTlbRestoreS4 | (write ? kTlbWriteAcc : 0)), s.h);
+    if (!soft_probe_alone(c, in, s.h, size, write))
+      soft_probe(c, in, s.h, size, uint8_t(kTlbRestoreS4 | (write ? kTlbWriteAcc : 0)), s.h);
     const bool ok = emit_access_at(c, in, ref(s.h, 0));
     soft_end(c);
     c.index = index;
