@@ -17,6 +17,9 @@ namespace vtb::bt {
 //   lea lo(%b),%h ; pext idx,%h,%h ; mov tag(,%h,8),%h
 //   lea lo+span-1(%b,%h),%h ; cmp $4095,%h ; ja miss   ; not filled, or the span crosses a page
 //   lea lo(%b),%h ; pext idx,%h,%h ; mov addend(,%h,8),%h
+// or, when the span contains %b (lo <= 0 < hi: compute's loop, stack frames):
+//   pext idx,%b,%h ; mov tag(,%h,8),%h ; lea lo(%b,%h),%h ; cmp $(4096-span),%h ; ja miss
+//   pext idx,%b,%h ; mov addend(,%h,8),%h
 // back: <first access on d0(%b,%h)>
 //   ... <covered access on d(%b,%h)> ... <side exit: jcc to `mov s4,%h; jmp target`> ...
 //   <last covered access> ; mov s4,%h
@@ -206,16 +209,28 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
   me.fixup = Fixup::RestoreS4;
   me.reg = uint8_t(h);
   e.store_slot(h, kGlobalBase + BT_OFF_S4);
-  lea64(e, h, ref(b, lo));
-  soft_pext_abs(e, h, h, kGlobalBase + BT_OFF_TLB_IDX_MASK);
-  soft_load_table(e, h, tlb_table(user, write0 ? kTlbWrite : kTlbRead));
-  lea64(e, h, ref(b, lo + int64_t(span) - 1, h));
-  alu_imm(e, 7, h, 4095);  // cmp $4095,%h
+  // A span around %b itself (lo <= 0 < hi) lies in one page only if that is
+  // %b's page: the entry of %b's index, one unsigned test of the span's first
+  // byte (below the page: negative; past the page: > 4096 - span; another
+  // page's tag or an empty one: far off), and the addend at the same index.
+  const bool around_base = lo <= 0 && hi > 0;
+  if (around_base) {
+    soft_pext_abs(e, h, b, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+    soft_load_table(e, h, tlb_table(user, write0 ? kTlbWrite : kTlbRead));
+    lea64(e, h, ref(b, lo, h));
+    alu_imm(e, 7, h, 4096 - span);  // cmp $(4096-span),%h
+  } else {
+    lea64(e, h, ref(b, lo));
+    soft_pext_abs(e, h, h, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+    soft_load_table(e, h, tlb_table(user, write0 ? kTlbWrite : kTlbRead));
+    lea64(e, h, ref(b, lo + int64_t(span) - 1, h));
+    alu_imm(e, 7, h, 4095);  // cmp $4095,%h
+  }
   e.b(0x0f); e.b(0x87);    // ja miss
   const size_t miss = e.size();
   e.d32(0);
-  lea64(e, h, ref(b, lo));
-  soft_pext_abs(e, h, h, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  if (!around_base) lea64(e, h, ref(b, lo));
+  soft_pext_abs(e, h, around_base ? b : h, kGlobalBase + BT_OFF_TLB_IDX_MASK);
   soft_load_table(e, h, tlb_table(user, kTlbAddend));
   const size_t back = e.size();
   if (!emit_access_at(c, in, ref(b, in.mem.disp, h))) return false;
