@@ -22,7 +22,7 @@ namespace vtb::bt {
 //   pext idx,%b,%h ; mov addend(,%h,8),%h
 // back: <first access on d0(%b,%h)>
 //   ... <covered access on d(%b,%h)> ... <side exit: jcc to `mov s4,%h; jmp target`> ...
-//   <last covered access> ; mov s4,%h
+//   <last covered access> ; mov s4,%h   (none when %h is dead there: soft_dead_at)
 // Out of line (emit_cover_stubs):
 //   miss: span within a page?  no -> crossing
 //         lea d0(%b),%h ; <exit TlbMiss for the first access alone: its own
@@ -150,7 +150,43 @@ bool moves_by(const Insn& in, int b, int64_t* d) {
   }
   return false;
 }
+// The register a register-only instruction overwrites whole without reading
+// it (mov $imm / mov %s,%d / movzx / movsxd / lea not through itself, xor or
+// sub of itself; 32 or 64 bits: the upper half is zeroed), else -1.
+int overwrites(const Insn& in) {
+  if (!plain(in) || in.opsize || !register_only(in)) return -1;
+  const uint8_t o0 = in.opcode0(), o1 = op1_of(in);
+  const bool rr = in.has_modrm && in.mod == 3;
+  if (o0 >= 0xb8 && o0 <= 0xbf) return (o0 & 7) | ((in.rex & 1) ? 8 : 0);
+  if (o0 == 0x8b && rr) return in.reg != in.rm ? in.reg : -1;
+  if (o0 == 0x89 && rr) return in.reg != in.rm ? in.rm : -1;
+  if (o0 == 0xc7 && rr && ext_of(in) == 0) return in.rm;
+  if (o0 == 0x8d) return (in.mem.base != in.reg && in.mem.index != in.reg) ? in.reg : -1;
+  if ((o0 == 0x31 || o0 == 0x33 || o0 == 0x29 || o0 == 0x2b) && rr && in.reg == in.rm) return in.reg;
+  if (((o0 == 0x0f && (o1 == 0xb6 || o1 == 0xb7 || o1 == 0xbe || o1 == 0xbf)) || (o0 == 0x63 && (in.rex & 8))) && rr)
+    return in.reg != in.rm ? in.reg : -1;
+  return -1;
+}
 }  // namespace
+
+// Guest registers dead at `pc` (the instruction there is number `index` of
+// the block): the straight-line run from there overwrites them before
+// anything reads them, with only register-only instructions before (nothing
+// that leaves the block, exits or faults, where the value could be seen).
+// A scratch register dead after its access needs no reload (its save stays
+// for a fault at the access itself).
+uint16_t Translator::soft_dead_at(Ctx& c, uint64_t pc, int index) {
+  uint16_t dead = 0, touched = 0;
+  for (int k = 0; k < 4 && index + k < kMaxBlockInsns; ++k) {
+    const Insn* n = lookahead(c, pc);
+    if (!n || !register_only(*n)) break;
+    const int d = overwrites(*n);
+    if (d >= 0 && !(touched & (1u << d))) dead |= uint16_t(1u << d);
+    touched |= n->gprs;
+    pc += n->len;
+  }
+  return dead;
+}
 
 bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
   if (c.cover.active || !coverable(in) || c.index + 1 >= kMaxBlockInsns) return false;
@@ -164,7 +200,8 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
   bool low = !in.rex;  // an instruction without REX: %h must be one of the low eight
   Ctx::Cover cov;
   cov.base = b;
-  uint64_t pc = in.pc + in.len;
+  uint64_t pc = in.pc + in.len, after = 0;
+  int after_k = 0;
   for (int k = 1; k <= kCoverLook && c.index + k < kMaxBlockInsns && cov.n < Ctx::kCoverMax; ++k) {
     const Insn* n = lookahead(c, pc);
     if (!n) break;
@@ -180,6 +217,7 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
       pending = 0;
       low = low || !n->rex;
       cov.pcs[cov.n++] = n->pc;
+      after = n->pc + n->len, after_k = k + 1;
       if (dest_of(*n) == b) break;
     } else if (is_jcc(*n)) {
       if (!c.env.extend) break;  // (without extended blocks it ends the block)
@@ -195,11 +233,15 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
     pc += n->len;
   }
   if (cov.n == 0) return false;
-  for (int r : {R11, R10, R9, R8, RBX, RBP, RSI, RDI, R12, R13, R14, R15, RAX, RCX, RDX})
-    if (!(used & (1u << r)) && !(low && r >= 8)) {
-      cov.h = r;
-      break;
-    }
+  // %h: preferably a register dead after the span (no restore at its end)
+  const uint16_t dead = soft_dead_at(c, after, c.index + after_k);
+  for (int pass = 0; pass < 2 && cov.h < 0; ++pass)
+    for (int r : {R11, R10, R9, R8, RBX, RBP, RSI, RDI, R12, R13, R14, R15, RAX, RCX, RDX})
+      if (!(used & (1u << r)) && !(low && r >= 8) && (pass == 1 || (dead & (1u << r)))) {
+        cov.h = r;
+        cov.dead = pass == 0;
+        break;
+      }
   if (cov.h < 0) return false;
   const int h = cov.h;
   Emitter& e = c.e;
@@ -259,7 +301,8 @@ bool Translator::soft_cover_insn(Ctx& c, const Insn& in, bool* ok) {
   }
   ++c.probes_covered;
   if (in.pc == cv.pcs[cv.n - 1]) {
-    c.e.load_slot(cv.h, kGlobalBase + BT_OFF_S4);
+    if (cv.dead) ++c.scratch_dead;
+    else c.e.load_slot(cv.h, kGlobalBase + BT_OFF_S4);
     cv.active = false;
   }
   return true;

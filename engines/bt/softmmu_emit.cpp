@@ -241,7 +241,14 @@ bool Translator::soft_mem(Ctx& c, const Insn& in) {
   }
   if (soft_cover_begin(c, in)) return true;  // one probe for later accesses too (softmmu_cover.cpp)
   if (soft_load_in_dest(c, in)) return true;
-  const int t = begin_scratch(c, in, uint16_t(1u << RCX));
+  // a register dead after the access: the scratch, not reloaded
+  uint16_t dead = uint16_t(soft_dead_at(c, in.pc + in.len, c.index + 1) & ~(in.gprs | (1u << RCX) | (1u << RSP)));
+  if (!in.rex) dead &= 0xff;
+  int d = -1;
+  for (int r = 0; r < 16 && d < 0; ++r)
+    if (dead & (1u << r)) d = r;
+  const int t = begin_scratch(c, in, uint16_t(d >= 0 ? ~(1u << d) : (1u << RCX)));
+  if (d >= 0 && t == d) c.dead_scratch = t;
   if (t < 0) {
     c.error = "no scratch register for: " + in.text;
     return false;

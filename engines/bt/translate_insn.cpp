@@ -492,6 +492,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   res.soft_probes_in_dest = uint32_t(c.probes_in_dest);
   res.soft_probes_short = uint32_t(c.probes_short);
   res.soft_probes_covered = uint32_t(c.probes_covered);
+  res.soft_scratch_dead = uint32_t(c.scratch_dead);
   return res;
 }
 

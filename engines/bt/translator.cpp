@@ -315,6 +315,11 @@ bool Translator::emit_via_scratch(Ctx& c, const Insn& in, int t, const uint8_t* 
     return false;
   }
   if (soft) soft_end(c);
+  if (t == c.dead_scratch) {  // bt-softmmu: dead after the access (soft_mem)
+    c.dead_scratch = -1;
+    ++c.scratch_dead;
+    return true;
+  }
   c.e.load_slot(t, kGlobalBase + BT_OFF_S4);
   return true;
 }

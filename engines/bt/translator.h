@@ -82,6 +82,7 @@ struct TranslateResult {
   uint32_t address_checks = 0;  // address checks emitted (address_checks.cpp)
   uint32_t soft_probes = 0, soft_probes_short = 0, soft_probes_alone = 0, soft_probes_in_dest = 0;  // bt-softmmu TLB probes emitted; of them the short form
   uint32_t soft_probes_covered = 0;  // bt-softmmu: accesses served by an earlier probe of the block (softmmu_cover.cpp)
+  uint32_t soft_scratch_dead = 0;    // bt-softmmu: probe scratch registers dead after the access (no reload)
   uint32_t address_checks_elided = 0;  // accesses an earlier check of the block covers
 };
 
@@ -162,6 +163,7 @@ class Translator {
   // inside it (covered accesses, side exits); emit_cover_stubs the miss,
   // page-crossing and side-exit paths.
   bool soft_cover_begin(Ctx& c, const Insn& in);
+  uint16_t soft_dead_at(Ctx& c, uint64_t pc, int index);
   bool soft_cover_insn(Ctx& c, const Insn& in, bool* ok);
   void emit_cover_stubs(Ctx& c);
   // The instruction re-encoded with its ModRM memory operand replaced by `m`.

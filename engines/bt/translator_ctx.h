@@ -51,7 +51,7 @@ struct Translator::Ctx {
   // (guest %h saved in s4); `pcs`: the covered accesses still to come, the
   // last of which puts %h back.
   static constexpr int kCoverMax = 8;
-  struct Cover { bool active = false; int base = -1, h = -1, n = 0; uint64_t pcs[kCoverMax] = {}; } cover = {};
+  struct Cover { bool active = false, dead = false; int base = -1, h = -1, n = 0; uint64_t pcs[kCoverMax] = {}; } cover = {};
   // Out of line per cover: the miss (fill for the first access, or the
   // page-crossing path: the first access alone, then the next instruction's block).
   struct CoverStub { size_t miss_rel, back; Insn first; int base, h; int64_t lo; uint32_t span; bool write; int index;
@@ -60,6 +60,10 @@ struct Translator::Ctx {
   struct CoverExit { size_t rel; uint64_t target; int h; };  // a side exit inside a cover: %h back first
   std::vector<CoverExit> cover_exits = {};
   int probes_covered = 0;
+  // bt-softmmu: a probe's scratch register that is dead after its access
+  // (soft_dead_at): emit_via_scratch does not reload it. Counted with the
+  // covers' dead %h in scratch_dead.
+  int dead_scratch = -1, scratch_dead = 0;
 };
 
 }  // namespace vtb::bt

@@ -172,5 +172,45 @@ TEST_F(SoftmmuCoverTest, CoveredStoreIntoCodeIsSelfModifyingCode) {
   EXPECT_GE(counter("softmmu.probes_covered"), 1u) << "the patching store was covered";
 }
 
+// A scratch register the next instructions overwrite before reading it is
+// not reloaded after the access (nothing between can see it); a fault at the
+// access still puts it back. The same for a cover's register after its span.
+TEST_F(SoftmmuCoverTest, DeadScratchRegisterIsNotReloaded) {
+  Regs r;
+  seed(&r);
+  r.rax = 0x600200, r.rcx = 0x4444;
+  // mov %rcx,(%rax); mov $7,%r11d; out %al,$0xf4
+  const std::vector<uint8_t> code = {0x48, 0x89, 0x08, 0x41, 0xbb, 0x07, 0x00, 0x00, 0x00, 0xe6, 0xf4, 0xeb, 0xfe};
+  Exit e = run(code, &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(get(0x200200), 0x4444u);
+  EXPECT_EQ(r.r11, 7u);
+  EXPECT_EQ(r.r10, 0x5a5au);
+  EXPECT_EQ(counter("softmmu.scratch_dead"), 1u);
+  r = Regs{};
+  seed(&r);
+  r.rax = 0x700000, r.rcx = 0x4444;
+  e = run(code, &r);
+  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+  EXPECT_EQ(e.fault_addr, 0x700000u);
+  EXPECT_EQ(r.rip, 0x400000u);
+  expect_seeded(r);
+  // a cover whose register is overwritten after the span:
+  // mov %rcx,(%rax); mov 8(%rax),%rdx; sub %rdi,%rdi; mov %rdx,%r11; out
+  r = Regs{};
+  seed(&r);
+  r.rax = 0x600300, r.rcx = 0x5555;
+  put(0x200308, 0x6666);
+  e = run({0x48, 0x89, 0x08, 0x48, 0x8b, 0x50, 0x08, 0x48, 0x29, 0xff, 0x49, 0x89, 0xd3, 0xe6, 0xf4, 0xeb, 0xfe}, &r);
+  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+  EXPECT_EQ(get(0x200300), 0x5555u);
+  EXPECT_EQ(r.rdx, 0x6666u);
+  EXPECT_EQ(r.r11, 0x6666u);
+  EXPECT_EQ(r.r10, 0x5a5au);
+  EXPECT_EQ(r.rdi, 0u);
+  EXPECT_EQ(counter("softmmu.probes_covered"), 1u);
+  EXPECT_EQ(counter("softmmu.scratch_dead"), 3u) << "the first run's twice, the cover's";
+}
+
 }  // namespace
 }  // namespace vtb::bt
