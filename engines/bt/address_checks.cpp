@@ -70,7 +70,7 @@ const Insn* Translator::lookahead(Ctx& c, uint64_t pc) {
   Insn n;
   const size_t got = c.env.fetch(pc, code, 15);
   if (!got || !dec_.decode(code, got, pc, &n)) return nullptr;
-  if (c.ahead.size() >= 8) c.ahead.erase(c.ahead.begin());
+  if (c.ahead.size() >= 16) c.ahead.erase(c.ahead.begin());
   c.ahead.push_back(std::move(n));
   return &c.ahead.back();
 }
