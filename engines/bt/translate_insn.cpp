@@ -351,6 +351,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   TranslateResult res;
   Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, {}, 0, 0, {}, {}, {}, {}};
   Emitter& e = c.e;
+  c.ahead.reserve(Ctx::kAhead);  // (no reallocation: look-ahead pointers stay valid until the next decode)
   blk->pc = pc;
   blk->tc = tc;
   blk->map.clear();
@@ -375,9 +376,8 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   while (c.index < kMaxBlockInsns && !ended) {
     size_t got = 0;
     bool decoded = false;
-    auto ahead = std::find_if(c.ahead.begin(), c.ahead.end(), [&](const Insn& k) { return k.pc == cur; });
-    if (ahead != c.ahead.end()) {  // decoded by a look-ahead already
-      in = *ahead;
+    if (const int ahead = c.ahead_find(cur); ahead >= 0) {  // decoded by a look-ahead already
+      in = c.ahead[size_t(ahead)];
       got = in.len;
       decoded = true;
     } else {

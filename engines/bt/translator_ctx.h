@@ -35,7 +35,11 @@ struct Translator::Ctx {
   // accepted (every accepted value has 1 MiB of slack; address_checks.cpp).
   struct Anchor { bool valid = false; int64_t delta = 0; };
   Anchor anchor[16];
-  std::vector<Insn> ahead;  // look-ahead decodes (address_checks.cpp)
+  // Look-ahead decodes (address_checks.cpp): a ring of the last kAhead,
+  // found by pc (ahead_pc[i] is ahead[i]'s); the main loop takes its
+  // instructions from there, so each is decoded once.
+  static constexpr int kAhead = 16;
+  std::vector<Insn> ahead;  // (ahead_pc, ahead_next: below)
   // bt-softmmu: one per TLB probe: its miss jump, the inline continuation,
   // the bytes of the access (copied into the bounce path) and where it ends.
   struct SoftStub { size_t miss_rel; size_t cont; size_t access_lo, access_hi; int va, s4reg; uint32_t size; uint8_t bits;
@@ -64,6 +68,13 @@ struct Translator::Ctx {
   // (soft_dead_at): emit_via_scratch does not reload it. Counted with the
   // covers' dead %h in scratch_dead.
   int dead_scratch = -1, scratch_dead = 0;
+  uint64_t ahead_pc[kAhead] = {};
+  int ahead_next = 0;
+  int ahead_find(uint64_t pc) const {
+    for (size_t i = 0; i < ahead.size(); ++i)
+      if (ahead_pc[i] == pc) return int(i);
+    return -1;
+  }
 };
 
 }  // namespace vtb::bt
