@@ -358,7 +358,10 @@ void Translator::emit_cover_stubs(Ctx& c) {
     const bool ok = emit_access_at(c, in, ref(s.h, 0));
     soft_end(c);
     c.index = index;
-    if (!ok) return;
+    if (!ok) {  // (cannot happen: [%h] always encodes) the block is refused
+      c.cover_failed = true;
+      return;
+    }
     e.load_slot(s.h, kGlobalBase + BT_OFF_S4);
     c.stubs.push_back({e.jmp32(e.pc()), in.pc + in.len});
   }

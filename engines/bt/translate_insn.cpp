@@ -481,6 +481,10 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     res.error = "translation buffer overflow";
     return res;
   }
+  if (c.cover_failed) {
+    res.error = "bt-softmmu: a probe cover's page-crossing path could not be encoded";
+    return res;
+  }
   blk->tc_size = uint32_t(e.size());
   res.ok = true;
   res.size = e.size();

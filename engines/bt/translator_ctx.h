@@ -64,6 +64,7 @@ struct Translator::Ctx {
   struct CoverExit { size_t rel; uint64_t target; int h; };  // a side exit inside a cover: %h back first
   std::vector<CoverExit> cover_exits = {};
   int probes_covered = 0;
+  bool cover_failed = false;  // emit_cover_stubs could not complete a path: no translation
   // bt-softmmu: a probe's scratch register that is dead after its access
   // (soft_dead_at): emit_via_scratch does not reload it. Counted with the
   // covers' dead %h in scratch_dead.
