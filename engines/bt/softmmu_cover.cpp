@@ -33,8 +33,6 @@ namespace vtb::bt {
 // A span of the first access alone around %b (d0 <= 0 < d0 + size: `(%b)`
 // operands) takes the same probe, 3 instructions shorter than the
 // one-register probe; a `mov m,%d` then uses %d as %h (nothing restored).
-// Its miss is any probe's: the fill, the fault, or a page-crossing access
-// on the bounce buffer then the commit (no page-crossing path).
 // A read-first span covers reads only (its fill asked for no write, and D
 // must not be set before a store runs); a write-first one reads and writes
 // through the write tag, which is absent for frames holding translations
@@ -288,7 +286,6 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
   if (!emit_access_at(c, in, ref(b, in.mem.disp, h))) return false;
   c.cover_stubs.push_back({miss, back, in, b, h, lo, span, write0, c.index, me});
   c.cover_stubs.back().h_loaded = in_dest;
-  if (cov.n == 0) c.cover_stubs.back().single_end = e.size();
   ++c.probes_alone;
   if (cov.n == 0) {  // a cover of one: %h back now (a load's destination: overwritten)
     if (in_dest) ++c.probes_in_dest;
@@ -343,6 +340,13 @@ void Translator::emit_cover_stubs(Ctx& c) {
     InsnMapEntry m = s.map;
     m.tc_off = uint32_t(e.size());
     c.blk->map.push_back(m);
+    lea64(e, s.h, ref(s.base, s.lo));
+    alu_imm(e, 4, s.h, 4095);          // and $4095,%h
+    alu_imm(e, 7, s.h, 4096 - s.span);  // cmp $(4096-span),%h
+    e.b(0x0f); e.b(0x87);              // ja crossing
+    const size_t crossing = e.size();
+    e.d32(0);
+    lea64(e, s.h, ref(s.base, in.mem.disp));
     ExitRecord r{};
     r.reason = ExitReason::TlbMiss;
     r.len = in.len;
@@ -351,41 +355,6 @@ void Translator::emit_cover_stubs(Ctx& c) {
     r.c = uint8_t(kTlbRestoreS4 | (c.env.user ? kTlbUser : 0) | (s.write ? kTlbWriteAcc : 0));
     r.guest_pc = in.pc;
     r.aux = size;
-    if (s.single_end) {
-      // A cover of one access: its own miss as any probe's (fill, fault, or
-      // a page crossing through the bounce buffer: the access on it, the
-      // commit, back after the inline access).
-      e.b(0xe9);  // jmp over the fix
-      const size_t over = e.size();
-      e.d32(0);
-      const uint64_t fix = e.pc();
-      e.b(uint8_t(0x48 | (s.base >= 8 ? 4 : 0) | (s.h >= 8 ? 1 : 0)));  // sub %b,%h
-      e.b(0x29);
-      e.b(uint8_t(0xc0 | ((s.base & 7) << 3) | (s.h & 7)));
-      lea64(e, s.h, ref(s.h, -in.mem.disp));
-      e.jmp32(c.blk->tc + s.back);
-      e.patch_rel32(over, e.pc());
-      lea64(e, s.h, ref(s.base, in.mem.disp));
-      r.target = fix;
-      c.records.push_back({e.exit(r), s.index, true});
-      if (!emit_access_at(c, in, ref(s.h, 0))) {
-        c.cover_failed = true;
-        return;
-      }
-      ExitRecord cr{};
-      cr.reason = ExitReason::TlbCommit;
-      cr.guest_pc = in.pc;
-      e.exit(cr);
-      e.jmp32(c.blk->tc + s.single_end);
-      continue;
-    }
-    lea64(e, s.h, ref(s.base, s.lo));
-    alu_imm(e, 4, s.h, 4095);          // and $4095,%h
-    alu_imm(e, 7, s.h, 4096 - s.span);  // cmp $(4096-span),%h
-    e.b(0x0f); e.b(0x87);              // ja crossing
-    const size_t crossing = e.size();
-    e.d32(0);
-    lea64(e, s.h, ref(s.base, in.mem.disp));
     r.target = e.pc() + Emitter::kExitSize;  // fix, right after the exit
     c.records.push_back({e.exit(r), s.index, true});
     e.b(uint8_t(0x48 | (s.base >= 8 ? 4 : 0) | (s.h >= 8 ? 1 : 0)));  // sub %b,%h

@@ -188,21 +188,6 @@ TEST_F(SoftmmuCoverTest, SingleAccessAroundItsBaseTakesTheShortProbe) {
   EXPECT_EQ(counter("softmmu.tlb_miss"), 1u);
   EXPECT_EQ(counter("softmmu.probes_in_dest"), 1u);
   EXPECT_EQ(counter("softmmu.probes_alone"), counter("softmmu.probes"));
-  // a store across into another frame: the bounce buffer, both halves written
-  put(0x200ff8, 0);
-  put(0x280000, 0);
-  r = Regs{};
-  seed(&r);
-  r.rbx = 0x600ffc, r.rcx = 0x8877665544332211ULL, r.rdx = 5;
-  // mov %rcx,(%rbx); sub %rdx,%rdx; out %al,$0xf4
-  e = run({0x48, 0x89, 0x0b, 0x48, 0x29, 0xd2, 0xe6, 0xf4, 0xeb, 0xfe}, &r);
-  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
-  EXPECT_EQ(get(0x200ff8), 0x4433221100000000ULL);
-  EXPECT_EQ(get(0x280000), 0x88776655u);
-  EXPECT_EQ(r.rdx, 0u);
-  EXPECT_EQ(r.rsi, 0x5151u);
-  expect_seeded(r);
-  EXPECT_EQ(counter("softmmu.bounce"), 1u);
 }
 
 // A scratch register the next instructions overwrite before reading it is
