@@ -30,9 +30,6 @@ namespace vtb::bt {
 //   fix:  sub %b,%h ; lea -d0(%h),%h ; jmp back        ; host - guest: the addend
 //   crossing: lea d0(%b),%h ; <the one-register probe and the first access on (%h)>
 //         mov s4,%h ; jmp <the block at the next instruction>
-// A span of the first access alone around %b (d0 <= 0 < d0 + size: `(%b)`
-// operands) takes the same probe, 3 instructions shorter than the
-// one-register probe; a `mov m,%d` then uses %d as %h (nothing restored).
 // A read-first span covers reads only (its fill asked for no write, and D
 // must not be set before a store runs); a write-first one reads and writes
 // through the write tag, which is absent for frames holding translations
@@ -203,8 +200,8 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
   bool low = !in.rex;  // an instruction without REX: %h must be one of the low eight
   Ctx::Cover cov;
   cov.base = b;
-  uint64_t pc = in.pc + in.len, after = pc;
-  int after_k = 1;
+  uint64_t pc = in.pc + in.len, after = 0;
+  int after_k = 0;
   for (int k = 1; k <= kCoverLook && c.index + k < kMaxBlockInsns && cov.n < Ctx::kCoverMax; ++k) {
     const Insn* n = lookahead(c, pc);
     if (!n) break;
@@ -235,14 +232,9 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
     }
     pc += n->len;
   }
-  // Nothing to cover: still the shorter probe when the access is around %b
-  // (a cover of one); a 32/64-bit `mov m,%d` then in its destination.
-  if (cov.n == 0 && !(lo <= 0 && hi > 0)) return false;
-  const int dst = dest_of(in);
-  const bool in_dest = cov.n == 0 && in.opcode0() == 0x8b && !in.opsize && dst >= 0 && dst != b && dst != RSP;
-  if (in_dest) cov.h = dst, cov.dead = true;
+  if (cov.n == 0) return false;
   // %h: preferably a register dead after the span (no restore at its end)
-  const uint16_t dead = in_dest ? 0 : soft_dead_at(c, after, c.index + after_k);
+  const uint16_t dead = soft_dead_at(c, after, c.index + after_k);
   for (int pass = 0; pass < 2 && cov.h < 0; ++pass)
     for (int r : {R11, R10, R9, R8, RBX, RBP, RSI, RDI, R12, R13, R14, R15, RAX, RCX, RDX})
       if (!(used & (1u << r)) && !(low && r >= 8) && (pass == 1 || (dead & (1u << r)))) {
@@ -285,16 +277,9 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
   const size_t back = e.size();
   if (!emit_access_at(c, in, ref(b, in.mem.disp, h))) return false;
   c.cover_stubs.push_back({miss, back, in, b, h, lo, span, write0, c.index, me});
-  c.cover_stubs.back().h_loaded = in_dest;
-  ++c.probes_alone;
-  if (cov.n == 0) {  // a cover of one: %h back now (a load's destination: overwritten)
-    if (in_dest) ++c.probes_in_dest;
-    else if (cov.dead) ++c.scratch_dead;
-    else e.load_slot(h, kGlobalBase + BT_OFF_S4);
-    return true;
-  }
   cov.active = true;
   c.cover = cov;
+  ++c.probes_alone;
   return true;
 }
 
@@ -377,7 +362,7 @@ void Translator::emit_cover_stubs(Ctx& c) {
       c.cover_failed = true;
       return;
     }
-    if (!s.h_loaded) e.load_slot(s.h, kGlobalBase + BT_OFF_S4);
+    e.load_slot(s.h, kGlobalBase + BT_OFF_S4);
     c.stubs.push_back({e.jmp32(e.pc()), in.pc + in.len});
   }
 }

@@ -59,7 +59,7 @@ struct Translator::Ctx {
   // Out of line per cover: the miss (fill for the first access, or the
   // page-crossing path: the first access alone, then the next instruction's block).
   struct CoverStub { size_t miss_rel, back; Insn first; int base, h; int64_t lo; uint32_t span; bool write; int index;
-                     InsnMapEntry map; bool h_loaded = false; };  // h_loaded: %h is the load's destination (not restored)
+                     InsnMapEntry map; };
   std::vector<CoverStub> cover_stubs = {};
   struct CoverExit { size_t rel; uint64_t target; int h; };  // a side exit inside a cover: %h back first
   std::vector<CoverExit> cover_exits = {};

@@ -172,24 +172,6 @@ TEST_F(SoftmmuCoverTest, CoveredStoreIntoCodeIsSelfModifyingCode) {
   EXPECT_GE(counter("softmmu.probes_covered"), 1u) << "the patching store was covered";
 }
 
-// One access around its base register (`(%rbx)`): the cover's probe for it
-// alone, a load in its own destination; one fill, then hits.
-TEST_F(SoftmmuCoverTest, SingleAccessAroundItsBaseTakesTheShortProbe) {
-  put(0x200400, 41);
-  Regs r;
-  seed(&r);
-  r.rbx = 0x600400, r.rdx = 2;
-  // L: mov (%rbx),%rcx; add $1,%rcx; dec %edx; jnz L; out %al,$0xf4
-  Exit e = run({0x48, 0x8b, 0x0b, 0x48, 0x83, 0xc1, 0x01, 0xff, 0xca, 0x75, 0xf5, 0xe6, 0xf4, 0xeb, 0xfe}, &r);
-  ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
-  EXPECT_EQ(r.rcx, 42u);
-  EXPECT_EQ(r.rsi, 0x5151u);
-  expect_seeded(r);
-  EXPECT_EQ(counter("softmmu.tlb_miss"), 1u);
-  EXPECT_EQ(counter("softmmu.probes_in_dest"), 1u);
-  EXPECT_EQ(counter("softmmu.probes_alone"), counter("softmmu.probes"));
-}
-
 // A scratch register the next instructions overwrite before reading it is
 // not reloaded after the access (nothing between can see it); a fault at the
 // access still puts it back. The same for a cover's register after its span.
