@@ -37,7 +37,7 @@ namespace vtb::bt {
 // fault: the page is present with the access's rights for the whole span.
 
 namespace {
-constexpr int kCoverLook = 10;        // instructions looked at after the first access
+constexpr int kCoverLook = 12;        // instructions looked at after the first access (a loop body twice)
 constexpr int64_t kCoverSpan = 256;   // widest span covered
 
 MemRef ref(int base, int64_t disp, int index = -1) {
@@ -202,6 +202,7 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
   cov.base = b;
   uint64_t pc = in.pc + in.len, after = 0;
   int after_k = 0;
+  bool unrolled = c.unrolled;
   for (int k = 1; k <= kCoverLook && c.index + k < kMaxBlockInsns && cov.n < Ctx::kCoverMax; ++k) {
     const Insn* n = lookahead(c, pc);
     if (!n) break;
@@ -221,6 +222,11 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
       if (dest_of(*n) == b) break;
     } else if (is_jcc(*n)) {
       if (!c.env.extend) break;  // (without extended blocks it ends the block)
+      if (soft_unroll_at(c, *n, unrolled)) {  // the main loop will go on at the block's start
+        unrolled = true;
+        pc = c.blk->pc;
+        continue;
+      }
     } else if (register_only(*n)) {
       const int d = dest_of(*n);
       int64_t by = 0;
@@ -291,20 +297,40 @@ bool Translator::soft_cover_insn(Ctx& c, const Insn& in, bool* ok) {
   me.reg = uint8_t(cv.h);
   if (is_jcc(in)) {
     const uint8_t cc = (in.opcode0() == 0x0f ? in.opcode1() : in.opcode0()) & 0xf;
-    c.cover_exits.push_back({c.e.jcc32(cc, c.e.pc()), uint64_t(in.imm), cv.h});
+    if (soft_unroll(c, in))
+      c.cover_exits.push_back({c.e.jcc32(uint8_t(cc ^ 1), c.e.pc()), in.pc + in.len, cv.h});
+    else
+      c.cover_exits.push_back({c.e.jcc32(cc, c.e.pc()), uint64_t(in.imm), cv.h});
     return true;
   }
-  if (std::find(cv.pcs, cv.pcs + cv.n, in.pc) == cv.pcs + cv.n) return false;  // register-only: as usual
+  if (cv.next >= cv.n || cv.pcs[cv.next] != in.pc) return false;  // register-only: as usual
+  ++cv.next;  // (in path order: an unrolled loop repeats pcs)
   if (!emit_access_at(c, in, ref(cv.base, in.mem.disp, cv.h))) {
     *ok = false;
     return true;
   }
   ++c.probes_covered;
-  if (in.pc == cv.pcs[cv.n - 1]) {
+  if (cv.next == cv.n) {
     if (cv.dead) ++c.scratch_dead;
     else c.e.load_slot(cv.h, kGlobalBase + BT_OFF_S4);
     cv.active = false;
   }
+  return true;
+}
+
+// A conditional branch back to the start of its block, in an extended
+// bt-softmmu block, the first one: the block goes on at its start (the loop
+// body a second time, so that one cover spans two rounds' accesses) with the
+// inverse branch as the side exit (the loop's exit). `unrolled`: one already.
+bool Translator::soft_unroll_at(const Ctx& c, const Insn& in, bool unrolled) {
+  return c.env.extend && c.env.softmmu && !unrolled && is_jcc(in) && uint64_t(in.imm) == c.blk->pc &&
+         c.blk->pc < in.pc;
+}
+
+bool Translator::soft_unroll(Ctx& c, const Insn& in) {
+  if (!soft_unroll_at(c, in, c.unrolled)) return false;
+  c.unrolled = true;
+  c.next_pc = c.blk->pc;
   return true;
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "engines/bt/translator_ctx.h"
 #include "engines/bt/vcpu.h"
@@ -96,6 +97,10 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   // ---- control transfer ----
   if ((o0 >= 0x70 && o0 <= 0x7f) || (o0 == 0x0f && (o1 & 0xf0) == 0x80)) {
     const uint8_t cc = (o0 == 0x0f ? o1 : o0) & 0xf;
+    if (soft_unroll(c, in)) {  // the loop's exit is the side exit; the block goes on at its start
+      c.stubs.push_back({e.jcc32(uint8_t(cc ^ 1), e.pc()), next});
+      return true;
+    }
     c.stubs.push_back({e.jcc32(cc, e.pc()), uint64_t(in.imm)});
     if (c.env.extend) return true;  // side exit; the block goes on with the fall-through path
     c.stubs.push_back({e.jmp32(e.pc()), next});
@@ -369,7 +374,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   e.load_abs(RAX, kGlobalBase + BT_OFF_S0);
   blk->tc_fast = e.pc();
 
-  uint64_t cur = pc;
+  uint64_t cur = pc, furthest = pc;
   bool ended = false;
   Insn in;
   uint8_t code[16];
@@ -431,7 +436,8 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     }
     if (c.env.user_checks || c.env.kernel_checks) track_checked_regs(c, in);
     ++c.index;
-    cur += in.len;
+    furthest = std::max(furthest, cur + in.len);
+    cur = c.next_pc ? std::exchange(c.next_pc, 0) : cur + in.len;
     ended = end;
     if (e.overflow()) break;
   }
@@ -443,7 +449,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
 
   const int n = c.index;
   blk->ninsns = uint16_t(n);
-  blk->end = cur;
+  blk->end = std::max(cur, furthest);  // (a loop continued at the block's start: its furthest byte)
   *e.at(n_off) = uint8_t(n);
   // Budget exit: undo the charge, restore rax/flags, leave.
   e.patch_rel32(jl_off, e.pc());

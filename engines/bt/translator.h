@@ -164,6 +164,10 @@ class Translator {
   // page-crossing and side-exit paths.
   bool soft_cover_begin(Ctx& c, const Insn& in);
   uint16_t soft_dead_at(Ctx& c, uint64_t pc, int index);
+  // bt-softmmu, extended blocks: a jcc back to the block's start, the first
+  // one: its inverse becomes the side exit and the block goes on at the start.
+  static bool soft_unroll_at(const Ctx& c, const Insn& in, bool unrolled);
+  bool soft_unroll(Ctx& c, const Insn& in);
   bool soft_cover_insn(Ctx& c, const Insn& in, bool* ok);
   void emit_cover_stubs(Ctx& c);
   // The instruction re-encoded with its ModRM memory operand replaced by `m`.

@@ -55,7 +55,12 @@ struct Translator::Ctx {
   // (guest %h saved in s4); `pcs`: the covered accesses still to come, the
   // last of which puts %h back.
   static constexpr int kCoverMax = 8;
-  struct Cover { bool active = false, dead = false; int base = -1, h = -1, n = 0; uint64_t pcs[kCoverMax] = {}; } cover = {};
+  struct Cover { bool active = false, dead = false; int base = -1, h = -1, n = 0, next = 0; uint64_t pcs[kCoverMax] = {}; } cover = {};
+  // bt-softmmu: a conditional branch back to the block's start continues the
+  // block there once (soft_unrolls: the loop body twice, one cover over both
+  // rounds); next_pc: where the main loop goes on after it.
+  bool unrolled = false;
+  uint64_t next_pc = 0;
   // Out of line per cover: the miss (fill for the first access, or the
   // page-crossing path: the first access alone, then the next instruction's block).
   struct CoverStub { size_t miss_rel, back; Insn first; int base, h; int64_t lo; uint32_t span; bool write; int index;

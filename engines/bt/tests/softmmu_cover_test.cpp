@@ -53,8 +53,31 @@ TEST_F(SoftmmuCoverTest, LaterAccessThroughTheSameBaseSharesTheProbe) {
   EXPECT_EQ(get(0x2000f0), 0x1111u);
   EXPECT_EQ(r.rsi, 0x5151u);
   expect_seeded(r);
-  EXPECT_EQ(counter("softmmu.probes_covered"), 1u) << "the load, translated once";
+  // the block goes on at its start after `jnz L` (the body twice, `jz` the
+  // side exit): one probe for the load and the second round's store and load
+  EXPECT_EQ(counter("softmmu.probes_covered"), 3u) << "translated once";
   EXPECT_EQ(counter("softmmu.tlb_miss"), 1u) << "the first store's fill; every later access hits";
+  EXPECT_EQ(counter("bt.blocks_translated"), 2u) << "the loop's block and the one at `out` (its side exit)";
+}
+
+// The loop continued at the block's start, left from either round: an odd
+// and an even number of rounds, each store and load where it belongs.
+TEST_F(SoftmmuCoverTest, LoopBodyTwiceInOneBlockLeavesFromEitherRound) {
+  for (uint64_t rounds = 1; rounds <= 4; ++rounds) {
+    for (uint64_t i = 0; i < 8; ++i) put(0x2000c0 + 8 * i, 0xc0 + i);
+    Regs r;
+    seed(&r);
+    r.rax = 0x600100, r.rcx = 0x1111, r.rbx = rounds;
+    Exit e = run(kStoreMoveLoad, &r);
+    ASSERT_EQ(e.kind, ExitKind::PortIo) << e.message;
+    EXPECT_EQ(r.rax, 0x600100 - 8 * rounds) << rounds;
+    EXPECT_EQ(r.rbx, 0u);
+    // round k stores at 0x600100 - 8(k-1) and loads 0x600100 - 8(k+1)
+    EXPECT_EQ(r.rdx, 0xc7u - rounds) << rounds;
+    EXPECT_EQ(get(0x200100 - 8 * (rounds - 1)), 0x1111u) << rounds;
+    EXPECT_EQ(get(0x200100 - 8 * rounds), 0xc8u - rounds) << "not stored yet: " << rounds;
+    expect_seeded(r);
+  }
 }
 
 // The span of the first round crosses into the next page (another frame):
