@@ -203,6 +203,8 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
   uint64_t pc = in.pc + in.len, after = 0;
   int after_k = 0;
   bool unrolled = c.unrolled;
+  uint64_t unroll_pc = 0;
+  int n_at_unroll = -1;
   for (int k = 1; k <= kCoverLook && c.index + k < kMaxBlockInsns && cov.n < Ctx::kCoverMax; ++k) {
     const Insn* n = lookahead(c, pc);
     if (!n) break;
@@ -222,8 +224,9 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
       if (dest_of(*n) == b) break;
     } else if (is_jcc(*n)) {
       if (!c.env.extend) break;  // (without extended blocks it ends the block)
-      if (soft_unroll_at(c, *n, unrolled)) {  // the main loop will go on at the block's start
+      if (soft_unroll_at(c, *n, unrolled)) {  // the block may go on at its start (if the span does)
         unrolled = true;
+        unroll_pc = n->pc, n_at_unroll = cov.n;
         pc = c.blk->pc;
         continue;
       }
@@ -285,6 +288,7 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
   c.cover_stubs.push_back({miss, back, in, b, h, lo, span, write0, c.index, me});
   cov.active = true;
   c.cover = cov;
+  if (n_at_unroll >= 0 && cov.n > n_at_unroll) c.unroll_at = unroll_pc;  // the span goes through the back edge
   ++c.probes_alone;
   return true;
 }
@@ -319,16 +323,18 @@ bool Translator::soft_cover_insn(Ctx& c, const Insn& in, bool* ok) {
 }
 
 // A conditional branch back to the start of its block, in an extended
-// bt-softmmu block, the first one: the block goes on at its start (the loop
-// body a second time, so that one cover spans two rounds' accesses) with the
-// inverse branch as the side exit (the loop's exit). `unrolled`: one already.
+// bt-softmmu block, the first one, inside a cover's span that goes on past
+// it: the block goes on at its start (the loop body a second time, so that
+// one cover spans two rounds' accesses) with the inverse branch as the side
+// exit (the loop's exit). Other loops are not unrolled (translation time).
+// `unrolled`: one already.
 bool Translator::soft_unroll_at(const Ctx& c, const Insn& in, bool unrolled) {
   return c.env.extend && c.env.softmmu && !unrolled && is_jcc(in) && uint64_t(in.imm) == c.blk->pc &&
          c.blk->pc < in.pc;
 }
 
 bool Translator::soft_unroll(Ctx& c, const Insn& in) {
-  if (!soft_unroll_at(c, in, c.unrolled)) return false;
+  if (c.unroll_at != in.pc || !soft_unroll_at(c, in, c.unrolled)) return false;
   c.unrolled = true;
   c.next_pc = c.blk->pc;
   return true;

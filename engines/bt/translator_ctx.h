@@ -60,7 +60,7 @@ struct Translator::Ctx {
   // block there once (soft_unrolls: the loop body twice, one cover over both
   // rounds); next_pc: where the main loop goes on after it.
   bool unrolled = false;
-  uint64_t next_pc = 0;
+  uint64_t next_pc = 0, unroll_at = 0;  // unroll_at: the jcc a cover's plan goes through (only then)
   // Out of line per cover: the miss (fill for the first access, or the
   // page-crossing path: the first access alone, then the next instruction's block).
   struct CoverStub { size_t miss_rel, back; Insn first; int base, h; int64_t lo; uint32_t span; bool write; int index;
