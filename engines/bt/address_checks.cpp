@@ -64,15 +64,21 @@ bool Translator::flags_dead_at(Ctx& c, const Insn& in) {
 // Decoded instructions ahead of the one being translated, kept for the main
 // loop (which decodes them next): each instruction is decoded once.
 const Insn* Translator::lookahead(Ctx& c, uint64_t pc) {
-  for (const Insn& k : c.ahead)
-    if (k.pc == pc) return &k;
+  if (const int i = c.ahead_find(pc); i >= 0) return &c.ahead[size_t(i)];
   uint8_t code[16];
   Insn n;
   const size_t got = c.env.fetch(pc, code, 15);
   if (!got || !dec_.decode(code, got, pc, &n)) return nullptr;
-  if (c.ahead.size() >= 8) c.ahead.erase(c.ahead.begin());
-  c.ahead.push_back(std::move(n));
-  return &c.ahead.back();
+  size_t slot = c.ahead.size();  // a ring of Ctx::kAhead: the oldest goes
+  if (slot < size_t(Ctx::kAhead)) {
+    c.ahead.push_back(std::move(n));
+  } else {
+    slot = size_t(c.ahead_next);
+    c.ahead_next = (c.ahead_next + 1) % Ctx::kAhead;
+    c.ahead[slot] = std::move(n);
+  }
+  c.ahead_pc[slot] = pc;
+  return &c.ahead[slot];
 }
 
 namespace {

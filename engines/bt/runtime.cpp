@@ -287,6 +287,8 @@ Block* Runtime::translate(uint64_t pc, std::string* err) {
     st_.soft_probes_short += r.soft_probes_short;
     st_.soft_probes_alone += r.soft_probes_alone;
     st_.soft_probes_in_dest += r.soft_probes_in_dest;
+    st_.soft_probes_covered += r.soft_probes_covered;
+    st_.soft_scratch_dead += r.soft_scratch_dead;
     break;
   }
   Block* b = blk.get();

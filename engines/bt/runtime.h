@@ -354,7 +354,7 @@ class Runtime {
     uint64_t direct_entries = 0, direct_syscalls = 0, direct_faults = 0, direct_interrupts = 0, direct_outside = 0;
     uint64_t user_checks_elided = 0, kernel_checks_elided = 0;
     uint64_t user_checks_hoisted = 0, loop_entries_chained = 0;  // self-loop check hoisting (address_checks.cpp)
-    uint64_t soft_probes = 0, soft_probes_short = 0, soft_probes_alone = 0, soft_probes_in_dest = 0;  // bt-softmmu: TLB probes translated, short form among them
+    uint64_t soft_probes = 0, soft_probes_short = 0, soft_probes_alone = 0, soft_probes_in_dest = 0, soft_probes_covered = 0, soft_scratch_dead = 0;  // bt-softmmu: TLB probes translated, short form among them
     uint64_t user_checks = 0, kernel_checks = 0, user_isolation_faults = 0, kernel_isolation_faults = 0;
     uint64_t priv[uint8_t(CalloutOp::Count)] = {};
     uint64_t cr_write[16] = {}, cr_read[16] = {};

@@ -115,6 +115,8 @@ void Runtime::stats(Counters& out) const {
     out.add("softmmu.probes_short", st_.soft_probes_short);
     out.add("softmmu.probes_alone", st_.soft_probes_alone);
     out.add("softmmu.probes_in_dest", st_.soft_probes_in_dest);
+    out.add("softmmu.probes_covered", st_.soft_probes_covered);
+    out.add("softmmu.scratch_dead", st_.soft_scratch_dead);
   }
   out.add("bt.user_checks", st_.user_checks);
   out.add("bt.kernel_checks", st_.kernel_checks);

@@ -8,11 +8,8 @@
 
 namespace vtb::bt {
 
-namespace {
-const uint8_t kLea = 0x8d, kMovLoad = 0x8b, kMovStore = 0x89;
-
 // pext abs32, %src, %dst (VEX.LZ.F3.0F38.W1 F5 /r, the mask from memory): flag-free.
-void pext_abs(Emitter& e, int dst, int src, uint64_t abs) {
+void soft_pext_abs(Emitter& e, int dst, int src, uint64_t abs) {
   e.b(0xc4);
   e.b(uint8_t((dst < 8 ? 0x80 : 0) | 0x40 | 0x20 | 0x02));
   e.b(uint8_t(0x80 | ((~src & 15) << 3) | 0x02));
@@ -21,11 +18,15 @@ void pext_abs(Emitter& e, int dst, int src, uint64_t abs) {
   e.b(0x25);
   e.d32(uint32_t(abs));
 }
-// mov table(,%rcx,8),%rcx
-void load_table_rcx(Emitter& e, uint64_t table) {
-  e.b(0x48); e.b(0x8b); e.b(0x0c); e.b(0xcd);
-  e.d32(uint32_t(table));
+// mov table(,%d,8),%d
+void soft_load_table(Emitter& e, int d, uint64_t table) {
+  e.b(uint8_t(0x48 | (d >= 8 ? 6 : 0))); e.b(0x8b); e.b(uint8_t(((d & 7) << 3) | 4));
+  e.b(uint8_t(0xc5 | ((d & 7) << 3))); e.d32(uint32_t(table));
 }
+
+namespace {
+const uint8_t kLea = 0x8d, kMovLoad = 0x8b, kMovStore = 0x89;
+
 MemRef at(int base, int64_t disp = 0, int index = -1) {
   MemRef m;
   m.base = base;
@@ -113,10 +114,10 @@ void Translator::soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8
   bits |= kTlbRestoreS6;
   const uint64_t tag = tlb_table(user, (bits & kTlbWriteAcc) ? kTlbWrite : kTlbRead);
   const bool short_form = size <= 4096 && flags_dead_at(c, in);
-  e.store_abs(RCX, kGlobalBase + BT_OFF_S6);
-  pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  e.store_slot(RCX, kGlobalBase + BT_OFF_S6);
+  soft_pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
   size_t miss;
-  load_table_rcx(e, tag);
+  soft_load_table(e, RCX, tag);
   lea(e, RCX, at(RCX, int64_t(size) - 1, va));
   if (short_form) {
     e.b(0x48); e.b(0x81); e.b(0xf9); e.d32(4095);  // cmp $4095,%rcx
@@ -124,18 +125,18 @@ void Translator::soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8
     miss = e.size();
     e.d32(0);
   } else {
-    pext_abs(e, RCX, RCX, kGlobalBase + BT_OFF_TLB_PAGE_MASK);
+    soft_pext_abs(e, RCX, RCX, kGlobalBase + BT_OFF_TLB_PAGE_MASK);
     e.b(0xe3); e.b(5);  // jrcxz hit
     e.b(0xe9);
     miss = e.size();
     e.d32(0);
   }
-  pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
-  load_table_rcx(e, tlb_table(user, kTlbAddend));
+  soft_pext_abs(e, RCX, va, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  soft_load_table(e, RCX, tlb_table(user, kTlbAddend));
   lea(e, va, at(RCX, 0, va));
   ++(short_form ? c.probes_short : c.probes_long);
   const size_t cont = e.size();
-  e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+  e.load_slot(RCX, kGlobalBase + BT_OFF_S6);
   c.soft_stubs.push_back({miss, cont, e.size(), 0, va, s4reg, size, bits, in.pc, in.len, c.index, c.blk->map.back(), {}});
 }
 
@@ -165,7 +166,7 @@ void Translator::emit_soft_stubs(Ctx& c) {
     r.aux = s.size;
     e.bytes(s.relea.data(), s.relea.size());  // (the in-destination form: the guest VA again)
     c.records.push_back({e.exit(r), s.index, true});
-    if (s.bits & kTlbRestoreS6) e.load_abs(RCX, kGlobalBase + BT_OFF_S6);
+    if (s.bits & kTlbRestoreS6) e.load_slot(RCX, kGlobalBase + BT_OFF_S6);
     std::vector<uint8_t> copy(e.at(s.access_lo), e.at(s.access_lo) + (s.access_hi - s.access_lo));
     e.bytes(copy.data(), copy.size());
     ExitRecord cr{};
@@ -238,8 +239,16 @@ bool Translator::soft_mem(Ctx& c, const Insn& in) {
     c.error = "xsave-family instruction (bt-softmmu): " + in.text;
     return false;
   }
+  if (soft_cover_begin(c, in)) return true;  // one probe for later accesses too (softmmu_cover.cpp)
   if (soft_load_in_dest(c, in)) return true;
-  const int t = begin_scratch(c, in, uint16_t(1u << RCX));
+  // a register dead after the access: the scratch, not reloaded
+  uint16_t dead = uint16_t(soft_dead_at(c, in.pc + in.len, c.index + 1) & ~(in.gprs | (1u << RCX) | (1u << RSP)));
+  if (!in.rex) dead &= 0xff;
+  int d = -1;
+  for (int r = 0; r < 16 && d < 0; ++r)
+    if (dead & (1u << r)) d = r;
+  const int t = begin_scratch(c, in, uint16_t(d >= 0 ? ~(1u << d) : (1u << RCX)));
+  if (d >= 0 && t == d) c.dead_scratch = t;
   if (t < 0) {
     c.error = "no scratch register for: " + in.text;
     return false;
@@ -278,12 +287,8 @@ bool Translator::soft_probe_alone(Ctx& c, const Insn& in, int d, uint32_t size, 
     else k.base = d;
     return k;
   };
-  auto table_d = [&](uint64_t table) {  // mov table(,%d,8),%d
-    e.b(uint8_t(0x48 | (d >= 8 ? 6 : 0))); e.b(kMovLoad); e.b(uint8_t(((d & 7) << 3) | 4));
-    e.b(uint8_t(0xc5 | ((d & 7) << 3))); e.d32(uint32_t(table));
-  };
-  pext_abs(e, d, d, kGlobalBase + BT_OFF_TLB_IDX_MASK);
-  table_d(tlb_table(user, write ? kTlbWrite : kTlbRead));
+  soft_pext_abs(e, d, d, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  soft_load_table(e, d, tlb_table(user, write ? kTlbWrite : kTlbRead));
   lea(e, d, plus_d(int64_t(size) - 1));
   e.b(uint8_t(0x48 | (d >= 8 ? 1 : 0))); e.b(0x81); e.b(uint8_t(0xf8 | (d & 7))); e.d32(4095);  // cmp $4095,%d
   e.b(0x0f); e.b(0x87);  // ja miss
@@ -292,8 +297,8 @@ bool Translator::soft_probe_alone(Ctx& c, const Insn& in, int d, uint32_t size, 
   const size_t relea = e.size();
   lea(e, d, m);
   std::vector<uint8_t> relea_bytes(e.at(relea), e.at(relea) + (e.size() - relea));
-  pext_abs(e, d, d, kGlobalBase + BT_OFF_TLB_IDX_MASK);
-  table_d(tlb_table(user, kTlbAddend));
+  soft_pext_abs(e, d, d, kGlobalBase + BT_OFF_TLB_IDX_MASK);
+  soft_load_table(e, d, tlb_table(user, kTlbAddend));
   lea(e, d, plus_d(0));
   const uint8_t bits = uint8_t(kTlbRestoreS4 | (user ? kTlbUser : 0) | (write ? kTlbWriteAcc : 0));
   c.soft_stubs.push_back(
@@ -311,7 +316,7 @@ bool Translator::soft_load_in_dest(Ctx& c, const Insn& in) {
   const uint32_t size = (in.rex & 8) ? 8 : 4;
   Emitter& e = c.e;
   const size_t start = e.size();
-  e.store_abs(d, kGlobalBase + BT_OFF_S4);
+  e.store_slot(d, kGlobalBase + BT_OFF_S4);
   lea(e, d, in.mem);
   if (!soft_probe_alone(c, in, d, size, false)) {
     e.truncate(start);
@@ -368,7 +373,7 @@ bool Translator::soft_mem_vex(Ctx& c, const Insn& in) {
     return false;
   }
   soft_end(c);
-  c.e.load_abs(t, kGlobalBase + BT_OFF_S4);
+  c.e.load_slot(t, kGlobalBase + BT_OFF_S4);
   return true;
 }
 
@@ -491,7 +496,7 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     ++g.k;
     if (--g.left == 0) {
       soft_end(c);
-      e.load_abs(g.t, kGlobalBase + BT_OFF_S4);
+      e.load_slot(g.t, kGlobalBase + BT_OFF_S4);
     }
     return true;
   }
@@ -533,7 +538,7 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
       if (r >= 0) mov_store(e, r, tt, osz);
       else mov_store_imm(e, tt, uint64_t(in.imm), osz);
     });
-    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    e.load_slot(t, kGlobalBase + BT_OFF_S4);
     lea(e, RSP, at(RSP, -osz));
     return true;
   }
@@ -546,7 +551,7 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     soft_probe(c, in, t, uint32_t(osz), kTlbRestoreS4, t);
     mov_load(e, r, t, osz);
     soft_end(c);
-    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    e.load_slot(t, kGlobalBase + BT_OFF_S4);
     if (r != RSP) lea(e, RSP, at(RSP, osz));
     return true;
   }
@@ -566,7 +571,7 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     soft_probe(c, in, t, uint32_t(osz), kTlbRestoreS4, t);
     mov_load(e, t, t, osz);
     soft_end(c);
-    e.store_abs(t2, kGlobalBase + BT_OFF_S7);
+    e.store_slot(t2, kGlobalBase + BT_OFF_S7);
     if (push) {
       lea(e, t2, at(RSP, -osz));
     } else if (!emit_operand_address(c, in, t2, kLea)) {
@@ -576,8 +581,8 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     soft_probe(c, in, t2, uint32_t(osz), uint8_t(kTlbWriteAcc | kTlbRestoreS4 | kTlbRestoreS7), t);
     mov_store(e, t, t2, osz);
     soft_end(c);
-    e.load_abs(t2, kGlobalBase + BT_OFF_S7);
-    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    e.load_slot(t2, kGlobalBase + BT_OFF_S7);
+    e.load_slot(t, kGlobalBase + BT_OFF_S4);
     lea(e, RSP, at(RSP, push ? -osz : osz));
     return true;
   }
@@ -590,7 +595,7 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     lea(e, RSP, at(RBP, osz));
     mov_load(e, RBP, t, osz);
     soft_end(c);
-    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    e.load_slot(t, kGlobalBase + BT_OFF_S4);
     return true;
   }
   if (o0 == 0xc8) {  // enter: emulated (the callout walks for each slot)
@@ -613,7 +618,7 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     const uint8_t mov8 = 0x8a;  // mov (%t),%al
     emit_modrm_mem(e, nullptr, 0, false, false, &mov8, 1, RAX, at(t), nullptr, 0);
     soft_end(c);
-    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    e.load_slot(t, kGlobalBase + BT_OFF_S4);
     return true;
   }
   // call rel32: push the guest return address through the TLB
@@ -621,7 +626,7 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     const int t = scratch(0);
     if (t < 0) return true;
     push_with(t, kTlbRestoreS4, t, [&](int tt) { mov_store_imm(e, tt, next, 8); });
-    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    e.load_slot(t, kGlobalBase + BT_OFF_S4);
     lea(e, RSP, at(RSP, -8));
     c.stubs.push_back({e.jmp32(e.pc()), uint64_t(in.imm)});
     *end = true;
@@ -653,9 +658,9 @@ bool Translator::soft_insn(Ctx& c, const Insn& in, bool* end, bool* ok) {
     }
     if (ext == 2) {
       const int t = pick_free(uint16_t((1u << RCX) | (1u << RDX) | (1u << RSP)));
-      e.store_abs(t, kGlobalBase + BT_OFF_S4);
+      e.store_slot(t, kGlobalBase + BT_OFF_S4);
       push_with(t, uint8_t(kTlbRestoreS4 | kTlbRestoreS1S2), t, [&](int tt) { mov_store_imm(e, tt, next, 8); });
-      e.load_abs(t, kGlobalBase + BT_OFF_S4);
+      e.load_slot(t, kGlobalBase + BT_OFF_S4);
       lea(e, RSP, at(RSP, -8));
     }
     e.jmp32(c.env.lookup_entry);
@@ -701,7 +706,7 @@ bool Translator::soft_pushf_popf(Ctx& c, const Insn& in) {
     emit_inline_pushf(c);
     e.load_abs(RSP, kGlobalBase + BT_OFF_S7);
     soft_end(c);
-    e.load_abs(t, kGlobalBase + BT_OFF_S4);
+    e.load_slot(t, kGlobalBase + BT_OFF_S4);
     lea(e, RSP, at(RSP, -8));
     return true;
   }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "engines/bt/translator_ctx.h"
 #include "engines/bt/vcpu.h"
@@ -22,6 +23,10 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
   const uint64_t next = in.pc + in.len;
   *end = false;
+  if (c.cover.active) {  // inside a probe cover (softmmu_cover.cpp): covered accesses, side exits
+    bool ok = true;
+    if (soft_cover_insn(c, in, &ok)) return ok;
+  }
   auto callout = [&](CalloutOp op, uint8_t a = 0, uint8_t b = 0, uint8_t cc = 0, uint64_t target = 0,
                      uint64_t aux = 0, bool ends = false) {
     emit_callout(c, in, op, a, b, cc, target, aux, ends);
@@ -92,6 +97,10 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   // ---- control transfer ----
   if ((o0 >= 0x70 && o0 <= 0x7f) || (o0 == 0x0f && (o1 & 0xf0) == 0x80)) {
     const uint8_t cc = (o0 == 0x0f ? o1 : o0) & 0xf;
+    if (soft_unroll(c, in)) {  // the loop's exit is the side exit; the block goes on at its start
+      c.stubs.push_back({e.jcc32(uint8_t(cc ^ 1), e.pc()), next});
+      return true;
+    }
     c.stubs.push_back({e.jcc32(cc, e.pc()), uint64_t(in.imm)});
     if (c.env.extend) return true;  // side exit; the block goes on with the fall-through path
     c.stubs.push_back({e.jmp32(e.pc()), next});
@@ -347,6 +356,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   TranslateResult res;
   Ctx c{Emitter(buf, cap, tc), blk, env, 0, {}, {}, {}, {}, {}, 0, 0, {}, {}, {}, {}};
   Emitter& e = c.e;
+  c.ahead.reserve(Ctx::kAhead);  // (no reallocation: look-ahead pointers stay valid until the next decode)
   blk->pc = pc;
   blk->tc = tc;
   blk->map.clear();
@@ -364,16 +374,15 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   e.load_abs(RAX, kGlobalBase + BT_OFF_S0);
   blk->tc_fast = e.pc();
 
-  uint64_t cur = pc;
+  uint64_t cur = pc, furthest = pc;
   bool ended = false;
   Insn in;
   uint8_t code[16];
   while (c.index < kMaxBlockInsns && !ended) {
     size_t got = 0;
     bool decoded = false;
-    auto ahead = std::find_if(c.ahead.begin(), c.ahead.end(), [&](const Insn& k) { return k.pc == cur; });
-    if (ahead != c.ahead.end()) {  // decoded by a look-ahead already
-      in = *ahead;
+    if (const int ahead = c.ahead_find(cur); ahead >= 0) {  // decoded by a look-ahead already
+      in = c.ahead[size_t(ahead)];
       got = in.len;
       decoded = true;
     } else {
@@ -428,15 +437,20 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     if (c.env.user_checks) note_back_edges(c, in, stubs_mark);
     if (c.env.user_checks || c.env.kernel_checks) track_checked_regs(c, in);
     ++c.index;
-    cur += in.len;
+    furthest = std::max(furthest, cur + in.len);
+    cur = c.next_pc ? std::exchange(c.next_pc, 0) : cur + in.len;
     ended = end;
     if (e.overflow()) break;
+  }
+  if (c.cover.active) {  // (a cover never outlives its planned span: a block cut short inside it fails)
+    res.error = "bt-softmmu: the block ended inside a probe cover at " + std::to_string(cur);
+    return res;
   }
   if (!ended) c.stubs.push_back({e.jmp32(e.pc()), cur});
 
   const int n = c.index;
   blk->ninsns = uint16_t(n);
-  blk->end = cur;
+  blk->end = std::max(cur, furthest);  // (a loop continued at the block's start: its furthest byte)
   *e.at(n_off) = uint8_t(n);
   // Budget exit: undo the charge, restore rax/flags, leave.
   e.patch_rel32(jl_off, e.pc());
@@ -449,6 +463,7 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   br.guest_pc = pc;
   br.target = pc;
   e.exit(br);
+  if (c.env.softmmu) emit_cover_stubs(c);  // (adds branch stubs and probes)
   // Stubs for direct branches not chained yet.
   for (auto& [rel_off, target] : c.stubs) {
     const uint64_t stub = e.pc();
@@ -474,6 +489,10 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
     res.error = "translation buffer overflow";
     return res;
   }
+  if (c.cover_failed) {
+    res.error = "bt-softmmu: a probe cover's page-crossing path could not be encoded";
+    return res;
+  }
   blk->tc_size = uint32_t(e.size());
   res.ok = true;
   res.size = e.size();
@@ -485,6 +504,8 @@ TranslateResult Translator::translate(uint64_t pc, uint64_t tc, const TranslateE
   res.soft_probes_alone = uint32_t(c.probes_alone);
   res.soft_probes_in_dest = uint32_t(c.probes_in_dest);
   res.soft_probes_short = uint32_t(c.probes_short);
+  res.soft_probes_covered = uint32_t(c.probes_covered);
+  res.soft_scratch_dead = uint32_t(c.scratch_dead);
   return res;
 }
 

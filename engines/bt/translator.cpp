@@ -286,7 +286,7 @@ int Translator::begin_scratch(Ctx& c, const Insn& in, uint16_t avoid) {
   if (t < 0) return -1;
   c.blk->map.back().fixup = Fixup::RestoreS4;
   c.blk->map.back().reg = uint8_t(t);
-  c.e.store_abs(t, kGlobalBase + BT_OFF_S4);
+  c.e.store_slot(t, kGlobalBase + BT_OFF_S4);
   return t;
 }
 
@@ -315,7 +315,25 @@ bool Translator::emit_via_scratch(Ctx& c, const Insn& in, int t, const uint8_t* 
     return false;
   }
   if (soft) soft_end(c);
-  c.e.load_abs(t, kGlobalBase + BT_OFF_S4);
+  if (t == c.dead_scratch) {  // bt-softmmu: dead after the access (soft_mem)
+    c.dead_scratch = -1;
+    ++c.scratch_dead;
+    return true;
+  }
+  c.e.load_slot(t, kGlobalBase + BT_OFF_S4);
+  return true;
+}
+
+bool Translator::emit_access_at(Ctx& c, const Insn& in, const MemRef& m) {
+  uint8_t pfx[16];
+  int np;
+  copy_prefixes(in, pfx, &np);
+  np = int(std::remove(pfx, pfx + np, uint8_t(0x67)) - pfx);
+  if (!emit_modrm_mem(c.e, pfx, np, in.rex & 8, in.rex != 0, in.bytes + in.op_off, in.modrm_off - in.op_off, in.reg, m,
+                      in.bytes + in.modrm_end, in.len - in.modrm_end)) {
+    c.error = "cannot re-encode: " + in.text;
+    return false;
+  }
   return true;
 }
 

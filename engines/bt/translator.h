@@ -81,6 +81,8 @@ struct TranslateResult {
   uint32_t guest_insns = 0;
   uint32_t address_checks = 0;  // address checks emitted (address_checks.cpp)
   uint32_t soft_probes = 0, soft_probes_short = 0, soft_probes_alone = 0, soft_probes_in_dest = 0;  // bt-softmmu TLB probes emitted; of them the short form
+  uint32_t soft_probes_covered = 0;  // bt-softmmu: accesses served by an earlier probe of the block (softmmu_cover.cpp)
+  uint32_t soft_scratch_dead = 0;    // bt-softmmu: probe scratch registers dead after the access (no reload)
   uint32_t address_checks_elided = 0;  // accesses an earlier check of the block covers
   uint32_t address_checks_hoisted = 0;  // quick checks a self-loop's back edge enters past (per back edge)
 };
@@ -160,6 +162,21 @@ class Translator {
   void soft_probe(Ctx& c, const Insn& in, int va, uint32_t size, uint8_t bits, int s4reg);
   void soft_end(Ctx& c);
   void emit_soft_stubs(Ctx& c);
+  // One probe for an access and later ones through the same base register
+  // within its page (softmmu_cover.cpp): soft_cover_begin plans and probes
+  // the span at its first access; soft_cover_insn emits the instructions
+  // inside it (covered accesses, side exits); emit_cover_stubs the miss,
+  // page-crossing and side-exit paths.
+  bool soft_cover_begin(Ctx& c, const Insn& in);
+  uint16_t soft_dead_at(Ctx& c, uint64_t pc, int index);
+  // bt-softmmu, extended blocks: a jcc back to the block's start, the first
+  // one: its inverse becomes the side exit and the block goes on at the start.
+  static bool soft_unroll_at(const Ctx& c, const Insn& in, bool unrolled);
+  bool soft_unroll(Ctx& c, const Insn& in);
+  bool soft_cover_insn(Ctx& c, const Insn& in, bool* ok);
+  void emit_cover_stubs(Ctx& c);
+  // The instruction re-encoded with its ModRM memory operand replaced by `m`.
+  bool emit_access_at(Ctx& c, const Insn& in, const MemRef& m);
   bool emit_operand_address(Ctx& c, const Insn& in, int dst, uint8_t opcode);
   Decoder& dec_;
 };
