@@ -62,7 +62,8 @@ BT_DIRECT = side("bt-direct", "bt-direct")
 # bt-direct, the same workload at two sizes) on several workloads each; every cell well under 3 s at
 # 2n on the development machine (pv's protected syscall costs ~50-100 us here). kvm npt on vs off needs
 # the nested runner (kvm@nested-tcg), which this host does not have: no such pair here. The 2as pairs
-# are reported "unavailable" while the engine refuses the mode.
+# are reported "unavailable" where the host lacks what pv@2as needs (seccomp user notification,
+# pidfd_getfd, Yama ptrace_scope <= 1).
 PAIRS = [
     ("pv-syscall", "pv mprotect / off", PV_MPROTECT, PV_OFF, "micro_syscall", 4000),
     ("pv-pgfault", "pv mprotect / off", PV_MPROTECT, PV_OFF, "micro_pgfault", 512),
