@@ -141,11 +141,7 @@ TEST_F(SoftmmuCoverTest, FaultsArePreciseWithTheRegisterRestored) {
   seed(&r);
   r.rax = 0x700000, r.rcx = 0x99, r.rdx = 0x88;
   Exit e = run(two_loads, &r);
-  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
-  EXPECT_EQ(e.vector, 14);
-  EXPECT_EQ(e.fault_addr, 0x700000u);
-  EXPECT_EQ(e.error_code, 0u);
-  EXPECT_EQ(r.rip, 0x400000u);
+  ASSERT_NO_FATAL_FAILURE(expect_pf(e, r, 0x700000, 0));
   EXPECT_EQ(r.rcx, 0x99u);
   EXPECT_EQ(r.rdx, 0x88u);
   EXPECT_EQ(r.rsi, 0x5151u);

@@ -51,6 +51,14 @@ class SoftmmuFixture : public ::testing::Test {
     return test::run_paged(*rt_, *mem_, code, r, r->rsp ? r->rsp : 0x600800);
   }
   uint64_t counter(const char* n) { return test::runtime_counter(*rt_, n); }
+  // The run ended in a guest #PF with this CR2 and error code, raised at `rip`.
+  static void expect_pf(const Exit& e, const Regs& r, uint64_t cr2, uint64_t err, uint64_t rip = 0x400000) {
+    ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
+    EXPECT_EQ(e.vector, 14);
+    EXPECT_EQ(e.fault_addr, cr2);
+    EXPECT_EQ(e.error_code, err);
+    EXPECT_EQ(r.rip, rip);
+  }
   std::unique_ptr<GuestMemory> mem_;
   SoftMmu mmu_;
   std::unique_ptr<Runtime> rt_;

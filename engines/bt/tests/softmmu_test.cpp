@@ -46,11 +46,7 @@ TEST_F(SoftmmuTest, PageFaultsArePreciseAndWithoutHostSignals) {
   Regs r;
   r.rax = 0x77;
   Exit e = run(test::kLoadUnmapped, &r);
-  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
-  EXPECT_EQ(e.vector, 14);
-  EXPECT_EQ(e.fault_addr, 0x700000u);
-  EXPECT_EQ(e.error_code, 0u) << "not present, read, supervisor";
-  EXPECT_EQ(r.rip, 0x400000u);
+  ASSERT_NO_FATAL_FAILURE(expect_pf(e, r, 0x700000, 0));  // not present, read, supervisor
   EXPECT_EQ(r.rax, 0x77u);
   // movq $5,0x602000 (read-only page): a write protection fault, nothing written
   Regs w;
@@ -113,11 +109,7 @@ TEST_F(SoftmmuTest, ShortProbesWhereFlagsAreDead) {
   Regs f;
   f.rax = 0x77, f.rbx = 0x700008, f.rcx = 0x1234;
   e = run({0x48, 0x8b, 0x03, 0x48, 0x83, 0xc0, 0x01, 0xe6, 0xf4}, &f);
-  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
-  EXPECT_EQ(e.vector, 14);
-  EXPECT_EQ(e.fault_addr, 0x700008u);
-  EXPECT_EQ(e.error_code, 0u);
-  EXPECT_EQ(f.rip, 0x400000u);
+  ASSERT_NO_FATAL_FAILURE(expect_pf(e, f, 0x700008, 0));
   EXPECT_EQ(f.rax, 0x77u);
   EXPECT_EQ(f.rbx, 0x700008u);
   EXPECT_EQ(f.rcx, 0x1234u);
@@ -232,11 +224,7 @@ TEST_F(SoftmmuTest, PushRunSharesOneProbeAndFaultsPrecisely) {
   f.rsp = 0x600010;  // 0x5ff000 is not mapped: the third push faults
   f.rax = 1, f.rbx = 2, f.rcx = 3;
   e = run(run3, &f);
-  ASSERT_EQ(e.kind, ExitKind::GuestFault) << e.message;
-  EXPECT_EQ(e.vector, 14);
-  EXPECT_EQ(e.fault_addr, 0x5ffff8u);
-  EXPECT_EQ(e.error_code, 2u) << "write, not present";
-  EXPECT_EQ(f.rip, 0x400002u) << "the third push";
+  ASSERT_NO_FATAL_FAILURE(expect_pf(e, f, 0x5ffff8, 2, 0x400002));  // write, not present, at the third push
   EXPECT_EQ(f.rsp, 0x600000u) << "the first two pushes were done";
   EXPECT_EQ(get(0x200008), 1u);
   EXPECT_EQ(get(0x200000), 2u);
