@@ -311,10 +311,11 @@ void Runtime::chain(Block* src, uint64_t site, Block* dst) {
   // A back edge keeps the budget check unless exits are asynchronous; then it
   // is remembered so that the timer signal can unchain it.
   const bool back = dst->pc <= src->pc;
-  uint64_t target = entry_of(dst, counting_ || (back && !async_));
-  if (dst == src && target == dst->tc_fast)  // a self-loop: past its hoisted address checks (address_checks.cpp)
-    for (const auto& [s, entry] : dst->loop_entries)
-      if (s == site) target = entry;
+  const uint64_t entry = entry_of(dst, counting_ || (back && !async_));
+  uint64_t target = entry;
+  if (dst == src && entry == dst->tc_fast)  // a self-loop: past its hoisted address checks (address_checks.cpp)
+    for (const auto& [s, past_checks] : dst->loop_entries)
+      if (s == site) target = past_checks;
   const int64_t rel = int64_t(target) - int64_t(site + 4);
   if (!fits_rel32(rel) || src->space != dst->space || !src->valid || !dst->valid) return;
   uint64_t stub = 0;
@@ -330,7 +331,7 @@ void Runtime::chain(Block* src, uint64_t site, Block* dst) {
   for (const auto& in : dst->incoming) known |= in.first == site;
   if (!known) dst->incoming.push_back({site, stub});
   ++st_.chain;
-  if (target != entry_of(dst, counting_ || (back && !async_))) ++st_.loop_entries_chained;
+  if (target != entry) ++st_.loop_entries_chained;
 }
 
 int Runtime::async_signal_number() { return SIGRTMIN + 3; }
