@@ -264,6 +264,7 @@ class Runtime {
   bool tlb_any_global_ = false;       // some entry may be global
   std::unordered_set<uint64_t> tlb_big_;  // 2 MiB / 1 GiB pages with entries (base | level): invlpg drops them whole
   uint64_t tlb_big_last_ = 0;             // the key inserted last (0: none)
+  void tlb_clear_entry(bool user, size_t i);
   void tlb_clear_big(uint64_t base, uint64_t size);
   struct Bounce { bool live = false; bool write = false; uint8_t* p0 = nullptr; uint8_t* p1 = nullptr; size_t n0 = 0, n = 0;
                   uint8_t* buf = nullptr; };

@@ -14,6 +14,9 @@ constexpr uint64_t kPage = 0x1000;
 constexpr uint64_t kCr4Pge = 0x80;
 uint64_t* tlb_tab(bool user, int kind) { return reinterpret_cast<uint64_t*>(tlb_table(user, kind)); }
 size_t tlb_index(uint64_t va) { return size_t((va >> 12) & (kTlbEntries - 1)); }
+// A 2 MiB (level 2) or 1 GiB (level 3) page: its size, its key in tlb_big_ (base | level).
+uint64_t big_size(uint64_t level) { return level == 2 ? (1ULL << 21) : (1ULL << 30); }
+uint64_t big_key(uint64_t va, uint64_t level) { return (va & ~(big_size(level) - 1)) | level; }
 
 // rep stos / rep scas over n elements of one page (T: the element): a
 // constant-size copy per element, not a libc call each (a page of `rep
@@ -94,10 +97,8 @@ void Runtime::tlb_flush(bool keep_global) {
       tlb_kept_.push_back(k);
       return;
     }
-    tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
-    tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;
+    tlb_clear_entry(u, i);
     tlb_gpa_[u][i] = ~0ULL;
-    tlb_glob_[u][i] = 0;
   };
   if (tlb_used_.size() < kTlbEntries / 2) {
     for (uint32_t k : tlb_used_) clear(k);
@@ -124,20 +125,24 @@ void Runtime::tlb_flush_page(uint64_t va) {
   const uint64_t tag = uint64_t(0) - (va & ~(kPage - 1));
   for (int u = 0; u < 2; ++u) {
     if (tlb_tab(u, kTlbRead)[i] != tag) continue;  // a write tag is only ever beside its read tag
-    tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
-    tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;  // (tlb_gpa_ stays: the slot remains in tlb_used_)
-    tlb_glob_[u][i] = 0;
+    tlb_clear_entry(u, i);  // (tlb_gpa_ stays: the slot remains in tlb_used_)
   }
   if (!tlb_big_.empty()) {
     for (uint64_t level : {2, 3}) {
-      const uint64_t size = level == 2 ? (1ULL << 21) : (1ULL << 30);
-      const uint64_t key = (va & ~(size - 1)) | level;
+      const uint64_t key = big_key(va, level);
       if (!tlb_big_.erase(key)) continue;
       if (key == tlb_big_last_) tlb_big_last_ = 0;
-      tlb_clear_big(va & ~(size - 1), size);
+      tlb_clear_big(key & ~level, big_size(level));
     }
   }
   ++st_.tlb_flush_page;
+}
+
+// One entry invalid in both tables of its mode (tlb_gpa_ left to the caller).
+void Runtime::tlb_clear_entry(bool u, size_t i) {
+  tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
+  tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;
+  tlb_glob_[u][i] = 0;
 }
 
 void Runtime::tlb_clear_big(uint64_t base, uint64_t size) {
@@ -146,9 +151,7 @@ void Runtime::tlb_clear_big(uint64_t base, uint64_t size) {
     const size_t i = k & (kTlbEntries - 1);
     const uint64_t tag = tlb_tab(u, kTlbRead)[i];
     if (tag == kTlbNoTag || ((uint64_t(0) - tag) & ~(size - 1)) != base) continue;
-    tlb_tab(u, kTlbRead)[i] = kTlbNoTag;
-    tlb_tab(u, kTlbWrite)[i] = kTlbNoTag;
-    tlb_glob_[u][i] = 0;
+    tlb_clear_entry(u, i);
   }
 }
 
@@ -181,8 +184,7 @@ void Runtime::tlb_install(bool user, uint64_t va, const SoftAccess& sa) {
   tlb_glob_[user][i] = global;
   tlb_any_global_ |= global;
   if (sa.level > 1) {
-    const uint64_t size = sa.level == 2 ? (1ULL << 21) : (1ULL << 30);
-    const uint64_t key = (va & ~(size - 1)) | sa.level;
+    const uint64_t key = big_key(va, uint64_t(sa.level));
     if (key != tlb_big_last_) tlb_big_.insert(key);  // (the kernel's fills come from a few big pages in a row)
     tlb_big_last_ = key;
   }
