@@ -27,7 +27,7 @@ enum class FlagUse { Writes, Neutral, Other };
 FlagUse flag_use(const Insn& in) {
   if (in.vex) return FlagUse::Other;
   const uint8_t o0 = in.opcode0();
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t o1 = in.opcode1();
   const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
   if (o0 < 0x40 && (o0 & 7) < 6) {  // the ALU block: add or adc sbb and sub xor cmp
     const uint8_t op = o0 >> 3;
@@ -262,7 +262,7 @@ void Translator::emit_address_check(Ctx& c, const MemRef& m, bool write, bool fl
 void Translator::track_checked_regs(Ctx& c, const Insn& in) {
   auto& an = c.anchor;
   const uint8_t o0 = in.opcode0();
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t o1 = in.opcode1();
   // A byte register operand without REX numbered 4..7 is ah/ch/dh/bh: bits
   // 8-15 of rax..rbx (not spl..dil).
   const bool high8 = !in.rex && ((o0 < 0x40 && (o0 & 7) <= 3 && !(o0 & 1)) || o0 == 0x88 || o0 == 0x8a ||
@@ -358,10 +358,7 @@ size_t Translator::loop_entry(Ctx& c) {
 // interruptible); loop/jrcxz (rcx moves) and every other branch do not.
 void Translator::note_back_edges(Ctx& c, const Insn& in, size_t mark) {
   if (c.loop_checks.empty() || in.vex) return;
-  const uint8_t o0 = in.opcode0();
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
-  const bool jcc = (o0 >= 0x70 && o0 <= 0x7f) || (o0 == 0x0f && (o1 & 0xf0) == 0x80);
-  if (!jcc && o0 != 0xe9 && o0 != 0xeb) return;
+  if (!in.is_jcc() && in.opcode0() != 0xe9 && in.opcode0() != 0xeb) return;
   for (size_t i = mark; i < c.stubs.size(); ++i) {
     if (c.stubs[i].second != c.blk->pc) continue;
     if (const size_t entry = loop_entry(c)) c.loop_back.push_back({c.stubs[i].first, entry});
@@ -374,7 +371,7 @@ namespace {
 bool writes_memory(const Insn& in) {
   if (in.vex) return false;
   const uint8_t o0 = in.opcode0();
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t o1 = in.opcode1();
   const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
   uint8_t reg;
   int size;
@@ -406,7 +403,7 @@ void Translator::emit_address_checks(Ctx& c, const Insn& in) {
     return dead_memo == 1;
   };
   const uint8_t o0 = in.opcode0();
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t o1 = in.opcode1();
   const bool legacy = !in.vex;
   // explicit operand
   if (in.has_mem && !in.mem.seg) {
@@ -451,7 +448,7 @@ void Translator::emit_address_checks(Ctx& c, const Insn& in) {
 // that puts t back (the rewrite saved it in s4).
 void Translator::emit_linear_check(Ctx& c, const Insn& in, int t) {
   if (!c.env.user_checks && !c.env.kernel_checks) return;
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t o1 = in.opcode1();
   if (!in.vex && in.opcode0() == 0x0f && ((o1 >= 0x18 && o1 <= 0x1f) || o1 == 0x0d)) return;
   const size_t before = c.check_stubs.size();
   emit_address_check(c, reg_ref(t, 0), writes_memory(in), false);

@@ -48,7 +48,13 @@ struct Insn {
   // (bt-softmmu's TLB probe; its access flags are not used: wrong for many stores).
   int mem_size = 0;
   uint8_t opcode0() const { return bytes[op_off]; }
-  uint8_t opcode1() const { return bytes[op_off + 1]; }
+  // The byte after the first opcode byte; 0 for a one-byte instruction.
+  uint8_t opcode1() const { return len > op_off + 1 ? bytes[op_off + 1] : 0; }
+  // A conditional branch with a relative target (70-7f, 0f 80-8f).
+  bool is_jcc() const {
+    const uint8_t o0 = opcode0();
+    return !vex && ((o0 >= 0x70 && o0 <= 0x7f) || (o0 == 0x0f && (opcode1() & 0xf0) == 0x80));
+  }
 };
 
 class Decoder {

@@ -106,7 +106,7 @@ void Translator::emit_inline_count_saving(Emitter& e, InlineOp op) {
 bool Translator::emit_inline_sensitive(Ctx& c, const Insn& in, bool* end) {
   if (!c.env.inline_sensitive) return false;
   const uint8_t o0 = in.opcode0();
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t o1 = in.opcode1();
   // in/out (imm8 or %dx port) in kernel translations: the light callout.
   if (c.env.io_entry && c.env.inline_if && (o0 & 0xf4) == 0xe4) {
     emit_light_port_io(c, in);

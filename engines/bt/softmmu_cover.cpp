@@ -59,12 +59,7 @@ void alu_imm(Emitter& e, int ext, int r, uint32_t imm) {
   e.d32(imm);
 }
 uint8_t ext_of(const Insn& in) { return in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0; }
-uint8_t op1_of(const Insn& in) { return in.len > in.op_off + 1 ? in.opcode1() : 0; }
 bool plain(const Insn& in) { return !in.vex && !in.rep && !in.repne && !in.lock && !in.seg && !in.addr32; }
-bool is_jcc(const Insn& in) {
-  const uint8_t o0 = in.opcode0();
-  return !in.vex && ((o0 >= 0x70 && o0 <= 0x7f) || (o0 == 0x0f && (op1_of(in) & 0xf0) == 0x80));
-}
 
 // An explicit access through [base + disp] that soft_mem would probe, by an
 // instruction re-encoded on any base/index pair (mov, ALU, test, movzx/sx, imul).
@@ -72,7 +67,7 @@ bool coverable(const Insn& in) {
   if (!plain(in) || !in.has_modrm || in.mod == 3 || !in.has_mem || in.mem.rip || in.mem.seg || in.mem.base < 0 ||
       in.mem.index >= 0)
     return false;
-  const uint8_t o0 = in.opcode0(), o1 = op1_of(in);
+  const uint8_t o0 = in.opcode0(), o1 = in.opcode1();
   if (o0 == 0x0f) return o1 == 0xaf || o1 == 0xb6 || o1 == 0xb7 || o1 == 0xbe || o1 == 0xbf;
   if (o0 < 0x40) return (o0 & 7) < 4;
   switch (o0) {
@@ -89,7 +84,7 @@ bool coverable(const Insn& in) {
 // translated as a plain copy: no exit, no fault, no scratch register.
 bool register_only(const Insn& in) {
   if (!plain(in) || in.transfer) return false;
-  const uint8_t o0 = in.opcode0(), o1 = op1_of(in), ext = ext_of(in);
+  const uint8_t o0 = in.opcode0(), o1 = in.opcode1(), ext = ext_of(in);
   const bool rr = in.has_modrm && in.mod == 3;
   if (in.has_mem && (in.mem.rip || !(o0 == 0x8d || (o0 == 0x0f && o1 == 0x1f)))) return false;
   if (o0 == 0x0f)
@@ -115,7 +110,7 @@ bool register_only(const Insn& in) {
 
 // The GPR an instruction of the two lists above writes (-1: none).
 int dest_of(const Insn& in) {
-  const uint8_t o0 = in.opcode0(), o1 = op1_of(in), ext = ext_of(in);
+  const uint8_t o0 = in.opcode0(), o1 = in.opcode1(), ext = ext_of(in);
   const bool mem = in.has_modrm && in.mod != 3;
   if (o0 == 0x0f) return (o1 >= 0x90 && o1 <= 0x9f) ? (mem ? -1 : in.rm) : o1 == 0x1f ? -1 : in.reg;
   if (o0 < 0x40) {
@@ -155,7 +150,7 @@ bool moves_by(const Insn& in, int b, int64_t* d) {
 // sub of itself; 32 or 64 bits: the upper half is zeroed), else -1.
 int overwrites(const Insn& in) {
   if (!plain(in) || in.opsize || !register_only(in)) return -1;
-  const uint8_t o0 = in.opcode0(), o1 = op1_of(in);
+  const uint8_t o0 = in.opcode0(), o1 = in.opcode1();
   const bool rr = in.has_modrm && in.mod == 3;
   if (o0 >= 0xb8 && o0 <= 0xbf) return (o0 & 7) | ((in.rex & 1) ? 8 : 0);
   if (o0 == 0x8b && rr) return in.reg != in.rm ? in.reg : -1;
@@ -222,7 +217,7 @@ bool Translator::soft_cover_begin(Ctx& c, const Insn& in) {
       cov.pcs[cov.n++] = n->pc;
       after = n->pc + n->len, after_k = k + 1;
       if (dest_of(*n) == b) break;
-    } else if (is_jcc(*n)) {
+    } else if (n->is_jcc()) {
       if (!c.env.extend) break;  // (without extended blocks it ends the block)
       if (soft_unroll_at(c, *n, unrolled)) {  // the block may go on at its start (if the span does)
         unrolled = true;
@@ -299,7 +294,7 @@ bool Translator::soft_cover_insn(Ctx& c, const Insn& in, bool* ok) {
   InsnMapEntry& me = c.blk->map.back();
   me.fixup = Fixup::RestoreS4;  // (nothing in the span faults; a host fault would find %h)
   me.reg = uint8_t(cv.h);
-  if (is_jcc(in)) {
+  if (in.is_jcc()) {
     const uint8_t cc = (in.opcode0() == 0x0f ? in.opcode1() : in.opcode0()) & 0xf;
     if (soft_unroll(c, in))
       c.cover_exits.push_back({c.e.jcc32(uint8_t(cc ^ 1), c.e.pc()), in.pc + in.len, cv.h});
@@ -329,7 +324,7 @@ bool Translator::soft_cover_insn(Ctx& c, const Insn& in, bool* ok) {
 // exit (the loop's exit). Other loops are not unrolled (translation time).
 // `unrolled`: one already.
 bool Translator::soft_unroll_at(const Ctx& c, const Insn& in, bool unrolled) {
-  return c.env.extend && c.env.softmmu && !unrolled && is_jcc(in) && uint64_t(in.imm) == c.blk->pc &&
+  return c.env.extend && c.env.softmmu && !unrolled && in.is_jcc() && uint64_t(in.imm) == c.blk->pc &&
          c.blk->pc < in.pc;
 }
 

@@ -229,7 +229,7 @@ bool Translator::emit_operand_address(Ctx& c, const Insn& in, int dst, uint8_t o
 bool Translator::soft_mem(Ctx& c, const Insn& in) {
   if (in.vex) return soft_mem_vex(c, in);
   const uint8_t o0 = in.opcode0();
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t o1 = in.opcode1();
   const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
   // prefetch, hint nops (0f 18..1f: the MPX forms are nops on a host without
   // MPX, as this one), clflush/clflushopt/clwb: no access to emulate (guest memory is coherent)
@@ -387,7 +387,7 @@ namespace {
 // on a read-only page, never write it).
 bool reads_only(const Insn& in) {
   const uint8_t o0 = in.opcode0();
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t o1 = in.opcode1();
   const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
   if (in.vex) {  // VEX maps 1/2/3 = 0f / 0f 38 / 0f 3a; pp = the implied 66/f3/f2
     const bool two = o0 == 0xc5;
@@ -444,7 +444,7 @@ bool reads_only(const Insn& in) {
 // Size and direction of an explicit memory access.
 void soft_access_of(const Insn& in, uint32_t* size, bool* write) {
   const uint8_t o0 = in.opcode0();
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t o1 = in.opcode1();
   const uint8_t ext = in.has_modrm ? uint8_t((in.bytes[in.modrm_off] >> 3) & 7) : 0;
   *size = uint32_t(in.mem_size > 0 ? in.mem_size : 8);
   *write = !reads_only(in);

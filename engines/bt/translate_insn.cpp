@@ -20,7 +20,7 @@ uint8_t opsize_of(const Insn& in) { return (in.rex & 8) ? 8 : in.opsize ? 2 : 4;
 bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
   Emitter& e = c.e;
   const uint8_t o0 = in.opcode0();
-  const uint8_t o1 = in.len > in.op_off + 1 ? in.opcode1() : 0;
+  const uint8_t o1 = in.opcode1();
   const uint64_t next = in.pc + in.len;
   *end = false;
   if (c.cover.active) {  // inside a probe cover (softmmu_cover.cpp): covered accesses, side exits
@@ -95,7 +95,7 @@ bool Translator::translate_insn(Ctx& c, const Insn& in, bool* end) {
     emit_div_check(c, in);
 
   // ---- control transfer ----
-  if ((o0 >= 0x70 && o0 <= 0x7f) || (o0 == 0x0f && (o1 & 0xf0) == 0x80)) {
+  if (in.is_jcc()) {  // (VEX returned above)
     const uint8_t cc = (o0 == 0x0f ? o1 : o0) & 0xf;
     if (soft_unroll(c, in)) {  // the loop's exit is the side exit; the block goes on at its start
       c.stubs.push_back({e.jcc32(uint8_t(cc ^ 1), e.pc()), next});
