@@ -177,23 +177,21 @@ bool PvUserSpace::configure(std::string* err) {
     }
     spin_us_ = us;
   }
+  // A setting of two values: `yes` sets *out, `no` clears it, unset keeps it.
+  auto choice = [err](const char* name, const char* yes, const char* no, bool* out) {
+    const char* e = std::getenv(name);
+    if (!e || !*e) return true;
+    if (std::strcmp(e, yes) != 0 && std::strcmp(e, no) != 0) {
+      *err = std::string("pv@2as: ") + name + "='" + e + "' is not " + no + " or " + yes;
+      return false;
+    }
+    *out = std::strcmp(e, yes) == 0;
+    return true;
+  };
   colocate_when_quiet_ = true;  // measured better than spinning on 5 of 6 workloads here (docs/pv.md)
-  if (const char* e = std::getenv("VTB_PV_2AS_QUIET"); e && *e) {
-    if (std::strcmp(e, "spin") != 0 && std::strcmp(e, "pin") != 0) {
-      *err = std::string("pv@2as: VTB_PV_2AS_QUIET='") + e + "' is not spin or pin";
-      return false;
-    }
-    colocate_when_quiet_ = *e == 'p';
-  }
   gate_ = true;
-  if (const char* e = std::getenv("VTB_PV_2AS_SPIN_GATE"); e && *e) {
-    if (std::strcmp(e, "0") != 0 && std::strcmp(e, "1") != 0) {
-      *err = std::string("pv@2as: VTB_PV_2AS_SPIN_GATE='") + e + "' is not 0 or 1";
-      return false;
-    }
-    gate_ = *e == '1';
-  }
-  return true;
+  return choice("VTB_PV_2AS_QUIET", "pin", "spin", &colocate_when_quiet_) &&
+         choice("VTB_PV_2AS_SPIN_GATE", "1", "0", &gate_);
 }
 
 bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err) {
