@@ -52,6 +52,15 @@ inline bool code_frame_at(GuestMemory& mem, uint64_t cr3, uint64_t va, bool user
   return true;
 }
 
+// A fetch fault for an instruction that faulted at fetch although its page
+// now translates (should not happen): reported as a plain present-page
+// fetch #PF at va.
+inline void plain_fetch_fault(uint64_t va, bool user, GuestFaultInfo* f) {
+  f->vector = 14;
+  f->addr = va;
+  f->error = kPfFetch | kPfPresent | (user ? kPfUser : 0u);
+}
+
 // Copies n bytes at guest va out of guest memory, a page at a time through
 // `tr(va, &gpa, f)` (the MMU's translation); false at the first fault.
 template <class Translate>

@@ -395,11 +395,7 @@ GuestFaultInfo ShadowMmu::fetch_fault(uint64_t va, bool user) {
     if (!is_canonical(va)) { f.vector = 13; f.error = 0; }
     return f;
   }
-  if (translate(va, false, user, true, &gpa, &f)) {  // should not happen: report a plain fetch fault
-    f.vector = 14;
-    f.addr = va;
-    f.error = kPfFetch | kPfPresent | (user ? kPfUser : 0u);
-  }
+  if (translate(va, false, user, true, &gpa, &f)) plain_fetch_fault(va, user, &f);
   return f;
 }
 

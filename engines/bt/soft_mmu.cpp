@@ -93,11 +93,7 @@ size_t SoftMmu::fetch(uint64_t va, uint8_t* out, size_t n, bool user) {
 GuestFaultInfo SoftMmu::fetch_fault(uint64_t va, bool user) {
   GuestFaultInfo f;
   uint64_t gpa;
-  if (translate(va, false, user, true, &gpa, &f)) {  // should not happen: report a plain fetch fault
-    f.vector = 14;
-    f.addr = va;
-    f.error = kPfFetch | kPfPresent | (user ? kPfUser : 0u);
-  }
+  if (translate(va, false, user, true, &gpa, &f)) plain_fetch_fault(va, user, &f);
   return f;
 }
 
