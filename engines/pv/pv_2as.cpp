@@ -601,9 +601,9 @@ bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
 
 void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.handoffs", handoffs_);
-  out.set("pv.2as.pinned", pinned_ ? 1 : 0);
+  out.gauge("pv.2as.pinned", pinned_ ? 1 : 0);
   out.add("pv.2as.colocations", colocations_);
-  out.set("pv.2as.spin_cap_ticks", spin_.cap);  // 0: futex only
+  out.gauge("pv.2as.spin_cap_ticks", spin_.cap);  // 0: futex only
   out.add("pv.2as.quiet_epochs", contention_.quiet_epochs());
   out.add("pv.2as.contended_epochs", contention_.contended_epochs());
   out.add("pv.2as.runqueue_samples", contention_.samples());
