@@ -1,9 +1,11 @@
-// tags: harness|calibrate — desc: probes for host crossings without memory-map changes: SIGSEGV and SUD SIGSYS round trips, a raw syscall, cpuid, an in-process callout, futex and spin handoffs between two processes.
+// tags: harness|calibrate — desc: probes for host crossings without memory-map changes: SIGSEGV and SUD SIGSYS round trips, a raw syscall, cpuid, an in-process callout, futex handoffs between two processes (free and on one CPU), spin handoffs across two CPUs, an fd passed with SCM_RIGHTS.
 #include <cpuid.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <ucontext.h>
@@ -157,10 +159,52 @@ class PeerProcess {
   pid_t pid_ = -1;
 };
 
+// This thread's CPU affinity set to one CPU for the life of the object (a child forked meanwhile
+// inherits it), then put back.
+class ScopedCpu {
+ public:
+  ScopedCpu(int cpu, std::string* err) {
+    if (sched_getaffinity(0, sizeof old_, &old_) != 0) {
+      *err = std::string("sched_getaffinity: ") + std::strerror(errno);
+      return;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0) {
+      *err = std::string("sched_setaffinity: ") + std::strerror(errno);
+      return;
+    }
+    ok_ = true;
+  }
+  ~ScopedCpu() {
+    if (ok_) sched_setaffinity(0, sizeof old_, &old_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  cpu_set_t old_{};
+  bool ok_ = false;
+};
+
+// The first two CPUs this thread may run on; false when it may run on fewer than two.
+bool two_cpus(int* a, int* b) {
+  cpu_set_t m;
+  if (sched_getaffinity(0, sizeof m, &m) != 0) return false;
+  *a = *b = -1;
+  for (int c = 0; c < CPU_SETSIZE && *b < 0; ++c) {
+    if (!CPU_ISSET(c, &m)) continue;
+    (*a < 0 ? *a : *b) = c;
+  }
+  return *b >= 0;
+}
+
 // Two processes pass a token through a shared word with FUTEX_WAIT/FUTEX_WAKE (not private: the
 // word is shared memory): one handoff = from one side's FUTEX_WAKE to the other's return from its
-// FUTEX_WAIT (round trip / 2), the wake call included. Prices host.futex_wait (a wait that slept).
-double futex_handoff(int n, std::string* err) {
+// FUTEX_WAIT (round trip / 2), the wake call included. Each process has the affinity it was given:
+// free, the scheduler places them (on an idle two-CPU host mostly one per CPU, so a handoff wakes
+// the other CPU: an IPI, a VM exit on a virtual host).
+double futex_token(int n, std::string* err) {
   PeerProcess peer([n](std::atomic<int>* w) {
     for (int i = 0; i < n; ++i) {
       while (w->load() != 1) futex(w, FUTEX_WAIT, 0);
@@ -177,6 +221,21 @@ double futex_handoff(int n, std::string* err) {
     while (w->load() != 0) futex(w, FUTEX_WAIT, 1);
   }
   return per_event(t0, 2 * n);
+}
+
+// Unpinned (the affinity the calibration has): prices host.futex_wait, and pv@2as's futex
+// hand-overs in contended epochs, where each side keeps its own affinity.
+double futex_handoff(int n, std::string* err) { return futex_token(n, err); }
+
+// Both processes pinned to the CPU this thread is on: a handoff is a switch on one CPU. Prices
+// pv@2as's futex hand-overs while it co-locates its two sides (quiet epochs, VTB_PV_2AS_QUIET=pin,
+// the default; or VTB_PV_2AS_PIN=1).
+double futex_handoff_pinned(int n, std::string* err) {
+  const int cpu = sched_getcpu();
+  if (cpu < 0) return *err = std::string("sched_getcpu: ") + std::strerror(errno), -1;
+  ScopedCpu here(cpu, err);
+  if (!here.ok()) return -1;
+  return futex_token(n, err);
 }
 
 // A FUTEX_WAKE on a shared word nobody waits on: the waker's cost when the peer was spinning.
@@ -197,10 +256,18 @@ void spin_until(std::atomic<int>* w, int v) {
   }
 }
 
-// The same token passed by spinning on the shared word, no system call: one handoff = round trip / 2
-// with both processes on a CPU. Prices host.spin_handoff (a doorbell post found by a spinning peer).
+// The same token passed by spinning on the shared word, no system call, each process pinned to its
+// own CPU (pv@2as spins only in quiet epochs, when each side has a CPU): one handoff = round trip / 2.
+// Prices host.spin_handoff and pv@2as's hand-overs caught spinning. Unavailable with fewer than two
+// CPUs (pv@2as does not spin there either).
 double spin_handoff(int n, std::string* err) {
-  PeerProcess peer([n](std::atomic<int>* w) {
+  int mine = -1, theirs = -1;
+  if (!two_cpus(&mine, &theirs)) return *err = "fewer than two CPUs allowed: no spinning hand-over", -1;
+  ScopedCpu here(mine, err);
+  if (!here.ok()) return -1;
+  PeerProcess peer([n, theirs](std::atomic<int>* w) {
+    std::string e;
+    ScopedCpu there(theirs, &e);
     for (int i = 0; i < n; ++i) {
       spin_until(w, 1);
       w->store(0, std::memory_order_release);
@@ -216,6 +283,52 @@ double spin_handoff(int n, std::string* err) {
   return per_event(t0, 2 * n);
 }
 
+// One file descriptor (a memfd, as guest RAM is) passed over a unix socketpair with SCM_RIGHTS:
+// sendmsg, recvmsg of the new descriptor, close of it, in one process (the hand-over between the two
+// processes is priced apart). Prices pv@2as's pv.2as.map_passes (the engine passes the guest-RAM
+// memfd to the user process once per resume that carries mappings).
+double scm_rights(int n, std::string* err) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return *err = std::string("socketpair: ") + std::strerror(errno), -1;
+  const int fd = memfd_create("vtb-calibrate-scm", MFD_CLOEXEC);
+  double r = -1;
+  if (fd < 0) *err = std::string("memfd_create: ") + std::strerror(errno);
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; fd >= 0 && i < n; ++i) {
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    if (sendmsg(sv[0], &m, 0) != 1) {
+      *err = std::string("sendmsg: ") + std::strerror(errno);
+      break;
+    }
+    m.msg_controllen = sizeof ctl;
+    int got = -1;
+    if (recvmsg(sv[1], &m, MSG_CMSG_CLOEXEC) != 1 || !(c = CMSG_FIRSTHDR(&m)) || c->cmsg_type != SCM_RIGHTS) {
+      *err = std::string("recvmsg: no descriptor: ") + std::strerror(errno);
+      break;
+    }
+    std::memcpy(&got, CMSG_DATA(c), sizeof got);
+    close(got);
+    if (i == n - 1) r = per_event(t0, n);
+  }
+  if (fd >= 0) close(fd);
+  close(sv[0]);
+  close(sv[1]);
+  return r;
+}
+
 }  // namespace
 
 const std::vector<Probe>& host_probes() {
@@ -225,11 +338,17 @@ const std::vector<Probe>& host_probes() {
       {"syscall", "a raw host syscall (getppid), for reference", 60000, raw_syscall},
       {"cpuid", "host cpuid leaf 0 (traps to the hypervisor when virtualized)", 6000, host_cpuid},
       {"callout", "an indirect call into host C++ and back (no kernel entry)", 600000, callout},
-      {"futex_handoff", "one FUTEX_WAKE->FUTEX_WAIT handoff between two processes on a shared word (round trip / 2)",
-       3000, futex_handoff},
+      {"futex_handoff",
+       "one FUTEX_WAKE->FUTEX_WAIT handoff between two processes on a shared word, unpinned (round trip / 2)", 3000,
+       futex_handoff},
+      {"futex_handoff_pinned",
+       "the same futex handoff with both processes pinned to one CPU (pv@2as co-located; round trip / 2)", 3000,
+       futex_handoff_pinned},
       {"futex_wake", "FUTEX_WAKE on a shared word nobody waits on", 60000, futex_wake},
-      {"spin_handoff", "one handoff between two processes spinning on a shared word (round trip / 2)", 1000,
-       spin_handoff},
+      {"spin_handoff", "one handoff between two processes spinning on a shared word, one per CPU (round trip / 2)",
+       1000, spin_handoff},
+      {"scm_rights", "sendmsg + recvmsg of one memfd with SCM_RIGHTS over a unix socketpair, close of the copy",
+       6000, scm_rights},
   };
   return p;
 }
