@@ -76,8 +76,9 @@ KVM_KERNEL_EXITS = "kvm in-kernel exits"   # kvm.exits − host.kvm_run, priced 
 TWO_AS = [
     ("user-process SIGSYS", "sigsys"),                 # a guest syscall in the user process (SUD)
     ("user-process signals", "signal"),                # its other traps: faults, the engine's preempt signal
-    ("2as futex hand-overs, one CPU", "futex_handoff_pinned"),  # both sides co-located (quiet epochs, or pinned)
-    ("2as futex hand-overs", "futex_handoff"),         # each side with its own affinity (contended epochs)
+    ("2as futex hand-overs, one CPU", "futex_handoff_pinned"),  # both sides on one CPU (two_as_futex_kinds)
+    ("2as futex hand-overs, two CPUs", "futex_handoff_cross"),  # a wait after a missed spin
+    ("2as futex hand-overs, unpinned", "futex_handoff"),        # futex only: where they ran is not counted
     ("2as spin hand-overs", "spin_handoff"),           # a wait that caught the post spinning
     ("user-process mmap+touch", "mmap_touch"),         # the user process applying a mapping of guest RAM
     ("2as memfd passes", "scm_rights"),                # the guest-RAM memfd passed with SCM_RIGHTS
@@ -86,7 +87,8 @@ COMPONENTS = [c for _, c, _ in PRICES] + [KVM_KERNEL_EXITS] + [c for c, _ in TWO
 CALIBRATION_OF = dict([(c, cal) for _, c, cal in PRICES] + [(KVM_KERNEL_EXITS, "kvm_exit_kernel")] + TWO_AS)
 TWO_AS_COUNTERS = {"pv.2as.handoffs", "pv.syscall_bounce", "pv.2as.engine_spins", "pv.2as.user_spins",
                    "pv.2as.engine_futex_waits", "pv.2as.user_futex_waits", "pv.2as.user_mmaps",
-                   "pv.2as.map_passes", "pv.2as.colocations", "pv.2as.quiet_epochs", "pv.2as.contended_epochs"}
+                   "pv.2as.map_passes", "pv.2as.colocations", "pv.2as.quiet_epochs", "pv.2as.contended_epochs",
+                   "pv.2as.runqueue_samples", "pv.2as.engine_spin_misses", "pv.2as.user_spin_misses"}
 
 
 def unit_costs(env):
@@ -169,22 +171,20 @@ def mprotect_ns(calls, pages, costs):
     return calls * costs["mprotect"] + max(0.0, pages - calls) * mprotect_page_ns(costs)
 
 
-def colocated_share(per_op):
-    """The share of pv@2as's futex hand-overs made with both sides on one CPU. Pinned
-    (VTB_PV_2AS_PIN=1): all. Co-locating (VTB_PV_2AS_QUIET=pin, the default: no wait spun): the quiet
-    10 ms epochs' share of the epochs (an epoch-weighted estimate; a phase without a whole epoch: all
-    when the run co-located at all). Spinning quiet mode: none (its futex waits are the contended
-    epochs' and the spins that missed)."""
+def two_as_futex_kinds(per_op):
+    """pv@2as's futex hand-overs per op by where its two sides ran: (one CPU, across two CPUs, unknown).
+    A wait after a spin that missed is across (the sides were spinning one per CPU). The rest are on one
+    CPU when the engine pinned or co-located the sides or ran its contention gate at all (run-queue
+    samples, epochs or co-location moves counted): quiet epochs co-locate them, and in contended ones the
+    scheduler keeps them together (measured: pv@2as micro_syscall beside a busy loop, every epoch
+    contended, costs what it costs co-located, docs/calibrate.md). Otherwise (futex only: no gate, no
+    spin) the counters do not say where they ran: unknown, priced at the unpinned probe."""
     g = per_op.get
-    if g("pv.2as.pinned", 0.0) > 0:
-        return 1.0
-    if g("pv.2as.engine_spins", 0.0) + g("pv.2as.user_spins", 0.0) + g("pv.2as.engine_spin_misses", 0.0) + \
-            g("pv.2as.user_spin_misses", 0.0) > 0:
-        return 0.0
-    quiet, contended = g("pv.2as.quiet_epochs", 0.0), g("pv.2as.contended_epochs", 0.0)
-    if quiet + contended > 0:
-        return quiet / (quiet + contended)
-    return 1.0 if g("pv.2as.colocations", 0.0) > 0 else 0.0
+    futex = g("pv.2as.engine_futex_waits", 0.0) + g("pv.2as.user_futex_waits", 0.0)
+    cross = min(futex, g("pv.2as.engine_spin_misses", 0.0) + g("pv.2as.user_spin_misses", 0.0))
+    together = g("pv.2as.pinned", 0.0) > 0 or any(g(k, 0.0) > 0 for k in (
+        "pv.2as.colocations", "pv.2as.runqueue_samples", "pv.2as.quiet_epochs", "pv.2as.contended_epochs"))
+    return (futex - cross, cross, 0.0) if together else (0.0, cross, futex - cross)
 
 
 def two_as_counts(per_op):
@@ -198,10 +198,10 @@ def two_as_counts(per_op):
     if not handoffs:
         return {}
     syscalls = min(g("pv.syscall_bounce", 0.0), handoffs)
-    futex = g("pv.2as.engine_futex_waits", 0.0) + g("pv.2as.user_futex_waits", 0.0)
-    q = colocated_share(per_op)
+    one_cpu, cross, unknown = two_as_futex_kinds(per_op)
     return {"user-process SIGSYS": syscalls, "user-process signals": handoffs - syscalls,
-            "2as futex hand-overs, one CPU": futex * q, "2as futex hand-overs": futex * (1 - q),
+            "2as futex hand-overs, one CPU": one_cpu, "2as futex hand-overs, two CPUs": cross,
+            "2as futex hand-overs, unpinned": unknown,
             "2as spin hand-overs": g("pv.2as.engine_spins", 0.0) + g("pv.2as.user_spins", 0.0),
             "user-process mmap+touch": g("pv.2as.user_mmaps", 0.0), "2as memfd passes": g("pv.2as.map_passes", 0.0)}
 

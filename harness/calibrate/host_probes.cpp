@@ -159,6 +159,13 @@ class PeerProcess {
   pid_t pid_ = -1;
 };
 
+bool pin_to(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return sched_setaffinity(0, sizeof one, &one) == 0;
+}
+
 // This thread's CPU affinity set to one CPU for the life of the object (a child forked meanwhile
 // inherits it), then put back.
 class ScopedCpu {
@@ -168,10 +175,7 @@ class ScopedCpu {
       *err = std::string("sched_getaffinity: ") + std::strerror(errno);
       return;
     }
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    if (sched_setaffinity(0, sizeof one, &one) != 0) {
+    if (!pin_to(cpu)) {
       *err = std::string("sched_setaffinity: ") + std::strerror(errno);
       return;
     }
@@ -201,11 +205,11 @@ bool two_cpus(int* a, int* b) {
 
 // Two processes pass a token through a shared word with FUTEX_WAIT/FUTEX_WAKE (not private: the
 // word is shared memory): one handoff = from one side's FUTEX_WAKE to the other's return from its
-// FUTEX_WAIT (round trip / 2), the wake call included. Each process has the affinity it was given:
-// free, the scheduler places them (on an idle two-CPU host mostly one per CPU, so a handoff wakes
-// the other CPU: an IPI, a VM exit on a virtual host).
-double futex_token(int n, std::string* err) {
-  PeerProcess peer([n](std::atomic<int>* w) {
+// FUTEX_WAIT (round trip / 2), the wake call included. The child first pins itself to `peer_cpu`
+// (>= 0); this process has the affinity it was given.
+double futex_token(int n, int peer_cpu, std::string* err) {
+  PeerProcess peer([n, peer_cpu](std::atomic<int>* w) {
+    if (peer_cpu >= 0) pin_to(peer_cpu);  // the child: its affinity is never put back
     for (int i = 0; i < n; ++i) {
       while (w->load() != 1) futex(w, FUTEX_WAIT, 0);
       w->store(0);
@@ -223,19 +227,30 @@ double futex_token(int n, std::string* err) {
   return per_event(t0, 2 * n);
 }
 
-// Unpinned (the affinity the calibration has): prices host.futex_wait, and pv@2as's futex
-// hand-overs in contended epochs, where each side keeps its own affinity.
-double futex_handoff(int n, std::string* err) { return futex_token(n, err); }
+// Unpinned: the scheduler places the two processes (on this 2-vCPU VM bimodal: ~2.4 us when it keeps
+// them on one CPU, ~11 us when a wake-up must reach the other, idle one: an IPI, a VM exit). Prices
+// host.futex_wait, and pv@2as's futex hand-overs where nothing says where its sides ran (futex only).
+double futex_handoff(int n, std::string* err) { return futex_token(n, -1, err); }
 
 // Both processes pinned to the CPU this thread is on: a handoff is a switch on one CPU. Prices
-// pv@2as's futex hand-overs while it co-locates its two sides (quiet epochs, VTB_PV_2AS_QUIET=pin,
-// the default; or VTB_PV_2AS_PIN=1).
+// pv@2as's futex hand-overs with its two sides together (co-located, pinned, or kept together by the
+// scheduler under contention: docs/calibrate.md).
 double futex_handoff_pinned(int n, std::string* err) {
   const int cpu = sched_getcpu();
   if (cpu < 0) return *err = std::string("sched_getcpu: ") + std::strerror(errno), -1;
   ScopedCpu here(cpu, err);
   if (!here.ok()) return -1;
-  return futex_token(n, err);
+  return futex_token(n, -1, err);
+}
+
+// The processes pinned to two different CPUs: every handoff wakes a sleeper on the other CPU. Prices
+// pv@2as's futex waits after a spin that missed (the sides were spinning one per CPU).
+double futex_handoff_cross(int n, std::string* err) {
+  int mine = -1, theirs = -1;
+  if (!two_cpus(&mine, &theirs)) return *err = "fewer than two CPUs allowed: no cross-CPU hand-over", -1;
+  ScopedCpu here(mine, err);
+  if (!here.ok()) return -1;
+  return futex_token(n, theirs, err);
 }
 
 // A FUTEX_WAKE on a shared word nobody waits on: the waker's cost when the peer was spinning.
@@ -266,8 +281,7 @@ double spin_handoff(int n, std::string* err) {
   ScopedCpu here(mine, err);
   if (!here.ok()) return -1;
   PeerProcess peer([n, theirs](std::atomic<int>* w) {
-    std::string e;
-    ScopedCpu there(theirs, &e);
+    pin_to(theirs);
     for (int i = 0; i < n; ++i) {
       spin_until(w, 1);
       w->store(0, std::memory_order_release);
@@ -344,6 +358,9 @@ const std::vector<Probe>& host_probes() {
       {"futex_handoff_pinned",
        "the same futex handoff with both processes pinned to one CPU (pv@2as co-located; round trip / 2)", 3000,
        futex_handoff_pinned},
+      {"futex_handoff_cross",
+       "the same futex handoff with the processes pinned to two different CPUs (a wake-up on the other CPU)", 500,
+       futex_handoff_cross},
       {"futex_wake", "FUTEX_WAKE on a shared word nobody waits on", 60000, futex_wake},
       {"spin_handoff", "one handoff between two processes spinning on a shared word, one per CPU (round trip / 2)",
        1000, spin_handoff},
