@@ -1,10 +1,15 @@
-// tags: harness|calibrate — desc: probes for host crossings without memory-map changes: SIGSEGV and SUD SIGSYS round trips, a raw syscall, cpuid, an in-process callout, futex handoffs between two processes (free and on one CPU), spin handoffs across two CPUs, an fd passed with SCM_RIGHTS.
+// tags: harness|calibrate — desc: probes for host crossings without memory-map changes: SIGSEGV and SUD SIGSYS round trips, a raw syscall, cpuid, an in-process callout, futex handoffs between two processes (free, on one CPU, across two), spin handoffs across two CPUs, an fd passed with SCM_RIGHTS, a seccomp user-notification round trip.
 #include <cpuid.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -13,6 +18,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <new>
 
@@ -297,6 +303,41 @@ double spin_handoff(int n, std::string* err) {
   return per_event(t0, 2 * n);
 }
 
+// Sends `fd` over the unix socket `sock` with SCM_RIGHTS (one byte of data).
+bool send_fd(int sock, int fd) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  return sendmsg(sock, &m, 0) == 1;
+}
+
+// The descriptor a send_fd on the other end passed, or -1.
+int recv_fd(int sock) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  const cmsghdr* c = recvmsg(sock, &m, MSG_CMSG_CLOEXEC) == 1 ? CMSG_FIRSTHDR(&m) : nullptr;
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd = -1;
+  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
 // One file descriptor (a memfd, as guest RAM is) passed over a unix socketpair with SCM_RIGHTS:
 // sendmsg, recvmsg of the new descriptor, close of it, in one process (the hand-over between the two
 // processes is priced apart). Prices pv@2as's pv.2as.map_passes (the engine passes the guest-RAM
@@ -310,36 +351,82 @@ double scm_rights(int n, std::string* err) {
   if (fd < 0) *err = std::string("memfd_create: ") + std::strerror(errno);
   const uint64_t t0 = monotonic_ns();
   for (int i = 0; fd >= 0 && i < n; ++i) {
-    char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = ctl;
-    m.msg_controllen = sizeof ctl;
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    if (sendmsg(sv[0], &m, 0) != 1) {
-      *err = std::string("sendmsg: ") + std::strerror(errno);
-      break;
-    }
-    m.msg_controllen = sizeof ctl;
     int got = -1;
-    if (recvmsg(sv[1], &m, MSG_CMSG_CLOEXEC) != 1 || !(c = CMSG_FIRSTHDR(&m)) || c->cmsg_type != SCM_RIGHTS) {
-      *err = std::string("recvmsg: no descriptor: ") + std::strerror(errno);
+    if (!send_fd(sv[0], fd) || (got = recv_fd(sv[1])) < 0) {
+      *err = std::string("SCM_RIGHTS over a socketpair: ") + std::strerror(errno);
       break;
     }
-    std::memcpy(&got, CMSG_DATA(c), sizeof got);
     close(got);
     if (i == n - 1) r = per_event(t0, n);
   }
   if (fd >= 0) close(fd);
   close(sv[0]);
   close(sv[1]);
+  return r;
+}
+
+// A child whose getppid is a seccomp user notification (SECCOMP_FILTER_FLAG_NEW_LISTENER; the
+// listener passed to this process with SCM_RIGHTS) makes `n` of them; this process receives each and
+// answers CONTINUE. Both on the CPU this thread is on. One event = one notified system call's round
+// trip (child -> this process -> child: two switches on one CPU, the system call's own work
+// excluded). Prices pv@2as's pv.2as.map_checks: before the memfd was passed, each user-process mmap of
+// guest RAM waited for the engine's check this way (docs/pv.md).
+double seccomp_notify(int n, std::string* err) {
+  const int cpu = sched_getcpu();
+  if (cpu < 0) return *err = std::string("sched_getcpu: ") + std::strerror(errno), -1;
+  ScopedCpu here(cpu, err);
+  if (!here.ok()) return -1;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return *err = std::string("socketpair: ") + std::strerror(errno), -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{sizeof f / sizeof f[0], f};
+    const int l = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+                      ? int(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog))
+                      : -1;
+    if (l < 0 || !send_fd(sv[1], l)) _exit(1);
+    close(l);
+    for (int i = 0; i < n; ++i) syscall(SYS_getppid);
+    _exit(0);
+  }
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return *err = std::string("fork: ") + std::strerror(errno), -1;
+  }
+  const int l = recv_fd(sv[0]);
+  close(sv[0]);
+  double r = -1;
+  if (l < 0) *err = "seccomp user notification unavailable (the child could not install its filter)";
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; l >= 0 && i < n; ++i) {
+    seccomp_notif req{};
+    seccomp_notif_resp resp{};
+    if (ioctl(l, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+      *err = std::string("SECCOMP_IOCTL_NOTIF_RECV: ") + std::strerror(errno);
+      break;
+    }
+    resp.id = req.id;
+    resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    if (ioctl(l, SECCOMP_IOCTL_NOTIF_SEND, &resp) != 0) {
+      *err = std::string("SECCOMP_IOCTL_NOTIF_SEND: ") + std::strerror(errno);
+      break;
+    }
+    if (i == n - 1) r = per_event(t0, n);
+  }
+  if (l >= 0) close(l);  // a child still waiting gets ENOSYS and goes on
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
   return r;
 }
 
@@ -366,6 +453,9 @@ const std::vector<Probe>& host_probes() {
        1000, spin_handoff},
       {"scm_rights", "sendmsg + recvmsg of one memfd with SCM_RIGHTS over a unix socketpair, close of the copy",
        6000, scm_rights},
+      {"seccomp_notify",
+       "a seccomp user notification's round trip: a child's notified getppid answered CONTINUE, one CPU", 3000,
+       seccomp_notify},
   };
   return p;
 }

@@ -8,7 +8,7 @@ import sys
 
 # Every host event an engine counts (docs/counters.md, host.*) must have a price.
 EXPECTED = {"signal", "sigsys", "syscall", "cpuid", "callout", "futex_handoff", "futex_handoff_pinned",
-            "futex_handoff_cross", "futex_wake",
+            "futex_handoff_cross", "futex_wake", "seccomp_notify",
             "spin_handoff", "scm_rights", "mmap",
             "mmap_touch", "mprotect", "mprotect_range64", "mprotect_pv3_4096", "mprotect_pv3_16384", "mprotect_pv3_65536",
             "munmap", "madvise", "kvm_exit_user", "kvm_exit_kernel"}
