@@ -303,35 +303,37 @@ double spin_handoff(int n, std::string* err) {
   return per_event(t0, 2 * n);
 }
 
-// Sends `fd` over the unix socket `sock` with SCM_RIGHTS (one byte of data).
-bool send_fd(int sock, int fd) {
+// One byte of data and room for one descriptor: a message of send_fd / recv_fd.
+struct FdMessage {
   char byte = 0;
   iovec iov{&byte, 1};
   alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
   msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = ctl;
-  m.msg_controllen = sizeof ctl;
-  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  FdMessage() {
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+};
+
+// Sends `fd` over the unix socket `sock` with SCM_RIGHTS.
+bool send_fd(int sock, int fd) {
+  FdMessage msg;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg.m);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  return sendmsg(sock, &m, 0) == 1;
+  return sendmsg(sock, &msg.m, 0) == 1;
 }
 
 // The descriptor a send_fd on the other end passed, or -1.
 int recv_fd(int sock) {
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = ctl;
-  m.msg_controllen = sizeof ctl;
-  const cmsghdr* c = recvmsg(sock, &m, MSG_CMSG_CLOEXEC) == 1 ? CMSG_FIRSTHDR(&m) : nullptr;
+  FdMessage msg;
+  const cmsghdr* c = recvmsg(sock, &msg.m, MSG_CMSG_CLOEXEC) == 1 ? CMSG_FIRSTHDR(&msg.m) : nullptr;
   if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) return -1;
   int fd = -1;
   std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
