@@ -70,8 +70,27 @@ PRICES = [
     ("host.timer_arm", "timer arms", "syscall"),
 ]
 KVM_KERNEL_EXITS = "kvm in-kernel exits"   # kvm.exits − host.kvm_run, priced at kvm_exit_kernel
-COMPONENTS = [c for _, c, _ in PRICES] + [KVM_KERNEL_EXITS]
-CALIBRATION_OF = dict([(c, cal) for _, c, cal in PRICES] + [(KVM_KERNEL_EXITS, "kvm_exit_kernel")])
+# pv@2as's guest-user process (engines/pv/pv_2as.cpp, docs/pv.md): its host calls are counted by pv's own
+# counters, not host.* (the engine process counts only its futex waits as host.futex_wait). Component ->
+# calibration entry; two_as_counts says how many of each per op.
+TWO_AS = [
+    ("user-process SIGSYS", "sigsys"),                 # a guest syscall in the user process (SUD)
+    ("user-process signals", "signal"),                # its other traps: faults, the engine's preempt signal
+    ("2as futex hand-overs, one CPU", "futex_handoff_pinned"),  # both sides on one CPU (two_as_futex_kinds)
+    ("2as futex hand-overs, two CPUs", "futex_handoff_cross"),  # a wait after a missed spin
+    ("2as futex hand-overs, unpinned", "futex_handoff"),        # futex only: where they ran is not counted
+    ("2as spin hand-overs", "spin_handoff"),           # a wait that caught the post spinning
+    ("user-process mmap+touch", "mmap_touch"),         # the user process applying a mapping of guest RAM
+    ("2as memfd passes", "scm_rights"),                # the guest-RAM memfd passed with SCM_RIGHTS
+    ("2as vetted mmaps", "seccomp_notify"),            # older engines: each user-process mmap checked by the engine
+]
+COMPONENTS = [c for _, c, _ in PRICES] + [KVM_KERNEL_EXITS] + [c for c, _ in TWO_AS]
+CALIBRATION_OF = dict([(c, cal) for _, c, cal in PRICES] + [(KVM_KERNEL_EXITS, "kvm_exit_kernel")] + TWO_AS)
+TWO_AS_COUNTERS = {"pv.2as.handoffs", "pv.syscall_bounce", "pv.2as.engine_spins", "pv.2as.user_spins",
+                   "pv.2as.engine_futex_waits", "pv.2as.user_futex_waits", "pv.2as.user_mmaps",
+                   "pv.2as.map_passes", "pv.2as.colocations", "pv.2as.quiet_epochs", "pv.2as.contended_epochs",
+                   "pv.2as.runqueue_samples", "pv.2as.engine_spin_misses", "pv.2as.user_spin_misses",
+                   "pv.2as.map_checks"}
 
 
 def unit_costs(env):
@@ -154,10 +173,76 @@ def mprotect_ns(calls, pages, costs):
     return calls * costs["mprotect"] + max(0.0, pages - calls) * mprotect_page_ns(costs)
 
 
+def two_as_futex_kinds(per_op):
+    """pv@2as's futex hand-overs per op by where its two sides ran: (one CPU, across two CPUs, unknown).
+    A wait after a spin that missed is across (the sides were spinning one per CPU). The rest are on one
+    CPU when the engine pinned or co-located the sides or ran its contention gate at all (run-queue
+    samples, epochs or co-location moves counted): quiet epochs co-locate them, and in contended ones the
+    scheduler keeps them together (measured: pv@2as micro_syscall beside a busy loop, every epoch
+    contended, costs what it costs co-located, docs/calibrate.md). Otherwise (futex only: no gate, no
+    spin) the counters do not say where they ran: unknown, priced at the unpinned probe."""
+    g = per_op.get
+    futex = g("pv.2as.engine_futex_waits", 0.0) + g("pv.2as.user_futex_waits", 0.0)
+    cross = min(futex, g("pv.2as.engine_spin_misses", 0.0) + g("pv.2as.user_spin_misses", 0.0))
+    together = g("pv.2as.pinned", 0.0) > 0 or any(g(k, 0.0) > 0 for k in (
+        "pv.2as.colocations", "pv.2as.runqueue_samples", "pv.2as.quiet_epochs", "pv.2as.contended_epochs"))
+    return (futex - cross, cross, 0.0) if together else (0.0, cross, futex - cross)
+
+
+def two_as_counts(per_op):
+    """{TWO_AS component: events per op} of a pv@2as cell ({} for any other). Each handoff ends in one
+    trap posted by the user process (a signal there: SIGSYS for a guest syscall, pv.syscall_bounce,
+    else a fault or the preempt signal); each side's wait for the other is one hand-over, caught
+    spinning or after a futex wait (spins + futex waits = handoffs on each side; a FUTEX_WAKE that woke
+    the sleeper is inside the hand-over's price). A user-process mmap of guest RAM is one mmap and its
+    first touch there; an engine that passes the memfd counts the passes (pv.2as.map_passes), an older
+    one checked each such mmap through a seccomp user notification (pv.2as.map_checks: the round trip
+    to the engine and back, the mmap itself priced apart)."""
+    g = per_op.get
+    handoffs = g("pv.2as.handoffs", 0.0)
+    if not handoffs:
+        return {}
+    syscalls = min(g("pv.syscall_bounce", 0.0), handoffs)
+    one_cpu, cross, unknown = two_as_futex_kinds(per_op)
+    return {"user-process SIGSYS": syscalls, "user-process signals": handoffs - syscalls,
+            "2as futex hand-overs, one CPU": one_cpu, "2as futex hand-overs, two CPUs": cross,
+            "2as futex hand-overs, unpinned": unknown,
+            "2as spin hand-overs": g("pv.2as.engine_spins", 0.0) + g("pv.2as.user_spins", 0.0),
+            "user-process mmap+touch": g("pv.2as.user_mmaps", 0.0), "2as memfd passes": g("pv.2as.map_passes", 0.0),
+            "2as vetted mmaps": g("pv.2as.map_checks", 0.0)}
+
+
+def missing_figures(per_op, costs):
+    """The calibration entries a cell's non-zero counts need and `costs` lacks (sorted)."""
+    need = {cal for comp, cal in TWO_AS if two_as_counts(per_op).get(comp)}
+    need |= {cal for counter, _, cal in PRICES if per_op.get(counter) and counter != "host.mprotect"}
+    if per_op.get("host.kvm_run") and per_op.get("kvm.exits", 0.0) > per_op["host.kvm_run"]:
+        need.add("kvm_exit_kernel")
+    out = {n for n in need if n not in costs}
+    if per_op.get("host.mprotect") and mprotect_ns(per_op["host.mprotect"], per_op.get("host.mprotect_pages", 0.0),
+                                                  costs) is None:
+        out.add("mprotect")
+    return sorted(out)
+
+
 def host_terms(per_op, costs):
     """{component: ns per op} for one cell's counts per op; None when the calibration lacks a
-    figure a non-zero count needs (the cell cannot be decomposed)."""
+    figure a non-zero count needs (the cell cannot be decomposed). pv@2as's hand-overs and user-process
+    calls are priced from its own counters (two_as_counts); the engine's futex waits among them are
+    also host.futex_wait, which then prices only what is left beyond them (never twice)."""
     out = {}
+    two_as = two_as_counts(per_op)
+    for comp, cal in TWO_AS:
+        n = two_as.get(comp, 0.0)
+        if not n:
+            continue
+        if costs.get(cal) is None:
+            return None
+        out[comp] = n * costs[cal]
+    if two_as:
+        per_op = dict(per_op)
+        per_op["host.futex_wait"] = max(0.0, per_op.get("host.futex_wait", 0.0) -
+                                        per_op.get("pv.2as.engine_futex_waits", 0.0))
     for counter, comp, cal in PRICES:
         n = per_op.get(counter, 0.0)
         if not n:
@@ -298,14 +383,14 @@ def _total(cell, k):
 def loop_counts(cell, other):
     """Per-op counts of the measured loop alone: the difference of the run totals of two sizes of the
     same cell, divided by the difference of their loop operations (boot, teardown and the program's
-    setup cancel). Only the priced counters (host.*, kvm.exits) are corrected; a negative difference
+    setup cancel). Only the priced counters (host.*, kvm.exits, pv@2as's TWO_AS_COUNTERS) are corrected; a negative difference
     (noise in asynchronous events such as timer signals) is 0."""
     dops = (max(1, cell.ops) * phases_of(cell.params) - max(1, other.ops) * phases_of(other.params))
     out = dict(cell.raw_per_op)
     if dops == 0:
         return out
     for k in set(cell.raw_per_op) | set(other.raw_per_op):
-        if k.startswith("host.") or k == "kvm.exits":
+        if k.startswith("host.") or k == "kvm.exits" or k in TWO_AS_COUNTERS:
             out[k] = max(0.0, (_total(cell, k) - _total(other, k)) / dops)
     return out
 
@@ -403,8 +488,10 @@ def print_report(cs, ps, out=None):
           file=out)
     for c in sorted(cs, key=lambda c: (c.group, c.workload, c.series, c.mode)):
         if c.terms is None:
-            print("%-8s %-22s %-15s %-5s %10s  (no calibration in this run)" % (c.group, c.workload, c.series,
-                                                                                c.mode, fmt_ns(c.time_ns)), file=out)
+            why = ("the calibration lacks %s" % ", ".join(missing_figures(c.per_op, c.costs)) if c.costs
+                   else "no calibration in this run")
+            print("%-8s %-22s %-15s %-5s %10s  (%s)" % (c.group, c.workload, c.series, c.mode, fmt_ns(c.time_ns), why),
+                  file=out)
             continue
         top = sorted(c.terms.items(), key=lambda kv: -kv[1])[:3]
         print("%-8s %-22s %-15s %-5s %10s %10s %10s %5.0f%%  %s" % (

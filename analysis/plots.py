@@ -242,8 +242,8 @@ def plot_decomposition(table, out_path, group="micro", companions=None):
     series = [s for s in DECOMP_SERIES if any(c.series == s for c in cs)]
     series += sorted({c.series for c in cs} - set(series))
     comps = [k for k in decompose.COMPONENTS if any(c.terms.get(k) for c in cs)]
-    cmap = plt.get_cmap("tab10")
-    colors = {k: cmap(i % 10) for i, k in enumerate(comps)}
+    cmap = plt.get_cmap("tab10" if len(comps) <= 10 else "tab20")  # pv@2as's terms take the count past 10
+    colors = {k: cmap(i % cmap.N) for i, k in enumerate(comps)}
     ncol = 6 if len(workloads) > 8 else 3
     nrow = max(1, -(-len(workloads) // ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(7.0, 1.55 * nrow + 0.6), squeeze=False)

@@ -57,10 +57,14 @@ NPT_NOTE = ("nested paging changes the exit counts (no exits on guest page fault
 COMPONENT_REFERENCE = {
     "signals": "signal",
     "SIGSYS": "signal",
+    "user-process SIGSYS": "signal",   # pv@2as: the same SUD signal, taken in its second process
+    "user-process signals": "signal",
     "timer arms": "syscall",
     "host cpuid": "cpuid",
 }
-KEPT_AT_HOST_COST = ["mmap+touch", "mprotect", "munmap", "madvise", "futex handoffs"]
+KEPT_AT_HOST_COST = ["mmap+touch", "mprotect", "munmap", "madvise", "futex handoffs", "2as futex hand-overs, one CPU",
+                     "2as futex hand-overs, two CPUs", "2as futex hand-overs, unpinned", "2as spin hand-overs",
+                     "user-process mmap+touch", "2as memfd passes", "2as vetted mmaps"]
 
 
 def bare_metal_ns(cell):

@@ -70,6 +70,8 @@ PAIRS = [
     ("pv-ctxswitch", "pv mprotect / off", PV_MPROTECT, PV_OFF, "ctxswitch", 2000),
     ("pv-forkwait", "pv mprotect / off", PV_MPROTECT, PV_OFF, "forkwait", 200),
     ("pv-2as-syscall", "pv 2as / off", PV_2AS, PV_OFF, "micro_syscall", 4000),
+    ("pv-2as-pgfault", "pv 2as / off", PV_2AS, PV_OFF, "micro_pgfault", 512),
+    ("pv-2as-ctxswitch", "pv 2as / off", PV_2AS, PV_OFF, "ctxswitch", 2000),
     ("pv-mem-syscall", "pv 256 / 64 MiB", PV_MPROTECT_256, PV_MPROTECT, "micro_syscall", 4000),
     ("pv-mem-ctxswitch", "pv 256 / 64 MiB", PV_MPROTECT_256, PV_MPROTECT, "ctxswitch", 2000),
     ("bt-syscall", "bt / bt-direct", BT, BT_DIRECT, "micro_syscall", 20000),

@@ -1,9 +1,16 @@
-// tags: harness|calibrate — desc: probes for host crossings without memory-map changes: SIGSEGV and SUD SIGSYS round trips, a raw syscall, cpuid, an in-process callout, futex and spin handoffs between two processes.
+// tags: harness|calibrate — desc: probes for host crossings without memory-map changes: SIGSEGV and SUD SIGSYS round trips, a raw syscall, cpuid, an in-process callout, futex handoffs between two processes (free, on one CPU, across two), spin handoffs across two CPUs, an fd passed with SCM_RIGHTS, a seccomp user-notification round trip.
 #include <cpuid.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <ucontext.h>
@@ -11,6 +18,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <new>
 
@@ -157,11 +165,57 @@ class PeerProcess {
   pid_t pid_ = -1;
 };
 
+bool pin_to(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return sched_setaffinity(0, sizeof one, &one) == 0;
+}
+
+// This thread's CPU affinity set to one CPU for the life of the object (a child forked meanwhile
+// inherits it), then put back.
+class ScopedCpu {
+ public:
+  ScopedCpu(int cpu, std::string* err) {
+    if (sched_getaffinity(0, sizeof old_, &old_) != 0) {
+      *err = std::string("sched_getaffinity: ") + std::strerror(errno);
+      return;
+    }
+    if (!pin_to(cpu)) {
+      *err = std::string("sched_setaffinity: ") + std::strerror(errno);
+      return;
+    }
+    ok_ = true;
+  }
+  ~ScopedCpu() {
+    if (ok_) sched_setaffinity(0, sizeof old_, &old_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  cpu_set_t old_{};
+  bool ok_ = false;
+};
+
+// The first two CPUs this thread may run on; false when it may run on fewer than two.
+bool two_cpus(int* a, int* b) {
+  cpu_set_t m;
+  if (sched_getaffinity(0, sizeof m, &m) != 0) return false;
+  *a = *b = -1;
+  for (int c = 0; c < CPU_SETSIZE && *b < 0; ++c) {
+    if (!CPU_ISSET(c, &m)) continue;
+    (*a < 0 ? *a : *b) = c;
+  }
+  return *b >= 0;
+}
+
 // Two processes pass a token through a shared word with FUTEX_WAIT/FUTEX_WAKE (not private: the
 // word is shared memory): one handoff = from one side's FUTEX_WAKE to the other's return from its
-// FUTEX_WAIT (round trip / 2), the wake call included. Prices host.futex_wait (a wait that slept).
-double futex_handoff(int n, std::string* err) {
-  PeerProcess peer([n](std::atomic<int>* w) {
+// FUTEX_WAIT (round trip / 2), the wake call included. The child first pins itself to `peer_cpu`
+// (>= 0); this process has the affinity it was given.
+double futex_token(int n, int peer_cpu, std::string* err) {
+  PeerProcess peer([n, peer_cpu](std::atomic<int>* w) {
+    if (peer_cpu >= 0) pin_to(peer_cpu);  // the child: its affinity is never put back
     for (int i = 0; i < n; ++i) {
       while (w->load() != 1) futex(w, FUTEX_WAIT, 0);
       w->store(0);
@@ -177,6 +231,32 @@ double futex_handoff(int n, std::string* err) {
     while (w->load() != 0) futex(w, FUTEX_WAIT, 1);
   }
   return per_event(t0, 2 * n);
+}
+
+// Unpinned: the scheduler places the two processes (on this 2-vCPU VM bimodal: ~2.4 us when it keeps
+// them on one CPU, ~11 us when a wake-up must reach the other, idle one: an IPI, a VM exit). Prices
+// host.futex_wait, and pv@2as's futex hand-overs where nothing says where its sides ran (futex only).
+double futex_handoff(int n, std::string* err) { return futex_token(n, -1, err); }
+
+// Both processes pinned to the CPU this thread is on: a handoff is a switch on one CPU. Prices
+// pv@2as's futex hand-overs with its two sides together (co-located, pinned, or kept together by the
+// scheduler under contention: docs/calibrate.md).
+double futex_handoff_pinned(int n, std::string* err) {
+  const int cpu = sched_getcpu();
+  if (cpu < 0) return *err = std::string("sched_getcpu: ") + std::strerror(errno), -1;
+  ScopedCpu here(cpu, err);
+  if (!here.ok()) return -1;
+  return futex_token(n, -1, err);
+}
+
+// The processes pinned to two different CPUs: every handoff wakes a sleeper on the other CPU. Prices
+// pv@2as's futex waits after a spin that missed (the sides were spinning one per CPU).
+double futex_handoff_cross(int n, std::string* err) {
+  int mine = -1, theirs = -1;
+  if (!two_cpus(&mine, &theirs)) return *err = "fewer than two CPUs allowed: no cross-CPU hand-over", -1;
+  ScopedCpu here(mine, err);
+  if (!here.ok()) return -1;
+  return futex_token(n, theirs, err);
 }
 
 // A FUTEX_WAKE on a shared word nobody waits on: the waker's cost when the peer was spinning.
@@ -197,10 +277,17 @@ void spin_until(std::atomic<int>* w, int v) {
   }
 }
 
-// The same token passed by spinning on the shared word, no system call: one handoff = round trip / 2
-// with both processes on a CPU. Prices host.spin_handoff (a doorbell post found by a spinning peer).
+// The same token passed by spinning on the shared word, no system call, each process pinned to its
+// own CPU (pv@2as spins only in quiet epochs, when each side has a CPU): one handoff = round trip / 2.
+// Prices host.spin_handoff and pv@2as's hand-overs caught spinning. Unavailable with fewer than two
+// CPUs (pv@2as does not spin there either).
 double spin_handoff(int n, std::string* err) {
-  PeerProcess peer([n](std::atomic<int>* w) {
+  int mine = -1, theirs = -1;
+  if (!two_cpus(&mine, &theirs)) return *err = "fewer than two CPUs allowed: no spinning hand-over", -1;
+  ScopedCpu here(mine, err);
+  if (!here.ok()) return -1;
+  PeerProcess peer([n, theirs](std::atomic<int>* w) {
+    pin_to(theirs);
     for (int i = 0; i < n; ++i) {
       spin_until(w, 1);
       w->store(0, std::memory_order_release);
@@ -216,6 +303,135 @@ double spin_handoff(int n, std::string* err) {
   return per_event(t0, 2 * n);
 }
 
+// One byte of data and room for one descriptor: a message of send_fd / recv_fd.
+struct FdMessage {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  FdMessage() {
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+};
+
+// Sends `fd` over the unix socket `sock` with SCM_RIGHTS.
+bool send_fd(int sock, int fd) {
+  FdMessage msg;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg.m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  return sendmsg(sock, &msg.m, 0) == 1;
+}
+
+// The descriptor a send_fd on the other end passed, or -1.
+int recv_fd(int sock) {
+  FdMessage msg;
+  const cmsghdr* c = recvmsg(sock, &msg.m, MSG_CMSG_CLOEXEC) == 1 ? CMSG_FIRSTHDR(&msg.m) : nullptr;
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd = -1;
+  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+// One file descriptor (a memfd, as guest RAM is) passed over a unix socketpair with SCM_RIGHTS:
+// sendmsg, recvmsg of the new descriptor, close of it, in one process (the hand-over between the two
+// processes is priced apart). Prices pv@2as's pv.2as.map_passes (the engine passes the guest-RAM
+// memfd to the user process once per resume that carries mappings).
+double scm_rights(int n, std::string* err) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return *err = std::string("socketpair: ") + std::strerror(errno), -1;
+  const int fd = memfd_create("vtb-calibrate-scm", MFD_CLOEXEC);
+  double r = -1;
+  if (fd < 0) *err = std::string("memfd_create: ") + std::strerror(errno);
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; fd >= 0 && i < n; ++i) {
+    int got = -1;
+    if (!send_fd(sv[0], fd) || (got = recv_fd(sv[1])) < 0) {
+      *err = std::string("SCM_RIGHTS over a socketpair: ") + std::strerror(errno);
+      break;
+    }
+    close(got);
+    if (i == n - 1) r = per_event(t0, n);
+  }
+  if (fd >= 0) close(fd);
+  close(sv[0]);
+  close(sv[1]);
+  return r;
+}
+
+// A child whose getppid is a seccomp user notification (SECCOMP_FILTER_FLAG_NEW_LISTENER; the
+// listener passed to this process with SCM_RIGHTS) makes `n` of them; this process receives each and
+// answers CONTINUE. Both on the CPU this thread is on. One event = one notified system call's round
+// trip (child -> this process -> child: two switches on one CPU, the system call's own work
+// excluded). Prices pv@2as's pv.2as.map_checks: before the memfd was passed, each user-process mmap of
+// guest RAM waited for the engine's check this way (docs/pv.md).
+double seccomp_notify(int n, std::string* err) {
+  const int cpu = sched_getcpu();
+  if (cpu < 0) return *err = std::string("sched_getcpu: ") + std::strerror(errno), -1;
+  ScopedCpu here(cpu, err);
+  if (!here.ok()) return -1;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return *err = std::string("socketpair: ") + std::strerror(errno), -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{sizeof f / sizeof f[0], f};
+    const int l = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+                      ? int(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog))
+                      : -1;
+    if (l < 0 || !send_fd(sv[1], l)) _exit(1);
+    close(l);
+    for (int i = 0; i < n; ++i) syscall(SYS_getppid);
+    _exit(0);
+  }
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return *err = std::string("fork: ") + std::strerror(errno), -1;
+  }
+  const int l = recv_fd(sv[0]);
+  close(sv[0]);
+  double r = -1;
+  if (l < 0) *err = "seccomp user notification unavailable (the child could not install its filter)";
+  const uint64_t t0 = monotonic_ns();
+  for (int i = 0; l >= 0 && i < n; ++i) {
+    seccomp_notif req{};
+    seccomp_notif_resp resp{};
+    if (ioctl(l, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+      *err = std::string("SECCOMP_IOCTL_NOTIF_RECV: ") + std::strerror(errno);
+      break;
+    }
+    resp.id = req.id;
+    resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    if (ioctl(l, SECCOMP_IOCTL_NOTIF_SEND, &resp) != 0) {
+      *err = std::string("SECCOMP_IOCTL_NOTIF_SEND: ") + std::strerror(errno);
+      break;
+    }
+    if (i == n - 1) r = per_event(t0, n);
+  }
+  if (l >= 0) close(l);  // a child still waiting gets ENOSYS and goes on
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return r;
+}
+
 }  // namespace
 
 const std::vector<Probe>& host_probes() {
@@ -225,11 +441,23 @@ const std::vector<Probe>& host_probes() {
       {"syscall", "a raw host syscall (getppid), for reference", 60000, raw_syscall},
       {"cpuid", "host cpuid leaf 0 (traps to the hypervisor when virtualized)", 6000, host_cpuid},
       {"callout", "an indirect call into host C++ and back (no kernel entry)", 600000, callout},
-      {"futex_handoff", "one FUTEX_WAKE->FUTEX_WAIT handoff between two processes on a shared word (round trip / 2)",
-       3000, futex_handoff},
+      {"futex_handoff",
+       "one FUTEX_WAKE->FUTEX_WAIT handoff between two processes on a shared word, unpinned (round trip / 2)", 3000,
+       futex_handoff},
+      {"futex_handoff_pinned",
+       "the same futex handoff with both processes pinned to one CPU (pv@2as co-located; round trip / 2)", 3000,
+       futex_handoff_pinned},
+      {"futex_handoff_cross",
+       "the same futex handoff with the processes pinned to two different CPUs (a wake-up on the other CPU)", 500,
+       futex_handoff_cross},
       {"futex_wake", "FUTEX_WAKE on a shared word nobody waits on", 60000, futex_wake},
-      {"spin_handoff", "one handoff between two processes spinning on a shared word (round trip / 2)", 1000,
-       spin_handoff},
+      {"spin_handoff", "one handoff between two processes spinning on a shared word, one per CPU (round trip / 2)",
+       1000, spin_handoff},
+      {"scm_rights", "sendmsg + recvmsg of one memfd with SCM_RIGHTS over a unix socketpair, close of the copy",
+       6000, scm_rights},
+      {"seccomp_notify",
+       "a seccomp user notification's round trip: a child's notified getppid answered CONTINUE, one CPU", 3000,
+       seccomp_notify},
   };
   return p;
 }

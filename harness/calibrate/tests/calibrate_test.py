@@ -7,15 +7,19 @@ import subprocess
 import sys
 
 # Every host event an engine counts (docs/counters.md, host.*) must have a price.
-EXPECTED = {"signal", "sigsys", "syscall", "cpuid", "callout", "futex_handoff", "futex_wake", "spin_handoff", "mmap",
+EXPECTED = {"signal", "sigsys", "syscall", "cpuid", "callout", "futex_handoff", "futex_handoff_pinned",
+            "futex_handoff_cross", "futex_wake", "seccomp_notify",
+            "spin_handoff", "scm_rights", "mmap",
             "mmap_touch", "mprotect", "mprotect_range64", "mprotect_pv3_4096", "mprotect_pv3_16384", "mprotect_pv3_65536",
             "munmap", "madvise", "kvm_exit_user", "kvm_exit_kernel"}
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))), "analysis"))
 import decompose  # noqa: E402
 
-# ... and every figure the analysis prices a counter with (analysis/decompose.py PRICES, the mprotect fit).
-PRICED = {cal for _, _, cal in decompose.PRICES} | set(decompose.PV_PROBE_PAGES) | {"kvm_exit_kernel"}
+# ... and every figure the analysis prices a counter with (analysis/decompose.py PRICES, the mprotect fit,
+# pv@2as's user-process terms).
+PRICED = {cal for _, _, cal in decompose.PRICES} | set(decompose.PV_PROBE_PAGES) | {"kvm_exit_kernel"} | \
+    {cal for _, cal in decompose.TWO_AS}
 
 
 def fail(msg):
@@ -48,9 +52,25 @@ def main(vtb):
         elif not c.get("reason"):
             fail(name + ": unavailable without a reason")
     # These need nothing but a Linux host: always measured.
-    for name in ("signal", "syscall", "callout", "futex_handoff", "futex_wake", "spin_handoff", "mmap", "mmap_touch", "mprotect", "munmap", "madvise"):
+    for name in ("signal", "syscall", "callout", "futex_handoff", "futex_handoff_pinned", "futex_wake", "scm_rights",
+                 "mmap", "mmap_touch", "mprotect", "munmap", "madvise"):
         if not costs[name]["available"]:
             fail(name + " unavailable: " + costs[name]["reason"])
+    # The spinning and the cross-CPU hand-overs need a CPU for each side (as pv@2as's spinning does).
+    for name in ("spin_handoff", "futex_handoff_cross"):
+        if costs[name]["available"] != (len(os.sched_getaffinity(0)) >= 2):
+            fail("%s with %d CPUs allowed: %r" % (name, len(os.sched_getaffinity(0)), costs[name]))
+    # ... and with one CPU allowed it says why, while the one-CPU futex hand-over is still measured.
+    one = subprocess.run(["taskset", "-c", str(min(os.sched_getaffinity(0))), vtb, "calibrate", "--json", "--quick"],
+                         capture_output=True, text=True, timeout=100)
+    if one.returncode != 0:
+        fail("on one CPU: exit %d: %s" % (one.returncode, one.stderr))
+    oc = json.loads(one.stdout)["costs"]
+    for name in ("spin_handoff", "futex_handoff_cross"):
+        if oc[name]["available"] or "two CPUs" not in oc[name].get("reason", ""):
+            fail("on one CPU: %s %r" % (name, oc[name]))
+    if not oc["futex_handoff_pinned"]["available"]:
+        fail("on one CPU: futex_handoff_pinned %r" % oc["futex_handoff_pinned"])
     # No /dev/kvm: the KVM figures say why, the rest are still measured.
     env = dict(os.environ, VTB_KVM_DEV="/nonexistent-kvm")
     q = subprocess.run([vtb, "calibrate", "--json", "--quick"], capture_output=True, text=True, timeout=100, env=env)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# tags: calibrate|tests — desc: analysis/validate_pairs.py on two small pairs: the loop counts that separate each pair (SIGSYS per bt-direct syscall, pv@mprotect's three mprotects per syscall, more pages per call with more guest memory), an unavailable mode, the verdicts' arithmetic, bad input.
+# tags: calibrate|tests — desc: analysis/validate_pairs.py on small pairs: the loop counts that separate each pair (SIGSYS per bt-direct syscall, pv@mprotect's three mprotects per syscall, more pages per call with more guest memory, pv@2as's user-process SIGSYS and two hand-overs per syscall), an unavailable mode, the verdicts' arithmetic, bad input.
 """Asserts counts and the summary's consistency, never a timing or a hit."""
 import json
 import os
@@ -9,6 +9,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SCRIPT = os.path.join(ROOT, "analysis", "validate_pairs.py")
+sys.path.insert(0, os.path.join(ROOT, "analysis"))
+import decompose  # noqa: E402
 
 
 def fail(msg):
@@ -61,6 +63,21 @@ def main(vtb):
         fail("pv 256/64 MiB mprotect counts %r / %r" % (mem["a_per_op"], mem["b_per_op"]))
     if pv["mprotect_in_process_ns"] <= 0:
         fail("time.pv.protect_ns not reported")
+    if "pv-2as-syscall" in pairs:
+        # pv@2as: each guest syscall is one handoff to the user process ending in a SIGSYS there (not in
+        # host.sigsys: the engine process takes none), and each side waits once per handoff (spinning or
+        # on the futex: two hand-overs per syscall); all of it priced from pv's own counters.
+        two = pairs["pv-2as-syscall"]
+        a = two["a_per_op"]
+        n = decompose.two_as_counts(a)
+        waits = sum(v for k, v in n.items() if k.startswith("2as ") and "hand-overs" in k)
+        if not (0.95 <= n.get("user-process SIGSYS", 0) <= 1.05 and a.get("host.sigsys", 0) < 0.05 and
+                abs(waits - 2 * a["pv.2as.handoffs"]) < 0.01 and 0.95 <= a["pv.2as.handoffs"] <= 1.1):
+            fail("pv@2as counts per syscall %r -> %r" % (a, n))
+        if not {k for k, v in n.items() if v} <= set(two["a_host_terms"]):
+            fail("pv@2as terms %r do not price its counts %r" % (two["a_host_terms"], n))
+        if two["b_host_terms"].get("SIGSYS", 0) <= 0 or "user-process SIGSYS" in two["b_host_terms"]:
+            fail("pv@off terms %r" % two["b_host_terms"])
     for p in v["pairs"]:
         if abs(p["predicted_ns"] - (sum(p["a_host_terms"].values()) - sum(p["b_host_terms"].values()))) > 1e-6:
             fail("%s: predicted is not the difference of the host terms" % p["name"])
