@@ -188,10 +188,21 @@ bool PvUserSpace::configure(std::string* err) {
     *out = std::strcmp(e, yes) == 0;
     return true;
   };
-  colocate_when_quiet_ = true;  // measured better than spinning on 5 of 6 workloads here (docs/pv.md)
   gate_ = true;
-  return choice("VTB_PV_2AS_QUIET", "pin", "spin", &colocate_when_quiet_) &&
-         choice("VTB_PV_2AS_SPIN_GATE", "1", "0", &gate_);
+  quiet_mode_ = QuietMode::Auto;
+  if (const char* e = std::getenv("VTB_PV_2AS_QUIET"); e && *e) {
+    if (std::strcmp(e, "auto") == 0)
+      quiet_mode_ = QuietMode::Auto;
+    else if (std::strcmp(e, "pin") == 0)
+      quiet_mode_ = QuietMode::Pin;
+    else if (std::strcmp(e, "spin") == 0)
+      quiet_mode_ = QuietMode::Spin;
+    else {
+      *err = std::string("pv@2as: VTB_PV_2AS_QUIET='") + e + "' is not auto, pin or spin";
+      return false;
+    }
+  }
+  return choice("VTB_PV_2AS_SPIN_GATE", "1", "0", &gate_);
 }
 
 bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err) {
@@ -379,7 +390,7 @@ bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
   }
 }
 
-// VTB_PV_2AS_QUIET=pin (the default): in a quiet epoch both sides run on
+// VTB_PV_2AS_QUIET=pin (and auto's choice when resumes carry mappings): in a quiet epoch both sides run on
 // the CPU this thread is on (a futex hand-over is then a switch on one CPU,
 // not a wake-up of an idle one: an IPI, a VM exit on a virtual host); in a
 // contended one they get their own affinity back (the scheduler then keeps
@@ -407,6 +418,28 @@ void PvUserSpace::colocate(bool on) {
   }
   colocated_ = on;
   ++colocations_;
+}
+
+// VTB_PV_2AS_QUIET=auto (the default): which quiet mode pays is decided by
+// what the hand-overs carry. A resume without mapping changes is two
+// hand-overs that spinning makes ~0.1 µs each instead of ~2.4 µs local
+// switches; a resume with mappings makes the user process block in its
+// vetted mmap, and the engine's answer must then wake it on the other CPU
+// (an IPI: a VM exit on this virtual host, ~35 µs more than co-located).
+// Break-even is about one resume in ten with mappings: per 10 ms epoch,
+// the next epoch spins when fewer than that carried any (the first
+// co-locates; an epoch without hand-overs keeps the choice).
+bool PvUserSpace::pick_spin(uint64_t now) {
+  if (!spin_.cap) return false;  // one CPU or pinned: nothing to spin on
+  if (now - mix_epoch_ns_ >= CpuContention::kEpochNs) {
+    if (mix_handoffs_) spin_pick_ = mix_maps_ * 10 < mix_handoffs_;
+    if (mix_epoch_ns_) ++(spin_pick_ ? spin_epochs_ : pin_epochs_);
+    mix_epoch_ns_ = now;
+    mix_handoffs_ = mix_maps_ = 0;
+  }
+  ++mix_handoffs_;
+  if (!maps_.empty()) ++mix_maps_;
+  return spin_pick_;
 }
 
 void PvUserSpace::pin_here() {
@@ -533,11 +566,14 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   ++handoffs_;
   // Both sides spin only while the host's CPUs are not contended (an epoch's
   // verdict: the user process reads its cap from the door at each wait).
-  const bool quiet = (spin_.cap || colocate_when_quiet_) && (!gate_ || contention_.quiet(monotonic_ns()));
-  if (colocate_when_quiet_) {
+  const uint64_t now = monotonic_ns();
+  const bool spin_quiet = quiet_mode_ == QuietMode::Spin || (quiet_mode_ == QuietMode::Auto && pick_spin(now));
+  const bool quiet = (spin_.cap || !spin_quiet) && (!gate_ || contention_.quiet(now));
+  if (!spin_quiet) {
     colocate(quiet);  // quiet: both sides on this CPU, futex hand-overs as local switches
     spin_now_ = false;
   } else {
+    colocate(false);
     spin_now_ = spin_.cap && quiet;
   }
   d.spin_cap = spin_now_ ? spin_.cap : 0;
@@ -603,6 +639,8 @@ void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.handoffs", handoffs_);
   out.set("pv.2as.pinned", pinned_ ? 1 : 0);
   out.add("pv.2as.colocations", colocations_);
+  out.add("pv.2as.spin_epochs", spin_epochs_);
+  out.add("pv.2as.pin_epochs", pin_epochs_);
   out.set("pv.2as.spin_cap_ticks", spin_.cap);  // 0: futex only
   out.add("pv.2as.quiet_epochs", contention_.quiet_epochs());
   out.add("pv.2as.contended_epochs", contention_.contended_epochs());

@@ -73,6 +73,7 @@ class PvUserSpace final : public WindowListener {
   void kill_process();
   bool spin_cpus() const;
   void colocate(bool on);
+  bool pick_spin(uint64_t now);  // auto: spin this hand-over's epoch (few resumes carry mappings)?
   bool dead(std::string* err);  // reaped (true, with the reason)
 
   pv_door* door_ = nullptr;
@@ -96,8 +97,13 @@ class PvUserSpace final : public WindowListener {
   cpu_set_t old_mask_{};
   CpuContention contention_;  // gates spinning (pv_cpu_contention.h)
   bool gate_ = true;
-  bool colocate_when_quiet_ = false, colocated_ = false, colocate_saved_ = false;
+  enum class QuietMode { Auto, Pin, Spin };  // VTB_PV_2AS_QUIET
+  QuietMode quiet_mode_ = QuietMode::Auto;
+  bool colocated_ = false, colocate_saved_ = false;
   uint64_t colocations_ = 0;
+  // auto: this epoch's hand-overs and those that carried mappings (pick_spin)
+  bool spin_pick_ = false;
+  uint64_t mix_epoch_ns_ = 0, mix_handoffs_ = 0, mix_maps_ = 0, spin_epochs_ = 0, pin_epochs_ = 0;
   bool spin_now_ = false;  // this handoff may spin (cap set, CPUs quiet)
   uint64_t spin_us_ = 0;
   pv_spin spin_{};  // the engine side's hand-over policy (pv_door.h)

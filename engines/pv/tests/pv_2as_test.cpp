@@ -213,6 +213,7 @@ void expect_one_cpu_no_spin_affinity_restored(const RunResult& r, const cpu_set_
 // pv.2as.pinned) and the default quiet mode (VTB_PV_2AS_QUIET=pin, one
 // co-location in a quiet epoch; the gate off here: every epoch is quiet).
 TEST(Pv2as, PinningAndQuietColocationPutBothSidesOnOneCpuAndRestoreTheThread) {
+  setenv("VTB_PV_2AS_QUIET", "pin", 1);  // auto would spin for this stream of system calls
   struct Case {
     const char *var, *val, *cmdline, *counter;
   };
@@ -229,7 +230,9 @@ TEST(Pv2as, PinningAndQuietColocationPutBothSidesOnOneCpuAndRestoreTheThread) {
     }
     expect_one_cpu_no_spin_affinity_restored(r, before);
   }
+  unsetenv("VTB_PV_2AS_QUIET");
 }
+
 
 // Every hand-over is counted once on each side: a trap the engine caught
 // spinning or after a futex wait, a resume the user process caught likewise.
@@ -291,6 +294,33 @@ TEST(Pv2as, NoSpinningIsFutexOnlyOnBothSides) {
   for (const char* c : {"engine_spins", "engine_spin_misses", "user_spins", "user_spin_misses"})
     EXPECT_EQ(r.counters.get(std::string("pv.2as.") + c), 0u) << c;
   EXPECT_EQ(r.counters.get("pv.2as.engine_futex_waits"), r.counters.get("pv.2as.handoffs"));
+}
+
+// VTB_PV_2AS_QUIET=auto (the default), every epoch quiet (the gate off): a
+// stream of system calls (resumes without mapping changes) spins once the
+// boot's epochs are over; a stream of context switches (each resume maps
+// the other process's pages, so the user process blocks in a vetted mmap)
+// stays co-located. Counts of the per-epoch choice, not timings.
+TEST(Pv2as, AutoQuietModeSpinsForSystemCallsAndColocatesForMappings) {
+  if (!two_cpus()) GTEST_SKIP() << "one CPU: nothing to spin on";
+  setenv("VTB_PV_2AS_SPIN_GATE", "0", 1);
+  std::string skip = "unset";
+  pid_t pid = 0;
+  const RunResult sys = run_2as("micro_user syscall 50000 1", 60s, nullptr, &pid, &skip);
+  if (skip.empty()) {
+    EXPECT_EQ(sys.outcome, Outcome::Exited) << sys.message;
+    EXPECT_GT(sys.counters.get("pv.2as.spin_epochs"), sys.counters.get("pv.2as.pin_epochs"));
+    EXPECT_GE(sys.counters.get("pv.2as.engine_spins") + sys.counters.get("pv.2as.engine_spin_misses"), 1u);
+    expect_each_handoff_counted_once(sys);
+    skip = "unset";
+    const RunResult sw = run_2as("ctxswitch 3000", 60s, nullptr, &pid, &skip);
+    EXPECT_EQ(sw.outcome, Outcome::Exited) << sw.message;
+    EXPECT_GE(sw.counters.get("pv.2as.pin_epochs"), 1u);
+    EXPECT_EQ(sw.counters.get("pv.2as.spin_epochs"), 0u);
+    EXPECT_GE(sw.counters.get("pv.2as.colocations"), 1u);
+  }
+  unsetenv("VTB_PV_2AS_SPIN_GATE");
+  if (!skip.empty()) GTEST_SKIP() << skip;
 }
 
 // A malformed setting is bad input with one line naming it, at load.
