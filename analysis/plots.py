@@ -189,8 +189,9 @@ def plot_micro_per_op(table, out_path, group="micro"):
 
 
 def is_event_counter(name):
-    """Counts of events; excludes accumulated durations (*_ns) and sizes (*_bytes)."""
-    return not name.endswith(("_ns", "_bytes"))
+    """Counts of events; excludes accumulated durations (*_ns), sizes (*_bytes) and the gauges older
+    results hold per op (tidy.LEGACY_GAUGES; newer ones are no "/op" metric at all)."""
+    return not name.endswith(("_ns", "_bytes")) and name not in tidy.LEGACY_GAUGES
 
 
 def counter_matrix(table, group="micro", max_counters=12, min_per_op=0.01):

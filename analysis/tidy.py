@@ -10,8 +10,13 @@ Each benchmark row of ``bench.json`` is one repetition of one cell. Its
 ``label`` carries the dimensions as ``key=value`` pairs separated by ``;``
 (engine, backend, workload, group, mode, params, ops) and its user counters
 carry the numbers: ``ns_per_op``, ``phase_ns``, ``wall_s`` and, for every
-counter the run reported, ``<counter>/op`` (the run's count divided by the
-workload's op count).
+counter the run reported, ``<counter>/op`` for an event count (the measured
+phase's count divided by the workload's op count) or ``<counter>`` for a
+gauge (a level such as ``pv.direct_map_resident``: its value at the phase's
+end, never divided; docs/counters.md, "Kinds"). ``metric_kind()`` tells the
+metrics apart; results written before the kinds have every counter as
+``<counter>/op`` and load as they are (``metric_kind`` calls such a gauge
+``legacy_gauge``: its value is the level's growth per op, no count).
 
 The tidy table has one row per (run, cell, repetition, metric):
 ``run, date, host, host_kind, shard, commit, kvm_backend, engine, backend,
@@ -42,6 +47,21 @@ _GB_KEYS = {"name", "family_index", "per_family_instance_index", "run_name", "ru
             "aggregate_name", "aggregate_unit", "big_o", "rms", "complexity"}
 
 _UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+# The gauges of results written before bench rows had kinds (docs/counters.md, "Kinds"): those rows
+# hold them as "<name>/op", the level's growth over the phase divided by the operations.
+LEGACY_GAUGES = frozenset({"bt.tc_bytes", "bt.user_isolation", "bt.fsgs_isolation", "pv.fsgs_isolation",
+                           "pv.pt_frames", "pv.direct_map_resident", "pv.2as.pinned", "pv.2as.spin_cap_ticks"})
+
+
+def metric_kind(metric):
+    """What a metric holds: "per_op" (an event count per operation, "<counter>/op"), "gauge" (a
+    counter's level at the measured phase's end: a dotted counter name without "/op"), "legacy_gauge"
+    (a gauge an older vtb divided by the operations: no meaningful number) or "cell" (the cell's own
+    numbers: ns_per_op, ops, phase_ns, wall_s)."""
+    if metric.endswith("/op"):
+        return "legacy_gauge" if metric[:-3] in LEGACY_GAUGES else "per_op"
+    return "gauge" if "." in metric else "cell"
 
 
 class Table:

@@ -14,10 +14,12 @@
 namespace vtb::cli {
 namespace {
 
-// "  name   value" lines, the non-zero counters only unless `all`.
+// "  name   value" lines, the non-zero counters only unless `all`; a gauge's
+// line says it is a level (in a phase: at its end, not what moved).
 void print_counters(const Counters& c, bool all, const char* indent) {
   for (const auto& [k, v] : c.all())
-    if (all || v) printf("%s%-36s %llu\n", indent, k.c_str(), static_cast<unsigned long long>(v));
+    if (all || v)
+      printf("%s%-36s %llu%s\n", indent, k.c_str(), static_cast<unsigned long long>(v), c.is_gauge(k) ? " (level)" : "");
 }
 
 void print_human(const RunReport& r, bool all_counters) {

@@ -1,4 +1,7 @@
 // tags: harness|json — desc: a RunReport as one JSON object (schema in docs/cli.md).
+#include <set>
+#include <string>
+
 #include "harness/json.h"
 #include "harness/runner.h"
 
@@ -46,6 +49,11 @@ std::string report_to_json(const RunReport& r) {
   j["records"] = Json::array();
   for (const auto& [k, v] : res.records) j["records"].push_back({{"key", k}, {"value", v}});
   j["counters"] = counters_json(res.counters);
+  // The counters that are levels (docs/counters.md, kinds): a phase holds their value at its end.
+  std::set<std::string> gauges(res.counters.gauges().begin(), res.counters.gauges().end());
+  for (const auto& p : res.phases) gauges.insert(p.counters.gauges().begin(), p.counters.gauges().end());
+  j["gauges"] = Json::array();
+  for (const auto& g : gauges) j["gauges"].push_back(g);
   j["check_failures"] = r.check_failures;
   j["console"] = res.console;
   return dump_json(j);

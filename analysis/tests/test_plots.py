@@ -79,6 +79,17 @@ class PlotsTest(unittest.TestCase):
                     self.assertAlmostEqual(data[i, j], sorted(vals)[len(vals) // 2] if len(vals) % 2 else
                                            (sorted(vals)[len(vals) // 2 - 1] + sorted(vals)[len(vals) // 2]) / 2)
 
+    def test_counter_matrix_leaves_out_gauges(self):
+        # A gauge an older vtb divided by ops, and one as a level: neither is a count per op.
+        t = tidy.Table()
+        base = {"group": "micro", "engine": "pv", "backend": "pv", "mode": "cold", "workload": "micro_syscall"}
+        for metric, value in (("pv.syscall_bounce/op", 1.0), ("pv.direct_map_resident/op", 5.0),
+                              ("pv.direct_map_resident", 512.0)):
+            t.rows.append(dict(base, metric=metric, value=value))
+        rows, cols, data = plots.counter_matrix(t)
+        self.assertEqual(cols, ["pv.syscall_bounce"])
+        self.assertEqual(data.tolist(), [[1.0]])
+
     def test_paper_includes(self):
         run, info = paper_tex.generate(self.run_dir, self.out)
         gen = os.path.join(self.out, "generated")

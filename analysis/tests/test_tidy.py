@@ -67,6 +67,36 @@ class TidyTest(unittest.TestCase):
                 self.assertIn(k, got, b["name"])
             self.assertAlmostEqual(got["ns_per_op"] * got["ops"], got["phase_ns"], delta=1e-6 * got["phase_ns"] + 1)
 
+    def test_metric_kinds(self):
+        # The recorded run predates the kinds: its gauge bt.tc_bytes is per op, and loads as such.
+        kinds = {r["metric"]: tidy.metric_kind(r["metric"]) for r in self.table.rows}
+        self.assertEqual(kinds["bt.tc_bytes/op"], "legacy_gauge")
+        self.assertEqual(kinds["ns_per_op"], "cell")
+        self.assertIn("per_op", kinds.values())
+        self.assertEqual(tidy.metric_kind("pv.direct_map_resident"), "gauge")
+        self.assertEqual(tidy.metric_kind("priv.syscall/op"), "per_op")
+
+    def test_gauges_load_as_levels(self):
+        # A row as vtb bench writes it since the kinds: a gauge as its level, an event count per op.
+        d = tempfile.mkdtemp()
+        try:
+            run = os.path.join(d, "2026-12-05-0600_vm_0000000")
+            os.makedirs(run)
+            row = {"name": "pv/micro_syscall/cold/iterations:1/repeats:1/manual_time", "run_type": "iteration",
+                   "repetition_index": 0, "real_time": 1.0, "time_unit": "us",
+                   "label": "engine=pv;backend=pv@mprotect;workload=micro_syscall;group=micro;mode=cold;ops=200",
+                   "ns_per_op": 5.0, "ops": 200, "phase_ns": 1000.0, "wall_s": 0.1,
+                   "pv.syscall_bounce/op": 1.0, "pv.direct_map_resident": 512.0}
+            with open(os.path.join(run, "bench.json"), "w") as f:
+                json.dump({"benchmarks": [row]}, f)
+            t = tidy.load([run])
+            got = {r["metric"]: r["value"] for r in t.rows}
+            self.assertEqual(got["pv.direct_map_resident"], 512.0)
+            self.assertEqual(got["pv.syscall_bounce/op"], 1.0)
+            self.assertEqual(tidy.metric_kind("pv.direct_map_resident"), "gauge")
+        finally:
+            shutil.rmtree(d)
+
     def test_csv(self):
         buf = io.StringIO()
         self.table.write_csv(buf)

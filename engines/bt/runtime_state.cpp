@@ -104,7 +104,7 @@ void Runtime::stats(Counters& out) const {
   if (io_light_) out.add("bt.port_io_light", io_light_);
   out.add("bt.async_exits", st_.async_exits);
   // bt-softmmu isolates by construction: its TLB holds guest-memory host addresses only.
-  out.add("bt.user_isolation", (address_checks_ || opt_.softmmu) ? 1 : 0);
+  out.gauge("bt.user_isolation", (address_checks_ || opt_.softmmu) ? 1 : 0);
   if (opt_.softmmu) {
     out.add("softmmu.tlb_miss", st_.tlb_miss);
     out.add("softmmu.tlb_flush", st_.tlb_flush);
@@ -132,9 +132,9 @@ void Runtime::stats(Counters& out) const {
     out.add("bt.direct_faults", st_.direct_faults);
     out.add("bt.direct_interrupts", st_.direct_interrupts);
     out.add("bt.direct_outside", st_.direct_outside);
-    out.add("bt.fsgs_isolation", bt_direct_host.fsgs);
+    out.gauge("bt.fsgs_isolation", bt_direct_host.fsgs);
   }
-  out.add("bt.tc_bytes", user_tc_.used() + kernel_tc_.used());
+  out.gauge("bt.tc_bytes", user_tc_.used() + kernel_tc_.used());
   if (executed_) out.add("bt.guest_insns_executed", executed_);
   if (st_.hidden_fault) out.add("mmu.hidden_fault", st_.hidden_fault);
   if (st_.host_fault_ns) out.add("time.bt.host_fault_ns", st_.host_fault_ns);

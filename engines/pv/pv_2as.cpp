@@ -815,11 +815,11 @@ bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
 
 void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.handoffs", handoffs_);
-  out.set("pv.2as.pinned", pinned_ ? 1 : 0);
+  out.gauge("pv.2as.pinned", pinned_ ? 1 : 0);
   out.add("pv.2as.colocations", colocations_);
   out.add("pv.2as.spin_epochs", spin_epochs_);
   out.add("pv.2as.pin_epochs", pin_epochs_);
-  out.set("pv.2as.spin_cap_ticks", spin_.cap);  // 0: futex only
+  out.gauge("pv.2as.spin_cap_ticks", spin_.cap);  // 0: futex only
   out.add("pv.2as.quiet_epochs", contention_.quiet_epochs());
   out.add("pv.2as.contended_epochs", contention_.contended_epochs());
   out.add("pv.2as.runqueue_samples", contention_.samples());
@@ -851,7 +851,7 @@ void PvUserSpace::stats(Counters& out) const {
     out.add("pv.2as.user_wakes", u[3]);
     out.add("pv.2as.user_mmaps", u[4]);
   }
-  out.set("pv.2as.procs", slots_.size());
+  out.gauge("pv.2as.procs", slots_.size());
   out.add("pv.2as.proc_spawns", spawns_);
   out.add("pv.2as.clean_switches", clean_switches_);
   out.add("pv.2as.diff_switches", diff_switches_);

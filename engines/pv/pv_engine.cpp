@@ -456,8 +456,8 @@ void PvEngine::stats(Counters& out) const {
   if (mmu_) {
     out.add("mmu.validated_update", mmu_->validated_updates());
     if (mmu_->unvalidated_writes()) out.add("mmu.unvalidated_write", mmu_->unvalidated_writes());
-    out.set("pv.pt_frames", mmu_->pt_frames());
-    out.set("pv.direct_map_resident", PvWindow::resident_pages(VTB_KERNEL_VBASE, mem_ ? mem_->size() : 0));
+    out.gauge("pv.pt_frames", mmu_->pt_frames());
+    out.gauge("pv.direct_map_resident", PvWindow::resident_pages(VTB_KERNEL_VBASE, mem_ ? mem_->size() : 0));
     if (mmu_->stale_releases()) out.add("pv.stale_table_release", mmu_->stale_releases());
   }
   static const char* const kBuckets[4] = {"1", "2_8", "9_64", "65_up"};
@@ -467,7 +467,7 @@ void PvEngine::stats(Counters& out) const {
     if (reflected_[i]) out.add("fault.reflected." + std::to_string(i), reflected_[i]);
   out.add("pv.syscall_bounce", syscall_bounce_);
   if (io_in_run_) out.add("pv.port_io_in_run", io_in_run_);
-  out.add("pv.fsgs_isolation", vtb_pv_cpu.fsgs);
+  out.gauge("pv.fsgs_isolation", vtb_pv_cpu.fsgs);
   if (cpuid_.misses()) out.add("host.cpuid", cpuid_.misses());
   out.add("pv.map_ops", win_.map_ops());
   out.add("pv.kernel_protect_ops", win_.protect_ops());

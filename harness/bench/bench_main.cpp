@@ -382,10 +382,9 @@ struct Suite {
       // are divided by the operations of every phase-1 occurrence.
       const double run_ops = double(ops) * double(std::max(1, phase_count(rep, kMeasuredPhase)));
       const ReportPhase* ph = phase_occurrence(rep, kMeasuredPhase, occurrence);
-      if (ph && ph->has_counters)
-        for (const auto& [name, v] : ph->counters) st.counters[name + "/op"] = v / double(ops);
-      else
-        for (const auto& [name, v] : rep.counters) st.counters[name + "/op"] = v / run_ops;
+      // A gauge (a level: pages resident, a cap, a flag) is its value at the
+      // phase's end (the run's end without phase counters), never divided.
+      for (const auto& [key, v] : row_counters(rep, ph, double(ops), run_ops)) st.counters[key] = v;
       // Counts the guest kernel reports about itself (tbk.syscall_pf_compat:
       // system calls that took the kvm_pvm compatibility path) label the cell too.
       for (const auto& [name, v] : rep.records) {

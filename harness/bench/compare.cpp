@@ -31,16 +31,23 @@ bool is_time_counter(const std::string& name) {
   return (name.size() > 3 && name.compare(name.size() - 3, 3, "_ns") == 0) || name.find("_ns_") != std::string::npos;
 }
 
-// Adds one repetition's values; counters absent from it count 0.
-void add_rep(CompareSide* s, double ns_per_op, const std::map<std::string, double>& per_op) {
-  const size_t before = s->ns_per_op.size();
-  s->ns_per_op.push_back(ns_per_op);
-  for (const auto& [k, v] : per_op) {
-    auto& vals = s->per_op[k];
+// Adds one repetition's values to `into`; counters absent from it count 0.
+void add_values(std::map<std::string, std::vector<double>>* into, size_t before,
+                const std::map<std::string, double>& values) {
+  for (const auto& [k, v] : values) {
+    auto& vals = (*into)[k];
     vals.resize(before, 0.0);
     vals.push_back(v);
   }
-  for (auto& [k, vals] : s->per_op) vals.resize(before + 1, 0.0);
+  for (auto& [k, vals] : *into) vals.resize(before + 1, 0.0);
+}
+
+void add_rep(CompareSide* s, double ns_per_op, const std::map<std::string, double>& per_op,
+             const std::map<std::string, double>& gauges) {
+  const size_t before = s->ns_per_op.size();
+  s->ns_per_op.push_back(ns_per_op);
+  add_values(&s->per_op, before, per_op);
+  add_values(&s->gauges, before, gauges);
 }
 
 // The measured occurrence of phase 1 in one report (cold: the first, warm:
@@ -52,9 +59,12 @@ std::string add_report(const RunReport& r, bool warm, CompareSide* s) {
   const ReportPhase* p = phase_occurrence(r, kMeasuredPhase, warm ? n - 1 : 0);
   if (!p->has_counters) return "the report has no per-phase counters (a peer, or a report older than them)";
   const double ops = double(op_count(r, r.params));
-  std::map<std::string, double> per_op;
-  for (const auto& [k, v] : p->counters) per_op[k] = v / ops;
-  add_rep(s, double(p->end_ns - p->begin_ns) / ops, per_op);
+  std::map<std::string, double> per_op, gauges;
+  for (const auto& [k, v] : p->counters) {
+    if (r.is_gauge(k)) gauges[k] = v;
+    else per_op[k] = v / ops;
+  }
+  add_rep(s, double(p->end_ns - p->begin_ns) / ops, per_op, gauges);
   return "";
 }
 
@@ -112,10 +122,12 @@ std::string results_side(const std::string& dir, const CellSpec& c, CompareSide*
   for (const Json& row : json_at(j, "benchmarks")) {
     if (json_string(json_at(row, "run_type")) != "iteration" || json_at(row, "error_occurred") == true) continue;
     if (json_string(json_at(row, "name")).rfind(prefix, 0) != 0) continue;
-    std::map<std::string, double> per_op;
+    std::map<std::string, double> per_op, gauges;
+    std::string name;
+    bool gauge = false;
     for (const auto& [k, v] : row.items())
-      if (k.size() > 3 && k.compare(k.size() - 3, 3, "/op") == 0 && v.is_number()) per_op[k.substr(0, k.size() - 3)] = v;
-    add_rep(s, json_double(json_at(row, "ns_per_op"), NAN), per_op);
+      if (v.is_number() && row_counter_key(k, &name, &gauge)) (gauge ? gauges : per_op)[name] = v;
+    add_rep(s, json_double(json_at(row, "ns_per_op"), NAN), per_op, gauges);
   }
   if (s->ns_per_op.empty()) return path + ": no measured repetition of " + prefix.substr(0, prefix.size() - 1);
   s->title = describe(c) + " (" + path + ", " + std::to_string(s->ns_per_op.size()) + " repetitions)";
@@ -184,23 +196,26 @@ std::string format_comparison(const CompareSide& a, const CompareSide& b, size_t
   o += fmt::format("  A: {}\n  B: {}\n", spread_line(sa), spread_line(sb));
 
   struct Row { std::string name; double a, b; };
-  std::vector<Row> times, counts;
-  std::set<std::string> names;
-  for (const auto& [k, v] : a.per_op) names.insert(k);
-  for (const auto& [k, v] : b.per_op) names.insert(k);
-  for (const auto& k : names) {
-    auto med = [&](const CompareSide& s) {
-      auto it = s.per_op.find(k);
-      return it == s.per_op.end() ? 0.0 : median(it->second);
-    };
-    Row r{k, med(a), med(b)};
-    if (r.a == r.b) continue;
-    (is_time_counter(k) ? times : counts).push_back(r);
-  }
-  auto emit = [&](std::vector<Row>& rows, const std::string& heading) {
+  std::vector<Row> times, counts, levels;
+  auto rows_of = [&](std::map<std::string, std::vector<double>> CompareSide::*values, auto&& pick) {
+    std::set<std::string> names;
+    for (const auto& [k, v] : a.*values) names.insert(k);
+    for (const auto& [k, v] : b.*values) names.insert(k);
+    for (const auto& k : names) {
+      auto med = [&](const CompareSide& s) {
+        auto it = (s.*values).find(k);
+        return it == (s.*values).end() ? 0.0 : median(it->second);
+      };
+      Row r{k, med(a), med(b)};
+      if (r.a != r.b) pick(k).push_back(r);
+    }
+  };
+  rows_of(&CompareSide::per_op, [&](const std::string& k) -> std::vector<Row>& { return is_time_counter(k) ? times : counts; });
+  rows_of(&CompareSide::gauges, [&](const std::string&) -> std::vector<Row>& { return levels; });
+  auto emit = [&](std::vector<Row>& rows, const std::string& heading, const char* what) {
     std::stable_sort(rows.begin(), rows.end(),
                      [](const Row& x, const Row& y) { return std::fabs(x.b - x.a) > std::fabs(y.b - y.a); });
-    o += "\n" + heading + " (median per op, largest |B - A| first):\n";
+    o += "\n" + heading + " (" + what + ", largest |B - A| first):\n";
     if (rows.empty()) o += "  (none differ)\n";
     const size_t n = top ? std::min(top, rows.size()) : rows.size();
     for (size_t i = 0; i < n; ++i) {
@@ -210,8 +225,9 @@ std::string format_comparison(const CompareSide& a, const CompareSide& b, size_t
     }
     if (n < rows.size()) o += fmt::format("  ... {} more (--top 0 for all)\n", rows.size() - n);
   };
-  emit(times, "time counters, ns per op (time.*: ScopedNs scopes, nested ones overlap)");
-  emit(counts, "counts per op");
+  emit(times, "time counters, ns per op (time.*: ScopedNs scopes, nested ones overlap)", "median per op");
+  emit(counts, "counts per op", "median per op");
+  emit(levels, "gauges, levels at the phase's end (not per op)", "median level");
   return o;
 }
 

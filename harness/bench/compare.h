@@ -11,6 +11,7 @@ struct CompareSide {
   std::string title;                                  // what was measured, one line
   std::vector<double> ns_per_op;                      // one per repetition
   std::map<std::string, std::vector<double>> per_op;  // counter -> per repetition (0 where absent)
+  std::map<std::string, std::vector<double>> gauges;  // gauge -> its level at the phase's end, per repetition
 };
 
 // A cell as the user names it: ENGINE/WORKLOAD[@k=v,...][:cold|:warm].
@@ -23,8 +24,8 @@ struct CellSpec {
 std::string parse_cell_spec(const std::string& s, CellSpec* out);
 
 // The comparison table (B against A): time per op with spread, then the time
-// counters (*_ns) and the counts per op, each sorted by |B - A|, at most `top`
-// rows each (0: all).
+// counters (*_ns), the counts per op and the gauges (levels, not per op), each
+// sorted by |B - A|, at most `top` rows each (0: all).
 std::string format_comparison(const CompareSide& a, const CompareSide& b, size_t top);
 
 int compare_main(int argc, char** argv);

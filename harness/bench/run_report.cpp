@@ -101,11 +101,33 @@ bool parse_run_report(const std::string& text, RunReport* out, std::string* err)
     }
   }
   if (const Json* v = first_of(root, {"counters"})) flatten_counters(*v, "", &r.counters);
+  if (const Json* v = json_find(root, "gauges"); v && v->is_array())
+    for (const Json& g : *v)
+      if (g.is_string()) r.gauges.insert(g.get<std::string>());
   if (r.outcome.empty()) {
     if (err) *err = "run report has no outcome";
     return false;
   }
   *out = std::move(r);
+  return true;
+}
+
+std::map<std::string, double> row_counters(const RunReport& r, const ReportPhase* ph, double ops, double run_ops) {
+  const bool phase_counts = ph && ph->has_counters;
+  std::map<std::string, double> out;
+  for (const auto& [name, v] : phase_counts ? ph->counters : r.counters) {
+    if (r.is_gauge(name)) out[name] = v;
+    else out[name + "/op"] = v / (phase_counts ? ops : run_ops);
+  }
+  return out;
+}
+
+bool row_counter_key(const std::string& key, std::string* name, bool* gauge) {
+  const bool per_op = key.size() > 3 && key.compare(key.size() - 3, 3, "/op") == 0;
+  const std::string n = per_op ? key.substr(0, key.size() - 3) : key;
+  if (n.find('.') == std::string::npos || n.find('/') != std::string::npos) return false;
+  *name = n;
+  *gauge = !per_op;
   return true;
 }
 

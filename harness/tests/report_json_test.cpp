@@ -78,6 +78,24 @@ TEST(ReportJson, CarriesEveryField) {
   EXPECT_FALSE(j["phases"][1].contains("counters"));
   EXPECT_TRUE(j["phases"][1]["seconds"].is_null());
   EXPECT_EQ(j["counters"]["exit.port_io"], 42);
+  EXPECT_EQ(j["gauges"], Json::array());
+}
+
+// A gauge's name is listed once in "gauges" whether the run's counters or a phase's carry it.
+TEST(ReportJson, ListsTheGauges) {
+  RunReport r;
+  r.result.outcome = Outcome::Exited;
+  r.result.counters.add("exit.port_io", 42);
+  r.result.counters.gauge("pv.pt_frames", 9);
+  r.result.phases.push_back({1, 1000, 3000, {}, true});
+  r.result.phases[0].counters.gauge("pv.pt_frames", 8);
+  r.result.phases[0].counters.gauge("bt.tc_bytes", 4096);
+  Json j;
+  std::string err;
+  ASSERT_TRUE(parse_json(report_to_json(r), &j, &err)) << err;
+  EXPECT_EQ(j["gauges"], Json({"bt.tc_bytes", "pv.pt_frames"}));
+  EXPECT_EQ(j["phases"][0]["counters"]["pv.pt_frames"], 8);
+  EXPECT_EQ(j["counters"]["pv.pt_frames"], 9);
 }
 
 TEST(ReportJson, SetupFailureHasNoExitCode) {

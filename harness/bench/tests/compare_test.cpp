@@ -28,20 +28,6 @@ TEST(Compare, ParsesCellSpecs) {
     EXPECT_NE(parse_cell_spec(bad, &c), "") << bad;
 }
 
-TEST(Compare, SortsDifferencesLargestFirstAndSeparatesTime) {
-  CompareSide a{"A", {100, 110, 90}, {{"x", {1, 1, 1}}, {"y", {5, 5, 5}}, {"same", {2, 2, 2}}, {"t_ns", {10, 10, 10}}}};
-  CompareSide b{"B", {300, 310, 290}, {{"x", {4, 4, 4}}, {"y", {5.5, 5.5, 5.5}}, {"same", {2, 2, 2}}, {"t_ns", {90, 90, 90}}}};
-  const std::string s = format_comparison(a, b, 0);
-  EXPECT_NE(s.find("3 reps, cv 10.0%"), std::string::npos) << s;
-  EXPECT_NE(s.find("3x"), std::string::npos) << s;  // 300 / 100
-  const size_t counts = s.find("counts per op");
-  ASSERT_NE(counts, std::string::npos) << s;
-  EXPECT_LT(s.find("t_ns"), counts) << s;            // a time counter: its own table
-  EXPECT_LT(s.find("\n  x "), s.find("\n  y ")) << s;  // |+3| before |+0.5|
-  EXPECT_EQ(s.find("same"), std::string::npos) << s;  // no difference: not listed
-  EXPECT_EQ(format_comparison(a, b, 1).find("\n  y "), std::string::npos);  // --top 1
-}
-
 namespace {
 
 // Runs `vtb compare`; "" when the engines are not available here.
@@ -67,6 +53,31 @@ bool row(const std::string& out, const std::string& name, double* a, double* b) 
 }
 
 }  // namespace
+
+TEST(Compare, SortsDifferencesLargestFirstAndSeparatesTime) {
+  CompareSide a{"A", {100, 110, 90}, {{"x", {1, 1, 1}}, {"y", {5, 5, 5}}, {"same", {2, 2, 2}}, {"t_ns", {10, 10, 10}}},
+                {{"g.level", {500, 500, 500}}}};
+  CompareSide b{"B", {300, 310, 290}, {{"x", {4, 4, 4}}, {"y", {5.5, 5.5, 5.5}}, {"same", {2, 2, 2}}, {"t_ns", {90, 90, 90}}},
+                {{"g.level", {700, 700, 700}}}};
+  const std::string s = format_comparison(a, b, 0);
+  EXPECT_NE(s.find("3 reps, cv 10.0%"), std::string::npos) << s;
+  EXPECT_NE(s.find("3x"), std::string::npos) << s;  // 300 / 100
+  const size_t counts = s.find("counts per op");
+  ASSERT_NE(counts, std::string::npos) << s;
+  EXPECT_LT(s.find("t_ns"), counts) << s;            // a time counter: its own table
+  EXPECT_LT(s.find("\n  x "), s.find("\n  y ")) << s;  // |+3| before |+0.5|
+  EXPECT_EQ(s.find("same"), std::string::npos) << s;  // no difference: not listed
+  EXPECT_EQ(format_comparison(a, b, 1).find("\n  y "), std::string::npos);  // --top 1
+  // A gauge: its own table, after the counts, as the median level (not per op).
+  const size_t levels = s.find("gauges, levels at the phase's end (not per op) (median level");
+  ASSERT_NE(levels, std::string::npos) << s;
+  EXPECT_LT(counts, levels) << s;
+  double ga = -1, gb = -1;
+  ASSERT_TRUE(row(s.substr(levels), "g.level", &ga, &gb)) << s;
+  EXPECT_EQ(ga, 500);
+  EXPECT_EQ(gb, 700);
+}
+
 
 // "Why is pv's syscall slower than bt's?": the protection switches and the
 // syscall bounce, per op, from phase 1 only.

@@ -65,3 +65,50 @@ TEST(RunReport, RejectsGarbage) {
   EXPECT_FALSE(parse_run_report("{\"engine\":\"bt\"}\n", &r, &err));  // no outcome
   EXPECT_NE(err.find("outcome"), std::string::npos);
 }
+
+// A pv report as report_to_json writes it since counters have kinds: the
+// gauges are named, phase 1 holds their level at its end.
+static const char* kWithGauges = R"({"engine":"pv","backend":"pv@mprotect","workload":"micro_syscall",
+ "params":{"n":"200"},"outcome":"exited","exit_code":0,
+ "phases":[{"phase":1,"begin_ns":0,"end_ns":100000,
+            "counters":{"exit.port_io":4,"pv.syscall_bounce":200,"pv.direct_map_resident":512,"pv.fsgs_isolation":1}}],
+ "records":[{"key":"ops","value":"200"}],
+ "counters":{"exit.port_io":90,"pv.syscall_bounce":260,"pv.direct_map_resident":520,"pv.fsgs_isolation":1},
+ "gauges":["pv.direct_map_resident","pv.fsgs_isolation"]})";
+
+TEST(RunReport, RowCountersReportAGaugeAsItsLevelAndAnEventPerOp) {
+  RunReport r;
+  std::string err;
+  ASSERT_TRUE(parse_run_report(kWithGauges, &r, &err)) << err;
+  EXPECT_TRUE(r.is_gauge("pv.direct_map_resident"));
+  EXPECT_FALSE(r.is_gauge("pv.syscall_bounce"));
+  const auto row = row_counters(r, phase_occurrence(r, 1, 0), 200, 200);
+  EXPECT_DOUBLE_EQ(row.at("pv.direct_map_resident"), 512);  // the level, not 512 / 200
+  EXPECT_DOUBLE_EQ(row.at("pv.fsgs_isolation"), 1);
+  EXPECT_EQ(row.count("pv.direct_map_resident/op"), 0u);
+  EXPECT_DOUBLE_EQ(row.at("pv.syscall_bounce/op"), 1.0);
+  EXPECT_DOUBLE_EQ(row.at("exit.port_io/op"), 0.02);
+  EXPECT_EQ(row.size(), 4u);
+  // Without phase counters: run totals, counts over every phase-1 op, gauges at the run's end.
+  const auto run = row_counters(r, nullptr, 200, 400);
+  EXPECT_DOUBLE_EQ(run.at("pv.direct_map_resident"), 520);
+  EXPECT_DOUBLE_EQ(run.at("pv.syscall_bounce/op"), 0.65);
+  // A report from before the kinds (no "gauges"): every counter per op, as then.
+  RunReport old;
+  ASSERT_TRUE(parse_run_report(kRecorded, &old, &err)) << err;
+  EXPECT_TRUE(old.gauges.empty());
+  EXPECT_DOUBLE_EQ(row_counters(old, nullptr, 1000, 2000).at("priv.out/op"), 0.5);
+}
+
+TEST(RunReport, RowCounterKeysNameTheKind) {
+  std::string name;
+  bool gauge = true;
+  ASSERT_TRUE(row_counter_key("priv.syscall/op", &name, &gauge));
+  EXPECT_EQ(name, "priv.syscall");
+  EXPECT_FALSE(gauge);
+  ASSERT_TRUE(row_counter_key("pv.pt_frames", &name, &gauge));
+  EXPECT_EQ(name, "pv.pt_frames");
+  EXPECT_TRUE(gauge);
+  for (const char* not_counter : {"ns_per_op", "ops", "phase_ns", "wall_s", "real_time", "run_name", "a/b.c"})
+    EXPECT_FALSE(row_counter_key(not_counter, &name, &gauge)) << not_counter;
+}
