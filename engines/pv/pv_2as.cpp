@@ -21,10 +21,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "common/host_events.h"
 #include "common/clock.h"
 #include "common/scoped_ns.h"
+#include "engines/pv/pv_mmu.h"
 
 namespace vtb::pv {
 namespace {
@@ -124,30 +126,45 @@ bool PvUserSpace::available(std::string* why) {
 
 PvUserSpace::~PvUserSpace() {
   if ((pinned_ || colocate_saved_) && syscall(SYS_gettid) == pinned_tid_) sched_setaffinity(0, sizeof old_mask_, &old_mask_);
-  kill_process();
-  if (notify_fd_ >= 0) close(notify_fd_);
-  if (door_) munmap(door_, kDoorBytes);
-  if (door_fd_ >= 0) close(door_fd_);
+  for (auto& sl : slots_) close_slot(*sl);
 }
 
-void PvUserSpace::kill_process() {
-  if (pid_ <= 0) return;
-  if (door_) {
-    door_->cmd_exit = 1;
+void PvUserSpace::close_slot(Slot& sl) {
+  kill_process(sl);
+  if (sl.notify_fd >= 0) close(sl.notify_fd);
+  if (sl.door) munmap(sl.door, kDoorBytes);
+  if (sl.door_fd >= 0) close(sl.door_fd);
+  sl.notify_fd = sl.door_fd = -1;
+  sl.door = nullptr;
+}
+
+void PvUserSpace::kill_process(Slot& sl) {
+  if (sl.pid <= 0) return;
+  if (sl.door) {
+    sl.door->cmd_exit = 1;
+    Slot* const was = s_;
+    s_ = &sl;
     post_to_user();
+    s_ = was;
   }
-  kill(pid_, SIGKILL);
+  kill(sl.pid, SIGKILL);
   int st = 0;
-  while (waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+  while (waitpid(sl.pid, &st, 0) < 0 && errno == EINTR) {
   }
-  pid_ = -1;
+  sl.pid = -1;
 }
 
+// Any of them: an idle one that died (killed from outside) is as fatal as
+// the running one, found at the next wait rather than when it is needed.
 bool PvUserSpace::dead(std::string* err) {
   int st = 0;
-  const pid_t r = waitpid(pid_, &st, WNOHANG);
+  pid_t r = 0;
+  for (auto& sl : slots_) {
+    if (sl->pid <= 0 || (r = waitpid(sl->pid, &st, WNOHANG)) == 0) continue;
+    sl->pid = -1;
+    break;
+  }
   if (r == 0) return false;
-  pid_ = -1;
   if (r < 0)
     *err = errno_text("pv@2as: the user process vanished (waitpid)", errno);
   else if (WIFSIGNALED(st))
@@ -188,26 +205,38 @@ bool PvUserSpace::configure(std::string* err) {
     *out = std::strcmp(e, yes) == 0;
     return true;
   };
-  colocate_when_quiet_ = true;  // measured better than spinning on 5 of 6 workloads here (docs/pv.md)
+  max_procs_ = kDefaultProcs;
+  if (const char* e = std::getenv("VTB_PV_2AS_PROCS"); e && *e) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long n = std::strtoull(e, &end, 10);
+    if (errno || *end || *e == '-' || n < 1 || n > kMaxProcs) {
+      *err = std::string("pv@2as: VTB_PV_2AS_PROCS='") + e + "' is not a number of user processes (1-" +
+             std::to_string(kMaxProcs) + ")";
+      return false;
+    }
+    max_procs_ = unsigned(n);
+  }
   gate_ = true;
-  return choice("VTB_PV_2AS_QUIET", "pin", "spin", &colocate_when_quiet_) &&
-         choice("VTB_PV_2AS_SPIN_GATE", "1", "0", &gate_);
+  quiet_mode_ = QuietMode::Auto;
+  if (const char* e = std::getenv("VTB_PV_2AS_QUIET"); e && *e) {
+    if (std::strcmp(e, "auto") == 0)
+      quiet_mode_ = QuietMode::Auto;
+    else if (std::strcmp(e, "pin") == 0)
+      quiet_mode_ = QuietMode::Pin;
+    else if (std::strcmp(e, "spin") == 0)
+      quiet_mode_ = QuietMode::Spin;
+    else {
+      *err = std::string("pv@2as: VTB_PV_2AS_QUIET='") + e + "' is not auto, pin or spin";
+      return false;
+    }
+  }
+  return choice("VTB_PV_2AS_SPIN_GATE", "1", "0", &gate_);
 }
 
 bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err) {
   if (running()) return true;
-  if (door_fd_ < 0) {
-    door_fd_ = int(syscall(SYS_memfd_create, "vtb-pv-door", MFD_CLOEXEC));
-    if (door_fd_ < 0 || ftruncate(door_fd_, off_t(kDoorBytes)) != 0) {
-      *err = errno_text("pv@2as: door memfd", errno);
-      return false;
-    }
-    void* p = mmap(nullptr, kDoorBytes, PROT_READ | PROT_WRITE, MAP_SHARED, door_fd_, 0);
-    if (p == MAP_FAILED) {
-      *err = errno_text("pv@2as: door mmap", errno);
-      return false;
-    }
-    door_ = static_cast<pv_door*>(p);
+  if (!xsave_size_) {
     // The engine's FP/SIMD image (XCR0 components, standard format) and the
     // bits the hardware accepts in MXCSR (a bad value would make xrstor fault).
     unsigned a = 0, b = 0, c = 0, d = 0;
@@ -229,24 +258,53 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
       xsave_end_[i] = cb + ca;  // offset + size
     }
   }
-  std::memset(door_, 0, offsetof(pv_door, log));
-  door_->magic = PV_DOOR_MAGIC;
-  door_->engine_pid = uint64_t(getpid());
-  door_->preempt_sig = uint32_t(preempt_sig);
-  door_->fsgs = fsgs ? 1 : 0;
-  door_->spin_cap = 0;  // set once the TSC is calibrated (below)
+  mem_fd_ = mem_fd;
+  fsgs_ = fsgs;
+  preempt_sig_ = preempt_sig;
   spin_ = pv_spin{};
   log_cap_ = PV_DOOR_LOG_MAX;  // VTB_PV_2AS_LOG_CAP: a smaller log (tests: the overflow replay)
   if (const char* e = std::getenv("VTB_PV_2AS_LOG_CAP"); e && *e)
     log_cap_ = std::clamp<uint64_t>(std::strtoull(e, nullptr, 10), 2, PV_DOOR_LOG_MAX);
-  preempt_sig_ = preempt_sig;
-  seen_to_engine_ = 0;
-  log_n_ = 0;
-  maps_.clear();
-  overflow_ = false;
+  if (slots_.empty()) slots_.push_back(std::make_unique<Slot>());
+  s_ = slots_[0].get();
+  if (!spawn(*s_, err)) return false;
+  spin_ = pv_spin{spin_us_ && spin_cpus() ? uint64_t(tsc_per_ns() * 1000.0 * double(spin_us_)) : 0, 0};
+  return true;
+}
+
+// Start a user process in `sl` and wait until it is ready (its door reset,
+// its log empty, it maps nothing of the guest yet). The current process
+// stays current.
+bool PvUserSpace::spawn(Slot& sl, std::string* err) {
+  if (sl.door_fd < 0) {
+    sl.door_fd = int(syscall(SYS_memfd_create, "vtb-pv-door", MFD_CLOEXEC));
+    if (sl.door_fd < 0 || ftruncate(sl.door_fd, off_t(kDoorBytes)) != 0) {
+      *err = errno_text("pv@2as: door memfd", errno);
+      return false;
+    }
+    void* p = mmap(nullptr, kDoorBytes, PROT_READ | PROT_WRITE, MAP_SHARED, sl.door_fd, 0);
+    if (p == MAP_FAILED) {
+      *err = errno_text("pv@2as: door mmap", errno);
+      return false;
+    }
+    sl.door = static_cast<pv_door*>(p);
+  }
+  std::memset(sl.door, 0, offsetof(pv_door, log));
+  sl.door->magic = PV_DOOR_MAGIC;
+  sl.door->engine_pid = uint64_t(getpid());
+  sl.door->preempt_sig = uint32_t(preempt_sig_);
+  sl.door->fsgs = fsgs_ ? 1 : 0;
+  sl.door->spin_cap = 0;  // until the contention gate has seen a quiet epoch (run)
+  sl.seen = 0;
+  sl.log_n = 0;
+  sl.maps.clear();
+  sl.overflow = false;
+  sl.has_root = false;
+  sl.shadow.clear();
   const char* path = user_host_path();
   char* const argv[] = {const_cast<char*>("vtb-pv-user"), nullptr};
   char* const envp[] = {nullptr};
+  const int mem_fd = mem_fd_, door_fd = sl.door_fd;
   const pid_t pid = fork();
   if (pid < 0) {
     *err = errno_text("pv@2as: fork", errno);
@@ -260,38 +318,37 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
     // answer"); the engine's death still kills it (PDEATHSIG).
     setpgid(0, 0);
     // Above the target numbers first (either may be 3 or 4 already, CLOEXEC).
-    const int m = fcntl(mem_fd, F_DUPFD, 10), d = fcntl(door_fd_, F_DUPFD, 10);
+    const int m = fcntl(mem_fd, F_DUPFD, 10), d = fcntl(door_fd, F_DUPFD, 10);
     if (m < 0 || d < 0 || dup2(m, PV_DOOR_MEMFD) < 0 || dup2(d, PV_DOOR_DOORFD) < 0) _exit(126);
     syscall(SYS_close_range, PV_DOOR_DOORFD + 1, ~0U, 0);  // nothing else of the engine's
     execve(path, argv, envp);
     _exit(127);
   }
-  pid_ = pid;
+  sl.pid = pid;
+  ++spawns_;
+  // Where the others run (pinned or co-located): there too.
+  if (pinned_ || colocated_) sched_setaffinity(pid, sizeof one_cpu_, &one_cpu_);
+  Slot* const was = s_;
+  s_ = &sl;
+  const uint64_t counts[3] = {spins_, spin_misses_, futex_waits_};  // per handoff: not the start-up
   static PvCpu boot;  // no ticks: only the start-up limit applies
-  if (!wait_trap(boot, 10000000000ULL, err)) {
-    if (running()) kill_process();
+  bool ok = wait_trap(boot, 10000000000ULL, err);
+  spins_ = counts[0], spin_misses_ = counts[1], futex_waits_ = counts[2];
+  if (!ok) {
     if (err->empty()) *err = "pv@2as: the user process did not start within 10 s";
-    return false;
-  }
-  if (door_->trap.sig == PV_DOOR_BAD_SETUP) {
-    *err = std::string("pv@2as: the user process failed its set-up: ") + setup_step(door_->trap.addr) +
-           (door_->trap.err ? ": " + std::string(std::strerror(int(door_->trap.err))) : std::string());
-    kill_process();
-    return false;
-  }
-  if (door_->trap.sig != PV_DOOR_BOOTED) {
+  } else if (sl.door->trap.sig == PV_DOOR_BAD_SETUP) {
+    *err = std::string("pv@2as: the user process failed its set-up: ") + setup_step(sl.door->trap.addr) +
+           (sl.door->trap.err ? ": " + std::string(std::strerror(int(sl.door->trap.err))) : std::string());
+    ok = false;
+  } else if (sl.door->trap.sig != PV_DOOR_BOOTED) {
     *err = "pv@2as: the user process did not start";
-    kill_process();
-    return false;
+    ok = false;
+  } else {
+    ok = take_listener(sl.door->trap.err, err);
   }
-  if (!take_listener(door_->trap.err, err)) {
-    kill_process();
-    return false;
-  }
-  spins_ = spin_misses_ = futex_waits_ = 0;  // the counters are per handoff: not the start-up
-  spin_ = pv_spin{spin_us_ && spin_cpus() ? uint64_t(tsc_per_ns() * 1000.0 * double(spin_us_)) : 0, 0};
-  door_->spin_cap = 0;  // until the contention gate has seen a quiet epoch (wait_trap)
-  return true;
+  if (!ok && sl.pid > 0) kill_process(sl);
+  s_ = was;
+  return ok;
 }
 
 // Spinning needs a CPU for each side: two online and allowed, not pinned to one.
@@ -304,14 +361,14 @@ bool PvUserSpace::spin_cpus() const {
 // The user process's seccomp listener, taken from it (it sent its number
 // before any guest code ran).
 bool PvUserSpace::take_listener(uint64_t fd, std::string* err) {
-  if (notify_fd_ >= 0) close(notify_fd_);
-  notify_fd_ = -1;
-  const int pidfd = int(syscall(SYS_pidfd_open, pid_, 0));
+  if (s_->notify_fd >= 0) close(s_->notify_fd);
+  s_->notify_fd = -1;
+  const int pidfd = int(syscall(SYS_pidfd_open, s_->pid, 0));
   if (pidfd >= 0) {
-    notify_fd_ = int(syscall(SYS_pidfd_getfd, pidfd, int(fd), 0));
+    s_->notify_fd = int(syscall(SYS_pidfd_getfd, pidfd, int(fd), 0));
     close(pidfd);
   }
-  if (notify_fd_ < 0) {
+  if (s_->notify_fd < 0) {
     *err = errno_text("pv@2as: cannot take the user process's seccomp listener (pidfd_getfd; ptrace restricted?)", errno);
     return false;
   }
@@ -325,7 +382,7 @@ bool PvUserSpace::take_listener(uint64_t fd, std::string* err) {
 bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
   if (spin_now_) {  // the user process is about to ask: look without sleeping first (pv_door.h's cap)
     const uint64_t t0 = __rdtsc();
-    pollfd p{notify_fd_, POLLIN, 0};
+    pollfd p{s_->notify_fd, POLLIN, 0};
     while (poll(&p, 1, 0) == 0) {
       if (__rdtsc() - t0 >= spin_.cap) break;
       _mm_pause();
@@ -334,7 +391,7 @@ bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
   }
   int idle = 0;
   for (;;) {
-    pollfd p{notify_fd_, POLLIN, 0};
+    pollfd p{s_->notify_fd, POLLIN, 0};
     const int r = poll(&p, 1, 50);
     if (r < 0 && errno == EINTR) continue;  // the engine's tick
     if (r == 0 || (p.revents & (POLLHUP | POLLERR))) {
@@ -348,7 +405,7 @@ bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
     }
     seccomp_notif req;
     std::memset(&req, 0, sizeof req);
-    if (ioctl(notify_fd_, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+    if (ioctl(s_->notify_fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
       if (errno == EINTR || errno == ENOENT) continue;
       *err = errno_text("pv@2as: seccomp notification", errno);
       kill_process();
@@ -365,7 +422,7 @@ bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
       resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     else
       resp.error = -EPERM;
-    ioctl(notify_fd_, SECCOMP_IOCTL_NOTIF_SEND, &resp);  // ENOENT: it was interrupted, it asks again
+    ioctl(s_->notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);  // ENOENT: it was interrupted, it asks again
     ++map_checks_;
     if (ok) return true;
     ++map_refusals_;
@@ -379,7 +436,7 @@ bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
   }
 }
 
-// VTB_PV_2AS_QUIET=pin (the default): in a quiet epoch both sides run on
+// VTB_PV_2AS_QUIET=pin (and auto's choice when resumes carry mappings): in a quiet epoch both sides run on
 // the CPU this thread is on (a futex hand-over is then a switch on one CPU,
 // not a wake-up of an idle one: an IPI, a VM exit on a virtual host); in a
 // contended one they get their own affinity back (the scheduler then keeps
@@ -394,19 +451,48 @@ void PvUserSpace::colocate(bool on) {
       colocate_saved_ = true;
       pinned_tid_ = syscall(SYS_gettid);
     }
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    if (sched_setaffinity(0, sizeof one, &one) != 0 || sched_setaffinity(pid_, sizeof one, &one) != 0) {
+    CPU_ZERO(&one_cpu_);
+    CPU_SET(cpu, &one_cpu_);
+    if (sched_setaffinity(0, sizeof one_cpu_, &one_cpu_) != 0 || !set_user_affinity(one_cpu_)) {
       sched_setaffinity(0, sizeof old_mask_, &old_mask_);
+      set_user_affinity(old_mask_);
       return;
     }
   } else {
     sched_setaffinity(0, sizeof old_mask_, &old_mask_);
-    sched_setaffinity(pid_, sizeof old_mask_, &old_mask_);
+    set_user_affinity(old_mask_);
   }
   colocated_ = on;
   ++colocations_;
+}
+
+// Every user process (the current one must take it; an idle one may be gone).
+bool PvUserSpace::set_user_affinity(const cpu_set_t& m) {
+  for (auto& sl : slots_)
+    if (sl->pid > 0 && sched_setaffinity(sl->pid, sizeof m, &m) != 0 && sl.get() == s_) return false;
+  return true;
+}
+
+// VTB_PV_2AS_QUIET=auto (the default): which quiet mode pays is decided by
+// what the hand-overs carry. A resume without mapping changes is two
+// hand-overs that spinning makes ~0.1 µs each instead of ~2.4 µs local
+// switches; a resume with mappings makes the user process block in its
+// vetted mmap, and the engine's answer must then wake it on the other CPU
+// (an IPI: a VM exit on this virtual host, ~35 µs more than co-located).
+// Break-even is about one resume in ten with mappings: per 10 ms epoch,
+// the next epoch spins when fewer than that carried any (the first
+// co-locates; an epoch without hand-overs keeps the choice).
+bool PvUserSpace::pick_spin(uint64_t now) {
+  if (!spin_.cap) return false;  // one CPU or pinned: nothing to spin on
+  if (now - mix_epoch_ns_ >= CpuContention::kEpochNs) {
+    if (mix_handoffs_) spin_pick_ = mix_maps_ * 10 < mix_handoffs_;
+    if (mix_epoch_ns_) ++(spin_pick_ ? spin_epochs_ : pin_epochs_);
+    mix_epoch_ns_ = now;
+    mix_handoffs_ = mix_maps_ = 0;
+  }
+  ++mix_handoffs_;
+  if (!s_->maps.empty()) ++mix_maps_;
+  return spin_pick_;
 }
 
 void PvUserSpace::pin_here() {
@@ -415,27 +501,33 @@ void PvUserSpace::pin_here() {
   if (!e || std::strcmp(e, "1") != 0) return;
   const int cpu = sched_getcpu();
   if (cpu < 0 || sched_getaffinity(0, sizeof old_mask_, &old_mask_) != 0) return;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  if (sched_setaffinity(0, sizeof one, &one) != 0) return;
-  if (sched_setaffinity(pid_, sizeof one, &one) != 0) {
+  CPU_ZERO(&one_cpu_);
+  CPU_SET(cpu, &one_cpu_);
+  if (sched_setaffinity(0, sizeof one_cpu_, &one_cpu_) != 0) return;
+  if (!set_user_affinity(one_cpu_)) {
     sched_setaffinity(0, sizeof old_mask_, &old_mask_);
+    set_user_affinity(old_mask_);
     return;
   }
   pinned_ = true;
   pinned_tid_ = syscall(SYS_gettid);
-  spin_.cap = door_->spin_cap = 0;  // one CPU for both: a spinner would only hold off the other side
+  spin_.cap = s_->door->spin_cap = 0;  // one CPU for both: a spinner would only hold off the other side
 }
 
 void PvUserSpace::append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot) {
-  if (!door_ || overflow_) return;
-  if (log_n_ == log_cap_) {
-    overflow_ = true;  // the engine re-logs the whole user half before the next resume
+  if (switching_) {  // a switch's changes: switch_end decides whose they are
+    held_.push_back(pv_door_log{op, va, len, gpa_prot});
     return;
   }
-  door_->log[log_n_++] = pv_door_log{op, va, len, gpa_prot};
-  if (op == PV_LOG_MAP) maps_.push_back(door_->log[log_n_ - 1]);
+  if (!s_ || !s_->door) return;
+  track(*s_, op, va, len, gpa_prot);
+  if (s_->overflow) return;
+  if (s_->log_n == log_cap_) {
+    s_->overflow = true;  // the engine re-logs the whole user half before the next resume
+    return;
+  }
+  s_->door->log[s_->log_n++] = pv_door_log{op, va, len, gpa_prot};
+  if (op == PV_LOG_MAP) s_->maps.push_back(s_->door->log[s_->log_n - 1]);
 }
 
 void PvUserSpace::mapped(uint64_t va, uint64_t len, uint64_t gpa, int prot) {
@@ -445,18 +537,137 @@ void PvUserSpace::unmapped(uint64_t va, uint64_t len) { append(PV_LOG_UNMAP, va,
 
 void PvUserSpace::begin_replay() {
   ++replays_;
-  overflow_ = false;
-  log_n_ = 0;
-  maps_.clear();
+  s_->overflow = false;
+  s_->log_n = 0;
+  s_->maps.clear();
   append(PV_LOG_RESET, 0, 0, 0);
 }
 
+void PvUserSpace::switch_begin() {
+  switching_ = s_ != nullptr;
+  held_.clear();
+}
+
+void PvUserSpace::switch_end(const PvMmu& mmu) {
+  if (!switching_) return;
+  switching_ = false;
+  const uint64_t root = mmu.cr3(), incarnation = mmu.root_incarnation(root), foreign = mmu.foreign_updates();
+  Slot* const out = s_;
+  // The outgoing process maps its root's user half as the window had it
+  // (its log holds every change since it last ran): current as of now.
+  out->gen = foreign;
+  out->changes = mmu.root_changes(out->root);
+  const auto same_root = [&](const Slot& sl) {
+    return sl.has_root && sl.root == root && sl.incarnation == incarnation && sl.pid > 0;
+  };
+  const auto current_to = [&](Slot* sl) {
+    s_ = sl;
+    sl->has_root = true;
+    sl->root = root;
+    sl->incarnation = incarnation;
+    sl->used = ++use_clock_;
+  };
+  // 1. A process that maps this root and saw no change of it since: as it is.
+  for (auto& sl : slots_)
+    if (same_root(*sl) && sl->gen == foreign && sl->changes == mmu.root_changes(root)) {
+      held_.clear();
+      ++clean_switches_;
+      current_to(sl.get());
+      return;
+    }
+  // 2. The window's change, applied to the outgoing process: when its root
+  // is gone or it is the only one (its mappings are the window's).
+  Slot* pick = nullptr;
+  if (!out->has_root || max_procs_ <= 1) pick = out;
+  // 3. Else a process that maps nothing anyone needs (a free one, or this
+  // root's stale one), a new one, the least recently used one.
+  for (auto& sl : slots_)
+    if (!pick && sl.get() != out && sl->pid > 0 && (!sl->has_root || same_root(*sl))) pick = sl.get();
+  if (!pick && slots_.size() < max_procs_) {
+    auto sl = std::make_unique<Slot>();
+    std::string why;
+    if (spawn(*sl, &why)) {
+      pick = sl.get();
+      slots_.push_back(std::move(sl));
+    } else {
+      ++spawn_failures_;  // the outgoing process serves, as with one (correct, slower)
+      close_slot(*sl);
+    }
+  }
+  if (!pick)
+    for (auto& sl : slots_)
+      if (sl.get() != out && sl->pid > 0 && (!pick || sl->used < pick->used)) pick = sl.get();
+  if (!pick) pick = out;
+  if (pick == out) {
+    ++diff_switches_;
+    std::vector<pv_door_log> held;
+    held.swap(held_);
+    current_to(out);
+    for (const pv_door_log& e : held) append(e.op, e.va, e.len, e.gpa_prot);
+    return;
+  }
+  held_.clear();
+  ++replay_switches_;
+  current_to(pick);
+  // What it will map once its log is applied, made what the new root maps:
+  // only the pages that differ (a process reused for the next child of the
+  // same program differs in its private pages only).
+  struct Pages final : WindowListener {
+    std::map<uint64_t, uint64_t> want;  // page -> gpa | prot
+    void mapped(uint64_t va, uint64_t len, uint64_t gpa, int prot) override {
+      for (uint64_t o = 0; o < len; o += VTB_PAGE_SIZE) want[va + o] = (gpa + o) | uint64_t(prot & 7);
+    }
+    void unmapped(uint64_t, uint64_t) override {}
+  } pages;
+  mmu.replay(pages);
+  log_difference(pages.want);
+}
+
+// Keep `sl`'s picture of its mappings in step with its log.
+void PvUserSpace::track(Slot& sl, uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot) {
+  if (op == PV_LOG_RESET) {
+    sl.shadow.clear();
+    return;
+  }
+  sl.shadow.erase(sl.shadow.lower_bound(va), sl.shadow.lower_bound(va + len));
+  if (op == PV_LOG_MAP)
+    for (uint64_t o = 0; o < len; o += VTB_PAGE_SIZE) sl.shadow.emplace_hint(sl.shadow.end(), va + o, gpa_prot + o);
+}
+
+// Log what turns the current process's mappings into `want` (page -> gpa |
+// prot), in runs: unmaps first, then maps.
+void PvUserSpace::log_difference(const std::map<uint64_t, uint64_t>& want) {
+  std::vector<pv_door_log> out;
+  const auto add = [&out](uint64_t op, uint64_t va, uint64_t gpa_prot) {
+    if (!out.empty()) {
+      pv_door_log& l = out.back();
+      if (l.op == op && l.va + l.len == va && (op == PV_LOG_UNMAP || l.gpa_prot + l.len == gpa_prot)) {
+        l.len += VTB_PAGE_SIZE;
+        return;
+      }
+    }
+    out.push_back(pv_door_log{op, va, VTB_PAGE_SIZE, op == PV_LOG_UNMAP ? 0 : gpa_prot});
+  };
+  for (const auto& [va, gp] : s_->shadow)
+    if (!want.count(va)) add(PV_LOG_UNMAP, va, 0);
+  for (const auto& [va, gp] : want) {
+    const auto it = s_->shadow.find(va);
+    if (it == s_->shadow.end() || it->second != gp) add(PV_LOG_MAP, va, gp);
+  }
+  for (const pv_door_log& e : out) append(e.op, e.va, e.len, e.gpa_prot);
+}
+
+void PvUserSpace::root_released(uint64_t root) {
+  for (auto& sl : slots_)
+    if (sl->has_root && sl->root == root && sl.get() != s_) sl->has_root = false;
+}
+
 void PvUserSpace::post_to_user() {
-  door_->resume_tsc = __rdtsc();
-  __atomic_store_n(&door_->to_user, door_->to_user + 1, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&door_->user_sleeps, __ATOMIC_SEQ_CST)) {
+  s_->door->resume_tsc = __rdtsc();
+  __atomic_store_n(&s_->door->to_user, s_->door->to_user + 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&s_->door->user_sleeps, __ATOMIC_SEQ_CST)) {
     ++wakes_;
-    futex(&door_->to_user, FUTEX_WAKE, 1, nullptr);
+    futex(&s_->door->to_user, FUTEX_WAKE, 1, nullptr);
   }
 }
 
@@ -467,8 +678,8 @@ void PvUserSpace::post_to_user() {
 bool PvUserSpace::wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err) {
   const uint64_t t0 = limit_ns ? monotonic_ns() : 0;
   const uint64_t tsc0 = __rdtsc();
-  const uint32_t seen = seen_to_engine_;
-  pv_door& d = *door_;
+  const uint32_t seen = s_->seen;
+  pv_door& d = *s_->door;
   const uint64_t bound = spin_now_ ? pv_spin_bound(&spin_) : 0;
   const bool got = bound && pv_spin_until(&d.to_engine, seen, tsc0, bound);
   if (got)
@@ -493,7 +704,7 @@ bool PvUserSpace::wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err) {
         v.timer_fired = 0;
         ++preempts_;
         preempted_at = now;
-        kill(pid_, preempt_sig_);
+        kill(s_->pid, preempt_sig_);
       }
       if (limit_ns && now - t0 > limit_ns) {
         __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
@@ -508,7 +719,7 @@ bool PvUserSpace::wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err) {
     }
     __atomic_store_n(&d.engine_sleeps, 0, __ATOMIC_SEQ_CST);
   }
-  seen_to_engine_ = __atomic_load_n(&d.to_engine, __ATOMIC_ACQUIRE);
+  s_->seen = __atomic_load_n(&d.to_engine, __ATOMIC_ACQUIRE);
   pv_spin_learn(&spin_, d.trap_tsc, tsc0);
   return true;
 }
@@ -518,7 +729,7 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
     *err = "pv@2as: the user process is not running";
     return false;
   }
-  pv_door& d = *door_;
+  pv_door& d = *s_->door;
   pv_door_frame& r = d.resume;
   std::memcpy(r.gpr, v.gpr, sizeof r.gpr);
   r.rip = v.rip;
@@ -527,17 +738,20 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   r.gs_base = v.guest_gs;
   r.fpu_len = v.fpu_valid ? xsave_size_ : 0;
   if (r.fpu_len) std::memcpy(d.resume_fpu, v.fpu, r.fpu_len);
-  d.log_n = log_n_;
-  log_entries_ += log_n_;
-  log_n_ = 0;
+  d.log_n = s_->log_n;
+  log_entries_ += s_->log_n;
+  s_->log_n = 0;
   ++handoffs_;
   // Both sides spin only while the host's CPUs are not contended (an epoch's
   // verdict: the user process reads its cap from the door at each wait).
-  const bool quiet = (spin_.cap || colocate_when_quiet_) && (!gate_ || contention_.quiet(monotonic_ns()));
-  if (colocate_when_quiet_) {
+  const uint64_t now = monotonic_ns();
+  const bool spin_quiet = quiet_mode_ == QuietMode::Spin || (quiet_mode_ == QuietMode::Auto && pick_spin(now));
+  const bool quiet = (spin_.cap || !spin_quiet) && (!gate_ || contention_.quiet(now));
+  if (!spin_quiet) {
     colocate(quiet);  // quiet: both sides on this CPU, futex hand-overs as local switches
     spin_now_ = false;
   } else {
+    colocate(false);
     spin_now_ = spin_.cap && quiet;
   }
   d.spin_cap = spin_now_ ? spin_.cap : 0;
@@ -546,10 +760,10 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
     post_to_user();
     {
       ScopedNs vet(vet_ns_);
-      for (const pv_door_log& m : maps_)
+      for (const pv_door_log& m : s_->maps)
         if (!vet_map(m, err)) return false;
     }
-    maps_.clear();
+    s_->maps.clear();
     if (!wait_trap(v, 0, err)) return false;
   }
   return take_trap(v, timer_sig, err);
@@ -559,7 +773,7 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
 // serve safely get into the vCPU block (the FP image is sanitised so that
 // the engine's xrstor cannot fault).
 bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
-  const pv_door_frame t = door_->trap;
+  const pv_door_frame t = s_->door->trap;
   if (t.sig == PV_DOOR_MAP_FAILED || t.sig == PV_DOOR_BAD_SETUP) {
     char b[160];
     std::snprintf(b, sizeof b, "pv@2as: the user process could not apply a mapping at 0x%llx: %s",
@@ -580,7 +794,7 @@ bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
   v.addr = t.addr;
   const uint64_t n = std::min<uint64_t>(t.fpu_len, xsave_size_);
   if (n >= 512) {
-    std::memcpy(v.fpu, door_->trap_fpu, n);
+    std::memcpy(v.fpu, s_->door->trap_fpu, n);
     uint32_t mxcsr;
     std::memcpy(&mxcsr, v.fpu + 24, 4);
     mxcsr &= mxcsr_mask_;
@@ -603,6 +817,8 @@ void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.handoffs", handoffs_);
   out.gauge("pv.2as.pinned", pinned_ ? 1 : 0);
   out.add("pv.2as.colocations", colocations_);
+  out.add("pv.2as.spin_epochs", spin_epochs_);
+  out.add("pv.2as.pin_epochs", pin_epochs_);
   out.gauge("pv.2as.spin_cap_ticks", spin_.cap);  // 0: futex only
   out.add("pv.2as.quiet_epochs", contention_.quiet_epochs());
   out.add("pv.2as.contended_epochs", contention_.contended_epochs());
@@ -619,13 +835,28 @@ void PvUserSpace::stats(Counters& out) const {
   out.add("time.pv.2as.vet_ns", vet_ns_);
   if (map_refusals_) out.add("pv.2as.map_refusals", map_refusals_);
   if (replays_) out.add("pv.2as.log_replays", replays_);
-  if (door_) {  // kept by the user process: data
-    out.add("pv.2as.user_spins", door_->user_spins);
-    out.add("pv.2as.user_spin_misses", door_->user_spin_misses);
-    out.add("pv.2as.user_futex_waits", door_->user_futex_waits);
-    out.add("pv.2as.user_wakes", door_->user_wakes);
-    out.add("pv.2as.user_mmaps", door_->user_maps);
+  uint64_t u[5] = {};  // kept by the user processes: data
+  for (const auto& sl : slots_)
+    if (sl->door) {
+      u[0] += sl->door->user_spins;
+      u[1] += sl->door->user_spin_misses;
+      u[2] += sl->door->user_futex_waits;
+      u[3] += sl->door->user_wakes;
+      u[4] += sl->door->user_maps;
+    }
+  if (!slots_.empty()) {
+    out.add("pv.2as.user_spins", u[0]);
+    out.add("pv.2as.user_spin_misses", u[1]);
+    out.add("pv.2as.user_futex_waits", u[2]);
+    out.add("pv.2as.user_wakes", u[3]);
+    out.add("pv.2as.user_mmaps", u[4]);
   }
+  out.gauge("pv.2as.procs", slots_.size());
+  out.add("pv.2as.proc_spawns", spawns_);
+  out.add("pv.2as.clean_switches", clean_switches_);
+  out.add("pv.2as.diff_switches", diff_switches_);
+  out.add("pv.2as.replay_switches", replay_switches_);
+  if (spawn_failures_) out.add("pv.2as.spawn_failures", spawn_failures_);
 }
 
 }  // namespace vtb::pv

@@ -4,6 +4,8 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,8 @@
 #include "engines/pv/pv_window.h"
 
 namespace vtb::pv {
+
+class PvMmu;
 
 // The user process of pv@2as (docs/pv.md): it maps only the current guest
 // process's user pages (the window's user half, replayed from a log of
@@ -36,7 +40,7 @@ class PvUserSpace final : public WindowListener {
   bool configure(std::string* err);
   // Start the process over guest RAM `mem_fd` and wait until it is ready.
   bool start(int mem_fd, bool fsgs, int preempt_sig, std::string* err);
-  bool running() const { return pid_ > 0; }
+  bool running() const { return s_ && s_->pid > 0; }
   // Run guest user code from the state in `v` until it traps, then put the
   // trap into `v` as the signal handler's copy_in does (sig, si_code,
   // trapno, err, addr; the engine's preempt = timer_signal). False: the
@@ -45,7 +49,7 @@ class PvUserSpace final : public WindowListener {
   bool run(PvCpu& v, int timer_sig, std::string* err);
   // The log overflowed: the caller re-logs the whole user half
   // (begin_replay() first), PvMmu::replay().
-  bool overflowed() const { return overflow_; }
+  bool overflowed() const { return s_ && s_->overflow; }
   uint64_t log_capacity() const { return log_cap_; }
   void begin_replay();
 
@@ -61,29 +65,70 @@ class PvUserSpace final : public WindowListener {
   void mapped(uint64_t va, uint64_t len, uint64_t gpa, int prot) override;
   void unmapped(uint64_t va, uint64_t len) override;
 
+  // One user process per guest address space (VTB_PV_2AS_PROCS, default
+  // kDefaultProcs; 1 = one process whose window follows every switch).
+  // The engine brackets a switch of guest page-table root (new_baseptr):
+  // switch_begin() holds back the window's changes the switch makes;
+  // switch_end() picks the new root's process: one that already maps it
+  // and whose root saw no change since it last ran (PvMmu's
+  // root_changes, foreign_updates) runs as it is (no mapping change at
+  // all); otherwise the held-back changes go to the outgoing process when
+  // it is the one reused, or a free, new or least recently used one is
+  // reset and the whole user half is replayed into it (`mmu`'s replay).
+  // root_incarnation tells a reused root frame from the old one. A process that cannot be started is counted, and the outgoing
+  // one serves instead.
+  void switch_begin();
+  void switch_end(const PvMmu& mmu);
+  // A root is gone (unpinned): its process's mappings belong to nobody.
+  void root_released(uint64_t root);
+
   void stats(Counters& out) const;
+  static constexpr unsigned kDefaultProcs = 4, kMaxProcs = 64;
 
  private:
+  // One user process and its door, log and seccomp listener.
+  struct Slot {
+    pv_door* door = nullptr;
+    int door_fd = -1;
+    pid_t pid = -1;
+    int notify_fd = -1;               // its seccomp listener (its guest-RAM mmaps)
+    std::vector<pv_door_log> maps;    // the log's PV_LOG_MAP entries: the only mmaps of guest RAM allowed
+    uint32_t seen = 0;                // to_engine seen
+    uint64_t log_n = 0;
+    bool overflow = false;
+    bool has_root = false;            // maps the user half of `root` (as of `gen`)
+    std::map<uint64_t, uint64_t> shadow;  // page -> gpa | prot: what it maps once its log is applied
+    uint64_t root = 0, incarnation = 0, gen = 0, changes = 0, used = 0;  // gen, changes: PvMmu's counts when it last ran
+  };
+  bool spawn(Slot& s, std::string* err);
+  void track(Slot& s, uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot);
+  void log_difference(const std::map<uint64_t, uint64_t>& want);
+  void kill_process(Slot& s);
+  void close_slot(Slot& s);
   void append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot);
   void post_to_user();
   bool wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err);
   bool take_listener(uint64_t fd, std::string* err);
   bool vet_map(const pv_door_log& want, std::string* err);  // answer the user process's mmap of guest RAM
   bool take_trap(PvCpu& v, int timer_sig, std::string* err);
-  void kill_process();
+  void kill_process() { if (s_) kill_process(*s_); }
   bool spin_cpus() const;
   void colocate(bool on);
+  bool set_user_affinity(const cpu_set_t& m);
+  bool pick_spin(uint64_t now);  // auto: spin this hand-over's epoch (few resumes carry mappings)?
   bool dead(std::string* err);  // reaped (true, with the reason)
 
-  pv_door* door_ = nullptr;
-  int door_fd_ = -1;
-  pid_t pid_ = -1;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  Slot* s_ = nullptr;                 // the process that runs guest user code now
+  unsigned max_procs_ = kDefaultProcs;
+  int mem_fd_ = -1;
+  bool fsgs_ = false;
   int preempt_sig_ = 0;
-  int notify_fd_ = -1;                // the user process's seccomp listener (its guest-RAM mmaps)
-  std::vector<pv_door_log> maps_;     // the log's PV_LOG_MAP entries: the only mmaps of guest RAM allowed
-  uint32_t seen_to_engine_ = 0;
-  uint64_t log_n_ = 0, log_cap_ = PV_DOOR_LOG_MAX;
-  bool overflow_ = false;
+  uint64_t log_cap_ = PV_DOOR_LOG_MAX;
+  bool switching_ = false;            // between switch_begin and switch_end
+  std::vector<pv_door_log> held_;     // the switch's window changes, held back
+  uint64_t use_clock_ = 0;
+  uint64_t clean_switches_ = 0, diff_switches_ = 0, replay_switches_ = 0, spawns_ = 0, spawn_failures_ = 0;
   uint32_t xsave_size_ = 0;   // the engine's xsave image (standard format, XCR0)
   uint64_t xcr0_ = 0;
   uint32_t mxcsr_mask_ = 0xffbf;
@@ -94,10 +139,16 @@ class PvUserSpace final : public WindowListener {
   bool pinned_ = false;
   long pinned_tid_ = 0;
   cpu_set_t old_mask_{};
+  cpu_set_t one_cpu_{};  // the CPU of pinning or co-location
   CpuContention contention_;  // gates spinning (pv_cpu_contention.h)
   bool gate_ = true;
-  bool colocate_when_quiet_ = false, colocated_ = false, colocate_saved_ = false;
+  enum class QuietMode { Auto, Pin, Spin };  // VTB_PV_2AS_QUIET
+  QuietMode quiet_mode_ = QuietMode::Auto;
+  bool colocated_ = false, colocate_saved_ = false;
   uint64_t colocations_ = 0;
+  // auto: this epoch's hand-overs and those that carried mappings (pick_spin)
+  bool spin_pick_ = false;
+  uint64_t mix_epoch_ns_ = 0, mix_handoffs_ = 0, mix_maps_ = 0, spin_epochs_ = 0, pin_epochs_ = 0;
   bool spin_now_ = false;  // this handoff may spin (cap set, CPUs quiet)
   uint64_t spin_us_ = 0;
   pv_spin spin_{};  // the engine side's hand-over policy (pv_door.h)

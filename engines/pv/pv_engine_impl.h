@@ -47,6 +47,7 @@ class PvEngine final : public Engine {
  private:
   // pv_hypercalls.cpp
   int64_t do_simple(uint64_t nr, const uint64_t a[4], bool* handled);
+  int64_t new_baseptr(uint64_t root);  // pv@2as: with the user process switch
   int64_t hc_mmu_update(uint64_t reqs, uint64_t count, uint64_t done_va);
   int64_t hc_set_trap_table(uint64_t va, uint64_t n);
   int64_t hc_multicall(uint64_t va, uint64_t n);

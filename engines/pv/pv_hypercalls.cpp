@@ -133,6 +133,18 @@ int PvEngine::hypercall_slow() {
   return delivered ? PV_RESUME_FULL : PV_RESUME_FAST;
 }
 
+// pv@2as: the switch of address space picks the user process of the new
+// root (PvUserSpace::switch_end); the outgoing tree's deferred changes are
+// its own process's, flushed first.
+int64_t PvEngine::new_baseptr(uint64_t root) {
+  if (!us_) return mmu_->new_baseptr(root);
+  mmu_->flush();
+  us_->switch_begin();
+  const int64_t r = mmu_->new_baseptr(root);
+  us_->switch_end(*mmu_);
+  return r;
+}
+
 int64_t PvEngine::do_simple(uint64_t nr, const uint64_t a[4], bool* handled) {
   PvCpu& v = vtb_pv_cpu;
   *handled = true;
@@ -150,9 +162,13 @@ int64_t PvEngine::do_simple(uint64_t nr, const uint64_t a[4], bool* handled) {
     case VTB_HC_MMU_UPDATE:
       return hc_mmu_update(a[0], a[1], a[2]);
     case VTB_HC_NEW_BASEPTR:
-      return mmu_->new_baseptr(a[0]);
-    case VTB_HC_UNPIN_TABLE:
-      return mmu_->unpin(a[0], a[1] ? int(a[1]) : 4, a[2]);
+      return new_baseptr(a[0]);
+    case VTB_HC_UNPIN_TABLE: {
+      const int level = a[1] ? int(a[1]) : 4;
+      const int64_t r = mmu_->unpin(a[0], level, a[2]);
+      if (us_ && r == 0 && level == 4) us_->root_released(a[0]);
+      return r;
+    }
     case VTB_HC_PIN_TABLE:
       return mmu_->pin(a[0], int(a[1]));
     case VTB_HC_CLEAR_PAGE:

@@ -149,6 +149,7 @@ void PvMmu::drop(int level, uint64_t va, uint64_t e, uint64_t egpa) {
 int64_t PvMmu::promote(uint64_t frame, int level, uint64_t va_base) {
   Frame& f = frames_[frame];
   if (f.wr_refs) return -VTB_EPERM;  // still writable through a user mapping
+  if (level == 4) ++f.incarnation;
   f.level = uint8_t(level);
   f.va_base = va_base;
   const uint64_t gpa = frame * kPg;
@@ -184,6 +185,33 @@ bool PvMmu::release_stale_table(uint64_t va) {
   return win_.protect(VTB_KERNEL_VBASE + f * kPg, kPg, kRWX);
 }
 
+// A change in the tree of a root that is not current: counted for that
+// root, found through the single parents; for every root when a table on
+// the way up is linked more than once (or not at all).
+void PvMmu::note_foreign(uint64_t frame) {
+  for (int i = 0; i < 4 && frame < frames_.size(); ++i) {
+    Frame& t = frames_[frame];
+    if (t.level == 4) {
+      ++t.changes;
+      return;
+    }
+    if (!t.level || t.pt_refs != 1) break;
+    frame = t.parent / kPg;
+  }
+  ++foreign_;
+}
+
+// Whether a table on the current tree's path to `va` (below the root, down
+// to `level`) is linked from more than one entry.
+bool PvMmu::shared_path(int level, uint64_t va) const {
+  uint64_t table = root_;
+  for (int l = 4; l > level; --l) {
+    table = entry(table, unsigned((va >> (12 + 9 * (l - 1))) & 511)) & ADDR;
+    if (table / kPg < frames_.size() && frames_[table / kPg].pt_refs > 1) return true;
+  }
+  return false;
+}
+
 bool PvMmu::in_current(uint64_t table_frame, int level, uint64_t va) const {
   uint64_t table = root_;
   for (int l = 4; l > level; --l) {
@@ -211,7 +239,14 @@ int64_t PvMmu::update(uint64_t ptr, uint64_t val) {
     if (int64_t r = take(level, va, val, ptr)) return r;
     mem_.write_obj(ptr, val);
     drop(level, va, old, ptr);
-    if (!boot_mode_ && va < VTB_KERNEL_VBASE && in_current(f, level, va)) dirty_.emplace_back(va, va + span(level));
+    if (!boot_mode_ && va < VTB_KERNEL_VBASE) {
+      if (!in_current(f, level, va))
+        note_foreign(f);
+      else {
+        dirty_.emplace_back(va, va + span(level));
+        if (shared_path(level, va)) ++foreign_;  // another tree sees the change too
+      }
+    }
   }
   ++validated_;
   return 0;
@@ -305,6 +340,7 @@ int64_t PvMmu::unpin_table(uint64_t g, int level) {
   f.pt_refs = 0;
   demote(g / kPg);
   if (current && va < VTB_KERNEL_VBASE) dirty_.emplace_back(va, va + len);
+  if (!current) note_foreign(p);
   return 0;
 }
 

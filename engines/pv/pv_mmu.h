@@ -49,6 +49,15 @@ class PvMmu {
   // unpopulated (pv@mprotect pays per populated page). Not a page table.
   int64_t page_write(uint64_t dst, const uint64_t* src);
   uint64_t cr3() const { return root_; }
+  // pv@2as, one user process per address space: validated changes of
+  // user-half entries outside the current tree, per root (a process that
+  // last ran before one of its root's may map it stale), and how often
+  // frame `g` became a root (a reused root frame is a new address space).
+  // Changes whose tree is not known (a table linked from more than one
+  // entry) count for every root.
+  uint64_t foreign_updates() const { return foreign_; }
+  uint64_t root_incarnation(uint64_t g) const { return g / VTB_PAGE_SIZE < frames_.size() ? frames_[g / VTB_PAGE_SIZE].incarnation : 0; }
+  uint64_t root_changes(uint64_t g) const { return g / VTB_PAGE_SIZE < frames_.size() ? frames_[g / VTB_PAGE_SIZE].changes : 0; }
 
   // User/kernel transitions (mprotect mode): the kernel range (hypercall
   // page + direct map) is PROT_NONE while guest user code runs: one mprotect
@@ -121,6 +130,8 @@ class PvMmu {
     uint64_t parent = 0;  // gpa of the entry that linked it (pt_refs == 1)
     uint8_t exec = 0;   // pv@pkeys: locked (inspected, executable somewhere, nowhere writable)
     uint8_t wrote = 0;  // pv@pkeys: unlocked by a write at least once (the next lock is a flip)
+    uint32_t incarnation = 0;  // times it became a root (root_incarnation)
+    uint64_t changes = 0;      // a root: user-half changes while not current (root_changes)
   };
   int64_t take(int level, uint64_t va, uint64_t e, uint64_t egpa);
   void drop(int level, uint64_t va, uint64_t e, uint64_t egpa);
@@ -129,6 +140,8 @@ class PvMmu {
   uint64_t entry(uint64_t table_gpa, unsigned i) const;
   void note_table_change(uint64_t frame);  // its direct-map protection is due at commit_table_prot() or unprotect_kernel()
   bool in_current(uint64_t table_frame, int level, uint64_t va) const;
+  bool shared_path(int level, uint64_t va) const;
+  void note_foreign(uint64_t table_frame);
   using Pages = std::vector<std::pair<uint64_t, uint64_t>>;  // (va, gpa | PROT_* bits), va ascending
   void collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi, Pages& out) const;
   bool sync(uint64_t lo, uint64_t hi);
@@ -163,7 +176,7 @@ class PvMmu {
   std::map<uint64_t, uint64_t> xok_;  // user page va -> gpa it was inspected executable with
   uint64_t inspections_ = 0, wx_flips_ = 0, refused_ = 0;
   std::set<uint64_t> dead_;  // entry gpas whose link was detached by unpin
-  uint64_t validated_ = 0, unvalidated_ = 0, stale_releases_ = 0;
+  uint64_t validated_ = 0, unvalidated_ = 0, stale_releases_ = 0, foreign_ = 0;
 };
 
 }  // namespace vtb::pv

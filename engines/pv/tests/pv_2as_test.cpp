@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/abi/vtb_abi.h"
+#include "engines/pv/pv_2as.h"
 #include "engines/pv/pv_cpu_contention.h"
 #include "engines/pv/tests/pv_test_util.h"
 
@@ -26,8 +27,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The pv@2as user process of process `parent` (0: none yet).
+// The pv@2as user process of process `parent` (0: none yet): the one that
+// runs guest user code (state R) when there is one, as there is while a
+// guest program computes (one user process per guest address space: the
+// others wait).
 pid_t user_process(pid_t parent = getpid()) {
+  pid_t any = 0;
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
     const std::string name = e.path().filename();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
@@ -39,9 +44,11 @@ pid_t user_process(pid_t parent = getpid()) {
     int ppid = 0;
     char state = 0;
     if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
-    if (ppid == parent && stat.substr(open + 1, close - open - 1) == "pv_user_host") return pid_t(std::stoi(name));
+    if (ppid != parent || stat.substr(open + 1, close - open - 1) != "pv_user_host") continue;
+    if (state == 'R') return pid_t(std::stoi(name));
+    any = pid_t(std::stoi(name));
   }
-  return 0;
+  return any;
 }
 
 // Boots tbk in pv@2as with `cmdline`; `act` runs on another thread once the
@@ -61,6 +68,7 @@ RunResult run_2as(const std::string& cmdline, std::chrono::milliseconds wall, vo
     while (!done && !(pid = user_process())) std::this_thread::sleep_for(5ms);
     if (pid && act) {
       std::this_thread::sleep_for(200ms);  // well into the guest program
+      if (const pid_t now = user_process()) pid = now;  // the one running it (there may be more by now)
       act(pid);
     }
   });
@@ -159,15 +167,56 @@ TEST(Pv2as, UserProcessMapsOnlyGuestUserPagesAndIsFiltered) {
   EXPECT_GE(guest_ram, 1) << g_seen.maps;
 }
 
+// One user process per guest address space (VTB_PV_2AS_PROCS, default 4):
+// a switch back to an address space whose tables did not change since it
+// last ran changes no mapping at all; with one process every switch is
+// logged as the window's change. Forks: each child's new root is logged
+// into a reused process (only the pages that differ), the parent's return
+// is clean. Counts, and the programs' own checks.
+TEST(Pv2as, EachAddressSpaceKeepsItsOwnUserProcess) {
+  std::string skip = "unset";
+  pid_t pid = 0;
+  const RunResult many = run_2as("ctxswitch 2000", 60s, nullptr, &pid, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_EQ(many.outcome, Outcome::Exited) << many.message;
+  EXPECT_EQ(many.console, "ctxswitch: 2000 yields in each of 2 processes, child status 0\n");
+  EXPECT_GE(many.counters.get("pv.2as.clean_switches"), 4000u);
+  EXPECT_LT(many.counters.get("pv.2as.user_mmaps"), 100u);
+  EXPECT_LE(many.counters.get("pv.2as.procs"), uint64_t(PvUserSpace::kDefaultProcs));
+  EXPECT_EQ(many.counters.get("pv.2as.proc_spawns"), many.counters.get("pv.2as.procs"));
+
+  setenv("VTB_PV_2AS_PROCS", "1", 1);
+  skip = "unset";
+  const RunResult one = run_2as("ctxswitch 2000", 60s, nullptr, &pid, &skip);
+  unsetenv("VTB_PV_2AS_PROCS");
+  ASSERT_EQ(one.outcome, Outcome::Exited) << one.message;
+  EXPECT_EQ(one.console, many.console);
+  EXPECT_EQ(one.counters.get("pv.2as.procs"), 1u);
+  EXPECT_EQ(one.counters.get("pv.2as.clean_switches"), 0u);
+  EXPECT_GE(one.counters.get("pv.2as.diff_switches"), 4000u);
+  EXPECT_GE(one.counters.get("pv.2as.user_mmaps"), 4000u);
+
+  skip = "unset";
+  const RunResult forks = run_2as("forkwait 200", 60s, nullptr, &pid, &skip);
+  ASSERT_EQ(forks.outcome, Outcome::Exited) << forks.message;
+  EXPECT_EQ(forks.console, "forkwait: 200 forks, 0 failures\n");
+  EXPECT_GE(forks.counters.get("pv.2as.replay_switches"), 200u);  // each child: a new root
+  EXPECT_GE(forks.counters.get("pv.2as.clean_switches"), 200u);   // each parent's return
+  EXPECT_LE(forks.counters.get("pv.2as.proc_spawns"), uint64_t(PvUserSpace::kDefaultProcs));
+  EXPECT_EQ(forks.counters.get("pv.2as.map_refusals"), 0u);
+}
+
 // A log too small for one resume's changes: the engine logs a reset and
 // replays every mapped run (VTB_PV_2AS_LOG_CAP shrinks the log); the
 // fork-heavy program still runs exactly as with a big log.
 TEST(Pv2as, LogOverflowReplaysTheWholeUserHalf) {
   setenv("VTB_PV_2AS_LOG_CAP", "3", 1);
+  setenv("VTB_PV_2AS_PROCS", "1", 1);  // every switch through the log (with more, most need no change)
   std::string skip = "unset";
   pid_t pid = 0;
   RunResult r = run_2as("forkwait 200", 60s, nullptr, &pid, &skip);
   unsetenv("VTB_PV_2AS_LOG_CAP");
+  unsetenv("VTB_PV_2AS_PROCS");
   if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
   EXPECT_EQ(r.console, "forkwait: 200 forks, 0 failures\n");
@@ -213,6 +262,7 @@ void expect_one_cpu_no_spin_affinity_restored(const RunResult& r, const cpu_set_
 // pv.2as.pinned) and the default quiet mode (VTB_PV_2AS_QUIET=pin, one
 // co-location in a quiet epoch; the gate off here: every epoch is quiet).
 TEST(Pv2as, PinningAndQuietColocationPutBothSidesOnOneCpuAndRestoreTheThread) {
+  setenv("VTB_PV_2AS_QUIET", "pin", 1);  // auto would spin for this stream of system calls
   struct Case {
     const char *var, *val, *cmdline, *counter;
   };
@@ -229,7 +279,9 @@ TEST(Pv2as, PinningAndQuietColocationPutBothSidesOnOneCpuAndRestoreTheThread) {
     }
     expect_one_cpu_no_spin_affinity_restored(r, before);
   }
+  unsetenv("VTB_PV_2AS_QUIET");
 }
+
 
 // Every hand-over is counted once on each side: a trap the engine caught
 // spinning or after a futex wait, a resume the user process caught likewise.
@@ -291,6 +343,34 @@ TEST(Pv2as, NoSpinningIsFutexOnlyOnBothSides) {
   for (const char* c : {"engine_spins", "engine_spin_misses", "user_spins", "user_spin_misses"})
     EXPECT_EQ(r.counters.get(std::string("pv.2as.") + c), 0u) << c;
   EXPECT_EQ(r.counters.get("pv.2as.engine_futex_waits"), r.counters.get("pv.2as.handoffs"));
+}
+
+// VTB_PV_2AS_QUIET=auto (the default), every epoch quiet (the gate off): a
+// stream of system calls (resumes without mapping changes) spins once the
+// boot's epochs are over; a stream of page faults (each resume maps the
+// faulting page, so the user process blocks in a vetted mmap)
+// stays co-located. Counts of the per-epoch choice, not timings. (A
+// context switch carries none: each address space has its own process.)
+TEST(Pv2as, AutoQuietModeSpinsForSystemCallsAndColocatesForMappings) {
+  if (!two_cpus()) GTEST_SKIP() << "one CPU: nothing to spin on";
+  setenv("VTB_PV_2AS_SPIN_GATE", "0", 1);
+  std::string skip = "unset";
+  pid_t pid = 0;
+  const RunResult sys = run_2as("micro_user syscall 50000 1", 60s, nullptr, &pid, &skip);
+  if (skip.empty()) {
+    EXPECT_EQ(sys.outcome, Outcome::Exited) << sys.message;
+    EXPECT_GT(sys.counters.get("pv.2as.spin_epochs"), sys.counters.get("pv.2as.pin_epochs"));
+    EXPECT_GE(sys.counters.get("pv.2as.engine_spins") + sys.counters.get("pv.2as.engine_spin_misses"), 1u);
+    expect_each_handoff_counted_once(sys);
+    skip = "unset";
+    const RunResult sw = run_2as("micro_user pgfault 2048 4 1", 60s, nullptr, &pid, &skip);
+    EXPECT_EQ(sw.outcome, Outcome::Exited) << sw.message;
+    EXPECT_GE(sw.counters.get("pv.2as.pin_epochs"), 1u);
+    EXPECT_EQ(sw.counters.get("pv.2as.spin_epochs"), 0u);
+    EXPECT_GE(sw.counters.get("pv.2as.colocations"), 1u);
+  }
+  unsetenv("VTB_PV_2AS_SPIN_GATE");
+  if (!skip.empty()) GTEST_SKIP() << skip;
 }
 
 // A malformed setting is bad input with one line naming it, at load.
