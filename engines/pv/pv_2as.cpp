@@ -327,7 +327,8 @@ bool PvUserSpace::spawn(Slot& sl, std::string* err) {
   sl.pid = pid;
   ++spawns_;
   // Where the others run (pinned or co-located): there too.
-  if (pinned_ || colocated_) sched_setaffinity(pid, sizeof one_cpu_, &one_cpu_);
+  if (pinned_) sched_setaffinity(pid, sizeof one_cpu_, &one_cpu_);
+  else if (place_ != Place::Free) sched_setaffinity(pid, sizeof user_mask_, &user_mask_);
   Slot* const was = s_;
   s_ = &sl;
   const uint64_t counts[3] = {spins_, spin_misses_, futex_waits_};  // per handoff: not the start-up
@@ -441,9 +442,9 @@ bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
 // not a wake-up of an idle one: an IPI, a VM exit on a virtual host); in a
 // contended one they get their own affinity back (the scheduler then keeps
 // them together by itself). Counted per change.
-void PvUserSpace::colocate(bool on) {
-  if (on == colocated_ || pinned_ || !running()) return;
-  if (on) {
+void PvUserSpace::place(Place want) {
+  if (want == place_ || pinned_ || !running()) return;
+  if (want != Place::Free) {
     const int cpu = sched_getcpu();
     if (cpu < 0) return;
     if (!colocate_saved_) {
@@ -453,17 +454,24 @@ void PvUserSpace::colocate(bool on) {
     }
     CPU_ZERO(&one_cpu_);
     CPU_SET(cpu, &one_cpu_);
-    if (sched_setaffinity(0, sizeof one_cpu_, &one_cpu_) != 0 || !set_user_affinity(one_cpu_)) {
+    user_mask_ = one_cpu_;
+    if (want == Place::Apart) {  // the user processes on every other allowed CPU
+      CPU_XOR(&user_mask_, &old_mask_, &one_cpu_);
+      if (!CPU_ISSET(cpu, &old_mask_) || CPU_COUNT(&user_mask_) == 0) return;
+    }
+    if (sched_setaffinity(0, sizeof one_cpu_, &one_cpu_) != 0 || !set_user_affinity(user_mask_)) {
       sched_setaffinity(0, sizeof old_mask_, &old_mask_);
       set_user_affinity(old_mask_);
+      place_ = Place::Free;
       return;
     }
   } else {
     sched_setaffinity(0, sizeof old_mask_, &old_mask_);
     set_user_affinity(old_mask_);
   }
-  colocated_ = on;
-  ++colocations_;
+  if (want == Place::Together || place_ == Place::Together) ++colocations_;
+  if (want == Place::Apart || place_ == Place::Apart) ++separations_;
+  place_ = want;
 }
 
 // Every user process (the current one must take it; an idle one may be gone).
@@ -474,24 +482,42 @@ bool PvUserSpace::set_user_affinity(const cpu_set_t& m) {
 }
 
 // VTB_PV_2AS_QUIET=auto (the default): which quiet mode pays is decided by
-// what the hand-overs carry. A resume without mapping changes is two
+// whether the user process is there to catch the resume spinning. A resume
+// of the process that just trapped, without mapping changes, is two
 // hand-overs that spinning makes ~0.1 µs each instead of ~2.4 µs local
-// switches; a resume with mappings makes the user process block in its
-// vetted mmap, and the engine's answer must then wake it on the other CPU
-// (an IPI: a VM exit on this virtual host, ~35 µs more than co-located).
-// Break-even is about one resume in ten with mappings: per 10 ms epoch,
-// the next epoch spins when fewer than that carried any (the first
-// co-locates; an epoch without hand-overs keeps the choice).
+// switches. A resume that carries mappings (the user process blocks in its
+// vetted mmap), that goes to another process (one per address space: it
+// has been asleep since its own last trap) or that the process did not
+// catch spinning (the engine's work outlasted its spin) must wake a
+// sleeper, on the other CPU when the two sides are not co-located (an IPI:
+// a VM exit on this virtual host, ~35 µs more than a local switch).
+// Break-even is about one such resume in ten: per 10 ms epoch, the next
+// epoch spins when fewer than that were (the first co-locates; an epoch
+// without hand-overs keeps the choice; after a spinning epoch that failed
+// only on uncaught resumes -- every hand-over of it spun --, co-location
+// holds for kHoldEpochs, as such epochs look fine while co-located).
 bool PvUserSpace::pick_spin(uint64_t now) {
   if (!spin_.cap) return false;  // one CPU or pinned: nothing to spin on
   if (now - mix_epoch_ns_ >= CpuContention::kEpochNs) {
-    if (mix_handoffs_) spin_pick_ = mix_maps_ * 10 < mix_handoffs_;
+    uint64_t user_sleeps = 0;
+    for (const auto& sl : slots_)
+      if (sl->door) user_sleeps += sl->door->user_futex_waits;  // guest-writable data: a hint, bounded below
+    const uint64_t slept = user_sleeps > mix_user_sleeps_ ? user_sleeps - mix_user_sleeps_ : 0;
+    mix_user_sleeps_ = user_sleeps;
+    if (mix_handoffs_) {
+      const bool woke_few = mix_wakes_ * 10 < mix_handoffs_;
+      // judged only on an epoch spent spinning whole (not one the gate found contended)
+      const bool caught = mix_spun_ < mix_handoffs_ || slept * 10 < mix_handoffs_;
+      if (!caught) hold_ = kHoldEpochs;
+      spin_pick_ = woke_few && caught && !hold_;
+    }
+    if (hold_) --hold_;
     if (mix_epoch_ns_) ++(spin_pick_ ? spin_epochs_ : pin_epochs_);
     mix_epoch_ns_ = now;
-    mix_handoffs_ = mix_maps_ = 0;
+    mix_handoffs_ = mix_wakes_ = mix_spun_ = 0;
   }
   ++mix_handoffs_;
-  if (!s_->maps.empty()) ++mix_maps_;
+  if (!s_->maps.empty() || (trapped_ && trapped_ != s_)) ++mix_wakes_;
   return spin_pick_;
 }
 
@@ -748,12 +774,13 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   const bool spin_quiet = quiet_mode_ == QuietMode::Spin || (quiet_mode_ == QuietMode::Auto && pick_spin(now));
   const bool quiet = (spin_.cap || !spin_quiet) && (!gate_ || contention_.quiet(now));
   if (!spin_quiet) {
-    colocate(quiet);  // quiet: both sides on this CPU, futex hand-overs as local switches
+    place(quiet ? Place::Together : Place::Free);  // quiet: both sides on this CPU, futex hand-overs as local switches
     spin_now_ = false;
   } else {
-    colocate(false);
     spin_now_ = spin_.cap && quiet;
+    place(spin_now_ ? Place::Apart : Place::Free);  // a spinner never holds the CPU its peer needs
   }
+  if (spin_now_) ++mix_spun_;
   d.spin_cap = spin_now_ ? spin_.cap : 0;
   {
     ScopedNs timed(handoff_ns_);  // post, vetted mmaps, guest user code, the trap's post
@@ -766,6 +793,7 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
     s_->maps.clear();
     if (!wait_trap(v, 0, err)) return false;
   }
+  trapped_ = s_;
   return take_trap(v, timer_sig, err);
 }
 
@@ -817,6 +845,7 @@ void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.handoffs", handoffs_);
   out.gauge("pv.2as.pinned", pinned_ ? 1 : 0);
   out.add("pv.2as.colocations", colocations_);
+  out.add("pv.2as.separations", separations_);
   out.add("pv.2as.spin_epochs", spin_epochs_);
   out.add("pv.2as.pin_epochs", pin_epochs_);
   out.gauge("pv.2as.spin_cap_ticks", spin_.cap);  // 0: futex only

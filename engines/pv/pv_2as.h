@@ -113,9 +113,13 @@ class PvUserSpace final : public WindowListener {
   bool take_trap(PvCpu& v, int timer_sig, std::string* err);
   void kill_process() { if (s_) kill_process(*s_); }
   bool spin_cpus() const;
-  void colocate(bool on);
+  // Where the two sides run in this epoch: as they were (contended), on one
+  // CPU (co-located futex hand-overs) or apart (the user processes on the
+  // other CPUs: spinning; a spinner on its peer's CPU holds it off).
+  enum class Place { Free, Together, Apart };
+  void place(Place want);
   bool set_user_affinity(const cpu_set_t& m);
-  bool pick_spin(uint64_t now);  // auto: spin this hand-over's epoch (few resumes carry mappings)?
+  bool pick_spin(uint64_t now);  // auto: spin this hand-over's epoch (few resumes must wake a sleeper)?
   bool dead(std::string* err);  // reaped (true, with the reason)
 
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -144,11 +148,16 @@ class PvUserSpace final : public WindowListener {
   bool gate_ = true;
   enum class QuietMode { Auto, Pin, Spin };  // VTB_PV_2AS_QUIET
   QuietMode quiet_mode_ = QuietMode::Auto;
-  bool colocated_ = false, colocate_saved_ = false;
-  uint64_t colocations_ = 0;
-  // auto: this epoch's hand-overs and those that carried mappings (pick_spin)
+  Place place_ = Place::Free;
+  bool colocate_saved_ = false;
+  cpu_set_t user_mask_{};  // the user processes' CPUs while placed
+  uint64_t colocations_ = 0, separations_ = 0;
+  // auto: this epoch's hand-overs and those that must wake a sleeper (pick_spin)
   bool spin_pick_ = false;
-  uint64_t mix_epoch_ns_ = 0, mix_handoffs_ = 0, mix_maps_ = 0, spin_epochs_ = 0, pin_epochs_ = 0;
+  static constexpr unsigned kHoldEpochs = 8;
+  uint64_t mix_epoch_ns_ = 0, mix_handoffs_ = 0, mix_wakes_ = 0, mix_spun_ = 0, mix_user_sleeps_ = 0, spin_epochs_ = 0, pin_epochs_ = 0;
+  unsigned hold_ = 0;
+  const Slot* trapped_ = nullptr;  // the process whose trap was taken last
   bool spin_now_ = false;  // this handoff may spin (cap set, CPUs quiet)
   uint64_t spin_us_ = 0;
   pv_spin spin_{};  // the engine side's hand-over policy (pv_door.h)

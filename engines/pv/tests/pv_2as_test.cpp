@@ -310,9 +310,12 @@ void expect_each_handoff_counted_once(const RunResult& r) {
   EXPECT_GE(n, 2000u);
   EXPECT_EQ(r.counters.get("pv.2as.engine_spins") + r.counters.get("pv.2as.engine_futex_waits"), n);
   EXPECT_EQ(r.counters.get("pv.2as.user_spins") + r.counters.get("pv.2as.user_futex_waits"), n);
-  // A spin that ran out ends in a futex wait.
+  // A spin that ran out ends in a futex wait -- counted when the wait ends,
+  // so each user process's last wait (for a resume that never comes: the
+  // run is over) may be a miss without its wait.
   EXPECT_LE(r.counters.get("pv.2as.engine_spin_misses"), r.counters.get("pv.2as.engine_futex_waits"));
-  EXPECT_LE(r.counters.get("pv.2as.user_spin_misses"), r.counters.get("pv.2as.user_futex_waits"));
+  EXPECT_LE(r.counters.get("pv.2as.user_spin_misses"),
+            r.counters.get("pv.2as.user_futex_waits") + r.counters.get("pv.2as.procs"));
 }
 
 bool two_cpus() {
