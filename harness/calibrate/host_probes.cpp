@@ -342,8 +342,8 @@ int recv_fd(int sock) {
 
 // One file descriptor (a memfd, as guest RAM is) passed over a unix socketpair with SCM_RIGHTS:
 // sendmsg, recvmsg of the new descriptor, close of it, in one process (the hand-over between the two
-// processes is priced apart). Prices pv@2as's pv.2as.map_passes (the engine passes the guest-RAM
-// memfd to the user process once per resume that carries mappings).
+// processes is priced apart). Prices nothing: it measures passing pv@2as's guest-RAM memfd once per
+// resume that carries mappings instead of vetting each mmap, a design docs/pv.md rejects as unsound.
 double scm_rights(int n, std::string* err) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
