@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 
 #include "common/host_events.h"
@@ -142,10 +143,7 @@ void PvUserSpace::kill_process(Slot& sl) {
   if (sl.pid <= 0) return;
   if (sl.door) {
     sl.door->cmd_exit = 1;
-    Slot* const was = s_;
-    s_ = &sl;
-    post_to_user();
-    s_ = was;
+    post_to_user(sl);
   }
   kill(sl.pid, SIGKILL);
   int st = 0;
@@ -182,56 +180,50 @@ bool PvUserSpace::dead(std::string* err) {
 // VTB_PV_2AS_SPIN_US (the most a hand-over spins, 0-1000; 0: futex only) and
 // VTB_PV_2AS_SPIN_GATE (0: spin whatever the host's load: measurements, tests).
 bool PvUserSpace::configure(std::string* err) {
-  spin_us_ = kDefaultSpinUs;
-  if (const char* e = std::getenv("VTB_PV_2AS_SPIN_US"); e && *e) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long us = std::strtoull(e, &end, 10);
-    if (errno || *end || *e == '-' || us > kMaxSpinUs) {
-      *err = std::string("pv@2as: VTB_PV_2AS_SPIN_US='") + e + "' is not a number of microseconds (0-" +
-             std::to_string(kMaxSpinUs) + ")";
-      return false;
-    }
-    spin_us_ = us;
-  }
-  // A setting of two values: `yes` sets *out, `no` clears it, unset keeps it.
-  auto choice = [err](const char* name, const char* yes, const char* no, bool* out) {
+  // A number in [lo, hi]; unset keeps *out.
+  auto number = [err](const char* name, const char* what, uint64_t lo, uint64_t hi, uint64_t* out) {
     const char* e = std::getenv(name);
     if (!e || !*e) return true;
-    if (std::strcmp(e, yes) != 0 && std::strcmp(e, no) != 0) {
-      *err = std::string("pv@2as: ") + name + "='" + e + "' is not " + no + " or " + yes;
-      return false;
-    }
-    *out = std::strcmp(e, yes) == 0;
-    return true;
-  };
-  max_procs_ = kDefaultProcs;
-  if (const char* e = std::getenv("VTB_PV_2AS_PROCS"); e && *e) {
     char* end = nullptr;
     errno = 0;
     const unsigned long long n = std::strtoull(e, &end, 10);
-    if (errno || *end || *e == '-' || n < 1 || n > kMaxProcs) {
-      *err = std::string("pv@2as: VTB_PV_2AS_PROCS='") + e + "' is not a number of user processes (1-" +
-             std::to_string(kMaxProcs) + ")";
+    if (errno || *end || *e == '-' || n < lo || n > hi) {
+      *err = std::string("pv@2as: ") + name + "='" + e + "' is not a number of " + what + " (" + std::to_string(lo) +
+             "-" + std::to_string(hi) + ")";
       return false;
     }
-    max_procs_ = unsigned(n);
-  }
-  gate_ = true;
-  quiet_mode_ = QuietMode::Auto;
-  if (const char* e = std::getenv("VTB_PV_2AS_QUIET"); e && *e) {
-    if (std::strcmp(e, "auto") == 0)
-      quiet_mode_ = QuietMode::Auto;
-    else if (std::strcmp(e, "pin") == 0)
-      quiet_mode_ = QuietMode::Pin;
-    else if (std::strcmp(e, "spin") == 0)
-      quiet_mode_ = QuietMode::Spin;
-    else {
-      *err = std::string("pv@2as: VTB_PV_2AS_QUIET='") + e + "' is not auto, pin or spin";
-      return false;
+    *out = n;
+    return true;
+  };
+  // One of `values` (its index in *out: "a, b or c" in the message); unset keeps *out.
+  auto one_of = [err](const char* name, std::initializer_list<const char*> values, unsigned* out) {
+    const char* e = std::getenv(name);
+    if (!e || !*e) return true;
+    std::string list;
+    unsigned i = 0;
+    for (const char* v : values) {
+      if (std::strcmp(e, v) == 0) {
+        *out = i;
+        return true;
+      }
+      list += (i == 0 ? "" : i + 1 == values.size() ? " or " : ", ") + std::string(v);
+      ++i;
     }
-  }
-  return choice("VTB_PV_2AS_SPIN_GATE", "1", "0", &gate_);
+    *err = std::string("pv@2as: ") + name + "='" + e + "' is not " + list;
+    return false;
+  };
+  spin_us_ = kDefaultSpinUs;
+  uint64_t procs = kDefaultProcs;
+  unsigned quiet = 0, gate = 1;  // auto; gated
+  if (!number("VTB_PV_2AS_SPIN_US", "microseconds", 0, kMaxSpinUs, &spin_us_) ||
+      !number("VTB_PV_2AS_PROCS", "user processes", 1, kMaxProcs, &procs) ||
+      !one_of("VTB_PV_2AS_QUIET", {"auto", "pin", "spin"}, &quiet) ||
+      !one_of("VTB_PV_2AS_SPIN_GATE", {"0", "1"}, &gate))
+    return false;
+  max_procs_ = unsigned(procs);
+  quiet_mode_ = quiet == 1 ? QuietMode::Pin : quiet == 2 ? QuietMode::Spin : QuietMode::Auto;
+  gate_ = gate == 1;
+  return true;
 }
 
 bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err) {
@@ -641,12 +633,17 @@ void PvUserSpace::switch_end(const PvMmu& mmu) {
   struct Pages final : WindowListener {
     std::map<uint64_t, uint64_t> want;  // page -> gpa | prot
     void mapped(uint64_t va, uint64_t len, uint64_t gpa, int prot) override {
-      for (uint64_t o = 0; o < len; o += VTB_PAGE_SIZE) want[va + o] = (gpa + o) | uint64_t(prot & 7);
+      add_pages(&want, va, len, gpa | uint64_t(prot & 7));
     }
     void unmapped(uint64_t, uint64_t) override {}
   } pages;
   mmu.replay(pages);
   log_difference(pages.want);
+}
+
+// Page by page: each page of the run [va, va + len) -> its frame | prot.
+void PvUserSpace::add_pages(std::map<uint64_t, uint64_t>* pages, uint64_t va, uint64_t len, uint64_t gpa_prot) {
+  for (uint64_t o = 0; o < len; o += VTB_PAGE_SIZE) (*pages)[va + o] = gpa_prot + o;
 }
 
 // Keep `sl`'s picture of its mappings in step with its log.
@@ -656,8 +653,7 @@ void PvUserSpace::track(Slot& sl, uint64_t op, uint64_t va, uint64_t len, uint64
     return;
   }
   sl.shadow.erase(sl.shadow.lower_bound(va), sl.shadow.lower_bound(va + len));
-  if (op == PV_LOG_MAP)
-    for (uint64_t o = 0; o < len; o += VTB_PAGE_SIZE) sl.shadow.emplace_hint(sl.shadow.end(), va + o, gpa_prot + o);
+  if (op == PV_LOG_MAP) add_pages(&sl.shadow, va, len, gpa_prot);
 }
 
 // Log what turns the current process's mappings into `want` (page -> gpa |
@@ -688,12 +684,13 @@ void PvUserSpace::root_released(uint64_t root) {
     if (sl->has_root && sl->root == root && sl.get() != s_) sl->has_root = false;
 }
 
-void PvUserSpace::post_to_user() {
-  s_->door->resume_tsc = __rdtsc();
-  __atomic_store_n(&s_->door->to_user, s_->door->to_user + 1, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&s_->door->user_sleeps, __ATOMIC_SEQ_CST)) {
+void PvUserSpace::post_to_user(Slot& sl) {
+  pv_door& d = *sl.door;
+  d.resume_tsc = __rdtsc();
+  __atomic_store_n(&d.to_user, d.to_user + 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&d.user_sleeps, __ATOMIC_SEQ_CST)) {
     ++wakes_;
-    futex(&s_->door->to_user, FUTEX_WAKE, 1, nullptr);
+    futex(&d.to_user, FUTEX_WAKE, 1, nullptr);
   }
 }
 
@@ -784,7 +781,7 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   d.spin_cap = spin_now_ ? spin_.cap : 0;
   {
     ScopedNs timed(handoff_ns_);  // post, vetted mmaps, guest user code, the trap's post
-    post_to_user();
+    post_to_user(*s_);
     {
       ScopedNs vet(vet_ns_);
       for (const pv_door_log& m : s_->maps)

@@ -102,11 +102,12 @@ class PvUserSpace final : public WindowListener {
   };
   bool spawn(Slot& s, std::string* err);
   void track(Slot& s, uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot);
+  static void add_pages(std::map<uint64_t, uint64_t>* pages, uint64_t va, uint64_t len, uint64_t gpa_prot);
   void log_difference(const std::map<uint64_t, uint64_t>& want);
   void kill_process(Slot& s);
   void close_slot(Slot& s);
   void append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot);
-  void post_to_user();
+  void post_to_user(Slot& sl);
   bool wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err);
   bool take_listener(uint64_t fd, std::string* err);
   bool vet_map(const pv_door_log& want, std::string* err);  // answer the user process's mmap of guest RAM

@@ -201,23 +201,16 @@ void PvMmu::note_foreign(uint64_t frame) {
   ++foreign_;
 }
 
-// Whether a table on the current tree's path to `va` (below the root, down
-// to `level`) is linked from more than one entry.
-bool PvMmu::shared_path(int level, uint64_t va) const {
+// Whether `table_frame` sits at (level, va) in the current tree; *shared:
+// a table on that path below the root is linked from more than one entry.
+bool PvMmu::in_current(uint64_t table_frame, int level, uint64_t va, bool* shared) const {
   uint64_t table = root_;
-  for (int l = 4; l > level; --l) {
-    table = entry(table, unsigned((va >> (12 + 9 * (l - 1))) & 511)) & ADDR;
-    if (table / kPg < frames_.size() && frames_[table / kPg].pt_refs > 1) return true;
-  }
-  return false;
-}
-
-bool PvMmu::in_current(uint64_t table_frame, int level, uint64_t va) const {
-  uint64_t table = root_;
+  *shared = false;
   for (int l = 4; l > level; --l) {
     const uint64_t e = entry(table, unsigned((va >> (12 + 9 * (l - 1))) & 511));
     if (!(e & P) || (e & PS)) return false;
     table = e & ADDR;
+    if (table / kPg < frames_.size() && frames_[table / kPg].pt_refs > 1) *shared = true;
   }
   return table == table_frame * kPg;
 }
@@ -240,11 +233,12 @@ int64_t PvMmu::update(uint64_t ptr, uint64_t val) {
     mem_.write_obj(ptr, val);
     drop(level, va, old, ptr);
     if (!boot_mode_ && va < VTB_KERNEL_VBASE) {
-      if (!in_current(f, level, va))
+      bool shared = false;
+      if (!in_current(f, level, va, &shared))
         note_foreign(f);
       else {
         dirty_.emplace_back(va, va + span(level));
-        if (shared_path(level, va)) ++foreign_;  // another tree sees the change too
+        if (shared) ++foreign_;  // another tree sees the change too
       }
     }
   }

@@ -139,8 +139,7 @@ class PvMmu {
   void demote(uint64_t frame);
   uint64_t entry(uint64_t table_gpa, unsigned i) const;
   void note_table_change(uint64_t frame);  // its direct-map protection is due at commit_table_prot() or unprotect_kernel()
-  bool in_current(uint64_t table_frame, int level, uint64_t va) const;
-  bool shared_path(int level, uint64_t va) const;
+  bool in_current(uint64_t table_frame, int level, uint64_t va, bool* shared) const;
   void note_foreign(uint64_t table_frame);
   using Pages = std::vector<std::pair<uint64_t, uint64_t>>;  // (va, gpa | PROT_* bits), va ascending
   void collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi, Pages& out) const;
