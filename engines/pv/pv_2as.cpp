@@ -4,10 +4,9 @@
 #include <cpuid.h>
 #include <fcntl.h>
 #include <linux/futex.h>
-#include <linux/seccomp.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -32,7 +31,7 @@
 namespace vtb::pv {
 namespace {
 
-constexpr size_t kDoorBytes = (sizeof(pv_door) + 4095) & ~size_t(4095);
+constexpr size_t kDoorBytes = PV_DOOR_BYTES, kRegionBytes = PV_DOOR_BYTES + PV_MAPLOG_BYTES;
 // The most a hand-over spins before its futex wait in the spin mode
 // (VTB_PV_2AS_SPIN_US; pv_door.h's pv_spin: it spins only while the peer
 // has been answering within this). 5-10 µs left ctxswitch bimodal up to
@@ -64,6 +63,12 @@ long futex(volatile uint32_t* w, int op, uint32_t val, const timespec* ts) {
 
 std::string errno_text(const char* what, int e) { return std::string(what) + ": " + std::strerror(e); }
 
+std::string hex_va(uint64_t va) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", (unsigned long long)va);
+  return b;
+}
+
 const char* setup_step(uint64_t s) {
   switch (s) {
     case 1: return "placed inside the guest window (no ASLR?)";
@@ -73,6 +78,7 @@ const char* setup_step(uint64_t s) {
     case 5: return "signal handlers";
     case 6: return "Syscall User Dispatch";
     case 7: return "seccomp filter";
+    case 8: return "the mapper thread (clone or its seccomp filter)";
   }
   return "set-up";
 }
@@ -93,34 +99,12 @@ double tsc_per_ns() {
 }  // namespace
 
 // What the mode stands on, probed without side effects: the user-process
-// binary, seccomp user notification (Linux 5.0; the vetted mmaps),
-// pidfd_getfd (5.6; the engine takes the listener) and a ptrace policy that
-// lets a parent reach its child (Yama ptrace_scope <= 1). A host without one
-// of them reports the mode unavailable with the reason (tests SKIP) instead
-// of failing at load.
+// binary (the rest -- SUD, seccomp filters, eventfd -- is checked where the
+// engine picks its mode, or fails the start with its reason).
 bool PvUserSpace::available(std::string* why) {
   if (access(user_host_path(), X_OK) != 0) {
     *why = errno_text((std::string("pv: protection mode 2as: user-process binary ") + user_host_path()).c_str(), errno);
     return false;
-  }
-  seccomp_notif_sizes sizes{};
-  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) {
-    *why = errno_text("pv: protection mode 2as needs seccomp user notification", errno);
-    return false;
-  }
-  if (syscall(SYS_pidfd_getfd, -1, 0, 0) == 0 || errno == ENOSYS) {
-    *why = "pv: protection mode 2as needs pidfd_getfd (Linux 5.6)";
-    return false;
-  }
-  if (FILE* f = std::fopen("/proc/sys/kernel/yama/ptrace_scope", "r")) {
-    int scope = 0;
-    const bool got = std::fscanf(f, "%d", &scope) == 1;
-    std::fclose(f);
-    if (got && scope >= 2) {
-      *why = "pv: protection mode 2as needs a parent's ptrace access to its child (Yama ptrace_scope is " +
-             std::to_string(scope) + ")";
-      return false;
-    }
   }
   return true;
 }
@@ -132,11 +116,12 @@ PvUserSpace::~PvUserSpace() {
 
 void PvUserSpace::close_slot(Slot& sl) {
   kill_process(sl);
-  if (sl.notify_fd >= 0) close(sl.notify_fd);
-  if (sl.door) munmap(sl.door, kDoorBytes);
+  if (sl.door) munmap(sl.door, kRegionBytes);
   if (sl.door_fd >= 0) close(sl.door_fd);
-  sl.notify_fd = sl.door_fd = -1;
+  if (sl.done_fd >= 0) close(sl.done_fd);
+  sl.door_fd = sl.done_fd = -1;
   sl.door = nullptr;
+  sl.maplog = nullptr;
 }
 
 void PvUserSpace::kill_process(Slot& sl) {
@@ -157,9 +142,11 @@ void PvUserSpace::kill_process(Slot& sl) {
 bool PvUserSpace::dead(std::string* err) {
   int st = 0;
   pid_t r = 0;
+  const Slot* gone = nullptr;
   for (auto& sl : slots_) {
     if (sl->pid <= 0 || (r = waitpid(sl->pid, &st, WNOHANG)) == 0) continue;
     sl->pid = -1;
+    gone = sl.get();
     break;
   }
   if (r == 0) return false;
@@ -173,7 +160,10 @@ bool PvUserSpace::dead(std::string* err) {
            (WEXITSTATUS(st) == 127   ? std::string(" (exec of ") + user_host_path() + " failed)"
             : WEXITSTATUS(st) == 126 ? std::string(" (could not pass it its file descriptors)")
             : WEXITSTATUS(st) == 2   ? std::string(" (it could not map its door)")
-                                     : std::string());
+            : WEXITSTATUS(st) == 3 && gone && gone->door && gone->door->map_failed
+                ? " (its mapper could not apply the mapping at " + hex_va(gone->door->map_fail_va) + ": " +
+                      std::strerror(int(gone->door->map_fail_errno)) + ")"
+                : std::string());
   return true;
 }
 
@@ -270,33 +260,43 @@ bool PvUserSpace::start(int mem_fd, bool fsgs, int preempt_sig, std::string* err
 bool PvUserSpace::spawn(Slot& sl, std::string* err) {
   if (sl.door_fd < 0) {
     sl.door_fd = int(syscall(SYS_memfd_create, "vtb-pv-door", MFD_CLOEXEC));
-    if (sl.door_fd < 0 || ftruncate(sl.door_fd, off_t(kDoorBytes)) != 0) {
+    if (sl.door_fd < 0 || ftruncate(sl.door_fd, off_t(kRegionBytes)) != 0) {
       *err = errno_text("pv@2as: door memfd", errno);
       return false;
     }
-    void* p = mmap(nullptr, kDoorBytes, PROT_READ | PROT_WRITE, MAP_SHARED, sl.door_fd, 0);
+    void* p = mmap(nullptr, kRegionBytes, PROT_READ | PROT_WRITE, MAP_SHARED, sl.door_fd, 0);
     if (p == MAP_FAILED) {
       *err = errno_text("pv@2as: door mmap", errno);
       return false;
     }
     sl.door = static_cast<pv_door*>(p);
+    sl.maplog = reinterpret_cast<pv_maplog*>(static_cast<char*>(p) + kDoorBytes);
   }
-  std::memset(sl.door, 0, offsetof(pv_door, log));
+  if (sl.done_fd >= 0) close(sl.done_fd);
+  sl.done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (sl.done_fd < 0) {
+    *err = errno_text("pv@2as: eventfd", errno);
+    return false;
+  }
+  std::memset(sl.door, 0, offsetof(pv_door, trap_fpu));
+  sl.maplog->seq = 0;
+  sl.maplog->n = 0;
+  sl.outstanding = 0;
+  sl.mapper_tid = -1;
   sl.door->magic = PV_DOOR_MAGIC;
   sl.door->engine_pid = uint64_t(getpid());
   sl.door->preempt_sig = uint32_t(preempt_sig_);
   sl.door->fsgs = fsgs_ ? 1 : 0;
   sl.door->spin_cap = 0;  // until the contention gate has seen a quiet epoch (run)
   sl.seen = 0;
-  sl.log_n = 0;
-  sl.maps.clear();
+  sl.log.clear();
   sl.overflow = false;
   sl.has_root = false;
   sl.shadow.clear();
   const char* path = user_host_path();
   char* const argv[] = {const_cast<char*>("vtb-pv-user"), nullptr};
   char* const envp[] = {nullptr};
-  const int mem_fd = mem_fd_, door_fd = sl.door_fd;
+  const int mem_fd = mem_fd_, door_fd = sl.door_fd, done_fd = sl.done_fd;
   const pid_t pid = fork();
   if (pid < 0) {
     *err = errno_text("pv@2as: fork", errno);
@@ -310,9 +310,11 @@ bool PvUserSpace::spawn(Slot& sl, std::string* err) {
     // answer"); the engine's death still kills it (PDEATHSIG).
     setpgid(0, 0);
     // Above the target numbers first (either may be 3 or 4 already, CLOEXEC).
-    const int m = fcntl(mem_fd, F_DUPFD, 10), d = fcntl(door_fd, F_DUPFD, 10);
-    if (m < 0 || d < 0 || dup2(m, PV_DOOR_MEMFD) < 0 || dup2(d, PV_DOOR_DOORFD) < 0) _exit(126);
-    syscall(SYS_close_range, PV_DOOR_DOORFD + 1, ~0U, 0);  // nothing else of the engine's
+    const int m = fcntl(mem_fd, F_DUPFD, 10), d = fcntl(door_fd, F_DUPFD, 10), t = fcntl(done_fd, F_DUPFD, 10);
+    if (m < 0 || d < 0 || t < 0 || dup2(m, PV_DOOR_MEMFD) < 0 || dup2(d, PV_DOOR_DOORFD) < 0 ||
+        dup2(t, PV_DOOR_DONEFD) < 0)
+      _exit(126);
+    syscall(SYS_close_range, PV_DOOR_DONEFD + 1, ~0U, 0);  // nothing else of the engine's
     execve(path, argv, envp);
     _exit(127);
   }
@@ -337,7 +339,9 @@ bool PvUserSpace::spawn(Slot& sl, std::string* err) {
     *err = "pv@2as: the user process did not start";
     ok = false;
   } else {
-    ok = take_listener(sl.door->trap.err, err);
+    sl.mapper_tid = pid_t(sl.door->mapper_tid);  // before any guest code ran: its own word
+    if (pinned_) sched_setaffinity(sl.mapper_tid, sizeof one_cpu_, &one_cpu_);
+    else if (place_ != Place::Free) sched_setaffinity(sl.mapper_tid, sizeof user_mask_, &user_mask_);
   }
   if (!ok && sl.pid > 0) kill_process(sl);
   s_ = was;
@@ -351,81 +355,52 @@ bool PvUserSpace::spin_cpus() const {
          CPU_COUNT(&m) >= 2;
 }
 
-// The user process's seccomp listener, taken from it (it sent its number
-// before any guest code ran).
-bool PvUserSpace::take_listener(uint64_t fd, std::string* err) {
-  if (s_->notify_fd >= 0) close(s_->notify_fd);
-  s_->notify_fd = -1;
-  const int pidfd = int(syscall(SYS_pidfd_open, s_->pid, 0));
-  if (pidfd >= 0) {
-    s_->notify_fd = int(syscall(SYS_pidfd_getfd, pidfd, int(fd), 0));
-    close(pidfd);
-  }
-  if (s_->notify_fd < 0) {
-    *err = errno_text("pv@2as: cannot take the user process's seccomp listener (pidfd_getfd; ptrace restricted?)", errno);
-    return false;
+// The mapper has applied every log posted to `sl` (one eventfd token
+// each): only then may the engine write the next one (guest user code that
+// posts a trap without waiting for its resume must not make the mapper read
+// a log half rewritten). A mapper that does not answer within 5 s, or a
+// process that died, is an engine error.
+bool PvUserSpace::confirm_logs(Slot& sl, std::string* err) {
+  int idle = 0;
+  bool waited = false;
+  while (sl.outstanding) {
+    uint64_t n = 0;
+    if (read(sl.done_fd, &n, sizeof n) == ssize_t(sizeof n)) {
+      sl.outstanding -= std::min(n, sl.outstanding);
+      continue;
+    }
+    if (errno != EAGAIN && errno != EINTR) {
+      *err = errno_text("pv@2as: reading the mapper's eventfd", errno);
+      return false;
+    }
+    if (!waited) ++mapper_waits_;
+    waited = true;
+    pollfd p{sl.done_fd, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0) continue;
+    if (dead(err)) return false;
+    if (++idle > 100) {
+      *err = "pv@2as: the user process does not apply its mapping log (5 s)";
+      kill_process(sl);
+      return false;
+    }
   }
   return true;
 }
 
-// The user process applies a PV_LOG_MAP entry: its mmap of guest RAM waits
-// for this answer, yes only when it is exactly the entry the engine logged
-// (guest user code that jumps onto the process's system-call stub cannot
-// map a frame of its choice).
-bool PvUserSpace::vet_map(const pv_door_log& want, std::string* err) {
-  if (spin_now_) {  // the user process is about to ask: look without sleeping first (pv_door.h's cap)
-    const uint64_t t0 = __rdtsc();
-    pollfd p{s_->notify_fd, POLLIN, 0};
-    while (poll(&p, 1, 0) == 0) {
-      if (__rdtsc() - t0 >= spin_.cap) break;
-      _mm_pause();
-    }
-    if (p.revents & POLLIN) ++vet_spins_;
-  }
-  int idle = 0;
-  for (;;) {
-    pollfd p{s_->notify_fd, POLLIN, 0};
-    const int r = poll(&p, 1, 50);
-    if (r < 0 && errno == EINTR) continue;  // the engine's tick
-    if (r == 0 || (p.revents & (POLLHUP | POLLERR))) {
-      if (dead(err)) return false;
-      if (++idle > 100) {
-        *err = "pv@2as: the user process does not apply its mapping log (5 s)";
-        kill_process();
-        return false;
-      }
-      continue;
-    }
-    seccomp_notif req;
-    std::memset(&req, 0, sizeof req);
-    if (ioctl(s_->notify_fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
-      if (errno == EINTR || errno == ENOENT) continue;
-      *err = errno_text("pv@2as: seccomp notification", errno);
-      kill_process();
-      return false;
-    }
-    const __u64* a = req.data.args;
-    const bool ok = req.data.nr == SYS_mmap && a[0] == want.va && a[1] == want.len && a[2] == (want.gpa_prot & 7) &&
-                    a[3] == uint64_t(MAP_SHARED | MAP_FIXED) && uint32_t(a[4]) == PV_DOOR_MEMFD &&
-                    a[5] == (want.gpa_prot & ~7ULL);
-    seccomp_notif_resp resp;
-    std::memset(&resp, 0, sizeof resp);
-    resp.id = req.id;
-    if (ok)
-      resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-    else
-      resp.error = -EPERM;
-    ioctl(s_->notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);  // ENOENT: it was interrupted, it asks again
-    ++map_checks_;
-    if (ok) return true;
-    ++map_refusals_;
-    char b[200];
-    std::snprintf(b, sizeof b, "pv@2as: the user process asked to map %s at 0x%llx, not the logged 0x%llx",
-                  req.data.nr == SYS_mmap ? "guest RAM" : "something", (unsigned long long)a[0],
-                  (unsigned long long)want.va);
-    *err = b;
-    kill_process();
-    return false;
+void PvUserSpace::post_log(Slot& sl) {
+  pv_maplog& m = *sl.maplog;
+  const size_t n = std::min<size_t>(sl.log.size(), PV_DOOR_LOG_MAX);
+  std::memcpy(m.log, sl.log.data(), n * sizeof(pv_door_log));
+  m.n = n;
+  sl.log.clear();
+  ++sl.outstanding;
+  ++mapper_logs_;
+  pv_door& d = *sl.door;
+  d.resume_tsc = __rdtsc();
+  __atomic_store_n(&m.seq, m.seq + 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&d.mapper_sleeps, __ATOMIC_SEQ_CST)) {
+    ++mapper_wakes_;
+    futex(&m.seq, FUTEX_WAKE, 1, nullptr);
   }
 }
 
@@ -468,8 +443,11 @@ void PvUserSpace::place(Place want) {
 
 // Every user process (the current one must take it; an idle one may be gone).
 bool PvUserSpace::set_user_affinity(const cpu_set_t& m) {
-  for (auto& sl : slots_)
-    if (sl->pid > 0 && sched_setaffinity(sl->pid, sizeof m, &m) != 0 && sl.get() == s_) return false;
+  for (auto& sl : slots_) {
+    if (sl->pid <= 0) continue;
+    if (sched_setaffinity(sl->pid, sizeof m, &m) != 0 && sl.get() == s_) return false;
+    if (sl->mapper_tid > 0) sched_setaffinity(sl->mapper_tid, sizeof m, &m);
+  }
   return true;
 }
 
@@ -477,8 +455,8 @@ bool PvUserSpace::set_user_affinity(const cpu_set_t& m) {
 // whether the user process is there to catch the resume spinning. A resume
 // of the process that just trapped, without mapping changes, is two
 // hand-overs that spinning makes ~0.1 µs each instead of ~2.4 µs local
-// switches. A resume that carries mappings (the user process blocks in its
-// vetted mmap), that goes to another process (one per address space: it
+// switches. A resume that carries mappings (it goes to the sleeping mapper
+// thread, which then wakes the guest thread), that goes to another process (one per address space: it
 // has been asleep since its own last trap) or that the process did not
 // catch spinning (the engine's work outlasted its spin) must wake a
 // sleeper, on the other CPU when the two sides are not co-located (an IPI:
@@ -488,7 +466,7 @@ bool PvUserSpace::set_user_affinity(const cpu_set_t& m) {
 // without hand-overs keeps the choice; after a spinning epoch that failed
 // only on uncaught resumes -- every hand-over of it spun --, co-location
 // holds for kHoldEpochs, as such epochs look fine while co-located).
-bool PvUserSpace::pick_spin(uint64_t now) {
+bool PvUserSpace::pick_spin(uint64_t now, bool wakes) {
   if (!spin_.cap) return false;  // one CPU or pinned: nothing to spin on
   if (now - mix_epoch_ns_ >= CpuContention::kEpochNs) {
     uint64_t user_sleeps = 0;
@@ -509,7 +487,7 @@ bool PvUserSpace::pick_spin(uint64_t now) {
     mix_handoffs_ = mix_wakes_ = mix_spun_ = 0;
   }
   ++mix_handoffs_;
-  if (!s_->maps.empty() || (trapped_ && trapped_ != s_)) ++mix_wakes_;
+  if (wakes || (trapped_ && trapped_ != s_)) ++mix_wakes_;
   return spin_pick_;
 }
 
@@ -540,12 +518,11 @@ void PvUserSpace::append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_pr
   if (!s_ || !s_->door) return;
   track(*s_, op, va, len, gpa_prot);
   if (s_->overflow) return;
-  if (s_->log_n == log_cap_) {
+  if (s_->log.size() == log_cap_) {
     s_->overflow = true;  // the engine re-logs the whole user half before the next resume
     return;
   }
-  s_->door->log[s_->log_n++] = pv_door_log{op, va, len, gpa_prot};
-  if (op == PV_LOG_MAP) s_->maps.push_back(s_->door->log[s_->log_n - 1]);
+  s_->log.push_back(pv_door_log{op, va, len, gpa_prot});
 }
 
 void PvUserSpace::mapped(uint64_t va, uint64_t len, uint64_t gpa, int prot) {
@@ -556,8 +533,7 @@ void PvUserSpace::unmapped(uint64_t va, uint64_t len) { append(PV_LOG_UNMAP, va,
 void PvUserSpace::begin_replay() {
   ++replays_;
   s_->overflow = false;
-  s_->log_n = 0;
-  s_->maps.clear();
+  s_->log.clear();
   append(PV_LOG_RESET, 0, 0, 0);
 }
 
@@ -761,14 +737,14 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   r.gs_base = v.guest_gs;
   r.fpu_len = v.fpu_valid ? xsave_size_ : 0;
   if (r.fpu_len) std::memcpy(d.resume_fpu, v.fpu, r.fpu_len);
-  d.log_n = s_->log_n;
-  log_entries_ += s_->log_n;
-  s_->log_n = 0;
+  const bool with_log = !s_->log.empty();
+  if (with_log && !confirm_logs(*s_, err)) return false;
+  log_entries_ += s_->log.size();
   ++handoffs_;
   // Both sides spin only while the host's CPUs are not contended (an epoch's
   // verdict: the user process reads its cap from the door at each wait).
   const uint64_t now = monotonic_ns();
-  const bool spin_quiet = quiet_mode_ == QuietMode::Spin || (quiet_mode_ == QuietMode::Auto && pick_spin(now));
+  const bool spin_quiet = quiet_mode_ == QuietMode::Spin || (quiet_mode_ == QuietMode::Auto && pick_spin(now, with_log));
   const bool quiet = (spin_.cap || !spin_quiet) && (!gate_ || contention_.quiet(now));
   if (!spin_quiet) {
     place(quiet ? Place::Together : Place::Free);  // quiet: both sides on this CPU, futex hand-overs as local switches
@@ -780,14 +756,11 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   if (spin_now_) ++mix_spun_;
   d.spin_cap = spin_now_ ? spin_.cap : 0;
   {
-    ScopedNs timed(handoff_ns_);  // post, vetted mmaps, guest user code, the trap's post
-    post_to_user(*s_);
-    {
-      ScopedNs vet(vet_ns_);
-      for (const pv_door_log& m : s_->maps)
-        if (!vet_map(m, err)) return false;
-    }
-    s_->maps.clear();
+    ScopedNs timed(handoff_ns_);  // post (to the mapper first when there are mappings), guest user code, the trap's post
+    if (with_log)
+      post_log(*s_);
+    else
+      post_to_user(*s_);
     if (!wait_trap(v, 0, err)) return false;
   }
   trapped_ = s_;
@@ -799,11 +772,8 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
 // the engine's xrstor cannot fault).
 bool PvUserSpace::take_trap(PvCpu& v, int timer_sig, std::string* err) {
   const pv_door_frame t = s_->door->trap;
-  if (t.sig == PV_DOOR_MAP_FAILED || t.sig == PV_DOOR_BAD_SETUP) {
-    char b[160];
-    std::snprintf(b, sizeof b, "pv@2as: the user process could not apply a mapping at 0x%llx: %s",
-                  (unsigned long long)t.addr, std::strerror(int(t.err)));
-    *err = b;
+  if (t.sig == PV_DOOR_BAD_SETUP) {  // after the start: only guest code can have posted it
+    *err = "pv@2as: the user process posted a set-up failure after its start";
     kill_process();
     return false;
   }
@@ -855,11 +825,10 @@ void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.engine_wakes", wakes_);
   out.add("pv.2as.preempts", preempts_);
   out.add("pv.2as.log_entries", log_entries_);
-  out.add("pv.2as.map_checks", map_checks_);
-  out.add("pv.2as.vet_spins", vet_spins_);
+  out.add("pv.2as.mapper_logs", mapper_logs_);
+  out.add("pv.2as.mapper_wakes", mapper_wakes_);
+  out.add("pv.2as.mapper_waits", mapper_waits_);
   out.add("time.pv.2as.handoff_ns", handoff_ns_);
-  out.add("time.pv.2as.vet_ns", vet_ns_);
-  if (map_refusals_) out.add("pv.2as.map_refusals", map_refusals_);
   if (replays_) out.add("pv.2as.log_replays", replays_);
   uint64_t u[5] = {};  // kept by the user processes: data
   for (const auto& sl : slots_)

@@ -86,15 +86,17 @@ class PvUserSpace final : public WindowListener {
   static constexpr unsigned kDefaultProcs = 4, kMaxProcs = 64;
 
  private:
-  // One user process and its door, log and seccomp listener.
+  // One user process: its door, mapping log and done eventfd.
   struct Slot {
     pv_door* door = nullptr;
+    pv_maplog* maplog = nullptr;      // the page(s) after the door: read-only in the user process
     int door_fd = -1;
+    int done_fd = -1;                 // eventfd: the mapper's token per log applied
     pid_t pid = -1;
-    int notify_fd = -1;               // its seccomp listener (its guest-RAM mmaps)
-    std::vector<pv_door_log> maps;    // the log's PV_LOG_MAP entries: the only mmaps of guest RAM allowed
+    pid_t mapper_tid = -1;            // its mapper thread (affinity)
     uint32_t seen = 0;                // to_engine seen
-    uint64_t log_n = 0;
+    std::vector<pv_door_log> log;     // changes for its next resume (the mapper applies them first)
+    uint64_t outstanding = 0;         // logs posted to the mapper and not yet confirmed
     bool overflow = false;
     bool has_root = false;            // maps the user half of `root` (as of `gen`)
     std::map<uint64_t, uint64_t> shadow;  // page -> gpa | prot: what it maps once its log is applied
@@ -109,8 +111,8 @@ class PvUserSpace final : public WindowListener {
   void append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot);
   void post_to_user(Slot& sl);
   bool wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err);
-  bool take_listener(uint64_t fd, std::string* err);
-  bool vet_map(const pv_door_log& want, std::string* err);  // answer the user process's mmap of guest RAM
+  bool confirm_logs(Slot& sl, std::string* err);  // its mapper is done with every log posted (its log may be rewritten)
+  void post_log(Slot& sl);                         // the staged log to the mapper, which then resumes the guest thread
   bool take_trap(PvCpu& v, int timer_sig, std::string* err);
   void kill_process() { if (s_) kill_process(*s_); }
   bool spin_cpus() const;
@@ -120,7 +122,7 @@ class PvUserSpace final : public WindowListener {
   enum class Place { Free, Together, Apart };
   void place(Place want);
   bool set_user_affinity(const cpu_set_t& m);
-  bool pick_spin(uint64_t now);  // auto: spin this hand-over's epoch (few resumes must wake a sleeper)?
+  bool pick_spin(uint64_t now, bool wakes);  // auto: spin this hand-over's epoch (few resumes must wake a sleeper)?
   bool dead(std::string* err);  // reaped (true, with the reason)
 
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -139,8 +141,8 @@ class PvUserSpace final : public WindowListener {
   uint32_t mxcsr_mask_ = 0xffbf;
   uint32_t xsave_end_[64] = {};  // per XCR0 component: offset + size in the standard format
   // counters
-  uint64_t map_checks_ = 0, map_refusals_ = 0, vet_spins_ = 0;
-  uint64_t handoff_ns_ = 0, vet_ns_ = 0;  // time.pv.2as.* (ScopedNs)
+  uint64_t mapper_logs_ = 0, mapper_wakes_ = 0, mapper_waits_ = 0;
+  uint64_t handoff_ns_ = 0;  // time.pv.2as.handoff_ns (ScopedNs)
   bool pinned_ = false;
   long pinned_tid_ = 0;
   cpu_set_t old_mask_{};

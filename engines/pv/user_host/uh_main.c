@@ -1,11 +1,13 @@
 /* tags: engines|pv — desc: pv@2as user process: maps the current guest process's user pages, runs guest user code, posts its traps to the engine.
  *
- * A freestanding static PIE (no libc: nothing of the host but this file and
- * uh_entry.S is mapped here, placed by ASLR above the guest window). Guest
- * user code runs only by sigreturn out of the trap handler: each trap
- * (SIGSYS from a guest `syscall`, a fault, the engine's preempt signal)
- * posts the frame to the door, waits for the engine's resume, applies the
- * mapping log and returns into the resumed guest state (engines/pv/pv_door.h).
+ * A freestanding static PIE (no libc: nothing of the host but this file,
+ * uh_entry.S and uh_mapper.S is mapped here, placed by ASLR above the guest
+ * window). Guest user code runs only by sigreturn out of the trap handler:
+ * each trap (SIGSYS from a guest `syscall`, a fault, the engine's preempt
+ * signal) posts the frame to the door, waits for the engine's resume and
+ * returns into the resumed guest state. Mappings are the mapper thread's
+ * (uh_mapper.S): it applies the engine's read-only log before the resume
+ * reaches this thread (engines/pv/pv_door.h).
  */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
@@ -32,14 +34,34 @@
 #define UH_SA_RESTORER 0x04000000 /* the kernel's flag: sa_restorer is set */
 
 long uh_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+long uh_start_mapper(const struct pv_maplog* log, struct pv_door* door, const struct sock_fprog* filter);
 void uh_restorer(void);
 void uh_boot_trap(void);
 extern const char uh_sys_begin[], uh_sys_end[];
 
 static struct pv_door* door;
 static int booted;
-static long listener = -1; /* the seccomp listener: the engine takes it by pidfd_getfd */
+static long mapper_tid;
 static uint32_t seen_to_user;
+
+/* What uh_mapper.S reads at fixed offsets. */
+_Static_assert(offsetof(struct pv_maplog, seq) == PV_MAPLOG_SEQ, "maplog seq");
+_Static_assert(offsetof(struct pv_maplog, n) == PV_MAPLOG_N, "maplog n");
+_Static_assert(offsetof(struct pv_maplog, log) == PV_MAPLOG_LOG, "maplog log");
+_Static_assert(sizeof(struct pv_door_log) == PV_DOOR_LOG_BYTES, "log entry");
+_Static_assert(offsetof(struct pv_door_log, op) == 0 && offsetof(struct pv_door_log, va) == 8 &&
+                   offsetof(struct pv_door_log, len) == 16 && offsetof(struct pv_door_log, gpa_prot) == 24,
+               "log entry fields");
+_Static_assert(offsetof(struct pv_door, to_user) == PV_DOOR_OFF_TO_USER, "to_user");
+_Static_assert(offsetof(struct pv_door, user_sleeps) == PV_DOOR_OFF_USER_SLEEPS, "user_sleeps");
+_Static_assert(offsetof(struct pv_door, mapper_sleeps) == PV_DOOR_OFF_MAPPER_SLEEPS, "mapper_sleeps");
+_Static_assert(offsetof(struct pv_door, mapper_ready) == PV_DOOR_OFF_MAPPER_READY, "mapper_ready");
+_Static_assert(offsetof(struct pv_door, user_maps) == PV_DOOR_OFF_USER_MAPS, "user_maps");
+_Static_assert(offsetof(struct pv_door, user_log_applied) == PV_DOOR_OFF_USER_LOG_APPLIED, "user_log_applied");
+_Static_assert(offsetof(struct pv_door, map_fail_va) == PV_DOOR_OFF_MAP_FAIL &&
+                   offsetof(struct pv_door, map_fail_errno) == PV_DOOR_OFF_MAP_FAIL + 8 &&
+                   offsetof(struct pv_door, map_failed) == PV_DOOR_OFF_MAP_FAIL + 16,
+               "map_fail");
 
 /* The compiler may emit calls to these. `rep movsb`/`stosb`: each trap
  * copies the FP image (~2.5 KiB) in and out, a byte loop would cost ~1 µs. */
@@ -110,41 +132,6 @@ static __attribute__((noreturn)) void fail(uint64_t what, uint64_t err, uint64_t
   }
 }
 
-static int user_range(uint64_t va, uint64_t len) {
-  return va >= VTB_WINDOW_LO && len && !(va & 0xfff) && !(len & 0xfff) && va + len > va &&
-         va + len <= VTB_HOST_RESERVED_KERNEL_LO;
-}
-
-static void reserve(uint64_t va, uint64_t len) {
-  const long r = uh_syscall(SYS_mmap, (long)va, (long)len, PROT_NONE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-  if (failed(r)) fail(PV_DOOR_MAP_FAILED, (uint64_t)-r, va);
-}
-
-static void apply_log(void) {
-  uint64_t n = door->log_n;
-  if (n > PV_DOOR_LOG_MAX) n = PV_DOOR_LOG_MAX;
-  for (uint64_t i = 0; i < n; ++i) {
-    const struct pv_door_log e = door->log[i];
-    if (e.op == PV_LOG_RESET) {
-      reserve(VTB_WINDOW_LO, VTB_WINDOW_HI - VTB_WINDOW_LO);
-      continue;
-    }
-    if (!user_range(e.va, e.len)) fail(PV_DOOR_MAP_FAILED, 22 /* EINVAL */, e.va);
-    if (e.op == PV_LOG_MAP) {
-      ++door->user_maps;
-      const long r = uh_syscall(SYS_mmap, (long)e.va, (long)e.len, (long)(e.gpa_prot & 7), MAP_SHARED | MAP_FIXED,
-                                PV_DOOR_MEMFD, (long)(e.gpa_prot & ~7ULL));
-      if (failed(r)) fail(PV_DOOR_MAP_FAILED, (uint64_t)-r, e.va);
-    } else {
-      ++door->user_maps;
-      reserve(e.va, e.len);
-    }
-  }
-  door->user_log_applied += n;
-  door->log_n = 0;
-}
-
 /* Size of the xsave image in a signal frame (the fxsave software bytes). */
 static uint64_t frame_fpu_len(const uint8_t* fx) {
   uint32_t magic = 0, size = 0;
@@ -212,58 +199,65 @@ static void handler(int sig, siginfo_t* si, void* ucv) {
   if (!booted) {
     booted = 1;
     door->trap.sig = PV_DOOR_BOOTED;
-    door->trap.err = (uint64_t)listener;
+    door->mapper_tid = (uint64_t)mapper_tid;
   } else {
     save(sig, si, uc);
   }
   post();
   wait_resume();
-  apply_log();
   restore(uc);
 }
 
-/* What this process may still ask of the host once guest code can run:
- * guest user code that jumps onto the system-call stub gets no more. Any
- * other call fails with EPERM (no read/write/pwrite of guest RAM, no
- * mprotect/mremap/madvise of its mappings, no new fds, no signals to
- * others). mmap: anonymous, or guest RAM (fd 3) MAP_SHARED|MAP_FIXED, and
- * the latter only when the engine says yes (seccomp user notification:
- * the engine checks each against the log it wrote). Returns the listener
- * fd, or -errno. */
-static long install_seccomp(void) {
-  /* Forward jumps only: the returns sit at the end (EPERM at 18, ALLOW at 19). */
 #define UH_LD(field) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, field))
 #define UH_JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
-  struct sock_filter f[] = {
-      /*  0 */ UH_LD(arch),
-      /*  1 */ UH_JEQ(AUDIT_ARCH_X86_64, 1, 0),
-      /*  2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-      /*  3 */ UH_LD(nr),
-      /*  4 */ UH_JEQ(SYS_futex, 14, 0),
-      /*  5 */ UH_JEQ(SYS_getppid, 13, 0),
-      /*  6 */ UH_JEQ(SYS_exit_group, 12, 0),
-      /*  7 */ UH_JEQ(SYS_exit, 11, 0),
-      /*  8 */ UH_JEQ(SYS_rt_sigreturn, 10, 0),
-      /*  9 */ UH_JEQ(SYS_arch_prctl, 9, 0),
-      /* 10 */ UH_JEQ(SYS_mmap, 0, 7),
-      /* 11 */ UH_LD(args[4]), /* fd, low word */
-      /* 12 */ UH_JEQ(0xffffffffU, 0, 2),
-      /* 13 */ UH_LD(args[3]), /* anonymous: flags must say so */
-      /* 14 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MAP_ANONYMOUS, 4, 3),
-      /* 15 */ UH_JEQ(PV_DOOR_MEMFD, 0, 2),
-      /* 16 */ UH_LD(args[3]), /* guest RAM: exactly MAP_SHARED|MAP_FIXED */
-      /* 17 */ UH_JEQ(MAP_SHARED | MAP_FIXED, 2, 0),
-      /* 18 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 1 /* EPERM */),
-      /* 19 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      /* 20 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-  };
+#define UH_RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
+
+/* What the guest thread may still ask of the host once guest code can run:
+ * guest user code that jumps onto the system-call stub gets no more. Any
+ * other call fails with EPERM: no mmap/mprotect/mremap/munmap/madvise at
+ * all (the mapper maps), no read/write/pwrite of guest RAM, no new fds, no
+ * signals to others, no thread exit that would leave the mapper alone. */
+static const struct sock_filter guest_filter[] = {
+    /*  0 */ UH_LD(arch),
+    /*  1 */ UH_JEQ(AUDIT_ARCH_X86_64, 1, 0),
+    /*  2 */ UH_RET(SECCOMP_RET_KILL_PROCESS),
+    /*  3 */ UH_LD(nr),
+    /*  4 */ UH_JEQ(SYS_futex, 5, 0),
+    /*  5 */ UH_JEQ(SYS_getppid, 4, 0),
+    /*  6 */ UH_JEQ(SYS_exit_group, 3, 0),
+    /*  7 */ UH_JEQ(SYS_rt_sigreturn, 2, 0),
+    /*  8 */ UH_JEQ(SYS_arch_prctl, 1, 0),
+    /*  9 */ UH_RET(SECCOMP_RET_ERRNO | 1 /* EPERM */),
+    /* 10 */ UH_RET(SECCOMP_RET_ALLOW),
+};
+
+/* The mapper's (uh_mapper.S): futex; mmap anonymous (reserve) or of guest
+ * RAM (fd 3) exactly MAP_SHARED|MAP_FIXED; write to the done eventfd;
+ * exit_group. Nothing else. */
+static const struct sock_filter mapper_filter[] = {
+    /*  0 */ UH_LD(arch),
+    /*  1 */ UH_JEQ(AUDIT_ARCH_X86_64, 1, 0),
+    /*  2 */ UH_RET(SECCOMP_RET_KILL_PROCESS),
+    /*  3 */ UH_LD(nr),
+    /*  4 */ UH_JEQ(SYS_futex, 13, 0),
+    /*  5 */ UH_JEQ(SYS_exit_group, 12, 0),
+    /*  6 */ UH_JEQ(SYS_write, 8, 0),
+    /*  7 */ UH_JEQ(SYS_mmap, 0, 9),
+    /*  8 */ UH_LD(args[4]), /* fd, low word */
+    /*  9 */ UH_JEQ(0xffffffffU, 0, 2),
+    /* 10 */ UH_LD(args[3]), /* anonymous: flags must say so */
+    /* 11 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MAP_ANONYMOUS, 6, 5),
+    /* 12 */ UH_JEQ(PV_DOOR_MEMFD, 0, 4),
+    /* 13 */ UH_LD(args[3]), /* guest RAM: exactly MAP_SHARED|MAP_FIXED */
+    /* 14 */ UH_JEQ(MAP_SHARED | MAP_FIXED, 3, 2),
+    /* 15 */ UH_LD(args[0]), /* write: the done eventfd only */
+    /* 16 */ UH_JEQ(PV_DOOR_DONEFD, 1, 0),
+    /* 17 */ UH_RET(SECCOMP_RET_ERRNO | 1 /* EPERM */),
+    /* 18 */ UH_RET(SECCOMP_RET_ALLOW),
+};
 #undef UH_LD
 #undef UH_JEQ
-  struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
-  long r = uh_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
-  if (failed(r)) return r;
-  return sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, (long)&prog);
-}
+#undef UH_RET
 
 struct ksigaction {
   void (*handler)(int, siginfo_t*, void*);
@@ -274,9 +268,12 @@ struct ksigaction {
 
 void uh_main(uint64_t* sp) {
   (void)sp;
-  door = (struct pv_door*)uh_syscall(SYS_mmap, 0, (sizeof(struct pv_door) + 4095) & ~4095UL, PROT_READ | PROT_WRITE,
-                                     MAP_SHARED, PV_DOOR_DOORFD, 0);
+  door = (struct pv_door*)uh_syscall(SYS_mmap, 0, PV_DOOR_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, PV_DOOR_DOORFD, 0);
   if (failed((long)door) || door->magic != PV_DOOR_MAGIC) die_with(2);
+  /* The mapping log: read-only here, and this thread will have no mmap to change that. */
+  const struct pv_maplog* log = (const struct pv_maplog*)uh_syscall(SYS_mmap, 0, PV_MAPLOG_BYTES, PROT_READ, MAP_SHARED,
+                                                                    PV_DOOR_DOORFD, PV_DOOR_BYTES);
+  if (failed((long)log)) die_with(2);
   long step = 0;
   long r = 0;
   /* This process must sit above the guest window (static PIE, ASLR). */
@@ -296,6 +293,19 @@ void uh_main(uint64_t* sp) {
   if (failed(alt)) fail(PV_DOOR_BAD_SETUP, (uint64_t)-alt, step);
   stack_t ss = {(void*)alt, 0, 0x10000};
   if (failed(r = sys3(SYS_sigaltstack, (long)&ss, 0, 0))) fail(PV_DOOR_BAD_SETUP, (uint64_t)-r, step);
+  /* The mapper thread: every signal blocked (it keeps this mask), its own
+   * filter, no Syscall User Dispatch (not yet on here). */
+  step = 8;
+  uint64_t every = ~0ULL;
+  if (failed(r = uh_syscall(SYS_rt_sigprocmask, SIG_SETMASK, (long)&every, 0, 8, 0, 0)))
+    fail(PV_DOOR_BAD_SETUP, (uint64_t)-r, step);
+  if (failed(r = uh_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0))) fail(PV_DOOR_BAD_SETUP, (uint64_t)-r, step);
+  const struct sock_fprog mprog = {(unsigned short)(sizeof mapper_filter / sizeof mapper_filter[0]),
+                                   (struct sock_filter*)mapper_filter};
+  mapper_tid = uh_start_mapper(log, door, &mprog);
+  if (failed(mapper_tid)) fail(PV_DOOR_BAD_SETUP, (uint64_t)-mapper_tid, step);
+  while (__atomic_load_n(&door->mapper_ready, __ATOMIC_ACQUIRE) == 0) futex_wait(&door->mapper_ready, 0);
+  if (door->mapper_ready != 1) fail(PV_DOOR_BAD_SETUP, (uint64_t)-(int32_t)door->mapper_ready, step);
   step = 5;
   const int sigs[] = {SIGSYS, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, (int)door->preempt_sig};
   uint64_t all = 0;
@@ -316,8 +326,9 @@ void uh_main(uint64_t* sp) {
     fail(PV_DOOR_BAD_SETUP, (uint64_t)-r, step);
   /* Last: the system calls it may still make (prctl is not one of them). */
   step = 7;
-  listener = install_seccomp();
-  if (failed(listener)) fail(PV_DOOR_BAD_SETUP, (uint64_t)-listener, step);
+  const struct sock_fprog gprog = {(unsigned short)(sizeof guest_filter / sizeof guest_filter[0]),
+                                   (struct sock_filter*)guest_filter};
+  if (failed(r = sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&gprog))) fail(PV_DOOR_BAD_SETUP, (uint64_t)-r, step);
   uh_boot_trap(); /* the handler never returns here: it resumes guest user code */
   die();
 }
