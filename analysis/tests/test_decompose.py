@@ -93,7 +93,7 @@ class DecomposeTest(unittest.TestCase):
         self.assertAlmostEqual(terms["mprotect"], 3000.0 + 0.5 * (x1 + 100))
 
     def test_pv_2as_user_process_priced_from_its_counters(self):
-        """pv@2as: the user process's traps, hand-overs, mmaps and their vetting are priced from pv's own
+        """pv@2as: the user process's traps, hand-overs, mmaps, their vetting (old results) and its mapper are priced from pv's own
         counters; the engine's futex waits (also host.futex_wait) are priced once."""
         costs = dict(COSTS, futex_handoff=10000.0, futex_handoff_pinned=2000.0, futex_handoff_cross=30000.0,
                      spin_handoff=100.0, scm_rights=3000.0, seccomp_notify=5000.0)
@@ -106,12 +106,14 @@ class DecomposeTest(unittest.TestCase):
                   "pv.2as.engine_futex_waits": 3.0, "pv.2as.engine_spin_misses": 1.0, "pv.2as.user_spins": 2.0,
                   "pv.2as.user_futex_waits": 2.0, "pv.2as.user_spin_misses": 1.0, "pv.2as.user_mmaps": 2.0,
                   "pv.2as.map_checks": 0.5, "host.futex_wait": 3.5, "host.mmap": 2.0,
+                  "pv.2as.mapper_logs": 1.5, "pv.2as.mapper_wakes": 1.0,
                   "pv.2as.quiet_epochs": 3.0, "pv.2as.contended_epochs": 1.0, "pv.2as.runqueue_samples": 40.0}
         t = decompose.host_terms(per_op, costs)
         self.assertEqual(t, {"user-process SIGSYS": 3 * 1500.0, "user-process signals": 1 * 2000.0,
                              "2as futex hand-overs, one CPU": 3 * 2000.0, "2as futex hand-overs, two CPUs": 2 * 30000.0,
                              "2as spin hand-overs": 3 * 100.0, "user-process mmap+touch": 2 * 6000.0,
-                             "2as vetted mmaps": 0.5 * 5000.0,
+                             "2as vetted mmaps": 0.5 * 5000.0, "2as mapper wake-ups": 1 * 2000.0,
+                             "2as mapper tokens": 2 * 1.5 * 100.0,
                              "futex handoffs": 0.5 * 10000.0, "mmap+touch": 2 * 6000.0})
         # Co-locating (the default) or pinned: every futex hand-over on one CPU; host.futex_wait 3.5 minus
         # the engine's 4: nothing, never negative.
