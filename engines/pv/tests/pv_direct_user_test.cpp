@@ -57,6 +57,7 @@ TEST(PvDirectUser, MprotectKeepsMirroringTheUserHalf) {
 struct Case {
   const char* cmdline;
   const char* console_has;
+  uint64_t kernel_pages = 0;  // kernel-only user-half pages the kernel maps (census: its far-call trampoline)
 };
 
 class PvDirectUserPaths : public ::testing::TestWithParam<Case> {};
@@ -68,6 +69,7 @@ TEST_P(PvDirectUserPaths, RunInTwoAsThroughTheDirectMap) {
   EXPECT_NE(r.console.find(GetParam().console_has), std::string::npos) << r.console;
   EXPECT_EQ(r.counters.get("pv.window_user_remote"), 1u);
   EXPECT_EQ(r.counters.get("mmu.hidden_fault"), 0u);
+  EXPECT_EQ(r.counters.get("pv.window_kernel_page_maps"), GetParam().kernel_pages);
   EXPECT_EQ(r.console.find("kernel half unavailable"), std::string::npos) << r.console;  // census report copied out
 }
 
@@ -75,7 +77,7 @@ INSTANTIATE_TEST_SUITE_P(
     Programs, PvDirectUserPaths,
     ::testing::Values(Case{"run=hello one two", "hello from tbk: 2 argument(s)\n  argv[1] = one\n  argv[2] = two\n"},
                       Case{"forkwait 200", "forkwait: 200 forks, 0 failures\n"},
-                      Case{"badptr", "badptr: child was killed by the kernel\n"}, Case{"census", "census: done: "}),
+                      Case{"badptr", "badptr: child was killed by the kernel\n"}, Case{"census", "census: done: ", 1}),
     [](const ::testing::TestParamInfo<Case>& i) {
       std::string n = i.param.cmdline;
       n = n.substr(n.rfind('=') + 1);
