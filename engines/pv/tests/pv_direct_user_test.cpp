@@ -16,38 +16,37 @@ PvOptions mode(PvProtect p) {
   return o;
 }
 
-// Runs `cmdline` on tbk in mode p; skips the test when it cannot run.
-#define BOOT_OR_SKIP(r, cmdline, p)                         \
-  std::string skip_##r = "unset";                           \
-  const RunResult r = boot_tbk(cmdline, &skip_##r, mode(p)); \
-  if (!skip_##r.empty()) GTEST_SKIP() << skip_##r
-
 // ctxswitch: two processes yield to each other N times, 2 N address-space
 // switches. Before the assist the engine mirrored each switch's user-half
 // diff in its own window (>= 2 host mmaps per round trip); in pv@2as it now
-// maps none, whatever N (the user processes keep their own mappings).
-TEST(PvDirectUser, TwoAsSwitchesMapNoUserPagesInTheEngine) {
-  BOOT_OR_SKIP(r, "ctxswitch 2000", PvProtect::TwoAs);
-  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
-  EXPECT_EQ(r.console, "ctxswitch: 2000 yields in each of 2 processes, child status 0\n");
-  EXPECT_EQ(r.counters.get("exit.hypercall.vm_assist"), 1u);
-  EXPECT_EQ(r.counters.get("pv.direct_user_access"), 1u);
-  EXPECT_EQ(r.counters.get("pv.window_user_remote"), 1u);
-  EXPECT_LT(r.counters.get("pv.map_ops"), 50u);
-  EXPECT_LT(r.counters.get("host.mmap"), 50u);
-  EXPECT_EQ(r.counters.get("pv.window_kernel_page_maps"), 0u);
-}
-
-// The same kernel in pv@mprotect: user code runs in the engine process, so
-// the window keeps mirroring every switch (the assist is accepted, the
+// maps none, whatever N (the user processes keep their own mappings). The
+// same kernel in pv@mprotect runs user code in the engine process, so the
+// window keeps mirroring every switch there (the assist is accepted, the
 // kernel still uses its direct map).
-TEST(PvDirectUser, MprotectKeepsMirroringTheUserHalf) {
-  BOOT_OR_SKIP(r, "ctxswitch 500", PvProtect::Mprotect);
-  ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
-  EXPECT_EQ(r.console, "ctxswitch: 500 yields in each of 2 processes, child status 0\n");
-  EXPECT_EQ(r.counters.get("pv.direct_user_access"), 1u);
-  EXPECT_EQ(r.counters.get("pv.window_user_remote"), 0u);
-  EXPECT_GE(r.counters.get("pv.map_ops"), 2 * 500u);
+TEST(PvDirectUser, OnlyTwoAsStopsMirroringTheUserHalfInTheEngine) {
+  struct Cell {
+    PvProtect mode;
+    uint64_t n;
+    bool remote;
+  };
+  for (const Cell& c : {Cell{PvProtect::TwoAs, 2000, true}, Cell{PvProtect::Mprotect, 500, false}}) {
+    SCOPED_TRACE(pv_protect_name(c.mode));
+    std::string skip = "unset";
+    const RunResult r = boot_tbk("ctxswitch " + std::to_string(c.n), &skip, mode(c.mode));
+    if (!skip.empty()) GTEST_SKIP() << skip;
+    ASSERT_EQ(r.outcome, Outcome::Exited) << r.message;
+    EXPECT_EQ(r.console, "ctxswitch: " + std::to_string(c.n) + " yields in each of 2 processes, child status 0\n");
+    EXPECT_EQ(r.counters.get("exit.hypercall.vm_assist"), 1u);
+    EXPECT_EQ(r.counters.get("pv.direct_user_access"), 1u);
+    EXPECT_EQ(r.counters.get("pv.window_user_remote"), c.remote ? 1u : 0u);
+    EXPECT_EQ(r.counters.get("pv.window_kernel_page_maps"), 0u);
+    if (c.remote) {
+      EXPECT_LT(r.counters.get("pv.map_ops"), 50u);
+      EXPECT_LT(r.counters.get("host.mmap"), 50u);
+    } else {
+      EXPECT_GE(r.counters.get("pv.map_ops"), 2 * c.n);
+    }
+  }
 }
 
 // Every converted kernel path in pv@2as, with no user page in the engine:
@@ -63,7 +62,9 @@ struct Case {
 class PvDirectUserPaths : public ::testing::TestWithParam<Case> {};
 
 TEST_P(PvDirectUserPaths, RunInTwoAsThroughTheDirectMap) {
-  BOOT_OR_SKIP(r, GetParam().cmdline, PvProtect::TwoAs);
+  std::string skip = "unset";
+  const RunResult r = boot_tbk(GetParam().cmdline, &skip, mode(PvProtect::TwoAs));
+  if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_EQ(r.outcome, Outcome::Exited) << r.message << "\n" << r.console;
   EXPECT_EQ(r.exit_code, 0) << r.console;
   EXPECT_NE(r.console.find(GetParam().console_has), std::string::npos) << r.console;
