@@ -199,6 +199,7 @@ enum vtb_hypercall {
   VTB_HC_PIN_TABLE = 15,     /* (table gpa, level): pin a PML4 as a root (levels 1-3: validated when linked) */
   VTB_HC_CLEAR_PAGE = 16,    /* (frame gpa): zero one frame through the engine's own mapping (Xen's MMUEXT_CLEAR_PAGE) */
   VTB_HC_COPY_PAGE = 17,     /* (dst gpa, src gpa): copy one frame likewise (MMUEXT_COPY_PAGE); not into a page table */
+  VTB_HC_VM_ASSIST = 18,     /* (type VTB_VMASST_*) -> 0, -VTB_EINVAL for an unknown type (Xen's vm_assist) */
   VTB_HC_COUNT
 };
 #endif
@@ -207,6 +208,13 @@ enum vtb_hypercall {
  * the kernel need not write it (it may stay read-only in the direct map
  * until the kernel uses it as ordinary memory again). */
 #define VTB_UNPIN_ZERO 1
+
+/* vm_assist types. DIRECT_USER_ACCESS: from now on this kernel reads and
+ * writes guest user memory only through its direct map (a walk of its own
+ * page tables), never at a user virtual address; the engine need not map
+ * the user half for the kernel (pv@2as then maps it only in the user
+ * process). */
+#define VTB_VMASST_DIRECT_USER_ACCESS 1
 
 #ifndef __ASSEMBLER__
 enum vtb_sched_op { VTB_SCHED_YIELD = 0, VTB_SCHED_BLOCK = 1, VTB_SCHED_SHUTDOWN = 2 };

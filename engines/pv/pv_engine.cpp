@@ -74,7 +74,8 @@ namespace {
 
 const char* const kHcNames[VTB_HC_COUNT] = {
     "set_trap_table", "mmu_update", "new_baseptr", "stack_switch", "iret", "sched_op", "set_timer", "console_io",
-    "multicall", "invlpg", "io", "cpuid", "rdtsc", "null", "unpin_table", "pin_table", "clear_page", "copy_page"};
+    "multicall", "invlpg", "io", "cpuid", "rdtsc", "null", "unpin_table", "pin_table", "clear_page", "copy_page",
+    "vm_assist"};
 
 uint64_t calibrate_tsc_hz() {
   const uint64_t t0 = monotonic_ns(), c0 = __rdtsc();
@@ -183,6 +184,7 @@ Status PvEngine::load(const BootImage& boot, GuestMemory& mem, InterruptSource& 
     return Status::bad_input("pv: guest memory must be a whole number of pages, at least 2 MiB");
   PvCpu& v = vtb_pv_cpu;
   v.active = false;
+  direct_user_ = false;  // a new kernel asks again (reset() ends the window's remote mode)
   win_.clear_error();
   if (!win_.reset()) return Status::host_error("pv: " + win_.error());
   PvWindow::ensure_max_map_count(262144);
@@ -470,6 +472,9 @@ void PvEngine::stats(Counters& out) const {
   out.gauge("pv.fsgs_isolation", vtb_pv_cpu.fsgs);
   if (cpuid_.misses()) out.add("host.cpuid", cpuid_.misses());
   out.add("pv.map_ops", win_.map_ops());
+  out.gauge("pv.direct_user_access", direct_user_ ? 1 : 0);
+  out.gauge("pv.window_user_remote", win_.user_remote() ? 1 : 0);
+  if (win_.kernel_pages_mapped()) out.add("pv.window_kernel_page_maps", win_.kernel_pages_mapped());
   out.add("pv.kernel_protect_ops", win_.protect_ops());
   if (protect_ == PvProtect::Pkeys) {
     out.add("pv.pkru_writes", pkru_writes_);

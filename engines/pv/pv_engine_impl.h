@@ -50,6 +50,12 @@ class PvEngine final : public Engine {
   int64_t new_baseptr(uint64_t root);  // pv@2as: with the user process switch
   int64_t hc_mmu_update(uint64_t reqs, uint64_t count, uint64_t done_va);
   int64_t hc_set_trap_table(uint64_t va, uint64_t n);
+  int64_t hc_vm_assist(uint64_t type);
+  // pv_events.cpp: a host fault of guest kernel code in the user half while
+  // it lives only in the user process (pv@2as, vm_assist): a kernel-only
+  // page is mapped here (true), a user page is a broken promise (false,
+  // pending_exit_ set).
+  bool kernel_fault_in_remote_half(uint64_t cr2);
   int64_t hc_multicall(uint64_t va, uint64_t n);
   int hc_iret();
   int hc_sched_op(uint64_t op, uint64_t arg);
@@ -113,6 +119,7 @@ class PvEngine final : public Engine {
   HostCpuidCache cpuid_;  // VTB_HC_CPUID answers
   uint64_t int80_refused_ = 0, sysenter_refused_ = 0, host_ticks_ = 0, blocks_ = 0;
   uint64_t last_hidden_va_ = ~0ULL, last_hidden_rip_ = ~0ULL;
+  bool direct_user_ = false;  // the guest kernel made vm_assist(VTB_VMASST_DIRECT_USER_ACCESS)
   uint64_t syscall_bounce_ns_ = 0, hidden_fault_ns_ = 0;  // time.pv.* (ScopedNs)
 };
 

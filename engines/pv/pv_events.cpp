@@ -1,5 +1,6 @@
 // tags: engines|pv — desc: upcalls: event (timer) delivery under the virtual IF, fault reflection, syscall bounces.
 #include <signal.h>
+#include <sys/mman.h>
 
 #include <cstdio>
 
@@ -205,6 +206,8 @@ bool PvEngine::handle_signal() {
       // #SS (a stack access at a non-canonical address): the host sends SIGBUS, no CR2.
       if (trapno == 12 && sig == SIGBUS) return reflect(12, v.err, true, 0);
       const uint64_t cr2 = v.addr;
+      if (v.mode == Mode::Kernel && win_.user_remote() && cr2 >= VTB_WINDOW_LO && cr2 < VTB_HOST_RESERVED_KERNEL_LO)
+        return kernel_fault_in_remote_half(cr2);
       WalkRequest req;
       req.write = (v.err & 2) != 0;
       req.fetch = (v.err & 16) != 0;
@@ -276,6 +279,29 @@ bool PvEngine::handle_signal() {
       return false;
     }
   }
+}
+
+bool PvEngine::kernel_fault_in_remote_half(uint64_t cr2) {
+  PvCpu& v = vtb_pv_cpu;
+  WalkRequest req;
+  req.write = (v.err & 2) != 0;
+  req.fetch = (v.err & 16) != 0;
+  req.set_ad = false;
+  const WalkResult w = walk_page_tables(*mem_, mmu_->cr3(), cr2, req);
+  if (w.status == WalkStatus::Ok && !w.user && !mmu_->is_page_table(w.gpa)) {
+    // A kernel-only page of the user half (tbk's census trampoline): the
+    // kernel's own memory, mapped here until its range changes.
+    const int prot = PROT_READ | (w.writable ? PROT_WRITE : 0) | (w.executable ? PROT_EXEC : 0);
+    return win_.map_kernel_page(cr2 & ~uint64_t(VTB_PAGE_SIZE - 1), mem_->fd(),
+                                w.gpa & ~uint64_t(VTB_PAGE_SIZE - 1), prot);
+  }
+  Exit e;
+  e.kind = ExitKind::EngineError;
+  e.rip = v.rip;
+  e.message = "pv@2as: the guest kernel touched user memory at va " + hex(cr2) + " (rip " + hex(v.rip) +
+              ") after vm_assist(direct user access)";
+  pending_exit_ = e;
+  return false;
 }
 
 }  // namespace vtb::pv

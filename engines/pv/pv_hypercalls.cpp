@@ -189,10 +189,24 @@ int64_t PvEngine::do_simple(uint64_t nr, const uint64_t a[4], bool* handled) {
     }
     case VTB_HC_MULTICALL:
       return hc_multicall(a[0], a[1]);
+    case VTB_HC_VM_ASSIST:
+      return hc_vm_assist(a[0]);
     default:
       *handled = false;
       return -VTB_ENOSYS;
   }
+}
+
+// Xen's vm_assist. DIRECT_USER_ACCESS: the kernel reaches user memory only
+// through its direct map. Accepted in every mode; in pv@2as the engine then
+// stops mirroring the user half in its own window (the user process maps it,
+// PvWindow::set_user_remote). pv@mprotect/pkeys run user code here: the
+// window keeps it.
+int64_t PvEngine::hc_vm_assist(uint64_t type) {
+  if (type != VTB_VMASST_DIRECT_USER_ACCESS) return -VTB_EINVAL;
+  direct_user_ = true;
+  if (us_ && !win_.set_user_remote()) return -VTB_EFAULT;  // win_.error() ends the run
+  return 0;
 }
 
 int64_t PvEngine::hc_mmu_update(uint64_t reqs, uint64_t count, uint64_t done_va) {

@@ -66,9 +66,51 @@ bool PvWindow::reserve() {
   return true;
 }
 
-bool PvWindow::reset() { return unmap(VTB_WINDOW_LO, VTB_WINDOW_HI - VTB_WINDOW_LO); }
+bool PvWindow::reset() {
+  remote_ = false;
+  kernel_pages_.clear();
+  return unmap(VTB_WINDOW_LO, VTB_WINDOW_HI - VTB_WINDOW_LO);
+}
+
+bool PvWindow::set_user_remote() {
+  if (remote_) return true;
+  ++map_ops_;
+  count_host_range(HostEvent::Mmap, VTB_HOST_RESERVED_KERNEL_LO - VTB_WINDOW_LO);
+  void* p = mmap(reinterpret_cast<void*>(VTB_WINDOW_LO), VTB_HOST_RESERVED_KERNEL_LO - VTB_WINDOW_LO, PROT_NONE,
+                 kNoReserve | MAP_FIXED, -1, 0);
+  if (p == MAP_FAILED) return fail("unmap the engine's user half", VTB_WINDOW_LO, VTB_HOST_RESERVED_KERNEL_LO - VTB_WINDOW_LO);
+  remote_ = true;
+  return true;
+}
+
+bool PvWindow::drop_kernel_pages(uint64_t va, uint64_t len) {
+  bool ok = true;
+  for (auto i = kernel_pages_.lower_bound(va); i != kernel_pages_.end() && *i < va + len;) {
+    ++map_ops_;
+    count_host_range(HostEvent::Mmap, VTB_PAGE_SIZE);
+    if (mmap(reinterpret_cast<void*>(*i), VTB_PAGE_SIZE, PROT_NONE, kNoReserve | MAP_FIXED, -1, 0) == MAP_FAILED)
+      ok = fail("unmap kernel-only user-half page", *i, VTB_PAGE_SIZE);
+    i = kernel_pages_.erase(i);
+  }
+  return ok;
+}
+
+bool PvWindow::map_kernel_page(uint64_t va, int fd, uint64_t gpa, int prot) {
+  ++map_ops_;
+  ++kernel_page_maps_;
+  count_host_range(HostEvent::Mmap, VTB_PAGE_SIZE);
+  void* p = mmap(reinterpret_cast<void*>(va), VTB_PAGE_SIZE, prot, MAP_SHARED | MAP_FIXED, fd, off_t(gpa));
+  if (p == MAP_FAILED) return fail("map kernel-only user-half page", va, VTB_PAGE_SIZE);
+  kernel_pages_.insert(va);
+  return true;
+}
 
 bool PvWindow::map_frames(uint64_t va, int fd, uint64_t gpa, uint64_t len, int prot) {
+  if (remote_ && va + len <= VTB_HOST_RESERVED_KERNEL_LO) {  // the user process's alone
+    const bool ok = drop_kernel_pages(va, len);
+    if (listener_) listener_->mapped(va, len, gpa, prot);
+    return ok;
+  }
   ++map_ops_;
   count_host_range(HostEvent::Mmap, len);
   void* p = mmap(reinterpret_cast<void*>(va), len, prot, MAP_SHARED | MAP_FIXED, fd, off_t(gpa));
@@ -85,6 +127,11 @@ bool PvWindow::map_anon(uint64_t va, uint64_t len, int prot) {
 }
 
 bool PvWindow::unmap(uint64_t va, uint64_t len) {
+  if (remote_ && va + len <= VTB_HOST_RESERVED_KERNEL_LO) {  // the user process's alone
+    const bool ok = drop_kernel_pages(va, len);
+    if (listener_) listener_->unmapped(va, len);
+    return ok;
+  }
   ++map_ops_;
   count_host_range(HostEvent::Mmap, len);
   void* p = mmap(reinterpret_cast<void*>(va), len, PROT_NONE, kNoReserve | MAP_FIXED, -1, 0);

@@ -1,6 +1,7 @@
 // tags: engines|pv — desc: the host address window where guest virtual = host virtual.
 #pragma once
 #include <cstdint>
+#include <set>
 #include <string>
 
 namespace vtb::pv {
@@ -38,6 +39,20 @@ class PvWindow {
 
   void set_listener(WindowListener* l) { listener_ = l; }
 
+  // pv@2as after the guest kernel's vm_assist(direct user access): the user
+  // half [VTB_WINDOW_LO, VTB_HOST_RESERVED_KERNEL_LO) lives only in the user
+  // process. set_user_remote() unmaps this process's user half once for
+  // real (the listener is not told: the user process keeps its mappings);
+  // from then on map_frames/unmap there only tell the listener (no mmap, not
+  // in map_ops). reset() ends the mode.
+  bool set_user_remote();
+  bool user_remote() const { return remote_; }
+  // Remote mode: one kernel-only page of the user half that the guest kernel
+  // itself runs or reads (tbk's census trampoline), mapped here for real
+  // until the next change of a range that holds it.
+  bool map_kernel_page(uint64_t va, int fd, uint64_t gpa, int prot);
+  uint64_t kernel_pages_mapped() const { return kernel_page_maps_; }
+
   uint64_t map_ops() const { return map_ops_; }
   uint64_t protect_ops() const { return protect_ops_; }
   uint64_t protect_ns() const { return protect_ns_; }  // host time in protect() (mprotect)
@@ -55,7 +70,12 @@ class PvWindow {
 
  private:
   bool fail(const char* what, uint64_t va, uint64_t len);
+  // Remote mode: drop the real kernel-only pages inside [va, va + len).
+  bool drop_kernel_pages(uint64_t va, uint64_t len);
   bool holds_ = false;
+  bool remote_ = false;
+  std::set<uint64_t> kernel_pages_;  // remote mode: user-half pages mapped here for the kernel
+  uint64_t kernel_page_maps_ = 0;
   WindowListener* listener_ = nullptr;
   int key_ = -1;
   uint64_t map_ops_ = 0, protect_ops_ = 0, protect_ns_ = 0;

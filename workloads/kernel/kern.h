@@ -107,6 +107,14 @@ void proc_load_space(uint64_t pml4); /* CR3 switch, skipped when already loaded 
 long proc_exec_image(struct proc *p, const char *name, int argc, char **argv);
 int user_fault(uint64_t va, uint64_t err);     /* demand/COW; 1 = resolved */
 
+/* uaccess.c: kernel <-> user memory (the caller checked user_range_ok).
+ * 0, or -VTB_EFAULT when a page stays missing (direct path only). */
+int copy_from_user(void *dst, uint64_t uva, uint64_t len);
+int copy_to_user(uint64_t uva, const void *src, uint64_t len);
+/* A NUL-terminated user string (vma-checked per page): its length,
+ * -VTB_EFAULT, or -VTB_EINVAL when no NUL comes within max bytes. */
+long copy_str_from_user(char *dst, uint64_t uva, uint64_t max);
+
 /* exec.c */
 const void *archive_find(const char *name, uint64_t *size);
 

@@ -224,7 +224,7 @@ long proc_wait(int pid, uint64_t status_uva, uint64_t timeout) {
       have = 1;
       if (p->state != P_ZOMBIE) continue;
       int cpid = p->pid;
-      if (status_uva) *(volatile int *)status_uva = p->status;
+      if (status_uva && copy_to_user(status_uva, &p->status, sizeof p->status) < 0) return -VTB_EFAULT;
       p->state = P_FREE;
       return cpid;
     }

@@ -4,28 +4,35 @@
 
 #define ARG_BYTES 512
 
-/* Copy a NUL-terminated user string; returns its length or <0. */
-static long copy_str(char *dst, uint64_t uva, uint64_t max) {
-  for (uint64_t i = 0; i < max; i++) {
-    if ((i == 0 || ((uva + i) & (PAGE - 1)) == 0) && !user_range_ok(uva + i, 1, 0)) return -VTB_EFAULT;
-    dst[i] = *(const volatile char *)(uva + i);
-    if (!dst[i]) return (long)i;
+/* User bytes [uva, uva + len) to the console or the control port, a chunk
+ * at a time (uaccess.c); the range was vma-checked. */
+static long user_out(uint64_t uva, uint64_t len, int ctrl) {
+  char buf[256];
+  for (uint64_t done = 0; done < len;) {
+    uint64_t n = len - done < sizeof buf ? len - done : sizeof buf;
+    if (copy_from_user(buf, uva + done, n) < 0) return done ? (long)done : -VTB_EFAULT;
+    for (uint64_t i = 0; i < n; i++) {
+      if (ctrl) plat_outb(VTB_PORT_CTRL, (uint8_t)buf[i]);
+      else kputc(buf[i]);
+    }
+    done += n;
   }
-  return -VTB_EINVAL;
+  return (long)len;
 }
 
 static long sys_exec(uint64_t name_uva, uint64_t argv_uva, struct trapframe *tf) {
   static char name[VTB_ARCHIVE_NAME_MAX], strs[ARG_BYTES];
   static char *argv[33];
-  if (copy_str(name, name_uva, sizeof name) < 0) return -VTB_EFAULT;
+  if (copy_str_from_user(name, name_uva, sizeof name) < 0) return -VTB_EFAULT;
   int argc = 0;
   uint64_t used = 0;
   if (!argv_uva) argv[argc++] = name;
   for (; argv_uva && argc < 32; argc++) {
     if (!user_range_ok(argv_uva + 8 * (uint64_t)argc, 8, 0)) return -VTB_EFAULT;
-    uint64_t s = *(const volatile uint64_t *)(argv_uva + 8 * (uint64_t)argc);
+    uint64_t s;
+    if (copy_from_user(&s, argv_uva + 8 * (uint64_t)argc, 8) < 0) return -VTB_EFAULT;
     if (!s) break;
-    long n = copy_str(strs + used, s, ARG_BYTES - used);
+    long n = copy_str_from_user(strs + used, s, ARG_BYTES - used);
     if (n < 0) return n;
     argv[argc] = strs + used;
     used += (uint64_t)n + 1;
@@ -40,7 +47,7 @@ static long sys_exec(uint64_t name_uva, uint64_t argv_uva, struct trapframe *tf)
 /* Kernel-mode micro loops and the census: workloads/kernel/ktest. */
 static long sys_ktest(uint64_t name_uva, uint64_t n) {
   char name[16];
-  if (copy_str(name, name_uva, sizeof name) < 0) return -VTB_EFAULT;
+  if (copy_str_from_user(name, name_uva, sizeof name) < 0) return -VTB_EFAULT;
   return ktest_run(name, n);
 }
 
@@ -53,8 +60,7 @@ void syscall_dispatch(struct trapframe *tf) {
     case VTB_SYS_WRITE:
       if (a0 != 1 && a0 != 2) { r = -VTB_EINVAL; break; }
       if (!user_range_ok(a1, a2, 0)) { r = -VTB_EFAULT; break; }
-      for (uint64_t i = 0; i < a2; i++) kputc(*(const volatile char *)(a1 + i));
-      r = (long)a2;
+      r = user_out(a1, a2, 0);
       break;
     case VTB_SYS_GETPID: r = cur->pid; break;
     case VTB_SYS_FORK: r = proc_fork(tf); break;
@@ -66,8 +72,7 @@ void syscall_dispatch(struct trapframe *tf) {
     case VTB_SYS_SLEEP: r = proc_sleep(a0); break;
     case VTB_SYS_CTRL:
       if (!user_range_ok(a0, a1, 0)) { r = -VTB_EFAULT; break; }
-      for (uint64_t i = 0; i < a1; i++) plat_outb(VTB_PORT_CTRL, *(const volatile uint8_t *)(a0 + i));
-      r = (long)a1;
+      r = user_out(a0, a1, 1);
       break;
     case VTB_SYS_TICKS: r = (long)ticks; break;
     case VTB_SYS_KTEST: r = sys_ktest(a0, a1); break;

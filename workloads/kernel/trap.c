@@ -38,8 +38,8 @@ void syscall_insn_off(int lstar_sim) {
 }
 
 static int user_syscall_insn_at(uint64_t rip) {
-  if (rip + 2 > VTB_USER_TOP || !user_range_ok(rip, 2, 0)) return 0;
-  const volatile uint8_t *ip = (const uint8_t *)rip;
+  uint8_t ip[2];
+  if (rip + 2 > VTB_USER_TOP || !user_range_ok(rip, 2, 0) || copy_from_user(ip, rip, 2) < 0) return 0;
   return ip[0] == 0x0f && ip[1] == 0x05;
 }
 

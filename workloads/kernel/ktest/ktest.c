@@ -64,8 +64,7 @@ static long kt_census(uint64_t uptr) {
   if (!user_range_ok(uptr, sizeof rep, 1)) return -VTB_EFAULT;
   memset(&rep, 0, sizeof rep);
   census_kernel_run(&rep);
-  memcpy((void *)uptr, &rep, sizeof rep);
-  return 0;
+  return copy_to_user(uptr, &rep, sizeof rep);
 }
 
 long ktest_run(const char *name, uint64_t n) {

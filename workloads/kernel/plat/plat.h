@@ -128,6 +128,16 @@ uint64_t plat_rdmsr(uint32_t msr);
 void plat_wrmsr(uint32_t msr, uint64_t v);
 void plat_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
 uint64_t plat_rdtsc(void);
+/* Nonzero when the kernel must reach user memory only through its direct
+ * map (uaccess.c walks the current tables): pv after the engine accepted
+ * vm_assist(VTB_VMASST_DIRECT_USER_ACCESS). native: the constant 0 (a plain
+ * dereference of the user address, no test: kvm@pvm emulates each kernel
+ * instruction). TBK_USER_DIRECT is set per flavor by CMake. */
+#if TBK_USER_DIRECT
+int plat_user_direct(void);
+#else
+#define plat_user_direct() 0
+#endif
 /* Which flavor this kernel was built as (enum vtb_flavor). */
 int plat_flavor(void);
 

@@ -6,6 +6,7 @@ uint64_t pv_iret_stub;
 static uint64_t hcva;
 static volatile struct vtb_shared_info *shared;
 static uint64_t cur_base;
+static int user_direct; /* the engine accepted vm_assist(DIRECT_USER_ACCESS) */
 static uint8_t pt_level[MAX_RAM / PAGE]; /* pinned tables: their level */
 
 extern char pv_trap_stubs_start[], pv_syscall_entry[];
@@ -32,7 +33,11 @@ void plat_cpu_init(uint64_t boot_pa) {
   table[VTB_PV_VECTOR_SYSCALL].handler = (uint64_t)pv_syscall_entry;
   if (hc(VTB_HC_SET_TRAP_TABLE, (uint64_t)table, 256, 0, 0) != 0) __builtin_trap();
   cur_base = VTB_LOADER_PT_GPA;
+  /* From here on user memory only through the direct map (uaccess.c). */
+  user_direct = hc(VTB_HC_VM_ASSIST, VTB_VMASST_DIRECT_USER_ACCESS, 0, 0, 0) == 0;
 }
+
+int plat_user_direct(void) { return user_direct; }
 
 void plat_set_kernel_stack(uint64_t rsp0) { hc(VTB_HC_STACK_SWITCH, rsp0, 0, 0, 0); }
 

@@ -1,4 +1,4 @@
-/* tags: engines|pv|tests — desc: pv test guest scenarios (boot cmdline): hello, mmu, stale, trap, timer, spin, user, user code inspection (wrpkru*, straddle_*, smc, kpatch). */
+/* tags: engines|pv|tests — desc: pv test guest scenarios (boot cmdline): hello, mmu, stale, trap, timer, spin, user, user code inspection (wrpkru*, straddle_*, smc, kpatch), assist (vm_assist, then a kernel touch of user memory). */
 #include <stdint.h>
 
 #include "common/abi/vtb_abi.h"
@@ -286,6 +286,25 @@ static void scenario_inspect(uint64_t ram, const char *start, const char *end, c
   tg_enter(tf);
 }
 
+/* vm_assist(direct user access), then the kernel's own (kernel-only) page
+ * of the user half is read twice, through two frames; then the kernel
+ * breaks its promise and reads a user page at its user address (pv@2as: an
+ * engine error; other modes keep the user half mapped: it reads). */
+static void scenario_assist(uint64_t ram) {
+  build_space(ram);
+  check(hc(VTB_HC_VM_ASSIST, 99, 0, 0, 0) == -VTB_EINVAL, "unknown assist refused");
+  check(hc(VTB_HC_VM_ASSIST, VTB_VMASST_DIRECT_USER_ACCESS, 0, 0, 0) == 0, "direct user access accepted");
+  *(volatile uint64_t *)(KV + 0x501000) = 0x1111;
+  *(volatile uint64_t *)(KV + 0x502000) = 0x2222;
+  check(mmu1(UPT + 8, 0x501000 | P | W) == 0, "kernel-only page in the user half");
+  check(*(volatile uint64_t *)0x401000 == 0x1111, "kernel-only page read");
+  check(mmu1(UPT + 8, 0x502000 | P | W) == 0, "kernel-only page remapped");
+  check(*(volatile uint64_t *)0x401000 == 0x2222, "remapped kernel-only page read");
+  *(volatile uint64_t *)(KV + 0x500000) = 0x3333;
+  check(*(volatile uint64_t *)0x400000 == 0x3333, "user page read at its user address");
+  finish(0);
+}
+
 static void ctrl(const char *s) {
   for (; *s; s++) hc(VTB_HC_IO, VTB_PORT_CTRL, 1, 1, (uint8_t)*s);
 }
@@ -344,6 +363,7 @@ void tg_main(uint64_t boot_pa) {
   if (streq(c, "stale")) scenario_stale(bi->mem_bytes + 4096);
   if (streq(c, "timer")) scenario_timer();
   if (streq(c, "user")) scenario_user(bi->mem_bytes + 4096);
+  if (streq(c, "assist")) scenario_assist(bi->mem_bytes + 4096);
   if (streq(c, "wrpkru")) scenario_inspect(bi->mem_bytes + 4096, user_wrpkru_start, user_wrpkru_end, user_wrpkru_start);
   if (streq(c, "wrpkru_imm"))
     scenario_inspect(bi->mem_bytes + 4096, user_wrpkru_imm_start, user_wrpkru_imm_end, user_wrpkru_imm_start);
