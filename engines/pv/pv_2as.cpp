@@ -204,15 +204,16 @@ bool PvUserSpace::configure(std::string* err) {
   };
   spin_us_ = kDefaultSpinUs;
   uint64_t procs = kDefaultProcs;
-  unsigned quiet = 0, gate = 1;  // auto; gated
+  unsigned quiet = 0, gate = 1, yield = 1;  // auto; gated; yield when co-located
   if (!number("VTB_PV_2AS_SPIN_US", "microseconds", 0, kMaxSpinUs, &spin_us_) ||
       !number("VTB_PV_2AS_PROCS", "user processes", 1, kMaxProcs, &procs) ||
       !one_of("VTB_PV_2AS_QUIET", {"auto", "pin", "spin"}, &quiet) ||
-      !one_of("VTB_PV_2AS_SPIN_GATE", {"0", "1"}, &gate))
+      !one_of("VTB_PV_2AS_SPIN_GATE", {"0", "1"}, &gate) || !one_of("VTB_PV_2AS_YIELD", {"0", "1", "2"}, &yield))
     return false;
   max_procs_ = unsigned(procs);
   quiet_mode_ = quiet == 1 ? QuietMode::Pin : quiet == 2 ? QuietMode::Spin : QuietMode::Auto;
   gate_ = gate == 1;
+  yield_ = yield;
   return true;
 }
 
@@ -387,7 +388,7 @@ bool PvUserSpace::confirm_logs(Slot& sl, std::string* err) {
   return true;
 }
 
-void PvUserSpace::post_log(Slot& sl) {
+bool PvUserSpace::post_log(Slot& sl) {
   pv_maplog& m = *sl.maplog;
   const size_t n = std::min<size_t>(sl.log.size(), PV_DOOR_LOG_MAX);
   std::memcpy(m.log, sl.log.data(), n * sizeof(pv_door_log));
@@ -398,10 +399,10 @@ void PvUserSpace::post_log(Slot& sl) {
   pv_door& d = *sl.door;
   d.resume_tsc = __rdtsc();
   __atomic_store_n(&m.seq, m.seq + 1, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&d.mapper_sleeps, __ATOMIC_SEQ_CST)) {
-    ++mapper_wakes_;
-    futex(&m.seq, FUTEX_WAKE, 1, nullptr);
-  }
+  if (!__atomic_load_n(&d.mapper_sleeps, __ATOMIC_SEQ_CST)) return false;
+  ++mapper_wakes_;
+  futex(&m.seq, FUTEX_WAKE, 1, nullptr);
+  return true;
 }
 
 // VTB_PV_2AS_QUIET=pin (and auto's choice when resumes carry mappings): in a quiet epoch both sides run on
@@ -660,14 +661,14 @@ void PvUserSpace::root_released(uint64_t root) {
     if (sl->has_root && sl->root == root && sl.get() != s_) sl->has_root = false;
 }
 
-void PvUserSpace::post_to_user(Slot& sl) {
+bool PvUserSpace::post_to_user(Slot& sl) {
   pv_door& d = *sl.door;
   d.resume_tsc = __rdtsc();
   __atomic_store_n(&d.to_user, d.to_user + 1, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&d.user_sleeps, __ATOMIC_SEQ_CST)) {
-    ++wakes_;
-    futex(&d.to_user, FUTEX_WAKE, 1, nullptr);
-  }
+  if (!__atomic_load_n(&d.user_sleeps, __ATOMIC_SEQ_CST)) return false;
+  ++wakes_;
+  futex(&d.to_user, FUTEX_WAKE, 1, nullptr);
+  return true;
 }
 
 // Spin briefly (pv_door.h's policy), then sleep on the futex in 20 ms
@@ -757,10 +758,15 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   d.spin_cap = spin_now_ ? spin_.cap : 0;
   {
     ScopedNs timed(handoff_ns_);  // post (to the mapper first when there are mappings), guest user code, the trap's post
-    if (with_log)
-      post_log(*s_);
-    else
-      post_to_user(*s_);
+    const bool woke = with_log ? post_log(*s_) : post_to_user(*s_);
+    // Co-located: give the CPU to the thread just woken before this one
+    // sleeps. Else the engine usually reaches its futex wait first, and the
+    // user process's post must wake it (a FUTEX_WAKE and a wake-up more per
+    // hand-over); yielded, the engine is still runnable when the post comes.
+    if (woke && (yield_ == 2 || ((pinned_ || place_ == Place::Together) && yield_ == 1))) {
+      ++yields_;
+      sched_yield();
+    }
     if (!wait_trap(v, 0, err)) return false;
   }
   trapped_ = s_;
@@ -828,6 +834,7 @@ void PvUserSpace::stats(Counters& out) const {
   out.add("pv.2as.mapper_logs", mapper_logs_);
   out.add("pv.2as.mapper_wakes", mapper_wakes_);
   out.add("pv.2as.mapper_waits", mapper_waits_);
+  out.add("pv.2as.yields", yields_);
   out.add("time.pv.2as.handoff_ns", handoff_ns_);
   if (replays_) out.add("pv.2as.log_replays", replays_);
   uint64_t u[5] = {};  // kept by the user processes: data

@@ -109,10 +109,10 @@ class PvUserSpace final : public WindowListener {
   void kill_process(Slot& s);
   void close_slot(Slot& s);
   void append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot);
-  void post_to_user(Slot& sl);
+  bool post_to_user(Slot& sl);  // true: it woke the user process (it slept)
   bool wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err);
   bool confirm_logs(Slot& sl, std::string* err);  // its mapper is done with every log posted (its log may be rewritten)
-  void post_log(Slot& sl);                         // the staged log to the mapper, which then resumes the guest thread
+  bool post_log(Slot& sl);                         // the staged log to the mapper, which then resumes the guest thread (true: woken)
   bool take_trap(PvCpu& v, int timer_sig, std::string* err);
   void kill_process() { if (s_) kill_process(*s_); }
   bool spin_cpus() const;
@@ -141,7 +141,7 @@ class PvUserSpace final : public WindowListener {
   uint32_t mxcsr_mask_ = 0xffbf;
   uint32_t xsave_end_[64] = {};  // per XCR0 component: offset + size in the standard format
   // counters
-  uint64_t mapper_logs_ = 0, mapper_wakes_ = 0, mapper_waits_ = 0;
+  uint64_t mapper_logs_ = 0, mapper_wakes_ = 0, mapper_waits_ = 0, yields_ = 0;
   uint64_t handoff_ns_ = 0;  // time.pv.2as.handoff_ns (ScopedNs)
   bool pinned_ = false;
   long pinned_tid_ = 0;
@@ -149,6 +149,7 @@ class PvUserSpace final : public WindowListener {
   cpu_set_t one_cpu_{};  // the CPU of pinning or co-location
   CpuContention contention_;  // gates spinning (pv_cpu_contention.h)
   bool gate_ = true;
+  unsigned yield_ = 1;  // VTB_PV_2AS_YIELD: 0 never, 1 after a co-located wake-up, 2 after every wake-up
   enum class QuietMode { Auto, Pin, Spin };  // VTB_PV_2AS_QUIET
   QuietMode quiet_mode_ = QuietMode::Auto;
   Place place_ = Place::Free;

@@ -175,7 +175,7 @@ TEST(Pv2as, UserProcessMapsOnlyGuestUserPagesAndIsFiltered) {
       // The door is read-write, the mapping log after it read-only.
       unsigned long long off = 0;
       char perms[8] = {};
-      ASSERT_EQ(std::sscanf(line.c_str(), "%*llx-%*llx %4s %llx", perms, &off), 2) << line;
+      ASSERT_EQ(std::sscanf(line.c_str(), "%*x-%*x %4s %llx", perms, &off), 2) << line;
       if (off == 0 && std::string(perms) == "rw-s") ++door_rw;
       if (off == PV_DOOR_BYTES && std::string(perms) == "r--s") ++log_ro;
       EXPECT_TRUE(off == 0 || off == PV_DOOR_BYTES) << line;
