@@ -746,7 +746,9 @@ bool PvUserSpace::run(PvCpu& v, int timer_sig, std::string* err) {
   // verdict: the user process reads its cap from the door at each wait).
   const uint64_t now = monotonic_ns();
   const bool spin_quiet = quiet_mode_ == QuietMode::Spin || (quiet_mode_ == QuietMode::Auto && pick_spin(now, with_log));
-  const bool quiet = (spin_.cap || !spin_quiet) && (!gate_ || contention_.quiet(now));
+  // The mapper of the process just served may not be back asleep yet: ours, not contention.
+  const long own_extra = s_->mapper_tid > 0 && !__atomic_load_n(&d.mapper_sleeps, __ATOMIC_ACQUIRE) ? 1 : 0;
+  const bool quiet = (spin_.cap || !spin_quiet) && (!gate_ || contention_.quiet(now, own_extra));
   if (!spin_quiet) {
     place(quiet ? Place::Together : Place::Free);  // quiet: both sides on this CPU, futex hand-overs as local switches
     spin_now_ = false;

@@ -29,7 +29,7 @@ bool CpuContention::running(long* n) {
   return std::sscanf(b, "%lf %lf %lf %ld/%ld", &x, &y, &z, n, &t) == 5;
 }
 
-bool CpuContention::quiet(uint64_t now_ns) {
+bool CpuContention::quiet(uint64_t now_ns, long own_extra) {
   if (started_ && now_ns - last_sample_ns_ < kSampleNs) return quiet_;
   long run = 0;
   if (!running(&run)) {  // nothing to go by: contended (futex only)
@@ -39,7 +39,7 @@ bool CpuContention::quiet(uint64_t now_ns) {
   last_sample_ns_ = now_ns;
   ++samples_total_;
   ++samples_;
-  if (run > cpus_) ++busy_;  // ours counted as 2 (both want a CPU to spin on), whether running now or not
+  if (run - own_extra > cpus_) ++busy_;  // ours counted as 2 (both want a CPU to spin on), whether running now or not
   if (!started_) {  // the first verdict: this sample
     started_ = true;
     epoch_start_ns_ = now_ns;

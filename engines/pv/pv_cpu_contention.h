@@ -32,7 +32,10 @@ class CpuContention {
   CpuContention& operator=(const CpuContention&) = delete;
 
   // True when the host's CPUs are free for both sides.
-  bool quiet(uint64_t now_ns);
+  // `own_extra`: threads of ours known to be runnable beyond the two sides
+  // at this moment (pv@2as: a mapper thread not yet back asleep); they do
+  // not make a sample busy.
+  bool quiet(uint64_t now_ns, long own_extra = 0);
 
   uint64_t quiet_epochs() const { return quiet_epochs_; }
   uint64_t contended_epochs() const { return contended_epochs_; }

@@ -446,6 +446,9 @@ TEST(Pv2asContention, RunQueueSamplesDecideEachEpoch) {
   const uint64_t t = 1000000000, e = CpuContention::kEpochNs, ms = CpuContention::kSampleNs;
   write_running(la, cpus + 1);  // one more than the CPUs
   EXPECT_FALSE(CpuContention(la.c_str()).quiet(t));
+  EXPECT_TRUE(CpuContention(la.c_str()).quiet(t, 1));  // the one more is a thread of ours (a mapper awake)
+  write_running(la, cpus + 2);
+  EXPECT_FALSE(CpuContention(la.c_str()).quiet(t, 1));  // and one more that is not
   write_running(la, cpus);  // as many as the CPUs: quiet
   CpuContention c(la.c_str());
   EXPECT_TRUE(c.quiet(t));
