@@ -82,8 +82,7 @@ TWO_AS = [
     ("2as spin hand-overs", "spin_handoff"),           # a wait that caught the post spinning
     ("user-process mmap+touch", "mmap_touch"),         # the user process applying a mapping of guest RAM
     ("2as vetted mmaps", "seccomp_notify"),            # until 2026-12-05: each user-process mmap checked by the engine
-    ("2as mapper wake-ups", "futex_handoff_pinned"),   # a resume with mappings woke the sleeping mapper thread first
-    ("2as mapper tokens", "syscall"),                  # per mapping log: the mapper's eventfd write, the engine's read
+    ("2as mapper relays", "mapper_relay"),             # per mapping log: the resume relayed through the mapper thread
 ]
 COMPONENTS = [c for _, c, _ in PRICES] + [KVM_KERNEL_EXITS] + [c for c, _ in TWO_AS]
 CALIBRATION_OF = dict([(c, cal) for _, c, cal in PRICES] + [(KVM_KERNEL_EXITS, "kvm_exit_kernel")] + TWO_AS)
@@ -91,7 +90,7 @@ TWO_AS_COUNTERS = {"pv.2as.handoffs", "pv.syscall_bounce", "pv.2as.engine_spins"
                    "pv.2as.engine_futex_waits", "pv.2as.user_futex_waits", "pv.2as.user_mmaps",
                    "pv.2as.colocations", "pv.2as.quiet_epochs", "pv.2as.contended_epochs",
                    "pv.2as.runqueue_samples", "pv.2as.engine_spin_misses", "pv.2as.user_spin_misses",
-                   "pv.2as.map_checks", "pv.2as.mapper_logs", "pv.2as.mapper_wakes"}
+                   "pv.2as.map_checks", "pv.2as.mapper_logs"}
 
 
 def unit_costs(env):
@@ -197,10 +196,11 @@ def two_as_counts(per_op):
     spinning or after a futex wait (spins + futex waits = handoffs on each side; a FUTEX_WAKE that woke
     the sleeper is inside the hand-over's price). A user-process mmap of guest RAM is one mmap and its
     first touch there. Since 2026-12-05 the process's mapper thread applies each resume's mappings
-    first: a resume that found it asleep is one more hand-over (pv.2as.mapper_wakes, on one CPU: such
-    resumes co-locate), and each log costs two system calls (its eventfd token written and read).
-    Before, the engine checked each mmap through a seccomp user notification (pv.2as.map_checks: the
-    round trip to the engine and back, the mmap itself priced apart)."""
+    first: each log (pv.2as.mapper_logs) relays that resume engine -> mapper -> guest thread, priced at
+    calibrate's mapper_relay (what the relay adds to the plain hand-over, measured on one CPU as such
+    resumes co-locate: the mapper's wake-up, the engine's yield, the eventfd token written and read;
+    the mmaps priced apart). Before, the engine checked each mmap through a seccomp user notification
+    (pv.2as.map_checks: the round trip to the engine and back, the mmap itself priced apart)."""
     g = per_op.get
     handoffs = g("pv.2as.handoffs", 0.0)
     if not handoffs:
@@ -212,7 +212,7 @@ def two_as_counts(per_op):
             "2as futex hand-overs, unpinned": unknown,
             "2as spin hand-overs": g("pv.2as.engine_spins", 0.0) + g("pv.2as.user_spins", 0.0),
             "user-process mmap+touch": g("pv.2as.user_mmaps", 0.0), "2as vetted mmaps": g("pv.2as.map_checks", 0.0),
-            "2as mapper wake-ups": g("pv.2as.mapper_wakes", 0.0), "2as mapper tokens": 2 * g("pv.2as.mapper_logs", 0.0)}
+            "2as mapper relays": g("pv.2as.mapper_logs", 0.0)}
 
 
 def missing_figures(per_op, costs):

@@ -96,12 +96,13 @@ class DecomposeTest(unittest.TestCase):
         """pv@2as: the user process's traps, hand-overs, mmaps, their vetting (old results) and its mapper are priced from pv's own
         counters; the engine's futex waits (also host.futex_wait) are priced once."""
         costs = dict(COSTS, futex_handoff=10000.0, futex_handoff_pinned=2000.0, futex_handoff_cross=30000.0,
-                     spin_handoff=100.0, scm_rights=3000.0, seccomp_notify=5000.0)
+                     spin_handoff=100.0, scm_rights=3000.0, seccomp_notify=5000.0, mapper_relay=5500.0)
         # Spinning quiet mode: 4 handoffs per op, 3 end in a guest syscall (SIGSYS there), 1 in a fault
         # (SIGSEGV there); the engine caught 1 spinning and slept 3 times (1 after a missed spin;
         # host.futex_wait 3, plus 0.5 waits of its own elsewhere), the user process 2 and 2 (1 after a
         # missed spin); 2 user-process mmaps, 0.5 of them vetted per op; 2 window
-        # mmaps in the engine.
+        # mmaps in the engine; 1.5 mapping logs relayed through the mapper (which slept for 1 of them:
+        # its wake-up is inside the relay's price, not priced again).
         per_op = {"pv.2as.handoffs": 4.0, "pv.syscall_bounce": 3.0, "pv.2as.engine_spins": 1.0,
                   "pv.2as.engine_futex_waits": 3.0, "pv.2as.engine_spin_misses": 1.0, "pv.2as.user_spins": 2.0,
                   "pv.2as.user_futex_waits": 2.0, "pv.2as.user_spin_misses": 1.0, "pv.2as.user_mmaps": 2.0,
@@ -112,8 +113,7 @@ class DecomposeTest(unittest.TestCase):
         self.assertEqual(t, {"user-process SIGSYS": 3 * 1500.0, "user-process signals": 1 * 2000.0,
                              "2as futex hand-overs, one CPU": 3 * 2000.0, "2as futex hand-overs, two CPUs": 2 * 30000.0,
                              "2as spin hand-overs": 3 * 100.0, "user-process mmap+touch": 2 * 6000.0,
-                             "2as vetted mmaps": 0.5 * 5000.0, "2as mapper wake-ups": 1 * 2000.0,
-                             "2as mapper tokens": 2 * 1.5 * 100.0,
+                             "2as vetted mmaps": 0.5 * 5000.0, "2as mapper relays": 1.5 * 5500.0,
                              "futex handoffs": 0.5 * 10000.0, "mmap+touch": 2 * 6000.0})
         # Co-locating (the default) or pinned: every futex hand-over on one CPU; host.futex_wait 3.5 minus
         # the engine's 4: nothing, never negative.
@@ -133,6 +133,12 @@ class DecomposeTest(unittest.TestCase):
         self.assertIsNone(decompose.host_terms(colo, old))
         self.assertEqual(decompose.missing_figures(colo, old), ["futex_handoff_pinned"])
         self.assertEqual(decompose.missing_figures(colo, costs), [])
+        # A calibration without mapper_relay (before 2026-12-05 08:30 UTC) cannot price a cell with mapper
+        # logs: not decomposed, and said; one without them needs no such figure.
+        old = {k: v for k, v in costs.items() if k != "mapper_relay"}
+        self.assertIsNone(decompose.host_terms(per_op, old))
+        self.assertEqual(decompose.missing_figures(per_op, old), ["mapper_relay"])
+        self.assertIsNotNone(decompose.host_terms(dict(per_op, **{"pv.2as.mapper_logs": 0.0}), old))
         # Not pv@2as: none of this.
         self.assertEqual(decompose.two_as_counts({"pv.syscall_bounce": 1.0, "host.sigsys": 1.0}), {})
 

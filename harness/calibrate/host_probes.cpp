@@ -1,4 +1,4 @@
-// tags: harness|calibrate — desc: probes for host crossings without memory-map changes: SIGSEGV and SUD SIGSYS round trips, a raw syscall, cpuid, an in-process callout, futex handoffs between two processes (free, on one CPU, across two), spin handoffs across two CPUs, an fd passed with SCM_RIGHTS, a seccomp user-notification round trip.
+// tags: harness|calibrate — desc: probes for host crossings without memory-map changes: SIGSEGV and SUD SIGSYS round trips, a raw syscall, cpuid, an in-process callout, futex handoffs between two processes (free, on one CPU, across two), pv@2as's mapper relay on one CPU, spin handoffs across two CPUs, an fd passed with SCM_RIGHTS, a seccomp user-notification round trip.
 #include <cpuid.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -8,19 +8,23 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/sud.h"
@@ -130,23 +134,28 @@ long futex(std::atomic<int>* w, int op, int val) {
   return syscall(SYS_futex, reinterpret_cast<int*>(w), op, val, nullptr, nullptr, 0);
 }
 
-// A word in a MAP_SHARED page and a child process that runs `peer(word)` and exits: the two host
-// processes of a doorbell (pv@2as: the engine process and the guest-user process). The child is
-// killed and reaped when the probe ends.
+// Shared words (a `Shared`, zeroed) in a MAP_SHARED memfd page and a child process that runs
+// `peer(shared)` and exits: the two host processes of a doorbell (pv@2as: the engine process and the
+// guest-user process). The child is killed and reaped when the probe ends.
+template <class Shared>
 class PeerProcess {
+  static_assert(sizeof(Shared) <= 4096);
+
  public:
   template <class Fn>
   PeerProcess(Fn peer, std::string* err) {
-    void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-      *err = std::string("mmap: ") + std::strerror(errno);
-      return;
-    }
-    word_ = new (p) std::atomic<int>(0);
+    const int fd = memfd_create("vtb-calibrate-door", MFD_CLOEXEC);
+    void* p = fd < 0 || ftruncate(fd, 4096) != 0
+                  ? MAP_FAILED
+                  : mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) *err = std::string("a shared memfd page: ") + std::strerror(errno);
+    if (fd >= 0) close(fd);
+    if (p == MAP_FAILED) return;
+    shared_ = new (p) Shared{};
     pid_ = fork();
     if (pid_ < 0) *err = std::string("fork: ") + std::strerror(errno);
     if (pid_ == 0) {
-      peer(word_);
+      peer(shared_);
       _exit(0);
     }
   }
@@ -155,13 +164,18 @@ class PeerProcess {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
-    if (word_) munmap(word_, 4096);
+    if (shared_) munmap(shared_, 4096);
   }
   bool ok() const { return pid_ > 0; }
-  std::atomic<int>* word() const { return word_; }
+  Shared* shared() const { return shared_; }
+  // The child has exited or was killed (it is not reaped here: the destructor does that).
+  bool gone() const {
+    siginfo_t si{};
+    return waitid(P_PID, id_t(pid_), &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid != 0;
+  }
 
  private:
-  std::atomic<int>* word_ = nullptr;
+  Shared* shared_ = nullptr;
   pid_t pid_ = -1;
 };
 
@@ -214,7 +228,7 @@ bool two_cpus(int* a, int* b) {
 // FUTEX_WAIT (round trip / 2), the wake call included. The child first pins itself to `peer_cpu`
 // (>= 0); this process has the affinity it was given.
 double futex_token(int n, int peer_cpu, std::string* err) {
-  PeerProcess peer([n, peer_cpu](std::atomic<int>* w) {
+  PeerProcess<std::atomic<int>> peer([n, peer_cpu](std::atomic<int>* w) {
     if (peer_cpu >= 0) pin_to(peer_cpu);  // the child: its affinity is never put back
     for (int i = 0; i < n; ++i) {
       while (w->load() != 1) futex(w, FUTEX_WAIT, 0);
@@ -223,7 +237,7 @@ double futex_token(int n, int peer_cpu, std::string* err) {
     }
   }, err);
   if (!peer.ok()) return -1;
-  std::atomic<int>* w = peer.word();
+  std::atomic<int>* w = peer.shared();
   const uint64_t t0 = monotonic_ns();
   for (int i = 0; i < n; ++i) {
     w->store(1);
@@ -247,6 +261,133 @@ double futex_handoff_pinned(int n, std::string* err) {
   ScopedCpu here(cpu, err);
   if (!here.ok()) return -1;
   return futex_token(n, -1, err);
+}
+
+// pv@2as's door and mapping-log words (engines/pv/pv_2as.cpp, user_host/uh_mapper.S): counters bumped
+// by one side, and a flag per waiter saying it sleeps on its futex (a poster wakes only a sleeper).
+struct RelayWords {
+  std::atomic<int> seq, to_user, to_engine;
+  std::atomic<int> mapper_sleeps, user_sleeps, engine_sleeps;
+};
+
+// Bumps `w` and wakes its waiter if it sleeps: true when it did.
+bool relay_post(std::atomic<int>* w, std::atomic<int>* sleeps) {
+  w->fetch_add(1);
+  if (!sleeps->load()) return false;
+  futex(w, FUTEX_WAKE, 1);
+  return true;
+}
+
+// Waits (FUTEX_WAIT in 20 ms slices, `*sleeps` set meanwhile) until `w` is no longer `seen`; false
+// after `limit_ns` without a change or when `gone()` says the other side died.
+template <class Gone>
+bool relay_wait(std::atomic<int>* w, int seen, std::atomic<int>* sleeps, uint64_t limit_ns, Gone gone) {
+  const uint64_t t0 = monotonic_ns();
+  sleeps->store(1);
+  bool changed = true;
+  while (w->load() == seen) {
+    const timespec slice{0, 20000000};
+    syscall(SYS_futex, reinterpret_cast<int*>(w), FUTEX_WAIT, seen, &slice, nullptr, 0);
+    if (w->load() != seen) break;
+    if (gone() || monotonic_ns() - t0 > limit_ns) {
+      changed = false;
+      break;
+    }
+  }
+  sleeps->store(0);
+  return changed;
+}
+
+// The user process of the relay: its mapper thread M (a pthread) waits on `seq`, writes an 8-byte
+// token to `token_fd` and posts `to_user`; its guest thread G (this one) waits on `to_user` and posts
+// `to_engine`. Either exits the process after 10 s without work (the engine died or gave up).
+[[noreturn]] void relay_user(RelayWords* w, int token_fd) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  struct Mapper {
+    RelayWords* w;
+    int fd;
+  };
+  static Mapper m;
+  m = {w, token_fd};
+  pthread_t tid;
+  if (pthread_create(&tid, nullptr, [](void*) -> void* {
+        const auto never = [] { return false; };
+        for (int seen = 0;;) {
+          if (!relay_wait(&m.w->seq, seen, &m.w->mapper_sleeps, 10000000000ULL, never)) _exit(1);
+          seen = m.w->seq.load();
+          const uint64_t one = 1;
+          if (write(m.fd, &one, sizeof one) != ssize_t(sizeof one)) _exit(1);
+          relay_post(&m.w->to_user, &m.w->user_sleeps);
+        }
+      }, nullptr) != 0)
+    _exit(1);
+  const auto never = [] { return false; };
+  for (int seen = 0;;) {
+    if (!relay_wait(&w->to_user, seen, &w->user_sleeps, 10000000000ULL, never)) _exit(1);
+    seen = w->to_user.load();
+    relay_post(&w->to_engine, &w->engine_sleeps);
+  }
+}
+
+// The middle of a sorted copy of `v` (not empty).
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// pv@2as's resume through the mapper thread, all three parties pinned to the CPU this thread is on
+// (such resumes co-locate): the engine E (this process) collects the last log's eventfd token,
+// bumps `seq`, wakes M if it sleeps, yields once if it woke it, and waits on `to_engine`; M writes
+// its token and wakes the guest thread G; G posts back to E. Measured against the plain round trip
+// E <-> G through the same words (E posts `to_user` itself, the same yield), in alternating chunks
+// of 25 rounds: one event = one relay round less one plain round (the median over the chunk pairs),
+// what one mapping log adds to a resume, its mmaps excluded. Prices pv.2as.mapper_logs.
+double mapper_relay(int n, std::string* err) {
+  const int cpu = sched_getcpu();
+  if (cpu < 0) return *err = std::string("sched_getcpu: ") + std::strerror(errno), -1;
+  ScopedCpu here(cpu, err);
+  if (!here.ok()) return -1;
+  const int token_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (token_fd < 0) return *err = std::string("eventfd: ") + std::strerror(errno), -1;
+  double r = -1;
+  {
+    PeerProcess<RelayWords> user([token_fd](RelayWords* w) { relay_user(w, token_fd); }, err);
+    RelayWords* w = user.shared();
+    const auto gone = [&user] { return user.gone(); };
+    const int chunk = std::min(n, 25);
+    std::vector<double> extra;
+    bool token_due = false;
+    int seen = 0;
+    for (int done = 0; user.ok() && r < 0 && done + chunk <= n; done += chunk) {
+      double ns[2] = {0, 0};
+      for (int relay = 0; relay < 2 && err->empty(); ++relay) {
+        const uint64_t t0 = monotonic_ns();
+        for (int i = 0; i < chunk; ++i) {
+          uint64_t token = 0;
+          if (relay && token_due && read(token_fd, &token, sizeof token) != ssize_t(sizeof token)) {
+            *err = "mapper_relay: the mapper's eventfd token is missing";
+            break;
+          }
+          token_due = token_due || relay;
+          if (relay_post(relay ? &w->seq : &w->to_user, relay ? &w->mapper_sleeps : &w->user_sleeps))
+            sched_yield();
+          if (!relay_wait(&w->to_engine, seen, &w->engine_sleeps, 5000000000ULL, gone)) {
+            *err = "mapper_relay: the user process did not post back within 5 s (or died)";
+            break;
+          }
+          seen = w->to_engine.load();
+        }
+        ns[relay] = double(monotonic_ns() - t0);
+      }
+      if (!err->empty()) break;
+      extra.push_back((ns[1] - ns[0]) / chunk);
+      if (done + 2 * chunk > n) r = median_of(extra);
+    }
+  }
+  close(token_fd);
+  if (r <= 0 && err->empty()) *err = "mapper_relay: the relay round was not dearer than the plain round trip";
+  return err->empty() ? r : -1;
 }
 
 // The processes pinned to two different CPUs: every handoff wakes a sleeper on the other CPU. Prices
@@ -286,7 +427,7 @@ double spin_handoff(int n, std::string* err) {
   if (!two_cpus(&mine, &theirs)) return *err = "fewer than two CPUs allowed: no spinning hand-over", -1;
   ScopedCpu here(mine, err);
   if (!here.ok()) return -1;
-  PeerProcess peer([n, theirs](std::atomic<int>* w) {
+  PeerProcess<std::atomic<int>> peer([n, theirs](std::atomic<int>* w) {
     pin_to(theirs);
     for (int i = 0; i < n; ++i) {
       spin_until(w, 1);
@@ -294,7 +435,7 @@ double spin_handoff(int n, std::string* err) {
     }
   }, err);
   if (!peer.ok()) return -1;
-  std::atomic<int>* w = peer.word();
+  std::atomic<int>* w = peer.shared();
   const uint64_t t0 = monotonic_ns();
   for (int i = 0; i < n; ++i) {
     w->store(1, std::memory_order_release);
@@ -447,6 +588,9 @@ const std::vector<Probe>& host_probes() {
       {"futex_handoff_pinned",
        "the same futex handoff with both processes pinned to one CPU (pv@2as co-located; round trip / 2)", 3000,
        futex_handoff_pinned},
+      {"mapper_relay",
+       "what pv@2as's mapper thread adds to a resume: E->M->G->E relay (eventfd token, yield) less E<->G, one CPU",
+       2000, mapper_relay},
       {"futex_handoff_cross",
        "the same futex handoff with the processes pinned to two different CPUs (a wake-up on the other CPU)", 500,
        futex_handoff_cross},

@@ -8,7 +8,7 @@ import sys
 
 # Every host event an engine counts (docs/counters.md, host.*) must have a price.
 EXPECTED = {"signal", "sigsys", "syscall", "cpuid", "callout", "futex_handoff", "futex_handoff_pinned",
-            "futex_handoff_cross", "futex_wake", "seccomp_notify",
+            "futex_handoff_cross", "futex_wake", "seccomp_notify", "mapper_relay",
             "spin_handoff", "scm_rights", "mmap",
             "mmap_touch", "mprotect", "mprotect_range64", "mprotect_pv3_4096", "mprotect_pv3_16384", "mprotect_pv3_65536",
             "munmap", "madvise", "kvm_exit_user", "kvm_exit_kernel"}
@@ -52,8 +52,8 @@ def main(vtb):
         elif not c.get("reason"):
             fail(name + ": unavailable without a reason")
     # These need nothing but a Linux host: always measured.
-    for name in ("signal", "syscall", "callout", "futex_handoff", "futex_handoff_pinned", "futex_wake", "scm_rights",
-                 "mmap", "mmap_touch", "mprotect", "munmap", "madvise"):
+    for name in ("signal", "syscall", "callout", "futex_handoff", "futex_handoff_pinned", "mapper_relay", "futex_wake",
+                 "scm_rights", "mmap", "mmap_touch", "mprotect", "munmap", "madvise"):
         if not costs[name]["available"]:
             fail(name + " unavailable: " + costs[name]["reason"])
     # The spinning and the cross-CPU hand-overs need a CPU for each side (as pv@2as's spinning does).
@@ -69,8 +69,9 @@ def main(vtb):
     for name in ("spin_handoff", "futex_handoff_cross"):
         if oc[name]["available"] or "two CPUs" not in oc[name].get("reason", ""):
             fail("on one CPU: %s %r" % (name, oc[name]))
-    if not oc["futex_handoff_pinned"]["available"]:
-        fail("on one CPU: futex_handoff_pinned %r" % oc["futex_handoff_pinned"])
+    for name in ("futex_handoff_pinned", "mapper_relay"):
+        if not oc[name]["available"]:
+            fail("on one CPU: %s %r" % (name, oc[name]))
     # No /dev/kvm: the KVM figures say why, the rest are still measured.
     env = dict(os.environ, VTB_KVM_DEV="/nonexistent-kvm")
     q = subprocess.run([vtb, "calibrate", "--json", "--quick"], capture_output=True, text=True, timeout=100, env=env)
