@@ -64,7 +64,7 @@ COMPONENT_REFERENCE = {
 }
 KEPT_AT_HOST_COST = ["mmap+touch", "mprotect", "munmap", "madvise", "futex handoffs", "2as futex hand-overs, one CPU",
                      "2as futex hand-overs, two CPUs", "2as futex hand-overs, unpinned", "2as spin hand-overs",
-                     "user-process mmap+touch", "2as memfd passes", "2as vetted mmaps"]
+                     "user-process mmap+touch", "2as memfd passes", "2as vetted mmaps", "2as mapper relays"]
 
 
 def bare_metal_ns(cell):
