@@ -12,7 +12,7 @@
 namespace vtb::pv {
 namespace {
 
-constexpr uint64_t P = 1, W = 2, PS = 0x80, NX = 1ULL << 63, ADDR = 0x000ffffffffff000ULL;
+constexpr uint64_t P = 1, W = 2, U = 4, PS = 0x80, NX = 1ULL << 63, ADDR = 0x000ffffffffff000ULL;
 constexpr uint64_t kPg = VTB_PAGE_SIZE;
 constexpr int kRWX = PROT_READ | PROT_WRITE | PROT_EXEC;
 constexpr uint64_t kProtMask = 7;  // low bits of a mapped_ value: PROT_* bits
@@ -338,7 +338,8 @@ int64_t PvMmu::unpin_table(uint64_t g, int level) {
   return 0;
 }
 
-void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi, Pages& out) const {
+void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi, Pages& out,
+                    bool user) const {
   // Effective permissions are approximated per leaf (tbk sets W/NX on leaves).
   // The table is read in place (tables hold mostly zero entries: skipped).
   const auto* t = reinterpret_cast<const uint64_t*>(mem_.ptr(table, kPg));
@@ -353,7 +354,9 @@ void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, ui
     const uint64_t eva = va_base + i * sz;
     if (eva >= VTB_KERNEL_VBASE) break;
     if (!dead_.empty() && dead_.count(table + 8ULL * i)) continue;
+    const bool u = user && (e & U);
     if (level == 1 || (e & PS)) {
+      if (!u && win_.user_remote()) continue;  // kernel-only: the engine maps it for the kernel on its fault
       const uint64_t frame = e & ADDR & ~(sz - 1);
       const uint64_t prot = PROT_READ | ((e & W) ? PROT_WRITE : 0) | ((e & NX) ? 0 : PROT_EXEC);
       const uint64_t a = std::max(eva, lo), b = std::min(eva + sz, hi);
@@ -363,7 +366,7 @@ void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, ui
         if (reflectable(va)) out.emplace_back(va, gpa | prot);
       }
     } else if ((e & ADDR) + kPg <= mem_.size()) {
-      collect(e & ADDR, level - 1, eva, lo, hi, out);
+      collect(e & ADDR, level - 1, eva, lo, hi, out, u);
     }
   }
 }
@@ -371,6 +374,9 @@ void PvMmu::collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, ui
 bool PvMmu::sync(uint64_t lo, uint64_t hi) {
   Pages want;  // in va order: the walk visits entries in order
   collect(root_, 4, 0, lo, hi, want);
+  // Remote mode: kernel-only pages are not in `want`; any the engine mapped
+  // here for the kernel may be stale now.
+  bool ok = !win_.user_remote() || win_.drop_kernel_pages(lo, hi - lo);
   if (wx_)
     for (auto& p : want) p.second = wx_prot(p.first, p.second);
   std::vector<uint64_t> gone;
@@ -389,7 +395,6 @@ bool PvMmu::sync(uint64_t lo, uint64_t hi) {
     ++m;
   }
   add.insert(add.end(), want.begin() + long(w), want.end());
-  bool ok = true;
   // Unmap runs of consecutive pages.
   for (size_t i = 0; i < gone.size();) {
     size_t j = i + 1;

@@ -142,7 +142,11 @@ class PvMmu {
   bool in_current(uint64_t table_frame, int level, uint64_t va, bool* shared) const;
   void note_foreign(uint64_t table_frame);
   using Pages = std::vector<std::pair<uint64_t, uint64_t>>;  // (va, gpa | PROT_* bits), va ascending
-  void collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi, Pages& out) const;
+  // `user`: every entry above this table allows user access. In the
+  // window's remote mode (pv@2as, direct user access) a leaf that does not
+  // (a kernel-only page in the user half) is not the user process's: left out.
+  void collect(uint64_t table, int level, uint64_t va_base, uint64_t lo, uint64_t hi, Pages& out,
+               bool user = true) const;
   bool sync(uint64_t lo, uint64_t hi);
   int64_t unpin_table(uint64_t gpa, int level);
 

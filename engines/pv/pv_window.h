@@ -52,6 +52,9 @@ class PvWindow {
   // until the next change of a range that holds it.
   bool map_kernel_page(uint64_t va, int fd, uint64_t gpa, int prot);
   uint64_t kernel_pages_mapped() const { return kernel_page_maps_; }
+  // Remote mode: drop the kernel-only pages mapped in [va, va + len) (their
+  // entries changed; the next kernel fault maps what they say now).
+  bool drop_kernel_pages(uint64_t va, uint64_t len);
 
   uint64_t map_ops() const { return map_ops_; }
   uint64_t protect_ops() const { return protect_ops_; }
@@ -70,8 +73,6 @@ class PvWindow {
 
  private:
   bool fail(const char* what, uint64_t va, uint64_t len);
-  // Remote mode: drop the real kernel-only pages inside [va, va + len).
-  bool drop_kernel_pages(uint64_t va, uint64_t len);
   bool holds_ = false;
   bool remote_ = false;
   std::set<uint64_t> kernel_pages_;  // remote mode: user-half pages mapped here for the kernel

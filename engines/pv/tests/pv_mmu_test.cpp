@@ -3,6 +3,8 @@
 
 #include <sys/mman.h>
 
+#include <vector>
+
 #include "common/abi/vtb_abi.h"
 #include "engines/pv/pv_mmu.h"
 
@@ -110,6 +112,27 @@ TEST_F(MmuFixture, NewBaseptrReflectsAndBottomUpTeardownReleasesEverything) {
   EXPECT_FALSE(mmu->is_page_table(0x101000));
   // The parent entry still names the freed table, but nothing follows it.
   EXPECT_EQ(mmu->update(0x102000 + 2 * 8, 0), 0);
+}
+
+// pv@2as with direct user access: the user half is the user process's
+// alone, and a kernel-only leaf there (no U, as tbk's census trampoline)
+// is never in its picture: only the U page reaches the listener.
+TEST_F(MmuFixture, RemoteUserHalfLeavesKernelOnlyPagesOutOfTheUserProcess) {
+  struct Seen final : WindowListener {
+    std::vector<uint64_t> mapped_va;
+    void mapped(uint64_t va, uint64_t len, uint64_t, int) override {
+      for (uint64_t o = 0; o < len; o += VTB_PAGE_SIZE) mapped_va.push_back(va + o);
+    }
+    void unmapped(uint64_t, uint64_t) override {}
+  } seen;
+  ASSERT_TRUE(win.set_user_remote()) << win.error();
+  win.set_listener(&seen);
+  build(0x100000, 0x101000, 0x102000, 0x103000, 0x200000);        // 0x400000: user page
+  ASSERT_EQ(mmu->update(0x103000 + 8, 0x201000 | P | W), 0);       // 0x401000: kernel-only
+  ASSERT_TRUE(mmu->flush());
+  ASSERT_EQ(mmu->new_baseptr(0x100000), 0);
+  win.set_listener(nullptr);
+  EXPECT_EQ(seen.mapped_va, std::vector<uint64_t>{0x400000});
 }
 
 }  // namespace
