@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "common/median.h"
 #include "harness/bench/nested_cells.h"
 #include "harness/bench/phase_scale.h"
 #include "harness/bench/results_dir.h"
@@ -14,13 +15,6 @@
 namespace vtb::bench {
 
 namespace {
-double median_of(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 bool is_nested(const Cell& c) { return c.backend.rfind(kNestedEngine, 0) == 0; }
 }  // namespace
 
@@ -86,8 +80,8 @@ double CostModel::rep_seconds(const std::string& engine, const std::string& work
     if (k.second == workload) same_workload.push_back(s);
     if (k.first == engine) same_engine.push_back(s);
   }
-  if (!same_workload.empty()) return median_of(same_workload);
-  if (!same_engine.empty()) return median_of(same_engine);
+  if (!same_workload.empty()) return median(same_workload);
+  if (!same_engine.empty()) return median(same_engine);
   return 1.0;
 }
 

@@ -16,13 +16,6 @@
 
 namespace vtb::bench {
 
-double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 Spread spread_of(const std::vector<double>& v) {
   Spread s;
   s.n = v.size();

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "common/median.h"
+
 namespace vtb::bench {
 
 // What one cell (engine x workload x mode) produced over its repetitions.
@@ -15,7 +17,7 @@ struct CellOutcome {
   int failed_reps = 0;            // repetitions that produced no measurement
 };
 
-double median(std::vector<double> v);  // NaN when empty
+using vtb::median;  // NaN when empty
 
 // The spread of a cell's repetitions: median, min, max, mean and the
 // coefficient of variation (sample standard deviation / mean; NaN for fewer

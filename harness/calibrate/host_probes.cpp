@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/median.h"
 #include "common/sud.h"
 #include "harness/calibrate/calibrate.h"
 
@@ -329,13 +330,6 @@ bool relay_wait(std::atomic<int>* w, int seen, std::atomic<int>* sleeps, uint64_
   }
 }
 
-// The middle of a sorted copy of `v` (not empty).
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 // pv@2as's resume through the mapper thread, all three parties pinned to the CPU this thread is on
 // (such resumes co-locate): the engine E (this process) collects the last log's eventfd token,
 // bumps `seq`, wakes M if it sleeps, yields once if it woke it, and waits on `to_engine`; M writes
@@ -382,7 +376,7 @@ double mapper_relay(int n, std::string* err) {
       }
       if (!err->empty()) break;
       extra.push_back((ns[1] - ns[0]) / chunk);
-      if (done + 2 * chunk > n) r = median_of(extra);
+      if (done + 2 * chunk > n) r = median(extra);
     }
   }
   close(token_fd);
