@@ -396,13 +396,7 @@ bool PvUserSpace::post_log(Slot& sl) {
   sl.log.clear();
   ++sl.outstanding;
   ++mapper_logs_;
-  pv_door& d = *sl.door;
-  d.resume_tsc = __rdtsc();
-  __atomic_store_n(&m.seq, m.seq + 1, __ATOMIC_SEQ_CST);
-  if (!__atomic_load_n(&d.mapper_sleeps, __ATOMIC_SEQ_CST)) return false;
-  ++mapper_wakes_;
-  futex(&m.seq, FUTEX_WAKE, 1, nullptr);
-  return true;
+  return post(*sl.door, &m.seq, &sl.door->mapper_sleeps, &mapper_wakes_);
 }
 
 // VTB_PV_2AS_QUIET=pin (and auto's choice when resumes carry mappings): in a quiet epoch both sides run on
@@ -662,12 +656,17 @@ void PvUserSpace::root_released(uint64_t root) {
 }
 
 bool PvUserSpace::post_to_user(Slot& sl) {
-  pv_door& d = *sl.door;
+  return post(*sl.door, &sl.door->to_user, &sl.door->user_sleeps, &wakes_);
+}
+
+// A resume's post: its TSC stamped in the door, `word` bumped, its waiter
+// woken only when `sleeps` says it sleeps (counted in *wakes). True: woken.
+bool PvUserSpace::post(pv_door& d, volatile uint32_t* word, volatile uint32_t* sleeps, uint64_t* wakes) {
   d.resume_tsc = __rdtsc();
-  __atomic_store_n(&d.to_user, d.to_user + 1, __ATOMIC_SEQ_CST);
-  if (!__atomic_load_n(&d.user_sleeps, __ATOMIC_SEQ_CST)) return false;
-  ++wakes_;
-  futex(&d.to_user, FUTEX_WAKE, 1, nullptr);
+  __atomic_store_n(word, *word + 1, __ATOMIC_SEQ_CST);
+  if (!__atomic_load_n(sleeps, __ATOMIC_SEQ_CST)) return false;
+  ++*wakes;
+  futex(word, FUTEX_WAKE, 1, nullptr);
   return true;
 }
 

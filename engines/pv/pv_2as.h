@@ -110,6 +110,7 @@ class PvUserSpace final : public WindowListener {
   void close_slot(Slot& s);
   void append(uint64_t op, uint64_t va, uint64_t len, uint64_t gpa_prot);
   bool post_to_user(Slot& sl);  // true: it woke the user process (it slept)
+  static bool post(pv_door& d, volatile uint32_t* word, volatile uint32_t* sleeps, uint64_t* wakes);
   bool wait_trap(PvCpu& v, uint64_t limit_ns, std::string* err);
   bool confirm_logs(Slot& sl, std::string* err);  // its mapper is done with every log posted (its log may be rewritten)
   bool post_log(Slot& sl);                         // the staged log to the mapper, which then resumes the guest thread (true: woken)

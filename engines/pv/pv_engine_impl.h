@@ -9,6 +9,7 @@
 #include "common/guest_memory.h"
 #include "common/host_cpuid.h"
 #include "common/interrupt_source.h"
+#include "common/page_walk.h"
 #include "common/port_io.h"
 #include "engines/pv/pv_2as.h"
 #include "engines/pv/pv_cpu.h"
@@ -55,7 +56,7 @@ class PvEngine final : public Engine {
   // it lives only in the user process (pv@2as, vm_assist): a kernel-only
   // page is mapped here (true), a user page is a broken promise (false,
   // pending_exit_ set).
-  bool kernel_fault_in_remote_half(uint64_t cr2);
+  bool kernel_fault_in_remote_half(uint64_t cr2, const WalkRequest& req);
   int64_t hc_multicall(uint64_t va, uint64_t n);
   int hc_iret();
   int hc_sched_op(uint64_t op, uint64_t arg);

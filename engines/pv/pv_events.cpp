@@ -206,13 +206,13 @@ bool PvEngine::handle_signal() {
       // #SS (a stack access at a non-canonical address): the host sends SIGBUS, no CR2.
       if (trapno == 12 && sig == SIGBUS) return reflect(12, v.err, true, 0);
       const uint64_t cr2 = v.addr;
-      if (v.mode == Mode::Kernel && win_.user_remote() && cr2 >= VTB_WINDOW_LO && cr2 < VTB_HOST_RESERVED_KERNEL_LO)
-        return kernel_fault_in_remote_half(cr2);
       WalkRequest req;
       req.write = (v.err & 2) != 0;
       req.fetch = (v.err & 16) != 0;
       req.user = v.mode == Mode::User;
       req.set_ad = false;
+      if (!req.user && win_.user_remote() && cr2 >= VTB_WINDOW_LO && cr2 < VTB_HOST_RESERVED_KERNEL_LO)
+        return kernel_fault_in_remote_half(cr2, req);
       const WalkResult w = walk_page_tables(*mem_, mmu_->cr3(), cr2, req);
       if (w.status == WalkStatus::NonCanonical) return reflect(13, 0, true, 0);
       if (w.status == WalkStatus::Ok) {
@@ -281,12 +281,8 @@ bool PvEngine::handle_signal() {
   }
 }
 
-bool PvEngine::kernel_fault_in_remote_half(uint64_t cr2) {
+bool PvEngine::kernel_fault_in_remote_half(uint64_t cr2, const WalkRequest& req) {
   PvCpu& v = vtb_pv_cpu;
-  WalkRequest req;
-  req.write = (v.err & 2) != 0;
-  req.fetch = (v.err & 16) != 0;
-  req.set_ad = false;
   const WalkResult w = walk_page_tables(*mem_, mmu_->cr3(), cr2, req);
   if (w.status == WalkStatus::Ok && !w.user && !mmu_->is_page_table(w.gpa)) {
     // A kernel-only page of the user half (tbk's census trampoline): the

@@ -107,9 +107,8 @@ bool PvWindow::map_kernel_page(uint64_t va, int fd, uint64_t gpa, int prot) {
 
 bool PvWindow::map_frames(uint64_t va, int fd, uint64_t gpa, uint64_t len, int prot) {
   if (remote_ && va + len <= VTB_HOST_RESERVED_KERNEL_LO) {  // the user process's alone
-    const bool ok = drop_kernel_pages(va, len);
     if (listener_) listener_->mapped(va, len, gpa, prot);
-    return ok;
+    return true;
   }
   ++map_ops_;
   count_host_range(HostEvent::Mmap, len);
@@ -128,9 +127,8 @@ bool PvWindow::map_anon(uint64_t va, uint64_t len, int prot) {
 
 bool PvWindow::unmap(uint64_t va, uint64_t len) {
   if (remote_ && va + len <= VTB_HOST_RESERVED_KERNEL_LO) {  // the user process's alone
-    const bool ok = drop_kernel_pages(va, len);
     if (listener_) listener_->unmapped(va, len);
-    return ok;
+    return true;
   }
   ++map_ops_;
   count_host_range(HostEvent::Mmap, len);

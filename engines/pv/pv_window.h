@@ -49,7 +49,7 @@ class PvWindow {
   bool user_remote() const { return remote_; }
   // Remote mode: one kernel-only page of the user half that the guest kernel
   // itself runs or reads (tbk's census trampoline), mapped here for real
-  // until the next change of a range that holds it.
+  // until PvMmu syncs a range that holds it (drop_kernel_pages).
   bool map_kernel_page(uint64_t va, int fd, uint64_t gpa, int prot);
   uint64_t kernel_pages_mapped() const { return kernel_page_maps_; }
   // Remote mode: drop the kernel-only pages mapped in [va, va + len) (their
